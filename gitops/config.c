@@ -1,0 +1,3 @@
+/* config.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

@@ -1,0 +1,3 @@
+/* diff.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

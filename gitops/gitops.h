@@ -1,0 +1,622 @@
+/*
+ * gitops.h: the library that does the work of gitops-agent.
+ *
+ * Nothing here knows about libevent or HTTP. Each third-party library is
+ * reached through one file only: cJSON through json.c, libyaml through
+ * yaml.c, libgit2 through the git modules. Everything else uses the API
+ * declared below.
+ */
+#ifndef GITOPS_H
+#define GITOPS_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "compat.h"
+
+#define GITOPS_VERSION PACKAGE_VERSION
+
+/* Bounds on input we read: a manifest or config file, and alias expansion. */
+#define YAML_MAX_FILE_SIZE	(8 * 1024 * 1024)
+#define YAML_MAX_ALIAS_NODES	10000
+#define YAML_MAX_DEPTH		128
+
+struct json;
+struct yaml_file;
+struct source;
+struct resource;
+struct resource_set;
+struct plan;
+struct target;
+struct config;
+
+/* log.c */
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+};
+void		 log_init(enum log_level, FILE *);
+void		 log_set_level(enum log_level);
+void		 log_debug(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+void		 log_info(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+void		 log_warn(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+void		 log_warnx(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void fatal(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void fatalx(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+
+/* xmalloc.c: allocation that never returns NULL */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+void		*xrealloc(void *, size_t);
+void		*xreallocarray(void *, size_t, size_t);
+char		*xstrdup(const char *);
+char		*xstrndup(const char *, size_t);
+int		 xasprintf(char **, const char *, ...)
+		     __attribute__((format(printf, 2, 3)));
+int		 xvasprintf(char **, const char *, va_list)
+		     __attribute__((format(printf, 2, 0)));
+void		 freezero_string(char *);
+
+/* util.c: strings, buffers, maps, files, durations */
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 size;
+};
+void		 buf_init(struct buf *);
+void		 buf_add(struct buf *, const void *, size_t);
+void		 buf_adds(struct buf *, const char *);
+void		 buf_addc(struct buf *, char);
+void		 buf_printf(struct buf *, const char *, ...)
+		     __attribute__((format(printf, 2, 3)));
+char		*buf_release(struct buf *);	/* NUL-terminated, caller frees */
+void		 buf_free(struct buf *);
+
+/* An open-addressing map from strings to pointers; keys are copied. */
+struct strmap;
+struct strmap	*strmap_new(size_t);
+void		 strmap_free(struct strmap *);
+void		*strmap_get(const struct strmap *, const char *);
+/* Returns the previous value, or NULL if the key was new. */
+void		*strmap_put(struct strmap *, const char *, void *);
+size_t		 strmap_count(const struct strmap *);
+/* Iterate: start with *cursor = 0; returns 0 when done. */
+int		 strmap_next(const struct strmap *, size_t *, const char **,
+		     void **);
+
+/* A growable array of strings. */
+struct strv {
+	char	**v;
+	size_t	  n;
+};
+void		 strv_add(struct strv *, const char *);
+void		 strv_free(struct strv *);
+int		 strv_contains(const struct strv *, const char *);
+void		 strv_sort(struct strv *);
+
+/* Append a message line to *cause (allocated), for collecting many errors. */
+void		 cause_append(char **, const char *, ...)
+		     __attribute__((format(printf, 2, 3)));
+
+/* Read a whole file, refusing one larger than max bytes. */
+int		 file_read(const char *, size_t, char **, size_t *, char **);
+/*
+ * Write a file so that a reader sees either the old or the new content:
+ * temporary file in the same directory, fsync, rename, fsync of the
+ * directory. Creates missing parent directories.
+ */
+int		 file_write_atomic(const char *, const void *, size_t, mode_t,
+		     char **);
+int		 file_mkdirs(const char *, mode_t, char **);
+/* Join two paths with one '/' between; the result is allocated. */
+char		*path_join(const char *, const char *);
+/*
+ * Normalise a relative '/'-separated path: drop "." and empty segments,
+ * resolve "..". Returns NULL if it would leave the root.
+ */
+char		*path_normalize(const char *);
+/* "30s", "5m", "1h30m", "250ms" -> milliseconds. */
+int		 duration_parse(const char *, uint64_t *, char **);
+/* Milliseconds -> shortest text duration_parse accepts. */
+char		*duration_format(uint64_t);
+/* Wall-clock and monotonic time in milliseconds. */
+uint64_t	 time_now_ms(void);
+uint64_t	 time_monotonic_ms(void);
+/* A string is a DNS-1123 subdomain (Kubernetes object names). */
+int		 name_is_dns_subdomain(const char *);
+/* A string is a DNS-1123 label (namespaces, most names). */
+int		 name_is_dns_label(const char *);
+/* Constant-time comparison of two byte strings. */
+int		 timingsafe_equal(const void *, size_t, const void *, size_t);
+/* SHA-256 of a buffer as 64 lower-case hex characters plus NUL. */
+void		 sha256_hex(const void *, size_t, char[65]);
+
+/* json.c: the document tree every manifest is held in (wraps cJSON) */
+enum json_type {
+	JSON_INVALID,
+	JSON_NULL,
+	JSON_FALSE,
+	JSON_TRUE,
+	JSON_NUMBER,
+	JSON_STRING,
+	JSON_ARRAY,
+	JSON_OBJECT,
+};
+struct json	*json_new_object(void);
+struct json	*json_new_array(void);
+struct json	*json_new_string(const char *);
+struct json	*json_new_stringn(const char *, size_t);
+struct json	*json_new_number(double);
+struct json	*json_new_bool(int);
+struct json	*json_new_null(void);
+void		 json_free(struct json *);
+struct json	*json_dup(const struct json *);
+enum json_type	 json_type(const struct json *);
+const char	*json_type_name(enum json_type);
+/* The string of a string node, or NULL for any other node. */
+const char	*json_string(const struct json *);
+double		 json_number(const struct json *);
+int		 json_is_true(const struct json *);
+/* Children, in order; for an object's members json_key() is the name. */
+struct json	*json_child(const struct json *);
+struct json	*json_next(const struct json *);
+const char	*json_key(const struct json *);
+size_t		 json_count(const struct json *);
+struct json	*json_array_get(const struct json *, size_t);
+void		 json_array_append(struct json *, struct json *);
+/* Case-sensitive member lookup. */
+struct json	*json_get(const struct json *, const char *);
+/* Walk members: json_path(obj, "metadata", "name", NULL). */
+struct json	*json_path(const struct json *, ...)
+		     __attribute__((sentinel));
+/* The string at a path, or NULL if absent or not a string. */
+const char	*json_path_string(const struct json *, ...)
+		     __attribute__((sentinel));
+/* Add or replace a member; takes ownership of the value. */
+void		 json_set(struct json *, const char *, struct json *);
+/* Add a member without checking for an existing one (parsers only). */
+void		 json_append_member(struct json *, const char *,
+		     struct json *);
+void		 json_remove(struct json *, const char *);
+/* Detach a member and hand it to the caller. */
+struct json	*json_detach(struct json *, const char *);
+int		 json_equal(const struct json *, const struct json *);
+/* Parse JSON text; cause says where it failed (line and column). */
+struct json	*json_parse(const char *, size_t, char **);
+/* Compact or indented JSON text; allocated. */
+char		*json_print(const struct json *, int);
+
+/* yaml.c: YAML text to documents (with positions) and back */
+#define YAML_ALLOW_EMPTY	0x1	/* an empty stream is not an error */
+struct yaml_doc {
+	struct json	*root;	/* owned by the yaml_file until detached */
+	int		 line;	/* 1-based position of the document's node */
+	int		 column;
+};
+struct yaml_file {
+	char		*name;	/* as given, used in messages */
+	struct yaml_doc	*docs;
+	size_t		 ndocs;
+	struct yaml_posmap *pos;
+};
+/*
+ * Parse a (multi-document) YAML or JSON stream into documents. Errors are
+ * "NAME:LINE:COLUMN: message": syntax errors, duplicate keys, alias
+ * expansion past YAML_MAX_ALIAS_NODES, nesting past YAML_MAX_DEPTH, non
+ * scalar keys. Plain scalars resolve as in YAML 1.2's core schema (null,
+ * booleans, integers, floats); quoted ones are always strings. Empty
+ * documents (only comments, or "---" alone) are dropped.
+ */
+int		 yaml_parse(const char *, const char *, size_t, int,
+		     struct yaml_file **, char **);
+/* Read and parse a file, refusing one past YAML_MAX_FILE_SIZE. */
+int		 yaml_parse_file(const char *, const char *, int,
+		     struct yaml_file **, char **);
+void		 yaml_file_free(struct yaml_file *);
+/* Take a document's root out of the file (the file no longer frees it). */
+struct json	*yaml_doc_detach(struct yaml_file *, size_t);
+/* Where a node of this file started; 0 if unknown. */
+int		 yaml_node_position(const struct yaml_file *,
+		     const struct json *, int *, int *);
+/*
+ * YAML text for one document, block style, two-space indent, keys in tree
+ * order; strings are quoted when a plain scalar would read back as
+ * something else. Never fails.
+ */
+char		*yaml_emit(const struct json *);
+
+/* source.c: where manifests are read from (a directory; a git tree later) */
+enum source_entry_type {
+	SOURCE_NONE,
+	SOURCE_FILE,
+	SOURCE_DIR,
+};
+struct source_ops {
+	/* Type of a path; SOURCE_NONE if it does not exist. */
+	int	(*stat)(void *, const char *, enum source_entry_type *,
+		    char **);
+	/* Names in a directory, sorted bytewise; "." and ".." left out. */
+	int	(*list)(void *, const char *, struct strv *, char **);
+	int	(*read)(void *, const char *, size_t, char **, size_t *,
+		    char **);
+	/*
+	 * A local directory holding the tree at path, for an external
+	 * renderer; *cleanup is set when the caller must remove it.
+	 */
+	int	(*materialize)(void *, const char *, char **, int *,
+		    char **);
+	void	(*free)(void *);
+};
+struct source {
+	const struct source_ops	*ops;
+	void			*arg;
+	char			*label;	/* for messages: a directory or URL@rev */
+};
+/*
+ * A directory source: paths are relative to root and may not leave it.
+ * Message paths are shown relative to the current directory as given.
+ */
+struct source	*source_dir_new(const char *);
+void		 source_free(struct source *);
+int		 source_stat(struct source *, const char *,
+		     enum source_entry_type *, char **);
+int		 source_list(struct source *, const char *, struct strv *,
+		     char **);
+int		 source_read(struct source *, const char *, size_t, char **,
+		     size_t *, char **);
+/* The path as shown in messages: label joined with the relative path. */
+char		*source_display_path(struct source *, const char *);
+
+/* spawn.c: run an external command with an argv, never a shell */
+struct spawn_result {
+	int	 exited;	/* 1 if it exited, 0 if killed by a signal */
+	int	 status;	/* exit status, or signal number */
+	int	 timed_out;	/* killed at the deadline */
+	int	 truncated;	/* output past the bound was dropped */
+	char	*out;		/* stdout, NUL-terminated */
+	size_t	 outlen;
+	char	*err;		/* stderr, NUL-terminated */
+	size_t	 errlen;
+};
+struct spawn_opts {
+	const char	*cwd;		/* NULL: inherit */
+	char *const	*envp;		/* NULL: inherit */
+	uint64_t	 timeout_ms;	/* 0: none */
+	size_t		 max_output;	/* per stream; 0: 1 MiB */
+	const char	*input;		/* written to stdin; NULL: /dev/null */
+	size_t		 inputlen;
+};
+/* Search PATH for a program; allocated path or NULL. */
+char		*spawn_find_program(const char *);
+/* Run argv[0] (searched in PATH) and wait for it within the deadline. */
+int		 spawn_run(char *const *, const struct spawn_opts *,
+		     struct spawn_result *, char **);
+void		 spawn_result_free(struct spawn_result *);
+
+/* manifest.c: resources and their identities */
+enum hook_phase {
+	PHASE_PRESYNC,
+	PHASE_SYNC,
+	PHASE_POSTSYNC,
+	PHASE_SYNCFAIL,
+};
+#define PHASE_COUNT 4
+struct resource {
+	char		*api_version;	/* "apps/v1" */
+	char		*group;		/* "apps", "" for the core group */
+	char		*kind;
+	char		*namespace;	/* "" for cluster-scoped */
+	char		*name;
+	/* "group/Kind/namespace/name", the identity used everywhere */
+	char		*id;
+	struct json	*obj;		/* the whole document, owned */
+	char		*file;		/* where it was declared */
+	int		 line;
+	int		 column;
+	enum hook_phase	 phase;
+	int		 is_hook;	/* declared as a hook (any phase) */
+	long		 wave;
+};
+struct resource_set {
+	struct resource	**v;
+	size_t		  n;
+	struct strmap	 *by_id;
+};
+/* Annotations honoured for phase and wave. */
+#define ANNOTATION_ARGO_HOOK		"argocd.argoproj.io/hook"
+#define ANNOTATION_HOOK			"gitops-agent.io/hook"
+#define ANNOTATION_ARGO_WAVE		"argocd.argoproj.io/sync-wave"
+#define ANNOTATION_WAVE			"gitops-agent.io/sync-wave"
+const char	*phase_name(enum hook_phase);
+/* Kinds that are never namespaced (Namespace, ClusterRole, CRD, ...). */
+int		 kind_is_cluster_scoped(const char *);
+/*
+ * Build a resource from a parsed document: checks apiVersion, kind,
+ * metadata.name (a DNS-1123 subdomain), metadata.namespace (a DNS label),
+ * the hook and wave annotations. The resource takes ownership of obj on
+ * success. Namespaced kinds without a namespace get default_namespace
+ * (may be NULL: left empty).
+ */
+struct resource	*resource_new(struct json *, const char *, int, int,
+		     const char *, char **);
+void		 resource_free(struct resource *);
+/* Recompute identity fields after obj was edited (namespace set, ...). */
+int		 resource_refresh(struct resource *, const char *, char **);
+/* "group/Kind/namespace/name" for the given parts. */
+char		*resource_id_make(const char *, const char *, const char *,
+		     const char *);
+struct resource_set *resource_set_new(void);
+void		 resource_set_free(struct resource_set *);
+/* Adds; fails (and frees nothing) if the identity is already present. */
+int		 resource_set_add(struct resource_set *, struct resource *,
+		     char **);
+struct resource	*resource_set_find(const struct resource_set *,
+		     const char *);
+/* Load every *.yaml, *.yml, *.json under path (recursively, sorted). */
+int		 manifest_load_dir(struct source *, const char *, const char *,
+		     struct resource_set **, char **);
+
+/* render.c: an app's path to its resources (plain files or kustomize) */
+struct render_opts {
+	const char	*default_namespace;	/* may be NULL */
+	const char	*kubectl;	/* NULL: search PATH for kubectl */
+	int		 no_external;	/* never run kubectl */
+	uint64_t	 timeout_ms;	/* for kubectl; 0: 60 s */
+};
+/*
+ * Render the resources at path: a folder with kustomization.yaml (or
+ * .yml, or Kustomization) goes through the built-in subset (resources,
+ * namespace, commonLabels, images) or, beyond it, `kubectl kustomize`;
+ * any other folder is loaded as plain manifests.
+ */
+int		 render_path(struct source *, const char *,
+		     const struct render_opts *, struct resource_set **,
+		     char **);
+
+/* plan.c: the order of a sync, and the order of apps */
+struct plan_step {
+	enum hook_phase	  phase;
+	long		  wave;
+	struct resource	**v;	/* borrowed from the resource_set */
+	size_t		  n;
+};
+struct plan {
+	struct plan_step *steps;	/* PreSync, Sync, PostSync waves */
+	size_t		  nsteps;
+	struct plan_step  syncfail;	/* run only when a sync fails */
+};
+/* Rank of a kind in the apply order; unknown kinds rank last. */
+int		 plan_kind_rank(const char *);
+/*
+ * Order a resource set: phase, then wave, then kind, then name; a
+ * Namespace moves ahead of the first resource in it, a CRD ahead of its
+ * first custom resource.
+ */
+struct plan	*plan_build(const struct resource_set *);
+void		 plan_free(struct plan *);
+void		 plan_print_table(FILE *, const struct plan *);
+struct json	*plan_to_json(const struct plan *);
+/*
+ * Topological order of the named apps and everything they depend on.
+ * A cycle is an error naming every app in it; an unknown dependency too.
+ * On success *order holds the names, dependencies first.
+ */
+int		 plan_app_order(const struct config *, const struct strv *,
+		     struct strv *, char **);
+
+/* diff.c: desired against live */
+enum diff_action {
+	DIFF_UNCHANGED,
+	DIFF_CREATE,
+	DIFF_UPDATE,
+	DIFF_PRUNE,
+};
+const char	*diff_action_name(enum diff_action);
+/*
+ * The part of live that desired declares, with status and server-managed
+ * metadata (resourceVersion, uid, generation, creationTimestamp,
+ * managedFields, selfLink) left out. desired and live are equal when this
+ * projection of live equals desired (with the same fields left out of
+ * desired).
+ */
+struct json	*diff_project(const struct json *, const struct json *);
+int		 diff_equal(const struct json *, const struct json *);
+/* A copy with Secret data and stringData values masked as Argo CD does. */
+struct json	*diff_mask_secret(const struct json *);
+/* Unified diff (3 lines of context) of two texts; NULL when equal. */
+char		*diff_unified_text(const char *, const char *, const char *,
+		     const char *);
+/* Unified diff of the YAML of live-projection and desired, masked. */
+char		*diff_resource_text(const struct resource *,
+		     const struct json *);
+
+/* target.c: where resources are applied (a directory; Kubernetes later) */
+enum health_status {
+	HEALTH_HEALTHY,
+	HEALTH_PROGRESSING,
+	HEALTH_DEGRADED,
+	HEALTH_MISSING,
+	HEALTH_UNKNOWN,
+};
+const char	*health_status_name(enum health_status);
+struct target_ops {
+	const char *name;
+	/* *live is NULL when the resource does not exist. */
+	int	(*get)(struct target *, const char *, struct json **,
+		    char **);
+	int	(*apply)(struct target *, const struct resource *, char **);
+	/* Delete by identity; only what the inventory says we wrote. */
+	int	(*remove)(struct target *, const char *, char **);
+	int	(*health)(struct target *, const struct resource *,
+		    enum health_status *, char **);
+	/* Identities the agent applied for this app (the inventory). */
+	int	(*inventory)(struct target *, struct strv *, char **);
+	/* Make the inventory durable after a sync: the ids now applied. */
+	int	(*inventory_save)(struct target *, const struct strv *,
+		    char **);
+	void	(*free)(struct target *);
+};
+struct target {
+	const struct target_ops	*ops;
+	char			*app;	/* whose inventory */
+	char			*label;	/* for messages */
+	void			*arg;
+};
+/* A directory target for app at path. */
+struct target	*target_dir_new(const char *, const char *);
+/* Stable file path of an identity inside a directory target. */
+char		*target_dir_path(const char *, const char *);
+void		 target_free(struct target *);
+int		 target_get(struct target *, const char *, struct json **,
+		     char **);
+int		 target_apply(struct target *, const struct resource *,
+		     char **);
+int		 target_remove(struct target *, const char *, char **);
+int		 target_health(struct target *, const struct resource *,
+		     enum health_status *, char **);
+int		 target_inventory(struct target *, struct strv *, char **);
+int		 target_inventory_save(struct target *, const struct strv *,
+		     char **);
+
+/* sync.c: diff, then apply wave by wave, then prune */
+struct sync_change {
+	char		 *id;
+	enum diff_action  action;
+	enum hook_phase	  phase;
+	long		  wave;
+	char		 *diff;		/* unified diff, masked; may be NULL */
+};
+struct sync_wave_result {
+	enum hook_phase	 phase;
+	long		 wave;
+	int		 ok;
+	size_t		 applied;
+	size_t		 unchanged;
+	char		*error;		/* first failure in this wave */
+};
+enum sync_status {
+	SYNC_SUCCEEDED,
+	SYNC_FAILED,
+	SYNC_DRY_RUN,
+};
+struct sync_result {
+	char			*app;
+	enum sync_status	 status;
+	uint64_t		 started_ms;	/* wall clock */
+	uint64_t		 finished_ms;
+	struct sync_change	*changes;
+	size_t			 nchanges;
+	struct sync_wave_result	*waves;
+	size_t			 nwaves;
+	size_t			 created;
+	size_t			 updated;
+	size_t			 pruned;
+	size_t			 unchanged;
+	char			*failed_resource;	/* id, or NULL */
+	char			*error;			/* or NULL */
+	char			*revision;		/* may be NULL */
+};
+struct sync_opts {
+	int		 dry_run;
+	int		 prune;
+	uint64_t	 timeout_ms;	/* whole sync; 0: none */
+	const char	*revision;	/* recorded in the result */
+};
+/*
+ * Compute the changes of desired against the target, and unless dry_run
+ * apply them in plan order, one wave at a time, stopping at the first
+ * failure; then prune (reverse wave order) what the inventory holds and
+ * desired does not. Returns -1 only when it could not start (the target
+ * unreadable); a failed wave is a result with status SYNC_FAILED.
+ */
+int		 sync_run(struct target *, const struct resource_set *,
+		     const struct sync_opts *, struct sync_result **,
+		     char **);
+void		 sync_result_free(struct sync_result *);
+struct json	*sync_result_to_json(const struct sync_result *);
+int		 sync_result_has_changes(const struct sync_result *);
+
+/* state.c: what the agent last did, kept under state_dir */
+int		 state_save_sync(const char *, const struct sync_result *,
+		     char **);
+/* The last recorded result of an app as JSON; *out NULL if none. */
+int		 state_load_sync(const char *, const char *, struct json **,
+		     char **);
+
+/* config.c: the configuration file */
+enum config_target_type {
+	TARGET_DIRECTORY,
+};
+struct config_repository {
+	char		*name;
+	char		*url;
+	char		*directory;	/* a plain directory, read in place */
+	char		*branch;
+	uint64_t	 poll_interval_ms;
+	uint64_t	 timeout_ms;	/* network deadline */
+	char		*webhook_secret_file;
+	char		*webhook_secret_env;
+	int		 line;		/* where it was declared */
+	int		 column;
+};
+struct config_app {
+	char		*name;
+	char		*repository;
+	char		*path;
+	enum config_target_type target_type;
+	char		*target_path;
+	char		*namespace;	/* default for namespaced resources */
+	struct strv	 depends_on;
+	int		 prune;
+	uint64_t	 sync_timeout_ms;
+	char		*service;
+	char		*environment;
+	int		 line;
+	int		 column;
+};
+struct config_versions {
+	char		*repository;
+	char		*file;
+};
+struct config {
+	char			 *file;		/* as loaded */
+	char			 *listen;
+	char			 *state_dir;
+	enum log_level		  log_level;
+	struct config_repository *repositories;
+	size_t			  nrepositories;
+	struct config_app	 *apps;
+	size_t			  napps;
+	struct config_versions	  versions;
+};
+/*
+ * Load and check a configuration file. On failure *cause lists every
+ * error found, one per line, each "FILE:LINE:COLUMN: message".
+ */
+struct config	*config_load(const char *, char **);
+/* The same from a buffer (name used in messages). */
+struct config	*config_parse(const char *, const char *, size_t, char **);
+void		 config_free(struct config *);
+const struct config_app *config_find_app(const struct config *,
+		     const char *);
+const struct config_repository *config_find_repository(
+		     const struct config *, const char *);
+/* The option reference as a Markdown table, generated from the table. */
+void		 config_print_reference(FILE *);
+/* Read a secret from a file or an environment variable; wiped by caller. */
+int		 config_read_secret(const char *, const char *, char **,
+		     size_t *, char **);
+
+#endif /* GITOPS_H */

@@ -1,0 +1,3 @@
+/* manifest.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

@@ -1,0 +1,3 @@
+/* plan.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

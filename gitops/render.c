@@ -1,0 +1,3 @@
+/* render.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

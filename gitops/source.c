@@ -1,0 +1,3 @@
+/* source.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

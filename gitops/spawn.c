@@ -1,0 +1,3 @@
+/* spawn.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

@@ -1,0 +1,3 @@
+/* state.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

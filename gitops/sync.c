@@ -1,0 +1,3 @@
+/* sync.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

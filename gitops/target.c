@@ -1,0 +1,3 @@
+/* target.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

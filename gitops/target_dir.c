@@ -1,0 +1,3 @@
+/* target_dir.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

@@ -1,0 +1,693 @@
+/*
+ * util.c: small shared pieces: growable buffers, string maps and vectors,
+ * error collection, whole-file reads, atomic writes, paths, durations and
+ * Kubernetes name rules.
+ *
+ * Thread-safe (no globals). Never logs: failures go back in cause.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gitops.h"
+
+void
+buf_init(struct buf *b)
+{
+	memset(b, 0, sizeof *b);
+}
+
+static void
+buf_reserve(struct buf *b, size_t extra)
+{
+	size_t	want;
+
+	if (b->len + extra + 1 <= b->size)
+		return;
+	want = b->size == 0 ? 256 : b->size;
+	while (want < b->len + extra + 1)
+		want *= 2;
+	b->data = xrealloc(b->data, want);
+	b->size = want;
+}
+
+void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_addc(struct buf *b, char c)
+{
+	buf_add(b, &c, 1);
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatalx("buf_printf: bad format");
+	buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+char *
+buf_release(struct buf *b)
+{
+	char	*p;
+
+	if (b->data == NULL)
+		return (xstrdup(""));
+	p = b->data;
+	buf_init(b);
+	return (p);
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	buf_init(b);
+}
+
+struct strmap_slot {
+	char	*key;
+	void	*value;
+	size_t	 hash;
+};
+
+struct strmap {
+	struct strmap_slot	*slots;
+	size_t			 size;	/* a power of two */
+	size_t			 count;
+};
+
+static size_t
+strmap_hash(const char *s)
+{
+	size_t	h = (size_t)1469598103934665603ULL;
+
+	while (*s != '\0') {
+		h ^= (unsigned char)*s++;
+		h *= (size_t)1099511628211ULL;
+	}
+	return (h);
+}
+
+struct strmap *
+strmap_new(size_t hint)
+{
+	struct strmap	*m = xcalloc(1, sizeof *m);
+
+	m->size = 16;
+	while (m->size < hint * 2)
+		m->size *= 2;
+	m->slots = xcalloc(m->size, sizeof *m->slots);
+	return (m);
+}
+
+void
+strmap_free(struct strmap *m)
+{
+	size_t	i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->size; i++)
+		free(m->slots[i].key);
+	free(m->slots);
+	free(m);
+}
+
+static struct strmap_slot *
+strmap_slot(const struct strmap *m, const char *key, size_t h)
+{
+	size_t	i = h & (m->size - 1);
+
+	for (;;) {
+		struct strmap_slot *s = &m->slots[i];
+
+		if (s->key == NULL ||
+		    (s->hash == h && strcmp(s->key, key) == 0))
+			return (s);
+		i = (i + 1) & (m->size - 1);
+	}
+}
+
+void *
+strmap_get(const struct strmap *m, const char *key)
+{
+	struct strmap_slot	*s = strmap_slot(m, key, strmap_hash(key));
+
+	return (s->key != NULL ? s->value : NULL);
+}
+
+static void
+strmap_grow(struct strmap *m)
+{
+	struct strmap_slot	*old = m->slots;
+	size_t			 oldsize = m->size, i;
+
+	m->size *= 2;
+	m->slots = xcalloc(m->size, sizeof *m->slots);
+	for (i = 0; i < oldsize; i++) {
+		if (old[i].key != NULL)
+			*strmap_slot(m, old[i].key, old[i].hash) = old[i];
+	}
+	free(old);
+}
+
+void *
+strmap_put(struct strmap *m, const char *key, void *value)
+{
+	struct strmap_slot	*s;
+	size_t			 h = strmap_hash(key);
+	void			*prev;
+
+	if ((m->count + 1) * 4 > m->size * 3)
+		strmap_grow(m);
+	s = strmap_slot(m, key, h);
+	if (s->key != NULL) {
+		prev = s->value;
+		s->value = value;
+		return (prev);
+	}
+	s->key = xstrdup(key);
+	s->hash = h;
+	s->value = value;
+	m->count++;
+	return (NULL);
+}
+
+size_t
+strmap_count(const struct strmap *m)
+{
+	return (m->count);
+}
+
+int
+strmap_next(const struct strmap *m, size_t *cursor, const char **key,
+    void **value)
+{
+	while (*cursor < m->size) {
+		struct strmap_slot *s = &m->slots[(*cursor)++];
+
+		if (s->key != NULL) {
+			if (key != NULL)
+				*key = s->key;
+			if (value != NULL)
+				*value = s->value;
+			return (1);
+		}
+	}
+	return (0);
+}
+
+void
+strv_add(struct strv *sv, const char *s)
+{
+	sv->v = xreallocarray(sv->v, sv->n + 2, sizeof *sv->v);
+	sv->v[sv->n++] = xstrdup(s);
+	sv->v[sv->n] = NULL;
+}
+
+void
+strv_free(struct strv *sv)
+{
+	size_t	i;
+
+	for (i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+int
+strv_contains(const struct strv *sv, const char *s)
+{
+	size_t	i;
+
+	for (i = 0; i < sv->n; i++) {
+		if (strcmp(sv->v[i], s) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+static int
+strv_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+void
+strv_sort(struct strv *sv)
+{
+	if (sv->n > 1)
+		qsort(sv->v, sv->n, sizeof *sv->v, strv_cmp);
+}
+
+void
+cause_append(char **cause, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg, *joined;
+
+	if (cause == NULL)
+		return;
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (*cause == NULL) {
+		*cause = msg;
+		return;
+	}
+	xasprintf(&joined, "%s\n%s", *cause, msg);
+	free(*cause);
+	free(msg);
+	*cause = joined;
+}
+
+int
+file_read(const char *path, size_t max, char **out, size_t *outlen,
+    char **cause)
+{
+	struct stat	 st;
+	char		*data = NULL;
+	size_t		 len = 0, size;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		xasprintf(cause, "cannot open '%s': %s", path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1) {
+		xasprintf(cause, "cannot stat '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		xasprintf(cause, "'%s' is not a regular file", path);
+		goto fail;
+	}
+	if ((uintmax_t)st.st_size > max) {
+		xasprintf(cause, "'%s' is too large: %jd bytes, the limit is "
+		    "%zu", path, (intmax_t)st.st_size, max);
+		goto fail;
+	}
+	size = (size_t)st.st_size + 1;
+	data = xmalloc(size);
+	for (;;) {
+		if (len + 1 >= size) {
+			if (len >= max) {
+				xasprintf(cause, "'%s' is too large: more than "
+				    "%zu bytes", path, max);
+				goto fail;
+			}
+			size *= 2;
+			data = xrealloc(data, size);
+		}
+		n = read(fd, data + len, size - len - 1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			xasprintf(cause, "cannot read '%s': %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max) {
+		xasprintf(cause, "'%s' is too large: more than %zu bytes", path,
+		    max);
+		goto fail;
+	}
+	data[len] = '\0';
+	close(fd);
+	*out = data;
+	*outlen = len;
+	return (0);
+fail:
+	free(data);
+	close(fd);
+	return (-1);
+}
+
+int
+file_mkdirs(const char *path, mode_t mode, char **cause)
+{
+	char	*p, *s;
+
+	p = xstrdup(path);
+	for (s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		{
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, mode) == -1 && errno != EEXIST) {
+				xasprintf(cause, "cannot create directory "
+				    "'%s': %s", p, strerror(errno));
+				free(p);
+				return (-1);
+			}
+			*s = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	free(p);
+	return (0);
+}
+
+static int
+fsync_dir(const char *dir, char **cause)
+{
+	int	fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		xasprintf(cause, "cannot open directory '%s': %s", dir,
+		    strerror(errno));
+		return (-1);
+	}
+	if (fsync(fd) == -1 && errno != EINVAL) {
+		xasprintf(cause, "cannot sync directory '%s': %s", dir,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len,
+    mode_t mode, char **cause)
+{
+	const char	*p = data;
+	char		*dir, *slash, *tmp = NULL;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd = -1;
+
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		dir = xstrdup(".");
+	} else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (file_mkdirs(dir, 0755, cause) == -1)
+		goto fail;
+	xasprintf(&tmp, "%s.tmp.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		xasprintf(cause, "cannot create temporary file for '%s': %s",
+		    path, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto fail;
+	}
+	while (off < len) {
+		n = write(fd, p + off, len - off);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			xasprintf(cause, "cannot write '%s': %s", tmp,
+			    strerror(errno));
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fchmod(fd, mode) == -1 || fsync(fd) == -1) {
+		xasprintf(cause, "cannot sync '%s': %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		xasprintf(cause, "cannot close '%s': %s", tmp, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1) {
+		xasprintf(cause, "cannot rename '%s' to '%s': %s", tmp, path,
+		    strerror(errno));
+		goto fail;
+	}
+	free(tmp);
+	tmp = NULL;
+	if (fsync_dir(dir, cause) == -1)
+		goto fail;
+	free(dir);
+	return (0);
+fail:
+	if (fd != -1)
+		close(fd);
+	if (tmp != NULL) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dir);
+	return (-1);
+}
+
+char *
+path_join(const char *a, const char *b)
+{
+	char	*p;
+	size_t	 alen = strlen(a);
+
+	if (*a == '\0')
+		return (xstrdup(b));
+	if (*b == '\0')
+		return (xstrdup(a));
+	while (alen > 1 && a[alen - 1] == '/')
+		alen--;
+	while (*b == '/')
+		b++;
+	xasprintf(&p, "%.*s/%s", (int)alen, a, b);
+	return (p);
+}
+
+char *
+path_normalize(const char *path)
+{
+	struct buf	 out;
+	const char	*s = path, *e;
+	size_t		*marks = NULL, nmarks = 0;
+
+	buf_init(&out);
+	if (*path == '/')
+		return (NULL);
+	while (*s != '\0') {
+		size_t n;
+
+		e = strchr(s, '/');
+		n = e != NULL ? (size_t)(e - s) : strlen(s);
+		if (n == 0 || (n == 1 && s[0] == '.')) {
+			/* nothing */
+		} else if (n == 2 && s[0] == '.' && s[1] == '.') {
+			if (nmarks == 0) {
+				free(marks);
+				buf_free(&out);
+				return (NULL);
+			}
+			out.len = marks[--nmarks];
+			if (out.data != NULL)
+				out.data[out.len] = '\0';
+		} else {
+			marks = xreallocarray(marks, nmarks + 1,
+			    sizeof *marks);
+			marks[nmarks++] = out.len;
+			if (out.len != 0)
+				buf_addc(&out, '/');
+			buf_add(&out, s, n);
+		}
+		s += n;
+		if (*s == '/')
+			s++;
+	}
+	free(marks);
+	return (buf_release(&out));
+}
+
+int
+duration_parse(const char *s, uint64_t *out, char **cause)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = {
+		{ "ms", 1 },
+		{ "s", 1000 },
+		{ "m", 60 * 1000 },
+		{ "h", 60 * 60 * 1000 },
+		{ "d", 24 * 60 * 60 * 1000 },
+	};
+	const char	*p = s;
+	uint64_t	 total = 0;
+	size_t		 i;
+
+	if (*p == '\0')
+		goto bad;
+	while (*p != '\0') {
+		uint64_t	 n = 0;
+		const char	*start = p;
+
+		while (isdigit((unsigned char)*p)) {
+			if (n > (UINT64_MAX - 9) / 10)
+				goto range;
+			n = n * 10 + (uint64_t)(*p - '0');
+			p++;
+		}
+		if (p == start)
+			goto bad;
+		for (i = 0; i < sizeof units / sizeof units[0]; i++) {
+			size_t ulen = strlen(units[i].unit);
+
+			if (strncmp(p, units[i].unit, ulen) == 0 &&
+			    !isalpha((unsigned char)p[ulen]))
+				break;
+			/* "m" must not match the "m" of "ms" */
+		}
+		if (i == sizeof units / sizeof units[0])
+			goto bad;
+		if (n > UINT64_MAX / units[i].ms ||
+		    total > UINT64_MAX - n * units[i].ms)
+			goto range;
+		total += n * units[i].ms;
+		p += strlen(units[i].unit);
+	}
+	*out = total;
+	return (0);
+bad:
+	xasprintf(cause, "invalid duration '%s': expected a number and a "
+	    "unit (ms, s, m, h, d), like 30s or 1h30m", s);
+	return (-1);
+range:
+	xasprintf(cause, "duration '%s' is too large", s);
+	return (-1);
+}
+
+char *
+duration_format(uint64_t ms)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	if (ms == 0)
+		return (xstrdup("0s"));
+	if (ms % 1000 != 0) {
+		buf_printf(&b, "%llums", (unsigned long long)ms);
+		return (buf_release(&b));
+	}
+	ms /= 1000;
+	if (ms >= 3600) {
+		buf_printf(&b, "%lluh", (unsigned long long)(ms / 3600));
+		ms %= 3600;
+	}
+	if (ms >= 60) {
+		buf_printf(&b, "%llum", (unsigned long long)(ms / 60));
+		ms %= 60;
+	}
+	if (ms != 0)
+		buf_printf(&b, "%llus", (unsigned long long)ms);
+	return (buf_release(&b));
+}
+
+uint64_t
+time_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+uint64_t
+time_monotonic_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+static int
+is_lower_alnum(char c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+}
+
+int
+name_is_dns_label(const char *s)
+{
+	size_t	n = strlen(s), i;
+
+	if (n == 0 || n > 63)
+		return (0);
+	if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+		return (0);
+	for (i = 0; i < n; i++) {
+		if (!is_lower_alnum(s[i]) && s[i] != '-')
+			return (0);
+	}
+	return (1);
+}
+
+int
+name_is_dns_subdomain(const char *s)
+{
+	size_t	n = strlen(s), i;
+
+	if (n == 0 || n > 253)
+		return (0);
+	/* Each dot-separated part starts and ends alphanumeric. */
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (is_lower_alnum(c))
+			continue;
+		if (c != '-' && c != '.')
+			return (0);
+		if (i == 0 || i == n - 1)
+			return (0);
+		if (c == '.' && (!is_lower_alnum(s[i - 1]) ||
+		    !is_lower_alnum(s[i + 1])))
+			return (0);
+	}
+	return (1);
+}

@@ -1,0 +1,3 @@
+/* yaml.c: placeholder until written */
+#include "config.h"
+#include "gitops.h"

@@ -1,0 +1,141 @@
+# lib.sh: the shell test library, in the style of git's t/test-lib.sh.
+#
+# Each script sources this file, then calls test_expect_success (or
+# test_expect_failure for a known bug) and ends with test_done. Output is
+# TAP. Every script runs in its own scratch directory, trash.<script>,
+# which is kept when a test fails and removed otherwise. Servers started
+# by a test are stopped by the exit trap (register them with
+# test_cleanup_pid).
+
+set -u
+
+: "${GITOPS_AGENT:?GITOPS_AGENT must name the gitops-agent binary}"
+: "${TEST_SRCDIR:?TEST_SRCDIR must name the source tree}"
+: "${TEST_BUILDDIR:=$TEST_SRCDIR}"
+
+test_name=$(basename "$0" .sh)
+TRASH="$TEST_BUILDDIR/tests/t/trash.$test_name"
+EXAMPLE="$TEST_SRCDIR/manifests/examples/ecommerce"
+FIXTURES="$TEST_SRCDIR/tests/fixtures"
+
+test_count=0
+test_failed=0
+test_pids=""
+
+rm -rf "$TRASH"
+mkdir -p "$TRASH" || exit 1
+cd "$TRASH" || exit 1
+export HOME="$TRASH"
+export GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME='A U Thor' GIT_AUTHOR_EMAIL='author@example.com'
+export GIT_COMMITTER_NAME='C O Mitter' GIT_COMMITTER_EMAIL='committer@example.com'
+
+# The binary under test, as a function so tests read like a user's shell.
+gitops_agent() {
+	"$GITOPS_AGENT" "$@"
+}
+
+test_cleanup_pid() {
+	test_pids="$test_pids $1"
+}
+
+test_stop_all() {
+	for pid in $test_pids; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in $test_pids; do
+		wait "$pid" 2>/dev/null
+	done
+	test_pids=""
+}
+trap 'test_stop_all' EXIT
+
+test_expect_success() {
+	test_title=$1
+	test_count=$((test_count + 1))
+	if (eval "$2") >"$TRASH/.out.$test_count" 2>&1; then
+		echo "ok $test_count - $test_title"
+	else
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $test_title"
+		sed 's/^/# /' "$TRASH/.out.$test_count"
+	fi
+}
+
+test_expect_failure() {
+	test_title=$1
+	test_count=$((test_count + 1))
+	if (eval "$2") >"$TRASH/.out.$test_count" 2>&1; then
+		echo "ok $test_count - $test_title # TODO known breakage vanished"
+	else
+		echo "not ok $test_count - $test_title # TODO known breakage"
+	fi
+}
+
+test_skip() {
+	test_count=$((test_count + 1))
+	echo "ok $test_count # skip $1 ($2)"
+}
+
+test_done() {
+	echo "1..$test_count"
+	test_stop_all
+	if [ "$test_failed" -eq 0 ]; then
+		cd "$TEST_BUILDDIR" && rm -rf "$TRASH"
+		exit 0
+	fi
+	echo "# $test_failed of $test_count failed; scratch kept in $TRASH"
+	exit 1
+}
+
+# test_cmp EXPECTED ACTUAL: identical files, or a diff on failure.
+test_cmp() {
+	diff -u "$1" "$2"
+}
+
+# test_grep [-v] PATTERN FILE: with the file shown on failure.
+test_grep() {
+	if [ "$1" = "-v" ]; then
+		shift
+		if grep -e "$1" "$2" >/dev/null; then
+			echo "unexpected '$1' in $2:"; cat "$2"; return 1
+		fi
+		return 0
+	fi
+	if ! grep -e "$1" "$2" >/dev/null; then
+		echo "no '$1' in $2:"; cat "$2"; return 1
+	fi
+}
+
+# test_expect_code CODE CMD...: the command exits with exactly CODE.
+test_expect_code() {
+	want=$1; shift
+	"$@"
+	got=$?
+	if [ "$got" -ne "$want" ]; then
+		echo "expected exit $want, got $got: $*"
+		return 1
+	fi
+}
+
+# A tree's listing with content hashes: to prove a directory untouched.
+test_tree_digest() {
+	(cd "$1" && find . -type f ! -name '.*.tmp.*' | LC_ALL=C sort |
+	    xargs -r sha256sum) 2>/dev/null
+}
+
+# A free TCP port on 127.0.0.1.
+test_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Poll until a command succeeds, at most $1 tenths of a second.
+test_wait_for() {
+	tries=$1; shift
+	while [ "$tries" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	return 1
+}

@@ -1,0 +1,5 @@
+#!/bin/sh
+# t0010-check: placeholder until written.
+. "$TEST_SRCDIR/tests/lib.sh"
+test_skip placeholder "not written yet"
+test_done

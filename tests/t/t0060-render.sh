@@ -1,0 +1,5 @@
+#!/bin/sh
+# t0060-render: placeholder until written.
+. "$TEST_SRCDIR/tests/lib.sh"
+test_skip placeholder "not written yet"
+test_done

@@ -1,0 +1,19 @@
+/* test_plan.c: placeholder until written. */
+#include "config.h"
+#include "unit.h"
+
+static void
+test_plan_placeholder(void **state)
+{
+	skip();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_placeholder),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

@@ -1,0 +1,19 @@
+/* test_spawn.c: placeholder until written. */
+#include "config.h"
+#include "unit.h"
+
+static void
+test_spawn_placeholder(void **state)
+{
+	skip();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spawn_placeholder),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

@@ -1,0 +1,19 @@
+/* test_yaml.c: placeholder until written. */
+#include "config.h"
+#include "unit.h"
+
+static void
+test_yaml_placeholder(void **state)
+{
+	skip();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_yaml_placeholder),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

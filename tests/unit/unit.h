@@ -1,0 +1,75 @@
+/*
+ * unit.h: what every cmocka program shares: scratch directories and files.
+ * Fixtures live in a fresh temporary directory removed at the end.
+ */
+#ifndef UNIT_H
+#define UNIT_H
+
+#include <sys/stat.h>
+
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gitops.h"
+
+static inline char *
+unit_mkdtemp(void)
+{
+	const char	*tmp = getenv("TMPDIR");
+	char		*dir;
+
+	xasprintf(&dir, "%s/gitops-unit.XXXXXX", tmp != NULL ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		fatal("mkdtemp");
+	return (dir);
+}
+
+static inline int
+unit_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return (remove(path));
+}
+
+static inline void
+unit_rmtree(const char *dir)
+{
+	nftw(dir, unit_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Write a file under dir, creating parent directories. */
+static inline void
+unit_write(const char *dir, const char *rel, const char *content)
+{
+	char	*path = path_join(dir, rel), *cause = NULL;
+
+	if (file_write_atomic(path, content, strlen(content), 0644,
+	    &cause) == -1)
+		fatalx("unit_write: %s", cause);
+	free(path);
+}
+
+/* Read a file under dir; NULL if it does not exist. */
+static inline char *
+unit_read(const char *dir, const char *rel)
+{
+	char	*path = path_join(dir, rel), *cause = NULL, *data = NULL;
+	size_t	 len;
+
+	if (file_read(path, 64 << 20, &data, &len, &cause) == -1) {
+		free(cause);
+		data = NULL;
+	}
+	free(path);
+	return (data);
+}
+
+#endif /* UNIT_H */
