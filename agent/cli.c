@@ -1,11 +1,708 @@
 /*
- * cli.c: placeholder until written.
+ * cli.c: the one-shot subcommands: check, validate, plan, diff, sync and
+ * config-reference. Each reads its input, does its work through the
+ * gitops/ library in the main thread and exits; none of them starts the
+ * daemon or listens on the network.
+ *
+ * Exit statuses: 0 success; 1 the input is invalid, a sync failed or
+ * (for diff) there are differences; 2 usage or operational error (and
+ * for diff, any error), as diff(1) and `kubectl diff` do.
  */
 #include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "agent.h"
-int cmd_check(struct cli_env *e, int c, char **v) { return 2; }
-int cmd_validate(struct cli_env *e, int c, char **v) { return 2; }
-int cmd_plan(struct cli_env *e, int c, char **v) { return 2; }
-int cmd_diff(struct cli_env *e, int c, char **v) { return 2; }
-int cmd_sync(struct cli_env *e, int c, char **v) { return 2; }
-int cmd_config_reference(struct cli_env *e, int c, char **v) { return 2; }
+
+#define DEFAULT_SYNC_TIMEOUT_MS	(5 * 60 * 1000)
+
+/* One app to work on, from the configuration or from --path/--target. */
+struct cli_app {
+	char			*name;
+	struct source		*source;
+	char			*path;		/* inside the source */
+	char			*target_path;	/* NULL: none given */
+	char			*namespace;	/* default namespace or NULL */
+	int			 prune;
+	uint64_t		 timeout_ms;
+	const struct config_app	*app;		/* NULL in --path mode */
+};
+
+/* Options shared by the subcommands; each takes the ones it needs. */
+struct cli_opts {
+	const char	*path;
+	const char	*target;
+	const char	*app_name;
+	const char	*output;
+	const char	*state_dir;
+	int		 dry_run;
+	int		 prune;		/* -1: default */
+	uint64_t	 timeout_ms;	/* 0: default */
+	int		 no_external;
+};
+
+enum {
+	OPT_PATH = 256,
+	OPT_TARGET,
+	OPT_APP,
+	OPT_OUTPUT,
+	OPT_STATE_DIR,
+	OPT_DRY_RUN,
+	OPT_PRUNE,
+	OPT_NO_PRUNE,
+	OPT_TIMEOUT,
+	OPT_NO_EXTERNAL,
+};
+
+static const struct option cli_long_options[] = {
+	{ "path", required_argument, NULL, OPT_PATH },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "app", required_argument, NULL, OPT_APP },
+	{ "output", required_argument, NULL, OPT_OUTPUT },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "prune", no_argument, NULL, OPT_PRUNE },
+	{ "no-prune", no_argument, NULL, OPT_NO_PRUNE },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "no-external-renderer", no_argument, NULL, OPT_NO_EXTERNAL },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * Parse the options of a subcommand. allowed lists the long options it
+ * takes (by id); anything else is a usage error naming the option.
+ */
+static int
+cli_parse_opts(int argc, char **argv, const int *allowed,
+    struct cli_opts *o)
+{
+	char	*cause = NULL;
+	int	 ch, i, ok;
+
+	memset(o, 0, sizeof *o);
+	o->prune = -1;
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "o:", cli_long_options,
+	    NULL)) != -1) {
+		if (ch == 'o')
+			ch = OPT_OUTPUT;
+		if (ch == '?' || ch == ':') {
+			fprintf(stderr, "gitops-agent %s: bad or incomplete "
+			    "option '%s'\n", argv[0], argv[optind - 1]);
+			return (-1);
+		}
+		for (ok = 0, i = 0; allowed[i] != 0; i++) {
+			if (allowed[i] == ch)
+				ok = 1;
+		}
+		if (!ok) {
+			fprintf(stderr, "gitops-agent %s: option '%s' does not "
+			    "apply to this command\n", argv[0],
+			    argv[optind - 1]);
+			return (-1);
+		}
+		switch (ch) {
+		case OPT_PATH:
+			o->path = optarg;
+			break;
+		case OPT_TARGET:
+			o->target = optarg;
+			break;
+		case OPT_APP:
+			o->app_name = optarg;
+			break;
+		case OPT_OUTPUT:
+			o->output = optarg;
+			break;
+		case OPT_STATE_DIR:
+			o->state_dir = optarg;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = 1;
+			break;
+		case OPT_PRUNE:
+			o->prune = 1;
+			break;
+		case OPT_NO_PRUNE:
+			o->prune = 0;
+			break;
+		case OPT_TIMEOUT:
+			if (duration_parse(optarg, &o->timeout_ms,
+			    &cause) == -1 || o->timeout_ms == 0) {
+				fprintf(stderr, "gitops-agent %s: --timeout: "
+				    "%s\n", argv[0], cause != NULL ? cause :
+				    "must be more than zero");
+				free(cause);
+				return (-1);
+			}
+			break;
+		case OPT_NO_EXTERNAL:
+			o->no_external = 1;
+			break;
+		}
+	}
+	return (0);
+}
+
+static int
+cli_check_output(const char *cmd, const char *output, const char *a,
+    const char *b)
+{
+	if (output == NULL || strcmp(output, a) == 0 ||
+	    strcmp(output, b) == 0)
+		return (0);
+	fprintf(stderr, "gitops-agent %s: unknown output format '%s' (use %s "
+	    "or %s)\n", cmd, output, a, b);
+	return (-1);
+}
+
+/* Print every line of a multi-line cause on stderr. */
+static void
+cli_print_cause(const char *prefix, const char *cause)
+{
+	if (prefix != NULL)
+		fprintf(stderr, "%s: %s\n", prefix, cause);
+	else
+		fprintf(stderr, "%s\n", cause);
+}
+
+static struct config *
+cli_load_config(struct cli_env *env)
+{
+	struct config	*cfg;
+	char		*cause = NULL;
+
+	if ((cfg = config_load(env->config_file, &cause)) == NULL) {
+		cli_print_cause(NULL, cause);
+		free(cause);
+		return (NULL);
+	}
+	return (cfg);
+}
+
+static void
+cli_app_free(struct cli_app *a)
+{
+	if (a == NULL)
+		return;
+	free(a->name);
+	source_free(a->source);
+	free(a->path);
+	free(a->target_path);
+	free(a->namespace);
+	free(a);
+}
+
+/*
+ * The source of a path given on the command line. Kustomizations may
+ * reach up ("../../base"), so the source is rooted at "/"; this is the
+ * user's own command, not input from a repository, so that is no escape.
+ */
+static struct cli_app *
+cli_app_from_path(const struct cli_opts *o, char **cause)
+{
+	struct cli_app	*a;
+	char		 abs[PATH_MAX], *base, *slash;
+
+	if (realpath(o->path, abs) == NULL) {
+		xasprintf(cause, "cannot read '%s': %s", o->path,
+		    strerror(errno));
+		return (NULL);
+	}
+	a = xcalloc(1, sizeof *a);
+	a->source = source_dir_new("/");
+	a->path = xstrdup(abs[1] == '\0' ? "" : abs + 1);
+	if (o->target != NULL)
+		a->target_path = xstrdup(o->target);
+	if (o->app_name != NULL)
+		a->name = xstrdup(o->app_name);
+	else if (o->target != NULL) {
+		base = xstrdup(o->target);
+		while ((slash = strrchr(base, '/')) != NULL &&
+		    slash[1] == '\0' && slash != base)
+			*slash = '\0';
+		slash = strrchr(base, '/');
+		a->name = xstrdup(slash != NULL ? slash + 1 : base);
+		free(base);
+	} else
+		a->name = xstrdup("default");
+	a->prune = o->prune != 0;
+	a->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms :
+	    DEFAULT_SYNC_TIMEOUT_MS;
+	return (a);
+}
+
+static struct cli_app *
+cli_app_from_config(const struct config *cfg, const char *name,
+    const struct cli_opts *o, char **cause)
+{
+	const struct config_app		*app;
+	const struct config_repository	*repo;
+	struct cli_app			*a;
+
+	if ((app = config_find_app(cfg, name)) == NULL) {
+		xasprintf(cause, "unknown app '%s' in %s", name, cfg->file);
+		return (NULL);
+	}
+	repo = config_find_repository(cfg, app->repository);
+	if (repo == NULL || repo->directory == NULL) {
+		xasprintf(cause, "cannot read app '%s': repository '%s' is a "
+		    "Git remote, and this build reads only 'directory' "
+		    "repositories", name, app->repository);
+		return (NULL);
+	}
+	a = xcalloc(1, sizeof *a);
+	a->app = app;
+	a->name = xstrdup(app->name);
+	a->source = source_dir_new(repo->directory);
+	a->path = xstrdup(app->path);
+	a->target_path = xstrdup(o->target != NULL ? o->target :
+	    app->target_path);
+	if (app->namespace != NULL)
+		a->namespace = xstrdup(app->namespace);
+	a->prune = o->prune == -1 ? app->prune : o->prune;
+	a->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms :
+	    app->sync_timeout_ms;
+	return (a);
+}
+
+static int
+cli_render(struct cli_app *a, const struct cli_opts *o,
+    struct resource_set **set, char **cause)
+{
+	struct render_opts	ro;
+
+	memset(&ro, 0, sizeof ro);
+	ro.default_namespace = a->namespace;
+	ro.no_external = o->no_external;
+	return (render_path(a->source, a->path, &ro, set, cause));
+}
+
+/*
+ * The apps a command works on: --path mode gives one; otherwise the named
+ * apps (or all) in dependency order.
+ */
+static int
+cli_resolve_apps(struct cli_env *env, int argc, char **argv,
+    const struct cli_opts *o, struct config **cfgp, struct strv *order)
+{
+	struct config	*cfg;
+	struct strv	 names;
+	char		*cause = NULL;
+	int		 i;
+
+	*cfgp = NULL;
+	memset(order, 0, sizeof *order);
+	if (o->path != NULL) {
+		if (argc > optind) {
+			fprintf(stderr, "gitops-agent %s: give either APP or "
+			    "--path, not both\n", argv[0]);
+			return (EXIT_ERROR);
+		}
+		strv_add(order, "");
+		return (EXIT_OK);
+	}
+	if ((cfg = cli_load_config(env)) == NULL)
+		return (EXIT_DIFFERENT);
+	memset(&names, 0, sizeof names);
+	for (i = optind; i < argc; i++)
+		strv_add(&names, argv[i]);
+	if (plan_app_order(cfg, &names, order, &cause) == -1) {
+		cli_print_cause(NULL, cause);
+		free(cause);
+		strv_free(&names);
+		config_free(cfg);
+		return (EXIT_DIFFERENT);
+	}
+	strv_free(&names);
+	*cfgp = cfg;
+	return (EXIT_OK);
+}
+
+static struct cli_app *
+cli_app_get(const struct config *cfg, const char *name,
+    const struct cli_opts *o, char **cause)
+{
+	if (cfg == NULL)
+		return (cli_app_from_path(o, cause));
+	return (cli_app_from_config(cfg, name, o, cause));
+}
+
+int
+cmd_check(struct cli_env *env, int argc, char **argv)
+{
+	static const int	 allowed[] = { 0 };
+	struct cli_opts		 o;
+	struct config		*cfg;
+	struct strv		 order;
+	char			*cause = NULL;
+
+	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+		return (EXIT_ERROR);
+	if (argc > optind) {
+		fprintf(stderr, "usage: gitops-agent [-c FILE] check\n");
+		return (EXIT_ERROR);
+	}
+	if ((cfg = cli_load_config(env)) == NULL)
+		return (EXIT_DIFFERENT);
+	memset(&order, 0, sizeof order);
+	if (plan_app_order(cfg, NULL, &order, &cause) == -1) {
+		fprintf(stderr, "%s: %s\n", cfg->file, cause);
+		free(cause);
+		config_free(cfg);
+		return (EXIT_DIFFERENT);
+	}
+	strv_free(&order);
+	config_free(cfg);
+	printf("configuration OK\n");
+	return (EXIT_OK);
+}
+
+int
+cmd_config_reference(struct cli_env *env, int argc, char **argv)
+{
+	config_print_reference(stdout);
+	return (EXIT_OK);
+}
+
+int
+cmd_validate(struct cli_env *env, int argc, char **argv)
+{
+	static const int	 allowed[] = { OPT_PATH, OPT_NO_EXTERNAL, 0 };
+	struct cli_opts		 o;
+	struct config		*cfg;
+	struct strv		 order;
+	struct cli_app		*a;
+	struct resource_set	*set;
+	char			*cause;
+	size_t			 i;
+	int			 rc, failed = 0;
+
+	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+		return (EXIT_ERROR);
+	if ((rc = cli_resolve_apps(env, argc, argv, &o, &cfg,
+	    &order)) != EXIT_OK)
+		return (rc);
+	for (i = 0; i < order.n; i++) {
+		cause = NULL;
+		set = NULL;
+		if ((a = cli_app_get(cfg, order.v[i], &o, &cause)) == NULL ||
+		    cli_render(a, &o, &set, &cause) == -1) {
+			cli_print_cause(NULL, cause);
+			failed = 1;
+		} else if (cfg != NULL)
+			printf("%s: %zu resources OK\n", a->name, set->n);
+		else
+			printf("%zu resources OK\n", set->n);
+		free(cause);
+		resource_set_free(set);
+		cli_app_free(a);
+	}
+	strv_free(&order);
+	config_free(cfg);
+	return (failed ? EXIT_DIFFERENT : EXIT_OK);
+}
+
+int
+cmd_plan(struct cli_env *env, int argc, char **argv)
+{
+	static const int	 allowed[] = { OPT_PATH, OPT_OUTPUT,
+				     OPT_NO_EXTERNAL, 0 };
+	struct cli_opts		 o;
+	struct config		*cfg = NULL;
+	struct cli_app		*a = NULL;
+	struct resource_set	*set = NULL;
+	struct plan		*plan;
+	struct json		*j;
+	char			*cause = NULL, *text;
+	int			 rc = EXIT_DIFFERENT;
+
+	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	    cli_check_output(argv[0], o.output, "table", "json") == -1)
+		return (EXIT_ERROR);
+	if (o.path == NULL && argc - optind != 1) {
+		fprintf(stderr, "usage: gitops-agent plan APP | --path DIR "
+		    "[--output table|json]\n");
+		return (EXIT_ERROR);
+	}
+	if (o.path != NULL && argc > optind) {
+		fprintf(stderr, "gitops-agent plan: give either APP or "
+		    "--path, not both\n");
+		return (EXIT_ERROR);
+	}
+	if (o.path == NULL && (cfg = cli_load_config(env)) == NULL)
+		return (EXIT_DIFFERENT);
+	if ((a = cli_app_get(cfg, argv[optind], &o, &cause)) == NULL ||
+	    cli_render(a, &o, &set, &cause) == -1) {
+		cli_print_cause(NULL, cause);
+		goto out;
+	}
+	plan = plan_build(set);
+	if (o.output != NULL && strcmp(o.output, "json") == 0) {
+		j = plan_to_json(plan);
+		text = json_print(j, 1);
+		printf("%s\n", text);
+		free(text);
+		json_free(j);
+	} else
+		plan_print_table(stdout, plan);
+	plan_free(plan);
+	rc = EXIT_OK;
+out:
+	free(cause);
+	resource_set_free(set);
+	cli_app_free(a);
+	config_free(cfg);
+	return (rc);
+}
+
+/* Render an app and compare (or sync) it against its target. */
+static int
+cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
+    const char *state_dir, struct sync_result **resultp, char **cause)
+{
+	struct resource_set	*set = NULL;
+	struct target		*t = NULL;
+	struct sync_opts	 so;
+	int			 rc = -1;
+
+	*resultp = NULL;
+	if (a->target_path == NULL) {
+		xasprintf(cause, "no target directory: give --target DIR");
+		return (-1);
+	}
+	if (cli_render(a, o, &set, cause) == -1)
+		return (-1);
+	t = target_dir_new(a->name, a->target_path);
+	memset(&so, 0, sizeof so);
+	so.dry_run = dry_run;
+	so.prune = a->prune;
+	so.timeout_ms = a->timeout_ms;
+	if (sync_run(t, set, &so, resultp, cause) == -1)
+		goto out;
+	if (!dry_run && state_dir != NULL &&
+	    state_save_sync(state_dir, *resultp, cause) == -1)
+		goto out;
+	rc = 0;
+out:
+	target_free(t);
+	resource_set_free(set);
+	return (rc);
+}
+
+int
+cmd_diff(struct cli_env *env, int argc, char **argv)
+{
+	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
+				     OPT_OUTPUT, OPT_PRUNE, OPT_NO_PRUNE,
+				     OPT_NO_EXTERNAL, 0 };
+	struct cli_opts		 o;
+	struct config		*cfg = NULL;
+	struct cli_app		*a = NULL;
+	struct sync_result	*r = NULL;
+	struct json		*j, *changes, *c;
+	char			*cause = NULL, *text;
+	size_t			 i;
+	int			 rc = EXIT_ERROR, json;
+
+	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	    cli_check_output(argv[0], o.output, "text", "json") == -1)
+		return (EXIT_ERROR);
+	json = o.output != NULL && strcmp(o.output, "json") == 0;
+	if ((o.path == NULL && argc - optind != 1) ||
+	    (o.path != NULL && (argc > optind || o.target == NULL))) {
+		fprintf(stderr, "usage: gitops-agent diff APP | --path DIR "
+		    "--target DIR [--output text|json]\n");
+		return (EXIT_ERROR);
+	}
+	if (o.path == NULL && (cfg = cli_load_config(env)) == NULL)
+		return (EXIT_ERROR);
+	if ((a = cli_app_get(cfg, argv[optind], &o, &cause)) == NULL ||
+	    cli_sync_app(a, &o, 1, NULL, &r, &cause) == -1) {
+		cli_print_cause(NULL, cause);
+		goto out;
+	}
+	if (json) {
+		j = json_new_object();
+		json_set(j, "app", json_new_string(a->name));
+		json_set(j, "inSync", json_new_bool(
+		    !sync_result_has_changes(r)));
+		changes = json_new_array();
+		for (i = 0; i < r->nchanges; i++) {
+			if (r->changes[i].action == DIFF_UNCHANGED)
+				continue;
+			c = json_new_object();
+			json_set(c, "id", json_new_string(r->changes[i].id));
+			json_set(c, "action", json_new_string(
+			    diff_action_name(r->changes[i].action)));
+			json_set(c, "phase", json_new_string(
+			    phase_name(r->changes[i].phase)));
+			json_set(c, "wave", json_new_number(
+			    (double)r->changes[i].wave));
+			if (r->changes[i].diff != NULL)
+				json_set(c, "diff", json_new_string(
+				    r->changes[i].diff));
+			json_array_append(changes, c);
+		}
+		json_set(j, "changes", changes);
+		text = json_print(j, 1);
+		printf("%s\n", text);
+		free(text);
+		json_free(j);
+	} else {
+		for (i = 0; i < r->nchanges; i++) {
+			if (r->changes[i].action != DIFF_UNCHANGED &&
+			    r->changes[i].diff != NULL)
+				fputs(r->changes[i].diff, stdout);
+		}
+	}
+	rc = sync_result_has_changes(r) ? EXIT_DIFFERENT : EXIT_OK;
+out:
+	free(cause);
+	sync_result_free(r);
+	cli_app_free(a);
+	config_free(cfg);
+	return (rc);
+}
+
+static void
+cli_print_result(const struct sync_result *r)
+{
+	size_t	i;
+
+	for (i = 0; i < r->nchanges; i++) {
+		const struct sync_change *c = &r->changes[i];
+
+		if (c->action == DIFF_UNCHANGED)
+			continue;
+		printf("  %-9s %s (%s wave %ld)\n", diff_action_name(c->action),
+		    c->id, phase_name(c->phase), c->wave);
+	}
+	switch (r->status) {
+	case SYNC_DRY_RUN:
+		printf("%s: dry run: %zu to create, %zu to update, %zu to "
+		    "prune, %zu unchanged\n", r->app, r->created, r->updated,
+		    r->pruned, r->unchanged);
+		break;
+	case SYNC_SUCCEEDED:
+		printf("%s: synced in %llu ms: %zu created, %zu updated, "
+		    "%zu pruned, %zu unchanged\n", r->app,
+		    (unsigned long long)(r->finished_ms - r->started_ms),
+		    r->created, r->updated, r->pruned, r->unchanged);
+		break;
+	case SYNC_FAILED:
+		printf("%s: sync FAILED: %s%s%s\n", r->app,
+		    r->failed_resource != NULL ? r->failed_resource : "",
+		    r->failed_resource != NULL ? ": " : "",
+		    r->error != NULL ? r->error : "unknown error");
+		break;
+	}
+}
+
+/*
+ * An app is skipped when an app it depends on (directly or through
+ * others) failed or was skipped: its dependencies are not known good.
+ */
+static int
+cli_dependency_failed(const struct config *cfg, const char *name,
+    const struct strv *failed)
+{
+	const struct config_app	*app = config_find_app(cfg, name);
+	size_t			 i;
+
+	if (app == NULL)
+		return (0);
+	for (i = 0; i < app->depends_on.n; i++) {
+		if (strv_contains(failed, app->depends_on.v[i]))
+			return (1);
+	}
+	return (0);
+}
+
+int
+cmd_sync(struct cli_env *env, int argc, char **argv)
+{
+	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
+				     OPT_OUTPUT, OPT_STATE_DIR, OPT_DRY_RUN,
+				     OPT_PRUNE, OPT_NO_PRUNE, OPT_TIMEOUT,
+				     OPT_NO_EXTERNAL, 0 };
+	struct cli_opts		 o;
+	struct config		*cfg = NULL;
+	struct strv		 order, failed;
+	struct cli_app		*a;
+	struct sync_result	*r;
+	struct json		*all = NULL;
+	const char		*state_dir;
+	char			*cause, *text;
+	size_t			 i;
+	int			 rc, json;
+
+	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	    cli_check_output(argv[0], o.output, "text", "json") == -1)
+		return (EXIT_ERROR);
+	json = o.output != NULL && strcmp(o.output, "json") == 0;
+	if (o.path != NULL && o.target == NULL) {
+		fprintf(stderr, "usage: gitops-agent sync --path DIR --target "
+		    "DIR [--dry-run]\n");
+		return (EXIT_ERROR);
+	}
+	if ((rc = cli_resolve_apps(env, argc, argv, &o, &cfg,
+	    &order)) != EXIT_OK)
+		return (rc);
+	state_dir = o.state_dir != NULL ? o.state_dir :
+	    cfg != NULL ? cfg->state_dir : NULL;
+	memset(&failed, 0, sizeof failed);
+	if (json)
+		all = json_new_array();
+	for (i = 0; i < order.n; i++) {
+		cause = NULL;
+		r = NULL;
+		if (cfg != NULL && cli_dependency_failed(cfg, order.v[i],
+		    &failed)) {
+			fprintf(stderr, "%s: not synced: a dependency did not "
+			    "sync\n", order.v[i]);
+			strv_add(&failed, order.v[i]);
+			rc = EXIT_DIFFERENT;
+			continue;
+		}
+		if ((a = cli_app_get(cfg, order.v[i], &o, &cause)) == NULL ||
+		    cli_sync_app(a, &o, o.dry_run, state_dir, &r,
+		    &cause) == -1) {
+			cli_print_cause(a != NULL ? a->name : order.v[i],
+			    cause);
+			strv_add(&failed, order.v[i]);
+			rc = EXIT_DIFFERENT;
+		} else {
+			if (json)
+				json_array_append(all, sync_result_to_json(r));
+			else
+				cli_print_result(r);
+			if (r->status == SYNC_FAILED) {
+				strv_add(&failed, order.v[i]);
+				rc = EXIT_DIFFERENT;
+			}
+		}
+		free(cause);
+		sync_result_free(r);
+		cli_app_free(a);
+	}
+	if (json) {
+		text = json_print(all, 1);
+		printf("%s\n", text);
+		free(text);
+		json_free(all);
+	}
+	strv_free(&failed);
+	strv_free(&order);
+	config_free(cfg);
+	return (rc);
+}

@@ -498,7 +498,10 @@ path_join(const char *a, const char *b)
 		alen--;
 	while (*b == '/')
 		b++;
-	xasprintf(&p, "%.*s/%s", (int)alen, a, b);
+	if (alen == 1 && a[0] == '/')
+		xasprintf(&p, "/%s", b);
+	else
+		xasprintf(&p, "%.*s/%s", (int)alen, a, b);
 	return (p);
 }
 

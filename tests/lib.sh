@@ -32,7 +32,7 @@ export GIT_COMMITTER_NAME='C O Mitter' GIT_COMMITTER_EMAIL='committer@example.co
 
 # The binary under test, as a function so tests read like a user's shell.
 gitops_agent() {
-	"$GITOPS_AGENT" "$@"
+	${VALGRIND:-} "$GITOPS_AGENT" "$@"
 }
 
 test_cleanup_pid() {

@@ -4,7 +4,7 @@
 # is "ok N # SKIP", so rewrite that one form and keep the exit status.
 CMOCKA_MESSAGE_OUTPUT=TAP
 export CMOCKA_MESSAGE_OUTPUT
-out=$("$@" 2>&1)
+out=$(${VALGRIND:-} "$@" 2>&1)
 rc=$?
 printf '%s\n' "$out" | sed 's/^not ok \([0-9]*\) # SKIP/ok \1 # SKIP/'
 exit $rc

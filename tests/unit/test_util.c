@@ -1,18 +1,305 @@
-/* test_util.c: placeholder until written. */
+/*
+ * test_util.c: buffers, maps, vectors, paths, durations, names, digests
+ * and the atomic file write.
+ */
 #include "config.h"
+
+#include <dirent.h>
+
 #include "unit.h"
 
 static void
-test_util_placeholder(void **state)
+test_buf_printf_grows_and_terminates(void **state)
 {
-	skip();
+	struct buf	 b;
+	char		*s;
+	int		 i;
+
+	buf_init(&b);
+	for (i = 0; i < 1000; i++)
+		buf_printf(&b, "%d,", i);
+	assert_int_equal(b.len, strlen(b.data));
+	assert_true(strncmp(b.data, "0,1,2,", 6) == 0);
+	assert_non_null(strstr(b.data, ",999,"));
+	s = buf_release(&b);
+	assert_null(b.data);
+	free(s);
+	s = buf_release(&b);
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void
+test_strmap_put_get_many_keys_survive_growth(void **state)
+{
+	struct strmap	*m = strmap_new(0);
+	char		 key[32];
+	const char	*k;
+	void		*v;
+	size_t		 cursor = 0, seen = 0;
+	intptr_t	 i;
+
+	for (i = 1; i <= 5000; i++) {
+		snprintf(key, sizeof key, "key-%ld", (long)i);
+		assert_null(strmap_put(m, key, (void *)i));
+	}
+	assert_int_equal(strmap_count(m), 5000);
+	for (i = 1; i <= 5000; i++) {
+		snprintf(key, sizeof key, "key-%ld", (long)i);
+		assert_ptr_equal(strmap_get(m, key), (void *)i);
+	}
+	assert_null(strmap_get(m, "key-0"));
+	assert_ptr_equal(strmap_put(m, "key-7", (void *)70), (void *)7);
+	assert_ptr_equal(strmap_get(m, "key-7"), (void *)70);
+	assert_int_equal(strmap_count(m), 5000);
+	while (strmap_next(m, &cursor, &k, &v))
+		seen++;
+	assert_int_equal(seen, 5000);
+	strmap_free(m);
+}
+
+static void
+test_strv_add_sort_contains(void **state)
+{
+	struct strv	sv;
+
+	memset(&sv, 0, sizeof sv);
+	strv_add(&sv, "b");
+	strv_add(&sv, "c");
+	strv_add(&sv, "a");
+	strv_sort(&sv);
+	assert_string_equal(sv.v[0], "a");
+	assert_string_equal(sv.v[2], "c");
+	assert_null(sv.v[3]);
+	assert_true(strv_contains(&sv, "b"));
+	assert_false(strv_contains(&sv, "d"));
+	strv_free(&sv);
+	assert_int_equal(sv.n, 0);
+}
+
+static void
+test_cause_append_joins_lines(void **state)
+{
+	char	*cause = NULL;
+
+	cause_append(&cause, "first %d", 1);
+	cause_append(&cause, "second");
+	assert_string_equal(cause, "first 1\nsecond");
+	free(cause);
+	cause_append(NULL, "ignored");
+}
+
+static void
+test_path_normalize_cases(void **state)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;
+	} cases[] = {
+		{ "a/b/c", "a/b/c" },
+		{ "a//b/./c/", "a/b/c" },
+		{ "a/b/../c", "a/c" },
+		{ "apps/x/overlays/staging/../../base", "apps/x/base" },
+		{ ".", "" },
+		{ "", "" },
+		{ "a/..", "" },
+		{ "..", NULL },
+		{ "a/../..", NULL },
+		{ "../etc/passwd", NULL },
+		{ "/etc/passwd", NULL },
+	};
+	size_t	 i;
+	char	*p;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		p = path_normalize(cases[i].in);
+		if (cases[i].out == NULL)
+			assert_null(p);
+		else {
+			assert_non_null(p);
+			assert_string_equal(p, cases[i].out);
+		}
+		free(p);
+	}
+}
+
+static void
+test_path_join_one_slash(void **state)
+{
+	char	*p;
+
+	p = path_join("a/", "/b");
+	assert_string_equal(p, "a/b");
+	free(p);
+	p = path_join("", "b");
+	assert_string_equal(p, "b");
+	free(p);
+	p = path_join("/", "b");
+	assert_string_equal(p, "/b");
+	free(p);
+}
+
+static void
+test_duration_parse_valid_and_invalid(void **state)
+{
+	uint64_t	 ms;
+	char		*cause = NULL, *s;
+
+	assert_int_equal(duration_parse("30s", &ms, &cause), 0);
+	assert_int_equal(ms, 30000);
+	assert_int_equal(duration_parse("1h30m", &ms, &cause), 0);
+	assert_int_equal(ms, 5400000);
+	assert_int_equal(duration_parse("250ms", &ms, &cause), 0);
+	assert_int_equal(ms, 250);
+	assert_int_equal(duration_parse("5m", &ms, &cause), 0);
+	assert_int_equal(ms, 300000);
+	assert_int_equal(duration_parse("2d", &ms, &cause), 0);
+	assert_int_equal(ms, 172800000);
+	assert_int_equal(duration_parse("5", &ms, &cause), -1);
+	assert_non_null(strstr(cause, "invalid duration '5'"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(duration_parse("5min", &ms, &cause), -1);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(duration_parse("", &ms, &cause), -1);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(duration_parse("-5s", &ms, &cause), -1);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(duration_parse("99999999999999999999s", &ms,
+	    &cause), -1);
+	assert_non_null(strstr(cause, "too large"));
+	free(cause);
+	s = duration_format(5400000);
+	assert_string_equal(s, "1h30m");
+	free(s);
+	s = duration_format(1500);
+	assert_string_equal(s, "1500ms");
+	free(s);
+	s = duration_format(0);
+	assert_string_equal(s, "0s");
+	free(s);
+}
+
+static void
+test_name_rules_follow_rfc1123(void **state)
+{
+	assert_true(name_is_dns_label("checkout-staging"));
+	assert_true(name_is_dns_label("a"));
+	assert_false(name_is_dns_label("Checkout"));
+	assert_false(name_is_dns_label("-a"));
+	assert_false(name_is_dns_label("a-"));
+	assert_false(name_is_dns_label("a.b"));
+	assert_false(name_is_dns_label(""));
+	assert_false(name_is_dns_label(
+	    "a234567890123456789012345678901234567890123456789012345678901234"));
+	assert_true(name_is_dns_subdomain("rollouts.argoproj.io"));
+	assert_true(name_is_dns_subdomain("a-b.c"));
+	assert_false(name_is_dns_subdomain(".."));
+	assert_false(name_is_dns_subdomain("."));
+	assert_false(name_is_dns_subdomain("a/b"));
+	assert_false(name_is_dns_subdomain("a..b"));
+	assert_false(name_is_dns_subdomain("a.-b"));
+	assert_false(name_is_dns_subdomain("A"));
+	assert_false(name_is_dns_subdomain("a_b"));
+}
+
+static void
+test_timingsafe_equal_and_sha256(void **state)
+{
+	char	hex[65];
+
+	assert_true(timingsafe_equal("abc", 3, "abc", 3));
+	assert_false(timingsafe_equal("abc", 3, "abd", 3));
+	assert_false(timingsafe_equal("abc", 3, "abcd", 4));
+	assert_true(timingsafe_equal("", 0, "", 0));
+	sha256_hex("abc", 3, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+}
+
+static int
+count_entries(const char *dir)
+{
+	DIR		*d = opendir(dir);
+	struct dirent	*e;
+	int		 n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+static void
+test_file_write_atomic_replaces_and_leaves_no_temp(void **state)
+{
+	char	*dir = unit_mkdtemp(), *path, *data, *cause = NULL, *sub;
+	size_t	 len;
+
+	path = path_join(dir, "a/b/file.yaml");
+	assert_int_equal(file_write_atomic(path, "one\n", 4, 0644, &cause), 0);
+	assert_int_equal(file_write_atomic(path, "two\n", 4, 0644, &cause), 0);
+	assert_int_equal(file_read(path, 1024, &data, &len, &cause), 0);
+	assert_string_equal(data, "two\n");
+	assert_int_equal(len, 4);
+	free(data);
+	sub = path_join(dir, "a/b");
+	assert_int_equal(count_entries(sub), 1);
+	free(sub);
+	assert_int_equal(file_read(path, 3, &data, &len, &cause), -1);
+	assert_non_null(strstr(cause, "too large"));
+	free(cause);
+	cause = NULL;
+	free(path);
+	path = path_join(dir, "missing");
+	assert_int_equal(file_read(path, 3, &data, &len, &cause), -1);
+	assert_non_null(strstr(cause, "No such file"));
+	free(cause);
+	free(path);
+	unit_rmtree(dir);
+	free(dir);
+}
+
+static void
+test_file_write_atomic_fails_cleanly_on_directory(void **state)
+{
+	char	*dir = unit_mkdtemp(), *path, *cause = NULL;
+
+	path = path_join(dir, "x");
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(file_write_atomic(path, "a", 1, 0644, &cause), -1);
+	assert_non_null(strstr(cause, "cannot rename"));
+	free(cause);
+	/* The temporary file is gone: only the directory remains. */
+	assert_int_equal(count_entries(dir), 1);
+	free(path);
+	unit_rmtree(dir);
+	free(dir);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_util_placeholder),
+		cmocka_unit_test(test_buf_printf_grows_and_terminates),
+		cmocka_unit_test(test_strmap_put_get_many_keys_survive_growth),
+		cmocka_unit_test(test_strv_add_sort_contains),
+		cmocka_unit_test(test_cause_append_joins_lines),
+		cmocka_unit_test(test_path_normalize_cases),
+		cmocka_unit_test(test_path_join_one_slash),
+		cmocka_unit_test(test_duration_parse_valid_and_invalid),
+		cmocka_unit_test(test_name_rules_follow_rfc1123),
+		cmocka_unit_test(test_timingsafe_equal_and_sha256),
+		cmocka_unit_test(
+		    test_file_write_atomic_replaces_and_leaves_no_temp),
+		cmocka_unit_test(
+		    test_file_write_atomic_fails_cleanly_on_directory),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

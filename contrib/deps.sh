@@ -1,0 +1,14 @@
+#!/bin/sh
+# deps.sh: install everything gitops-agent needs to build and test from
+# Debian's packages. Run as root (or with sudo available).
+set -eu
+packages="build-essential autoconf automake libtool pkg-config
+	libgit2-dev libevent-dev libssl-dev libcjson-dev libyaml-dev
+	libcmocka-dev git curl python3 valgrind"
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+export DEBIAN_FRONTEND=noninteractive
+as_root apt-get update -qq
+# shellcheck disable=SC2086
+as_root apt-get install -y -qq --no-install-recommends $packages >/dev/null
