@@ -1,3 +1,1327 @@
-/* config.c: placeholder until written */
+/*
+ * config.c: the configuration file. One table (opts[] below) lists every
+ * option with its type, default, bounds and description; it drives
+ * parsing, defaults, checks, freeing, the reference in the README and
+ * (later) reload, so an option is added in one place.
+ *
+ * Runs in whichever thread loads the file (the main thread, at start and
+ * on reload); writes no globals, so two loads never share state. Never
+ * exits on a bad file: every error found goes back in cause, one per line.
+ * Never logs or returns a secret's value in a message.
+ */
 #include "config.h"
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "gitops.h"
+
+/* A webhook secret is a line of text; anything larger is a wrong file. */
+#define CONFIG_SECRET_MAX	(64 * 1024)
+
+enum opt_section {
+	SECTION_TOP,
+	SECTION_REPOSITORY,
+	SECTION_APP,
+	SECTION_TARGET,
+	SECTION_VERSIONS,
+};
+#define SECTION_COUNT	5
+
+enum opt_type {
+	OPT_STRING,
+	OPT_PATH,	/* a local path, relative to the file's directory */
+	OPT_REPO_PATH,	/* a path inside a repository */
+	OPT_DURATION,	/* uint64_t milliseconds */
+	OPT_BOOL,	/* int */
+	OPT_INTEGER,	/* int */
+	OPT_STRINGS,	/* struct strv */
+	OPT_ENUM,	/* an enum, stored as int */
+	OPT_ADDRESS,	/* host:port */
+	OPT_LIST,	/* a list of mappings of another section */
+	OPT_MAPPING,	/* a mapping of another section */
+};
+
+#define OPT_REQUIRED	0x1
+
+struct opt {
+	enum opt_section	 section;
+	const char		*key;
+	enum opt_type		 type;
+	size_t			 offset;
+	size_t			 count_offset;	/* OPT_LIST: its size_t count */
+	const char		*def;		/* YAML text; NULL: none */
+	const char		*min;		/* bounds as text; NULL: none */
+	const char		*max;
+	int			 flags;
+	const char *const	*values;	/* OPT_ENUM: names, by value */
+	enum opt_section	 sub;		/* OPT_LIST, OPT_MAPPING */
+	int			(*check)(const struct opt *, const char *,
+				    char **);
+	const char		*desc;
+};
+
+struct section {
+	const char	*title;
+	size_t		 size;		/* one element of a list */
+	int		 has_position;	/* records line and column */
+	size_t		 line_offset;
+	size_t		 column_offset;
+};
+
+static int	check_dns_label(const struct opt *, const char *, char **);
+static int	check_env_name(const struct opt *, const char *, char **);
+
+static const char *const log_level_names[] = { "debug", "info", "warn",
+    NULL };
+static const char *const target_type_names[] = { "directory", NULL };
+
+static const struct section sections[SECTION_COUNT] = {
+	[SECTION_TOP] = { "Top level", sizeof(struct config), 0, 0, 0 },
+	[SECTION_REPOSITORY] = { "repositories[]",
+	    sizeof(struct config_repository), 1,
+	    offsetof(struct config_repository, line),
+	    offsetof(struct config_repository, column) },
+	[SECTION_APP] = { "apps[]", sizeof(struct config_app), 1,
+	    offsetof(struct config_app, line),
+	    offsetof(struct config_app, column) },
+	[SECTION_TARGET] = { "apps[].target", sizeof(struct config_app), 0,
+	    0, 0 },
+	[SECTION_VERSIONS] = { "versions", sizeof(struct config_versions), 0,
+	    0, 0 },
+};
+
+static const struct opt opts[] = {
+	{ .section = SECTION_TOP, .key = "listen", .type = OPT_ADDRESS,
+	  .offset = offsetof(struct config, listen),
+	  .def = "127.0.0.1:8080",
+	  .desc = "address the HTTP server (webhooks, status) listens on" },
+	{ .section = SECTION_TOP, .key = "state_dir", .type = OPT_PATH,
+	  .offset = offsetof(struct config, state_dir), .def = "./state",
+	  .desc = "directory of the agent's state: sync results, caches" },
+	{ .section = SECTION_TOP, .key = "log_level", .type = OPT_ENUM,
+	  .offset = offsetof(struct config, log_level), .def = "info",
+	  .values = log_level_names,
+	  .desc = "least severe level that is logged" },
+	{ .section = SECTION_TOP, .key = "repositories", .type = OPT_LIST,
+	  .offset = offsetof(struct config, repositories),
+	  .count_offset = offsetof(struct config, nrepositories),
+	  .def = "[]", .sub = SECTION_REPOSITORY,
+	  .desc = "where manifests are read from: Git remotes or "
+	  "directories" },
+	{ .section = SECTION_TOP, .key = "apps", .type = OPT_LIST,
+	  .offset = offsetof(struct config, apps),
+	  .count_offset = offsetof(struct config, napps),
+	  .def = "[]", .sub = SECTION_APP,
+	  .desc = "the apps: a folder of a repository applied to a target" },
+	{ .section = SECTION_TOP, .key = "versions", .type = OPT_MAPPING,
+	  .offset = offsetof(struct config, versions),
+	  .sub = SECTION_VERSIONS,
+	  .desc = "the file recording which version each environment runs "
+	  "(optional)" },
+
+	{ .section = SECTION_REPOSITORY, .key = "name", .type = OPT_STRING,
+	  .offset = offsetof(struct config_repository, name),
+	  .flags = OPT_REQUIRED, .check = check_dns_label,
+	  .desc = "name the apps refer to it by (a DNS-1123 label)" },
+	{ .section = SECTION_REPOSITORY, .key = "url", .type = OPT_STRING,
+	  .offset = offsetof(struct config_repository, url),
+	  .desc = "a Git remote, fetched into a cache under state_dir "
+	  "(set url or directory)" },
+	{ .section = SECTION_REPOSITORY, .key = "directory", .type = OPT_PATH,
+	  .offset = offsetof(struct config_repository, directory),
+	  .desc = "a local directory read in place, without Git "
+	  "(set url or directory)" },
+	{ .section = SECTION_REPOSITORY, .key = "branch", .type = OPT_STRING,
+	  .offset = offsetof(struct config_repository, branch), .def = "main",
+	  .desc = "branch to follow" },
+	{ .section = SECTION_REPOSITORY, .key = "poll_interval",
+	  .type = OPT_DURATION,
+	  .offset = offsetof(struct config_repository, poll_interval_ms),
+	  .def = "3m", .min = "10s", .max = "24h",
+	  .desc = "how often the remote is fetched, webhooks or not" },
+	{ .section = SECTION_REPOSITORY, .key = "timeout", .type = OPT_DURATION,
+	  .offset = offsetof(struct config_repository, timeout_ms),
+	  .def = "60s", .min = "1s", .max = "1h",
+	  .desc = "deadline of every network operation" },
+	{ .section = SECTION_REPOSITORY, .key = "webhook_secret_file",
+	  .type = OPT_PATH,
+	  .offset = offsetof(struct config_repository, webhook_secret_file),
+	  .desc = "file holding the webhook secret (one trailing newline "
+	  "is ignored)" },
+	{ .section = SECTION_REPOSITORY, .key = "webhook_secret_env",
+	  .type = OPT_STRING,
+	  .offset = offsetof(struct config_repository, webhook_secret_env),
+	  .check = check_env_name,
+	  .desc = "environment variable holding the webhook secret "
+	  "(instead of a file)" },
+
+	{ .section = SECTION_APP, .key = "name", .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, name),
+	  .flags = OPT_REQUIRED, .check = check_dns_label,
+	  .desc = "name of the app (a DNS-1123 label: it names files)" },
+	{ .section = SECTION_APP, .key = "repository", .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, repository),
+	  .flags = OPT_REQUIRED,
+	  .desc = "name of the repository holding its manifests" },
+	{ .section = SECTION_APP, .key = "path", .type = OPT_REPO_PATH,
+	  .offset = offsetof(struct config_app, path),
+	  .flags = OPT_REQUIRED,
+	  .desc = "folder of manifests or kustomization in the repository" },
+	{ .section = SECTION_APP, .key = "target", .type = OPT_MAPPING,
+	  .offset = 0, .flags = OPT_REQUIRED, .sub = SECTION_TARGET,
+	  .desc = "where its resources are applied" },
+	{ .section = SECTION_APP, .key = "namespace", .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, namespace),
+	  .check = check_dns_label,
+	  .desc = "namespace of namespaced resources that declare none" },
+	{ .section = SECTION_APP, .key = "depends_on", .type = OPT_STRINGS,
+	  .offset = offsetof(struct config_app, depends_on), .def = "[]",
+	  .desc = "apps synced (and healthy) before this one" },
+	{ .section = SECTION_APP, .key = "prune", .type = OPT_BOOL,
+	  .offset = offsetof(struct config_app, prune), .def = "true",
+	  .desc = "delete what the agent applied and the repository no "
+	  "longer holds" },
+	{ .section = SECTION_APP, .key = "sync_timeout", .type = OPT_DURATION,
+	  .offset = offsetof(struct config_app, sync_timeout_ms),
+	  .def = "5m", .min = "1s", .max = "24h",
+	  .desc = "deadline of a whole sync (a sync always has one)" },
+	{ .section = SECTION_APP, .key = "service", .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, service),
+	  .desc = "the service it deploys, as named in the versions file "
+	  "and deploy requests" },
+	{ .section = SECTION_APP, .key = "environment", .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, environment),
+	  .desc = "the environment it is, as named in the versions file" },
+
+	{ .section = SECTION_TARGET, .key = "type", .type = OPT_ENUM,
+	  .offset = offsetof(struct config_app, target_type),
+	  .def = "directory", .values = target_type_names,
+	  .desc = "kind of target: directory writes one file per resource" },
+	{ .section = SECTION_TARGET, .key = "path", .type = OPT_PATH,
+	  .offset = offsetof(struct config_app, target_path),
+	  .flags = OPT_REQUIRED,
+	  .desc = "directory the resources are written to" },
+
+	{ .section = SECTION_VERSIONS, .key = "repository", .type = OPT_STRING,
+	  .offset = offsetof(struct config_versions, repository),
+	  .flags = OPT_REQUIRED,
+	  .desc = "name of the repository holding the versions file" },
+	{ .section = SECTION_VERSIONS, .key = "file", .type = OPT_REPO_PATH,
+	  .offset = offsetof(struct config_versions, file),
+	  .def = "versions.yaml",
+	  .desc = "path of the versions file in that repository" },
+};
+#define NOPTS	(sizeof opts / sizeof opts[0])
+
+struct config_error {
+	int	 line;
+	int	 column;
+	size_t	 seq;
+	char	*msg;
+};
+
+/* One load: the parsed file and the errors found so far. */
+struct config_ctx {
+	const char		*name;
+	char			*dir;		/* relative paths start here */
+	struct yaml_file	*yf;
+	const struct opt	*in_default;	/* applying this default */
+	struct config_error	*errors;
+	size_t			 nerrors;
+};
+
+static void	parse_section(struct config_ctx *, enum opt_section,
+		    const struct json *, void *);
+
+/* Where a node is: for an object member, its key. */
+static void
+node_position(struct config_ctx *ctx, const struct json *node, int *line,
+    int *column)
+{
+	*line = *column = 0;
+	if (node == NULL || ctx->yf == NULL ||
+	    yaml_node_position(ctx->yf, node, line, column) == 0 ||
+	    *line <= 0) {
+		*line = 0;
+		*column = 0;
+	}
+}
+
+/* Where a node's value is, even for an object member. */
+static void
+value_position(struct config_ctx *ctx, const struct json *node, int *line,
+    int *column)
+{
+	*line = *column = 0;
+	if (node == NULL || ctx->yf == NULL ||
+	    yaml_value_position(ctx->yf, node, line, column) == 0 ||
+	    *line <= 0) {
+		*line = 0;
+		*column = 0;
+	}
+}
+
+static void __attribute__((format(printf, 4, 0)))
+ctx_verror(struct config_ctx *ctx, int line, int column, const char *fmt,
+    va_list ap)
+{
+	struct config_error	*e;
+	char			*msg, *p;
+
+	xvasprintf(&msg, fmt, ap);
+	/* A key or value may hold a newline: keep one error per line. */
+	for (p = msg; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	if (ctx->in_default != NULL)
+		fatalx("default of '%s' is invalid: %s", ctx->in_default->key,
+		    msg);
+	ctx->errors = xreallocarray(ctx->errors, ctx->nerrors + 1,
+	    sizeof *ctx->errors);
+	e = &ctx->errors[ctx->nerrors];
+	e->line = line;
+	e->column = column;
+	e->seq = ctx->nerrors++;
+	e->msg = msg;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+ctx_error(struct config_ctx *ctx, const struct json *node, const char *fmt,
+    ...)
+{
+	va_list	ap;
+	int	line, column;
+
+	node_position(ctx, node, &line, &column);
+	va_start(ap, fmt);
+	ctx_verror(ctx, line, column, fmt, ap);
+	va_end(ap);
+}
+
+/* An error about what a value says rather than about its key. */
+static void __attribute__((format(printf, 3, 4)))
+ctx_error_value(struct config_ctx *ctx, const struct json *node,
+    const char *fmt, ...)
+{
+	va_list	ap;
+	int	line, column;
+
+	value_position(ctx, node, &line, &column);
+	va_start(ap, fmt);
+	ctx_verror(ctx, line, column, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+ctx_error_at(struct config_ctx *ctx, int line, int column, const char *fmt,
+    ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	ctx_verror(ctx, line, column, fmt, ap);
+	va_end(ap);
+}
+
+static int
+config_error_cmp(const void *a, const void *b)
+{
+	const struct config_error	*x = a, *y = b;
+
+	if (x->line != y->line)
+		return (x->line < y->line ? -1 : 1);
+	if (x->column != y->column)
+		return (x->column < y->column ? -1 : 1);
+	return (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
+/* Every error, in the order of the file, one per line. */
+static char *
+ctx_errors_join(struct config_ctx *ctx)
+{
+	struct buf	b;
+	size_t		i;
+
+	qsort(ctx->errors, ctx->nerrors, sizeof *ctx->errors,
+	    config_error_cmp);
+	buf_init(&b);
+	for (i = 0; i < ctx->nerrors; i++) {
+		struct config_error *e = &ctx->errors[i];
+
+		if (i != 0)
+			buf_addc(&b, '\n');
+		if (e->line > 0)
+			buf_printf(&b, "%s:%d:%d: %s", ctx->name, e->line,
+			    e->column, e->msg);
+		else
+			buf_printf(&b, "%s: %s", ctx->name, e->msg);
+	}
+	return (buf_release(&b));
+}
+
+/* Edit distance, for "did you mean"; long strings are never close. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t	la = strlen(a), lb = strlen(b), i, j;
+	size_t	prev[65], cur[65];
+
+	if (la > 64 || lb > 64)
+		return (SIZE_MAX);
+	for (j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			cur[j] = best;
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+	}
+	return (prev[lb]);
+}
+
+/* The candidate closest to s, if close enough to be a typo of it. */
+static const char *
+suggest(const char *s, const char *const *candidates, size_t n)
+{
+	const char	*best = NULL;
+	size_t		 bestd = SIZE_MAX, d, i, allowed;
+
+	for (i = 0; i < n; i++) {
+		if (candidates[i] == NULL)
+			continue;
+		d = edit_distance(s, candidates[i]);
+		allowed = strlen(candidates[i]) >= 6 ? 2 : 1;
+		if (d <= allowed && d < bestd) {
+			best = candidates[i];
+			bestd = d;
+		}
+	}
+	return (best);
+}
+
+/* " (did you mean 'x'?)" or "". */
+static char *
+suggestion_text(const char *s, const char *const *candidates, size_t n)
+{
+	const char	*best = suggest(s, candidates, n);
+	char		*text;
+
+	if (best == NULL)
+		return (xstrdup(""));
+	xasprintf(&text, " (did you mean '%s'?)", best);
+	return (text);
+}
+
+static const char *
+json_noun(const struct json *v)
+{
+	switch (json_type(v)) {
+	case JSON_NULL:
+		return ("null");
+	case JSON_FALSE:
+	case JSON_TRUE:
+		return ("a boolean");
+	case JSON_NUMBER:
+		return ("a number");
+	case JSON_STRING:
+		return ("a string");
+	case JSON_ARRAY:
+		return ("a list");
+	case JSON_OBJECT:
+		return ("a mapping");
+	default:
+		return ("invalid");
+	}
+}
+
+static const struct opt *
+opt_find(enum opt_section section, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < NOPTS; i++) {
+		if (opts[i].section == section && strcmp(opts[i].key, key) == 0)
+			return (&opts[i]);
+	}
+	return (NULL);
+}
+
+static int
+check_dns_label(const struct opt *o, const char *s, char **msg)
+{
+	if (name_is_dns_label(s))
+		return (0);
+	xasprintf(msg, "'%s' must be a DNS-1123 label (lower case letters, "
+	    "digits and '-', starting and ending with a letter or digit, at "
+	    "most 63 characters), not '%s'", o->key, s);
+	return (-1);
+}
+
+static int
+check_env_name(const struct opt *o, const char *s, char **msg)
+{
+	const char	*p;
+
+	if (!isdigit((unsigned char)*s)) {
+		for (p = s; *p != '\0'; p++) {
+			if (!isalnum((unsigned char)*p) && *p != '_')
+				break;
+		}
+		if (*p == '\0')
+			return (0);
+	}
+	xasprintf(msg, "'%s' must be an environment variable name (letters, "
+	    "digits and '_', not starting with a digit), not '%s'", o->key, s);
+	return (-1);
+}
+
+/* host:port, [v6]:port; the port 1 to 65535. */
+static int
+address_check(const char *s)
+{
+	const char	*colon, *p;
+	char		*end;
+	long		 port;
+
+	if (*s == '[') {
+		if ((p = strchr(s, ']')) == NULL || p == s + 1 || p[1] != ':')
+			return (-1);
+		for (colon = s + 1; colon < p; colon++) {
+			if (!isxdigit((unsigned char)*colon) &&
+			    *colon != ':' && *colon != '.')
+				return (-1);
+		}
+		colon = p + 1;
+	} else {
+		if ((colon = strchr(s, ':')) == NULL || colon == s ||
+		    strchr(colon + 1, ':') != NULL)
+			return (-1);
+		for (p = s; p < colon; p++) {
+			if (!isalnum((unsigned char)*p) && *p != '.' &&
+			    *p != '-')
+				return (-1);
+		}
+	}
+	if (!isdigit((unsigned char)colon[1]))
+		return (-1);
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || port < 1 || port > 65535)
+		return (-1);
+	return (0);
+}
+
+/* A path from the file, relative to the file's directory. */
+static char *
+path_resolve(const char *dir, const char *path)
+{
+	if (*path == '/')
+		return (xstrdup(path));
+	while (path[0] == '.' && path[1] == '/') {
+		path += 2;
+		while (*path == '/')
+			path++;
+	}
+	if (*path == '\0' || strcmp(path, ".") == 0)
+		return (xstrdup(dir));
+	if (strcmp(dir, ".") == 0)
+		return (xstrdup(path));
+	return (path_join(dir, path));
+}
+
+static char *
+dir_of(const char *file)
+{
+	const char	*slash = strrchr(file, '/');
+
+	if (slash == NULL)
+		return (xstrdup("."));
+	if (slash == file)
+		return (xstrdup("/"));
+	return (xstrndup(file, (size_t)(slash - file)));
+}
+
+static uint64_t
+bound_duration(const struct opt *o, const char *text)
+{
+	uint64_t	 ms;
+	char		*cause = NULL;
+
+	if (duration_parse(text, &ms, &cause) == -1)
+		fatalx("bound of '%s': %s", o->key, cause);
+	return (ms);
+}
+
+static long long
+bound_integer(const struct opt *o, const char *text)
+{
+	long long	 n;
+	char		*end;
+
+	errno = 0;
+	n = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0' || end == text)
+		fatalx("bound of '%s' is not an integer: %s", o->key, text);
+	return (n);
+}
+
+static const char *
+type_noun(const struct opt *o)
+{
+	switch (o->type) {
+	case OPT_STRING:
+	case OPT_PATH:
+	case OPT_REPO_PATH:
+	case OPT_ENUM:
+		return ("a string");
+	case OPT_DURATION:
+		return ("a duration like 3m or 30s");
+	case OPT_BOOL:
+		return ("a boolean");
+	case OPT_INTEGER:
+		return ("an integer");
+	case OPT_STRINGS:
+		return ("a list of strings");
+	case OPT_ADDRESS:
+		return ("an address like 127.0.0.1:8080");
+	case OPT_LIST:
+		return ("a list");
+	case OPT_MAPPING:
+		return ("a mapping");
+	}
+	return ("a value");
+}
+
+/* The value of a string-like option, or NULL after reporting why not. */
+static const char *
+opt_string(struct config_ctx *ctx, const struct opt *o, const struct json *v)
+{
+	const char	*s;
+	enum json_type	 t = json_type(v);
+
+	if ((s = json_string(v)) == NULL) {
+		ctx_error_value(ctx, v, "'%s' must be %s, not %s%s", o->key,
+		    type_noun(o), json_noun(v),
+		    (o->type == OPT_STRING || o->type == OPT_PATH ||
+		    o->type == OPT_REPO_PATH) && (t == JSON_NUMBER ||
+		    t == JSON_TRUE || t == JSON_FALSE) ? " (quote it)" : "");
+		return (NULL);
+	}
+	if (*s == '\0') {
+		ctx_error_value(ctx, v, "'%s' must not be empty", o->key);
+		return (NULL);
+	}
+	return (s);
+}
+
+static void
+opt_set_duration(struct config_ctx *ctx, const struct opt *o,
+    const struct json *v, void *p)
+{
+	const char	*s;
+	char		*cause = NULL;
+	uint64_t	 ms;
+
+	if (json_type(v) == JSON_NUMBER) {
+		ctx_error_value(ctx, v, "'%s' must be a duration with a unit, "
+		    "like 3m or 30s, not a number", o->key);
+		return;
+	}
+	if ((s = opt_string(ctx, o, v)) == NULL)
+		return;
+	if (duration_parse(s, &ms, &cause) == -1) {
+		ctx_error_value(ctx, v, "'%s': %s", o->key, cause);
+		free(cause);
+		return;
+	}
+	if (o->min != NULL && ms < bound_duration(o, o->min)) {
+		ctx_error_value(ctx, v, "'%s' must be at least %s, not %s",
+		    o->key, o->min, s);
+		return;
+	}
+	if (o->max != NULL && ms > bound_duration(o, o->max)) {
+		ctx_error_value(ctx, v, "'%s' must be at most %s, not %s",
+		    o->key, o->max, s);
+		return;
+	}
+	*(uint64_t *)p = ms;
+}
+
+static void
+opt_set_integer(struct config_ctx *ctx, const struct opt *o,
+    const struct json *v, void *p)
+{
+	double	d;
+
+	if (json_type(v) != JSON_NUMBER) {
+		ctx_error_value(ctx, v, "'%s' must be an integer, not %s",
+		    o->key, json_noun(v));
+		return;
+	}
+	d = json_number(v);
+	if (d != (double)(long long)d || d < INT_MIN || d > INT_MAX) {
+		ctx_error_value(ctx, v, "'%s' must be an integer, not %g",
+		    o->key, d);
+		return;
+	}
+	if (o->min != NULL && (long long)d < bound_integer(o, o->min)) {
+		ctx_error_value(ctx, v, "'%s' must be at least %s, not %lld",
+		    o->key, o->min, (long long)d);
+		return;
+	}
+	if (o->max != NULL && (long long)d > bound_integer(o, o->max)) {
+		ctx_error_value(ctx, v, "'%s' must be at most %s, not %lld",
+		    o->key, o->max, (long long)d);
+		return;
+	}
+	*(int *)p = (int)d;
+}
+
+static void
+opt_set_strings(struct config_ctx *ctx, const struct opt *o,
+    const struct json *v, void *p)
+{
+	struct strv	*sv = p;
+	struct json	*item;
+	const char	*s;
+
+	if (json_type(v) != JSON_ARRAY) {
+		ctx_error_value(ctx, v, "'%s' must be a list of strings, not "
+		    "%s", o->key, json_noun(v));
+		return;
+	}
+	for (item = json_child(v); item != NULL; item = json_next(item)) {
+		if ((s = json_string(item)) == NULL)
+			ctx_error(ctx, item, "'%s' items must be strings, not "
+			    "%s", o->key, json_noun(item));
+		else if (*s == '\0')
+			ctx_error(ctx, item, "'%s' items must not be empty",
+			    o->key);
+		else
+			strv_add(sv, s);
+	}
+}
+
+static void
+opt_set_enum(struct config_ctx *ctx, const struct opt *o,
+    const struct json *v, void *p)
+{
+	const char	*s;
+	struct buf	 names;
+	char		*list;
+	int		 i;
+
+	s = json_string(v);
+	for (i = 0; s != NULL && o->values[i] != NULL; i++) {
+		if (strcmp(o->values[i], s) == 0) {
+			*(int *)p = i;
+			return;
+		}
+	}
+	buf_init(&names);
+	for (i = 0; o->values[i] != NULL; i++)
+		buf_printf(&names, "%s%s", i == 0 ? "" : ", ", o->values[i]);
+	list = buf_release(&names);
+	if (s == NULL)
+		ctx_error_value(ctx, v, "'%s' must be one of %s, not %s",
+		    o->key, list, json_noun(v));
+	else
+		ctx_error_value(ctx, v, "'%s' must be one of %s, not '%s'",
+		    o->key, list, s);
+	free(list);
+}
+
+static void
+opt_set_list(struct config_ctx *ctx, const struct opt *o,
+    const struct json *v, void *base)
+{
+	const struct section	*sec = &sections[o->sub];
+	struct json		*item;
+	char			*elems;
+	size_t			 n, i;
+
+	if (json_type(v) != JSON_ARRAY) {
+		ctx_error_value(ctx, v, "'%s' must be a list, not %s", o->key,
+		    json_noun(v));
+		return;
+	}
+	if ((n = json_count(v)) == 0)
+		return;
+	elems = xcalloc(n, sec->size);
+	memcpy((char *)base + o->offset, &elems, sizeof elems);
+	memcpy((char *)base + o->count_offset, &n, sizeof n);
+	for (i = 0, item = json_child(v); item != NULL;
+	    i++, item = json_next(item)) {
+		if (json_type(item) != JSON_OBJECT) {
+			ctx_error(ctx, item, "'%s' items must be mappings, not "
+			    "%s", o->key, json_noun(item));
+			continue;
+		}
+		parse_section(ctx, o->sub, item, elems + i * sec->size);
+	}
+}
+
+/* Parse one option's value into its field of base. */
+static void
+opt_set(struct config_ctx *ctx, const struct opt *o, const struct json *v,
+    void *base)
+{
+	void		*p = (char *)base + o->offset;
+	const char	*s;
+	char		*msg = NULL, *norm;
+
+	switch (o->type) {
+	case OPT_STRING:
+	case OPT_PATH:
+	case OPT_REPO_PATH:
+	case OPT_ADDRESS:
+		if ((s = opt_string(ctx, o, v)) == NULL)
+			return;
+		if (o->check != NULL && o->check(o, s, &msg) == -1) {
+			ctx_error_value(ctx, v, "%s", msg);
+			free(msg);
+			return;
+		}
+		if (o->type == OPT_ADDRESS && address_check(s) == -1) {
+			ctx_error_value(ctx, v, "'%s' must be HOST:PORT with a "
+			    "port from 1 to 65535, like 127.0.0.1:8080, not "
+			    "'%s'", o->key, s);
+			return;
+		}
+		if (o->type == OPT_REPO_PATH) {
+			if (*s == '/' || (norm = path_normalize(s)) == NULL) {
+				ctx_error_value(ctx, v, "'%s' must be a "
+				    "relative path inside the repository, not "
+				    "'%s'", o->key, s);
+				return;
+			}
+			if (*norm == '\0') {
+				free(norm);
+				norm = xstrdup(".");
+			}
+			*(char **)p = norm;
+		} else if (o->type == OPT_PATH)
+			*(char **)p = path_resolve(ctx->dir, s);
+		else
+			*(char **)p = xstrdup(s);
+		break;
+	case OPT_DURATION:
+		opt_set_duration(ctx, o, v, p);
+		break;
+	case OPT_BOOL:
+		if (json_type(v) != JSON_TRUE && json_type(v) != JSON_FALSE) {
+			ctx_error_value(ctx, v, "'%s' must be a boolean, "
+			    "not %s", o->key, json_noun(v));
+			return;
+		}
+		*(int *)p = json_is_true(v);
+		break;
+	case OPT_INTEGER:
+		opt_set_integer(ctx, o, v, p);
+		break;
+	case OPT_STRINGS:
+		opt_set_strings(ctx, o, v, p);
+		break;
+	case OPT_ENUM:
+		opt_set_enum(ctx, o, v, p);
+		break;
+	case OPT_LIST:
+		opt_set_list(ctx, o, v, base);
+		break;
+	case OPT_MAPPING:
+		if (json_type(v) != JSON_OBJECT) {
+			ctx_error_value(ctx, v, "'%s' must be a mapping, "
+			    "not %s", o->key, json_noun(v));
+			return;
+		}
+		parse_section(ctx, o->sub, v, p);
+		break;
+	}
+}
+
+/* A default is YAML text, parsed like the file so both agree. */
+static void
+opt_default(struct config_ctx *ctx, const struct opt *o, void *base)
+{
+	struct yaml_file	*yf = NULL;
+	char			*cause = NULL;
+
+	if (yaml_parse(o->key, o->def, strlen(o->def), 0, &yf, &cause) == -1)
+		fatalx("default of '%s': %s", o->key, cause);
+	if (yf->ndocs != 1)
+		fatalx("default of '%s' is not one value", o->key);
+	ctx->in_default = o;
+	opt_set(ctx, o, yf->docs[0].root, base);
+	ctx->in_default = NULL;
+	yaml_file_free(yf);
+}
+
+static void
+parse_section(struct config_ctx *ctx, enum opt_section section,
+    const struct json *node, void *base)
+{
+	const struct section	*sec = &sections[section];
+	const char		*keys[NOPTS];
+	const struct opt	*o;
+	struct json		*m, *v;
+	size_t			 i, nkeys = 0;
+	char			*hint;
+	int			 line, column;
+
+	for (i = 0; i < NOPTS; i++) {
+		if (opts[i].section == section)
+			keys[nkeys++] = opts[i].key;
+	}
+	for (m = json_child(node); m != NULL; m = json_next(m)) {
+		if (opt_find(section, json_key(m)) != NULL)
+			continue;
+		hint = suggestion_text(json_key(m), keys, nkeys);
+		ctx_error(ctx, m, "unknown key '%s'%s", json_key(m), hint);
+		free(hint);
+	}
+	for (i = 0; i < NOPTS; i++) {
+		o = &opts[i];
+		if (o->section != section)
+			continue;
+		if ((v = json_get(node, o->key)) != NULL)
+			opt_set(ctx, o, v, base);
+		else if (o->flags & OPT_REQUIRED)
+			ctx_error(ctx, node, "missing required key '%s'",
+			    o->key);
+		else if (o->def != NULL)
+			opt_default(ctx, o, base);
+	}
+	if (sec->has_position) {
+		node_position(ctx, node, &line, &column);
+		*(int *)((char *)base + sec->line_offset) = line;
+		*(int *)((char *)base + sec->column_offset) = column;
+	}
+}
+
+/* Free what the table says a section's fields own. */
+static void
+section_free(enum opt_section section, void *base)
+{
+	const struct opt	*o;
+	char			*p, *elems;
+	size_t			 i, j, n;
+
+	for (i = 0; i < NOPTS; i++) {
+		o = &opts[i];
+		if (o->section != section)
+			continue;
+		p = (char *)base + o->offset;
+		switch (o->type) {
+		case OPT_STRING:
+		case OPT_PATH:
+		case OPT_REPO_PATH:
+		case OPT_ADDRESS:
+			free(*(char **)p);
+			*(char **)p = NULL;
+			break;
+		case OPT_STRINGS:
+			strv_free((struct strv *)p);
+			break;
+		case OPT_LIST:
+			memcpy(&elems, p, sizeof elems);
+			memcpy(&n, (char *)base + o->count_offset, sizeof n);
+			for (j = 0; j < n; j++)
+				section_free(o->sub,
+				    elems + j * sections[o->sub].size);
+			free(elems);
+			break;
+		case OPT_MAPPING:
+			section_free(o->sub, p);
+			break;
+		case OPT_DURATION:
+		case OPT_BOOL:
+		case OPT_INTEGER:
+		case OPT_ENUM:
+			break;
+		}
+	}
+}
+
+static const char *
+opt_label(const char *what, const char *name, char *out, size_t len)
+{
+	if (name != NULL)
+		snprintf(out, len, "%s '%s'", what, name);
+	else
+		snprintf(out, len, "%s", what);
+	return (out);
+}
+
+static void
+check_repositories(struct config_ctx *ctx, struct config *cfg,
+    const struct json *list, struct strmap *names)
+{
+	struct config_repository	*r;
+	struct json			*item, *url, *dir, *file, *env, *first;
+	char				 label[128];
+	size_t				 i;
+	int				 line, column;
+
+	for (i = 0; i < cfg->nrepositories; i++) {
+		r = &cfg->repositories[i];
+		item = json_array_get(list, i);
+		if (json_type(item) != JSON_OBJECT)
+			continue;
+		opt_label("repository", r->name, label, sizeof label);
+		url = json_get(item, "url");
+		dir = json_get(item, "directory");
+		if (url != NULL && dir != NULL)
+			ctx_error(ctx, dir, "%s sets both 'url' and "
+			    "'directory': choose one", label);
+		else if (url == NULL && dir == NULL)
+			ctx_error(ctx, item, "%s needs 'url' (a Git remote) or "
+			    "'directory' (a local directory)", label);
+		file = json_get(item, "webhook_secret_file");
+		env = json_get(item, "webhook_secret_env");
+		if (file != NULL && env != NULL)
+			ctx_error(ctx, env, "%s sets both "
+			    "'webhook_secret_file' and 'webhook_secret_env': "
+			    "choose one", label);
+		if (r->name == NULL)
+			continue;
+		if ((first = strmap_get(names, r->name)) != NULL) {
+			value_position(ctx, first, &line, &column);
+			ctx_error_value(ctx, json_get(item, "name"),
+			    "duplicate repository name '%s', first declared "
+			    "at line %d column %d", r->name, line, column);
+		} else
+			strmap_put(names, r->name, json_get(item, "name"));
+	}
+}
+
+static void
+check_reference(struct config_ctx *ctx, const struct json *node,
+    const char *what, const char *name, struct strmap *names)
+{
+	const char	**candidates;
+	const char	 *key;
+	char		 *hint;
+	size_t		  cursor = 0, n = 0;
+
+	if (strmap_get(names, name) != NULL)
+		return;
+	candidates = xcalloc(strmap_count(names) + 1, sizeof *candidates);
+	while (strmap_next(names, &cursor, &key, NULL))
+		candidates[n++] = key;
+	hint = suggestion_text(name, candidates, n);
+	ctx_error_value(ctx, node, "unknown %s '%s'%s", what, name, hint);
+	free(hint);
+	free(candidates);
+}
+
+static void
+check_apps(struct config_ctx *ctx, struct config *cfg,
+    const struct json *list, struct strmap *repos)
+{
+	struct config_app	*a;
+	struct strmap		*names;
+	struct json		*item, *first, *deps, *dep;
+	const char		*s;
+	size_t			 i;
+	int			 line, column;
+
+	names = strmap_new(cfg->napps);
+	for (i = 0; i < cfg->napps; i++) {
+		a = &cfg->apps[i];
+		item = json_array_get(list, i);
+		if (a->name == NULL || json_type(item) != JSON_OBJECT)
+			continue;
+		if ((first = strmap_get(names, a->name)) != NULL) {
+			value_position(ctx, first, &line, &column);
+			ctx_error_value(ctx, json_get(item, "name"),
+			    "duplicate app name '%s', first declared at line "
+			    "%d column %d", a->name, line, column);
+		} else
+			strmap_put(names, a->name, json_get(item, "name"));
+	}
+	for (i = 0; i < cfg->napps; i++) {
+		a = &cfg->apps[i];
+		item = json_array_get(list, i);
+		if (json_type(item) != JSON_OBJECT)
+			continue;
+		if (a->repository != NULL)
+			check_reference(ctx, json_get(item, "repository"),
+			    "repository", a->repository, repos);
+		deps = json_get(item, "depends_on");
+		if (json_type(deps) != JSON_ARRAY)
+			continue;
+		for (dep = json_child(deps); dep != NULL;
+		    dep = json_next(dep)) {
+			if ((s = json_string(dep)) == NULL || *s == '\0')
+				continue;
+			if (a->name != NULL && strcmp(s, a->name) == 0)
+				ctx_error_value(ctx, dep, "app '%s' depends on "
+				    "itself", s);
+			else
+				check_reference(ctx, dep, "app", s, names);
+		}
+	}
+	strmap_free(names);
+}
+
+static void
+config_check(struct config_ctx *ctx, struct config *cfg,
+    const struct json *root)
+{
+	struct strmap	*repos;
+	struct json	*versions;
+
+	repos = strmap_new(cfg->nrepositories);
+	check_repositories(ctx, cfg, json_get(root, "repositories"), repos);
+	check_apps(ctx, cfg, json_get(root, "apps"), repos);
+	versions = json_get(root, "versions");
+	if (cfg->versions.repository != NULL)
+		check_reference(ctx, json_get(versions, "repository"),
+		    "repository", cfg->versions.repository, repos);
+	strmap_free(repos);
+}
+
+struct config *
+config_parse(const char *name, const char *data, size_t len, char **cause)
+{
+	struct config_ctx	 ctx;
+	struct config		*cfg = NULL;
+	struct json		*root, *empty = NULL;
+	size_t			 i;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.name = name;
+	ctx.dir = dir_of(name);
+	if (yaml_parse(name, data, len, YAML_ALLOW_EMPTY, &ctx.yf,
+	    cause) == -1)
+		goto fail;
+	if (ctx.yf->ndocs == 0)
+		root = empty = json_new_object();
+	else
+		root = ctx.yf->docs[0].root;
+	if (ctx.yf->ndocs > 1)
+		ctx_error_at(&ctx, ctx.yf->docs[1].line,
+		    ctx.yf->docs[1].column, "a configuration file holds one "
+		    "document, not %zu", ctx.yf->ndocs);
+	else if (json_type(root) != JSON_OBJECT)
+		ctx_error_at(&ctx, ctx.yf->docs[0].line,
+		    ctx.yf->docs[0].column, "the configuration must be a "
+		    "mapping, not %s", json_noun(root));
+	else {
+		cfg = xcalloc(1, sizeof *cfg);
+		cfg->file = xstrdup(name);
+		parse_section(&ctx, SECTION_TOP, root, cfg);
+		config_check(&ctx, cfg, root);
+	}
+	if (ctx.nerrors != 0) {
+		*cause = ctx_errors_join(&ctx);
+		config_free(cfg);
+		cfg = NULL;
+	}
+fail:
+	for (i = 0; i < ctx.nerrors; i++)
+		free(ctx.errors[i].msg);
+	free(ctx.errors);
+	json_free(empty);
+	yaml_file_free(ctx.yf);
+	free(ctx.dir);
+	return (cfg);
+}
+
+struct config *
+config_load(const char *path, char **cause)
+{
+	struct config	*cfg;
+	char		*data = NULL;
+	size_t		 len;
+
+	if (file_read(path, YAML_MAX_FILE_SIZE, &data, &len, cause) == -1)
+		return (NULL);
+	cfg = config_parse(path, data, len, cause);
+	free(data);
+	return (cfg);
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	section_free(SECTION_TOP, cfg);
+	free(cfg->file);
+	free(cfg);
+}
+
+const struct config_app *
+config_find_app(const struct config *cfg, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->napps; i++) {
+		if (cfg->apps[i].name != NULL &&
+		    strcmp(cfg->apps[i].name, name) == 0)
+			return (&cfg->apps[i]);
+	}
+	return (NULL);
+}
+
+const struct config_repository *
+config_find_repository(const struct config *cfg, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nrepositories; i++) {
+		if (cfg->repositories[i].name != NULL &&
+		    strcmp(cfg->repositories[i].name, name) == 0)
+			return (&cfg->repositories[i]);
+	}
+	return (NULL);
+}
+
+static void
+reference_type(FILE *f, const struct opt *o)
+{
+	size_t	i;
+
+	switch (o->type) {
+	case OPT_STRING:
+		fputs("string", f);
+		break;
+	case OPT_PATH:
+		fputs("path (relative to the file's directory)", f);
+		break;
+	case OPT_REPO_PATH:
+		fputs("path in the repository", f);
+		break;
+	case OPT_DURATION:
+		fputs("duration", f);
+		break;
+	case OPT_BOOL:
+		fputs("boolean", f);
+		break;
+	case OPT_INTEGER:
+		fputs("integer", f);
+		break;
+	case OPT_STRINGS:
+		fputs("list of strings", f);
+		break;
+	case OPT_ENUM:
+		fputs("one of", f);
+		for (i = 0; o->values[i] != NULL; i++)
+			fprintf(f, "%s `%s`", i == 0 ? "" : ",", o->values[i]);
+		break;
+	case OPT_ADDRESS:
+		fputs("address (host:port)", f);
+		break;
+	case OPT_LIST:
+		fprintf(f, "list of `%s`", sections[o->sub].title);
+		break;
+	case OPT_MAPPING:
+		fprintf(f, "mapping `%s`", sections[o->sub].title);
+		break;
+	}
+	if (o->min != NULL && o->max != NULL)
+		fprintf(f, ", %s to %s", o->min, o->max);
+	else if (o->min != NULL)
+		fprintf(f, ", at least %s", o->min);
+	else if (o->max != NULL)
+		fprintf(f, ", at most %s", o->max);
+}
+
+void
+config_print_reference(FILE *f)
+{
+	const struct opt	*o;
+	size_t			 s, i;
+
+	for (s = 0; s < SECTION_COUNT; s++) {
+		if (s == SECTION_TOP)
+			fprintf(f, "%s### %s\n\n", s == 0 ? "" : "\n",
+			    sections[s].title);
+		else
+			fprintf(f, "\n### `%s`\n\n", sections[s].title);
+		fputs("| key | type | default | description |\n", f);
+		fputs("|-----|------|---------|-------------|\n", f);
+		for (i = 0; i < NOPTS; i++) {
+			o = &opts[i];
+			if (o->section != s)
+				continue;
+			fprintf(f, "| `%s` | ", o->key);
+			reference_type(f, o);
+			if (o->flags & OPT_REQUIRED)
+				fputs(" | required", f);
+			else if (o->def != NULL)
+				fprintf(f, " | `%s`", o->def);
+			else
+				fputs(" | ", f);
+			fprintf(f, " | %s |\n", o->desc);
+		}
+	}
+}
+
+int
+config_read_secret(const char *file, const char *env, char **out,
+    size_t *outlen, char **cause)
+{
+	struct stat	 st;
+	const char	*value;
+	char		*data = NULL;
+	size_t		 len = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((file == NULL) == (env == NULL)) {
+		xasprintf(cause, "a secret comes from exactly one of a file or "
+		    "an environment variable");
+		return (-1);
+	}
+	if (env != NULL) {
+		if ((value = getenv(env)) == NULL) {
+			xasprintf(cause, "environment variable '%s' is not set",
+			    env);
+			return (-1);
+		}
+		if (*value == '\0') {
+			xasprintf(cause, "environment variable '%s' is empty",
+			    env);
+			return (-1);
+		}
+		*outlen = strlen(value);
+		*out = xstrdup(value);
+		return (0);
+	}
+	if (stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		log_warnx("msg=\"secret file is open to group or others; "
+		    "chmod 600 it\" file=%s mode=%04o", file,
+		    (unsigned int)(st.st_mode & 07777));
+	if (file_read(file, CONFIG_SECRET_MAX, &data, &len, cause) == -1)
+		return (-1);
+	if (len > 0 && data[len - 1] == '\n') {
+		data[--len] = '\0';
+		if (len > 0 && data[len - 1] == '\r')
+			data[--len] = '\0';
+	}
+	if (len == 0) {
+		free(data);
+		xasprintf(cause, "secret file '%s' is empty", file);
+		return (-1);
+	}
+	*out = data;
+	*outlen = len;
+	return (0);
+}

@@ -216,19 +216,36 @@ struct yaml_file {
  * "NAME:LINE:COLUMN: message": syntax errors, duplicate keys, alias
  * expansion past YAML_MAX_ALIAS_NODES, nesting past YAML_MAX_DEPTH, non
  * scalar keys. Plain scalars resolve as in YAML 1.2's core schema (null,
- * booleans, integers, floats); quoted ones are always strings. Empty
- * documents (only comments, or "---" alone) are dropped.
+ * booleans, integers, floats; .inf, .nan and numbers past a double stay
+ * strings); quoted ones are always strings. Merge keys ("<<: *base") are
+ * honoured, explicit keys winning. Empty documents (only comments, or
+ * "---" alone) are dropped; with no document left the stream is an error
+ * ("NAME:1:1: no documents") unless flags has YAML_ALLOW_EMPTY.
  */
 int		 yaml_parse(const char *, const char *, size_t, int,
 		     struct yaml_file **, char **);
-/* Read and parse a file, refusing one past YAML_MAX_FILE_SIZE. */
+/*
+ * Read and parse the file at path (first argument), refusing one past
+ * YAML_MAX_FILE_SIZE; messages name it by the second argument (NULL: the
+ * path).
+ */
 int		 yaml_parse_file(const char *, const char *, int,
 		     struct yaml_file **, char **);
 void		 yaml_file_free(struct yaml_file *);
 /* Take a document's root out of the file (the file no longer frees it). */
 struct json	*yaml_doc_detach(struct yaml_file *, size_t);
-/* Where a node of this file started; 0 if unknown. */
+/*
+ * Where a node of this file started, as 1-based line and column; returns
+ * 1, or 0 (and 0, 0) if unknown. For an object member this is where its
+ * KEY starts (what a message about the member wants); for a list item or
+ * a root, where the node itself starts. Nodes copied by an alias or merge
+ * key are placed at the alias. Positions are looked up by address: ask
+ * only about nodes that came from this file and are still alive.
+ */
 int		 yaml_node_position(const struct yaml_file *,
+		     const struct json *, int *, int *);
+/* The same, but always where the node's own value starts. */
+int		 yaml_value_position(const struct yaml_file *,
 		     const struct json *, int *, int *);
 /*
  * YAML text for one document, block style, two-space indent, keys in tree
@@ -264,9 +281,12 @@ struct source {
 	void			*arg;
 	char			*label;	/* for messages: a directory or URL@rev */
 };
+/* A source with these operations; label is copied, arg is owned. */
+struct source	*source_new(const struct source_ops *, void *, const char *);
 /*
- * A directory source: paths are relative to root and may not leave it.
- * Message paths are shown relative to the current directory as given.
+ * A directory source: paths are relative to root and may not leave it,
+ * neither through ".." nor through a symlink. Message paths are shown
+ * relative to the current directory as given.
  */
 struct source	*source_dir_new(const char *);
 void		 source_free(struct source *);
@@ -276,7 +296,16 @@ int		 source_list(struct source *, const char *, struct strv *,
 		     char **);
 int		 source_read(struct source *, const char *, size_t, char **,
 		     size_t *, char **);
-/* The path as shown in messages: label joined with the relative path. */
+/*
+ * A local directory holding the tree at path (for kubectl kustomize);
+ * when *cleanup is set the caller removes it after use.
+ */
+int		 source_materialize(struct source *, const char *, char **,
+		     int *, char **);
+/*
+ * The path as shown in messages: label joined with the relative path (a
+ * label of "." is left out).
+ */
 char		*source_display_path(struct source *, const char *);
 
 /* spawn.c: run an external command with an argv, never a shell */
@@ -300,7 +329,15 @@ struct spawn_opts {
 };
 /* Search PATH for a program; allocated path or NULL. */
 char		*spawn_find_program(const char *);
-/* Run argv[0] (searched in PATH) and wait for it within the deadline. */
+/*
+ * Run argv[0] (searched in PATH unless it holds a '/'; never through a
+ * shell) in its own process group, with a clean signal mask and default
+ * dispositions, and wait for it within the deadline: SIGTERM to the group
+ * then, SIGKILL a second later. When the child exits, what is left of its
+ * group is killed. Returns 0 when it ran, whatever its exit (see the
+ * result, which the caller frees); -1 with cause when it could not start
+ * ("cannot run 'kubectl': No such file or directory"). Thread-safe.
+ */
 int		 spawn_run(char *const *, const struct spawn_opts *,
 		     struct spawn_result *, char **);
 void		 spawn_result_free(struct spawn_result *);
@@ -319,7 +356,10 @@ struct resource {
 	char		*kind;
 	char		*namespace;	/* "" for cluster-scoped */
 	char		*name;
-	/* "group/Kind/namespace/name", the identity used everywhere */
+	/*
+	 * "Kind[.group]/namespace/name" ("Kind[.group]/name" when
+	 * cluster-scoped), the identity used everywhere
+	 */
 	char		*id;
 	struct json	*obj;		/* the whole document, owned */
 	char		*file;		/* where it was declared */
@@ -327,11 +367,13 @@ struct resource {
 	int		 column;
 	enum hook_phase	 phase;
 	int		 is_hook;	/* declared as a hook (any phase) */
+	int		 skip;		/* hook "Skip": never applied */
 	long		 wave;
 };
 struct resource_set {
-	struct resource	**v;
+	struct resource	**v;	/* in the order added */
 	size_t		  n;
+	size_t		  cap;
 	struct strmap	 *by_id;
 };
 /* Annotations honoured for phase and wave. */
@@ -343,30 +385,54 @@ const char	*phase_name(enum hook_phase);
 /* Kinds that are never namespaced (Namespace, ClusterRole, CRD, ...). */
 int		 kind_is_cluster_scoped(const char *);
 /*
- * Build a resource from a parsed document: checks apiVersion, kind,
- * metadata.name (a DNS-1123 subdomain), metadata.namespace (a DNS label),
- * the hook and wave annotations. The resource takes ownership of obj on
- * success. Namespaced kinds without a namespace get default_namespace
- * (may be NULL: left empty).
+ * Build a resource from a parsed document (file, line, column of the
+ * document): checks apiVersion, kind, metadata.name (a DNS-1123
+ * subdomain), metadata.namespace (a DNS label), the hook and wave
+ * annotations. The resource takes ownership of obj on success; on failure
+ * obj is the caller's, unchanged, and cause is "FILE:LINE:COLUMN: message".
+ * Namespaced kinds without a namespace get default_namespace (NULL:
+ * "default"), written into obj; cluster-scoped kinds have any namespace
+ * dropped from obj. A "Skip" hook gives a resource with skip set.
  */
 struct resource	*resource_new(struct json *, const char *, int, int,
 		     const char *, char **);
+/* The same for a document of a parsed file: errors at the field's place. */
+struct resource	*resource_new_yaml(const struct yaml_file *, struct json *,
+		     int, int, const char *, char **);
 void		 resource_free(struct resource *);
 /* Recompute identity fields after obj was edited (namespace set, ...). */
 int		 resource_refresh(struct resource *, const char *, char **);
-/* "group/Kind/namespace/name" for the given parts. */
+/* "Kind[.group]/namespace/name" from group, kind, namespace, name. */
 char		*resource_id_make(const char *, const char *, const char *,
 		     const char *);
 struct resource_set *resource_set_new(void);
 void		 resource_set_free(struct resource_set *);
-/* Adds; fails (and frees nothing) if the identity is already present. */
+/*
+ * Adds; fails (and frees nothing) if the identity is already present:
+ * "FILE:LINE:COLUMN: duplicate resource 'ID': first declared at FILE:LINE".
+ */
 int		 resource_set_add(struct resource_set *, struct resource *,
 		     char **);
 struct resource	*resource_set_find(const struct resource_set *,
 		     const char *);
-/* Load every *.yaml, *.yml, *.json under path (recursively, sorted). */
+/*
+ * Load every *.yaml, *.yml, *.json under path (recursively, sorted by
+ * name; names starting with '.' and kustomization files left out); path
+ * may also name one file. Lists are expanded, "Skip" hooks left out. On
+ * failure nothing is returned and *cause holds every error (up to 50),
+ * one per line.
+ */
 int		 manifest_load_dir(struct source *, const char *, const char *,
 		     struct resource_set **, char **);
+/*
+ * Add the resources of one file of a source, or of a parsed file (its
+ * documents are detached), to set. On failure -1, set may hold some of
+ * them, and every error is appended to *cause (cause_append).
+ */
+int		 manifest_load_file(struct resource_set *, struct source *,
+		     const char *, const char *, char **);
+int		 manifest_load_yaml(struct resource_set *, struct yaml_file *,
+		     const char *, char **);
 
 /* render.c: an app's path to its resources (plain files or kustomize) */
 struct render_opts {
@@ -378,8 +444,11 @@ struct render_opts {
 /*
  * Render the resources at path: a folder with kustomization.yaml (or
  * .yml, or Kustomization) goes through the built-in subset (resources,
- * namespace, commonLabels, images) or, beyond it, `kubectl kustomize`;
- * any other folder is loaded as plain manifests.
+ * namespace, commonLabels, images) or, beyond it, `kubectl kustomize`
+ * run on the materialized source; any other folder is loaded as plain
+ * manifests. Without kubectl (or with no_external) a field beyond the
+ * subset is an error "FILE:LINE:COLUMN: kustomization field 'patches' is
+ * not supported by the built-in renderer and ...". Thread-safe.
  */
 int		 render_path(struct source *, const char *,
 		     const struct render_opts *, struct resource_set **,
@@ -387,6 +456,11 @@ int		 render_path(struct source *, const char *,
 
 /* plan.c: the order of a sync, and the order of apps */
 struct plan_step {
+	/*
+	 * Where the step runs. A Namespace or CRD moved ahead keeps its own
+	 * phase and wave in struct resource: the step's are the effective
+	 * ones. The SyncFail step has wave 0; each hook there keeps its own.
+	 */
 	enum hook_phase	  phase;
 	long		  wave;
 	struct resource	**v;	/* borrowed from the resource_set */
@@ -400,18 +474,30 @@ struct plan {
 /* Rank of a kind in the apply order; unknown kinds rank last. */
 int		 plan_kind_rank(const char *);
 /*
- * Order a resource set: phase, then wave, then kind, then name; a
- * Namespace moves ahead of the first resource in it, a CRD ahead of its
- * first custom resource.
+ * Order a resource set: phase, then wave, then kind rank, then (unknown
+ * kinds) kind name, namespace, name, id: a total order, the same for any
+ * input order. One step per (phase, wave). A Namespace moves to the step
+ * of the first resource in it, a CRD to that of its first custom resource
+ * (spec.group and spec.names.kind), when that is earlier; SyncFail hooks
+ * are kept aside and drag nothing; Skip hooks are left out. Never fails.
  */
 struct plan	*plan_build(const struct resource_set *);
 void		 plan_free(struct plan *);
+/* PHASE WAVE KIND NAMESPACE NAME NOTE, a blank line between steps. */
 void		 plan_print_table(FILE *, const struct plan *);
+/*
+ * {"steps": [{"phase", "wave", "resources": [{"id", "apiVersion", "kind",
+ * "namespace", "name", "file", "line", "hook", "movedFrom"?}]}],
+ * "syncFail": [{..., "wave"}]}
+ */
 struct json	*plan_to_json(const struct plan *);
 /*
- * Topological order of the named apps and everything they depend on.
- * A cycle is an error naming every app in it; an unknown dependency too.
- * On success *order holds the names, dependencies first.
+ * Topological order of the named apps (NULL or empty: every app) and
+ * everything they depend on, appended to *order, dependencies first; apps
+ * free to go in any order keep the order of the configuration. Errors,
+ * one per line: "unknown app 'x'", "app 'a' depends on unknown app 'x'",
+ * "dependency cycle: a -> b -> a" ("->" reads "depends on"; one line per
+ * cycle group, naming its other apps when one cycle does not cover it).
  */
 int		 plan_app_order(const struct config *, const struct strv *,
 		     struct strv *, char **);
@@ -425,22 +511,47 @@ enum diff_action {
 };
 const char	*diff_action_name(enum diff_action);
 /*
- * The part of live that desired declares, with status and server-managed
- * metadata (resourceVersion, uid, generation, creationTimestamp,
- * managedFields, selfLink) left out. desired and live are equal when this
- * projection of live equals desired (with the same fields left out of
- * desired).
+ * The part of live that desired declares: for objects the keys desired
+ * has (recursively); lists whose items all have a "name" (containers, env,
+ * ports, volumes...) matched by name in desired's order, other lists by
+ * position when the lengths agree, else taken whole. Status and
+ * server-managed metadata (resourceVersion, uid, generation,
+ * creationTimestamp, managedFields, selfLink, deletionTimestamp, the
+ * last-applied-configuration annotation) are left out. NULL if either is.
  */
 struct json	*diff_project(const struct json *, const struct json *);
+/* The projection of live equals desired (cleaned the same way). */
 int		 diff_equal(const struct json *, const struct json *);
-/* A copy with Secret data and stringData values masked as Argo CD does. */
+/* CREATE (live NULL), PRUNE (desired NULL), UNCHANGED or UPDATE. */
+enum diff_action diff_classify(const struct json *, const struct json *);
+/* kind Secret, apiVersion v1. */
+int		 diff_is_secret(const struct json *);
+/*
+ * A copy with Secret data and stringData values masked as Argo CD does:
+ * each value becomes a run of '+'. Other kinds are copied unchanged.
+ */
 struct json	*diff_mask_secret(const struct json *);
-/* Unified diff (3 lines of context) of two texts; NULL when equal. */
+/*
+ * Mask two versions of a Secret in place (either may be NULL), Argo CD's
+ * way: per key, the first's value gets 8 '+', the second's the same mask
+ * when the values are equal and 12 '+' when they differ.
+ */
+void		 diff_mask_secret_pair(struct json *, struct json *);
+/*
+ * Unified diff (3 lines of context) of two texts, as `diff -u` prints it
+ * with the given labels; NULL when equal. A NULL text is an empty one.
+ */
 char		*diff_unified_text(const char *, const char *, const char *,
 		     const char *);
-/* Unified diff of the YAML of live-projection and desired, masked. */
+/*
+ * Unified diff of the YAML of the masked live projection ("live/ID") and
+ * the masked desired ("desired/ID"); live NULL is a creation ("/dev/null"
+ * against desired). NULL when equal.
+ */
 char		*diff_resource_text(const struct resource *,
 		     const struct json *);
+/* A prune: the masked live object against "/dev/null". */
+char		*diff_prune_text(const char *, const struct json *);
 
 /* target.c: where resources are applied (a directory; Kubernetes later) */
 enum health_status {
@@ -451,21 +562,56 @@ enum health_status {
 	HEALTH_UNKNOWN,
 };
 const char	*health_status_name(enum health_status);
+/* One resource the agent applied for an app, as the target remembers it. */
+struct target_entry {
+	char		*id;
+	enum hook_phase	 phase;
+	long		 wave;
+};
+/* What target_remove() did. */
+enum target_remove_status {
+	TARGET_REMOVED,		/* deleted */
+	TARGET_GONE,		/* already absent; forgotten */
+	TARGET_KEPT,		/* changed since the agent wrote it: kept, */
+				/* and no longer tracked */
+};
+/*
+ * A target owns its inventory: apply records what it writes, remove
+ * forgets it, inventory_save makes it durable. Only what the inventory
+ * holds is ever removed.
+ */
 struct target_ops {
 	const char *name;
 	/* *live is NULL when the resource does not exist. */
 	int	(*get)(struct target *, const char *, struct json **,
 		    char **);
+	/*
+	 * Desired against live: *action is DIFF_CREATE, DIFF_UPDATE or
+	 * DIFF_UNCHANGED; with DIFF_UPDATE and live non-NULL, *live is the
+	 * live object (for the diff text). Optional: without it,
+	 * target_compare() uses get and diff_equal.
+	 */
+	int	(*compare)(struct target *, const struct resource *,
+		    enum diff_action *, struct json **, char **);
+	/* Create or replace; records the resource in the inventory. */
 	int	(*apply)(struct target *, const struct resource *, char **);
-	/* Delete by identity; only what the inventory says we wrote. */
-	int	(*remove)(struct target *, const char *, char **);
+	/* Delete by identity, only what the inventory holds. */
+	int	(*remove)(struct target *, const char *,
+		    enum target_remove_status *, char **);
 	int	(*health)(struct target *, const struct resource *,
 		    enum health_status *, char **);
-	/* Identities the agent applied for this app (the inventory). */
-	int	(*inventory)(struct target *, struct strv *, char **);
-	/* Make the inventory durable after a sync: the ids now applied. */
-	int	(*inventory_save)(struct target *, const struct strv *,
-		    char **);
+	/* The inventory, sorted by id; copies the caller frees. */
+	int	(*inventory)(struct target *, struct target_entry **,
+		    size_t *, char **);
+	/*
+	 * Called before applying these resources: make durable that they
+	 * may exist live, so a crash while applying leaves nothing the
+	 * inventory does not account for. Optional.
+	 */
+	int	(*prepare)(struct target *, struct resource *const *,
+		    size_t, char **);
+	/* Make the inventory durable if it changed; writes nothing if not. */
+	int	(*inventory_save)(struct target *, char **);
 	void	(*free)(struct target *);
 };
 struct target {
@@ -474,21 +620,37 @@ struct target {
 	char			*label;	/* for messages */
 	void			*arg;
 };
-/* A directory target for app at path. */
+/*
+ * A directory target for app at path: one YAML file per resource at
+ * target_dir_path(), the inventory in .gitops-agent/inventory/APP.json.
+ */
 struct target	*target_dir_new(const char *, const char *);
-/* Stable file path of an identity inside a directory target. */
+/*
+ * Stable file path of an identity inside a directory target:
+ * DIR/NAMESPACE/Kind[.group]/NAME.yaml, or DIR/_cluster/Kind[.group]/
+ * NAME.yaml for cluster-scoped ones. NULL if the identity is malformed or
+ * a part could leave the directory.
+ */
 char		*target_dir_path(const char *, const char *);
 void		 target_free(struct target *);
 int		 target_get(struct target *, const char *, struct json **,
 		     char **);
+int		 target_compare(struct target *, const struct resource *,
+		     enum diff_action *, struct json **, char **);
 int		 target_apply(struct target *, const struct resource *,
 		     char **);
-int		 target_remove(struct target *, const char *, char **);
+int		 target_remove(struct target *, const char *,
+		     enum target_remove_status *, char **);
 int		 target_health(struct target *, const struct resource *,
 		     enum health_status *, char **);
+int		 target_inventory_entries(struct target *,
+		     struct target_entry **, size_t *, char **);
+void		 target_entries_free(struct target_entry *, size_t);
+/* The identities in the inventory, sorted. */
 int		 target_inventory(struct target *, struct strv *, char **);
-int		 target_inventory_save(struct target *, const struct strv *,
-		     char **);
+int		 target_prepare(struct target *, struct resource *const *,
+		     size_t, char **);
+int		 target_inventory_save(struct target *, char **);
 
 /* sync.c: diff, then apply wave by wave, then prune */
 struct sync_change {
@@ -516,14 +678,18 @@ struct sync_result {
 	enum sync_status	 status;
 	uint64_t		 started_ms;	/* wall clock */
 	uint64_t		 finished_ms;
+	/* Planned changes in plan order, then prunes (reverse order). */
 	struct sync_change	*changes;
 	size_t			 nchanges;
 	struct sync_wave_result	*waves;
 	size_t			 nwaves;
+	/* What was done (what would be, in a dry run). */
 	size_t			 created;
 	size_t			 updated;
 	size_t			 pruned;
 	size_t			 unchanged;
+	/* Not pruned: changed since the agent wrote them, now untracked. */
+	struct strv		 kept;
 	char			*failed_resource;	/* id, or NULL */
 	char			*error;			/* or NULL */
 	char			*revision;		/* may be NULL */
@@ -534,6 +700,7 @@ struct sync_opts {
 	uint64_t	 timeout_ms;	/* whole sync; 0: none */
 	const char	*revision;	/* recorded in the result */
 };
+const char	*sync_status_name(enum sync_status);
 /*
  * Compute the changes of desired against the target, and unless dry_run
  * apply them in plan order, one wave at a time, stopping at the first
@@ -545,10 +712,14 @@ int		 sync_run(struct target *, const struct resource_set *,
 		     const struct sync_opts *, struct sync_result **,
 		     char **);
 void		 sync_result_free(struct sync_result *);
+/* The result without diff texts (they may be large). */
 struct json	*sync_result_to_json(const struct sync_result *);
 int		 sync_result_has_changes(const struct sync_result *);
+/* A human summary: one line per change and per wave; diffs if asked. */
+void		 sync_result_print(FILE *, const struct sync_result *, int);
 
 /* state.c: what the agent last did, kept under state_dir */
+/* Writes STATE_DIR/apps/APP/last-sync.json atomically. */
 int		 state_save_sync(const char *, const struct sync_result *,
 		     char **);
 /* The last recorded result of an app as JSON; *out NULL if none. */
@@ -574,7 +745,7 @@ struct config_repository {
 struct config_app {
 	char		*name;
 	char		*repository;
-	char		*path;
+	char		*path;		/* normalised, inside the repo */
 	enum config_target_type target_type;
 	char		*target_path;
 	char		*namespace;	/* default for namespaced resources */
@@ -603,19 +774,28 @@ struct config {
 };
 /*
  * Load and check a configuration file. On failure *cause lists every
- * error found, one per line, each "FILE:LINE:COLUMN: message".
+ * error found, one per line, each "FILE:LINE:COLUMN: message", in the
+ * order of the file. Local paths (state_dir, directory, target.path,
+ * webhook_secret_file) are stored resolved against the file's directory.
+ * A dependency cycle is not checked here: plan_app_order() names it.
  */
 struct config	*config_load(const char *, char **);
-/* The same from a buffer (name used in messages). */
+/* The same from a buffer (name used in messages and to resolve paths). */
 struct config	*config_parse(const char *, const char *, size_t, char **);
 void		 config_free(struct config *);
 const struct config_app *config_find_app(const struct config *,
 		     const char *);
 const struct config_repository *config_find_repository(
 		     const struct config *, const char *);
-/* The option reference as a Markdown table, generated from the table. */
+/* The option reference: a Markdown table per section, from the table. */
 void		 config_print_reference(FILE *);
-/* Read a secret from a file or an environment variable; wiped by caller. */
+/*
+ * Read a secret from a file (one trailing newline dropped; a file open to
+ * group or others is logged as a warning) or from an environment
+ * variable: exactly one of the two. The result is NUL-terminated; the
+ * caller wipes (explicit_bzero) and frees it. Errors name the file or the
+ * variable, never the content.
+ */
 int		 config_read_secret(const char *, const char *, char **,
 		     size_t *, char **);
 

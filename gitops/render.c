@@ -1,3 +1,1095 @@
-/* render.c: placeholder until written */
+/*
+ * render.c: an app's path to its resources. A folder with a kustomization
+ * goes through the built-in subset of kustomize (resources, namespace,
+ * commonLabels, images), or through `kubectl kustomize` when it uses more;
+ * any other folder is loaded as plain manifests (manifest.c).
+ *
+ * Runs in whatever thread renders an app (a worker in the daemon): no
+ * globals. Never runs a shell, never runs kubectl when told not to, and
+ * never reads outside the source (source.c refuses paths that leave it).
+ * Mirrors kustomize v5 where the subset overlaps, so that switching a
+ * kustomization between the two renderers changes nothing.
+ */
 #include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "gitops.h"
+
+#define RENDER_MAX_DEPTH	32
+#define RENDER_KUBECTL_TIMEOUT	(60 * 1000)
+#define RENDER_KUBECTL_OUTPUT	(32 * 1024 * 1024)
+#define RENDER_STDERR_SHOWN	2000
+
+static const char *render_kustomization_names[] = {
+	"kustomization.yaml",
+	"kustomization.yml",
+	"Kustomization",
+};
+
+/* Fields of a Kustomization that the built-in renderer handles. */
+static const char *render_fields_builtin[] = {
+	"apiVersion",
+	"kind",
+	"metadata",
+	"resources",
+	"namespace",
+	"commonLabels",
+	"images",
+};
+
+/* Fields kustomize knows and only kubectl kustomize can render. */
+static const char *render_fields_external[] = {
+	"bases",
+	"buildMetadata",
+	"commonAnnotations",
+	"components",
+	"configMapGenerator",
+	"configurations",
+	"crds",
+	"generatorOptions",
+	"generators",
+	"helmChartInflationGenerator",
+	"helmCharts",
+	"helmGlobals",
+	"imageTags",
+	"labels",
+	"nameSuffix",
+	"namePrefix",
+	"openapi",
+	"patches",
+	"patchesJson6902",
+	"patchesStrategicMerge",
+	"replacements",
+	"replicas",
+	"secretGenerator",
+	"sortOptions",
+	"transformers",
+	"validators",
+	"vars",
+};
+
+/*
+ * Where commonLabels go besides metadata.labels, as kustomize's default
+ * field specs say. group NULL matches any group. Through a list (like
+ * volumeClaimTemplates) the rest of the path applies to every item.
+ * create: make the path when it is missing.
+ */
+struct render_fieldspec {
+	const char	*group;
+	const char	*kind;
+	const char	*path;
+	int		 create;
+};
+
+#define AFFINITY(g, k)							\
+	{ g, k, "spec/template/spec/affinity/podAffinity/"		\
+	    "preferredDuringSchedulingIgnoredDuringExecution/"		\
+	    "podAffinityTerm/labelSelector/matchLabels", 0 },		\
+	{ g, k, "spec/template/spec/affinity/podAffinity/"		\
+	    "requiredDuringSchedulingIgnoredDuringExecution/"		\
+	    "labelSelector/matchLabels", 0 },				\
+	{ g, k, "spec/template/spec/affinity/podAntiAffinity/"		\
+	    "preferredDuringSchedulingIgnoredDuringExecution/"		\
+	    "podAffinityTerm/labelSelector/matchLabels", 0 },		\
+	{ g, k, "spec/template/spec/affinity/podAntiAffinity/"		\
+	    "requiredDuringSchedulingIgnoredDuringExecution/"		\
+	    "labelSelector/matchLabels", 0 },				\
+	{ g, k, "spec/template/spec/topologySpreadConstraints/"	\
+	    "labelSelector/matchLabels", 0 }
+
+static const struct render_fieldspec render_label_specs[] = {
+	{ "", "Service", "spec/selector", 1 },
+	{ "", "ReplicationController", "spec/selector", 1 },
+	{ "", "ReplicationController", "spec/template/metadata/labels", 1 },
+	{ NULL, "Deployment", "spec/selector/matchLabels", 1 },
+	{ NULL, "Deployment", "spec/template/metadata/labels", 1 },
+	AFFINITY("apps", "Deployment"),
+	{ NULL, "ReplicaSet", "spec/selector/matchLabels", 1 },
+	{ NULL, "ReplicaSet", "spec/template/metadata/labels", 1 },
+	{ NULL, "DaemonSet", "spec/selector/matchLabels", 1 },
+	{ NULL, "DaemonSet", "spec/template/metadata/labels", 1 },
+	{ "apps", "StatefulSet", "spec/selector/matchLabels", 1 },
+	{ "apps", "StatefulSet", "spec/template/metadata/labels", 1 },
+	AFFINITY("apps", "StatefulSet"),
+	{ "apps", "StatefulSet", "spec/volumeClaimTemplates/metadata/labels",
+	    1 },
+	{ "batch", "Job", "spec/selector/matchLabels", 0 },
+	{ "batch", "Job", "spec/template/metadata/labels", 1 },
+	{ "batch", "CronJob", "spec/jobTemplate/spec/selector/matchLabels",
+	    0 },
+	{ "batch", "CronJob", "spec/jobTemplate/metadata/labels", 1 },
+	{ "batch", "CronJob", "spec/jobTemplate/spec/template/metadata/labels",
+	    1 },
+	{ "policy", "PodDisruptionBudget", "spec/selector/matchLabels", 0 },
+	{ "networking.k8s.io", "NetworkPolicy", "spec/podSelector/matchLabels",
+	    0 },
+	{ "networking.k8s.io", "NetworkPolicy",
+	    "spec/ingress/from/podSelector/matchLabels", 0 },
+	{ "networking.k8s.io", "NetworkPolicy",
+	    "spec/egress/to/podSelector/matchLabels", 0 },
+};
+
+/* One entry of `images`. */
+struct render_image {
+	const char	*name;
+	const char	*new_name;
+	char		*new_tag;
+	const char	*digest;
+};
+
+/* One parsed kustomization. */
+struct render_kust {
+	char			*path;		/* in the source */
+	char			*dir;		/* its folder */
+	char			*display;	/* for messages */
+	struct yaml_file	*yf;
+	struct json		*root;		/* borrowed from yf */
+	const char		*namespace;
+	struct json		*labels;	/* borrowed */
+	struct render_image	*images;
+	size_t			 nimages;
+	struct json		*resources;	/* borrowed */
+};
+
+struct render_ctx {
+	struct source		 *src;
+	const struct render_opts *opts;
+	struct strv		  stack;	/* folders being rendered */
+	char			 *unsupported;	/* a field beyond the subset */
+};
+
+static int	render_kustomization(struct render_ctx *, const char *,
+		    const char *, struct resource_set **, char **);
+
+static int
+render_str_in(const char *s, const char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(s, v[i]) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* "FILE:LINE:COLUMN: " for a node of a kustomization. */
+static void
+render_pos_error(struct render_kust *k, const struct json *node,
+    char **cause, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+render_pos_error(struct render_kust *k, const struct json *node,
+    char **cause, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+	int	 line = 0, column = 0;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (node == NULL || !yaml_node_position(k->yf, node, &line, &column)) {
+		if (k->yf != NULL && k->yf->ndocs > 0) {
+			line = k->yf->docs[0].line;
+			column = k->yf->docs[0].column;
+		}
+	}
+	if (line == 0)
+		line = column = 1;
+	xasprintf(cause, "%s:%d:%d: %s", k->display, line, column, msg);
+	free(msg);
+}
+
+/*
+ * The kustomization file of a folder: 1 and its path when there is one, 0
+ * when there is none, -1 on error (kustomize refuses a folder with two).
+ */
+static int
+render_find_kustomization(struct source *src, const char *dir, char **file,
+    char **cause)
+{
+	enum source_entry_type	 type;
+	char			*path, *display;
+	size_t			 i;
+
+	*file = NULL;
+	for (i = 0; i < sizeof render_kustomization_names /
+	    sizeof render_kustomization_names[0]; i++) {
+		path = path_join(dir, render_kustomization_names[i]);
+		if (source_stat(src, path, &type, cause) == -1) {
+			free(path);
+			goto fail;
+		}
+		if (type != SOURCE_FILE) {
+			free(path);
+			continue;
+		}
+		if (*file != NULL) {
+			display = source_display_path(src, dir);
+			xasprintf(cause, "%s: found both '%s' and '%s': "
+			    "kustomize accepts only one", display,
+			    strrchr(*file, '/') != NULL ?
+			    strrchr(*file, '/') + 1 : *file,
+			    render_kustomization_names[i]);
+			free(display);
+			free(path);
+			goto fail;
+		}
+		*file = path;
+	}
+	return (*file != NULL);
+
+fail:
+	free(*file);
+	*file = NULL;
+	return (-1);
+}
+
+static void
+render_kust_free(struct render_kust *k)
+{
+	size_t	i;
+
+	if (k == NULL)
+		return;
+	for (i = 0; i < k->nimages; i++)
+		free(k->images[i].new_tag);
+	free(k->images);
+	yaml_file_free(k->yf);
+	free(k->path);
+	free(k->dir);
+	free(k->display);
+	free(k);
+}
+
+/* A field of kustomize's that only kubectl can render: remember it. */
+static void
+render_note_unsupported(struct render_ctx *ctx, struct render_kust *k,
+    const struct json *node, const char *field)
+{
+	const char	*why;
+	char		*msg = NULL;
+
+	if (ctx->unsupported != NULL)
+		return;
+	if (ctx->opts->no_external)
+		why = "running kubectl is disabled";
+	else
+		why = "kubectl was not found";
+	render_pos_error(k, node, &msg, "kustomization field '%s' is not "
+	    "supported by the built-in renderer and %s", field, why);
+	ctx->unsupported = msg;
+}
+
+/* A field that is absent, null, or an empty list or map. */
+static int
+render_json_empty(const struct json *j)
+{
+	switch (json_type(j)) {
+	case JSON_INVALID:
+	case JSON_NULL:
+		return (1);
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		return (json_count(j) == 0);
+	default:
+		return (0);
+	}
+}
+
+static int
+render_parse_images(struct render_kust *k, struct json *list, char **cause)
+{
+	struct json		*item, *f;
+	struct render_image	*img;
+	const char		*key;
+	double			 d;
+
+	if (json_type(list) != JSON_ARRAY) {
+		render_pos_error(k, list, cause, "images must be a list");
+		return (-1);
+	}
+	k->images = xcalloc(json_count(list) + 1, sizeof *k->images);
+	for (item = json_child(list); item != NULL; item = json_next(item)) {
+		if (json_type(item) != JSON_OBJECT) {
+			render_pos_error(k, item, cause,
+			    "an images entry must be a mapping");
+			return (-1);
+		}
+		img = &k->images[k->nimages++];
+		for (f = json_child(item); f != NULL; f = json_next(f)) {
+			key = json_key(f);
+			if (strcmp(key, "newTag") == 0 &&
+			    json_type(f) == JSON_NUMBER) {
+				/* newTag: 3 reads as a number; 1.10 would not
+				 * survive, so only whole numbers are taken. */
+				d = json_number(f);
+				if (d < 0 || d > 1e15 ||
+				    d != (double)(long long)d) {
+					render_pos_error(k, f, cause, "newTag "
+					    "must be a string: quote it");
+					return (-1);
+				}
+				xasprintf(&img->new_tag, "%.0f", d);
+				continue;
+			}
+			if (strcmp(key, "name") != 0 &&
+			    strcmp(key, "newName") != 0 &&
+			    strcmp(key, "newTag") != 0 &&
+			    strcmp(key, "digest") != 0) {
+				render_pos_error(k, f, cause, "unknown images "
+				    "field '%s'", key);
+				return (-1);
+			}
+			if (json_type(f) == JSON_NULL)
+				continue;
+			if (json_string(f) == NULL) {
+				render_pos_error(k, f, cause, "images field "
+				    "'%s' must be a string", key);
+				return (-1);
+			}
+			if (strcmp(key, "name") == 0)
+				img->name = json_string(f);
+			else if (strcmp(key, "newName") == 0)
+				img->new_name = json_string(f);
+			else if (strcmp(key, "newTag") == 0)
+				img->new_tag = xstrdup(json_string(f));
+			else
+				img->digest = json_string(f);
+		}
+		if (img->name == NULL || *img->name == '\0') {
+			render_pos_error(k, item, cause,
+			    "an images entry needs a name");
+			return (-1);
+		}
+		if (img->new_name != NULL && *img->new_name == '\0')
+			img->new_name = NULL;
+		if (img->new_tag != NULL && *img->new_tag == '\0') {
+			free(img->new_tag);
+			img->new_tag = NULL;
+		}
+		if (img->digest != NULL && *img->digest == '\0')
+			img->digest = NULL;
+	}
+	return (0);
+}
+
+/*
+ * Read and check a kustomization. Returns 0 with *kp, or -1 with *cause;
+ * a field beyond the subset sets ctx->unsupported and returns -1 without
+ * a cause.
+ */
+static int
+render_kust_load(struct render_ctx *ctx, const char *dir, const char *file,
+    struct render_kust **kp, char **cause)
+{
+	struct render_kust	*k;
+	struct json		*f;
+	const char		*key, *s;
+	char			*data = NULL;
+	size_t			 len, n;
+
+	*kp = NULL;
+	k = xcalloc(1, sizeof *k);
+	k->path = xstrdup(file);
+	k->dir = xstrdup(dir);
+	k->display = source_display_path(ctx->src, file);
+	if (source_read(ctx->src, file, YAML_MAX_FILE_SIZE, &data, &len,
+	    cause) == -1)
+		goto fail;
+	if (yaml_parse(k->display, data, len, YAML_ALLOW_EMPTY, &k->yf,
+	    cause) == -1)
+		goto fail;
+	free(data);
+	data = NULL;
+	if (k->yf->ndocs > 1) {
+		xasprintf(cause, "%s:%d:%d: a kustomization must be one "
+		    "document", k->display, k->yf->docs[1].line,
+		    k->yf->docs[1].column);
+		goto fail;
+	}
+	if (k->yf->ndocs == 1) {
+		k->root = k->yf->docs[0].root;
+		if (json_type(k->root) != JSON_OBJECT) {
+			render_pos_error(k, NULL, cause,
+			    "a kustomization must be a mapping");
+			goto fail;
+		}
+	}
+
+	n = 0;
+	for (f = json_child(k->root); f != NULL; f = json_next(f)) {
+		key = json_key(f);
+		if (render_str_in(key, render_fields_external,
+		    sizeof render_fields_external /
+		    sizeof render_fields_external[0])) {
+			if (!render_json_empty(f)) {
+				render_note_unsupported(ctx, k, f, key);
+				n++;
+			}
+			continue;
+		}
+		if (!render_str_in(key, render_fields_builtin,
+		    sizeof render_fields_builtin /
+		    sizeof render_fields_builtin[0])) {
+			render_pos_error(k, f, cause, "unknown kustomization "
+			    "field '%s'", key);
+			goto fail;
+		}
+	}
+	if (n != 0) {
+		render_kust_free(k);
+		return (-1);
+	}
+
+	if ((f = json_get(k->root, "apiVersion")) != NULL &&
+	    ((s = json_string(f)) == NULL ||
+	    strncmp(s, "kustomize.config.k8s.io/", 24) != 0)) {
+		render_pos_error(k, f, cause, "apiVersion of a kustomization "
+		    "must be kustomize.config.k8s.io/v1beta1");
+		goto fail;
+	}
+	if ((f = json_get(k->root, "kind")) != NULL &&
+	    ((s = json_string(f)) == NULL || strcmp(s, "Kustomization") != 0)) {
+		if (s != NULL && strcmp(s, "Component") == 0) {
+			render_note_unsupported(ctx, k, f, "kind: Component");
+			render_kust_free(k);
+			return (-1);
+		}
+		render_pos_error(k, f, cause, "kind of a kustomization must be "
+		    "Kustomization");
+		goto fail;
+	}
+
+	if ((f = json_get(k->root, "namespace")) != NULL &&
+	    json_type(f) != JSON_NULL) {
+		if ((s = json_string(f)) == NULL) {
+			render_pos_error(k, f, cause,
+			    "namespace must be a string");
+			goto fail;
+		}
+		if (*s != '\0' && !name_is_dns_label(s)) {
+			render_pos_error(k, f, cause, "invalid namespace '%s': "
+			    "must be a lowercase RFC 1123 label", s);
+			goto fail;
+		}
+		if (*s != '\0')
+			k->namespace = s;
+	}
+
+	if ((f = json_get(k->root, "commonLabels")) != NULL &&
+	    json_type(f) != JSON_NULL) {
+		struct json *l;
+
+		if (json_type(f) != JSON_OBJECT) {
+			render_pos_error(k, f, cause,
+			    "commonLabels must be a mapping");
+			goto fail;
+		}
+		for (l = json_child(f); l != NULL; l = json_next(l)) {
+			if (json_string(l) == NULL) {
+				render_pos_error(k, l, cause, "commonLabels "
+				    "value of '%s' must be a string: quote it",
+				    json_key(l));
+				goto fail;
+			}
+		}
+		k->labels = f;
+	}
+
+	if ((f = json_get(k->root, "images")) != NULL &&
+	    json_type(f) != JSON_NULL &&
+	    render_parse_images(k, f, cause) == -1)
+		goto fail;
+
+	if ((f = json_get(k->root, "resources")) != NULL &&
+	    json_type(f) != JSON_NULL) {
+		struct json *r;
+
+		if (json_type(f) != JSON_ARRAY) {
+			render_pos_error(k, f, cause,
+			    "resources must be a list");
+			goto fail;
+		}
+		for (r = json_child(f); r != NULL; r = json_next(r)) {
+			if ((s = json_string(r)) == NULL || *s == '\0') {
+				render_pos_error(k, r, cause, "a resources "
+				    "entry must be a path");
+				goto fail;
+			}
+			/* Remote bases: kustomize fetches them. */
+			if (strstr(s, "://") != NULL ||
+			    strncmp(s, "github.com/", 11) == 0 ||
+			    strncmp(s, "git@", 4) == 0) {
+				render_note_unsupported(ctx, k, r,
+				    "resources (remote)");
+				render_kust_free(k);
+				return (-1);
+			}
+		}
+		k->resources = f;
+	}
+	*kp = k;
+	return (0);
+
+fail:
+	free(data);
+	render_kust_free(k);
+	return (-1);
+}
+
+/* Move every resource of from into to; from is freed either way. */
+static int
+render_set_move(struct resource_set *from, struct resource_set *to,
+    char **cause)
+{
+	size_t	i, j;
+	int	rv = 0;
+
+	for (i = 0; i < from->n; i++) {
+		if (resource_set_add(to, from->v[i], cause) == -1) {
+			for (j = i; j < from->n; j++)
+				resource_free(from->v[j]);
+			rv = -1;
+			break;
+		}
+	}
+	from->n = 0;
+	resource_set_free(from);
+	return (rv);
+}
+
+/*
+ * An image reference in its parts: "localhost:5000/app:1.0@sha256:..."
+ * gives name "localhost:5000/app", tag "1.0", digest "sha256:...". The
+ * tag is after the last ':' that follows the last '/'.
+ */
+static void
+render_image_split(const char *image, char **name, char **tag,
+    char **digest)
+{
+	const char	*at, *end, *p, *colon = NULL;
+
+	at = strchr(image, '@');
+	end = at != NULL ? at : image + strlen(image);
+	*digest = at != NULL ? xstrdup(at + 1) : NULL;
+	/* A ':' before a '/' is a registry's port, not a tag. */
+	for (p = image; p < end; p++) {
+		if (*p == '/')
+			colon = NULL;
+		else if (*p == ':')
+			colon = p;
+	}
+	if (colon != NULL) {
+		*name = xstrndup(image, (size_t)(colon - image));
+		*tag = xstrndup(colon + 1, (size_t)(end - colon - 1));
+	} else {
+		*name = xstrndup(image, (size_t)(end - image));
+		*tag = NULL;
+	}
+}
+
+/* The new image for one rule, or NULL when it does not match. */
+static char *
+render_image_apply(const char *image, const struct render_image *rule)
+{
+	char		*name, *tag, *digest, *out;
+	struct buf	 b;
+
+	render_image_split(image, &name, &tag, &digest);
+	if (strcmp(name, rule->name) != 0) {
+		free(name);
+		free(tag);
+		free(digest);
+		return (NULL);
+	}
+	/* As kustomize: a new tag or digest replaces both old ones. */
+	if (rule->new_tag != NULL || rule->digest != NULL) {
+		free(tag);
+		free(digest);
+		tag = rule->new_tag != NULL ? xstrdup(rule->new_tag) : NULL;
+		digest = rule->digest != NULL ? xstrdup(rule->digest) : NULL;
+	}
+	buf_init(&b);
+	buf_adds(&b, rule->new_name != NULL ? rule->new_name : name);
+	if (tag != NULL)
+		buf_printf(&b, ":%s", tag);
+	if (digest != NULL)
+		buf_printf(&b, "@%s", digest);
+	out = buf_release(&b);
+	free(name);
+	free(tag);
+	free(digest);
+	return (out);
+}
+
+/*
+ * Every containers[] and initContainers[] list anywhere in the object, as
+ * kustomize's image transformer finds them (pods, templates, CronJobs,
+ * custom resources alike).
+ */
+static void
+render_images_walk(struct json *node, const struct render_image *rule,
+    int depth)
+{
+	struct json	*c, *item;
+	const char	*key, *image;
+	char		*new;
+
+	if (depth > YAML_MAX_DEPTH)
+		return;
+	for (c = json_child(node); c != NULL; c = json_next(c)) {
+		key = json_type(node) == JSON_OBJECT ? json_key(c) : NULL;
+		if (key != NULL && json_type(c) == JSON_ARRAY &&
+		    (strcmp(key, "containers") == 0 ||
+		    strcmp(key, "initContainers") == 0)) {
+			for (item = json_child(c); item != NULL;
+			    item = json_next(item)) {
+				image = json_path_string(item, "image", NULL);
+				if (image == NULL)
+					continue;
+				new = render_image_apply(image, rule);
+				if (new != NULL)
+					json_set(item, "image",
+					    json_new_string(new));
+				free(new);
+			}
+		}
+		if (json_type(c) == JSON_OBJECT || json_type(c) == JSON_ARRAY)
+			render_images_walk(c, rule, depth + 1);
+	}
+}
+
+/* Add labels at the path of one field spec (through lists too). */
+static void
+render_labels_at(struct json *node, const char *path, int create,
+    const struct json *labels)
+{
+	const char	*slash;
+	char		*seg;
+	struct json	*next, *item, *l;
+
+	if (json_type(node) == JSON_ARRAY) {
+		for (item = json_child(node); item != NULL;
+		    item = json_next(item))
+			render_labels_at(item, path, create, labels);
+		return;
+	}
+	if (json_type(node) != JSON_OBJECT)
+		return;
+	if (*path == '\0') {
+		for (l = json_child(labels); l != NULL; l = json_next(l))
+			json_set(node, json_key(l), json_dup(l));
+		return;
+	}
+	slash = strchr(path, '/');
+	seg = slash != NULL ? xstrndup(path, (size_t)(slash - path)) :
+	    xstrdup(path);
+	next = json_get(node, seg);
+	if (next == NULL || json_type(next) == JSON_NULL) {
+		if (!create) {
+			free(seg);
+			return;
+		}
+		json_set(node, seg, json_new_object());
+		next = json_get(node, seg);
+	}
+	free(seg);
+	render_labels_at(next, slash != NULL ? slash + 1 : "", create, labels);
+}
+
+/* This level's namespace, labels and images, on one resource. */
+static int
+render_transform(struct render_kust *k, struct resource *r,
+    const char *default_namespace, char **cause)
+{
+	struct json	*md, *subjects, *s;
+	size_t		 i;
+	int		 rbac;
+
+	md = json_get(r->obj, "metadata");
+	if (k->namespace != NULL) {
+		if (strcmp(r->kind, "Namespace") == 0 &&
+		    *r->group == '\0') {
+			/* kustomize renames a Namespace to its namespace. */
+			json_set(md, "name", json_new_string(k->namespace));
+		} else if (!kind_is_cluster_scoped(r->kind))
+			json_set(md, "namespace",
+			    json_new_string(k->namespace));
+		/*
+		 * And binds "default" subjects of role bindings to it: the
+		 * service account named default of that namespace.
+		 */
+		rbac = strcmp(r->group, "rbac.authorization.k8s.io") == 0 &&
+		    (strcmp(r->kind, "RoleBinding") == 0 ||
+		    strcmp(r->kind, "ClusterRoleBinding") == 0);
+		subjects = rbac ? json_get(r->obj, "subjects") : NULL;
+		for (s = json_child(subjects); s != NULL; s = json_next(s)) {
+			if (json_type(s) != JSON_OBJECT)
+				continue;
+			if (json_path_string(s, "name", NULL) == NULL ||
+			    strcmp(json_path_string(s, "name", NULL),
+			    "default") != 0)
+				continue;
+			json_set(s, "namespace",
+			    json_new_string(k->namespace));
+		}
+	}
+
+	if (k->labels != NULL) {
+		render_labels_at(r->obj, "metadata/labels", 1, k->labels);
+		for (i = 0; i < sizeof render_label_specs /
+		    sizeof render_label_specs[0]; i++) {
+			const struct render_fieldspec *fs =
+			    &render_label_specs[i];
+
+			if (strcmp(fs->kind, r->kind) != 0)
+				continue;
+			if (fs->group != NULL && strcmp(fs->group,
+			    r->group) != 0)
+				continue;
+			render_labels_at(r->obj, fs->path, fs->create,
+			    k->labels);
+		}
+	}
+
+	for (i = 0; i < k->nimages; i++)
+		render_images_walk(r->obj, &k->images[i], 0);
+
+	return (resource_refresh(r, default_namespace, cause));
+}
+
+/* One entry of resources: a kustomization folder or a manifest file. */
+static int
+render_resource_entry(struct render_ctx *ctx, struct render_kust *k,
+    struct json *entry, struct resource_set *set, char **cause)
+{
+	enum source_entry_type	 type;
+	struct resource_set	*sub = NULL, *tmp = NULL;
+	char			*path = NULL, *joined, *file = NULL;
+	const char		*rel = json_string(entry);
+	size_t			 n;
+	int			 found, rv = -1;
+
+	joined = path_join(k->dir, rel);
+	path = path_normalize(joined);
+	free(joined);
+	if (path == NULL) {
+		render_pos_error(k, entry, cause, "resource '%s' is outside "
+		    "the source", rel);
+		goto out;
+	}
+	if (source_stat(ctx->src, path, &type, cause) == -1)
+		goto out;
+	switch (type) {
+	case SOURCE_NONE:
+		render_pos_error(k, entry, cause, "resource '%s' does not "
+		    "exist", rel);
+		goto out;
+	case SOURCE_DIR:
+		if ((found = render_find_kustomization(ctx->src, path, &file,
+		    cause)) == -1)
+			goto out;
+		if (found == 0) {
+			render_pos_error(k, entry, cause, "resource '%s' is a "
+			    "folder without a kustomization.yaml", rel);
+			goto out;
+		}
+		if (render_kustomization(ctx, path, file, &sub, cause) == -1)
+			goto out;
+		rv = render_set_move(sub, set, cause);
+		break;
+	case SOURCE_FILE:
+		/* kustomize's load restrictor: files only from below. */
+		n = strlen(k->dir);
+		if (n != 0 && (strncmp(path, k->dir, n) != 0 ||
+		    path[n] != '/')) {
+			render_pos_error(k, entry, cause, "resource '%s' is a "
+			    "file outside the kustomization's folder (only a "
+			    "folder with a kustomization may be)", rel);
+			goto out;
+		}
+		tmp = resource_set_new();
+		if (manifest_load_file(tmp, ctx->src, path,
+		    ctx->opts->default_namespace, cause) == -1) {
+			resource_set_free(tmp);
+			goto out;
+		}
+		rv = render_set_move(tmp, set, cause);
+		break;
+	}
+out:
+	free(file);
+	free(path);
+	return (rv);
+}
+
+/*
+ * Render the kustomization file of folder dir: its resources first (a
+ * base fully rendered), then this level's transformations.
+ */
+static int
+render_kustomization(struct render_ctx *ctx, const char *dir,
+    const char *file, struct resource_set **setp, char **cause)
+{
+	struct render_kust	*k = NULL;
+	struct resource_set	*set = NULL, *out = NULL;
+	struct json		*entry;
+	struct buf		 b;
+	size_t			 i;
+	char			*display;
+
+	*setp = NULL;
+	if (strv_contains(&ctx->stack, dir) ||
+	    ctx->stack.n >= RENDER_MAX_DEPTH) {
+		buf_init(&b);
+		for (i = 0; i < ctx->stack.n; i++)
+			buf_printf(&b, "%s -> ", ctx->stack.v[i]);
+		buf_adds(&b, dir);
+		display = source_display_path(ctx->src, file);
+		xasprintf(cause, "%s: kustomization %s: %s", display,
+		    ctx->stack.n >= RENDER_MAX_DEPTH ? "nesting too deep" :
+		    "cycle", b.data);
+		free(display);
+		buf_free(&b);
+		return (-1);
+	}
+	if (render_kust_load(ctx, dir, file, &k, cause) == -1)
+		return (-1);
+	strv_add(&ctx->stack, dir);
+
+	set = resource_set_new();
+	for (entry = json_child(k->resources); entry != NULL;
+	    entry = json_next(entry)) {
+		if (render_resource_entry(ctx, k, entry, set, cause) == -1)
+			goto fail;
+	}
+
+	/* Identities change (namespace): collect them again. */
+	out = resource_set_new();
+	for (i = 0; i < set->n; i++) {
+		if (render_transform(k, set->v[i],
+		    ctx->opts->default_namespace, cause) == -1)
+			goto fail;
+	}
+	if (render_set_move(set, out, cause) == -1) {
+		set = NULL;
+		goto fail;
+	}
+	set = NULL;
+
+	ctx->stack.n--;
+	free(ctx->stack.v[ctx->stack.n]);
+	render_kust_free(k);
+	*setp = out;
+	return (0);
+
+fail:
+	if (ctx->stack.n > 0 && strcmp(ctx->stack.v[ctx->stack.n - 1],
+	    dir) == 0) {
+		ctx->stack.n--;
+		free(ctx->stack.v[ctx->stack.n]);
+	}
+	resource_set_free(set);
+	resource_set_free(out);
+	render_kust_free(k);
+	return (-1);
+}
+
+static int
+render_rm_cb(const char *path, const struct stat *st, int flag,
+    struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return (remove(path));
+}
+
+/* kubectl's stderr for a message: trimmed, bounded, on one line or few. */
+static char *
+render_stderr(const char *err, size_t len, const char *tmpdir,
+    const char *label)
+{
+	struct buf	 b;
+	const char	*s = err, *e = err + len, *hit;
+	size_t		 tl = tmpdir != NULL ? strlen(tmpdir) : 0;
+
+	while (s < e && (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r'))
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' ||
+	    e[-1] == '\r'))
+		e--;
+	buf_init(&b);
+	/* Name the source, not the temporary copy of it. */
+	while (s < e) {
+		hit = tl != 0 ? memmem(s, (size_t)(e - s), tmpdir, tl) : NULL;
+		if (hit == NULL) {
+			buf_add(&b, s, (size_t)(e - s));
+			break;
+		}
+		buf_add(&b, s, (size_t)(hit - s));
+		buf_adds(&b, label);
+		s = hit + tl;
+	}
+	if (b.len > RENDER_STDERR_SHOWN) {
+		b.len = RENDER_STDERR_SHOWN;
+		b.data[b.len] = '\0';
+		buf_adds(&b, "...");
+	}
+	return (buf_release(&b));
+}
+
+/* `kubectl kustomize` on the folder, with the whole source on disk. */
+static int
+render_kubectl(struct render_ctx *ctx, const char *kubectl, const char *path,
+    struct resource_set **setp, char **cause)
+{
+	struct spawn_opts	 so;
+	struct spawn_result	 sr;
+	struct yaml_file	*yf = NULL;
+	struct resource_set	*set = NULL;
+	char			*root = NULL, *full = NULL, *display, *name;
+	char			*msg, *label;
+	const char		*argv[4];
+	int			 cleanup = 0, rv = -1;
+
+	memset(&sr, 0, sizeof sr);
+	display = source_display_path(ctx->src, path);
+	xasprintf(&name, "kubectl kustomize %s", display);
+	/* The root, so that ../base is there too. */
+	if (source_materialize(ctx->src, "", &root, &cleanup, cause) == -1)
+		goto out;
+	full = path_join(root, path);
+
+	argv[0] = kubectl;
+	argv[1] = "kustomize";
+	argv[2] = full;
+	argv[3] = NULL;
+	memset(&so, 0, sizeof so);
+	so.timeout_ms = ctx->opts->timeout_ms != 0 ? ctx->opts->timeout_ms :
+	    RENDER_KUBECTL_TIMEOUT;
+	so.max_output = RENDER_KUBECTL_OUTPUT;
+	if (spawn_run((char *const *)argv, &so, &sr, cause) == -1)
+		goto out;
+	if (sr.timed_out) {
+		xasprintf(cause, "cannot render '%s' with kubectl kustomize: "
+		    "no answer within %s", display,
+		    (msg = duration_format(so.timeout_ms)));
+		free(msg);
+		goto out;
+	}
+	if (!sr.exited || sr.status != 0) {
+		label = ctx->src->label;
+		msg = render_stderr(sr.err, sr.errlen, root,
+		    *label != '\0' ? label : ".");
+		if (sr.exited)
+			xasprintf(cause, "cannot render '%s' with kubectl "
+			    "kustomize (exit status %d): %s", display,
+			    sr.status, msg);
+		else
+			xasprintf(cause, "cannot render '%s' with kubectl "
+			    "kustomize (killed by signal %d): %s", display,
+			    sr.status, msg);
+		free(msg);
+		goto out;
+	}
+	if (sr.truncated) {
+		xasprintf(cause, "cannot render '%s' with kubectl kustomize: "
+		    "output past %d MiB", display,
+		    RENDER_KUBECTL_OUTPUT / (1024 * 1024));
+		goto out;
+	}
+	if (yaml_parse(name, sr.out, sr.outlen, YAML_ALLOW_EMPTY, &yf,
+	    cause) == -1)
+		goto out;
+	set = resource_set_new();
+	if (manifest_load_yaml(set, yf, ctx->opts->default_namespace,
+	    cause) == -1)
+		goto out;
+	*setp = set;
+	set = NULL;
+	rv = 0;
+
+out:
+	if (cleanup && root != NULL)
+		nftw(root, render_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	resource_set_free(set);
+	yaml_file_free(yf);
+	spawn_result_free(&sr);
+	free(root);
+	free(full);
+	free(name);
+	free(display);
+	return (rv);
+}
+
+int
+render_path(struct source *src, const char *path,
+    const struct render_opts *opts, struct resource_set **setp,
+    char **cause)
+{
+	static const struct render_opts defaults;
+	struct render_ctx	 ctx;
+	char			*file = NULL, *kubectl = NULL, *norm;
+	char			*err = NULL;
+	int			 found, rv = -1;
+
+	*setp = NULL;
+	if (opts == NULL)
+		opts = &defaults;
+	memset(&ctx, 0, sizeof ctx);
+	ctx.src = src;
+	ctx.opts = opts;
+
+	if ((norm = path_normalize(path)) == NULL) {
+		xasprintf(cause, "path '%s' is outside the source", path);
+		return (-1);
+	}
+	if ((found = render_find_kustomization(src, norm, &file,
+	    cause)) == -1)
+		goto out;
+	if (found == 0) {
+		rv = manifest_load_dir(src, norm, opts->default_namespace,
+		    setp, cause);
+		goto out;
+	}
+	if (render_kustomization(&ctx, norm, file, setp, &err) == 0) {
+		rv = 0;
+		goto out;
+	}
+	/* A plain error (an unknown field, say) comes first. */
+	if (err != NULL || ctx.unsupported == NULL) {
+		*cause = err != NULL ? err : xstrdup("cannot render");
+		err = NULL;
+		goto out;
+	}
+
+	/* Beyond the subset: kubectl, when there is one and it may run. */
+	if (!opts->no_external)
+		kubectl = spawn_find_program(opts->kubectl != NULL ?
+		    opts->kubectl : "kubectl");
+	if (kubectl == NULL) {
+		*cause = ctx.unsupported;
+		ctx.unsupported = NULL;
+		goto out;
+	}
+	rv = render_kubectl(&ctx, kubectl, norm, setp, cause);
+
+out:
+	free(err);
+	free(ctx.unsupported);
+	strv_free(&ctx.stack);
+	free(kubectl);
+	free(file);
+	free(norm);
+	return (rv);
+}

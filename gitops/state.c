@@ -1,3 +1,91 @@
-/* state.c: placeholder until written */
+/*
+ * state.c: what the agent last did, kept under state_dir:
+ * STATE_DIR/apps/APP/last-sync.json, the JSON of the last sync result,
+ * written atomically so a reader sees the old or the new one.
+ *
+ * Called by whichever thread finished a sync; one writer per app at a
+ * time. Never writes outside state_dir; diffs (which may be large) are not
+ * stored.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "gitops.h"
+
+#define STATE_MAX_FILE	(16 * 1024 * 1024)
+
+static char *
+state_sync_path(const char *state_dir, const char *app, char **cause)
+{
+	char	*rel, *path;
+
+	if (*app == '\0' || *app == '.' || strchr(app, '/') != NULL) {
+		xasprintf(cause, "invalid app name '%s' for the state "
+		    "directory", app);
+		return (NULL);
+	}
+	xasprintf(&rel, "apps/%s/last-sync.json", app);
+	path = path_join(state_dir, rel);
+	free(rel);
+	return (path);
+}
+
+int
+state_save_sync(const char *state_dir, const struct sync_result *res,
+    char **cause)
+{
+	struct json	*j;
+	struct buf	 b;
+	char		*path, *text;
+	int		 rc;
+
+	if ((path = state_sync_path(state_dir, res->app, cause)) == NULL)
+		return (-1);
+	j = sync_result_to_json(res);
+	text = json_print(j, 1);
+	json_free(j);
+	buf_init(&b);
+	buf_adds(&b, text);
+	buf_addc(&b, '\n');
+	free(text);
+	rc = file_write_atomic(path, b.data, b.len, 0644, cause);
+	buf_free(&b);
+	free(path);
+	return (rc);
+}
+
+int
+state_load_sync(const char *state_dir, const char *app, struct json **out,
+    char **cause)
+{
+	struct json	*j;
+	char		*path, *data = NULL, *err = NULL;
+	size_t		 len;
+
+	*out = NULL;
+	if ((path = state_sync_path(state_dir, app, cause)) == NULL)
+		return (-1);
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
+		free(path);
+		return (0);
+	}
+	if (file_read(path, STATE_MAX_FILE, &data, &len, cause) == -1)
+		goto fail;
+	if ((j = json_parse(data, len, &err)) == NULL) {
+		xasprintf(cause, "cannot parse '%s': %s", path, err);
+		goto fail;
+	}
+	free(data);
+	free(path);
+	*out = j;
+	return (0);
+fail:
+	free(err);
+	free(data);
+	free(path);
+	return (-1);
+}

@@ -1,3 +1,651 @@
-/* sync.c: placeholder until written */
+/*
+ * sync.c: one sync of an app: compare desired with a target, then apply
+ * in plan order a wave at a time, waiting for each wave to be healthy,
+ * then prune in reverse order; on failure stop, apply the SyncFail hooks
+ * and say which resource failed and why. Also the result's JSON and text.
+ *
+ * Choices:
+ * - Unchanged resources, hooks included, are not applied again. Argo CD
+ *   re-runs hooks every sync because a Job runs once per creation; for
+ *   the directory target re-applying identical bytes is a no-op, and a
+ *   sync with nothing to change must write nothing.
+ * - Every wave up to the last one with a change is gated on the health of
+ *   all its resources (unchanged ones too: a later wave relies on them);
+ *   waves after the last change are not waited for.
+ * - Healthy passes, Degraded fails at once, anything else is polled with
+ *   a backoff until the whole sync's deadline.
+ * - A resource that cannot be compared fails the sync when its wave is
+ *   reached, like a failed apply, so earlier waves still converge.
+ * - SyncFail hooks are applied (when changed) but not waited for.
+ * - The inventory is the target's: it records intent before each wave
+ *   (target_prepare) and is saved once at the end, on failure too.
+ *
+ * Runs in the thread that runs the sync (a worker in the daemon); blocks
+ * while it waits for health. Never logs a resource's content.
+ */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "gitops.h"
+
+struct sync_item {
+	struct resource	*r;
+	enum diff_action action;
+	char		*error;		/* could not compare */
+};
+
+struct sync_prune {
+	const struct target_entry *e;
+	int		 container;	/* Namespace, CRD: pruned last */
+	int		 rank;
+};
+
+const char *
+sync_status_name(enum sync_status s)
+{
+	switch (s) {
+	case SYNC_SUCCEEDED:
+		return ("Succeeded");
+	case SYNC_FAILED:
+		return ("Failed");
+	case SYNC_DRY_RUN:
+		break;
+	}
+	return ("DryRun");
+}
+
+static void
+sync_add_change(struct sync_result *res, const char *id,
+    enum diff_action action, enum hook_phase phase, long wave, char *diff)
+{
+	struct sync_change	*c;
+
+	res->changes = xreallocarray(res->changes, res->nchanges + 1,
+	    sizeof *res->changes);
+	c = &res->changes[res->nchanges++];
+	c->id = xstrdup(id);
+	c->action = action;
+	c->phase = phase;
+	c->wave = wave;
+	c->diff = diff;
+}
+
+static struct sync_wave_result *
+sync_add_wave(struct sync_result *res, enum hook_phase phase, long wave)
+{
+	struct sync_wave_result	*w;
+
+	res->waves = xreallocarray(res->waves, res->nwaves + 1,
+	    sizeof *res->waves);
+	w = &res->waves[res->nwaves++];
+	memset(w, 0, sizeof *w);
+	w->phase = phase;
+	w->wave = wave;
+	w->ok = 1;
+	return (w);
+}
+
+/* Record the first failure; takes ownership of msg. */
+static void
+sync_fail(struct sync_result *res, struct sync_wave_result *w,
+    const char *id, char *msg)
+{
+	res->status = SYNC_FAILED;
+	if (res->error == NULL) {
+		res->failed_resource = id != NULL ? xstrdup(id) : NULL;
+		res->error = msg;
+		msg = NULL;
+	}
+	if (w != NULL) {
+		w->ok = 0;
+		if (w->error == NULL)
+			w->error = xstrdup(res->error);
+	}
+	free(msg);
+}
+
+/* Rank of the kind of an identity "Kind[.group]/...". */
+static int
+sync_id_rank(const char *id, int *container)
+{
+	char	*kind;
+	size_t	 n;
+	int	 rank;
+
+	n = strcspn(id, "./");
+	kind = xstrndup(id, n);
+	rank = plan_kind_rank(kind);
+	*container = strncmp(id, "Namespace/", 10) == 0 ||
+	    strncmp(id, "CustomResourceDefinition.apiextensions.k8s.io/",
+	    46) == 0;
+	free(kind);
+	return (rank);
+}
+
+static int
+sync_prune_cmp(const void *a, const void *b)
+{
+	const struct sync_prune	*x = a, *y = b;
+
+	/*
+	 * Prune runs this order backwards. The plan moves a Namespace (a
+	 * CRD) ahead of what it holds, whatever their waves; mirrored, it
+	 * goes after everything else.
+	 */
+	if (x->container != y->container)
+		return (x->container ? -1 : 1);
+	if (x->e->phase != y->e->phase)
+		return (x->e->phase < y->e->phase ? -1 : 1);
+	if (x->e->wave != y->e->wave)
+		return (x->e->wave < y->e->wave ? -1 : 1);
+	if (x->rank != y->rank)
+		return (x->rank < y->rank ? -1 : 1);
+	return (strcmp(x->e->id, y->e->id));
+}
+
+/* Unified diff of what a prune removes, masked. */
+static char *
+sync_prune_diff(struct target *t, const char *id)
+{
+	struct json	*live = NULL;
+	char		*cause = NULL, *diff;
+
+	if (target_get(t, id, &live, &cause) == -1 || live == NULL) {
+		free(cause);
+		return (NULL);
+	}
+	diff = diff_prune_text(id, live);
+	json_free(live);
+	return (diff);
+}
+
+static void
+sync_sleep_ms(uint64_t ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1)
+		;
+}
+
+/*
+ * Wait until every resource of a step is healthy, within the deadline
+ * (0: none). On failure *id names the resource and *msg says why.
+ */
+static int
+sync_wait_healthy(struct target *t, const struct plan_step *st,
+    uint64_t deadline, uint64_t timeout_ms, const char **id, char **msg)
+{
+	enum health_status	 h, *last;
+	char			*cause = NULL, *d;
+	uint64_t		 now, delay = 5;
+	size_t			 i, left = st->n;
+	int			 rc = -1;
+
+	last = xcalloc(st->n + 1, sizeof *last);
+	for (i = 0; i < st->n; i++) {
+		last[i] = st->v[i]->skip ? HEALTH_HEALTHY : HEALTH_UNKNOWN;
+		if (st->v[i]->skip)
+			left--;
+	}
+	for (;;) {
+		for (i = 0; i < st->n; i++) {
+			if (last[i] == HEALTH_HEALTHY)
+				continue;
+			if (target_health(t, st->v[i], &h, &cause) == -1) {
+				*id = st->v[i]->id;
+				xasprintf(msg, "cannot check health of "
+				    "'%s': %s", st->v[i]->id, cause);
+				free(cause);
+				goto out;
+			}
+			last[i] = h;
+			if (h == HEALTH_HEALTHY)
+				left--;
+			else if (h == HEALTH_DEGRADED) {
+				*id = st->v[i]->id;
+				xasprintf(msg, "'%s' is %s", st->v[i]->id,
+				    health_status_name(h));
+				goto out;
+			}
+		}
+		if (left == 0) {
+			rc = 0;
+			goto out;
+		}
+		now = time_monotonic_ms();
+		if (deadline != 0 && now >= deadline) {
+			for (i = 0; last[i] == HEALTH_HEALTHY; i++)
+				;
+			*id = st->v[i]->id;
+			d = duration_format(timeout_ms);
+			xasprintf(msg, "timed out after %s waiting for '%s' to "
+			    "be healthy: %s", d, st->v[i]->id,
+			    health_status_name(last[i]));
+			free(d);
+			goto out;
+		}
+		if (deadline != 0 && delay > deadline - now)
+			delay = deadline - now;
+		sync_sleep_ms(delay);
+		delay = delay * 2 > 1000 ? 1000 : delay * 2;
+	}
+out:
+	free(last);
+	return (rc);
+}
+
+/* After a failure: apply the SyncFail hooks, in plan order. */
+static void
+sync_run_syncfail(struct target *t, const struct plan *plan,
+    struct sync_result *res)
+{
+	const struct plan_step	*st = &plan->syncfail;
+	struct sync_wave_result	*w = NULL;
+	struct resource		*r;
+	struct json		*live;
+	enum diff_action	 action;
+	char			*cause;
+	size_t			 i;
+
+	for (i = 0; i < st->n; i++) {
+		r = st->v[i];
+		if (w == NULL || w->wave != r->wave)
+			w = sync_add_wave(res, PHASE_SYNCFAIL, r->wave);
+		cause = NULL;
+		live = NULL;
+		if (target_compare(t, r, &action, &live, &cause) == -1 ||
+		    (action != DIFF_UNCHANGED &&
+		    (target_prepare(t, &r, 1, &cause) == -1 ||
+		    target_apply(t, r, &cause) == -1))) {
+			log_warnx("sync app=%s phase=SyncFail resource=%s "
+			    "error=\"%s\"", res->app, r->id, cause);
+			cause_append(&res->error, "SyncFail hook '%s': %s",
+			    r->id, cause);
+			w->ok = 0;
+			if (w->error == NULL)
+				w->error = xstrdup(cause);
+			free(cause);
+			json_free(live);
+			continue;
+		}
+		if (action == DIFF_UNCHANGED) {
+			w->unchanged++;
+			json_free(live);
+			continue;
+		}
+		sync_add_change(res, r->id, action, r->phase, r->wave,
+		    diff_resource_text(r, live));
+		json_free(live);
+		w->applied++;
+		if (action == DIFF_CREATE)
+			res->created++;
+		else
+			res->updated++;
+	}
+}
+
+int
+sync_run(struct target *t, const struct resource_set *desired,
+    const struct sync_opts *opts, struct sync_result **out, char **cause)
+{
+	struct sync_result	 *res;
+	struct sync_wave_result	 *w;
+	struct plan		 *plan = NULL;
+	const struct plan_step	 *st;
+	struct target_entry	 *inv = NULL;
+	struct sync_prune	 *prune = NULL;
+	struct sync_item	 *items = NULL, *it, *first_error = NULL;
+	struct resource		**todo = NULL;
+	struct json		 *live;
+	enum target_remove_status rs;
+	const char		 *bad_id;
+	char			 *err, *d;
+	uint64_t		  deadline = 0;
+	size_t			  ninv = 0, nprune = 0, nitems = 0, ntodo;
+	size_t			  i, j, k, last = 0, base;
+	int			  any = 0, failed = 0;
+
+	*out = NULL;
+	if (opts->timeout_ms != 0)
+		deadline = time_monotonic_ms() + opts->timeout_ms;
+	res = xcalloc(1, sizeof *res);
+	res->app = xstrdup(t->app);
+	res->started_ms = time_now_ms();
+	if (opts->revision != NULL)
+		res->revision = xstrdup(opts->revision);
+	if (target_inventory_entries(t, &inv, &ninv, cause) == -1) {
+		sync_result_free(res);
+		return (-1);
+	}
+	plan = plan_build(desired);
+
+	/* What each resource needs, in plan order. */
+	for (i = 0; i < plan->nsteps; i++)
+		nitems += plan->steps[i].n;
+	items = xcalloc(nitems + 1, sizeof *items);
+	for (i = 0, k = 0; i < plan->nsteps; i++) {
+		st = &plan->steps[i];
+		for (j = 0; j < st->n; j++, k++) {
+			it = &items[k];
+			it->r = st->v[j];
+			it->action = DIFF_UNCHANGED;
+			if (it->r->skip)
+				continue;	/* hook "Skip": not applied */
+			live = NULL;
+			if (target_compare(t, it->r, &it->action, &live,
+			    &it->error) == -1) {
+				if (first_error == NULL)
+					first_error = it;
+				any = 1;
+				last = i;
+				continue;
+			}
+			if (it->action == DIFF_UNCHANGED)
+				continue;
+			any = 1;
+			last = i;
+			sync_add_change(res, it->r->id, it->action,
+			    it->r->phase, it->r->wave,
+			    diff_resource_text(it->r, live));
+			json_free(live);
+		}
+	}
+
+	/* What left Git: the inventory minus desired, latest first. */
+	prune = xcalloc(ninv + 1, sizeof *prune);
+	for (i = 0; i < ninv; i++) {
+		if (resource_set_find(desired, inv[i].id) != NULL)
+			continue;
+		prune[nprune].e = &inv[i];
+		prune[nprune].rank = sync_id_rank(inv[i].id,
+		    &prune[nprune].container);
+		nprune++;
+	}
+	if (nprune > 1)
+		qsort(prune, nprune, sizeof *prune, sync_prune_cmp);
+	for (i = nprune; i-- > 0;) {
+		sync_add_change(res, prune[i].e->id, DIFF_PRUNE,
+		    prune[i].e->phase, prune[i].e->wave,
+		    sync_prune_diff(t, prune[i].e->id));
+	}
+
+	if (opts->dry_run) {
+		res->status = SYNC_DRY_RUN;
+		for (k = 0; k < nitems; k++) {
+			if (items[k].error != NULL)
+				continue;
+			if (items[k].action == DIFF_CREATE)
+				res->created++;
+			else if (items[k].action == DIFF_UPDATE)
+				res->updated++;
+			else
+				res->unchanged++;
+		}
+		if (opts->prune)
+			res->pruned = nprune;
+		if (first_error != NULL)
+			sync_fail(res, NULL, first_error->r->id,
+			    xstrdup(first_error->error));
+		goto done;
+	}
+
+	todo = xcalloc(nitems + 1, sizeof *todo);
+	for (i = 0, base = 0; i < plan->nsteps && !failed;
+	    base += plan->steps[i].n, i++) {
+		st = &plan->steps[i];
+		w = sync_add_wave(res, st->phase, st->wave);
+		if (!any || i > last) {
+			w->unchanged = st->n;
+			res->unchanged += st->n;
+			continue;
+		}
+		if (deadline != 0 && time_monotonic_ms() >= deadline) {
+			d = duration_format(opts->timeout_ms);
+			xasprintf(&err, "timed out after %s before %s wave %ld",
+			    d, phase_name(st->phase), st->wave);
+			free(d);
+			sync_fail(res, w, NULL, err);
+			failed = 1;
+			break;
+		}
+		ntodo = 0;
+		for (j = 0; j < st->n; j++) {
+			it = &items[base + j];
+			if (it->error == NULL && it->action != DIFF_UNCHANGED)
+				todo[ntodo++] = it->r;
+		}
+		err = NULL;
+		if (target_prepare(t, todo, ntodo, &err) == -1) {
+			sync_fail(res, w, NULL, err);
+			failed = 1;
+			break;
+		}
+		for (j = 0; j < st->n; j++) {
+			it = &items[base + j];
+			if (it->error != NULL) {
+				sync_fail(res, w, it->r->id,
+				    xstrdup(it->error));
+				failed = 1;
+				break;
+			}
+			if (it->action == DIFF_UNCHANGED) {
+				w->unchanged++;
+				res->unchanged++;
+				continue;
+			}
+			err = NULL;
+			if (target_apply(t, it->r, &err) == -1) {
+				sync_fail(res, w, it->r->id, err);
+				failed = 1;
+				break;
+			}
+			w->applied++;
+			if (it->action == DIFF_CREATE)
+				res->created++;
+			else
+				res->updated++;
+		}
+		if (failed)
+			break;
+		err = NULL;
+		if (sync_wait_healthy(t, st, deadline, opts->timeout_ms,
+		    &bad_id, &err) == -1) {
+			sync_fail(res, w, bad_id, err);
+			failed = 1;
+			break;
+		}
+		log_info("sync app=%s phase=%s wave=%ld applied=%zu "
+		    "unchanged=%zu", res->app, phase_name(st->phase),
+		    st->wave, w->applied, w->unchanged);
+	}
+
+	for (i = nprune; !failed && opts->prune && i-- > 0;) {
+		err = NULL;
+		if (target_remove(t, prune[i].e->id, &rs, &err) == -1) {
+			sync_fail(res, NULL, prune[i].e->id, err);
+			failed = 1;
+			break;
+		}
+		if (rs == TARGET_REMOVED)
+			res->pruned++;
+		else if (rs == TARGET_KEPT) {
+			strv_add(&res->kept, prune[i].e->id);
+			log_warnx("sync app=%s resource=%s msg=\"not pruned: "
+			    "changed since the agent wrote it, no longer "
+			    "tracked\"", res->app, prune[i].e->id);
+		}
+	}
+
+	if (failed) {
+		log_warnx("sync app=%s status=Failed resource=%s error=\"%s\"",
+		    res->app, res->failed_resource != NULL ?
+		    res->failed_resource : "-", res->error);
+		sync_run_syncfail(t, plan, res);
+	} else
+		res->status = SYNC_SUCCEEDED;
+	err = NULL;
+	if (target_inventory_save(t, &err) == -1) {
+		res->status = SYNC_FAILED;
+		cause_append(&res->error, "%s", err);
+		free(err);
+	}
+
+done:
+	res->finished_ms = time_now_ms();
+	for (k = 0; k < nitems; k++)
+		free(items[k].error);
+	free(items);
+	free(todo);
+	free(prune);
+	target_entries_free(inv, ninv);
+	plan_free(plan);
+	*out = res;
+	return (0);
+}
+
+void
+sync_result_free(struct sync_result *res)
+{
+	size_t	i;
+
+	if (res == NULL)
+		return;
+	for (i = 0; i < res->nchanges; i++) {
+		free(res->changes[i].id);
+		free(res->changes[i].diff);
+	}
+	free(res->changes);
+	for (i = 0; i < res->nwaves; i++)
+		free(res->waves[i].error);
+	free(res->waves);
+	strv_free(&res->kept);
+	free(res->app);
+	free(res->failed_resource);
+	free(res->error);
+	free(res->revision);
+	free(res);
+}
+
+int
+sync_result_has_changes(const struct sync_result *res)
+{
+	return (res->nchanges != 0);
+}
+
+static struct json *
+sync_time_json(uint64_t ms)
+{
+	struct tm	tm;
+	time_t		sec = (time_t)(ms / 1000);
+	char		tbuf[32], out[40];
+
+	if (gmtime_r(&sec, &tm) == NULL)
+		return (json_new_null());
+	strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, sizeof out, "%s.%03uZ", tbuf, (unsigned)(ms % 1000));
+	return (json_new_string(out));
+}
+
+static struct json *
+sync_string_or_null(const char *s)
+{
+	return (s != NULL ? json_new_string(s) : json_new_null());
+}
+
+struct json *
+sync_result_to_json(const struct sync_result *res)
+{
+	struct json	*o, *arr, *e;
+	size_t		 i;
+
+	o = json_new_object();
+	json_set(o, "app", json_new_string(res->app));
+	json_set(o, "status", json_new_string(sync_status_name(res->status)));
+	json_set(o, "startedAt", sync_time_json(res->started_ms));
+	json_set(o, "finishedAt", sync_time_json(res->finished_ms));
+	json_set(o, "revision", sync_string_or_null(res->revision));
+	json_set(o, "created", json_new_number((double)res->created));
+	json_set(o, "updated", json_new_number((double)res->updated));
+	json_set(o, "pruned", json_new_number((double)res->pruned));
+	json_set(o, "unchanged", json_new_number((double)res->unchanged));
+	json_set(o, "failedResource",
+	    sync_string_or_null(res->failed_resource));
+	json_set(o, "error", sync_string_or_null(res->error));
+	arr = json_new_array();
+	for (i = 0; i < res->nwaves; i++) {
+		e = json_new_object();
+		json_set(e, "phase",
+		    json_new_string(phase_name(res->waves[i].phase)));
+		json_set(e, "wave",
+		    json_new_number((double)res->waves[i].wave));
+		json_set(e, "ok", json_new_bool(res->waves[i].ok));
+		json_set(e, "applied",
+		    json_new_number((double)res->waves[i].applied));
+		json_set(e, "unchanged",
+		    json_new_number((double)res->waves[i].unchanged));
+		json_set(e, "error", sync_string_or_null(res->waves[i].error));
+		json_array_append(arr, e);
+	}
+	json_set(o, "waves", arr);
+	arr = json_new_array();
+	for (i = 0; i < res->nchanges; i++) {
+		e = json_new_object();
+		json_set(e, "id", json_new_string(res->changes[i].id));
+		json_set(e, "action",
+		    json_new_string(diff_action_name(res->changes[i].action)));
+		json_set(e, "phase",
+		    json_new_string(phase_name(res->changes[i].phase)));
+		json_set(e, "wave",
+		    json_new_number((double)res->changes[i].wave));
+		json_array_append(arr, e);
+	}
+	json_set(o, "changes", arr);
+	arr = json_new_array();
+	for (i = 0; i < res->kept.n; i++)
+		json_array_append(arr, json_new_string(res->kept.v[i]));
+	json_set(o, "kept", arr);
+	return (o);
+}
+
+void
+sync_result_print(FILE *f, const struct sync_result *res, int diffs)
+{
+	const struct sync_change	*c;
+	const struct sync_wave_result	*w;
+	size_t				 i;
+
+	for (i = 0; i < res->nchanges; i++) {
+		c = &res->changes[i];
+		fprintf(f, "%-9s %s (%s wave %ld)\n",
+		    diff_action_name(c->action), c->id, phase_name(c->phase),
+		    c->wave);
+		if (diffs && c->diff != NULL)
+			fputs(c->diff, f);
+	}
+	for (i = 0; i < res->nwaves; i++) {
+		w = &res->waves[i];
+		fprintf(f, "wave %s %ld: %s, %zu applied, %zu unchanged%s%s\n",
+		    phase_name(w->phase), w->wave, w->ok ? "ok" : "failed",
+		    w->applied, w->unchanged, w->error != NULL ? ": " : "",
+		    w->error != NULL ? w->error : "");
+	}
+	for (i = 0; i < res->kept.n; i++)
+		fprintf(f, "kept %s: changed since the agent wrote it, no "
+		    "longer tracked\n", res->kept.v[i]);
+	fprintf(f, "sync %s: %s: %zu created, %zu updated, %zu pruned, "
+	    "%zu unchanged\n", res->app, sync_status_name(res->status),
+	    res->created, res->updated, res->pruned, res->unchanged);
+	if (res->status == SYNC_FAILED) {
+		if (res->failed_resource != NULL)
+			fprintf(f, "failed resource: %s\n",
+			    res->failed_resource);
+		fprintf(f, "error: %s\n", res->error != NULL ? res->error :
+		    "unknown");
+	}
+}

@@ -1,3 +1,149 @@
-/* target.c: placeholder until written */
+/*
+ * target.c: the generic face of a target (where resources are applied):
+ * dispatch to a target's ops, the fallbacks for optional ops, and names of
+ * health states. Knows nothing of any one kind of target.
+ *
+ * Runs in whichever thread runs a sync; a target is used by one thread at
+ * a time. Never logs what it applies (it may hold Secrets).
+ */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "gitops.h"
+
+const char *
+health_status_name(enum health_status h)
+{
+	switch (h) {
+	case HEALTH_HEALTHY:
+		return ("Healthy");
+	case HEALTH_PROGRESSING:
+		return ("Progressing");
+	case HEALTH_DEGRADED:
+		return ("Degraded");
+	case HEALTH_MISSING:
+		return ("Missing");
+	case HEALTH_UNKNOWN:
+		break;
+	}
+	return ("Unknown");
+}
+
+void
+target_free(struct target *t)
+{
+	if (t == NULL)
+		return;
+	if (t->ops != NULL && t->ops->free != NULL)
+		t->ops->free(t);
+	free(t->app);
+	free(t->label);
+	free(t);
+}
+
+int
+target_get(struct target *t, const char *id, struct json **live,
+    char **cause)
+{
+	*live = NULL;
+	return (t->ops->get(t, id, live, cause));
+}
+
+int
+target_compare(struct target *t, const struct resource *r,
+    enum diff_action *action, struct json **live, char **cause)
+{
+	struct json	*obj = NULL;
+
+	if (live != NULL)
+		*live = NULL;
+	if (t->ops->compare != NULL)
+		return (t->ops->compare(t, r, action, live, cause));
+	if (t->ops->get(t, r->id, &obj, cause) == -1)
+		return (-1);
+	if (obj == NULL)
+		*action = DIFF_CREATE;
+	else if (diff_equal(r->obj, obj))
+		*action = DIFF_UNCHANGED;
+	else
+		*action = DIFF_UPDATE;
+	if (*action == DIFF_UPDATE && live != NULL)
+		*live = obj;
+	else
+		json_free(obj);
+	return (0);
+}
+
+int
+target_apply(struct target *t, const struct resource *r, char **cause)
+{
+	return (t->ops->apply(t, r, cause));
+}
+
+int
+target_remove(struct target *t, const char *id,
+    enum target_remove_status *status, char **cause)
+{
+	return (t->ops->remove(t, id, status, cause));
+}
+
+int
+target_health(struct target *t, const struct resource *r,
+    enum health_status *h, char **cause)
+{
+	*h = HEALTH_UNKNOWN;
+	return (t->ops->health(t, r, h, cause));
+}
+
+int
+target_inventory_entries(struct target *t, struct target_entry **v,
+    size_t *n, char **cause)
+{
+	*v = NULL;
+	*n = 0;
+	return (t->ops->inventory(t, v, n, cause));
+}
+
+void
+target_entries_free(struct target_entry *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].id);
+	free(v);
+}
+
+int
+target_inventory(struct target *t, struct strv *ids, char **cause)
+{
+	struct target_entry	*v;
+	size_t			 n, i;
+
+	if (target_inventory_entries(t, &v, &n, cause) == -1)
+		return (-1);
+	for (i = 0; i < n; i++)
+		strv_add(ids, v[i].id);
+	target_entries_free(v, n);
+	strv_sort(ids);
+	return (0);
+}
+
+int
+target_prepare(struct target *t, struct resource *const *v, size_t n,
+    char **cause)
+{
+	if (t->ops->prepare == NULL || n == 0)
+		return (0);
+	return (t->ops->prepare(t, v, n, cause));
+}
+
+int
+target_inventory_save(struct target *t, char **cause)
+{
+	if (t->ops->inventory_save == NULL)
+		return (0);
+	return (t->ops->inventory_save(t, cause));
+}

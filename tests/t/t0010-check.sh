@@ -1,5 +1,89 @@
 #!/bin/sh
-# t0010-check: placeholder until written.
+# t0010-check: `gitops-agent -c FILE check` accepts good configuration
+# files with "configuration OK" and rejects bad ones with every error,
+# each "FILE:LINE:COLUMN: message", on stderr and exit status 1.
+#
+# The fixtures are tests/fixtures/config/*.yaml; each bad-NAME.yaml with
+# a bad-NAME.expect holds exactly what check must print.
 . "$TEST_SRCDIR/tests/lib.sh"
-test_skip placeholder "not written yet"
+
+CONFIGS="$FIXTURES/config"
+cp "$CONFIGS"/*.yaml "$CONFIGS"/*.expect . || exit 1
+
+for good in good-example good-minimal good-empty; do
+	test_expect_success "check accepts $good.yaml" "
+		gitops_agent -c $good.yaml check >out 2>err &&
+		echo 'configuration OK' >expect &&
+		test_cmp expect out &&
+		test_cmp /dev/null err
+	"
+done
+
+test_expect_success 'check resolves the file from another directory' '
+	mkdir -p some/dir elsewhere &&
+	cp good-example.yaml some/dir/gitops-agent.yaml &&
+	(cd elsewhere &&
+	    gitops_agent -c ../some/dir/gitops-agent.yaml check >../out) &&
+	echo "configuration OK" >expect &&
+	test_cmp expect out
+'
+
+test_expect_success 'check reads ./gitops-agent.yaml by default' '
+	mkdir -p default &&
+	cp good-minimal.yaml default/gitops-agent.yaml &&
+	(cd default && gitops_agent check >../out) &&
+	echo "configuration OK" >expect &&
+	test_cmp expect out
+'
+
+for expect in bad-*.expect; do
+	bad=${expect%.expect}
+	test_expect_success "check reports every error of $bad.yaml" "
+		test_expect_code 1 gitops_agent -c $bad.yaml check \
+		    >out 2>err &&
+		test_cmp /dev/null out &&
+		test_cmp $expect err
+	"
+done
+
+test_expect_success 'check reports a YAML syntax error with its position' '
+	test_expect_code 1 gitops_agent -c bad-syntax.yaml check >out 2>err &&
+	test_cmp /dev/null out &&
+	test_grep "^bad-syntax.yaml:5:4: " err &&
+	test "$(wc -l <err)" -eq 1
+'
+
+test_expect_success 'check reports a dependency cycle by name' '
+	test_expect_code 1 gitops_agent -c bad-cycle.yaml check >out 2>err &&
+	test_cmp /dev/null out &&
+	test_grep "cycle" err &&
+	test_grep "checkout" err &&
+	test_grep "payments" err
+'
+
+test_expect_success 'check names a missing file' '
+	test_expect_code 1 gitops_agent -c missing.yaml check >out 2>err &&
+	test_cmp /dev/null out &&
+	test_grep "missing.yaml" err &&
+	test_grep "No such file or directory" err
+'
+
+test_expect_success 'check never prints a webhook secret' '
+	mkdir -p secret &&
+	printf "%s\n" "s3cr3t-value-1234" >secret/webhook.secret &&
+	chmod 600 secret/webhook.secret &&
+	cat >secret/gitops-agent.yaml <<-\EOF &&
+	repositories:
+	  - name: infra
+	    directory: ./infra
+	    webhook_secret_file: ./webhook.secret
+	    poll_interval: 1s
+	EOF
+	test_expect_code 1 gitops_agent -c secret/gitops-agent.yaml check \
+	    >out 2>err &&
+	test_grep "poll_interval" err &&
+	test_grep -v "s3cr3t" err &&
+	test_grep -v "s3cr3t" out
+'
+
 test_done

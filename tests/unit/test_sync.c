@@ -1,19 +1,809 @@
-/* test_sync.c: placeholder until written. */
+/*
+ * test_sync.c: sync_run on a directory target in a scratch directory:
+ * create, no-op, update, prune order, dry run, failures and what they
+ * leave behind, the result's JSON and its record in state_dir.
+ *
+ * A recording target wraps the directory target to log the order of
+ * applies and removes and to inject failures and health states.
+ */
 #include "config.h"
+
+#include <sys/stat.h>
+
 #include "unit.h"
 
-static void
-test_sync_placeholder(void **state)
+static char *root;
+
+/* The recording wrapper around a directory target. */
+static struct {
+	struct target		*inner;
+	struct strv		 log;
+	const char		*fail_apply;	/* id whose apply fails */
+	const char		*health_id;	/* its health is forced */
+	enum health_status	 health;
+	/* applies of an id the inventory on disk did not hold yet */
+	int			 intent_missing;
+} rec;
+
+static int
+rec_get(struct target *t, const char *id, struct json **live, char **cause)
 {
-	skip();
+	return (target_get(rec.inner, id, live, cause));
+}
+
+static int
+rec_compare(struct target *t, const struct resource *r,
+    enum diff_action *a, struct json **live, char **cause)
+{
+	return (target_compare(rec.inner, r, a, live, cause));
+}
+
+static int
+rec_apply(struct target *t, const struct resource *r, char **cause)
+{
+	char	*line, *inv;
+
+	xasprintf(&line, "apply %s", r->id);
+	strv_add(&rec.log, line);
+	free(line);
+	if (rec.fail_apply != NULL && strcmp(rec.fail_apply, r->id) == 0) {
+		xasprintf(cause, "injected failure");
+		return (-1);
+	}
+	inv = unit_read(root, ".gitops-agent/inventory/shop.json");
+	if (inv == NULL || strstr(inv, r->id) == NULL)
+		rec.intent_missing++;
+	free(inv);
+	return (target_apply(rec.inner, r, cause));
+}
+
+static int
+rec_remove(struct target *t, const char *id, enum target_remove_status *rs,
+    char **cause)
+{
+	char	*line;
+
+	xasprintf(&line, "remove %s", id);
+	strv_add(&rec.log, line);
+	free(line);
+	return (target_remove(rec.inner, id, rs, cause));
+}
+
+static int
+rec_health(struct target *t, const struct resource *r,
+    enum health_status *h, char **cause)
+{
+	if (rec.health_id != NULL && strcmp(rec.health_id, r->id) == 0) {
+		*h = rec.health;
+		return (0);
+	}
+	return (target_health(rec.inner, r, h, cause));
+}
+
+static int
+rec_inventory(struct target *t, struct target_entry **v, size_t *n,
+    char **cause)
+{
+	return (target_inventory_entries(rec.inner, v, n, cause));
+}
+
+static int
+rec_prepare(struct target *t, struct resource *const *v, size_t n,
+    char **cause)
+{
+	return (target_prepare(rec.inner, v, n, cause));
+}
+
+static int
+rec_save(struct target *t, char **cause)
+{
+	return (target_inventory_save(rec.inner, cause));
+}
+
+static void
+rec_free(struct target *t)
+{
+	target_free(rec.inner);
+	rec.inner = NULL;
+}
+
+static const struct target_ops rec_ops = {
+	.name = "recording",
+	.get = rec_get,
+	.compare = rec_compare,
+	.apply = rec_apply,
+	.remove = rec_remove,
+	.health = rec_health,
+	.inventory = rec_inventory,
+	.prepare = rec_prepare,
+	.inventory_save = rec_save,
+	.free = rec_free,
+};
+
+static struct target *
+rec_new(void)
+{
+	struct target	*t = xcalloc(1, sizeof *t);
+
+	strv_free(&rec.log);
+	rec.inner = target_dir_new("shop", root);
+	rec.fail_apply = NULL;
+	rec.health_id = NULL;
+	rec.intent_missing = 0;
+	t->ops = &rec_ops;
+	t->app = xstrdup("shop");
+	t->label = xstrdup(root);
+	return (t);
+}
+
+static int
+setup(void **state)
+{
+	root = unit_mkdtemp();
+	memset(&rec, 0, sizeof rec);
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	strv_free(&rec.log);
+	unit_rmtree(root);
+	free(root);
+	return (0);
+}
+
+static const char base_yaml[] =
+    "apiVersion: v1\n"
+    "kind: Namespace\n"
+    "metadata:\n"
+    "  name: shop\n"
+    "  annotations:\n"
+    "    argocd.argoproj.io/sync-wave: \"-1\"\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: ConfigMap\n"
+    "metadata:\n"
+    "  name: a\n"
+    "data:\n"
+    "  key: one\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: ConfigMap\n"
+    "metadata:\n"
+    "  name: c\n"
+    "  annotations:\n"
+    "    argocd.argoproj.io/sync-wave: \"5\"\n"
+    "data:\n"
+    "  key: %s\n"
+    "---\n"
+    "apiVersion: batch/v1\n"
+    "kind: Job\n"
+    "metadata:\n"
+    "  name: migrate\n"
+    "  annotations:\n"
+    "    argocd.argoproj.io/hook: PreSync\n"
+    "spec:\n"
+    "  template:\n"
+    "    spec:\n"
+    "      restartPolicy: Never\n"
+    "      containers:\n"
+    "      - name: migrate\n"
+    "        image: ghcr.io/acme/migrate:v1\n";
+
+static const char fail_yaml[] =
+    "apiVersion: v1\n"
+    "kind: ConfigMap\n"
+    "metadata:\n"
+    "  name: b\n"
+    "  annotations:\n"
+    "    argocd.argoproj.io/sync-wave: \"3\"\n"
+    "data:\n"
+    "  key: two\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: ConfigMap\n"
+    "metadata:\n"
+    "  name: notify\n"
+    "  annotations:\n"
+    "    argocd.argoproj.io/hook: SyncFail\n"
+    "data:\n"
+    "  key: failed\n";
+
+static struct resource_set *
+set_yaml(const char *text)
+{
+	struct resource_set	*set = resource_set_new();
+	struct yaml_file	*yf = NULL;
+	char			*cause = NULL;
+
+	if (yaml_parse("test.yaml", text, strlen(text), YAML_ALLOW_EMPTY, &yf,
+	    &cause) == -1)
+		fail_msg("yaml_parse: %s", cause);
+	if (manifest_load_yaml(set, yf, "shop", &cause) == -1)
+		fail_msg("manifest_load_yaml: %s", cause);
+	yaml_file_free(yf);
+	return (set);
+}
+
+static struct resource_set *
+set_base(const char *cvalue, int with_fail)
+{
+	struct resource_set	*set;
+	char			*text;
+
+	xasprintf(&text, base_yaml, cvalue);
+	if (with_fail) {
+		char *joined;
+
+		xasprintf(&joined, "%s---\n%s", text, fail_yaml);
+		free(text);
+		text = joined;
+	}
+	set = set_yaml(text);
+	free(text);
+	return (set);
+}
+
+static struct sync_result *
+run(struct target *t, const struct resource_set *set, int dry_run,
+    int prune, uint64_t timeout_ms)
+{
+	struct sync_opts	 opts;
+	struct sync_result	*res = NULL;
+	char			*cause = NULL;
+
+	memset(&opts, 0, sizeof opts);
+	opts.dry_run = dry_run;
+	opts.prune = prune;
+	opts.timeout_ms = timeout_ms;
+	opts.revision = "abc123";
+	if (sync_run(t, set, &opts, &res, &cause) == -1)
+		fail_msg("sync_run: %s", cause);
+	assert_non_null(res);
+	return (res);
+}
+
+static int
+live_exists(const char *rel)
+{
+	char		*p = path_join(root, rel);
+	struct stat	 st;
+	int		 rc = lstat(p, &st) == 0;
+
+	free(p);
+	return (rc);
+}
+
+static struct buf	snap;
+
+static int
+snap_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	buf_printf(&snap, "%s %ju %jd.%09ld %jd\n", path, (uintmax_t)st->st_ino,
+	    (intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+	    (intmax_t)st->st_size);
+	return (0);
+}
+
+/* Every path under root with inode, mtime and size. */
+static char *
+snapshot(void)
+{
+	buf_init(&snap);
+	nftw(root, snap_cb, 16, FTW_PHYS);
+	return (buf_release(&snap));
+}
+
+static size_t
+log_index(const char *line)
+{
+	size_t	i;
+
+	for (i = 0; i < rec.log.n; i++) {
+		if (strcmp(rec.log.v[i], line) == 0)
+			return (i);
+	}
+	fail_msg("'%s' not in the log", line);
+	return (0);
+}
+
+static void
+test_sync_run_first_sync_creates_in_plan_order(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_int_equal(res->created, 4);
+	assert_int_equal(res->nchanges, 4);
+	assert_null(res->error);
+	/* The Namespace moves ahead of the PreSync hook that lives in it. */
+	assert_int_equal(rec.log.n, 4);
+	assert_string_equal(rec.log.v[0], "apply Namespace/shop");
+	assert_string_equal(rec.log.v[1], "apply Job.batch/shop/migrate");
+	assert_string_equal(rec.log.v[2], "apply ConfigMap/shop/a");
+	assert_string_equal(rec.log.v[3], "apply ConfigMap/shop/c");
+	assert_int_equal(rec.intent_missing, 0);
+	assert_int_equal(res->nwaves, 3);
+	assert_int_equal(res->waves[0].phase, PHASE_PRESYNC);
+	assert_int_equal(res->waves[0].applied, 2);
+	assert_int_equal(res->waves[1].phase, PHASE_SYNC);
+	assert_int_equal(res->waves[2].wave, 5);
+	assert_true(res->waves[2].ok);
+	assert_int_equal(res->waves[2].applied, 1);
+	assert_true(live_exists("_cluster/Namespace/shop.yaml"));
+	assert_true(live_exists("shop/ConfigMap/a.yaml"));
+	assert_true(live_exists("shop/Job.batch/migrate.yaml"));
+	assert_true(live_exists(".gitops-agent/inventory/shop.json"));
+	assert_string_equal(res->revision, "abc123");
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+static void
+test_sync_run_nothing_to_change_writes_nothing(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	char			*before, *after;
+
+	res = run(t, set, 0, 1, 0);
+	sync_result_free(res);
+	target_free(t);
+	before = snapshot();
+
+	t = rec_new();
+	res = run(t, set, 0, 1, 0);
+	after = snapshot();
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_int_equal(res->created + res->updated + res->pruned, 0);
+	assert_int_equal(res->unchanged, 4);
+	assert_int_equal(res->nchanges, 0);
+	assert_false(sync_result_has_changes(res));
+	/* Hooks included: nothing unchanged is applied again. */
+	assert_int_equal(rec.log.n, 0);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+static void
+test_sync_run_changed_resource_updates_only_it(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0), *set2;
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	char			*got;
+
+	res = run(t, set, 0, 1, 0);
+	sync_result_free(res);
+	target_free(t);
+
+	set2 = set_base("v2", 0);
+	t = rec_new();
+	res = run(t, set2, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_int_equal(res->updated, 1);
+	assert_int_equal(res->created, 0);
+	assert_int_equal(res->unchanged, 3);
+	assert_int_equal(rec.log.n, 1);
+	assert_string_equal(rec.log.v[0], "apply ConfigMap/shop/c");
+	assert_int_equal(res->nchanges, 1);
+	assert_int_equal(res->changes[0].action, DIFF_UPDATE);
+	assert_non_null(res->changes[0].diff);
+	assert_non_null(strstr(res->changes[0].diff, "+  key: v2"));
+	got = unit_read(root, "shop/ConfigMap/c.yaml");
+	assert_non_null(strstr(got, "key: v2"));
+	free(got);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(set2);
+}
+
+static void
+test_sync_run_prune_removes_in_reverse_wave_order(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0), *set2;
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	res = run(t, set, 0, 1, 0);
+	sync_result_free(res);
+	target_free(t);
+
+	/* Only the hook is left in Git. */
+	set2 = set_yaml("apiVersion: batch/v1\nkind: Job\nmetadata:\n"
+	    "  name: migrate\n  annotations:\n"
+	    "    argocd.argoproj.io/hook: PreSync\nspec:\n  template:\n"
+	    "    spec:\n      restartPolicy: Never\n      containers:\n"
+	    "      - name: migrate\n        image: ghcr.io/acme/migrate:v1\n");
+	t = rec_new();
+	res = run(t, set2, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_int_equal(res->pruned, 3);
+	assert_int_equal(rec.log.n, 3);
+	assert_string_equal(rec.log.v[0], "remove ConfigMap/shop/c");
+	assert_string_equal(rec.log.v[1], "remove ConfigMap/shop/a");
+	assert_string_equal(rec.log.v[2], "remove Namespace/shop");
+	assert_int_equal(res->changes[0].action, DIFF_PRUNE);
+	assert_string_equal(res->changes[0].id, "ConfigMap/shop/c");
+	assert_false(live_exists("shop/ConfigMap"));
+	assert_false(live_exists("_cluster"));
+	assert_true(live_exists("shop/Job.batch/migrate.yaml"));
+	sync_result_free(res);
+	target_free(t);
+
+	/* And the inventory no longer holds them: a re-run is a no-op. */
+	t = rec_new();
+	res = run(t, set2, 0, 1, 0);
+	assert_int_equal(res->nchanges, 0);
+	assert_int_equal(rec.log.n, 0);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(set2);
+}
+
+static void
+test_sync_run_prune_namespace_goes_after_its_contents(void **state)
+{
+	struct resource_set	*set, *empty;
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	set = set_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n"
+	    "  name: shop\n  annotations:\n"
+	    "    argocd.argoproj.io/sync-wave: \"10\"\n---\n"
+	    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
+	    "data:\n  key: one\n");
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	sync_result_free(res);
+	target_free(t);
+
+	empty = resource_set_new();
+	t = rec_new();
+	res = run(t, empty, 0, 1, 0);
+	assert_int_equal(res->pruned, 2);
+	assert_int_equal(rec.log.n, 2);
+	assert_string_equal(rec.log.v[0], "remove ConfigMap/shop/a");
+	assert_string_equal(rec.log.v[1], "remove Namespace/shop");
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(empty);
+}
+
+static void
+test_sync_run_prune_disabled_keeps_files_and_inventory(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0), *empty;
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct strv		 ids = { NULL, 0 };
+	char			*cause = NULL;
+
+	res = run(t, set, 0, 1, 0);
+	sync_result_free(res);
+	target_free(t);
+
+	empty = resource_set_new();
+	t = rec_new();
+	res = run(t, empty, 0, 0, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_int_equal(res->pruned, 0);
+	assert_int_equal(res->nchanges, 4);
+	assert_int_equal(res->changes[0].action, DIFF_PRUNE);
+	assert_int_equal(rec.log.n, 0);
+	assert_true(live_exists("shop/ConfigMap/a.yaml"));
+	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	assert_int_equal(ids.n, 4);
+	strv_free(&ids);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(empty);
+}
+
+static void
+test_sync_run_hand_edited_prune_is_kept_and_reported(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0), *empty;
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct json		*j;
+	char			*got;
+
+	res = run(t, set, 0, 1, 0);
+	sync_result_free(res);
+	target_free(t);
+	unit_write(root, "shop/ConfigMap/a.yaml", "mine: now\n");
+
+	empty = resource_set_new();
+	t = rec_new();
+	res = run(t, empty, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_int_equal(res->pruned, 3);
+	assert_int_equal(res->kept.n, 1);
+	assert_string_equal(res->kept.v[0], "ConfigMap/shop/a");
+	got = unit_read(root, "shop/ConfigMap/a.yaml");
+	assert_string_equal(got, "mine: now\n");
+	free(got);
+	j = sync_result_to_json(res);
+	assert_string_equal(json_string(json_array_get(json_get(j, "kept"),
+	    0)), "ConfigMap/shop/a");
+	json_free(j);
+	sync_result_free(res);
+	target_free(t);
+
+	/* Converged: the next sync has nothing to prune. */
+	t = rec_new();
+	res = run(t, empty, 0, 1, 0);
+	assert_int_equal(res->nchanges, 0);
+	assert_int_equal(res->kept.n, 0);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(empty);
+}
+
+static void
+test_sync_run_dry_run_writes_nothing(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0), *set2;
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	char			*before, *after;
+
+	before = snapshot();
+	res = run(t, set, 1, 1, 0);
+	after = snapshot();
+	assert_int_equal(res->status, SYNC_DRY_RUN);
+	assert_int_equal(res->created, 4);
+	assert_int_equal(res->nchanges, 4);
+	assert_true(sync_result_has_changes(res));
+	assert_int_equal(rec.log.n, 0);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	sync_result_free(res);
+	target_free(t);
+
+	t = rec_new();
+	res = run(t, set, 0, 1, 0);
+	sync_result_free(res);
+	target_free(t);
+	set2 = set_base("v2", 0);
+	before = snapshot();
+	t = rec_new();
+	res = run(t, set2, 1, 1, 0);
+	after = snapshot();
+	assert_int_equal(res->updated, 1);
+	assert_non_null(strstr(res->changes[0].diff, "-  key: v1"));
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(set2);
+}
+
+static void
+test_sync_run_unwritable_path_stops_at_its_wave(void **state)
+{
+	struct resource_set	*set = set_base("v1", 1);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct strv		 ids = { NULL, 0 };
+	struct json		*j, *waves;
+	char			*p, *cause = NULL;
+	size_t			 i;
+
+	/* b (wave 3) cannot be written: a directory holds its path. */
+	p = path_join(root, "shop/ConfigMap/b.yaml");
+	assert_int_equal(file_mkdirs(p, 0755, &cause), 0);
+	free(p);
+
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_string_equal(res->failed_resource, "ConfigMap/shop/b");
+	assert_non_null(strstr(res->error, "not a regular file"));
+	assert_true(live_exists("shop/ConfigMap/a.yaml"));
+	assert_false(live_exists("shop/ConfigMap/c.yaml"));
+	for (i = 0; i < rec.log.n; i++)
+		assert_null(strstr(rec.log.v[i], "ConfigMap/shop/c"));
+	/* PreSync 0, Sync 0, Sync 3 (failed), then SyncFail. */
+	assert_int_equal(res->nwaves, 4);
+	assert_true(res->waves[1].ok);
+	assert_false(res->waves[2].ok);
+	assert_int_equal(res->waves[2].wave, 3);
+	assert_non_null(res->waves[2].error);
+	assert_int_equal(res->waves[3].phase, PHASE_SYNCFAIL);
+	assert_int_equal(res->waves[3].applied, 1);
+	assert_true(live_exists("shop/ConfigMap/notify.yaml"));
+	assert_true(log_index("apply ConfigMap/shop/notify") >
+	    log_index("apply ConfigMap/shop/a"));
+
+	j = sync_result_to_json(res);
+	assert_string_equal(json_path_string(j, "status", NULL), "Failed");
+	assert_string_equal(json_path_string(j, "failedResource", NULL),
+	    "ConfigMap/shop/b");
+	waves = json_get(j, "waves");
+	assert_int_equal(json_count(waves), 4);
+	assert_int_equal(json_type(json_get(json_array_get(waves, 2), "ok")),
+	    JSON_FALSE);
+	json_free(j);
+	sync_result_free(res);
+	target_free(t);
+
+	/* The inventory holds exactly what was written. */
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	assert_int_equal(ids.n, 4);
+	assert_true(strv_contains(&ids, "Job.batch/shop/migrate"));
+	assert_true(strv_contains(&ids, "Namespace/shop"));
+	assert_true(strv_contains(&ids, "ConfigMap/shop/a"));
+	assert_true(strv_contains(&ids, "ConfigMap/shop/notify"));
+	strv_free(&ids);
+	target_free(t);
+	resource_set_free(set);
+}
+
+static void
+test_sync_run_apply_failure_stops_later_waves(void **state)
+{
+	struct resource_set	*set = set_base("v1", 1);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct strv		 ids = { NULL, 0 };
+	char			*cause = NULL;
+	size_t			 i;
+
+	rec.fail_apply = "ConfigMap/shop/a";
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_string_equal(res->failed_resource, "ConfigMap/shop/a");
+	assert_non_null(strstr(res->error, "injected failure"));
+	for (i = 0; i < rec.log.n; i++) {
+		assert_null(strstr(rec.log.v[i], "ConfigMap/shop/b"));
+		assert_null(strstr(rec.log.v[i], "ConfigMap/shop/c"));
+	}
+	assert_true(live_exists("_cluster/Namespace/shop.yaml"));
+	assert_false(live_exists("shop/ConfigMap/a.yaml"));
+	assert_true(live_exists("shop/ConfigMap/notify.yaml"));
+	assert_int_equal(res->created, 3);	/* hook, namespace, notify */
+	sync_result_free(res);
+	target_free(t);
+
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	assert_false(strv_contains(&ids, "ConfigMap/shop/a"));
+	assert_true(strv_contains(&ids, "Namespace/shop"));
+	strv_free(&ids);
+	target_free(t);
+	resource_set_free(set);
+}
+
+static void
+test_sync_run_unhealthy_wave_times_out_naming_resource(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	size_t			 i;
+
+	/* In the first wave, so no earlier wave can use up the time. */
+	rec.health_id = "Job.batch/shop/migrate";
+	rec.health = HEALTH_PROGRESSING;
+	res = run(t, set, 0, 1, 200);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_non_null(res->failed_resource);
+	assert_string_equal(res->failed_resource, "Job.batch/shop/migrate");
+	assert_non_null(strstr(res->error, "timed out"));
+	assert_non_null(strstr(res->error, "Progressing"));
+	for (i = 0; i < rec.log.n; i++)
+		assert_null(strstr(rec.log.v[i], "ConfigMap/shop/a"));
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+static void
+test_sync_run_degraded_resource_fails_at_once(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	rec.health_id = "Namespace/shop";
+	rec.health = HEALTH_DEGRADED;
+	res = run(t, set, 0, 1, 0);	/* no timeout: must not hang */
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_string_equal(res->failed_resource, "Namespace/shop");
+	assert_non_null(strstr(res->error, "Degraded"));
+	assert_false(live_exists("shop/ConfigMap/a.yaml"));
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+static void
+test_sync_state_save_then_load_round_trips(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct json		*j = NULL;
+	char			*sd, *cause = NULL, *text;
+	const char		*at;
+
+	res = run(t, set, 0, 1, 0);
+	sd = path_join(root, "state");
+	assert_int_equal(state_save_sync(sd, res, &cause), 0);
+	text = unit_read(sd, "apps/shop/last-sync.json");
+	assert_non_null(text);
+	assert_null(strstr(text, "+++"));	/* no diffs stored */
+	free(text);
+	assert_int_equal(state_load_sync(sd, "shop", &j, &cause), 0);
+	assert_non_null(j);
+	assert_string_equal(json_path_string(j, "app", NULL), "shop");
+	assert_string_equal(json_path_string(j, "status", NULL), "Succeeded");
+	assert_string_equal(json_path_string(j, "revision", NULL), "abc123");
+	assert_true(json_number(json_get(j, "created")) == 4);
+	assert_int_equal(json_count(json_get(j, "waves")), 3);
+	assert_int_equal(json_count(json_get(j, "changes")), 4);
+	assert_string_equal(json_path_string(json_array_get(json_get(j,
+	    "changes"), 0), "action", NULL), diff_action_name(DIFF_CREATE));
+	assert_int_equal(json_type(json_get(j, "failedResource")), JSON_NULL);
+	at = json_path_string(j, "startedAt", NULL);
+	assert_non_null(at);
+	assert_int_equal(strlen(at), 24);
+	assert_int_equal(at[10], 'T');
+	assert_int_equal(at[23], 'Z');
+	assert_non_null(json_path_string(j, "finishedAt", NULL));
+	json_free(j);
+
+	j = (struct json *)1;
+	assert_int_equal(state_load_sync(sd, "nothing-yet", &j, &cause), 0);
+	assert_null(j);
+	assert_int_equal(state_load_sync(sd, "../x", &j, &cause), -1);
+	free(cause);
+	free(sd);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
 }
 
 int
 main(void)
 {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sync_placeholder),
+		T(test_sync_run_first_sync_creates_in_plan_order),
+		T(test_sync_run_nothing_to_change_writes_nothing),
+		T(test_sync_run_changed_resource_updates_only_it),
+		T(test_sync_run_prune_removes_in_reverse_wave_order),
+		T(test_sync_run_prune_namespace_goes_after_its_contents),
+		T(test_sync_run_prune_disabled_keeps_files_and_inventory),
+		T(test_sync_run_hand_edited_prune_is_kept_and_reported),
+		T(test_sync_run_dry_run_writes_nothing),
+		T(test_sync_run_unwritable_path_stops_at_its_wave),
+		T(test_sync_run_apply_failure_stops_later_waves),
+		T(test_sync_run_unhealthy_wave_times_out_naming_resource),
+		T(test_sync_run_degraded_resource_fails_at_once),
+		T(test_sync_state_save_then_load_round_trips),
 	};
+#undef T
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
