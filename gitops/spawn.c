@@ -501,10 +501,19 @@ spawn_run(char *const *argv, const struct spawn_opts *opts,
 		return (-1);
 	}
 
-	/* A path is run as given, so exec says why it cannot be run. */
-	if (strchr(argv[0], '/') != NULL)
+	/*
+	 * A path is run as given. Check it first: posix_spawn reports exec
+	 * failures only where it runs the child with CLONE_VFORK (not under
+	 * valgrind, for one), and the error should not depend on that.
+	 */
+	if (strchr(argv[0], '/') != NULL) {
+		if (access(argv[0], X_OK) == -1) {
+			xasprintf(cause, "cannot run '%s': %s", argv[0],
+			    strerror(errno));
+			return (-1);
+		}
 		prog = xstrdup(argv[0]);
-	else if ((prog = spawn_find_program(argv[0])) == NULL) {
+	} else if ((prog = spawn_find_program(argv[0])) == NULL) {
 		xasprintf(cause, "cannot run '%s': %s", argv[0],
 		    strerror(ENOENT));
 		return (-1);
