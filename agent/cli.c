@@ -211,7 +211,7 @@ static struct cli_app *
 cli_app_from_path(const struct cli_opts *o, char **cause)
 {
 	struct cli_app	*a;
-	char		 abs[PATH_MAX], *base, *slash;
+	char		 abs[PATH_MAX], cwd[PATH_MAX], *base, *slash;
 
 	if (realpath(o->path, abs) == NULL) {
 		xasprintf(cause, "cannot read '%s': %s", o->path,
@@ -219,7 +219,10 @@ cli_app_from_path(const struct cli_opts *o, char **cause)
 		return (NULL);
 	}
 	a = xcalloc(1, sizeof *a);
-	a->source = source_dir_new("/");
+	if (getcwd(cwd, sizeof cwd) != NULL)
+		a->source = source_dir_new_relative("/", cwd);
+	else
+		a->source = source_dir_new("/");
 	a->path = xstrdup(abs[1] == '\0' ? "" : abs + 1);
 	if (o->target != NULL)
 		a->target_path = xstrdup(o->target);
@@ -579,14 +582,6 @@ cli_print_result(const struct sync_result *r)
 {
 	size_t	i;
 
-	for (i = 0; i < r->nchanges; i++) {
-		const struct sync_change *c = &r->changes[i];
-
-		if (c->action == DIFF_UNCHANGED)
-			continue;
-		printf("  %-9s %s (%s wave %ld)\n", diff_action_name(c->action),
-		    c->id, phase_name(c->phase), c->wave);
-	}
 	switch (r->status) {
 	case SYNC_DRY_RUN:
 		printf("%s: dry run: %zu to create, %zu to update, %zu to "
@@ -606,6 +601,17 @@ cli_print_result(const struct sync_result *r)
 		    r->error != NULL ? r->error : "unknown error");
 		break;
 	}
+	for (i = 0; i < r->nchanges; i++) {
+		const struct sync_change *c = &r->changes[i];
+
+		if (c->action == DIFF_UNCHANGED)
+			continue;
+		printf("  %-9s %s (%s wave %ld)\n", diff_action_name(c->action),
+		    c->id, phase_name(c->phase), c->wave);
+	}
+	for (i = 0; i < r->kept.n; i++)
+		printf("  %-9s %s (left in place: edited since the agent "
+		    "wrote it)\n", "kept", r->kept.v[i]);
 }
 
 /*

@@ -120,6 +120,20 @@ int		 file_read(const char *, size_t, char **, size_t *, char **);
 int		 file_write_atomic(const char *, const void *, size_t, mode_t,
 		     char **);
 int		 file_mkdirs(const char *, mode_t, char **);
+/*
+ * For writing many files at once (see the directory target's commit):
+ * file_write_temp writes a new temporary file beside path, creating
+ * missing parent directories, without any sync, and gives its name
+ * (allocated) for the caller to rename into place or unlink.
+ * file_sync fsyncs a file by name, file_sync_dir a directory (making the
+ * renames in it durable). file_syncfs flushes the whole file system
+ * holding a directory: 0, -1, or 1 where the system has no such call.
+ */
+int		 file_write_temp(const char *, const void *, size_t, mode_t,
+		     char **, char **);
+int		 file_sync(const char *, char **);
+int		 file_sync_dir(const char *, char **);
+int		 file_syncfs(const char *, char **);
 /* Join two paths with one '/' between; the result is allocated. */
 char		*path_join(const char *, const char *);
 /*
@@ -280,6 +294,7 @@ struct source {
 	const struct source_ops	*ops;
 	void			*arg;
 	char			*label;	/* for messages: a directory or URL@rev */
+	char			*strip;	/* shown relative to it when below */
 };
 /* A source with these operations; label is copied, arg is owned. */
 struct source	*source_new(const struct source_ops *, void *, const char *);
@@ -289,6 +304,12 @@ struct source	*source_new(const struct source_ops *, void *, const char *);
  * relative to the current directory as given.
  */
 struct source	*source_dir_new(const char *);
+/*
+ * The same, with messages showing paths below base (an absolute
+ * directory, e.g. the current one) relative to it: for paths the user
+ * typed on the command line.
+ */
+struct source	*source_dir_new_relative(const char *, const char *);
 void		 source_free(struct source *);
 int		 source_stat(struct source *, const char *,
 		     enum source_entry_type *, char **);
@@ -612,6 +633,19 @@ struct target_ops {
 		    size_t, char **);
 	/* Make the inventory durable if it changed; writes nothing if not. */
 	int	(*inventory_save)(struct target *, char **);
+	/*
+	 * Batching, optional (both or neither). After begin, a successful
+	 * apply may only have staged its change, neither visible nor
+	 * durable, until commit makes every staged change visible and
+	 * durable at once (a reader still sees the old or the new object,
+	 * never a partial one). Commit is called after the applies of a
+	 * step, after a failed apply too: on success everything applied
+	 * since begin is in place and durable; on failure the inventory
+	 * says exactly what is, and nothing staged is left behind. Staged
+	 * changes never committed are discarded by inventory_save and free.
+	 */
+	void	(*begin)(struct target *);
+	int	(*commit)(struct target *, char **);
 	void	(*free)(struct target *);
 };
 struct target {
@@ -632,6 +666,16 @@ struct target	*target_dir_new(const char *, const char *);
  * a part could leave the directory.
  */
 char		*target_dir_path(const char *, const char *);
+/* What a directory target did to make its writes durable (for tests). */
+struct target_dir_counts {
+	size_t		 syncfs;	/* file system flushes */
+	size_t		 file_syncs;	/* fsync of a file */
+	size_t		 dir_syncs;	/* fsync of a directory */
+	size_t		 stat_hits;	/* compared by the stat cache alone */
+	size_t		 reads;		/* live files read to compare */
+};
+void		 target_dir_counts(struct target *,
+		     struct target_dir_counts *);
 void		 target_free(struct target *);
 int		 target_get(struct target *, const char *, struct json **,
 		     char **);
@@ -651,6 +695,9 @@ int		 target_inventory(struct target *, struct strv *, char **);
 int		 target_prepare(struct target *, struct resource *const *,
 		     size_t, char **);
 int		 target_inventory_save(struct target *, char **);
+/* Start staging applies; commit makes them visible and durable. */
+void		 target_begin(struct target *);
+int		 target_commit(struct target *, char **);
 
 /* sync.c: diff, then apply wave by wave, then prune */
 struct sync_change {

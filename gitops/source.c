@@ -48,6 +48,7 @@ source_free(struct source *src)
 	if (src->ops != NULL && src->ops->free != NULL)
 		src->ops->free(src->arg);
 	free(src->label);
+	free(src->strip);
 	free(src);
 }
 
@@ -86,19 +87,33 @@ source_materialize(struct source *src, const char *path, char **dir,
 	return (src->ops->materialize(src->arg, path, dir, cleanup, cause));
 }
 
-/* label joined with path; a label of "." or "" is left out. */
+/*
+ * label joined with path; a label of "." or "" is left out. A path below
+ * strip (an absolute directory, or NULL) is shown relative to it.
+ */
 static char *
-source_join_label(const char *label, const char *path)
+source_join_label(const char *label, const char *path, const char *strip)
 {
+	char	*p, *rel;
+	size_t	 n;
+
 	if (*label == '\0' || strcmp(label, ".") == 0)
-		return (xstrdup(*path == '\0' ? "." : path));
-	return (path_join(label, path));
+		p = xstrdup(*path == '\0' ? "." : path);
+	else
+		p = path_join(label, path);
+	if (strip != NULL && (n = strlen(strip)) > 1 &&
+	    strncmp(p, strip, n) == 0 && p[n] == '/' && p[n + 1] != '\0') {
+		rel = xstrdup(p + n + 1);
+		free(p);
+		p = rel;
+	}
+	return (p);
 }
 
 char *
 source_display_path(struct source *src, const char *path)
 {
-	return (source_join_label(src->label, path));
+	return (source_join_label(src->label, path, src->strip));
 }
 
 /*
@@ -113,6 +128,7 @@ source_display_path(struct source *src, const char *path)
 struct source_dir {
 	char	*root;	/* as given: for messages and materialize */
 	char	*real;	/* realpath of root; NULL until it resolves */
+	char	*strip;	/* messages show paths below it relative to it */
 };
 
 static const char *
@@ -155,7 +171,7 @@ sd_resolve(struct source_dir *sd, const char *path, char **display,
 		xasprintf(cause, "path '%s' is outside '%s'", path, sd->root);
 		return (-1);
 	}
-	*display = source_join_label(sd->root, rel);
+	*display = source_join_label(sd->root, rel, sd->strip);
 	if ((real = sd_real(sd, cause)) == NULL) {
 		free(rel);
 		return (-1);
@@ -448,7 +464,7 @@ sd_materialize(void *arg, const char *path, char **dir, int *cleanup,
 		return (-1);
 	rel = path_normalize(path);	/* not NULL: sd_stat checked it */
 	if (type != SOURCE_DIR) {
-		char *display = source_join_label(sd->root, rel);
+		char *display = source_join_label(sd->root, rel, sd->strip);
 
 		xasprintf(cause, "'%s' is not a directory", display);
 		free(display);
@@ -467,6 +483,7 @@ sd_free(void *arg)
 
 	free(sd->root);
 	free(sd->real);
+	free(sd->strip);
 	free(sd);
 }
 
@@ -486,4 +503,15 @@ source_dir_new(const char *root)
 	sd->root = xstrdup(root);
 	sd->real = realpath(root, NULL);	/* retried when used */
 	return (source_new(&source_dir_ops, sd, root));
+}
+
+struct source *
+source_dir_new_relative(const char *root, const char *base)
+{
+	struct source		*src = source_dir_new(root);
+	struct source_dir	*sd = src->arg;
+
+	sd->strip = xstrdup(base);
+	src->strip = xstrdup(base);
+	return (src);
 }

@@ -7,8 +7,8 @@
 # The fixtures, copied so that tests can add files (the source tree may
 # be read-only under distcheck).
 cp -R "$FIXTURES/manifests" cases && chmod -R u+w cases || exit 1
-# --path is resolved to an absolute path, and messages show that path.
-ROOT=$(cd cases && pwd -P)
+# Messages show paths as typed: relative to the current directory.
+ROOT=cases
 
 # validate_fails CASE: validate --path cases/CASE exits 1, prints nothing
 # on stdout, and its stderr is exactly the file "expect".
