@@ -359,7 +359,7 @@ cmd_check(struct cli_env *env, int argc, char **argv)
 		return (EXIT_DIFFERENT);
 	memset(&order, 0, sizeof order);
 	if (plan_app_order(cfg, NULL, &order, &cause) == -1) {
-		fprintf(stderr, "%s: %s\n", cfg->file, cause);
+		cli_print_cause(NULL, cause);
 		free(cause);
 		config_free(cfg);
 		return (EXIT_DIFFERENT);
@@ -468,6 +468,25 @@ out:
 	return (rc);
 }
 
+/* A sync that could not start (the manifests did not load), for state. */
+static void
+cli_record_failure(const char *state_dir, const char *app, const char *why)
+{
+	struct sync_result	*r = xcalloc(1, sizeof *r);
+	char			*cause = NULL;
+
+	r->app = xstrdup(app);
+	r->status = SYNC_FAILED;
+	r->started_ms = r->finished_ms = time_now_ms();
+	r->error = xstrdup(why);
+	if (state_save_sync(state_dir, r, &cause) == -1) {
+		log_warnx("app=%s msg=\"cannot record the failed sync\" "
+		    "error=\"%s\"", app, cause);
+		free(cause);
+	}
+	sync_result_free(r);
+}
+
 /* Render an app and compare (or sync) it against its target. */
 static int
 cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
@@ -483,8 +502,12 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 		xasprintf(cause, "no target directory: give --target DIR");
 		return (-1);
 	}
-	if (cli_render(a, o, &set, cause) == -1)
+	if (cli_render(a, o, &set, cause) == -1) {
+		/* Recorded too: the state must not go on saying Succeeded. */
+		if (!dry_run && state_dir != NULL)
+			cli_record_failure(state_dir, a->name, *cause);
 		return (-1);
+	}
 	t = target_dir_new(a->name, a->target_path);
 	memset(&so, 0, sizeof so);
 	so.dry_run = dry_run;
@@ -532,6 +555,13 @@ cmd_diff(struct cli_env *env, int argc, char **argv)
 	if ((a = cli_app_get(cfg, argv[optind], &o, &cause)) == NULL ||
 	    cli_sync_app(a, &o, 1, NULL, &r, &cause) == -1) {
 		cli_print_cause(NULL, cause);
+		goto out;
+	}
+	if (r->status == SYNC_FAILED) {
+		/* Something could not be compared: no answer is an error. */
+		fprintf(stderr, "%s%s%s\n", r->failed_resource != NULL ?
+		    r->failed_resource : "", r->failed_resource != NULL ?
+		    ": " : "", r->error != NULL ? r->error : "diff failed");
 		goto out;
 	}
 	if (json) {

@@ -92,6 +92,16 @@ plan_kind_rank(const char *kind)
 	return (PLAN_RANK_UNKNOWN);
 }
 
+/* "FILE:LINE:COLUMN: " where app i is declared, when that is known. */
+static void
+plan_app_where(const struct config *conf, size_t i, struct buf *b)
+{
+	const struct config_app	*a = &conf->apps[i];
+
+	if (conf->file != NULL && a->line > 0)
+		buf_printf(b, "%s:%d:%d: ", conf->file, a->line, a->column);
+}
+
 /* (phase, wave) of a is earlier than that of b. */
 static int
 plan_before(int aphase, long awave, int bphase, long bwave)
@@ -116,10 +126,11 @@ plan_entry_cmp(const void *va, const void *vb)
 	if (a->rank == PLAN_RANK_UNKNOWN &&
 	    (c = strcmp(plan_str(a->r->kind), plan_str(b->r->kind))) != 0)
 		return (c);
+	/* Kind, then name, as Argo CD; the namespace only breaks ties. */
+	if ((c = strcmp(plan_str(a->r->name), plan_str(b->r->name))) != 0)
+		return (c);
 	if ((c = strcmp(plan_str(a->r->namespace),
 	    plan_str(b->r->namespace))) != 0)
-		return (c);
-	if ((c = strcmp(plan_str(a->r->name), plan_str(b->r->name))) != 0)
 		return (c);
 	return (strcmp(plan_str(a->r->id), plan_str(b->r->id)));
 }
@@ -593,9 +604,15 @@ plan_graph_build(const struct config *conf, struct strmap *byname,
 		for (j = 0; j < a->depends_on.n; j++) {
 			idx = strmap_get(byname, a->depends_on.v[j]);
 			if (idx == NULL) {
-				cause_append(cause, "app '%s' depends on "
-				    "unknown app '%s'", plan_str(a->name),
+				struct buf where;
+
+				buf_init(&where);
+				plan_app_where(conf, i, &where);
+				cause_append(cause, "%sapp '%s' depends on "
+				    "unknown app '%s'", where.data != NULL ?
+				    where.data : "", plan_str(a->name),
 				    a->depends_on.v[j]);
+				buf_free(&where);
 				unknown++;
 				continue;
 			}
@@ -846,6 +863,7 @@ plan_cycles_report(const struct plan_graph *g, const unsigned char *left,
 		if (off[c + 1] - off[c] == 1 && !plan_self_dependent(g, x))
 			continue;
 		msg.len = 0;
+		plan_app_where(g->conf, x, &msg);
 		buf_adds(&msg, "dependency cycle: ");
 		plan_cycle_path(g, comp, x, oncycle, &msg);
 		for (i = off[c], k = 0; i < off[c + 1]; i++) {

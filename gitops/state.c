@@ -1,7 +1,9 @@
 /*
  * state.c: what the agent last did, kept under state_dir:
  * STATE_DIR/apps/APP/last-sync.json, the JSON of the last sync result,
- * written atomically so a reader sees the old or the new one.
+ * written atomically so a reader sees the old or the new one. A sync that
+ * changed nothing and ends as the recorded one did is not written: a sync
+ * with nothing to change writes nothing, state included.
  *
  * Called by whichever thread finished a sync; one writer per app at a
  * time. Never writes outside state_dir; diffs (which may be large) are not
@@ -34,18 +36,56 @@ state_sync_path(const char *state_dir, const char *app, char **cause)
 	return (path);
 }
 
+/*
+ * Nothing worth a write: the new result changed nothing, and says what
+ * the recorded one says about status, revision and error. The record then
+ * stays the last sync that changed something, with its counts and times.
+ */
+static int
+state_same_outcome(const struct json *new, const struct json *prev)
+{
+	static const char *const	 same[] = { "status", "revision",
+					     "error", "failedResource" };
+	static const char *const	 zero[] = { "created", "updated",
+					     "pruned" };
+	size_t				 i;
+
+	if (new == NULL || prev == NULL)
+		return (0);
+	for (i = 0; i < sizeof zero / sizeof zero[0]; i++) {
+		if (json_number(json_get(new, zero[i])) != 0)
+			return (0);
+	}
+	for (i = 0; i < sizeof same / sizeof same[0]; i++) {
+		if (!json_equal(json_get(new, same[i]),
+		    json_get(prev, same[i])))
+			return (0);
+	}
+	return (1);
+}
+
 int
 state_save_sync(const char *state_dir, const struct sync_result *res,
     char **cause)
 {
-	struct json	*j;
+	struct json	*j, *prev = NULL;
 	struct buf	 b;
-	char		*path, *text;
+	char		*path, *text, *err = NULL;
 	int		 rc;
 
 	if ((path = state_sync_path(state_dir, res->app, cause)) == NULL)
 		return (-1);
 	j = sync_result_to_json(res);
+	/* An unreadable previous record is replaced, not an error. */
+	if (state_load_sync(state_dir, res->app, &prev, &err) == -1)
+		free(err);
+	if (state_same_outcome(j, prev)) {
+		json_free(prev);
+		json_free(j);
+		free(path);
+		return (0);
+	}
+	json_free(prev);
 	text = json_print(j, 1);
 	json_free(j);
 	buf_init(&b);

@@ -275,4 +275,14 @@ test_expect_success 'usage errors exit 2' '
 	    --output yaml 2>err
 '
 
+test_expect_success 'a live file that cannot be read back makes diff an error (exit 2)' '
+	rm -rf brk && mkdir brk &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: shop\ndata:\n  a: \"1\"\n" >brk/c.yaml &&
+	gitops_agent sync --path brk --target brk-live --app brk >/dev/null &&
+	echo "data: [oops" >brk-live/shop/ConfigMap/c.yaml &&
+	test_expect_code 2 gitops_agent diff --path brk --target brk-live --app brk >out 2>err &&
+	test ! -s out &&
+	test_grep "^ConfigMap/shop/c: brk-live/shop/ConfigMap/c.yaml:2:1: " err
+'
+
 test_done

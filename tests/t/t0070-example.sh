@@ -24,10 +24,14 @@ before() {
 	fi
 }
 
-# A listing of the live tree with content hashes and modification times.
+# A listing of the live tree and the agent's state with content hashes,
+# modification times and inodes.
 live_snapshot() {
-	(cd live && find . -type f -printf '%p %T@ %i\n' | LC_ALL=C sort &&
-	    find . -type f | LC_ALL=C sort | xargs sha256sum)
+	for d in live state; do
+		(cd $d && find . -type f -printf "$d/%p %T@ %i\n" |
+		    LC_ALL=C sort &&
+		    find . -type f | LC_ALL=C sort | xargs sha256sum)
+	done
 }
 
 test_expect_success 'the example configuration checks' '
@@ -109,6 +113,18 @@ test_expect_success 'an image bump in an overlay updates only that Deployment' '
 	gitops_agent -c $CONFIG sync catalog-staging >out &&
 	test_grep "^catalog-staging: synced in .*: 0 created, 1 updated, 0 pruned" out &&
 	test_grep "update *Deployment.apps/shop-staging/catalog-service" out
+'
+
+test_expect_success 'a sync that cannot load its manifests is recorded as failed' '
+	cp $SHOP/apps/checkout-service/base/service.yaml service.yaml.orig &&
+	echo "  - oops: [" >>$SHOP/apps/checkout-service/base/service.yaml &&
+	test_expect_code 1 gitops_agent -c $CONFIG sync checkout-staging >out 2>err &&
+	test_grep "^checkout-staging: .*service.yaml:[0-9]*:[0-9]*: " err &&
+	test_grep "\"status\":.*\"Failed\"" state/apps/checkout-staging/last-sync.json &&
+	test_grep "service.yaml:[0-9]*:[0-9]*: " state/apps/checkout-staging/last-sync.json &&
+	cp service.yaml.orig $SHOP/apps/checkout-service/base/service.yaml &&
+	gitops_agent -c $CONFIG sync checkout-staging >out &&
+	test_grep "\"status\":.*\"Succeeded\"" state/apps/checkout-staging/last-sync.json
 '
 
 # Bad inputs: each is added to a copy of a good app that was synced, and

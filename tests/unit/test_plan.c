@@ -298,7 +298,7 @@ test_plan_build_phases_syncfail_aside_skip_dropped(void **state)
 }
 
 static void
-test_plan_build_same_kind_namespace_then_name(void **state)
+test_plan_build_same_kind_name_then_namespace(void **state)
 {
 	struct resource		*v[5];
 	struct resource_set	*set;
@@ -313,12 +313,13 @@ test_plan_build_same_kind_namespace_then_name(void **state)
 	set = set_of(v, 5);
 	p = plan_build(set);
 	lines = plan_lines(p);
+	/* DESIGN.md section 3: kind, then name; namespace breaks ties. */
 	assert_string_equal(lines,
 	    "Sync 0 ConfigMap/billing/a\n"
-	    "Sync 0 ConfigMap/billing/z\n"
 	    "Sync 0 ConfigMap/shop/a\n"
 	    "Sync 0 ConfigMap/shop/a-1\n"
-	    "Sync 0 ConfigMap/shop/b\n");
+	    "Sync 0 ConfigMap/shop/b\n"
+	    "Sync 0 ConfigMap/billing/z\n");
 	free(lines);
 	plan_free(p);
 	resource_set_free(set);
@@ -981,7 +982,7 @@ main(void)
 		    test_plan_build_every_kind_reversed_design_order),
 		cmocka_unit_test(test_plan_build_waves_negative_first_grouped),
 		cmocka_unit_test(test_plan_build_phases_syncfail_aside_skip_dropped),
-		cmocka_unit_test(test_plan_build_same_kind_namespace_then_name),
+		cmocka_unit_test(test_plan_build_same_kind_name_then_namespace),
 		cmocka_unit_test(
 		    test_plan_build_same_kind_name_other_group_total_order),
 		cmocka_unit_test(
