@@ -273,13 +273,48 @@ diff_project(const struct json *desired, const struct json *live)
 int
 diff_equal(const struct json *desired, const struct json *live)
 {
+	return (diff_equal_mode(desired, live, DIFF_PROJECT));
+}
+
+/*
+ * What desired is compared with: the projection of live, or all of live
+ * (cleaned) when live holds exactly what was applied.
+ */
+static struct json *
+diff_live_view(const struct json *clean_desired, const struct json *live,
+    enum diff_mode mode)
+{
+	struct json	*view, *meta, *ann;
+
+	if (mode != DIFF_EXACT)
+		return (diff_project_node(clean_desired, live));
+	view = diff_clean(live);
+	/*
+	 * Cleaning may leave metadata or its annotations empty (a uid, the
+	 * last-applied annotation): empty and absent mean the same there.
+	 */
+	meta = json_get(view, "metadata");
+	ann = json_get(meta, "annotations");
+	if (ann != NULL && json_count(ann) == 0 && json_path(clean_desired,
+	    "metadata", "annotations", NULL) == NULL)
+		json_remove(meta, "annotations");
+	if (meta != NULL && json_count(meta) == 0 &&
+	    json_get(clean_desired, "metadata") == NULL)
+		json_remove(view, "metadata");
+	return (view);
+}
+
+int
+diff_equal_mode(const struct json *desired, const struct json *live,
+    enum diff_mode mode)
+{
 	struct json	*clean, *proj;
 	int		 equal;
 
 	if (desired == NULL || live == NULL)
 		return (desired == live);
 	clean = diff_clean(desired);
-	proj = diff_project_node(clean, live);
+	proj = diff_live_view(clean, live, mode);
 	equal = json_equal(proj, clean);
 	json_free(proj);
 	json_free(clean);
@@ -950,6 +985,13 @@ diff_unified_text(const char *a, const char *b, const char *label_a,
 char *
 diff_resource_text(const struct resource *r, const struct json *live)
 {
+	return (diff_resource_text_mode(r, live, DIFF_PROJECT));
+}
+
+char *
+diff_resource_text_mode(const struct resource *r, const struct json *live,
+    enum diff_mode mode)
+{
 	struct json	*desired, *proj = NULL;
 	char		*ta = NULL, *tb = NULL, *la = NULL, *lb = NULL;
 	char		*out = NULL;
@@ -957,7 +999,7 @@ diff_resource_text(const struct resource *r, const struct json *live)
 
 	desired = diff_clean(r->obj);
 	if (live != NULL) {
-		proj = diff_project_node(desired, live);
+		proj = diff_live_view(desired, live, mode);
 		if (json_equal(proj, desired))
 			goto done;
 	}

@@ -1007,6 +1007,48 @@ test_diff_unified_text_large_shuffled_repeats_correct(void **state)
 	free(b);
 }
 
+/*
+ * A key removed from desired: invisible to the projection (live state a
+ * server fills in), a change when live holds exactly what was applied.
+ */
+static void
+test_diff_equal_mode_exact_sees_removed_key(void **state)
+{
+	struct json	*d = parse("{\"kind\":\"ConfigMap\",\"data\":"
+			    "{\"A\":\"1\"}}");
+	struct json	*l = parse("{\"kind\":\"ConfigMap\",\"data\":"
+			    "{\"A\":\"1\",\"B\":\"2\"},\"status\":{}}");
+	struct json	*same = parse("{\"kind\":\"ConfigMap\",\"data\":"
+			    "{\"A\":\"1\"},\"metadata\":{\"uid\":\"x\"}}");
+
+	assert_true(diff_equal_mode(d, l, DIFF_PROJECT));
+	assert_false(diff_equal_mode(d, l, DIFF_EXACT));
+	/* Server-managed fields are still left out in exact mode. */
+	assert_true(diff_equal_mode(d, same, DIFF_EXACT));
+	json_free(d);
+	json_free(l);
+	json_free(same);
+}
+
+static void
+test_diff_resource_text_mode_exact_shows_removed_key(void **state)
+{
+	struct resource	*r = resource_json("{\"apiVersion\":\"v1\","
+			    "\"kind\":\"ConfigMap\",\"data\":{\"A\":\"1\"}}",
+			    "ConfigMap/shop/c");
+	struct json	*l = parse("{\"apiVersion\":\"v1\",\"kind\":"
+			    "\"ConfigMap\",\"data\":{\"A\":\"1\",\"B\":\"2\"}}");
+	char		*text;
+
+	assert_null(diff_resource_text_mode(r, l, DIFF_PROJECT));
+	text = diff_resource_text_mode(r, l, DIFF_EXACT);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\n-  B: \"2\"\n"));
+	free(text);
+	json_free(l);
+	resource_json_free(r);
+}
+
 int
 main(void)
 {
@@ -1032,6 +1074,9 @@ main(void)
 		cmocka_unit_test(
 		    test_diff_project_ignored_metadata_fields_ignored),
 		cmocka_unit_test(test_diff_equal_int_and_float_equal),
+		cmocka_unit_test(test_diff_equal_mode_exact_sees_removed_key),
+		cmocka_unit_test(
+		    test_diff_resource_text_mode_exact_shows_removed_key),
 		cmocka_unit_test(test_diff_equal_declared_null_matches_absent),
 		cmocka_unit_test(test_diff_classify_each_case),
 		cmocka_unit_test(test_diff_mask_secret_values_replaced),
