@@ -640,8 +640,9 @@ cli_print_result(const struct sync_result *r)
 		    c->id, phase_name(c->phase), c->wave);
 	}
 	for (i = 0; i < r->kept.n; i++)
-		printf("  %-9s %s (left in place: edited since the agent "
-		    "wrote it)\n", "kept", r->kept.v[i]);
+		printf("  %-9s %s (not pruned: changed since the agent "
+		    "wrote it, or another app owns it)\n", "kept",
+		    r->kept.v[i]);
 }
 
 /*

@@ -172,6 +172,8 @@ struct json	*json_new_object(void);
 struct json	*json_new_array(void);
 struct json	*json_new_string(const char *);
 struct json	*json_new_stringn(const char *, size_t);
+/* A string node that takes s (malloc'd; freed with the node). */
+struct json	*json_new_string_owned(char *);
 struct json	*json_new_number(double);
 struct json	*json_new_bool(int);
 struct json	*json_new_null(void);
@@ -203,6 +205,21 @@ void		 json_set(struct json *, const char *, struct json *);
 /* Add a member without checking for an existing one (parsers only). */
 void		 json_append_member(struct json *, const char *,
 		     struct json *);
+/* The same, taking the key (malloc'd). */
+void		 json_append_member_owned(struct json *, char *,
+		     struct json *);
+/*
+ * The shared, never freed copy of a short member name (at most
+ * JSON_INTERN_MAX_LEN bytes) or string value (JSON_INTERN_VALUE_MAX_LEN),
+ * or NULL if too long or the bounded table is full. json_append_member*
+ * and json_new_string* use them; the count of entries (of the value table
+ * if the argument is not 0) is for tests.
+ */
+#define JSON_INTERN_MAX_LEN		64
+#define JSON_INTERN_VALUE_MAX_LEN	16
+const char	*json_intern(const char *, size_t);
+const char	*json_intern_value(const char *, size_t);
+size_t		 json_intern_count_get(int);
 void		 json_remove(struct json *, const char *);
 /* Detach a member and hand it to the caller. */
 struct json	*json_detach(struct json *, const char *);
@@ -543,6 +560,18 @@ const char	*diff_action_name(enum diff_action);
 struct json	*diff_project(const struct json *, const struct json *);
 /* The projection of live equals desired (cleaned the same way). */
 int		 diff_equal(const struct json *, const struct json *);
+/*
+ * How live is compared: DIFF_PROJECT for live state that a server fills
+ * in (defaults, server-set fields: only what desired declares counts),
+ * DIFF_EXACT for live state that holds exactly what was applied (the
+ * directory target), where a field removed from desired is a change.
+ */
+enum diff_mode {
+	DIFF_PROJECT,
+	DIFF_EXACT,
+};
+int		 diff_equal_mode(const struct json *, const struct json *,
+		     enum diff_mode);
 /* CREATE (live NULL), PRUNE (desired NULL), UNCHANGED or UPDATE. */
 enum diff_action diff_classify(const struct json *, const struct json *);
 /* kind Secret, apiVersion v1. */
@@ -571,6 +600,8 @@ char		*diff_unified_text(const char *, const char *, const char *,
  */
 char		*diff_resource_text(const struct resource *,
 		     const struct json *);
+char		*diff_resource_text_mode(const struct resource *,
+		     const struct json *, enum diff_mode);
 /* A prune: the masked live object against "/dev/null". */
 char		*diff_prune_text(const char *, const struct json *);
 
@@ -603,6 +634,12 @@ enum target_remove_status {
  */
 struct target_ops {
 	const char *name;
+	/*
+	 * DIFF_EXACT when live holds exactly what was applied (a field
+	 * removed from desired is then a change), DIFF_PROJECT when a
+	 * server fills in fields of its own.
+	 */
+	enum diff_mode	 diff_mode;
 	/* *live is NULL when the resource does not exist. */
 	int	(*get)(struct target *, const char *, struct json **,
 		    char **);
@@ -641,11 +678,12 @@ struct target_ops {
 	 * never a partial one). Commit is called after the applies of a
 	 * step, after a failed apply too: on success everything applied
 	 * since begin is in place and durable; on failure the inventory
-	 * says exactly what is, and nothing staged is left behind. Staged
+	 * says exactly what is, nothing staged is left behind, and *id
+	 * (allocated) names the resource that failed, if one did. Staged
 	 * changes never committed are discarded by inventory_save and free.
 	 */
 	void	(*begin)(struct target *);
-	int	(*commit)(struct target *, char **);
+	int	(*commit)(struct target *, char **, char **);
 	void	(*free)(struct target *);
 };
 struct target {
@@ -666,6 +704,7 @@ struct target	*target_dir_new(const char *, const char *);
  * a part could leave the directory.
  */
 char		*target_dir_path(const char *, const char *);
+enum diff_mode	 target_diff_mode(const struct target *);
 /* What a directory target did to make its writes durable (for tests). */
 struct target_dir_counts {
 	size_t		 syncfs;	/* file system flushes */
@@ -697,7 +736,7 @@ int		 target_prepare(struct target *, struct resource *const *,
 int		 target_inventory_save(struct target *, char **);
 /* Start staging applies; commit makes them visible and durable. */
 void		 target_begin(struct target *);
-int		 target_commit(struct target *, char **);
+int		 target_commit(struct target *, char **, char **);
 
 /* sync.c: diff, then apply wave by wave, then prune */
 struct sync_change {

@@ -6,7 +6,11 @@
  *
  * Runs in whatever thread renders an app (a worker in the daemon): no
  * globals. Never runs a shell, never runs kubectl when told not to, and
- * never reads outside the source (source.c refuses paths that leave it).
+ * never reads outside the source (source.c refuses paths that leave it);
+ * nor lets kubectl: before it runs, every path the kustomization graph
+ * names is checked through the source, and remote ones are refused, so
+ * kubectl never fetches anything. Bounds the work of a render (depth, and
+ * visits of folders reached along many paths).
  * Mirrors kustomize v5 where the subset overlaps, so that switching a
  * kustomization between the two renderers changes nothing.
  */
@@ -16,12 +20,19 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gitops.h"
 
 #define RENDER_MAX_DEPTH	32
+/*
+ * Kustomization folders rendered per render_path, counting a folder once
+ * for every path that reaches it (as kustomize does): a graph where each
+ * level lists the next one twice would double the work per level.
+ */
+#define RENDER_MAX_VISITS	1000
 #define RENDER_KUBECTL_TIMEOUT	(60 * 1000)
 #define RENDER_KUBECTL_OUTPUT	(32 * 1024 * 1024)
 #define RENDER_STDERR_SHOWN	2000
@@ -155,6 +166,7 @@ struct render_kust {
 	struct render_image	*images;
 	size_t			 nimages;
 	struct json		*resources;	/* borrowed */
+	int			 checked;	/* subset checks passed */
 };
 
 struct render_ctx {
@@ -162,6 +174,13 @@ struct render_ctx {
 	const struct render_opts *opts;
 	struct strv		  stack;	/* folders being rendered */
 	char			 *unsupported;	/* a field beyond the subset */
+	/* Each kustomization file parsed once: file to render_kust. */
+	struct strmap		 *kusts;
+	size_t			  visits;	/* folders rendered */
+	/* render_walk: folder to 1 + the visits below it; roots. */
+	struct strmap		 *walked;
+	const char		 *root;		/* materialized */
+	char			 *realroot;	/* root, resolved */
 };
 
 static int	render_kustomization(struct render_ctx *, const char *,
@@ -179,7 +198,36 @@ render_str_in(const char *s, const char **v, size_t n)
 	return (0);
 }
 
-/* "FILE:LINE:COLUMN: " for a node of a kustomization. */
+/*
+ * "FILE:LINE:COLUMN: " for a node of a kustomization: where it starts (a
+ * member's key), or with value set where its value does.
+ */
+static void
+render_pos_verror(struct render_kust *k, const struct json *node, int value,
+    char **cause, const char *fmt, va_list ap)
+{
+	char	*msg;
+	int	 line = 0, column = 0, found;
+
+	xvasprintf(&msg, fmt, ap);
+	if (node == NULL)
+		found = 0;
+	else if (value)
+		found = yaml_value_position(k->yf, node, &line, &column);
+	else
+		found = yaml_node_position(k->yf, node, &line, &column);
+	if (!found) {
+		if (k->yf != NULL && k->yf->ndocs > 0) {
+			line = k->yf->docs[0].line;
+			column = k->yf->docs[0].column;
+		}
+	}
+	if (line == 0)
+		line = column = 1;
+	xasprintf(cause, "%s:%d:%d: %s", k->display, line, column, msg);
+	free(msg);
+}
+
 static void
 render_pos_error(struct render_kust *k, const struct json *node,
     char **cause, const char *fmt, ...)
@@ -190,22 +238,27 @@ render_pos_error(struct render_kust *k, const struct json *node,
     char **cause, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	*msg;
-	int	 line = 0, column = 0;
 
 	va_start(ap, fmt);
-	xvasprintf(&msg, fmt, ap);
+	render_pos_verror(k, node, 0, cause, fmt, ap);
 	va_end(ap);
-	if (node == NULL || !yaml_node_position(k->yf, node, &line, &column)) {
-		if (k->yf != NULL && k->yf->ndocs > 0) {
-			line = k->yf->docs[0].line;
-			column = k->yf->docs[0].column;
-		}
-	}
-	if (line == 0)
-		line = column = 1;
-	xasprintf(cause, "%s:%d:%d: %s", k->display, line, column, msg);
-	free(msg);
+}
+
+/* The same, placed at the node's value. */
+static void
+render_value_error(struct render_kust *k, const struct json *node,
+    char **cause, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+render_value_error(struct render_kust *k, const struct json *node,
+    char **cause, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	render_pos_verror(k, node, 1, cause, fmt, ap);
+	va_end(ap);
 }
 
 /*
@@ -383,21 +436,47 @@ render_parse_images(struct render_kust *k, struct json *list, char **cause)
 }
 
 /*
- * Read and check a kustomization. Returns 0 with *kp, or -1 with *cause;
- * a field beyond the subset sets ctx->unsupported and returns -1 without
- * a cause.
+ * A remote location, which kustomize would fetch (git clone or HTTP): a
+ * URL, the scp-like and host-prefixed forms of its repo specs, and the
+ * "repo//path?ref=" forms of older versions. A local path needs none of
+ * these.
  */
 static int
-render_kust_load(struct render_ctx *ctx, const char *dir, const char *file,
+render_path_remote(const char *s)
+{
+	static const char	*prefixes[] = {
+		"git@", "git::", "github.com/", "github.com:", "gitlab.com/",
+		"bitbucket.org/",
+	};
+	const char		*q;
+	size_t			 i;
+
+	/* "https://", "ssh://", ..., and "repo//path" alike. */
+	if (strstr(s, "//") != NULL)
+		return (1);
+	for (i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+		if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+			return (1);
+	}
+	if ((q = strchr(s, '?')) != NULL && strchr(q, '=') != NULL)
+		return (1);
+	return (0);
+}
+
+/*
+ * Read and parse a kustomization, once per render: later calls for the
+ * same file return the same one (ctx->kusts owns it).
+ */
+static int
+render_kust_parse(struct render_ctx *ctx, const char *dir, const char *file,
     struct render_kust **kp, char **cause)
 {
 	struct render_kust	*k;
-	struct json		*f;
-	const char		*key, *s;
 	char			*data = NULL;
-	size_t			 len, n;
+	size_t			 len;
 
-	*kp = NULL;
+	if ((*kp = strmap_get(ctx->kusts, file)) != NULL)
+		return (0);
 	k = xcalloc(1, sizeof *k);
 	k->path = xstrdup(file);
 	k->dir = xstrdup(dir);
@@ -424,7 +503,31 @@ render_kust_load(struct render_ctx *ctx, const char *dir, const char *file,
 			goto fail;
 		}
 	}
+	strmap_put(ctx->kusts, file, k);
+	*kp = k;
+	return (0);
 
+fail:
+	free(data);
+	render_kust_free(k);
+	return (-1);
+}
+
+/*
+ * Check a parsed kustomization against the subset. Returns 0, or -1 with
+ * *cause; a field beyond the subset sets ctx->unsupported and returns -1
+ * without a cause.
+ */
+static int
+render_kust_check(struct render_ctx *ctx, struct render_kust *k,
+    char **cause)
+{
+	struct json		*f;
+	const char		*key, *s;
+	size_t			 n;
+
+	if (k->checked)
+		return (0);
 	n = 0;
 	for (f = json_child(k->root); f != NULL; f = json_next(f)) {
 		key = json_key(f);
@@ -445,10 +548,8 @@ render_kust_load(struct render_ctx *ctx, const char *dir, const char *file,
 			goto fail;
 		}
 	}
-	if (n != 0) {
-		render_kust_free(k);
+	if (n != 0)
 		return (-1);
-	}
 
 	if ((f = json_get(k->root, "apiVersion")) != NULL &&
 	    ((s = json_string(f)) == NULL ||
@@ -461,7 +562,6 @@ render_kust_load(struct render_ctx *ctx, const char *dir, const char *file,
 	    ((s = json_string(f)) == NULL || strcmp(s, "Kustomization") != 0)) {
 		if (s != NULL && strcmp(s, "Component") == 0) {
 			render_note_unsupported(ctx, k, f, "kind: Component");
-			render_kust_free(k);
 			return (-1);
 		}
 		render_pos_error(k, f, cause, "kind of a kustomization must be "
@@ -525,24 +625,20 @@ render_kust_load(struct render_ctx *ctx, const char *dir, const char *file,
 				    "entry must be a path");
 				goto fail;
 			}
-			/* Remote bases: kustomize fetches them. */
-			if (strstr(s, "://") != NULL ||
-			    strncmp(s, "github.com/", 11) == 0 ||
-			    strncmp(s, "git@", 4) == 0) {
-				render_note_unsupported(ctx, k, r,
-				    "resources (remote)");
-				render_kust_free(k);
-				return (-1);
+			/* Remote bases: kustomize would fetch them. */
+			if (render_path_remote(s)) {
+				render_pos_error(k, r, cause, "remote resource "
+				    "'%s' is not supported: vendor it into the "
+				    "repository", s);
+				goto fail;
 			}
 		}
 		k->resources = f;
 	}
-	*kp = k;
+	k->checked = 1;
 	return (0);
 
 fail:
-	free(data);
-	render_kust_free(k);
 	return (-1);
 }
 
@@ -784,7 +880,7 @@ render_resource_entry(struct render_ctx *ctx, struct render_kust *k,
 	free(joined);
 	if (path == NULL) {
 		render_pos_error(k, entry, cause, "resource '%s' is outside "
-		    "the source", rel);
+		    "the repository", rel);
 		goto out;
 	}
 	if (source_stat(ctx->src, path, &type, cause) == -1)
@@ -833,21 +929,17 @@ out:
 }
 
 /*
- * Render the kustomization file of folder dir: its resources first (a
- * base fully rendered), then this level's transformations.
+ * Before entering folder dir (its kustomization is file): no cycle, not
+ * too deep, and within the budget of visits.
  */
 static int
-render_kustomization(struct render_ctx *ctx, const char *dir,
-    const char *file, struct resource_set **setp, char **cause)
+render_enter(struct render_ctx *ctx, const char *dir, const char *file,
+    char **cause)
 {
-	struct render_kust	*k = NULL;
-	struct resource_set	*set = NULL, *out = NULL;
-	struct json		*entry;
-	struct buf		 b;
-	size_t			 i;
-	char			*display;
+	struct buf	 b;
+	size_t		 i;
+	char		*display;
 
-	*setp = NULL;
 	if (strv_contains(&ctx->stack, dir) ||
 	    ctx->stack.n >= RENDER_MAX_DEPTH) {
 		buf_init(&b);
@@ -862,7 +954,49 @@ render_kustomization(struct render_ctx *ctx, const char *dir,
 		buf_free(&b);
 		return (-1);
 	}
-	if (render_kust_load(ctx, dir, file, &k, cause) == -1)
+	return (0);
+}
+
+/* The error for a render past RENDER_MAX_VISITS, named by file. */
+static void
+render_visits_error(struct render_ctx *ctx, const char *file, char **cause)
+{
+	char	*display = source_display_path(ctx->src, file);
+
+	xasprintf(cause, "%s: kustomization graph too large: more than %d "
+	    "kustomization visits (folders reached along many paths)",
+	    display, RENDER_MAX_VISITS);
+	free(display);
+}
+
+/*
+ * Render the kustomization file of folder dir: its resources first (a
+ * base fully rendered), then this level's transformations.
+ */
+static int
+render_kustomization(struct render_ctx *ctx, const char *dir,
+    const char *file, struct resource_set **setp, char **cause)
+{
+	struct render_kust	*k = NULL;
+	struct resource_set	*set = NULL, *out = NULL;
+	struct json		*entry;
+	size_t			 i;
+
+	*setp = NULL;
+	if (render_enter(ctx, dir, file, cause) == -1)
+		return (-1);
+	/*
+	 * A folder may be reached along many paths (a diamond: two overlays
+	 * of one base, each level of a chain listing the next twice). As in
+	 * kustomize each is rendered again (its resources then meet as
+	 * duplicates, unless it has none), so bound the total.
+	 */
+	if (++ctx->visits > RENDER_MAX_VISITS) {
+		render_visits_error(ctx, file, cause);
+		return (-1);
+	}
+	if (render_kust_parse(ctx, dir, file, &k, cause) == -1 ||
+	    render_kust_check(ctx, k, cause) == -1)
 		return (-1);
 	strv_add(&ctx->stack, dir);
 
@@ -888,19 +1022,390 @@ render_kustomization(struct render_ctx *ctx, const char *dir,
 
 	ctx->stack.n--;
 	free(ctx->stack.v[ctx->stack.n]);
-	render_kust_free(k);
 	*setp = out;
 	return (0);
 
 fail:
-	if (ctx->stack.n > 0 && strcmp(ctx->stack.v[ctx->stack.n - 1],
-	    dir) == 0) {
-		ctx->stack.n--;
-		free(ctx->stack.v[ctx->stack.n]);
-	}
+	ctx->stack.n--;
+	free(ctx->stack.v[ctx->stack.n]);
 	resource_set_free(set);
 	resource_set_free(out);
-	render_kust_free(k);
+	return (-1);
+}
+
+/*
+ * The walk before kubectl kustomize. kubectl reads what the kustomization
+ * graph names, itself: its load restrictor keeps files inside each
+ * kustomization's folder, but not folders (a base may be anywhere on the
+ * disk), and it fetches URLs and git repositories. So every path-bearing
+ * field of every kustomization reachable from the app's is checked first,
+ * through the source (which refuses ".." past the root and symlinks out
+ * of it): a relative path to something that exists in the repository.
+ */
+
+/* What a path of a field may be. */
+#define RENDER_REF_FILE		0x1	/* a file */
+#define RENDER_REF_DIR		0x2	/* a kustomization folder */
+#define RENDER_REF_INLINE	0x4	/* or inline YAML, no path */
+#define RENDER_REF_KEYED	0x8	/* "key=path" or "path" */
+
+/* Fields that are lists of paths. */
+static const struct render_pathfield {
+	const char	*field;
+	const char	*what;	/* for messages */
+	int		 flags;
+} render_path_lists[] = {
+	{ "resources", "resource", RENDER_REF_FILE | RENDER_REF_DIR },
+	{ "bases", "base", RENDER_REF_FILE | RENDER_REF_DIR },
+	{ "components", "component", RENDER_REF_DIR },
+	{ "crds", "crd", RENDER_REF_FILE },
+	{ "configurations", "configuration", RENDER_REF_FILE },
+	{ "patchesStrategicMerge", "patch",
+	    RENDER_REF_FILE | RENDER_REF_INLINE },
+	{ "transformers", "transformer",
+	    RENDER_REF_FILE | RENDER_REF_DIR | RENDER_REF_INLINE },
+	{ "generators", "generator",
+	    RENDER_REF_FILE | RENDER_REF_DIR | RENDER_REF_INLINE },
+	{ "validators", "validator",
+	    RENDER_REF_FILE | RENDER_REF_DIR | RENDER_REF_INLINE },
+};
+
+/* Fields that download Helm charts. */
+static const char *render_fields_helm[] = {
+	"helmChartInflationGenerator",
+	"helmCharts",
+	"helmGlobals",
+};
+
+static int	render_walk(struct render_ctx *, const char *, const char *,
+		    size_t *, char **);
+
+/*
+ * Where kubectl resolves a kustomization's relative paths from: its
+ * folder with symlinks resolved (kustomize evaluates them), relative to
+ * the resolved root. "" is the root.
+ */
+static int
+render_walk_base(struct render_ctx *ctx, struct render_kust *k,
+    const char *root, char **base, char **cause)
+{
+	char	*full, *real;
+	size_t	 n = strlen(ctx->realroot);
+
+	*base = NULL;
+	full = *k->dir != '\0' ? path_join(root, k->dir) : xstrdup(root);
+	real = realpath(full, NULL);
+	free(full);
+	if (real == NULL) {
+		xasprintf(cause, "cannot resolve the folder of '%s': %s",
+		    k->display, strerror(errno));
+		return (-1);
+	}
+	if (strcmp(real, ctx->realroot) == 0)
+		*base = xstrdup("");
+	else if (strncmp(real, ctx->realroot, n) == 0 && real[n] == '/')
+		*base = xstrdup(real + n + 1);
+	else if (strcmp(ctx->realroot, "/") == 0)
+		*base = xstrdup(real + 1);
+	free(real);
+	if (*base == NULL) {
+		xasprintf(cause, "the folder of '%s' leads outside the "
+		    "repository through a symlink", k->display);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * One path of a kustomization field, relative to base (see above): add
+ * to *count the visits kustomize makes below it.
+ */
+static int
+render_walk_ref(struct render_ctx *ctx, struct render_kust *k,
+    const char *base, struct json *node, const char *what, int flags,
+    size_t *count, char **cause)
+{
+	enum source_entry_type	 type;
+	const char		*s = json_string(node), *rel, *eq;
+	char			*joined, *path = NULL, *file = NULL;
+	char			*err = NULL;
+	size_t			 sub;
+	int			 found, rv = -1;
+
+	if (s == NULL || *s == '\0') {
+		render_value_error(k, node, cause, "a %s entry must be a path",
+		    what);
+		return (-1);
+	}
+	/*
+	 * Inline YAML (a patch or a plugin's configuration) is no path;
+	 * kustomize tries it as a file first, and its load restrictor (see
+	 * render_kubectl) keeps that inside the kustomization's folder.
+	 */
+	if ((flags & RENDER_REF_INLINE) && (strchr(s, '\n') != NULL ||
+	    s[strspn(s, " \t")] == '{'))
+		return (0);
+	rel = s;
+	if ((flags & RENDER_REF_KEYED) && (eq = strchr(s, '=')) != NULL)
+		rel = eq + 1;
+	if (render_path_remote(rel)) {
+		render_value_error(k, node, cause, "remote %s '%s' is not "
+		    "supported: vendor it into the repository", what, rel);
+		return (-1);
+	}
+	if (*rel == '/') {
+		render_value_error(k, node, cause, "%s '%s' is an absolute "
+		    "path: give it relative to the kustomization", what, rel);
+		return (-1);
+	}
+	joined = path_join(base, rel);
+	path = path_normalize(joined);
+	free(joined);
+	if (path == NULL) {
+		render_value_error(k, node, cause, "%s '%s' is outside the "
+		    "repository", what, rel);
+		goto out;
+	}
+	if (source_stat(ctx->src, path, &type, &err) == -1) {
+		render_value_error(k, node, cause, "%s '%s' is outside the "
+		    "repository or unreadable: %s", what, rel, err);
+		goto out;
+	}
+	switch (type) {
+	case SOURCE_NONE:
+		render_value_error(k, node, cause, "%s '%s' does not exist",
+		    what, rel);
+		goto out;
+	case SOURCE_FILE:
+		if (!(flags & RENDER_REF_FILE)) {
+			render_value_error(k, node, cause, "%s '%s' must be a "
+			    "folder with a kustomization", what, rel);
+			goto out;
+		}
+		break;
+	case SOURCE_DIR:
+		if (!(flags & RENDER_REF_DIR)) {
+			render_value_error(k, node, cause, "%s '%s' is a "
+			    "folder, not a file", what, rel);
+			goto out;
+		}
+		if ((found = render_find_kustomization(ctx->src, path, &file,
+		    cause)) == -1)
+			goto out;
+		if (found == 0) {
+			render_value_error(k, node, cause, "%s '%s' is a "
+			    "folder without a kustomization.yaml", what, rel);
+			goto out;
+		}
+		if (render_walk(ctx, path, file, &sub, cause) == -1)
+			goto out;
+		*count += sub;
+		if (*count > RENDER_MAX_VISITS) {
+			render_visits_error(ctx, k->path, cause);
+			goto out;
+		}
+		break;
+	}
+	rv = 0;
+out:
+	free(err);
+	free(file);
+	free(path);
+	return (rv);
+}
+
+/* A field that must be a list (of what: for the message). */
+static int
+render_walk_list(struct render_kust *k, struct json *f, char **cause)
+{
+	if (json_type(f) != JSON_ARRAY) {
+		render_pos_error(k, f, cause, "%s must be a list",
+		    json_key(f));
+		return (-1);
+	}
+	return (0);
+}
+
+/* The member path of each mapping in list f (patches, replacements). */
+static int
+render_walk_path_members(struct render_ctx *ctx, struct render_kust *k,
+    const char *base, struct json *f, const char *what, size_t *count,
+    char **cause)
+{
+	struct json	*item, *m;
+
+	if (render_walk_list(k, f, cause) == -1)
+		return (-1);
+	for (item = json_child(f); item != NULL; item = json_next(item)) {
+		if (json_type(item) != JSON_OBJECT) {
+			render_pos_error(k, item, cause, "a %s entry must be "
+			    "a mapping", json_key(f));
+			return (-1);
+		}
+		if ((m = json_get(item, "path")) != NULL &&
+		    json_type(m) != JSON_NULL &&
+		    render_walk_ref(ctx, k, base, m, what, RENDER_REF_FILE,
+		    count, cause) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* configMapGenerator and secretGenerator: files, envs, env. */
+static int
+render_walk_generators(struct render_ctx *ctx, struct render_kust *k,
+    const char *base, struct json *f, size_t *count, char **cause)
+{
+	struct json	*item, *m, *p;
+
+	if (render_walk_list(k, f, cause) == -1)
+		return (-1);
+	for (item = json_child(f); item != NULL; item = json_next(item)) {
+		if (json_type(item) != JSON_OBJECT) {
+			render_pos_error(k, item, cause, "a %s entry must be "
+			    "a mapping", json_key(f));
+			return (-1);
+		}
+		if ((m = json_get(item, "env")) != NULL &&
+		    json_type(m) != JSON_NULL &&
+		    render_walk_ref(ctx, k, base, m, "env file",
+		    RENDER_REF_FILE, count, cause) == -1)
+			return (-1);
+		if ((m = json_get(item, "envs")) != NULL &&
+		    json_type(m) != JSON_NULL) {
+			if (render_walk_list(k, m, cause) == -1)
+				return (-1);
+			for (p = json_child(m); p != NULL; p = json_next(p)) {
+				if (render_walk_ref(ctx, k, base, p,
+				    "env file", RENDER_REF_FILE, count,
+				    cause) == -1)
+					return (-1);
+			}
+		}
+		if ((m = json_get(item, "files")) != NULL &&
+		    json_type(m) != JSON_NULL) {
+			if (render_walk_list(k, m, cause) == -1)
+				return (-1);
+			for (p = json_child(m); p != NULL; p = json_next(p)) {
+				if (render_walk_ref(ctx, k, base, p, "file",
+				    RENDER_REF_FILE | RENDER_REF_KEYED, count,
+				    cause) == -1)
+					return (-1);
+			}
+		}
+	}
+	return (0);
+}
+
+/*
+ * Check the kustomization of folder dir and, depth first, every one it
+ * names; *countp is the number of visits kustomize makes from here (a
+ * folder counted for every path reaching it). Each folder is checked once.
+ */
+static int
+render_walk(struct render_ctx *ctx, const char *dir, const char *file,
+    size_t *countp, char **cause)
+{
+	struct render_kust	*k;
+	struct json		*f, *item, *m;
+	const char		*key;
+	char			*base = NULL;
+	size_t			 count = 1, i;
+	void			*memo;
+	int			 done;
+
+	*countp = 0;
+	if (render_enter(ctx, dir, file, cause) == -1)
+		return (-1);
+	if ((memo = strmap_get(ctx->walked, dir)) != NULL) {
+		*countp = (size_t)(uintptr_t)memo - 1;
+		return (0);
+	}
+	if (render_kust_parse(ctx, dir, file, &k, cause) == -1 ||
+	    render_walk_base(ctx, k, ctx->root, &base, cause) == -1)
+		return (-1);
+	strv_add(&ctx->stack, dir);
+
+	for (f = json_child(k->root); f != NULL; f = json_next(f)) {
+		key = json_key(f);
+		if (render_json_empty(f))
+			continue;
+		if (render_str_in(key, render_fields_helm,
+		    sizeof render_fields_helm /
+		    sizeof render_fields_helm[0])) {
+			render_pos_error(k, f, cause, "kustomization field "
+			    "'%s' is not supported: it downloads charts "
+			    "(render the chart into the repository)", key);
+			goto fail;
+		}
+		done = 0;
+		for (i = 0; i < sizeof render_path_lists /
+		    sizeof render_path_lists[0]; i++) {
+			if (strcmp(key, render_path_lists[i].field) != 0)
+				continue;
+			if (render_walk_list(k, f, cause) == -1)
+				goto fail;
+			for (item = json_child(f); item != NULL;
+			    item = json_next(item)) {
+				if (render_walk_ref(ctx, k, base, item,
+				    render_path_lists[i].what,
+				    render_path_lists[i].flags, &count,
+				    cause) == -1)
+					goto fail;
+			}
+			done = 1;
+		}
+		if (done)
+			continue;
+		if (strcmp(key, "patches") == 0 ||
+		    strcmp(key, "patchesJson6902") == 0) {
+			if (render_walk_path_members(ctx, k, base, f, "patch",
+			    &count, cause) == -1)
+				goto fail;
+		} else if (strcmp(key, "replacements") == 0) {
+			if (render_walk_path_members(ctx, k, base, f,
+			    "replacement", &count, cause) == -1)
+				goto fail;
+		} else if (strcmp(key, "configMapGenerator") == 0 ||
+		    strcmp(key, "secretGenerator") == 0) {
+			if (render_walk_generators(ctx, k, base, f, &count,
+			    cause) == -1)
+				goto fail;
+		} else if (strcmp(key, "openapi") == 0) {
+			if (json_type(f) != JSON_OBJECT) {
+				render_pos_error(k, f, cause,
+				    "openapi must be a mapping");
+				goto fail;
+			}
+			if ((m = json_get(f, "path")) != NULL &&
+			    json_type(m) != JSON_NULL &&
+			    render_walk_ref(ctx, k, base, m, "openapi schema",
+			    RENDER_REF_FILE, &count, cause) == -1)
+				goto fail;
+		} else if (!render_str_in(key, render_fields_builtin,
+		    sizeof render_fields_builtin /
+		    sizeof render_fields_builtin[0]) &&
+		    !render_str_in(key, render_fields_external,
+		    sizeof render_fields_external /
+		    sizeof render_fields_external[0])) {
+			/* A field kustomize may know and we do not. */
+			render_pos_error(k, f, cause, "unknown kustomization "
+			    "field '%s'", key);
+			goto fail;
+		}
+	}
+
+	ctx->stack.n--;
+	free(ctx->stack.v[ctx->stack.n]);
+	free(base);
+	strmap_put(ctx->walked, dir, (void *)(uintptr_t)(count + 1));
+	*countp = count;
+	return (0);
+
+fail:
+	ctx->stack.n--;
+	free(ctx->stack.v[ctx->stack.n]);
+	free(base);
 	return (-1);
 }
 
@@ -948,10 +1453,13 @@ render_stderr(const char *err, size_t len, const char *tmpdir,
 	return (buf_release(&b));
 }
 
-/* `kubectl kustomize` on the folder, with the whole source on disk. */
+/*
+ * `kubectl kustomize` on the folder (its kustomization is file), with the
+ * whole source on disk, once render_walk has checked what it may read.
+ */
 static int
 render_kubectl(struct render_ctx *ctx, const char *kubectl, const char *path,
-    struct resource_set **setp, char **cause)
+    const char *file, struct resource_set **setp, char **cause)
 {
 	struct spawn_opts	 so;
 	struct spawn_result	 sr;
@@ -959,21 +1467,48 @@ render_kubectl(struct render_ctx *ctx, const char *kubectl, const char *path,
 	struct resource_set	*set = NULL;
 	char			*root = NULL, *full = NULL, *display, *name;
 	char			*msg, *label;
-	const char		*argv[4];
+	const char		*argv[6];
+	size_t			 visits;
 	int			 cleanup = 0, rv = -1;
 
 	memset(&sr, 0, sizeof sr);
 	display = source_display_path(ctx->src, path);
 	xasprintf(&name, "kubectl kustomize %s", display);
-	/* The root, so that ../base is there too. */
+	/*
+	 * The root, so that ../base is there too. For a directory source
+	 * this is the repository itself, symlinks and all, not a copy of
+	 * what the source lets through: kubectl follows symlinks and ".."
+	 * as it likes. That is safe only because render_walk has first
+	 * followed, through the source (which refuses ".." past the root and
+	 * symlinks leading out of it), every path kubectl can take out of a
+	 * kustomization's folder (resources and the like), resolved from
+	 * where kustomize resolves them, and refused remote ones; within a
+	 * folder the load restrictor below keeps kubectl's file reads.
+	 */
 	if (source_materialize(ctx->src, "", &root, &cleanup, cause) == -1)
 		goto out;
-	full = path_join(root, path);
+	ctx->root = root;
+	if ((ctx->realroot = realpath(root, NULL)) == NULL) {
+		xasprintf(cause, "cannot resolve '%s': %s", root,
+		    strerror(errno));
+		goto out;
+	}
+	strv_free(&ctx->stack);
+	memset(&ctx->stack, 0, sizeof ctx->stack);
+	if (render_walk(ctx, path, file, &visits, cause) == -1)
+		goto out;
+	full = *path != '\0' ? path_join(root, path) : xstrdup(root);
 
+	/*
+	 * LoadRestrictionsRootOnly is kustomize's default; stated so that a
+	 * changed default cannot widen it.
+	 */
 	argv[0] = kubectl;
 	argv[1] = "kustomize";
-	argv[2] = full;
-	argv[3] = NULL;
+	argv[2] = "--load-restrictor";
+	argv[3] = "LoadRestrictionsRootOnly";
+	argv[4] = full;
+	argv[5] = NULL;
 	memset(&so, 0, sizeof so);
 	so.timeout_ms = ctx->opts->timeout_ms != 0 ? ctx->opts->timeout_ms :
 	    RENDER_KUBECTL_TIMEOUT;
@@ -1025,6 +1560,9 @@ out:
 	resource_set_free(set);
 	yaml_file_free(yf);
 	spawn_result_free(&sr);
+	ctx->root = NULL;
+	free(ctx->realroot);
+	ctx->realroot = NULL;
 	free(root);
 	free(full);
 	free(name);
@@ -1041,6 +1579,9 @@ render_path(struct source *src, const char *path,
 	struct render_ctx	 ctx;
 	char			*file = NULL, *kubectl = NULL, *norm;
 	char			*err = NULL;
+	const char		*key;
+	void			*value;
+	size_t			 cursor = 0;
 	int			 found, rv = -1;
 
 	*setp = NULL;
@@ -1049,10 +1590,12 @@ render_path(struct source *src, const char *path,
 	memset(&ctx, 0, sizeof ctx);
 	ctx.src = src;
 	ctx.opts = opts;
+	ctx.kusts = strmap_new(16);
+	ctx.walked = strmap_new(16);
 
 	if ((norm = path_normalize(path)) == NULL) {
 		xasprintf(cause, "path '%s' is outside the source", path);
-		return (-1);
+		goto out;
 	}
 	if ((found = render_find_kustomization(src, norm, &file,
 	    cause)) == -1)
@@ -1082,9 +1625,13 @@ render_path(struct source *src, const char *path,
 		ctx.unsupported = NULL;
 		goto out;
 	}
-	rv = render_kubectl(&ctx, kubectl, norm, setp, cause);
+	rv = render_kubectl(&ctx, kubectl, norm, file, setp, cause);
 
 out:
+	while (strmap_next(ctx.kusts, &cursor, &key, &value))
+		render_kust_free(value);
+	strmap_free(ctx.kusts);
+	strmap_free(ctx.walked);
 	free(err);
 	free(ctx.unsupported);
 	strv_free(&ctx.stack);

@@ -19,6 +19,11 @@
  * - SyncFail hooks are applied (when changed) but not waited for.
  * - The inventory is the target's: it records intent before each wave
  *   (target_prepare) and is saved once at the end, on failure too.
+ * - A wave's applies are one batch (target_begin, target_commit): a
+ *   target may then make them durable together rather than one by one.
+ *   The commit comes before the health checks, and after a failed apply
+ *   too, so that what was applied before it is in place as it was when
+ *   each apply wrote at once.
  *
  * Runs in the thread that runs the sync (a worker in the daemon); blocks
  * while it waits for health. Never logs a resource's content.
@@ -280,7 +285,8 @@ sync_run_syncfail(struct target *t, const struct plan *plan,
 			continue;
 		}
 		sync_add_change(res, r->id, action, r->phase, r->wave,
-		    diff_resource_text(r, live));
+		    diff_resource_text_mode(r, live,
+		    target_diff_mode(t)));
 		json_free(live);
 		w->applied++;
 		if (action == DIFF_CREATE)
@@ -305,7 +311,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 	struct json		 *live;
 	enum target_remove_status rs;
 	const char		 *bad_id;
-	char			 *err, *d;
+	char			 *err, *d, *fid;
 	uint64_t		  deadline = 0;
 	size_t			  ninv = 0, nprune = 0, nitems = 0, ntodo;
 	size_t			  i, j, k, last = 0, base;
@@ -352,7 +358,8 @@ sync_run(struct target *t, const struct resource_set *desired,
 			last = i;
 			sync_add_change(res, it->r->id, it->action,
 			    it->r->phase, it->r->wave,
-			    diff_resource_text(it->r, live));
+			    diff_resource_text_mode(it->r, live,
+			    target_diff_mode(t)));
 			json_free(live);
 		}
 	}
@@ -426,6 +433,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 			failed = 1;
 			break;
 		}
+		target_begin(t);
 		for (j = 0; j < st->n; j++) {
 			it = &items[base + j];
 			if (it->error != NULL) {
@@ -451,6 +459,13 @@ sync_run(struct target *t, const struct resource_set *desired,
 			else
 				res->updated++;
 		}
+		/* What was applied before a failure is put in place too. */
+		err = NULL;
+		if (target_commit(t, &fid, &err) == -1) {
+			sync_fail(res, w, fid, err);
+			failed = 1;
+		}
+		free(fid);
 		if (failed)
 			break;
 		err = NULL;

@@ -65,7 +65,7 @@ target_compare(struct target *t, const struct resource *r,
 		return (-1);
 	if (obj == NULL)
 		*action = DIFF_CREATE;
-	else if (diff_equal(r->obj, obj))
+	else if (diff_equal_mode(r->obj, obj, t->ops->diff_mode))
 		*action = DIFF_UNCHANGED;
 	else
 		*action = DIFF_UPDATE;
@@ -146,4 +146,26 @@ target_inventory_save(struct target *t, char **cause)
 	if (t->ops->inventory_save == NULL)
 		return (0);
 	return (t->ops->inventory_save(t, cause));
+}
+
+void
+target_begin(struct target *t)
+{
+	if (t->ops->begin != NULL)
+		t->ops->begin(t);
+}
+
+int
+target_commit(struct target *t, char **id, char **cause)
+{
+	*id = NULL;
+	if (t->ops->commit == NULL)
+		return (0);
+	return (t->ops->commit(t, id, cause));
+}
+
+enum diff_mode
+target_diff_mode(const struct target *t)
+{
+	return (t->ops->diff_mode);
 }

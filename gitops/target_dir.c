@@ -16,6 +16,21 @@
  * what the agent wrote (or was about to write). An entry still pending
  * when the inventory is loaded (a crash) is settled by reading the file.
  *
+ * The stat cache, as git's index: each entry also records what lstat said
+ * of its file right after the agent put it in place (inode, size, mtime
+ * and ctime to the nanosecond). A file that still says so holds the bytes
+ * written, so compare and health need only the digest of the desired
+ * object, never the file. An entry recorded no earlier than the
+ * inventory on disk was written is "racy" (the file may have changed in
+ * the same clock tick) and is checked by reading, as git does.
+ *
+ * Writes of a sync step are batched (target_begin, target_commit): each
+ * apply only writes a temporary file; commit makes all their data durable
+ * at once (syncfs), renames each into place, then syncs each directory
+ * once. Readers still see an old or a new file, never a partial one, and
+ * the intent is on disk before any rename. Outside a batch, apply writes
+ * and syncs the file at once.
+ *
  * A file edited by hand since the agent wrote it, and no longer desired,
  * is kept and forgotten (TARGET_KEPT): deleting it would destroy someone's
  * work, and forgetting it lets the next sync converge instead of
@@ -29,8 +44,12 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,6 +58,21 @@
 
 #define INVENTORY_DIR	".gitops-agent/inventory"
 #define CLUSTER_DIR	"_cluster"
+/* Read with the same bound as the inventory itself (read_live). */
+#define INVENTORY_MAX_SIZE	YAML_MAX_FILE_SIZE
+
+/*
+ * What lstat said of a file right after the agent renamed it into place,
+ * as git's index records it: while the file still has this identity,
+ * size and both times, it holds the bytes whose digest is sha256.
+ */
+struct dir_stat {
+	int		 valid;
+	uintmax_t	 ino;
+	intmax_t	 size;
+	struct timespec	 mtime;
+	struct timespec	 ctime;
+};
 
 struct dir_entry {
 	char		*id;
@@ -53,6 +87,16 @@ struct dir_entry {
 	/* sha256 and pending as the inventory on disk holds them */
 	char		 disk_sha256[65];
 	char		 disk_pending[65];
+	struct dir_stat	 st;	/* of the file holding sha256 */
+};
+
+/* A write staged between begin and commit: a temporary file. */
+struct dir_staged {
+	char		*id;
+	char		*path;
+	char		*tmp;
+	char		 sha256[65];
+	char		 desired[65];
 };
 
 struct dir_target {
@@ -63,6 +107,24 @@ struct dir_target {
 	/* id -> struct dir_entry *; NULL once forgotten */
 	struct strmap	*by_id;
 	struct buf	 scratch;	/* reused by object_digest */
+	/*
+	 * mtime of the inventory on disk, the reference of the racy check:
+	 * a file whose recorded times are not older may have been changed
+	 * in the same clock tick after it was recorded.
+	 */
+	struct timespec	 inv_mtime;
+	int		 inv_mtime_ok;
+	int		 batch;		/* between begin and commit */
+	struct dir_staged *staged;
+	size_t		 nstaged;
+	struct target_dir_counts counts;
+	/*
+	 * What the other apps writing to this directory own (id -> app
+	 * name in others_names), read once: an app never writes or deletes
+	 * a file another app's inventory lists.
+	 */
+	struct strmap	*others;
+	struct strv	 others_names;
 };
 
 static int	dir_get(struct target *, const char *, struct json **,
@@ -79,10 +141,14 @@ static int	dir_inventory(struct target *, struct target_entry **,
 static int	dir_prepare(struct target *, struct resource *const *,
 		    size_t, char **);
 static int	dir_inventory_save(struct target *, char **);
+static void	dir_begin(struct target *);
+static int	dir_commit(struct target *, char **, char **);
 static void	dir_free(struct target *);
+static void	staged_discard(struct target *);
 
 static const struct target_ops dir_ops = {
 	.name = "directory",
+	.diff_mode = DIFF_EXACT,	/* a file holds what was written */
 	.get = dir_get,
 	.compare = dir_compare,
 	.apply = dir_apply,
@@ -91,6 +157,8 @@ static const struct target_ops dir_ops = {
 	.inventory = dir_inventory,
 	.prepare = dir_prepare,
 	.inventory_save = dir_inventory_save,
+	.begin = dir_begin,
+	.commit = dir_commit,
 	.free = dir_free,
 };
 
@@ -203,6 +271,8 @@ dir_free(struct target *t)
 
 	if (dt == NULL)
 		return;
+	staged_discard(t);
+	free(dt->staged);
 	while (strmap_next(dt->by_id, &cursor, NULL, &v)) {
 		if ((e = v) != NULL) {
 			free(e->id);
@@ -210,6 +280,8 @@ dir_free(struct target *t)
 		}
 	}
 	strmap_free(dt->by_id);
+	strmap_free(dt->others);
+	strv_free(&dt->others_names);
 	buf_free(&dt->scratch);
 	free(dt->root);
 	free(dt->invpath);
@@ -235,7 +307,8 @@ dir_path(struct target *t, const char *id, char **cause)
  * are regular files the agent wrote.
  */
 static int
-read_live(const char *path, char **out, size_t *outlen, char **cause)
+read_live(const char *path, char **out, size_t *outlen, struct stat *stp,
+    char **cause)
 {
 	struct stat	 st;
 	char		*data = NULL;
@@ -283,6 +356,8 @@ read_live(const char *path, char **out, size_t *outlen, char **cause)
 	close(fd);
 	*out = data;
 	*outlen = len;
+	if (stp != NULL)
+		*stp = st;
 	return (0);
 fail:
 	free(data);
@@ -355,14 +430,137 @@ digest_ok(const char *s)
 {
 	size_t	i;
 
-	if (strlen(s) != 64)
-		return (0);
 	for (i = 0; i < 64; i++) {
 		if (!((s[i] >= '0' && s[i] <= '9') ||
 		    (s[i] >= 'a' && s[i] <= 'f')))
 			return (0);
 	}
-	return (1);
+	return (s[64] == '\0');
+}
+
+static void
+stat_set(struct dir_stat *ds, const struct stat *st)
+{
+	ds->valid = 1;
+	ds->ino = (uintmax_t)st->st_ino;
+	ds->size = (intmax_t)st->st_size;
+	ds->mtime = st->st_mtim;
+	ds->ctime = st->st_ctim;
+}
+
+/* Record what lstat says of a file the agent just put in place. */
+static void
+stat_record(struct dir_stat *ds, const char *path)
+{
+	struct stat	st;
+
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+		stat_set(ds, &st);
+	else
+		ds->valid = 0;
+}
+
+static int
+stat_equal(const struct dir_stat *a, const struct dir_stat *b)
+{
+	return (a->valid && b->valid && a->ino == b->ino &&
+	    a->size == b->size &&
+	    a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	    a->ctime.tv_sec == b->ctime.tv_sec &&
+	    a->ctime.tv_nsec == b->ctime.tv_nsec);
+}
+
+static int
+ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return (a->tv_sec < b->tv_sec ? -1 : 1);
+	if (a->tv_nsec != b->tv_nsec)
+		return (a->tv_nsec < b->tv_nsec ? -1 : 1);
+	return (0);
+}
+
+/*
+ * In the inventory: "INO SIZE MTIME CTIME", times as SEC.NSEC, in a
+ * string because JSON numbers are doubles.
+ */
+static void
+stat_format(const struct dir_stat *ds, char *out, size_t size)
+{
+	snprintf(out, size, "%ju %jd %jd.%09ld %jd.%09ld", ds->ino,
+	    ds->size, (intmax_t)ds->mtime.tv_sec, ds->mtime.tv_nsec,
+	    (intmax_t)ds->ctime.tv_sec, ds->ctime.tv_nsec);
+}
+
+static int
+stat_parse_num(const char **sp, char end, intmax_t min, uintmax_t *out)
+{
+	const char	*s = *sp;
+	uintmax_t	 v = 0;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINTMAX_MAX - 9) / 10)
+			return (-1);
+		v = v * 10 + (uintmax_t)(*s - '0');
+	}
+	if (*s != end || v < (uintmax_t)min)
+		return (-1);
+	*sp = end == '\0' ? s : s + 1;
+	*out = v;
+	return (0);
+}
+
+static int
+stat_parse_time(const char **sp, char end, struct timespec *ts)
+{
+	uintmax_t	sec, nsec;
+	const char	*s;
+
+	if (stat_parse_num(sp, '.', 0, &sec) == -1 || sec > INT64_MAX)
+		return (-1);
+	s = *sp;
+	if (strspn(s, "0123456789") != 9)
+		return (-1);
+	if (stat_parse_num(sp, end, 0, &nsec) == -1 || nsec > 999999999)
+		return (-1);
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = (long)nsec;
+	return (0);
+}
+
+static int
+stat_parse(const char *s, struct dir_stat *ds)
+{
+	uintmax_t	ino, size;
+
+	if (stat_parse_num(&s, ' ', 0, &ino) == -1 ||
+	    stat_parse_num(&s, ' ', 0, &size) == -1 ||
+	    size > INTMAX_MAX ||
+	    stat_parse_time(&s, ' ', &ds->mtime) == -1 ||
+	    stat_parse_time(&s, '\0', &ds->ctime) == -1)
+		return (-1);
+	ds->ino = ino;
+	ds->size = (intmax_t)size;
+	ds->valid = 1;
+	return (0);
+}
+
+/*
+ * Racy, as git calls it: recorded no earlier than the inventory on disk
+ * was written (or with none written since), so the file may have been
+ * changed after it was recorded within the same tick of the file system's
+ * clock, keeping the times recorded. Such an entry is checked by reading.
+ */
+static int
+entry_racy(const struct dir_target *dt, const struct dir_entry *e)
+{
+	if (!dt->inv_mtime_ok)
+		return (1);
+	return (ts_cmp(&e->st.mtime, &dt->inv_mtime) >= 0 ||
+	    ts_cmp(&e->st.ctime, &dt->inv_mtime) >= 0);
 }
 
 static struct dir_entry *
@@ -430,7 +628,8 @@ inventory_write(struct target *t, char **cause)
 	struct dir_target	 *dt = t->arg;
 	struct dir_entry	**v;
 	struct json		 *doc, *arr, *o;
-	char			 *text;
+	struct stat		  st;
+	char			 *text, stbuf[128];
 	size_t			  n, i;
 	int			  rc;
 
@@ -451,6 +650,10 @@ inventory_write(struct target *t, char **cause)
 		if (v[i]->desired[0] != '\0')
 			json_set(o, "desired",
 			    json_new_string(v[i]->desired));
+		if (v[i]->st.valid && v[i]->sha256[0] != '\0') {
+			stat_format(&v[i]->st, stbuf, sizeof stbuf);
+			json_set(o, "stat", json_new_string(stbuf));
+		}
 		json_array_append(arr, o);
 	}
 	json_set(doc, "resources", arr);
@@ -473,6 +676,9 @@ inventory_write(struct target *t, char **cause)
 			memcpy(v[i]->disk_pending, v[i]->pending, 65);
 		}
 		dt->dirty = 0;
+		dt->inv_mtime_ok = stat(dt->invpath, &st) == 0;
+		if (dt->inv_mtime_ok)
+			dt->inv_mtime = st.st_mtim;
 	}
 	free(v);
 	return (rc);
@@ -492,7 +698,7 @@ entry_settle_from_disk(struct target *t, struct dir_entry *e)
 
 	if ((path = target_dir_path(dt->root, e->id)) == NULL)
 		return;
-	rc = read_live(path, &data, &len, &cause);
+	rc = read_live(path, &data, &len, NULL, &cause);
 	free(cause);
 	free(path);
 	if (rc == 0) {
@@ -503,6 +709,7 @@ entry_settle_from_disk(struct target *t, struct dir_entry *e)
 		    strcmp(sha, e->sha256) != 0) {
 			memcpy(e->sha256, sha, 65);
 			e->desired[0] = '\0';
+			e->st.valid = 0;
 		}
 	}
 	e->pending[0] = '\0';
@@ -517,10 +724,14 @@ inventory_load(struct target *t, char **cause)
 	struct dir_target	 *dt = t->arg;
 	struct dir_entry	 *e, **settle = NULL;
 	struct json		 *doc = NULL, *arr, *o;
-	const char		 *id, *ph, *sha, *pend, *des;
+	const char		 *id, *ph, *sha, *pend, *des, *stat;
 	struct json		 *wave;
+	struct stat		  invst;
+	struct dir_stat		  ds;
+	static const char	 *members[] = { "id", "phase", "wave", "sha256",
+	    "pending", "desired", "stat" };
 	char			 *data = NULL, *err = NULL;
-	size_t			  len, i, nsettle = 0;
+	size_t			  len, i, k, nsettle = 0;
 	enum hook_phase		  phase;
 	int			  rc;
 
@@ -531,14 +742,18 @@ inventory_load(struct target *t, char **cause)
 		    "'%s'", t->app, dt->root);
 		return (-1);
 	}
-	rc = read_live(dt->invpath, &data, &len, cause);
+	rc = read_live(dt->invpath, &data, &len, &invst, cause);
 	if (rc == -1)
 		return (-1);
 	if (rc == 1) {
 		dt->loaded = 1;
 		return (0);
 	}
-	if ((doc = json_parse(data, len, &err)) == NULL) {
+	doc = json_parse(data, len, &err);
+	/* The text is not needed once parsed: a lower peak for large apps. */
+	free(data);
+	data = NULL;
+	if (doc == NULL) {
 		xasprintf(cause, "cannot parse inventory '%s': %s",
 		    dt->invpath, err);
 		goto fail;
@@ -557,6 +772,8 @@ inventory_load(struct target *t, char **cause)
 		sha = json_path_string(o, "sha256", NULL);
 		pend = json_path_string(o, "pending", NULL);
 		des = json_path_string(o, "desired", NULL);
+		stat = json_path_string(o, "stat", NULL);
+		ds.valid = 0;
 		if (id == NULL || !id_valid(id) ||
 		    ph == NULL || phase_parse(ph, &phase) == -1 ||
 		    wave == NULL || json_type(wave) != JSON_NUMBER ||
@@ -564,6 +781,7 @@ inventory_load(struct target *t, char **cause)
 		    (sha != NULL && !digest_ok(sha)) ||
 		    (pend != NULL && !digest_ok(pend)) ||
 		    (des != NULL && !digest_ok(des)) ||
+		    (stat != NULL && stat_parse(stat, &ds) == -1) ||
 		    entry_find(dt, id) != NULL) {
 			xasprintf(cause, "inventory '%s': resources[%zu] is "
 			    "not valid", dt->invpath, i);
@@ -574,6 +792,8 @@ inventory_load(struct target *t, char **cause)
 			memcpy(e->sha256, sha, 65);
 		if (des != NULL)
 			memcpy(e->desired, des, 65);
+		if (sha != NULL)
+			e->st = ds;
 		if (pend != NULL) {
 			memcpy(e->pending, pend, 65);
 			settle = xreallocarray(settle, nsettle + 1,
@@ -582,8 +802,17 @@ inventory_load(struct target *t, char **cause)
 		}
 		memcpy(e->disk_sha256, e->sha256, 65);
 		memcpy(e->disk_pending, e->pending, 65);
+		/*
+		 * Copied: release the members now rather than with the whole
+		 * document, so the entries take the memory they free and a
+		 * large inventory is never held twice.
+		 */
+		for (k = 0; k < sizeof members / sizeof members[0]; k++)
+			json_remove(o, members[k]);
 	}
 	dt->dirty = 0;
+	dt->inv_mtime = invst.st_mtim;
+	dt->inv_mtime_ok = 1;
 	for (i = 0; i < nsettle; i++)
 		entry_settle_from_disk(t, settle[i]);
 	free(settle);
@@ -615,7 +844,7 @@ dir_get(struct target *t, const char *id, struct json **live, char **cause)
 	*live = NULL;
 	if ((path = dir_path(t, id, cause)) == NULL)
 		return (-1);
-	rc = read_live(path, &data, &len, cause);
+	rc = read_live(path, &data, &len, NULL, cause);
 	if (rc == 0) {
 		rc = parse_live(path, data, len, live, cause);
 		free(data);
@@ -625,12 +854,31 @@ dir_get(struct target *t, const char *id, struct json **live, char **cause)
 	return (rc);
 }
 
-/* A length or tag for the digest encoding, without printf's cost. */
+/*
+ * The digest encoding is written straight into the scratch buffer (it
+ * runs for every node of every object on each compare): room first, then
+ * plain stores.
+ */
 static void
-digest_add_len(struct buf *b, char tag, size_t n)
+digest_reserve(struct buf *b, size_t n)
+{
+	size_t	size;
+
+	if (b->size - b->len >= n)
+		return;
+	size = b->size != 0 ? b->size : 65536;
+	while (size - b->len < n)
+		size *= 2;
+	b->data = xrealloc(b->data, size);
+	b->size = size;
+}
+
+/* A tag, a length and ':', then len bytes: "s5:hello". */
+static void
+digest_add(struct buf *b, char tag, const char *s, size_t len)
 {
 	char	tmp[24];
-	size_t	i = sizeof tmp;
+	size_t	i = sizeof tmp, n = len;
 
 	tmp[--i] = ':';
 	do {
@@ -638,7 +886,48 @@ digest_add_len(struct buf *b, char tag, size_t n)
 		n /= 10;
 	} while (n != 0);
 	tmp[--i] = tag;
-	buf_add(b, tmp + i, sizeof tmp - i);
+	digest_reserve(b, sizeof tmp - i + len);
+	memcpy(b->data + b->len, tmp + i, sizeof tmp - i);
+	b->len += sizeof tmp - i;
+	memcpy(b->data + b->len, s, len);
+	b->len += len;
+}
+
+static void
+digest_addc(struct buf *b, char c)
+{
+	digest_reserve(b, 1);
+	b->data[b->len++] = c;
+}
+
+/*
+ * A number as "%.17g" prints it; integers below 10^15 (ports, replicas,
+ * sizes: nearly all of them) are the same digits, made without printf.
+ */
+static void
+digest_number(struct buf *b, double d)
+{
+	char		 num[40];
+	uint64_t	 u;
+	size_t		 i = sizeof num;
+	int		 n, neg;
+
+	/* The range first: converting NaN or a huge value is undefined. */
+	if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d &&
+	    !(d == 0 && signbit(d))) {
+		neg = d < 0;
+		u = (uint64_t)(neg ? -d : d);
+		do {
+			num[--i] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u != 0);
+		if (neg)
+			num[--i] = '-';
+		digest_add(b, 'd', num + i, sizeof num - i);
+		return;
+	}
+	n = snprintf(num, sizeof num, "%.17g", d);
+	digest_add(b, 'd', num, (size_t)n);
 }
 
 /* An unambiguous encoding of a tree: tags, lengths and raw bytes. */
@@ -647,47 +936,42 @@ digest_walk(struct buf *b, const struct json *j)
 {
 	const struct json	*c;
 	const char		*str;
-	char			 num[40];
-	size_t			 len;
-	int			 n;
+	enum json_type		 type = json_type(j);
 
-	switch (json_type(j)) {
+	switch (type) {
 	case JSON_NULL:
-		buf_addc(b, 'n');
+		digest_addc(b, 'n');
 		break;
 	case JSON_FALSE:
-		buf_addc(b, 'f');
+		digest_addc(b, 'f');
 		break;
 	case JSON_TRUE:
-		buf_addc(b, 't');
+		digest_addc(b, 't');
 		break;
 	case JSON_NUMBER:
-		n = snprintf(num, sizeof num, "%.17g", json_number(j));
-		digest_add_len(b, 'd', (size_t)n);
-		buf_add(b, num, (size_t)n);
+		digest_number(b, json_number(j));
 		break;
 	case JSON_STRING:
 		str = json_string(j);
-		len = strlen(str);
-		digest_add_len(b, 's', len);
-		buf_add(b, str, len);
+		digest_add(b, 's', str, strlen(str));
 		break;
 	case JSON_ARRAY:
+		digest_addc(b, '[');
+		for (c = json_child(j); c != NULL; c = json_next(c))
+			digest_walk(b, c);
+		digest_addc(b, ']');
+		break;
 	case JSON_OBJECT:
-		buf_addc(b, json_type(j) == JSON_ARRAY ? '[' : '{');
+		digest_addc(b, '{');
 		for (c = json_child(j); c != NULL; c = json_next(c)) {
-			if (json_type(j) == JSON_OBJECT) {
-				str = json_key(c);
-				len = strlen(str);
-				digest_add_len(b, 'k', len);
-				buf_add(b, str, len);
-			}
+			str = json_key(c);
+			digest_add(b, 'k', str, strlen(str));
 			digest_walk(b, c);
 		}
-		buf_addc(b, json_type(j) == JSON_ARRAY ? ']' : '}');
+		digest_addc(b, '}');
 		break;
 	default:
-		buf_addc(b, '?');
+		digest_addc(b, '?');
 		break;
 	}
 }
@@ -707,57 +991,225 @@ object_digest(struct target *t, const struct json *obj, char sha[65])
 }
 
 /*
- * The file still holds what the agent wrote for this very object: its
- * content hashes to what was written and the object to what it was
- * written from. Lets the common no-change case skip making YAML.
+ * The entry for r, if it says which bytes its file holds and from which
+ * object they were made (no write under way).
  */
-static int
-written_unchanged(struct target *t, const struct resource *r,
-    const char *data, size_t len)
+static struct dir_entry *
+entry_written(struct target *t, const struct resource *r)
 {
 	struct dir_target	*dt = t->arg;
 	struct dir_entry	*e;
-	char			 sha[65], *cause = NULL;
+	char			*cause = NULL;
 
 	if (inventory_load(t, &cause) == -1) {
 		free(cause);
-		return (0);
+		return (NULL);
 	}
 	if ((e = entry_find(dt, r->id)) == NULL || e->sha256[0] == '\0' ||
 	    e->desired[0] == '\0' || e->pending[0] != '\0')
+		return (NULL);
+	return (e);
+}
+
+/*
+ * The stat cache: the file (lstat'ed, st) still has the identity, size
+ * and times recorded when the agent wrote it, so it holds the bytes
+ * written, and they were made from this very object: unchanged, without
+ * reading the file. What it cannot see is what git's index cannot
+ * either: a change that keeps inode, size, mtime and ctime (ctime can
+ * only be set by the kernel: it needs changing the clock), or one made
+ * in the same clock tick as the write and before the inventory was
+ * written in a later tick.
+ */
+static int
+stat_unchanged(struct target *t, const struct resource *r,
+    const struct stat *st)
+{
+	struct dir_target	*dt = t->arg;
+	struct dir_entry	*e;
+	struct dir_stat		 ds;
+	char			 sha[65];
+
+	if ((e = entry_written(t, r)) == NULL || !e->st.valid ||
+	    !S_ISREG(st->st_mode) || entry_racy(dt, e))
+		return (0);
+	stat_set(&ds, st);
+	if (!stat_equal(&ds, &e->st))
+		return (0);
+	object_digest(t, r->obj, sha);
+	if (strcmp(sha, e->desired) != 0)
+		return (0);
+	dt->counts.stat_hits++;
+	return (1);
+}
+
+/*
+ * The file (read, with st from the same descriptor) still holds what the
+ * agent wrote for this very object: its content hashes to what was
+ * written and the object to what it was written from. Lets the common
+ * no-change case skip making YAML. A file found holding what was written
+ * has its stat data refreshed in memory, as git refreshes its index, so
+ * that the stat cache answers for it once the inventory is next written;
+ * not marked dirty: a sync with nothing to change writes nothing.
+ */
+static int
+written_unchanged(struct target *t, const struct resource *r,
+    const char *data, size_t len, const struct stat *st)
+{
+	struct dir_entry	*e;
+	struct dir_stat		 ds;
+	char			 sha[65];
+
+	if ((e = entry_written(t, r)) == NULL)
 		return (0);
 	sha256_hex(data, len, sha);
 	if (strcmp(sha, e->sha256) != 0)
 		return (0);
+	stat_set(&ds, st);
+	e->st = ds;
 	object_digest(t, r->obj, sha);
 	return (strcmp(sha, e->desired) == 0);
 }
 
+/* The file holds the very bytes the agent last wrote for r's identity. */
+static int
+holds_written(struct target *t, const struct resource *r, const char *data,
+    size_t len)
+{
+	struct dir_entry	*e;
+	char			 sha[65];
+
+	if ((e = entry_written(t, r)) == NULL || e->sha256[0] == '\0')
+		return (0);
+	sha256_hex(data, len, sha);
+	return (strcmp(sha, e->sha256) == 0);
+}
+
 /*
- * The fast path of a sync with no changes: when the file holds exactly the
+ * lstat of a live file: 1 when it does not exist, 0 with *st, -1 when
+ * it cannot be told (the reading that follows says why).
+ */
+static int
+live_lstat(const char *path, struct stat *st)
+{
+	if (lstat(path, st) == 0)
+		return (0);
+	return (errno == ENOENT ? 1 : -1);
+}
+
+/*
+ * The fast path of a sync with no changes: when the stat cache says the
+ * file is as written, it is not even read; when it holds exactly the
  * bytes apply would write, nothing is parsed. Otherwise the live file is
  * parsed and compared semantically (fields live has beyond desired are
  * not drift).
  */
+/* Read the inventories of the other apps in this directory, once. */
+static void
+others_load(struct target *t)
+{
+	struct dir_target	*dt = t->arg;
+	struct dirent		*de;
+	struct json		*doc, *item;
+	DIR			*d;
+	const char		*id;
+	char			*dir, *path, *data, *err, *app;
+	size_t			 len, n;
+
+	if (dt->others != NULL)
+		return;
+	dt->others = strmap_new(16);
+	dir = path_join(dt->root, INVENTORY_DIR);
+	if ((d = opendir(dir)) == NULL) {
+		free(dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		n = strlen(de->d_name);
+		if (n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
+			continue;
+		app = xstrndup(de->d_name, n - 5);
+		if (strcmp(app, t->app) == 0) {
+			free(app);
+			continue;
+		}
+		path = path_join(dir, de->d_name);
+		err = NULL;
+		doc = NULL;
+		if (file_read(path, INVENTORY_MAX_SIZE, &data, &len,
+		    &err) == 0) {
+			doc = json_parse(data, len, &err);
+			free(data);
+		}
+		if (doc == NULL) {
+			/* Unreadable: its owner's own sync reports it. */
+			log_warnx("target=%s app=%s msg=\"cannot read the "
+			    "inventory of app %s\" error=\"%s\"", dt->root,
+			    t->app, app, err != NULL ? err : "");
+		}
+		strv_add(&dt->others_names, app);
+		item = json_child(json_get(doc, "resources"));
+		for (; item != NULL; item = json_next(item)) {
+			if ((id = json_path_string(item, "id", NULL)) != NULL)
+				strmap_put(dt->others, id,
+				    dt->others_names.v[dt->others_names.n - 1]);
+		}
+		json_free(doc);
+		free(err);
+		free(path);
+		free(app);
+	}
+	closedir(d);
+	free(dir);
+}
+
+/* The other app whose inventory lists id, or NULL. */
+static const char *
+other_owner(struct target *t, const char *id)
+{
+	struct dir_target	*dt = t->arg;
+
+	others_load(t);
+	return (strmap_get(dt->others, id));
+}
+
 static int
 dir_compare(struct target *t, const struct resource *r,
     enum diff_action *action, struct json **live, char **cause)
 {
-	struct json	*obj = NULL;
-	char		*path, *data = NULL, *want = NULL;
-	size_t		 len;
-	int		 rc;
+	struct dir_target	*dt = t->arg;
+	struct json		*obj = NULL;
+	struct stat		 st;
+	const char		*owner;
+	enum diff_mode		 mode;
+	char			*path, *data = NULL, *want = NULL;
+	size_t			 len;
+	int			 rc;
 
+	if ((owner = other_owner(t, r->id)) != NULL) {
+		xasprintf(cause, "'%s' belongs to app '%s', which writes to "
+		    "the same directory: one resource cannot belong to two "
+		    "apps", r->id, owner);
+		return (-1);
+	}
 	if ((path = dir_path(t, r->id, cause)) == NULL)
 		return (-1);
-	if ((rc = read_live(path, &data, &len, cause)) == -1)
+	if ((rc = live_lstat(path, &st)) == 0 && stat_unchanged(t, r, &st)) {
+		*action = DIFF_UNCHANGED;
+		free(path);
+		return (0);
+	}
+	if (rc != 1)
+		rc = read_live(path, &data, &len, &st, cause);
+	if (rc == -1)
 		goto fail;
 	if (rc == 1) {
 		*action = DIFF_CREATE;
 		free(path);
 		return (0);
 	}
-	if (written_unchanged(t, r, data, len)) {
+	dt->counts.reads++;
+	if (written_unchanged(t, r, data, len, &st)) {
 		*action = DIFF_UNCHANGED;
 		free(data);
 		free(path);
@@ -769,11 +1221,23 @@ dir_compare(struct target *t, const struct resource *r,
 	else {
 		if (parse_live(path, data, len, &obj, cause) == -1)
 			goto fail;
-		*action = diff_equal(r->obj, obj) ? DIFF_UNCHANGED :
-		    DIFF_UPDATE;
+		/*
+		 * Three-way, as kubectl apply: a file still holding what the
+		 * agent wrote has nothing but fields from Git, so compare all
+		 * of it and a field removed from Git is a change. A file
+		 * someone else changed may carry fields of theirs (as a
+		 * server adds defaults): only what desired declares counts.
+		 */
+		mode = holds_written(t, r, data, len) ? DIFF_EXACT :
+		    DIFF_PROJECT;
+		*action = diff_equal_mode(r->obj, obj, mode) ?
+		    DIFF_UNCHANGED : DIFF_UPDATE;
 		if (*action == DIFF_UPDATE && live != NULL) {
-			*live = obj;
-			obj = NULL;
+			/* sync diffs exactly (diff_mode): hand it the view. */
+			*live = mode == DIFF_EXACT ? obj :
+			    diff_project(r->obj, obj);
+			if (mode == DIFF_EXACT)
+				obj = NULL;
 		}
 	}
 	json_free(obj);
@@ -842,14 +1306,45 @@ dir_prepare(struct target *t, struct resource *const *v, size_t n,
 	return (inventory_write(t, cause));
 }
 
+/*
+ * A write that failed, or was staged and never put in place: forget the
+ * intent, keeping what the inventory says is there.
+ */
+static void
+entry_abandon(struct dir_target *dt, struct dir_entry *e)
+{
+	e->pending[0] = '\0';
+	dt->dirty = 1;
+	if (e->sha256[0] == '\0')
+		entry_drop(dt, e);
+}
+
+/* A write is in place: the entry says what the file holds. */
+static void
+entry_written_as(struct dir_target *dt, struct dir_entry *e,
+    const char *path, const char *sha, const char *desired)
+{
+	memcpy(e->sha256, sha, 65);
+	memcpy(e->desired, desired, 65);
+	e->pending[0] = '\0';
+	stat_record(&e->st, path);
+	dt->dirty = 1;
+}
+
+/*
+ * Between begin and commit a write only goes as far as a temporary file;
+ * otherwise it is written in place at once (file_write_atomic).
+ */
 static int
 dir_apply(struct target *t, const struct resource *r, char **cause)
 {
 	struct dir_target	*dt = t->arg;
 	struct dir_entry	*e;
-	char			*path = NULL, *text = NULL, *data;
-	char			*err = NULL, sha[65], got[65];
+	struct dir_staged	*sg;
+	char			*path = NULL, *text = NULL, *data, *tmp;
+	char			*err = NULL, sha[65], got[65], desired[65];
 	size_t			 len, dlen;
+	mode_t			 mode;
 	int			 rc;
 
 	if (inventory_load(t, cause) == -1)
@@ -858,16 +1353,33 @@ dir_apply(struct target *t, const struct resource *r, char **cause)
 		return (-1);
 	text = yaml_emit(r->obj);
 	len = strlen(text);
+	/* A Secret's file is readable by its owner only. */
+	mode = diff_is_secret(r->obj) ? 0600 : 0644;
 	sha256_hex(text, len, sha);
+	object_digest(t, r->obj, desired);
 	e = entry_intend(dt, r, sha);
 	/* Record intent first, unless prepare already did. */
 	if (!entry_accounts(e, sha) && inventory_write(t, cause) == -1)
 		goto fail;
-	if (file_write_atomic(path, text, len, 0644, cause) == 0) {
-		memcpy(e->sha256, sha, 65);
-		object_digest(t, r->obj, e->desired);
-		e->pending[0] = '\0';
-		dt->dirty = 1;
+	if (dt->batch) {
+		if (file_write_temp(path, text, len, mode, &tmp, cause) ==
+		    -1) {
+			entry_abandon(dt, e);
+			goto fail;
+		}
+		dt->staged = xreallocarray(dt->staged, dt->nstaged + 1,
+		    sizeof *dt->staged);
+		sg = &dt->staged[dt->nstaged++];
+		sg->id = xstrdup(r->id);
+		sg->path = path;
+		sg->tmp = tmp;
+		memcpy(sg->sha256, sha, 65);
+		memcpy(sg->desired, desired, 65);
+		free(text);
+		return (0);
+	}
+	if (file_write_atomic(path, text, len, mode, cause) == 0) {
+		entry_written_as(dt, e, path, sha, desired);
 		free(text);
 		free(path);
 		return (0);
@@ -876,15 +1388,13 @@ dir_apply(struct target *t, const struct resource *r, char **cause)
 	 * The write may have happened anyway (a failed sync of the
 	 * directory after the rename): the inventory says what is there.
 	 */
-	rc = read_live(path, &data, &dlen, &err);
+	rc = read_live(path, &data, &dlen, NULL, &err);
 	free(err);
 	if (rc == 0) {
 		sha256_hex(data, dlen, got);
 		free(data);
-		if (strcmp(got, sha) == 0) {
-			memcpy(e->sha256, sha, 65);
-			object_digest(t, r->obj, e->desired);
-		}
+		if (strcmp(got, sha) == 0)
+			entry_written_as(dt, e, path, sha, desired);
 	}
 	e->pending[0] = '\0';
 	dt->dirty = 1;
@@ -894,6 +1404,150 @@ fail:
 	free(text);
 	free(path);
 	return (-1);
+}
+
+static void
+dir_begin(struct target *t)
+{
+	struct dir_target	*dt = t->arg;
+
+	dt->batch = 1;
+}
+
+static void
+staged_free(struct dir_staged *sg)
+{
+	free(sg->id);
+	free(sg->path);
+	free(sg->tmp);
+}
+
+/* Staged writes from sg on are dropped: temporary files and intent. */
+static void
+staged_drop_from(struct target *t, size_t from)
+{
+	struct dir_target	*dt = t->arg;
+	struct dir_entry	*e;
+	size_t			 i;
+
+	for (i = from; i < dt->nstaged; i++) {
+		(void)unlink(dt->staged[i].tmp);
+		if ((e = entry_find(dt, dt->staged[i].id)) != NULL &&
+		    strcmp(e->pending, dt->staged[i].sha256) == 0)
+			entry_abandon(dt, e);
+	}
+}
+
+static void
+staged_clear(struct target *t)
+{
+	struct dir_target	*dt = t->arg;
+	size_t			 i;
+
+	for (i = 0; i < dt->nstaged; i++)
+		staged_free(&dt->staged[i]);
+	dt->nstaged = 0;
+	dt->batch = 0;
+}
+
+/* Begun and never committed: nothing staged becomes visible. */
+static void
+staged_discard(struct target *t)
+{
+	staged_drop_from(t, 0);
+	staged_clear(t);
+}
+
+/* The directory a path is in (allocated). */
+static char *
+parent_dir(const char *path)
+{
+	const char	*slash;
+
+	if ((slash = strrchr(path, '/')) == NULL)
+		return (xstrdup("."));
+	if (slash == path)
+		return (xstrdup("/"));
+	return (xstrndup(path, (size_t)(slash - path)));
+}
+
+/*
+ * Put every staged write in place, durably, with two waits on the disk
+ * instead of two per file: the data of all the temporary files is made
+ * durable at once (syncfs; an fsync of each where there is none), then
+ * each is renamed into place, then each directory holding one is synced
+ * once, which makes the renames durable. A reader sees the old or the new
+ * file throughout. The intent is already in the inventory on disk
+ * (prepare or apply wrote it before any temporary file).
+ *
+ * On failure: nothing staged is left as a temporary file; what was
+ * renamed is recorded as written, the rest is forgotten as intent; *id
+ * names the resource whose rename failed (a failed sync names none).
+ */
+static int
+dir_commit(struct target *t, char **id, char **cause)
+{
+	struct dir_target	*dt = t->arg;
+	struct dir_staged	*sg;
+	struct dir_entry	*e;
+	struct strmap		*dirs = NULL;
+	char			*dir, *err = NULL;
+	size_t			 i, cursor = 0;
+	int			 rc;
+
+	if (dt->nstaged == 0) {
+		dt->batch = 0;
+		return (0);
+	}
+	if ((rc = file_syncfs(dt->root, cause)) == 0)
+		dt->counts.syncfs++;
+	else if (rc == 1) {
+		for (i = 0; i < dt->nstaged; i++) {
+			dt->counts.file_syncs++;
+			if (file_sync(dt->staged[i].tmp, cause) == -1)
+				break;
+		}
+		rc = i < dt->nstaged ? -1 : 0;
+	}
+	if (rc == -1) {
+		staged_discard(t);
+		return (-1);
+	}
+
+	dirs = strmap_new(16);
+	for (i = 0; i < dt->nstaged; i++) {
+		sg = &dt->staged[i];
+		e = entry_find(dt, sg->id);
+		if (e == NULL || strcmp(e->pending, sg->sha256) != 0) {
+			/* Not ours any more (removed meanwhile): drop it. */
+			(void)unlink(sg->tmp);
+			continue;
+		}
+		if (rename(sg->tmp, sg->path) == -1) {
+			xasprintf(cause, "cannot rename '%s' to '%s': %s",
+			    sg->tmp, sg->path, strerror(errno));
+			*id = xstrdup(sg->id);
+			rc = -1;
+			break;
+		}
+		entry_written_as(dt, e, sg->path, sg->sha256, sg->desired);
+		dir = parent_dir(sg->path);
+		if (strmap_get(dirs, dir) == NULL)
+			strmap_put(dirs, dir, dirs);
+		free(dir);
+	}
+	if (rc == -1)
+		staged_drop_from(t, i);
+	while (strmap_next(dirs, &cursor, (const char **)&dir, NULL)) {
+		dt->counts.dir_syncs++;
+		if (file_sync_dir(dir, rc == 0 ? cause : &err) == -1)
+			rc = -1;
+		free(err);
+		err = NULL;
+	}
+	strmap_free(dirs);
+	staged_clear(t);
+	return (rc);
 }
 
 /* Remove the kind and namespace directories if a delete emptied them. */
@@ -935,9 +1589,18 @@ dir_remove(struct target *t, const char *id,
 		    "the agent did not write it", id, t->app);
 		return (-1);
 	}
+	if (other_owner(t, id) != NULL) {
+		/* Another app holds it now: forget it, delete nothing. */
+		log_warnx("target=%s app=%s resource=%s msg=\"not pruned: "
+		    "app %s owns it\"", dt->root, t->app, id,
+		    other_owner(t, id));
+		*status = TARGET_KEPT;
+		entry_drop(dt, e);
+		return (0);
+	}
 	if ((path = dir_path(t, id, cause)) == NULL)
 		return (-1);
-	if ((rc = read_live(path, &data, &len, cause)) == -1) {
+	if ((rc = read_live(path, &data, &len, NULL, cause)) == -1) {
 		free(path);
 		return (-1);
 	}
@@ -978,21 +1641,31 @@ static int
 dir_health(struct target *t, const struct resource *r,
     enum health_status *h, char **cause)
 {
-	struct json	*obj = NULL;
-	char		*path, *data, *want, *err = NULL;
-	size_t		 len;
-	int		 rc;
+	struct dir_target	*dt = t->arg;
+	struct json		*obj = NULL;
+	struct stat		 st;
+	char			*path, *data, *want, *err = NULL;
+	size_t			 len;
+	int			 rc;
 
 	if ((path = dir_path(t, r->id, cause)) == NULL)
 		return (-1);
-	if ((rc = read_live(path, &data, &len, cause)) != 0) {
+	if ((rc = live_lstat(path, &st)) == 0 && stat_unchanged(t, r, &st)) {
+		*h = HEALTH_HEALTHY;
+		free(path);
+		return (0);
+	}
+	if (rc != 1)
+		rc = read_live(path, &data, &len, &st, cause);
+	if (rc != 0) {
 		free(path);
 		if (rc == 1)
 			*h = HEALTH_MISSING;
 		return (rc == 1 ? 0 : -1);
 	}
+	dt->counts.reads++;
 	want = NULL;
-	if (written_unchanged(t, r, data, len))
+	if (written_unchanged(t, r, data, len, &st))
 		*h = HEALTH_HEALTHY;
 	else if ((want = yaml_emit(r->obj)) != NULL && strlen(want) == len &&
 	    memcmp(want, data, len) == 0)
@@ -1045,6 +1718,7 @@ dir_inventory_save(struct target *t, char **cause)
 	struct dir_entry	**v;
 	size_t			  n, i;
 
+	staged_discard(t);
 	if (!dt->loaded)
 		return (0);
 	v = entries_sorted(dt, &n);
@@ -1060,4 +1734,12 @@ dir_inventory_save(struct target *t, char **cause)
 	if (!dt->dirty)
 		return (0);
 	return (inventory_write(t, cause));
+}
+
+void
+target_dir_counts(struct target *t, struct target_dir_counts *c)
+{
+	struct dir_target	*dt = t->arg;
+
+	*c = dt->counts;
 }

@@ -484,6 +484,134 @@ fail:
 	return (-1);
 }
 
+/*
+ * The first half of file_write_atomic for writing many files at once:
+ * the data goes to a new temporary file beside path, not synced. Parent
+ * directories are only created when the temporary file cannot be (they
+ * usually exist, and file_mkdirs costs a mkdir per component).
+ */
+int
+file_write_temp(const char *path, const void *data, size_t len,
+    mode_t mode, char **tmpp, char **cause)
+{
+	const char	*p = data;
+	char		*dir, *slash, *tmp;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	*tmpp = NULL;
+	xasprintf(&tmp, "%s.tmp.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1 && errno == ENOENT) {
+		dir = xstrdup(path);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			if (file_mkdirs(dir, 0755, cause) == -1) {
+				free(dir);
+				free(tmp);
+				return (-1);
+			}
+		}
+		free(dir);
+		xasprintf(&dir, "%s.tmp.XXXXXX", path);
+		free(tmp);
+		tmp = dir;
+		fd = mkostemp(tmp, O_CLOEXEC);
+	}
+	if (fd == -1) {
+		xasprintf(cause, "cannot create temporary file for '%s': %s",
+		    path, strerror(errno));
+		free(tmp);
+		return (-1);
+	}
+	while (off < len) {
+		n = write(fd, p + off, len - off);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			xasprintf(cause, "cannot write '%s': %s", tmp,
+			    strerror(errno));
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fchmod(fd, mode) == -1) {
+		xasprintf(cause, "cannot change mode of '%s': %s", tmp,
+		    strerror(errno));
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		xasprintf(cause, "cannot close '%s': %s", tmp, strerror(errno));
+		goto fail;
+	}
+	*tmpp = tmp;
+	return (0);
+fail:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return (-1);
+}
+
+int
+file_sync(const char *path, char **cause)
+{
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		xasprintf(cause, "cannot open '%s': %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (fsync(fd) == -1) {
+		xasprintf(cause, "cannot sync '%s': %s", path,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+int
+file_sync_dir(const char *dir, char **cause)
+{
+	return (fsync_dir(dir, cause));
+}
+
+/*
+ * syncfs(2) reports write-back errors of the file system since the
+ * descriptor was opened from Linux 5.8 on; older kernels return 0
+ * regardless, like sync(2). Elsewhere there is no such call.
+ */
+int
+file_syncfs(const char *path, char **cause)
+{
+#ifdef __linux__
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		xasprintf(cause, "cannot open directory '%s': %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (syncfs(fd) == -1) {
+		xasprintf(cause, "cannot sync the file system of '%s': %s",
+		    path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+#else
+	(void)path;
+	(void)cause;
+	return (1);
+#endif
+}
+
 char *
 path_join(const char *a, const char *b)
 {

@@ -95,6 +95,32 @@ test_expect_success 'a second sync with nothing to change writes nothing' '
 	test_grep "0 created, 0 updated, 0 pruned, 4 unchanged" out
 '
 
+# The directory target trusts a live file whose inode, size, mtime and
+# ctime are as it recorded them (git's stat cache): an edit by hand keeping
+# size and inode, with its mtime put back (touch -d), still changes ctime,
+# which only the kernel sets. Not seen: an edit within the same clock tick
+# as the agent's write, before the inventory is written in a later tick.
+test_expect_success 'a hand edit keeping size, inode and mtime is seen' '
+	f=live/shop/ConfigMap/checkout-config.yaml &&
+	touch -d "@$(($(date +%s) + 60))" \
+	    live/.gitops-agent/inventory/live.json &&
+	gitops_agent sync --dry-run --path app --target live >out 2>err &&
+	test_grep "0 to update, 0 to prune, 4 unchanged" out &&
+	mtime=$(stat -c %y $f) && ino=$(stat -c %i $f) &&
+	sed "s/LOG_LEVEL: info/LOG_LEVEL: ofni/" $f >edited &&
+	test "$(wc -c <edited)" = "$(wc -c <$f)" &&
+	cat edited >$f &&
+	touch -d "$mtime" $f &&
+	test "$(stat -c %y $f)" = "$mtime" &&
+	test "$(stat -c %i $f)" = "$ino" &&
+	gitops_agent sync --dry-run --path app --target live >out 2>err &&
+	test_grep "update.*ConfigMap/shop/checkout-config" out &&
+	gitops_agent sync --path app --target live >out 2>err &&
+	test_grep "0 created, 1 updated, 0 pruned, 3 unchanged" out &&
+	test_grep "LOG_LEVEL: info" $f &&
+	test -z "$(find live -name "*.tmp.*")"
+'
+
 test_expect_success 'a dry run shows the change and writes nothing' '
 	write_app debug &&
 	tree_stat live >before &&
@@ -261,6 +287,21 @@ test_expect_success 'config mode: a dry run writes and records nothing' '
 	{ tree_stat live-cfg && tree_stat state; } >after &&
 	test_cmp before after &&
 	test_grep "update.*ConfigMap/shop/checkout-config" out
+'
+
+test_expect_success 'two apps in one directory never take over each other'"'"'s resources' '
+	mkdir -p own-a own-b &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\ndata:\n  from: a\n" >own-a/c.yaml &&
+	sed "s/from: a/from: b/" own-a/c.yaml >own-b/c.yaml &&
+	gitops_agent sync --path own-a --target shared --app a >out &&
+	test_expect_code 1 gitops_agent sync --path own-b --target shared --app b >out 2>err &&
+	test_grep "ConfigMap/default/c.* belongs to app .a., which writes to the same directory" out &&
+	test_grep "from: a" shared/default/ConfigMap/c.yaml &&
+	rm own-a/c.yaml &&
+	gitops_agent sync --path own-a --target shared --app a >out &&
+	test ! -f shared/default/ConfigMap/c.yaml &&
+	gitops_agent sync --path own-b --target shared --app b >out &&
+	test_grep "from: b" shared/default/ConfigMap/c.yaml
 '
 
 test_done

@@ -108,13 +108,17 @@ if command -v kubectl >/dev/null 2>&1; then
 		    --path "$SHOP/overlays/staging" --target cmp2/app >diff2
 	'
 
+	# The patch is there (paths are checked before kubectl runs); what
+	# it patches is not.
 	test_expect_success 'a failing kubectl kustomize shows its error' '
 		mkdir -p broken &&
 		printf "resources: []\npatchesStrategicMerge: [gone.yaml]\n" \
 		    >broken/kustomization.yaml &&
+		printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: gone}\n" \
+		    >broken/gone.yaml &&
 		test_expect_code 1 gitops_agent validate --path broken 2>err &&
 		test_grep "with kubectl kustomize (exit status 1)" err &&
-		test_grep "gone.yaml" err
+		test_grep "gone" err
 	'
 else
 	test_skip 'kubectl kustomize renders what the subset cannot' \
@@ -126,5 +130,95 @@ else
 	test_skip 'a failing kubectl kustomize shows its error' \
 	    'kubectl not installed'
 fi
+
+# What kubectl may read is checked first, through the repository: a
+# stand-in kubectl shows whether it ran.
+mkdir -p bin repo/apps/x outside
+cat >bin/kubectl <<\EOF
+#!/bin/sh
+echo "$@" >"$(dirname "$0")/ran"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fake}\n'
+EOF
+chmod +x bin/kubectl
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: outside}\n' \
+    >outside/cm.yaml
+printf 'resources: [cm.yaml]\n' >outside/kustomization.yaml
+cat >escape.yaml <<EOF
+state_dir: $TRASH/state
+repositories:
+  - name: infra
+    directory: $TRASH/repo
+apps:
+  - name: x
+    repository: infra
+    path: apps/x
+    target: {type: directory, path: $TRASH/live-escape}
+EOF
+
+# Validate app x with the kustomization on stdin: it fails, and the
+# stand-in kubectl never runs.
+refused() {
+	cat >repo/apps/x/kustomization.yaml &&
+	rm -f bin/ran &&
+	(PATH="$TRASH/bin:$PATH"; export PATH;
+	 test_expect_code 1 "$GITOPS_AGENT" -c escape.yaml validate x \
+	    2>err) &&
+	test ! -e bin/ran
+}
+
+test_expect_success 'a resource outside the repository is refused' '
+	refused <<-\EOF &&
+	commonAnnotations: {x: z}
+	resources: [../../../outside]
+	EOF
+	test_grep "apps/x/kustomization.yaml:2:13: resource .../../../outside. is outside the repository" err
+'
+
+test_expect_success 'so is one reached through a symlink' '
+	ln -s ../outside repo/link &&
+	refused <<-\EOF &&
+	commonAnnotations: {x: z}
+	resources:
+	- ../../link
+	EOF
+	test_grep "kustomization.yaml:3:3: resource .../../link. is outside the repository or unreadable" err
+'
+
+test_expect_success 'a remote resource is refused, nothing fetched' '
+	refused <<-\EOF &&
+	commonAnnotations: {x: z}
+	resources:
+	- https://127.0.0.1:9/org/repo.git
+	EOF
+	test_grep "kustomization.yaml:3:3: remote resource .https://127.0.0.1:9/org/repo.git. is not supported: vendor it into the repository" err
+'
+
+test_expect_success 'kubectl runs with the load restrictor stated' '
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n" \
+	    >repo/apps/x/cm.yaml &&
+	printf "commonAnnotations: {x: z}\nresources: [cm.yaml]\n" \
+	    >repo/apps/x/kustomization.yaml &&
+	rm -f bin/ran &&
+	(PATH="$TRASH/bin:$PATH"; export PATH;
+	 "$GITOPS_AGENT" -c escape.yaml validate x >out) &&
+	test_grep "kustomize --load-restrictor LoadRestrictionsRootOnly " \
+	    bin/ran
+'
+
+# Each level lists the next twice: 2^18 visits unless they are bounded.
+test_expect_success 'a diamond graph of kustomizations is bounded' '
+	i=0 &&
+	while test $i -lt 18; do
+		mkdir -p dia/d$i &&
+		echo "resources: [../d$((i + 1)), ./../d$((i + 1))]" \
+		    >dia/d$i/kustomization.yaml &&
+		i=$((i + 1)) || exit 1
+	done &&
+	mkdir -p dia/d18 &&
+	echo "resources: []" >dia/d18/kustomization.yaml &&
+	test_expect_code 1 gitops_agent validate --no-external-renderer \
+	    --path dia/d0 2>err &&
+	test_grep "kustomization graph too large" err
+'
 
 test_done

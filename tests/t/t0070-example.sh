@@ -115,6 +115,22 @@ test_expect_success 'an image bump in an overlay updates only that Deployment' '
 	test_grep "update *Deployment.apps/shop-staging/catalog-service" out
 '
 
+test_expect_success 'a key removed in Git is removed from live' '
+	grep "^  LOG_LEVEL:" $SHOP/apps/catalog-service/base/configmap.yaml &&
+	sed -i "/^  LOG_LEVEL:/d" $SHOP/apps/catalog-service/base/configmap.yaml &&
+	test_expect_code 1 gitops_agent -c $CONFIG diff catalog-staging >out &&
+	test_grep "^-  LOG_LEVEL: " out &&
+	gitops_agent -c $CONFIG sync catalog-staging >out &&
+	test_grep "update *ConfigMap/shop-staging/catalog-config" out &&
+	test_grep -v "LOG_LEVEL" live/staging/shop-staging/ConfigMap/catalog-config.yaml &&
+	gitops_agent -c $CONFIG diff catalog-staging
+'
+
+test_expect_success 'a Secret is written readable by its owner only' '
+	test "$(stat -c %a live/staging/shop-staging/Secret/checkout-db.yaml)" = 600 &&
+	test "$(stat -c %a live/staging/shop-staging/ConfigMap/catalog-config.yaml)" = 644
+'
+
 test_expect_success 'a sync that cannot load its manifests is recorded as failed' '
 	cp $SHOP/apps/checkout-service/base/service.yaml service.yaml.orig &&
 	echo "  - oops: [" >>$SHOP/apps/checkout-service/base/service.yaml &&

@@ -69,6 +69,17 @@ render_fail(struct fixture *f, const char *path, int no_external)
 	return (cause);
 }
 
+/* render_fail with no_external, and its message must hold want. */
+static char *
+render_fail_check(struct fixture *f, const char *path, const char *want)
+{
+	char	*cause = render_fail(f, path, 1);
+
+	if (strstr(cause, want) == NULL)
+		fail_msg("got '%s', expected '%s'", cause, want);
+	return (cause);
+}
+
 static const struct json *
 get_obj(const struct resource_set *set, const char *id)
 {
@@ -519,7 +530,7 @@ test_render_path_resource_outside_source_rejected(void **state)
 	    "resources:\n- ../../etc\n");
 	cause = render_fail(f, "app", 1);
 	assert_non_null(strstr(cause, "app/kustomization.yaml:2:3: resource "
-	    "'../../etc' is outside the source"));
+	    "'../../etc' is outside the repository"));
 	free(cause);
 
 	unit_write(f->dir, "app2/kustomization.yaml",
@@ -628,12 +639,15 @@ test_render_path_kubectl_failure_reports_stderr(void **state)
 
 	if (!kubectl_present())
 		skip();
+	/* The patch exists (the walk checks that), its target does not. */
 	unit_write(f->dir, "app/kustomization.yaml",
 	    "resources: []\npatchesStrategicMerge: [missing-patch.yaml]\n");
+	unit_write(f->dir, "app/missing-patch.yaml", "apiVersion: v1\n"
+	    "kind: ConfigMap\nmetadata: {name: missing-patch}\n");
 	cause = render_fail(f, "app", 0);
 	assert_non_null(strstr(cause, "cannot render '"));
 	assert_non_null(strstr(cause, "with kubectl kustomize (exit status"));
-	assert_non_null(strstr(cause, "missing-patch.yaml"));
+	assert_non_null(strstr(cause, "missing-patch"));
 	free(cause);
 }
 
@@ -707,6 +721,266 @@ test_render_path_builtin_matches_kubectl(void **state)
 	free(root);
 }
 
+/*
+ * A stand-in kubectl (outside the repository) that records its arguments
+ * and answers with a ConfigMap: whatever it is asked, it "succeeds", so a
+ * walk that let a path through would show as a render that works.
+ */
+static char *
+fake_kubectl(struct fixture *f)
+{
+	char	*path;
+
+	unit_write(f->dir, "bin/kubectl", "#!/bin/sh\n"
+	    "echo \"$@\" >\"$(dirname \"$0\")/args\"\n"
+	    "printf 'apiVersion: v1\\nkind: ConfigMap\\n"
+	    "metadata: {name: fake}\\n'\n");
+	path = path_join(f->dir, "bin/kubectl");
+	assert_int_equal(chmod(path, 0755), 0);
+	return (path);
+}
+
+/* Render path of the source at f->dir/repo with the fake kubectl. */
+static int
+render_repo(struct fixture *f, const char *path, struct resource_set **setp,
+    char **cause)
+{
+	struct render_opts	 ro;
+	struct source		*src;
+	char			*root, *kubectl;
+	int			 rv;
+
+	root = path_join(f->dir, "repo");
+	src = source_dir_new(root);
+	kubectl = fake_kubectl(f);
+	memset(&ro, 0, sizeof ro);
+	ro.kubectl = kubectl;
+	*setp = NULL;
+	*cause = NULL;
+	rv = render_path(src, path, &ro, setp, cause);
+	source_free(src);
+	free(kubectl);
+	free(root);
+	return (rv);
+}
+
+/* The render fails before kubectl runs, with a message holding want. */
+static void
+repo_refused(struct fixture *f, const char *path, const char *want)
+{
+	struct resource_set	*set;
+	char			*cause, *args;
+
+	if (render_repo(f, path, &set, &cause) == 0)
+		fail_msg("'%s' rendered, expected: %s", path, want);
+	assert_null(set);
+	if (strstr(cause, want) == NULL)
+		fail_msg("got '%s', expected '%s'", cause, want);
+	args = unit_read(f->dir, "bin/args");
+	if (args != NULL)
+		fail_msg("kubectl ran: %s", args);
+	free(cause);
+}
+
+static void
+test_render_path_kubectl_paths_outside_repository_rejected(void **state)
+{
+	struct fixture	*f = *state;
+	char		*link;
+
+	unit_write(f->dir, "outside/kustomization.yaml",
+	    "resources: [cm.yaml]\n");
+	unit_write(f->dir, "outside/cm.yaml", "apiVersion: v1\n"
+	    "kind: ConfigMap\nmetadata: {name: outside}\n");
+
+	unit_write(f->dir, "repo/apps/x/kustomization.yaml",
+	    "commonAnnotations: {x: z}\n"
+	    "resources:\n"
+	    "- ../../../outside\n");
+	repo_refused(f, "apps/x", "/repo/apps/x/kustomization.yaml:3:3: "
+	    "resource '../../../outside' is outside the repository");
+
+	/* Through a symlink in the repository. */
+	link = path_join(f->dir, "repo/link");
+	assert_int_equal(symlink("../outside", link), 0);
+	free(link);
+	unit_write(f->dir, "repo/apps/y/kustomization.yaml",
+	    "commonAnnotations: {x: z}\nresources: [../../link]\n");
+	repo_refused(f, "apps/y", "apps/y/kustomization.yaml:2:13: "
+	    "resource '../../link' is outside the repository or unreadable");
+
+	/* In a base, in a field that is no resource, as an absolute path. */
+	unit_write(f->dir, "repo/base/kustomization.yaml",
+	    "resources: []\n"
+	    "configMapGenerator:\n"
+	    "- name: c\n"
+	    "  files:\n"
+	    "  - key=../../outside/cm.yaml\n");
+	unit_write(f->dir, "repo/apps/z/kustomization.yaml",
+	    "resources: [../../base]\nnamePrefix: p-\n");
+	repo_refused(f, "apps/z", "base/kustomization.yaml:5:5: file "
+	    "'../../outside/cm.yaml' is outside the repository");
+	unit_write(f->dir, "repo/apps/w/kustomization.yaml",
+	    "resources: []\npatches:\n- path: /etc/passwd\n");
+	repo_refused(f, "apps/w", "apps/w/kustomization.yaml:3:9: patch "
+	    "'/etc/passwd' is an absolute path");
+	unit_write(f->dir, "repo/apps/c/kustomization.yaml",
+	    "resources: []\nnamePrefix: p-\ncomponents: [../../comp]\n");
+	unit_write(f->dir, "repo/comp/kustomization.yaml",
+	    "kind: Component\nreplacements:\n- path: ../../x.yaml\n");
+	repo_refused(f, "apps/c", "comp/kustomization.yaml:3:9: "
+	    "replacement '../../x.yaml' is outside the repository");
+}
+
+/*
+ * kustomize resolves ".." from a folder's real place: a kustomization
+ * reached through a symlink is checked from there, not from the link.
+ */
+static void
+test_render_path_kubectl_symlinked_folder_resolved_really(void **state)
+{
+	struct fixture	*f = *state;
+	char		*link;
+
+	unit_write(f->dir, "outside/kustomization.yaml", "resources: []\n");
+	/* What ../../outside is from the link's side: a decoy. */
+	unit_write(f->dir, "repo/a/b/outside/kustomization.yaml",
+	    "resources: []\n");
+	unit_write(f->dir, "repo/app/kustomization.yaml",
+	    "namePrefix: p-\nresources: [../../outside]\n");
+	link = path_join(f->dir, "repo/a/b/ln");
+	assert_int_equal(symlink("../..", link), 0);
+	free(link);
+	repo_refused(f, "a/b/ln/app", "resource '../../outside' is outside "
+	    "the repository");
+}
+
+static void
+test_render_path_kubectl_remote_rejected(void **state)
+{
+	struct fixture	*f = *state;
+
+	unit_write(f->dir, "repo/a/kustomization.yaml",
+	    "commonAnnotations: {x: z}\n"
+	    "resources:\n"
+	    "- https://127.0.0.1:9/org/repo.git\n");
+	repo_refused(f, "a", "a/kustomization.yaml:3:3: remote resource "
+	    "'https://127.0.0.1:9/org/repo.git' is not supported: vendor it "
+	    "into the repository");
+	unit_write(f->dir, "repo/b/kustomization.yaml",
+	    "namePrefix: p-\n"
+	    "bases: [github.com/org/repo/deploy?ref=v1]\n");
+	repo_refused(f, "b", "b/kustomization.yaml:2:9: remote base "
+	    "'github.com/org/repo/deploy?ref=v1' is not supported");
+	unit_write(f->dir, "repo/c/kustomization.yaml",
+	    "namePrefix: p-\n"
+	    "resources: [example.com/org/repo//deploy?ref=main]\n");
+	repo_refused(f, "c", "remote resource 'example.com/org/repo//deploy");
+	unit_write(f->dir, "repo/d/kustomization.yaml",
+	    "helmCharts:\n- name: x\n  repo: https://charts.example\n");
+	repo_refused(f, "d", "d/kustomization.yaml:1:1: kustomization field "
+	    "'helmCharts' is not supported: it downloads charts");
+	/* Without kubectl too: the built-in renderer refuses it as well. */
+	unit_write(f->dir, "e/kustomization.yaml",
+	    "resources: [git@github.com:org/repo.git]\n");
+	free(render_fail_check(f, "e", "e/kustomization.yaml:1:13: remote "
+	    "resource 'git@github.com:org/repo.git' is not supported"));
+}
+
+/* What the walk lets through reaches kubectl, with the load restrictor. */
+static void
+test_render_path_kubectl_checked_paths_run(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+	char			*cause, *args;
+
+	unit_write(f->dir, "repo/base/kustomization.yaml",
+	    "resources: [cm.yaml]\n"
+	    "configMapGenerator:\n"
+	    "- name: g\n"
+	    "  files: [k=data.txt, data.txt]\n"
+	    "  envs: [e.env]\n");
+	unit_write(f->dir, "repo/base/cm.yaml", "apiVersion: v1\n"
+	    "kind: ConfigMap\nmetadata: {name: c}\n");
+	unit_write(f->dir, "repo/base/data.txt", "x\n");
+	unit_write(f->dir, "repo/base/e.env", "A=b\n");
+	unit_write(f->dir, "repo/apps/x/kustomization.yaml",
+	    "resources: [../../base]\n"
+	    "patchesStrategicMerge:\n"
+	    "- p.yaml\n"
+	    "- |\n"
+	    "  apiVersion: v1\n"
+	    "  kind: ConfigMap\n"
+	    "  metadata: {name: c}\n"
+	    "patches: [{path: p.yaml}]\n");
+	unit_write(f->dir, "repo/apps/x/p.yaml", "apiVersion: v1\n"
+	    "kind: ConfigMap\nmetadata: {name: c}\n");
+	if (render_repo(f, "apps/x", &set, &cause) == -1)
+		fail_msg("render_path: %s", cause);
+	assert_non_null(resource_set_find(set, "ConfigMap/default/fake"));
+	resource_set_free(set);
+	args = unit_read(f->dir, "bin/args");
+	assert_non_null(args);
+	assert_non_null(strstr(args, "kustomize --load-restrictor "
+	    "LoadRestrictionsRootOnly "));
+	assert_non_null(strstr(args, "/repo/apps/x\n"));
+	free(args);
+}
+
+/*
+ * Each level lists the next twice: 2^18 renders of empty kustomizations
+ * unless visits are bounded (kustomize would render them all; with any
+ * resource at the bottom both would fail on duplicates).
+ */
+static void
+diamond(struct fixture *f, const char *top, int levels)
+{
+	char	*rel, *body;
+	int	 i;
+
+	for (i = 0; i < levels; i++) {
+		xasprintf(&rel, "%sd%d/kustomization.yaml", top, i);
+		if (i == 0)
+			xasprintf(&body, "namePrefix: p-\n"
+			    "resources: [../d%d, ./../d%d]\n", i + 1, i + 1);
+		else
+			xasprintf(&body, "resources: [../d%d, ./../d%d]\n",
+			    i + 1, i + 1);
+		unit_write(f->dir, rel, body);
+		free(rel);
+		free(body);
+	}
+	xasprintf(&rel, "%sd%d/kustomization.yaml", top, levels);
+	unit_write(f->dir, rel, "resources: []\n");
+	free(rel);
+}
+
+static void
+test_render_path_diamond_visits_bounded(void **state)
+{
+	struct fixture	*f = *state;
+	char		*cause;
+
+	/* The built-in renderer (namePrefix dropped: it would go external). */
+	diamond(f, "", 18);
+	unit_write(f->dir, "d0/kustomization.yaml",
+	    "resources: [../d1, ./../d1]\n");
+	cause = render_fail(f, "d0", 1);
+	assert_non_null(strstr(cause, "kustomization graph too large: more "
+	    "than 1000 kustomization visits"));
+	free(cause);
+
+	/* A small diamond is fine: nothing in it is duplicated. */
+	unit_write(f->dir, "d15/kustomization.yaml",
+	    "resources: [../d16, ./../d16]\n");
+	resource_set_free(render_ok(f, "d15", NULL, 1));
+
+	/* And the walk before kubectl counts as kustomize will render. */
+	diamond(f, "repo/", 18);
+	repo_refused(f, "d0", "kustomization graph too large");
+}
+
 int
 main(void)
 {
@@ -730,6 +1004,11 @@ main(void)
 		T(test_render_path_duplicate_across_bases_rejected),
 		T(test_render_path_kubectl_renders_beyond_subset),
 		T(test_render_path_kubectl_failure_reports_stderr),
+		T(test_render_path_kubectl_paths_outside_repository_rejected),
+		T(test_render_path_kubectl_symlinked_folder_resolved_really),
+		T(test_render_path_kubectl_remote_rejected),
+		T(test_render_path_kubectl_checked_paths_run),
+		T(test_render_path_diamond_visits_bounded),
 		cmocka_unit_test(test_render_path_builtin_matches_kubectl),
 #undef T
 	};

@@ -10,6 +10,9 @@
 
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <time.h>
+
 #include "unit.h"
 
 static char *root;
@@ -18,7 +21,10 @@ static char *root;
 static struct {
 	struct target		*inner;
 	struct strv		 log;
+	struct strv		 batch;	/* begin, apply ID, commit */
 	const char		*fail_apply;	/* id whose apply fails */
+	/* id whose path a directory takes once it is applied (staged) */
+	const char		*block_after_apply;
 	const char		*health_id;	/* its health is forced */
 	enum health_status	 health;
 	/* applies of an id the inventory on disk did not hold yet */
@@ -45,6 +51,7 @@ rec_apply(struct target *t, const struct resource *r, char **cause)
 
 	xasprintf(&line, "apply %s", r->id);
 	strv_add(&rec.log, line);
+	strv_add(&rec.batch, line);
 	free(line);
 	if (rec.fail_apply != NULL && strcmp(rec.fail_apply, r->id) == 0) {
 		xasprintf(cause, "injected failure");
@@ -54,7 +61,31 @@ rec_apply(struct target *t, const struct resource *r, char **cause)
 	if (inv == NULL || strstr(inv, r->id) == NULL)
 		rec.intent_missing++;
 	free(inv);
-	return (target_apply(rec.inner, r, cause));
+	if (target_apply(rec.inner, r, cause) == -1)
+		return (-1);
+	if (rec.block_after_apply != NULL &&
+	    strcmp(rec.block_after_apply, r->id) == 0) {
+		inv = target_dir_path(root, r->id);
+		if (file_mkdirs(inv, 0755, cause) == -1)
+			fail_msg("file_mkdirs: %s", *cause);
+		unit_write(inv, "x", "x\n");
+		free(inv);
+	}
+	return (0);
+}
+
+static void
+rec_begin(struct target *t)
+{
+	strv_add(&rec.batch, "begin");
+	target_begin(rec.inner);
+}
+
+static int
+rec_commit(struct target *t, char **id, char **cause)
+{
+	strv_add(&rec.batch, "commit");
+	return (target_commit(rec.inner, id, cause));
 }
 
 static int
@@ -117,6 +148,8 @@ static const struct target_ops rec_ops = {
 	.inventory = rec_inventory,
 	.prepare = rec_prepare,
 	.inventory_save = rec_save,
+	.begin = rec_begin,
+	.commit = rec_commit,
 	.free = rec_free,
 };
 
@@ -126,8 +159,10 @@ rec_new(void)
 	struct target	*t = xcalloc(1, sizeof *t);
 
 	strv_free(&rec.log);
+	strv_free(&rec.batch);
 	rec.inner = target_dir_new("shop", root);
 	rec.fail_apply = NULL;
+	rec.block_after_apply = NULL;
 	rec.health_id = NULL;
 	rec.intent_missing = 0;
 	t->ops = &rec_ops;
@@ -148,6 +183,7 @@ static int
 teardown(void **state)
 {
 	strv_free(&rec.log);
+	strv_free(&rec.batch);
 	unit_rmtree(root);
 	free(root);
 	return (0);
@@ -784,6 +820,149 @@ test_sync_state_save_then_load_round_trips(void **state)
 	resource_set_free(set);
 }
 
+
+static int	tmp_found;
+
+static int
+find_tmp_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	if (strstr(path, ".tmp.") != NULL)
+		tmp_found++;
+	return (0);
+}
+
+/*
+ * Each wave is one batch: its files are made durable together, once for
+ * the data and once per directory, not twice per file; every apply of a
+ * wave comes between its begin and its commit, before its health.
+ */
+static void
+test_sync_run_each_wave_made_durable_once(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct target_dir_counts c;
+	size_t			 i, nw = 0, ncommit = 0;
+
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_int_equal(res->created, 4);
+	for (i = 0; i < res->nwaves; i++) {
+		if (res->waves[i].applied != 0)
+			nw++;
+	}
+	assert_true(nw >= 2);
+	target_dir_counts(rec.inner, &c);
+	if (c.syncfs != 0) {
+		assert_int_equal(c.syncfs, nw);
+		assert_int_equal(c.file_syncs, 0);
+	} else
+		assert_int_equal(c.file_syncs, 4);
+	assert_true(c.dir_syncs >= nw && c.dir_syncs <= 4);
+	/* begin, apply..., commit per wave, never an apply outside. */
+	for (i = 0; i < rec.batch.n; i++) {
+		if (strcmp(rec.batch.v[i], "commit") == 0)
+			ncommit++;
+		if (strncmp(rec.batch.v[i], "apply ", 6) == 0) {
+			assert_true(i > 0);
+			assert_true(strcmp(rec.batch.v[i - 1], "begin") == 0 ||
+			    strncmp(rec.batch.v[i - 1], "apply ", 6) == 0);
+			assert_true(i + 1 < rec.batch.n);
+			assert_true(strcmp(rec.batch.v[i + 1], "commit") ==
+			    0 || strncmp(rec.batch.v[i + 1], "apply ", 6) == 0);
+		}
+	}
+	assert_int_equal(ncommit, nw);
+	assert_true(live_exists("shop/ConfigMap/c.yaml"));
+	tmp_found = 0;
+	nftw(root, find_tmp_cb, 16, FTW_PHYS);
+	assert_int_equal(tmp_found, 0);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+/*
+ * A write that fails when the wave is committed stops the sync at that
+ * wave, naming the resource: later waves are not applied, no temporary
+ * file is left, the inventory holds exactly what was written.
+ */
+static void
+test_sync_run_commit_failure_stops_at_its_wave(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct strv		 ids = { NULL, 0 };
+	char			*cause = NULL;
+	size_t			 i;
+
+	rec.block_after_apply = "ConfigMap/shop/a";
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_non_null(res->failed_resource);
+	assert_string_equal(res->failed_resource, "ConfigMap/shop/a");
+	assert_non_null(strstr(res->error, "cannot rename"));
+	for (i = 0; i < rec.log.n; i++)
+		assert_null(strstr(rec.log.v[i], "ConfigMap/shop/c"));
+	assert_false(live_exists("shop/ConfigMap/c.yaml"));
+	assert_true(live_exists("_cluster/Namespace/shop.yaml"));
+	tmp_found = 0;
+	nftw(root, find_tmp_cb, 16, FTW_PHYS);
+	assert_int_equal(tmp_found, 0);
+	sync_result_free(res);
+	target_free(t);
+
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	assert_false(strv_contains(&ids, "ConfigMap/shop/a"));
+	assert_false(strv_contains(&ids, "ConfigMap/shop/c"));
+	assert_true(strv_contains(&ids, "Namespace/shop"));
+	assert_true(strv_contains(&ids, "Job.batch/shop/migrate"));
+	strv_free(&ids);
+	target_free(t);
+	resource_set_free(set);
+}
+
+/*
+ * After a sync, once the inventory is older than nothing it records (a
+ * later tick; here its mtime moved ahead), a no-change dry run reads no
+ * live file: the stat cache answers.
+ */
+static void
+test_sync_run_no_change_reads_no_live_file(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct target_dir_counts c;
+	struct timespec		 times[2];
+	char			*inv;
+
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	sync_result_free(res);
+	target_free(t);
+	inv = path_join(root, ".gitops-agent/inventory/shop.json");
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &times[0]), 0);
+	times[0].tv_sec += 60;
+	times[1] = times[0];
+	assert_int_equal(utimensat(AT_FDCWD, inv, times, 0), 0);
+	free(inv);
+
+	t = rec_new();
+	res = run(t, set, 1, 1, 0);
+	assert_int_equal(res->status, SYNC_DRY_RUN);
+	assert_int_equal(res->unchanged, 4);
+	target_dir_counts(rec.inner, &c);
+	assert_int_equal(c.stat_hits, 4);
+	assert_int_equal(c.reads, 0);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
 int
 main(void)
 {
@@ -802,6 +981,9 @@ main(void)
 		T(test_sync_run_unhealthy_wave_times_out_naming_resource),
 		T(test_sync_run_degraded_resource_fails_at_once),
 		T(test_sync_state_save_then_load_round_trips),
+		T(test_sync_run_each_wave_made_durable_once),
+		T(test_sync_run_commit_failure_stops_at_its_wave),
+		T(test_sync_run_no_change_reads_no_live_file),
 	};
 #undef T
 

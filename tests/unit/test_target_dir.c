@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 
 #include "unit.h"
 
@@ -75,6 +77,16 @@ exists(const char *path)
 	struct stat	st;
 
 	return (lstat(path, &st) == 0);
+}
+
+static int
+live_exists_rel(const char *rel)
+{
+	char	*p = path_join(root, rel);
+	int	 rc = exists(p);
+
+	free(p);
+	return (rc);
 }
 
 static int	tmp_found;
@@ -537,6 +549,546 @@ test_target_inventory_save_drops_unapplied_intent(void **state)
 	resource_free(b);
 }
 
+
+static void
+stat_of(const char *path, struct stat *st)
+{
+	if (lstat(path, st) == -1)
+		fail_msg("lstat '%s': %s", path, strerror(errno));
+}
+
+/*
+ * Wait until the file system's clock has moved past both times of path,
+ * so that the inventory written next is newer than the file (the entry is
+ * then not racy). Polls a probe file; never asserts on time.
+ */
+static void
+wait_fs_tick(const char *path)
+{
+	struct stat	 st, probe;
+	struct timespec	 ts = { 0, 1000000 };
+	char		*p;
+	int		 i;
+
+	stat_of(path, &st);
+	p = path_join(root, "probe");
+	for (i = 0; i < 10000; i++) {
+		unit_write(root, "probe", "x");
+		stat_of(p, &probe);
+		if (probe.st_mtim.tv_sec > st.st_ctim.tv_sec ||
+		    (probe.st_mtim.tv_sec == st.st_ctim.tv_sec &&
+		    probe.st_mtim.tv_nsec > st.st_ctim.tv_nsec))
+			break;
+		nanosleep(&ts, NULL);
+	}
+	unlink(p);
+	free(p);
+	if (i == 10000)
+		fail_msg("the clock of the file system does not move");
+}
+
+/*
+ * a applied and its inventory written in a later tick of the file
+ * system's clock than a's file (by applying b then), as after any sync
+ * that is not the last moment: the stat cache can answer for a.
+ */
+static struct target *
+synced_not_racy(struct resource *a, struct resource *b)
+{
+	struct target	*t = target_dir_new("shop", root);
+	char		*p = live_path(a), *cause = NULL;
+
+	apply_ok(t, a);
+	wait_fs_tick(p);
+	apply_ok(t, b);
+	if (target_inventory_save(t, &cause) == -1)
+		fail_msg("target_inventory_save: %s", cause);
+	target_free(t);
+	free(p);
+	return (target_dir_new("shop", root));
+}
+
+/* Overwrite a file in place (same inode), same size, other bytes. */
+static void
+edit_same_size(const char *path)
+{
+	struct stat	 st;
+	char		*data;
+	size_t		 len;
+	int		 fd;
+
+	data = unit_read(root, path + strlen(root) + 1);
+	assert_non_null(data);
+	len = strlen(data);
+	assert_non_null(strstr(data, "one"));
+	memcpy(strstr(data, "one"), "eno", 3);
+	stat_of(path, &st);
+	assert_true((fd = open(path, O_WRONLY)) != -1);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	free(data);
+}
+
+static void
+test_target_compare_stat_cache_unchanged_reads_nothing(void **state)
+{
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct target		*t = synced_not_racy(a, b);
+	struct target_dir_counts c;
+	enum diff_action	 act;
+	enum health_status	 h;
+	char			*cause = NULL, *inv;
+
+	inv = unit_read(root, ".gitops-agent/inventory/shop.json");
+	assert_non_null(inv);
+	assert_non_null(strstr(inv, "\"stat\""));
+	free(inv);
+	assert_int_equal(target_compare(t, a, &act, NULL, &cause), 0);
+	assert_int_equal(act, DIFF_UNCHANGED);
+	assert_int_equal(target_health(t, a, &h, &cause), 0);
+	assert_int_equal(h, HEALTH_HEALTHY);
+	target_dir_counts(t, &c);
+	assert_int_equal(c.stat_hits, 2);
+	assert_int_equal(c.reads, 0);
+	target_free(t);
+	resource_free(a);
+	resource_free(b);
+}
+
+static void
+test_target_compare_stat_cache_desired_changed_gives_update(void **state)
+{
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*a2 = res_cm("shop", "a", "uno", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct target		*t = synced_not_racy(a, b);
+	struct target_dir_counts c;
+	enum diff_action	 act;
+	struct json		*live = NULL;
+	char			*cause = NULL;
+
+	assert_int_equal(target_compare(t, a2, &act, &live, &cause), 0);
+	assert_int_equal(act, DIFF_UPDATE);
+	assert_non_null(live);
+	assert_string_equal(json_path_string(live, "data", "key", NULL),
+	    "one");
+	json_free(live);
+	target_dir_counts(t, &c);
+	assert_int_equal(c.stat_hits, 0);
+	target_free(t);
+	resource_free(a);
+	resource_free(a2);
+	resource_free(b);
+}
+
+/* Same size, same inode: only the times tell, mtime first. */
+static void
+test_target_compare_same_size_edit_detected_by_mtime(void **state)
+{
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct target		*t = synced_not_racy(a, b);
+	struct target_dir_counts c;
+	enum diff_action	 act;
+	char			*p = live_path(a), *cause = NULL;
+
+	wait_fs_tick(p);
+	edit_same_size(p);
+	assert_int_equal(target_compare(t, a, &act, NULL, &cause), 0);
+	assert_int_equal(act, DIFF_UPDATE);
+	target_dir_counts(t, &c);
+	assert_int_equal(c.stat_hits, 0);
+	assert_int_equal(c.reads, 1);
+	free(p);
+	target_free(t);
+	resource_free(a);
+	resource_free(b);
+}
+
+/*
+ * Same size, same inode, mtime put back (touch -d, utimensat): ctime,
+ * which only the kernel sets, still tells.
+ */
+static void
+test_target_compare_same_size_edit_mtime_restored_detected_by_ctime(
+    void **state)
+{
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct target		*t = synced_not_racy(a, b);
+	struct target_dir_counts c;
+	struct timespec		 times[2];
+	struct stat		 before, after;
+	enum diff_action	 act;
+	enum health_status	 h;
+	char			*p = live_path(a), *cause = NULL;
+
+	stat_of(p, &before);
+	wait_fs_tick(p);
+	edit_same_size(p);
+	times[0] = before.st_atim;
+	times[1] = before.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, p, times, 0), 0);
+	stat_of(p, &after);
+	assert_int_equal(after.st_ino, before.st_ino);
+	assert_int_equal(after.st_size, before.st_size);
+	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	assert_int_equal(target_compare(t, a, &act, NULL, &cause), 0);
+	assert_int_equal(act, DIFF_UPDATE);
+	assert_int_equal(target_health(t, a, &h, &cause), 0);
+	assert_int_equal(h, HEALTH_DEGRADED);
+	target_dir_counts(t, &c);
+	assert_int_equal(c.stat_hits, 0);
+	free(p);
+	target_free(t);
+	resource_free(a);
+	resource_free(b);
+}
+
+/* Replace the "stat" of the inventory's only entry for id. */
+static void
+inventory_set_stat(const char *id, const char *stat)
+{
+	struct json	*doc, *o;
+	char		*text, *err = NULL, *out;
+
+	text = unit_read(root, ".gitops-agent/inventory/shop.json");
+	assert_non_null(text);
+	doc = json_parse(text, strlen(text), &err);
+	assert_non_null(doc);
+	for (o = json_child(json_get(doc, "resources")); o != NULL;
+	    o = json_next(o)) {
+		if (strcmp(json_path_string(o, "id", NULL), id) == 0)
+			json_set(o, "stat", json_new_string(stat));
+	}
+	out = json_print(doc, 1);
+	unit_write(root, ".gitops-agent/inventory/shop.json", out);
+	free(out);
+	json_free(doc);
+	free(text);
+}
+
+static void
+set_mtime(const char *path, const struct timespec *ts)
+{
+	struct timespec	times[2];
+
+	times[0] = *ts;
+	times[1] = *ts;
+	assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+/*
+ * The racy case: a file changed within the tick of its recorded times,
+ * here simulated by an inventory recording the edited file's own stat. A
+ * file not older than the inventory is read; one older is trusted (what
+ * git's index does; the stat cache's limit).
+ */
+static void
+test_target_compare_racy_entry_is_read_and_hashed(void **state)
+{
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct target		*t = synced_not_racy(a, b);
+	struct target_dir_counts c;
+	struct timespec		 ts;
+	struct stat		 st;
+	enum diff_action	 act;
+	char			*p = live_path(a), *cause = NULL, *inv, buf[128];
+
+	target_free(t);
+	edit_same_size(p);
+	stat_of(p, &st);
+	snprintf(buf, sizeof buf, "%ju %jd %jd.%09ld %jd.%09ld",
+	    (uintmax_t)st.st_ino, (intmax_t)st.st_size,
+	    (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	    (intmax_t)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	inventory_set_stat(a->id, buf);
+	inv = path_join(root, ".gitops-agent/inventory/shop.json");
+
+	/* Inventory as old as the file's ctime: racy, read. */
+	set_mtime(inv, &st.st_ctim);
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_compare(t, a, &act, NULL, &cause), 0);
+	assert_int_equal(act, DIFF_UPDATE);
+	target_dir_counts(t, &c);
+	assert_int_equal(c.stat_hits, 0);
+	assert_int_equal(c.reads, 1);
+	target_free(t);
+
+	/* Newer than the file: trusted, the edit is not seen. */
+	ts = st.st_ctim;
+	ts.tv_sec += 10;
+	set_mtime(inv, &ts);
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_compare(t, a, &act, NULL, &cause), 0);
+	assert_int_equal(act, DIFF_UNCHANGED);
+	target_dir_counts(t, &c);
+	assert_int_equal(c.stat_hits, 1);
+	target_free(t);
+	free(inv);
+	free(p);
+	resource_free(a);
+	resource_free(b);
+}
+
+static void
+test_target_inventory_bad_stat_fails(void **state)
+{
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct target		*t = synced_not_racy(a, b);
+	struct strv		 ids = { NULL, 0 };
+	static const char	*bad[] = { "1 2 3.4 5.6", "1 2 3.000000004",
+	    "x 2 3.000000004 5.000000006", "1 -2 3.000000004 5.000000006",
+	    "1 2 3.000000004 5.000000006 7", "" };
+	char			*cause = NULL;
+	size_t			 i;
+
+	target_free(t);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		inventory_set_stat(a->id, bad[i]);
+		t = target_dir_new("shop", root);
+		if (target_inventory(t, &ids, &cause) != -1)
+			fail_msg("stat '%s' was accepted", bad[i]);
+		assert_non_null(strstr(cause, "is not valid"));
+		free(cause);
+		cause = NULL;
+		target_free(t);
+	}
+	resource_free(a);
+	resource_free(b);
+}
+
+static int
+count_tmp(void)
+{
+	tmp_found = 0;
+	nftw(root, find_tmp_cb, 16, FTW_PHYS);
+	return (tmp_found);
+}
+
+/*
+ * Between begin and commit an apply writes only a temporary file; commit
+ * puts all in place with one data sync and one sync per directory.
+ */
+static void
+test_target_commit_batch_syncs_once_per_step(void **state)
+{
+	struct target		*t = target_dir_new("shop", root);
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct resource		*n = res_cm("other", "n", "three", 0);
+	struct resource		*v[3] = { a, b, n };
+	struct target_dir_counts c;
+	struct strv		 ids = { NULL, 0 };
+	char			*pa = live_path(a), *cause = NULL, *got, *want;
+	char			*id;
+
+	assert_int_equal(target_prepare(t, v, 3, &cause), 0);
+	target_begin(t);
+	apply_ok(t, a);
+	apply_ok(t, b);
+	apply_ok(t, n);
+	assert_false(exists(pa));
+	assert_int_equal(count_tmp(), 3);
+	assert_int_equal(target_commit(t, &id, &cause), 0);
+	assert_null(id);
+	assert_int_equal(count_tmp(), 0);
+	got = unit_read(root, "shop/ConfigMap/a.yaml");
+	want = yaml_emit(a->obj);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	assert_true(exists(pa));
+	target_dir_counts(t, &c);
+	/* Data once (or each file where there is no syncfs), then dirs. */
+	assert_true((c.syncfs == 1 && c.file_syncs == 0) ||
+	    (c.syncfs == 0 && c.file_syncs == 3));
+	assert_int_equal(c.dir_syncs, 2);
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	target_free(t);
+
+	/* The inventory holds all three, written. */
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	assert_int_equal(ids.n, 3);
+	strv_free(&ids);
+	target_free(t);
+
+	/* Outside a batch, apply writes at once: nothing to commit. */
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_commit(t, &id, &cause), 0);
+	target_dir_counts(t, &c);
+	assert_int_equal(c.syncfs + c.file_syncs + c.dir_syncs, 0);
+	target_free(t);
+	free(pa);
+	resource_free(a);
+	resource_free(b);
+	resource_free(n);
+}
+
+/*
+ * A failed apply in a batch: what was staged before it is put in place by
+ * commit, nothing is left behind, the inventory holds exactly that.
+ */
+static void
+test_target_commit_after_failed_apply_leaves_no_tmp(void **state)
+{
+	struct target		*t = target_dir_new("shop", root);
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("other", "b", "two", 0);
+	struct resource		*v[2] = { a, b };
+	struct strv		 ids = { NULL, 0 };
+	char			*cause = NULL, *id;
+
+	/* b's kind directory is a file: its temporary file cannot be. */
+	unit_write(root, "other/ConfigMap", "in the way\n");
+	assert_int_equal(target_prepare(t, v, 2, &cause), 0);
+	target_begin(t);
+	apply_ok(t, a);
+	assert_int_equal(target_apply(t, b, &cause), -1);
+	assert_non_null(strstr(cause, "other/ConfigMap"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(target_commit(t, &id, &cause), 0);
+	assert_int_equal(count_tmp(), 0);
+	assert_true(live_exists_rel("shop/ConfigMap/a.yaml"));
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	target_free(t);
+
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	assert_int_equal(ids.n, 1);
+	assert_string_equal(ids.v[0], a->id);
+	strv_free(&ids);
+	target_free(t);
+	resource_free(a);
+	resource_free(b);
+}
+
+/*
+ * A rename that fails in commit: renamed before it stays and is recorded,
+ * the rest is removed and forgotten, with the intent already on disk.
+ */
+static void
+test_target_commit_rename_failure_keeps_inventory_exact(void **state)
+{
+	struct target		*t = target_dir_new("shop", root);
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct resource		*d = res_cm("shop", "d", "four", 0);
+	struct resource		*v[3] = { a, b, d };
+	struct strv		 ids = { NULL, 0 };
+	char			*pb = live_path(b), *cause = NULL, *inv, *id;
+
+	assert_int_equal(target_prepare(t, v, 3, &cause), 0);
+	inv = unit_read(root, ".gitops-agent/inventory/shop.json");
+	assert_non_null(strstr(inv, "ConfigMap/shop/d"));
+	assert_non_null(strstr(inv, "\"pending\""));
+	free(inv);
+	target_begin(t);
+	apply_ok(t, a);
+	apply_ok(t, b);
+	apply_ok(t, d);
+	/* b's path becomes a directory, with something in it. */
+	assert_int_equal(file_mkdirs(pb, 0755, &cause), 0);
+	unit_write(pb, "x", "x\n");
+	assert_int_equal(target_commit(t, &id, &cause), -1);
+	assert_non_null(id);
+	assert_string_equal(id, b->id);
+	free(id);
+	assert_non_null(strstr(cause, "cannot rename"));
+	assert_non_null(strstr(cause, "b.yaml"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(count_tmp(), 0);
+	assert_true(live_exists_rel("shop/ConfigMap/a.yaml"));
+	assert_false(live_exists_rel("shop/ConfigMap/d.yaml"));
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	target_free(t);
+
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	assert_int_equal(ids.n, 1);
+	assert_string_equal(ids.v[0], a->id);
+	strv_free(&ids);
+	target_free(t);
+	free(pb);
+	resource_free(a);
+	resource_free(b);
+	resource_free(d);
+}
+
+/* Staged and never committed: nothing appears, nothing is claimed. */
+static void
+test_target_begin_without_commit_discards_staged(void **state)
+{
+	struct target		*t = target_dir_new("shop", root);
+	struct resource		*a = res_cm("shop", "a", "one", 0);
+	struct resource		*b = res_cm("shop", "b", "two", 0);
+	struct strv		 ids = { NULL, 0 };
+	char			*cause = NULL;
+
+	target_begin(t);
+	apply_ok(t, a);
+	assert_int_equal(count_tmp(), 1);
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	assert_int_equal(count_tmp(), 0);
+	assert_false(live_exists_rel("shop/ConfigMap/a.yaml"));
+	/* The batch is over: apply writes at once again. */
+	apply_ok(t, b);
+	assert_true(live_exists_rel("shop/ConfigMap/b.yaml"));
+	target_begin(t);
+	apply_ok(t, a);
+	target_free(t);		/* free discards too */
+	assert_int_equal(count_tmp(), 0);
+	assert_false(live_exists_rel("shop/ConfigMap/a.yaml"));
+
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	assert_int_equal(ids.n, 1);
+	assert_string_equal(ids.v[0], b->id);
+	strv_free(&ids);
+	target_free(t);
+	resource_free(a);
+	resource_free(b);
+}
+
+
+/*
+ * The digest of the object a file was written from is stored in
+ * inventories on disk: its encoding must not change. The value is what
+ * the first version of the directory target wrote for this object.
+ */
+static void
+test_target_apply_object_digest_is_stable(void **state)
+{
+	struct target	*t = target_dir_new("shop", root);
+	struct resource	*r;
+	char		*cause = NULL, *inv;
+
+	r = res_yaml("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+	    "  name: kat\n  namespace: shop\n  labels:\n    app: kat\n"
+	    "spec:\n  ints: [0, 1, -7, 8080, 999999999999999, "
+	    "1000000000000000, 12345678901234567890]\n"
+	    "  floats: [0.5, -2.25, 1e300, 3.14159]\n"
+	    "  flags: [true, false, null]\n  empty: {}\n  list: []\n"
+	    "data:\n  key: \"value with \xc3\xbc" "n\xc3\xaf" "code\"\n");
+	apply_ok(t, r);
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	inv = unit_read(root, ".gitops-agent/inventory/shop.json");
+	assert_non_null(inv);
+	assert_non_null(strstr(inv, "\"b92b61a80a91931c9cb87eb2cc0747fc36ee3a9c"
+	    "5c4f4789e620332a2af87d09\""));
+	free(inv);
+	resource_free(r);
+	target_free(t);
+}
+
 int
 main(void)
 {
@@ -590,6 +1142,39 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_target_inventory_save_drops_unapplied_intent,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_compare_stat_cache_unchanged_reads_nothing,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_compare_stat_cache_desired_changed_gives_update,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_compare_same_size_edit_detected_by_mtime,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_compare_same_size_edit_mtime_restored_detected_by_ctime,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_compare_racy_entry_is_read_and_hashed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_inventory_bad_stat_fails,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_commit_batch_syncs_once_per_step,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_commit_after_failed_apply_leaves_no_tmp,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_commit_rename_failure_keeps_inventory_exact,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_begin_without_commit_discards_staged,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_apply_object_digest_is_stable,
 		    setup, teardown),
 	};
 

@@ -283,6 +283,82 @@ test_file_write_atomic_fails_cleanly_on_directory(void **state)
 	free(dir);
 }
 
+
+/* A temporary file beside the path, parents made, nothing renamed. */
+static void
+test_file_write_temp_writes_beside_path_without_rename(void **state)
+{
+	struct stat	 st;
+	char		*dir = unit_mkdtemp(), *path, *tmp, *data, *cause = NULL;
+	char		*sub;
+	size_t		 len;
+
+	path = path_join(dir, "a/b/file.yaml");
+	assert_int_equal(file_write_temp(path, "one\n", 4, 0640, &tmp,
+	    &cause), 0);
+	assert_non_null(tmp);
+	assert_int_equal(strncmp(tmp, path, strlen(path)), 0);
+	assert_non_null(strstr(tmp, ".tmp."));
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(file_read(tmp, 1024, &data, &len, &cause), 0);
+	assert_string_equal(data, "one\n");
+	free(data);
+	assert_int_equal(lstat(tmp, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(file_sync(tmp, &cause), 0);
+	assert_int_equal(rename(tmp, path), 0);
+	sub = path_join(dir, "a/b");
+	assert_int_equal(file_sync_dir(sub, &cause), 0);
+	assert_int_equal(count_entries(sub), 1);
+	assert_int_equal(file_syncfs(dir, &cause) == -1, 0);
+	free(sub);
+	free(tmp);
+
+	/* A second one in the existing directory. */
+	assert_int_equal(file_write_temp(path, "two\n", 4, 0644, &tmp,
+	    &cause), 0);
+	assert_int_equal(rename(tmp, path), 0);
+	assert_int_equal(file_read(path, 1024, &data, &len, &cause), 0);
+	assert_string_equal(data, "two\n");
+	free(data);
+	free(tmp);
+	free(path);
+	unit_rmtree(dir);
+	free(dir);
+}
+
+static void
+test_file_write_temp_fails_cleanly(void **state)
+{
+	char	*dir = unit_mkdtemp(), *path, *tmp, *cause = NULL;
+
+	/* A parent is a regular file. */
+	unit_write(dir, "f", "x\n");
+	path = path_join(dir, "f/file.yaml");
+	assert_int_equal(file_write_temp(path, "a", 1, 0644, &tmp, &cause),
+	    -1);
+	assert_null(tmp);
+	assert_non_null(strstr(cause, "f/file.yaml"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(count_entries(dir), 1);
+	free(path);
+	path = path_join(dir, "missing");
+	assert_int_equal(file_sync(path, &cause), -1);
+	assert_non_null(strstr(cause, "missing"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(file_sync_dir(path, &cause), -1);
+	assert_non_null(strstr(cause, "missing"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(file_syncfs(path, &cause) == 0, 0);
+	free(cause);
+	free(path);
+	unit_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -300,6 +376,9 @@ main(void)
 		    test_file_write_atomic_replaces_and_leaves_no_temp),
 		cmocka_unit_test(
 		    test_file_write_atomic_fails_cleanly_on_directory),
+		cmocka_unit_test(
+		    test_file_write_temp_writes_beside_path_without_rename),
+		cmocka_unit_test(test_file_write_temp_fails_cleanly),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
