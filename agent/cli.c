@@ -490,7 +490,8 @@ cli_record_failure(const char *state_dir, const char *app, const char *why)
 /* Render an app and compare (or sync) it against its target. */
 static int
 cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
-    const char *state_dir, struct sync_result **resultp, char **cause)
+    int diffs, const char *state_dir, struct sync_result **resultp,
+    char **cause)
 {
 	struct resource_set	*set = NULL;
 	struct target		*t = NULL;
@@ -511,6 +512,7 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 	t = target_dir_new(a->name, a->target_path);
 	memset(&so, 0, sizeof so);
 	so.dry_run = dry_run;
+	so.diff_texts = diffs;
 	so.prune = a->prune;
 	so.timeout_ms = a->timeout_ms;
 	if (sync_run(t, set, &so, resultp, cause) == -1)
@@ -553,7 +555,7 @@ cmd_diff(struct cli_env *env, int argc, char **argv)
 	if (o.path == NULL && (cfg = cli_load_config(env)) == NULL)
 		return (EXIT_ERROR);
 	if ((a = cli_app_get(cfg, argv[optind], &o, &cause)) == NULL ||
-	    cli_sync_app(a, &o, 1, NULL, &r, &cause) == -1) {
+	    cli_sync_app(a, &o, 1, 1, NULL, &r, &cause) == -1) {
 		cli_print_cause(NULL, cause);
 		goto out;
 	}
@@ -712,7 +714,7 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 			continue;
 		}
 		if ((a = cli_app_get(cfg, order.v[i], &o, &cause)) == NULL ||
-		    cli_sync_app(a, &o, o.dry_run, state_dir, &r,
+		    cli_sync_app(a, &o, o.dry_run, 0, state_dir, &r,
 		    &cause) == -1) {
 			cli_print_cause(a != NULL ? a->name : order.v[i],
 			    cause);

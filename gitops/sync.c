@@ -248,7 +248,7 @@ out:
 /* After a failure: apply the SyncFail hooks, in plan order. */
 static void
 sync_run_syncfail(struct target *t, const struct plan *plan,
-    struct sync_result *res)
+    struct sync_result *res, int texts)
 {
 	const struct plan_step	*st = &plan->syncfail;
 	struct sync_wave_result	*w = NULL;
@@ -285,8 +285,8 @@ sync_run_syncfail(struct target *t, const struct plan *plan,
 			continue;
 		}
 		sync_add_change(res, r->id, action, r->phase, r->wave,
-		    diff_resource_text_mode(r, live,
-		    target_diff_mode(t)));
+		    texts ? diff_resource_text_mode(r, live,
+		    target_diff_mode(t)) : NULL);
 		json_free(live);
 		w->applied++;
 		if (action == DIFF_CREATE)
@@ -357,9 +357,9 @@ sync_run(struct target *t, const struct resource_set *desired,
 			any = 1;
 			last = i;
 			sync_add_change(res, it->r->id, it->action,
-			    it->r->phase, it->r->wave,
+			    it->r->phase, it->r->wave, opts->diff_texts ?
 			    diff_resource_text_mode(it->r, live,
-			    target_diff_mode(t)));
+			    target_diff_mode(t)) : NULL);
 			json_free(live);
 		}
 	}
@@ -379,7 +379,8 @@ sync_run(struct target *t, const struct resource_set *desired,
 	for (i = nprune; i-- > 0;) {
 		sync_add_change(res, prune[i].e->id, DIFF_PRUNE,
 		    prune[i].e->phase, prune[i].e->wave,
-		    sync_prune_diff(t, prune[i].e->id));
+		    opts->diff_texts ? sync_prune_diff(t, prune[i].e->id) :
+		    NULL);
 	}
 
 	if (opts->dry_run) {
@@ -501,7 +502,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 		log_warnx("sync app=%s status=Failed resource=%s error=\"%s\"",
 		    res->app, res->failed_resource != NULL ?
 		    res->failed_resource : "-", res->error);
-		sync_run_syncfail(t, plan, res);
+		sync_run_syncfail(t, plan, res, opts->diff_texts);
 	} else
 		res->status = SYNC_SUCCEEDED;
 	err = NULL;

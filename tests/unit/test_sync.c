@@ -282,8 +282,8 @@ set_base(const char *cvalue, int with_fail)
 }
 
 static struct sync_result *
-run(struct target *t, const struct resource_set *set, int dry_run,
-    int prune, uint64_t timeout_ms)
+run_texts(struct target *t, const struct resource_set *set, int dry_run,
+    int prune, uint64_t timeout_ms, int diff_texts)
 {
 	struct sync_opts	 opts;
 	struct sync_result	*res = NULL;
@@ -294,10 +294,18 @@ run(struct target *t, const struct resource_set *set, int dry_run,
 	opts.prune = prune;
 	opts.timeout_ms = timeout_ms;
 	opts.revision = "abc123";
+	opts.diff_texts = diff_texts;
 	if (sync_run(t, set, &opts, &res, &cause) == -1)
 		fail_msg("sync_run: %s", cause);
 	assert_non_null(res);
 	return (res);
+}
+
+static struct sync_result *
+run(struct target *t, const struct resource_set *set, int dry_run,
+    int prune, uint64_t timeout_ms)
+{
+	return (run_texts(t, set, dry_run, prune, timeout_ms, 1));
 }
 
 static int
@@ -409,6 +417,30 @@ test_sync_run_nothing_to_change_writes_nothing(void **state)
 	sync_result_free(res);
 	target_free(t);
 	resource_set_free(set);
+}
+
+static void
+test_sync_run_without_diff_texts_makes_none(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0), *set2;
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	res = run_texts(t, set, 0, 1, 0, 0);
+	assert_true(res->nchanges > 0);
+	assert_null(res->changes[0].diff);
+	sync_result_free(res);
+	target_free(t);
+	set2 = set_base("v2", 0);
+	t = rec_new();
+	res = run_texts(t, set2, 1, 1, 0, 0);
+	assert_int_equal(res->updated, 1);
+	assert_int_equal(res->nchanges, 1);
+	assert_null(res->changes[0].diff);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(set2);
 }
 
 static void
@@ -971,6 +1003,7 @@ main(void)
 		T(test_sync_run_first_sync_creates_in_plan_order),
 		T(test_sync_run_nothing_to_change_writes_nothing),
 		T(test_sync_run_changed_resource_updates_only_it),
+		T(test_sync_run_without_diff_texts_makes_none),
 		T(test_sync_run_prune_removes_in_reverse_wave_order),
 		T(test_sync_run_prune_namespace_goes_after_its_contents),
 		T(test_sync_run_prune_disabled_keeps_files_and_inventory),
