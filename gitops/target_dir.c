@@ -622,21 +622,62 @@ entries_sorted(struct dir_target *dt, size_t *n)
 }
 
 /* Write the inventory as it is in memory. */
+/*
+ * The inventory is JSON Lines: a header {"app", "format"}, then one
+ * object per resource, so it can be read a line at a time and still be
+ * read by jq.
+ */
+#define INVENTORY_FORMAT	"gitops-agent inventory 1"
+
+/* The next non-empty line of data from *off; 0 at the end. */
+static int
+inventory_next_line(const char *data, size_t len, size_t *off,
+    const char **line, size_t *linelen)
+{
+	const char	*nl;
+
+	while (*off < len) {
+		*line = data + *off;
+		nl = memchr(*line, '\n', len - *off);
+		*linelen = nl != NULL ? (size_t)(nl - *line) : len - *off;
+		*off += *linelen + (nl != NULL ? 1 : 0);
+		if (*linelen != 0)
+			return (1);
+	}
+	return (0);
+}
+
+static int
+inventory_header_ok(const struct json *o)
+{
+	const char	*format = json_path_string(o, "format", NULL);
+
+	return (json_path_string(o, "app", NULL) != NULL && format != NULL &&
+	    strcmp(format, INVENTORY_FORMAT) == 0);
+}
+
 static int
 inventory_write(struct target *t, char **cause)
 {
 	struct dir_target	 *dt = t->arg;
 	struct dir_entry	**v;
-	struct json		 *doc, *arr, *o;
+	struct json		 *o;
 	struct stat		  st;
+	struct buf		  b;
 	char			 *text, stbuf[128];
 	size_t			  n, i;
 	int			  rc;
 
 	v = entries_sorted(dt, &n);
-	doc = json_new_object();
-	json_set(doc, "app", json_new_string(t->app));
-	arr = json_new_array();
+	buf_init(&b);
+	o = json_new_object();
+	json_set(o, "app", json_new_string(t->app));
+	json_set(o, "format", json_new_string(INVENTORY_FORMAT));
+	text = json_print(o, 0);
+	buf_adds(&b, text);
+	buf_addc(&b, '\n');
+	free(text);
+	json_free(o);
 	for (i = 0; i < n; i++) {
 		o = json_new_object();
 		json_set(o, "id", json_new_string(v[i]->id));
@@ -654,22 +695,14 @@ inventory_write(struct target *t, char **cause)
 			stat_format(&v[i]->st, stbuf, sizeof stbuf);
 			json_set(o, "stat", json_new_string(stbuf));
 		}
-		json_array_append(arr, o);
-	}
-	json_set(doc, "resources", arr);
-	text = json_print(doc, 1);
-	json_free(doc);
-	{
-		struct buf	b;
-
-		buf_init(&b);
+		text = json_print(o, 0);
 		buf_adds(&b, text);
 		buf_addc(&b, '\n');
 		free(text);
-		rc = file_write_atomic(dt->invpath, b.data, b.len, 0644,
-		    cause);
-		buf_free(&b);
+		json_free(o);
 	}
+	rc = file_write_atomic(dt->invpath, b.data, b.len, 0644, cause);
+	buf_free(&b);
 	if (rc == 0) {
 		for (i = 0; i < n; i++) {
 			memcpy(v[i]->disk_sha256, v[i]->sha256, 65);
@@ -723,15 +756,14 @@ inventory_load(struct target *t, char **cause)
 {
 	struct dir_target	 *dt = t->arg;
 	struct dir_entry	 *e, **settle = NULL;
-	struct json		 *doc = NULL, *arr, *o;
-	const char		 *id, *ph, *sha, *pend, *des, *stat;
+	struct json		 *o = NULL;
+	const char		 *id, *ph, *sha, *pend, *des, *stat, *line;
 	struct json		 *wave;
 	struct stat		  invst;
 	struct dir_stat		  ds;
-	static const char	 *members[] = { "id", "phase", "wave", "sha256",
-	    "pending", "desired", "stat" };
 	char			 *data = NULL, *err = NULL;
-	size_t			  len, i, k, nsettle = 0;
+	size_t			  len, linelen, off = 0, lineno = 0, i;
+	size_t			  nsettle = 0;
 	enum hook_phase		  phase;
 	int			  rc;
 
@@ -749,23 +781,25 @@ inventory_load(struct target *t, char **cause)
 		dt->loaded = 1;
 		return (0);
 	}
-	doc = json_parse(data, len, &err);
-	/* The text is not needed once parsed: a lower peak for large apps. */
-	free(data);
-	data = NULL;
-	if (doc == NULL) {
-		xasprintf(cause, "cannot parse inventory '%s': %s",
-		    dt->invpath, err);
-		goto fail;
-	}
-	arr = json_get(doc, "resources");
-	if (json_type(doc) != JSON_OBJECT || arr == NULL ||
-	    json_type(arr) != JSON_ARRAY) {
-		xasprintf(cause, "inventory '%s': expected an object with a "
-		    "resources array", dt->invpath);
-		goto fail;
-	}
-	for (o = json_child(arr), i = 0; o != NULL; o = json_next(o), i++) {
+	/* One line at a time: a large inventory is never one big tree. */
+	while (inventory_next_line(data, len, &off, &line, &linelen)) {
+		lineno++;
+		if ((o = json_parse(line, linelen, &err)) == NULL) {
+			xasprintf(cause, "cannot parse inventory '%s': line "
+			    "%zu: %s", dt->invpath, lineno, err);
+			goto fail;
+		}
+		if (lineno == 1) {
+			if (!inventory_header_ok(o)) {
+				xasprintf(cause, "inventory '%s': line 1 is "
+				    "not a \"%s\" header", dt->invpath,
+				    INVENTORY_FORMAT);
+				goto fail;
+			}
+			json_free(o);
+			o = NULL;
+			continue;
+		}
 		id = json_path_string(o, "id", NULL);
 		ph = json_path_string(o, "phase", NULL);
 		wave = json_get(o, "wave");
@@ -783,8 +817,8 @@ inventory_load(struct target *t, char **cause)
 		    (des != NULL && !digest_ok(des)) ||
 		    (stat != NULL && stat_parse(stat, &ds) == -1) ||
 		    entry_find(dt, id) != NULL) {
-			xasprintf(cause, "inventory '%s': resources[%zu] is "
-			    "not valid", dt->invpath, i);
+			xasprintf(cause, "inventory '%s': line %zu is not a "
+			    "valid entry", dt->invpath, lineno);
 			goto fail;
 		}
 		e = entry_add(dt, id, phase, (long)json_number(wave));
@@ -802,28 +836,27 @@ inventory_load(struct target *t, char **cause)
 		}
 		memcpy(e->disk_sha256, e->sha256, 65);
 		memcpy(e->disk_pending, e->pending, 65);
-		/*
-		 * Copied: release the members now rather than with the whole
-		 * document, so the entries take the memory they free and a
-		 * large inventory is never held twice.
-		 */
-		for (k = 0; k < sizeof members / sizeof members[0]; k++)
-			json_remove(o, members[k]);
+		json_free(o);
+		o = NULL;
 	}
+	if (lineno == 0) {
+		xasprintf(cause, "inventory '%s' is empty", dt->invpath);
+		goto fail;
+	}
+	free(data);
+	data = NULL;
 	dt->dirty = 0;
 	dt->inv_mtime = invst.st_mtim;
 	dt->inv_mtime_ok = 1;
 	for (i = 0; i < nsettle; i++)
 		entry_settle_from_disk(t, settle[i]);
 	free(settle);
-	json_free(doc);
-	free(data);
 	dt->loaded = 1;
 	return (0);
 fail:
+	json_free(o);
 	free(settle);
 	free(err);
-	json_free(doc);
 	free(data);
 	/* Leave nothing half-loaded. */
 	settle = entries_sorted(dt, &nsettle);
@@ -1110,11 +1143,11 @@ others_load(struct target *t)
 {
 	struct dir_target	*dt = t->arg;
 	struct dirent		*de;
-	struct json		*doc, *item;
+	struct json		*item;
 	DIR			*d;
-	const char		*id;
+	const char		*id, *line;
 	char			*dir, *path, *data, *err, *app;
-	size_t			 len, n;
+	size_t			 len, n, off, linelen;
 
 	if (dt->others != NULL)
 		return;
@@ -1135,26 +1168,29 @@ others_load(struct target *t)
 		}
 		path = path_join(dir, de->d_name);
 		err = NULL;
-		doc = NULL;
+		strv_add(&dt->others_names, app);
 		if (file_read(path, INVENTORY_MAX_SIZE, &data, &len,
-		    &err) == 0) {
-			doc = json_parse(data, len, &err);
-			free(data);
-		}
-		if (doc == NULL) {
+		    &err) == -1) {
 			/* Unreadable: its owner's own sync reports it. */
 			log_warnx("target=%s app=%s msg=\"cannot read the "
 			    "inventory of app %s\" error=\"%s\"", dt->root,
-			    t->app, app, err != NULL ? err : "");
+			    t->app, app, err);
+			data = NULL;
+			len = 0;
 		}
-		strv_add(&dt->others_names, app);
-		item = json_child(json_get(doc, "resources"));
-		for (; item != NULL; item = json_next(item)) {
+		off = 0;
+		while (inventory_next_line(data, len, &off, &line,
+		    &linelen)) {
+			char *perr = NULL;
+
+			item = json_parse(line, linelen, &perr);
+			free(perr);
 			if ((id = json_path_string(item, "id", NULL)) != NULL)
 				strmap_put(dt->others, id,
 				    dt->others_names.v[dt->others_names.n - 1]);
+			json_free(item);
 		}
-		json_free(doc);
+		free(data);
 		free(err);
 		free(path);
 		free(app);

@@ -336,12 +336,14 @@ test_target_inventory_corrupt_fails_naming_file(void **state)
 	char		*cause = NULL;
 
 	unit_write(root, ".gitops-agent/inventory/shop.json",
-	    "{\"resources\": [{\"id\": \"ConfigMap/shop/a\", \"phase\": "
-	    "\"Sync\", \"wave\": 0}, {\"id\": \"ConfigMap/../x\", "
-	    "\"phase\": \"Sync\", \"wave\": 0}]}\n");
+	    "{\"app\": \"shop\", \"format\": \"gitops-agent inventory 1\"}\n"
+	    "{\"id\": \"ConfigMap/shop/a\", \"phase\": \"Sync\", "
+	    "\"wave\": 0}\n"
+	    "{\"id\": \"ConfigMap/../x\", \"phase\": \"Sync\", "
+	    "\"wave\": 0}\n");
 	assert_int_equal(target_inventory(t, &ids, &cause), -1);
 	assert_non_null(strstr(cause, "inventory/shop.json"));
-	assert_non_null(strstr(cause, "resources[1]"));
+	assert_non_null(strstr(cause, "line 3 is not a valid entry"));
 	free(cause);
 	target_free(t);
 }
@@ -754,19 +756,28 @@ inventory_set_stat(const char *id, const char *stat)
 	struct json	*doc, *o;
 	char		*text, *err = NULL, *out;
 
+	struct buf	 b;
+	char		*line, *save = NULL;
+
 	text = unit_read(root, ".gitops-agent/inventory/shop.json");
 	assert_non_null(text);
-	doc = json_parse(text, strlen(text), &err);
-	assert_non_null(doc);
-	for (o = json_child(json_get(doc, "resources")); o != NULL;
-	    o = json_next(o)) {
-		if (strcmp(json_path_string(o, "id", NULL), id) == 0)
+	buf_init(&b);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		doc = json_parse(line, strlen(line), &err);
+		assert_non_null(doc);
+		o = doc;
+		if (json_path_string(o, "id", NULL) != NULL &&
+		    strcmp(json_path_string(o, "id", NULL), id) == 0)
 			json_set(o, "stat", json_new_string(stat));
+		out = json_print(doc, 0);
+		buf_adds(&b, out);
+		buf_addc(&b, '\n');
+		free(out);
+		json_free(doc);
 	}
-	out = json_print(doc, 1);
-	unit_write(root, ".gitops-agent/inventory/shop.json", out);
-	free(out);
-	json_free(doc);
+	unit_write(root, ".gitops-agent/inventory/shop.json", b.data);
+	buf_free(&b);
 	free(text);
 }
 
@@ -853,7 +864,7 @@ test_target_inventory_bad_stat_fails(void **state)
 		t = target_dir_new("shop", root);
 		if (target_inventory(t, &ids, &cause) != -1)
 			fail_msg("stat '%s' was accepted", bad[i]);
-		assert_non_null(strstr(cause, "is not valid"));
+		assert_non_null(strstr(cause, "is not a valid entry"));
 		free(cause);
 		cause = NULL;
 		target_free(t);
