@@ -783,6 +783,8 @@ struct sync_result {
 struct sync_opts {
 	int		 dry_run;
 	int		 prune;
+	/* Make each change's unified diff (costly: YAML and a diff each). */
+	int		 diff_texts;
 	uint64_t	 timeout_ms;	/* whole sync; 0: none */
 	const char	*revision;	/* recorded in the result */
 };
@@ -884,5 +886,59 @@ void		 config_print_reference(FILE *);
  */
 int		 config_read_secret(const char *, const char *, char **,
 		     size_t *, char **);
+
+/*
+ * git.c: the repository cache and reading desired state from commits
+ * (the only file that uses libgit2).
+ *
+ * One bare cache per repository, STATE_DIR/repos/NAME.git, whose remote
+ * "origin" is the configured URL. A fetch runs in a worker process (this
+ * same program, started with GIT_WORKER_ARG) that is killed at its
+ * deadline, because libgit2 1.5 has no network timeouts: every program
+ * that may fetch calls git_worker_main() first thing in main() when
+ * argv[1] is GIT_WORKER_ARG. A cache is used by one thread at a time; a
+ * source made from it has its own handle and may be used elsewhere.
+ */
+#define GIT_WORKER_ARG		"__git-worker"
+#define GIT_FETCH_TIMEOUT_MS	60000	/* when none is given */
+struct git_cache;
+/* What a fetch may authenticate with; secrets are handed over on stdin. */
+struct git_creds {
+	const char	*https_token;	/* NULL: none */
+};
+/*
+ * Create or open STATE_DIR/repos/NAME.git (bare); with url not NULL, the
+ * remote "origin" is set to it (changed if the configuration changed).
+ */
+int		 git_cache_open(const char *, const char *, const char *,
+		     struct git_cache **, char **);
+void		 git_cache_free(struct git_cache *);
+const char	*git_cache_path(const struct git_cache *);
+/*
+ * Fetch one branch (+refs/heads/B:refs/remotes/origin/B, and the tags
+ * pointing into it) within timeout_ms (0: GIT_FETCH_TIMEOUT_MS); the
+ * commit id fetched (allocated hex) in *oid. On the deadline: "cannot
+ * fetch 'URL': no answer within 2s". Calls must not overlap on a cache.
+ */
+int		 git_cache_fetch(struct git_cache *, const char *, uint64_t,
+		     const struct git_creds *, char **, char **);
+/* A branch (as last fetched), a tag, or a (short) commit id -> commit id. */
+int		 git_resolve(struct git_cache *, const char *, char **,
+		     char **);
+/*
+ * Paths changed from the first commit to the second (NULL first: every
+ * path of the second), sorted and unique; a rename gives both paths.
+ */
+int		 git_changed_paths(struct git_cache *, const char *,
+		     const char *, struct strv *, char **);
+/*
+ * A source reading the tree of a commit (anything git_resolve takes),
+ * labelled "URL@SHORTSHA". Symlinks and submodules in the tree are
+ * refused, never followed; materialize writes the tree at a path into a
+ * fresh temporary directory the caller removes (*cleanup set).
+ */
+struct source	*source_git_new(struct git_cache *, const char *, char **);
+/* The worker process's main: argv[1] is GIT_WORKER_ARG. */
+int		 git_worker_main(int, char **);
 
 #endif /* GITOPS_H */

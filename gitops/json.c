@@ -5,12 +5,24 @@
  * rewriting this file alone. Thread-safe as long as one tree is not shared
  * between threads while being changed. Never aborts on bad input: parse
  * errors go back in cause.
+ *
+ * Short member names and short string values are interned: one copy per
+ * distinct text, shared by every tree and every thread and never freed,
+ * held in fixed tables (JSON_INTERN_MAX entries, JSON_INTERN_POOL bytes of
+ * text each) so that a long-running process fed endless distinct keys
+ * cannot grow them: past the cap, text is allocated per node as before.
+ * cJSON knows an interned name by cJSON_StringIsConst (never freed, copied
+ * by pointer in cJSON_Duplicate: fine, it lives as long as the process)
+ * and an interned value by cJSON_IsReference (never freed, copied by
+ * cJSON_Duplicate). Nothing may write into a node's text in place
+ * (cJSON_SetValuestring is not used).
  */
 #include "config.h"
 
 #include <cjson/cJSON.h>
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +38,10 @@ json_malloc_cb(size_t size)
 	return (xmalloc(size));
 }
 
+/*
+ * cJSON keeps its hooks in a global: set them once, when the program
+ * (or library) is loaded, before any thread of ours can build a tree.
+ */
 static void
 json_init(void)
 {
@@ -44,6 +60,175 @@ json_constructor(void)
 	json_init();
 }
 
+/*
+ * Intern tables: open addressing over slots that only ever go from NULL to
+ * a string (published by compare-and-swap), text bump-allocated from a
+ * static pool, so lookups take no lock and nothing is ever freed. Names
+ * and values have a table each, so that values (which vary more) cannot
+ * crowd names out.
+ */
+#define JSON_INTERN_SLOTS	4096	/* a power of two */
+#define JSON_INTERN_MAX		2048	/* entries: half the slots */
+#define JSON_INTERN_POOL	(32 * 1024)
+
+struct json_intern_table {
+	_Atomic(const char *)	 slots[JSON_INTERN_SLOTS];
+	char			 pool[JSON_INTERN_POOL];
+	atomic_size_t		 used;		/* pool bytes */
+	atomic_size_t		 count;		/* entries */
+	atomic_int		 full;		/* nothing more fits */
+};
+static struct json_intern_table	json_keys, json_values;
+
+/* Eight bytes a step: names and values are short. */
+static size_t
+json_intern_hash(const char *s, size_t len)
+{
+	const uint64_t	k = 0x9e3779b97f4a7c15ULL;
+	uint64_t	h = len * k, w;
+
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * k;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s, len);
+	h = (h ^ w) * k;
+	h ^= h >> 29;
+	return ((size_t)h);
+}
+
+/* Take an entry and pool space for len + 1 bytes; NULL when full. */
+static char *
+json_intern_reserve(struct json_intern_table *t, size_t len)
+{
+	size_t	off;
+
+	/* Read first: a full table is then asked without writes. */
+	if (atomic_load_explicit(&t->full, memory_order_relaxed))
+		return (NULL);
+	if (atomic_fetch_add(&t->count, 1) >= JSON_INTERN_MAX) {
+		atomic_fetch_sub(&t->count, 1);
+		atomic_store(&t->full, 1);
+		return (NULL);
+	}
+	off = atomic_fetch_add(&t->used, len + 1);
+	if (off > JSON_INTERN_POOL || JSON_INTERN_POOL - off < len + 1) {
+		/* The pool stays marked used: it is full for good. */
+		atomic_fetch_sub(&t->count, 1);
+		atomic_store(&t->full, 1);
+		return (NULL);
+	}
+	return (t->pool + off);
+}
+
+/* s holds no NUL in its len bytes. */
+static const char *
+json_intern_in(struct json_intern_table *t, const char *s, size_t len)
+{
+	const char	*p, *expect;
+	char		*copy = NULL;
+	size_t		 i, n;
+
+	i = json_intern_hash(s, len) & (JSON_INTERN_SLOTS - 1);
+	for (n = 0; n < JSON_INTERN_SLOTS; n++) {
+		p = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+		if (p == NULL) {
+			if (copy == NULL) {
+				if ((copy = json_intern_reserve(t, len)) ==
+				    NULL)
+					return (NULL);
+				memcpy(copy, s, len);
+				copy[len] = '\0';
+			}
+			expect = NULL;
+			if (atomic_compare_exchange_strong_explicit(
+			    &t->slots[i], &expect, copy,
+			    memory_order_acq_rel, memory_order_acquire))
+				return (copy);
+			/* Another thread took the slot first. */
+			p = expect;
+		}
+		if (p[len] == '\0' && memcmp(p, s, len) == 0) {
+			/* A lost race leaves copy's bytes unused: bounded. */
+			if (copy != NULL)
+				atomic_fetch_sub(&t->count, 1);
+			return (p);
+		}
+		i = (i + 1) & (JSON_INTERN_SLOTS - 1);
+	}
+	if (copy != NULL)
+		atomic_fetch_sub(&t->count, 1);
+	return (NULL);
+}
+
+const char *
+json_intern(const char *s, size_t len)
+{
+	if (len > JSON_INTERN_MAX_LEN || memchr(s, '\0', len) != NULL)
+		return (NULL);
+	return (json_intern_in(&json_keys, s, len));
+}
+
+const char *
+json_intern_value(const char *s, size_t len)
+{
+	if (len > JSON_INTERN_VALUE_MAX_LEN || memchr(s, '\0', len) != NULL)
+		return (NULL);
+	return (json_intern_in(&json_values, s, len));
+}
+
+size_t
+json_intern_count_get(int values)
+{
+	return (atomic_load(values ? &json_values.count : &json_keys.count));
+}
+
+/*
+ * A string node holding an interned value: cJSON_IsReference tells
+ * cJSON_Delete to leave the text alone, and cJSON_Duplicate to copy it
+ * (its copy is then a plain string node).
+ */
+static cJSON *
+json_string_interned(const char *in)
+{
+	cJSON	*c = cJSON_CreateNull();
+
+	c->type = cJSON_String | cJSON_IsReference;
+	c->valuestring = (char *)in;
+	return (c);
+}
+
+/* Give the member an interned name, or the allocated one key (taken). */
+static void
+json_member_add(cJSON *obj, const char *ckey, char *key, cJSON *value)
+{
+	const char	*name = ckey != NULL ? ckey : key;
+	const char	*in;
+	size_t		 len;
+
+	if (obj == NULL || value == NULL) {
+		free(key);
+		return;
+	}
+	if ((len = strlen(name)) <= JSON_INTERN_MAX_LEN &&
+	    (in = json_intern_in(&json_keys, name, len)) != NULL) {
+		free(key);
+		cJSON_AddItemToObjectCS(obj, in, value);
+		return;
+	}
+	if (key == NULL) {
+		cJSON_AddItemToObject(obj, ckey, value);
+		return;
+	}
+	if ((value->type & cJSON_StringIsConst) == 0)
+		free(value->string);
+	value->string = key;
+	value->type &= ~cJSON_StringIsConst;
+	cJSON_AddItemToArray(obj, value);
+}
+
 struct json *
 json_new_object(void)
 {
@@ -59,17 +244,36 @@ json_new_array(void)
 struct json *
 json_new_string(const char *s)
 {
+	const char	*in;
+	size_t		 len = strlen(s);
+
+	if (len <= JSON_INTERN_VALUE_MAX_LEN &&
+	    (in = json_intern_in(&json_values, s, len)) != NULL)
+		return (J(json_string_interned(in)));
 	return (J(cJSON_CreateString(s)));
 }
 
 struct json *
 json_new_stringn(const char *s, size_t n)
 {
-	cJSON	*c;
-	char	*copy = xstrndup(s, n);
+	return (json_new_string_owned(xstrndup(s, n)));
+}
 
-	c = cJSON_CreateString(copy);
-	free(copy);
+struct json *
+json_new_string_owned(char *s)
+{
+	cJSON		*c;
+	const char	*in;
+	size_t		 len = strlen(s);
+
+	if (len <= JSON_INTERN_VALUE_MAX_LEN &&
+	    (in = json_intern_in(&json_values, s, len)) != NULL) {
+		free(s);
+		return (J(json_string_interned(in)));
+	}
+	c = cJSON_CreateNull();
+	c->type = cJSON_String;
+	c->valuestring = s;
 	return (J(c));
 }
 
@@ -291,7 +495,13 @@ json_set(struct json *j, const char *key, struct json *value)
 void
 json_append_member(struct json *j, const char *key, struct json *value)
 {
-	cJSON_AddItemToObject(C(j), key, C(value));
+	json_member_add(C(j), key, NULL, C(value));
+}
+
+void
+json_append_member_owned(struct json *j, char *key, struct json *value)
+{
+	json_member_add(C(j), NULL, key, C(value));
 }
 
 void

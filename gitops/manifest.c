@@ -6,13 +6,23 @@
  * threads. Input comes from a repository, so nothing here may abort on it:
  * every problem becomes a "FILE:LINE:COLUMN: message" in cause, and one bad
  * file fails the whole load so that nothing half-read is ever applied.
+ *
+ * manifest_load_dir walks the folder first, then parses the files with a
+ * few short-lived threads of its own (each owns the files it parses; the
+ * source is used under a lock, one call at a time), and adds what they
+ * found to the set in walk order: the set and the messages are the same
+ * as a file-by-file load. The environment variable GITOPS_LOAD_THREADS
+ * (1 to 16) overrides the number of threads, for tests and measurements.
  */
 #include "config.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gitops.h"
 
@@ -20,6 +30,9 @@
 #define MANIFEST_MAX_ERRORS	50
 #define MANIFEST_MAX_DEPTH	64
 #define MANIFEST_MAX_ENTRIES	200000
+
+/* Threads a load may start, at most. */
+#define MANIFEST_LOAD_THREADS	4
 
 const char *
 phase_name(enum hook_phase phase)
@@ -634,20 +647,86 @@ resource_set_find(const struct resource_set *set, const char *id)
 	return (strmap_get(set->by_id, id));
 }
 
+/* What loading one document found: a resource or a message. */
+struct load_rec {
+	struct resource	*r;
+	char		*error;
+};
+
+/*
+ * One entry of a folder walk, in order: a file to load, or a message
+ * (last: the entry bound was hit, nothing after it counts).
+ */
+struct load_item {
+	char		*path;
+	char		*msg;
+	int		 last;
+	struct load_rec	*rec;		/* what loading it found */
+	size_t		 nrec;
+	size_t		 caprec;
+	int		 done;
+};
+
 /* One load: where resources go and the errors found so far. */
 struct manifest_load {
 	struct resource_set	*set;
 	struct source		*src;
+	pthread_mutex_t		*src_lock;	/* NULL: ours alone */
 	const char		*default_namespace;
 	char			*errors;
 	size_t			 nerrors;
 	size_t			 nentries;
+
+	/* A walk collects entries here instead of loading them. */
+	int			 walking;
+	struct load_item	*items;
+	size_t			 nitems;
+	size_t			 capitems;
+	size_t			 nfiles;
+	size_t			 walk_errors;
+	int			 walk_stop;
+
+	/* Set while a file is loaded for a later replay: records go here. */
+	struct load_item	*record;
 };
 
 static int
 load_full(struct manifest_load *ml)
 {
+	if (ml->record != NULL)
+		return (0);	/* the replay applies the bound */
+	if (ml->walking)
+		return (ml->walk_stop ||
+		    ml->walk_errors >= MANIFEST_MAX_ERRORS);
 	return (ml->nerrors >= MANIFEST_MAX_ERRORS);
+}
+
+static void
+load_record(struct load_item *it, struct resource *r, char *error)
+{
+	if (it->nrec == it->caprec) {
+		it->caprec = it->caprec == 0 ? 64 : it->caprec * 2;
+		it->rec = xreallocarray(it->rec, it->caprec,
+		    sizeof *it->rec);
+	}
+	it->rec[it->nrec].r = r;
+	it->rec[it->nrec].error = error;
+	it->nrec++;
+}
+
+static struct load_item *
+load_item_add(struct manifest_load *ml)
+{
+	struct load_item	*it;
+
+	if (ml->nitems == ml->capitems) {
+		ml->capitems = ml->capitems == 0 ? 64 : ml->capitems * 2;
+		ml->items = xreallocarray(ml->items, ml->capitems,
+		    sizeof *ml->items);
+	}
+	it = &ml->items[ml->nitems++];
+	memset(it, 0, sizeof *it);
+	return (it);
 }
 
 /* Keep a message (it may hold several lines); takes ownership. */
@@ -656,6 +735,15 @@ load_error(struct manifest_load *ml, char *msg)
 {
 	const char	*p, *e;
 
+	if (ml->record != NULL) {
+		load_record(ml->record, NULL, msg);
+		return;
+	}
+	if (ml->walking) {
+		load_item_add(ml)->msg = msg;
+		ml->walk_errors++;
+		return;
+	}
 	for (p = msg; *p != '\0' && !load_full(ml); p = e + 1) {
 		if ((e = strchr(p, '\n')) == NULL)
 			e = p + strlen(p);
@@ -737,6 +825,8 @@ load_object(struct manifest_load *ml, const struct yaml_file *yf,
 		r->obj = json_dup(obj);
 	if (r->skip)
 		resource_free(r);
+	else if (ml->record != NULL)
+		load_record(ml->record, r, NULL);
 	else if (resource_set_add(ml->set, r, &cause) == -1) {
 		load_error(ml, cause);
 		resource_free(r);
@@ -763,9 +853,16 @@ load_file(struct manifest_load *ml, const char *path)
 	char			*display, *data = NULL, *cause = NULL;
 	size_t			 len;
 
+	int			 rc;
+
 	display = source_display_path(ml->src, path);
-	if (source_read(ml->src, path, YAML_MAX_FILE_SIZE, &data, &len,
-	    &cause) == -1) {
+	if (ml->src_lock != NULL)
+		pthread_mutex_lock(ml->src_lock);
+	rc = source_read(ml->src, path, YAML_MAX_FILE_SIZE, &data, &len,
+	    &cause);
+	if (ml->src_lock != NULL)
+		pthread_mutex_unlock(ml->src_lock);
+	if (rc == -1) {
 		load_error(ml, cause);
 		goto out;
 	}
@@ -833,7 +930,11 @@ load_tree(struct manifest_load *ml, const char *dir, int depth)
 			    MANIFEST_MAX_ENTRIES, display);
 			free(display);
 			load_error(ml, cause);
-			ml->nerrors = MANIFEST_MAX_ERRORS;
+			if (ml->walking) {
+				ml->items[ml->nitems - 1].last = 1;
+				ml->walk_stop = 1;
+			} else
+				ml->nerrors = MANIFEST_MAX_ERRORS;
 			break;
 		}
 		child = *dir == '\0' ? xstrdup(names.v[i]) :
@@ -844,7 +945,11 @@ load_tree(struct manifest_load *ml, const char *dir, int depth)
 			load_tree(ml, child, depth + 1);
 		else if (name_is_manifest(names.v[i]) &&
 		    !name_is_kustomization(names.v[i])) {
-			if (type == SOURCE_FILE)
+			if (type == SOURCE_FILE && ml->walking) {
+				load_item_add(ml)->path = child;
+				ml->nfiles++;
+				child = NULL;
+			} else if (type == SOURCE_FILE)
 				load_file(ml, child);
 			else {
 				display = source_display_path(ml->src, child);
@@ -858,6 +963,186 @@ load_tree(struct manifest_load *ml, const char *dir, int depth)
 		free(child);
 	}
 	strv_free(&names);
+}
+
+/* The files of a walk, shared by the threads that load them. */
+struct load_pool {
+	struct manifest_load	*ml;
+	struct load_item	*items;
+	size_t			 nitems;
+	size_t			 next;	/* the next to hand out */
+	int			 stop;	/* the rest is not needed */
+	pthread_mutex_t		 lock;	/* next, stop, done flags */
+	pthread_cond_t		 cond;	/* an item is done */
+};
+
+/* Load one file of a walk, keeping what it finds for load_replay. */
+static void
+load_item_run(struct manifest_load *parent, struct load_item *it)
+{
+	struct manifest_load	ml;
+
+	memset(&ml, 0, sizeof ml);
+	ml.src = parent->src;
+	ml.src_lock = parent->src_lock;
+	ml.default_namespace = parent->default_namespace;
+	ml.record = it;
+	load_file(&ml, it->path);
+}
+
+static void *
+load_worker(void *arg)
+{
+	struct load_pool	*pool = arg;
+	struct load_item	*it;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (pool->next < pool->nitems &&
+		    pool->items[pool->next].path == NULL)
+			pool->next++;
+		if (pool->stop || pool->next == pool->nitems)
+			break;
+		it = &pool->items[pool->next++];
+		pthread_mutex_unlock(&pool->lock);
+		load_item_run(pool->ml, it);
+		pthread_mutex_lock(&pool->lock);
+		it->done = 1;
+		pthread_cond_broadcast(&pool->cond);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return (NULL);
+}
+
+/* Free what a file held that the set did not take. */
+static void
+load_item_clear(struct load_item *it)
+{
+	size_t	i;
+
+	for (i = 0; i < it->nrec; i++) {
+		resource_free(it->rec[i].r);
+		free(it->rec[i].error);
+	}
+	free(it->rec);
+	it->rec = NULL;
+	it->nrec = it->caprec = 0;
+}
+
+/* Add what a file held, as loading it then would have. */
+static void
+load_replay(struct manifest_load *ml, struct load_item *it)
+{
+	struct load_rec	*rec;
+	char		*cause = NULL;
+	size_t		 i;
+
+	for (i = 0; i < it->nrec && !load_full(ml); i++) {
+		rec = &it->rec[i];
+		if (rec->error != NULL) {
+			load_error(ml, rec->error);
+			rec->error = NULL;
+		} else if (resource_set_add(ml->set, rec->r, &cause) == -1) {
+			load_error(ml, cause);
+			cause = NULL;
+		} else
+			rec->r = NULL;
+	}
+	load_item_clear(it);
+}
+
+/* Threads for nfiles: GITOPS_LOAD_THREADS, or the processors online. */
+static int
+load_threads(size_t nfiles)
+{
+	const char	*e = getenv("GITOPS_LOAD_THREADS");
+	char		*end;
+	long		 n;
+
+	if (e != NULL && *e != '\0' && (n = strtol(e, &end, 10)) >= 1 &&
+	    n <= 16 && *end == '\0')
+		;
+	else {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n > MANIFEST_LOAD_THREADS)
+			n = MANIFEST_LOAD_THREADS;
+	}
+	if (n > 0 && (size_t)n > nfiles)
+		n = (long)nfiles;
+	return (n > 1 ? (int)n : 1);
+}
+
+/*
+ * Load the entries a walk collected: files by a few threads (or this one
+ * alone), added to the set in order, stopping at the error bound.
+ */
+static void
+load_items(struct manifest_load *ml, struct load_item *items, size_t n)
+{
+	struct load_pool	 pool;
+	pthread_t		 threads[16];
+	pthread_mutex_t		 src_lock;
+	sigset_t		 all, old;
+	struct load_item	*it;
+	int			 i, nthreads, want;
+	size_t			 k;
+
+	memset(&pool, 0, sizeof pool);
+	pool.ml = ml;
+	pool.items = items;
+	pool.nitems = n;
+	nthreads = 0;
+	if ((want = load_threads(ml->nfiles)) > 1) {
+		pthread_mutex_init(&pool.lock, NULL);
+		pthread_cond_init(&pool.cond, NULL);
+		pthread_mutex_init(&src_lock, NULL);
+		ml->src_lock = &src_lock;
+		/* Signals stay with the threads that expect them. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		for (i = 0; i < want; i++) {
+			if (pthread_create(&threads[nthreads], NULL,
+			    load_worker, &pool) == 0)
+				nthreads++;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	for (k = 0; k < n && !load_full(ml); k++) {
+		it = &items[k];
+		if (it->path == NULL) {
+			load_error(ml, it->msg);
+			it->msg = NULL;
+			if (it->last)
+				ml->nerrors = MANIFEST_MAX_ERRORS;
+			continue;
+		}
+		if (nthreads == 0)
+			load_item_run(ml, it);
+		else {
+			pthread_mutex_lock(&pool.lock);
+			while (!it->done)
+				pthread_cond_wait(&pool.cond, &pool.lock);
+			pthread_mutex_unlock(&pool.lock);
+		}
+		load_replay(ml, it);
+	}
+	if (want > 1) {
+		pthread_mutex_lock(&pool.lock);
+		pool.stop = 1;
+		pthread_mutex_unlock(&pool.lock);
+		for (i = 0; i < nthreads; i++)
+			pthread_join(threads[i], NULL);
+		pthread_cond_destroy(&pool.cond);
+		pthread_mutex_destroy(&pool.lock);
+		pthread_mutex_destroy(&src_lock);
+		ml->src_lock = NULL;
+	}
+	for (k = 0; k < n; k++) {
+		load_item_clear(&items[k]);
+		free(items[k].path);
+		free(items[k].msg);
+	}
+	free(items);
 }
 
 /* Hand back the set, or every error found and no set. */
@@ -889,8 +1174,10 @@ manifest_load_dir(struct source *src, const char *path,
     const char *default_namespace, struct resource_set **setp, char **cause)
 {
 	struct manifest_load	 ml;
+	struct load_item	*items;
 	enum source_entry_type	 type;
 	char			*c = NULL, *display, *rel;
+	size_t			 nitems;
 
 	*setp = NULL;
 	memset(&ml, 0, sizeof ml);
@@ -905,9 +1192,15 @@ manifest_load_dir(struct source *src, const char *path,
 	}
 	if (source_stat(src, rel, &type, &c) == -1)
 		load_error(&ml, c);
-	else if (type == SOURCE_DIR)
+	else if (type == SOURCE_DIR) {
+		ml.walking = 1;
 		load_tree(&ml, rel, 0);
-	else if (type == SOURCE_FILE)
+		ml.walking = 0;
+		items = ml.items;
+		nitems = ml.nitems;
+		ml.items = NULL;
+		load_items(&ml, items, nitems);
+	} else if (type == SOURCE_FILE)
 		load_file(&ml, rel);
 	else {
 		display = source_display_path(src, rel);

@@ -362,6 +362,22 @@ yaml_steal(yaml_char_t **p)
 	return (s);
 }
 
+/*
+ * Take a scalar's text out of the current event. libyaml grows its
+ * strings by doubling, so a buffer the tree may keep is cut to size;
+ * short text is interned (and this buffer freed) more often than not.
+ */
+static char *
+yaml_steal_text(yaml_event_t *ev)
+{
+	size_t	len = ev->data.scalar.length;
+	char	*s = yaml_steal(&ev->data.scalar.value);
+
+	if (len <= JSON_INTERN_MAX_LEN)
+		return (s);
+	return (xreallocarray(s, len + 1, 1));
+}
+
 /* Scalars. */
 
 enum yaml_kind {
@@ -497,8 +513,18 @@ yaml_resolve(const char *s, double *d)
 	return (YAML_KIND_STRING);
 }
 
+/* A string node of the event's text, taken from the event if steal. */
 static struct json *
-yaml_kind_json(enum yaml_kind k, const char *s, double d)
+yaml_string_json(yaml_event_t *ev, int steal)
+{
+	/* Short text is looked up in place: most of it is interned. */
+	if (steal && ev->data.scalar.length > JSON_INTERN_VALUE_MAX_LEN)
+		return (json_new_string_owned(yaml_steal_text(ev)));
+	return (json_new_string((const char *)ev->data.scalar.value));
+}
+
+static struct json *
+yaml_kind_json(enum yaml_kind k, yaml_event_t *ev, int steal, double d)
 {
 	switch (k) {
 	case YAML_KIND_NULL:
@@ -511,13 +537,16 @@ yaml_kind_json(enum yaml_kind k, const char *s, double d)
 	case YAML_KIND_FLOAT:
 		return (json_new_number(d));
 	default:
-		return (json_new_string(s));
+		return (yaml_string_json(ev, steal));
 	}
 }
 
-/* The node of a scalar event; NULL (error set) for a bad tagged value. */
+/*
+ * The node of a scalar event; NULL (error set) for a bad tagged value.
+ * With steal, a string node takes the event's text.
+ */
 static struct json *
-yaml_scalar_json(struct yaml_parse *y, const yaml_event_t *ev)
+yaml_scalar_json(struct yaml_parse *y, yaml_event_t *ev, int steal)
 {
 	const char	*s = (const char *)ev->data.scalar.value;
 	const char	*tag = (const char *)ev->data.scalar.tag;
@@ -531,13 +560,13 @@ yaml_scalar_json(struct yaml_parse *y, const yaml_event_t *ev)
 		if (tag != NULL && strcmp(tag, "!") == 0)
 			plain = 0;
 		if (!plain)
-			return (json_new_string(s));
+			return (yaml_string_json(ev, steal));
 		k = yaml_resolve(s, &d);
-		return (yaml_kind_json(k, s, d));
+		return (yaml_kind_json(k, ev, steal, d));
 	}
 	tag += 18;
 	if (strcmp(tag, "str") == 0)
-		return (json_new_string(s));
+		return (yaml_string_json(ev, steal));
 	k = yaml_resolve(s, &d);
 	if (strcmp(tag, "null") == 0) {
 		if (k != YAML_KIND_NULL)
@@ -552,14 +581,14 @@ yaml_scalar_json(struct yaml_parse *y, const yaml_event_t *ev)
 		if (k != YAML_KIND_INT && k != YAML_KIND_FLOAT)
 			want = "!!float";
 	} else if (!plain)
-		return (json_new_string(s));
+		return (yaml_string_json(ev, steal));
 	if (want != NULL) {
 		yaml_error(y, (int)ev->start_mark.line + 1,
 		    (int)ev->start_mark.column + 1, "invalid %s value '%s'",
 		    want, s);
 		return (NULL);
 	}
-	return (yaml_kind_json(k, s, d));
+	return (yaml_kind_json(k, ev, steal, d));
 }
 
 static int
@@ -573,12 +602,14 @@ yaml_scalar_parse(struct yaml_parse *y, struct yaml_node *out)
 		    "NUL characters are not supported in strings");
 		return (-1);
 	}
-	if ((out->json = yaml_scalar_json(y, ev)) == NULL)
-		return (-1);
-	out->weight = 1;
 	out->empty = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 	    ev->data.scalar.length == 0 && ev->data.scalar.tag == NULL &&
 	    ev->data.scalar.anchor == NULL;
+	/* An anchor keeps the text (for keys), so only then is it copied. */
+	if ((out->json = yaml_scalar_json(y, ev,
+	    ev->data.scalar.anchor == NULL)) == NULL)
+		return (-1);
+	out->weight = 1;
 	if (ev->data.scalar.anchor != NULL) {
 		anchor = yaml_steal(&ev->data.scalar.anchor);
 		yaml_anchor_set(y, anchor, out->json,
@@ -846,7 +877,7 @@ yaml_key_parse(struct yaml_parse *y, int *merge)
 			return (NULL);
 		}
 		if (ev->data.scalar.anchor != NULL) {
-			if ((node = yaml_scalar_json(y, ev)) == NULL)
+			if ((node = yaml_scalar_json(y, ev, 0)) == NULL)
 				return (NULL);
 			yaml_keep(y, node);
 			anchor = yaml_steal(&ev->data.scalar.anchor);
@@ -856,7 +887,7 @@ yaml_key_parse(struct yaml_parse *y, int *merge)
 		*merge = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 		    ev->data.scalar.tag == NULL &&
 		    strcmp((char *)ev->data.scalar.value, "<<") == 0;
-		return (yaml_steal(&ev->data.scalar.value));
+		return (yaml_steal_text(ev));
 	case YAML_ALIAS_EVENT:
 		name = (const char *)ev->data.alias.anchor;
 		if ((a = yaml_anchor_get(y, name)) == NULL) {
@@ -922,12 +953,11 @@ yaml_mapping_parse(struct yaml_parse *y, int depth, struct yaml_node *out)
 		}
 		if (yaml_node_parse(y, depth + 1, &child) == -1)
 			goto fail;
-		json_append_member(out->json, key, child.json);
-		yaml_keyset_add(&ks, key, child.json);
+		json_append_member_owned(out->json, key, child.json);
+		key = NULL;
+		yaml_keyset_add(&ks, json_key(child.json), child.json);
 		yaml_posmap_put(y->pm, child.json, child.line, child.column,
 		    kline, kcolumn);
-		free(key);
-		key = NULL;
 		out->weight += child.weight;
 		if (child.height > height)
 			height = child.height;

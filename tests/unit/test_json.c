@@ -2,6 +2,8 @@
 #include "config.h"
 #include "unit.h"
 
+#include <pthread.h>
+
 static struct json *
 parse(const char *text)
 {
@@ -244,6 +246,182 @@ test_json_key_of_members_only(void **state)
 	json_free(j);
 }
 
+#define LONG_TEXT	"a string well past the length of interned values"
+#define LONG_KEY	"a-member-name-longer-than-the-interning-limit-of-" \
+			"sixty-four-bytes"
+
+static void
+test_json_new_string_owned_takes_string(void **state)
+{
+	struct json	*j;
+	char		*s = xstrdup(LONG_TEXT);
+
+	j = json_new_string_owned(s);
+	assert_int_equal(json_type(j), JSON_STRING);
+	/* The very buffer, not a copy: freed by json_free (leak-checked). */
+	assert_ptr_equal(json_string(j), s);
+	json_free(j);
+	j = json_new_string_owned(xstrdup("v1"));
+	assert_string_equal(json_string(j), "v1");
+	assert_ptr_equal(json_string(j), json_intern_value("v1", 2));
+	json_free(j);
+	j = json_new_string_owned(xstrdup(""));
+	assert_string_equal(json_string(j), "");
+	json_free(j);
+}
+
+static void
+test_json_append_member_owned_takes_key(void **state)
+{
+	struct json	*o = json_new_object(), *v;
+	char		*key = xstrdup(LONG_KEY);
+
+	json_append_member_owned(o, key, json_new_number(1));
+	json_append_member_owned(o, xstrdup("name"), json_new_string("x"));
+	v = json_get(o, LONG_KEY);
+	assert_non_null(v);
+	assert_ptr_equal(json_key(v), key);
+	assert_ptr_equal(json_key(json_get(o, "name")), json_intern("name", 4));
+	assert_string_equal(json_string(json_get(o, "name")), "x");
+	assert_int_equal(json_count(o), 2);
+	json_free(o);
+}
+
+static void
+test_json_intern_same_text_same_copy(void **state)
+{
+	const char	*a, *b;
+
+	a = json_intern("metadata", 8);
+	b = json_intern("metadata.name", 8);	/* a prefix: by length */
+	assert_non_null(a);
+	assert_ptr_equal(a, b);
+	assert_string_equal(a, "metadata");
+	assert_ptr_not_equal(json_intern("metadatA", 8), a);
+	assert_null(json_intern(LONG_KEY, strlen(LONG_KEY)));
+	assert_null(json_intern("a\0b", 3));
+	assert_null(json_intern_value(LONG_TEXT, strlen(LONG_TEXT)));
+	/* Names and values are apart: a value never takes a name's slot. */
+	assert_ptr_not_equal(json_intern_value("metadata", 8), a);
+	assert_string_equal(json_intern_value("metadata", 8), "metadata");
+}
+
+/* Every editing call on members whose name and value are interned. */
+static void
+test_json_interned_members_edit_and_copy(void **state)
+{
+	struct json	*o = json_new_object(), *d, *v, *o2;
+	char		*p;
+
+	json_append_member(o, "kind", json_new_string("ConfigMap"));
+	json_append_member(o, "name", json_new_string("web"));
+	json_append_member(o, "data", json_new_stringn("TCPX", 3));
+	json_append_member(o, LONG_KEY, json_new_string(LONG_TEXT));
+	assert_ptr_equal(json_key(json_get(o, "kind")),
+	    json_intern("kind", 4));
+	assert_ptr_equal(json_string(json_get(o, "kind")),
+	    json_intern_value("ConfigMap", 9));
+	d = json_dup(o);
+	assert_true(json_equal(o, d));
+	json_set(d, "kind", json_new_string("Secret"));
+	assert_string_equal(json_path_string(d, "kind", NULL), "Secret");
+	assert_string_equal(json_path_string(o, "kind", NULL), "ConfigMap");
+	json_set(d, "data", json_dup(json_get(o, LONG_KEY)));
+	assert_string_equal(json_path_string(d, "data", NULL), LONG_TEXT);
+	json_remove(d, "name");
+	assert_null(json_get(d, "name"));
+	v = json_detach(o, "name");
+	assert_string_equal(json_key(v), "name");
+	assert_string_equal(json_string(v), "web");
+	o2 = json_new_object();
+	json_append_member(o2, json_key(v), v);
+	json_set(o2, "name", json_new_string("web2"));
+	assert_string_equal(json_path_string(o2, "name", NULL), "web2");
+	v = json_detach(o2, "name");
+	json_array_append(d, v);	/* keeps its name: not our business */
+	p = json_print(o, 0);
+	assert_string_equal(p, "{\"kind\":\"ConfigMap\",\"data\":\"TCP\",\""
+	    LONG_KEY "\":\"" LONG_TEXT "\"}");
+	free(p);
+	json_free(o);
+	json_free(o2);
+	json_free(d);
+}
+
+struct intern_thread {
+	const char	*got[64];
+};
+
+static void *
+intern_thread_cb(void *arg)
+{
+	struct intern_thread	*t = arg;
+	char			 name[32];
+	int			 i;
+
+	for (i = 0; i < 64; i++) {
+		snprintf(name, sizeof name, "thread-key-%d", i);
+		t->got[i] = json_intern(name, strlen(name));
+	}
+	return (NULL);
+}
+
+/* Threads interning the same names at once all get one copy of each. */
+static void
+test_json_intern_threads_agree(void **state)
+{
+	struct intern_thread	t[4];
+	pthread_t		th[4];
+	int			i, k;
+
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL,
+		    intern_thread_cb, &t[i]), 0);
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (k = 0; k < 64; k++) {
+		assert_non_null(t[0].got[k]);
+		for (i = 1; i < 4; i++)
+			assert_ptr_equal(t[0].got[k], t[i].got[k]);
+	}
+}
+
+/*
+ * Endless distinct names stop at the cap and are then allocated per
+ * member; names interned before stay so. Last: it fills the tables.
+ */
+static void
+test_json_intern_cap_bounds_table(void **state)
+{
+	struct json	*o = json_new_object();
+	const char	*name = json_intern("name", 4);
+	char		 key[32];
+	size_t		 before, misses = 0;
+	int		 i;
+
+	before = json_intern_count_get(0);
+	for (i = 0; i < 20000; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		if (json_intern(key, strlen(key)) == NULL)
+			misses++;
+		if (json_intern_value(key, strlen(key)) == NULL)
+			misses++;
+	}
+	assert_true(json_intern_count_get(0) > before);
+	assert_true(json_intern_count_get(0) <= 2048);
+	assert_true(json_intern_count_get(1) <= 2048);
+	assert_true(misses >= 2 * (20000 - 2048));
+	assert_null(json_intern("k19999", 6));
+	assert_ptr_equal(json_intern("name", 4), name);
+	/* Past the cap, members and values still work (and are freed). */
+	json_append_member(o, "k19998", json_new_string("k19997"));
+	json_append_member_owned(o, xstrdup("k19999"),
+	    json_new_string_owned(xstrdup("k19996")));
+	assert_string_equal(json_path_string(o, "k19998", NULL), "k19997");
+	assert_string_equal(json_path_string(o, "k19999", NULL), "k19996");
+	json_free(o);
+}
+
 int
 main(void)
 {
@@ -258,6 +436,13 @@ main(void)
 		cmocka_unit_test(test_json_parse_error_positioned),
 		cmocka_unit_test(test_json_print_compact_and_pretty),
 		cmocka_unit_test(test_json_key_of_members_only),
+		cmocka_unit_test(test_json_new_string_owned_takes_string),
+		cmocka_unit_test(test_json_append_member_owned_takes_key),
+		cmocka_unit_test(test_json_intern_same_text_same_copy),
+		cmocka_unit_test(test_json_interned_members_edit_and_copy),
+		cmocka_unit_test(test_json_intern_threads_agree),
+		/* Last: it fills the intern tables. */
+		cmocka_unit_test(test_json_intern_cap_bounds_table),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

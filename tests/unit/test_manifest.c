@@ -883,6 +883,155 @@ test_manifest_load_dir_errors_bounded(void **state)
 	free(cause);
 }
 
+/*
+ * Load path with GITOPS_LOAD_THREADS set to threads; the set (NULL on
+ * failure) and the cause are handed back.
+ */
+static int
+load_threads(struct fixture *f, const char *path, int threads,
+    struct resource_set **set, char **cause)
+{
+	char	n[16];
+	int	rc;
+
+	snprintf(n, sizeof n, "%d", threads);
+	setenv("GITOPS_LOAD_THREADS", n, 1);
+	*set = NULL;
+	*cause = NULL;
+	rc = manifest_load_dir(f->src, path, "shop", set, cause);
+	unsetenv("GITOPS_LOAD_THREADS");
+	return (rc);
+}
+
+/* Two sets hold the same resources, in the same order, from the same place. */
+static void
+assert_sets_equal(const struct resource_set *a, const struct resource_set *b)
+{
+	size_t	i;
+
+	assert_int_equal(a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		assert_string_equal(a->v[i]->id, b->v[i]->id);
+		assert_string_equal(a->v[i]->file, b->v[i]->file);
+		assert_int_equal(a->v[i]->line, b->v[i]->line);
+		assert_int_equal(a->v[i]->column, b->v[i]->column);
+		assert_int_equal(a->v[i]->wave, b->v[i]->wave);
+		assert_int_equal(a->v[i]->phase, b->v[i]->phase);
+		assert_true(json_equal(a->v[i]->obj, b->v[i]->obj));
+		assert_ptr_not_equal(a->v[i]->obj, b->v[i]->obj);
+	}
+}
+
+/* Files of every shape, loaded by one thread and by four: same set. */
+static void
+test_manifest_load_dir_threads_same_set(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*one, *four;
+	struct buf		 b;
+	char			*c1, *c4, name[64];
+	int			 i, j;
+
+	for (i = 0; i < 24; i++) {
+		buf_init(&b);
+		for (j = 0; j < 20; j++)
+			buf_printf(&b, "---\napiVersion: v1\nkind: ConfigMap\n"
+			    "metadata:\n  name: cm-%d-%d\n  annotations:\n"
+			    "    " ANNOTATION_WAVE ": \"%d\"\ndata:\n"
+			    "  k: &v value-%d\n  l: *v\n", i, j, j % 3, j);
+		snprintf(name, sizeof name, "app/d%d/f%02d.yaml", i % 3, i);
+		unit_write(f->dir, name, b.data);
+		buf_free(&b);
+	}
+	unit_write(f->dir, "app/list.yaml", "apiVersion: v1\nkind: List\n"
+	    "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n"
+	    "    name: l1\n- apiVersion: v1\n  kind: Namespace\n"
+	    "  metadata:\n    name: shop\n");
+	unit_write(f->dir, "app/skip.yaml", "apiVersion: v1\nkind: ConfigMap\n"
+	    "metadata:\n  name: s\n  annotations:\n"
+	    "    argocd.argoproj.io/hook: Skip\n");
+	if (load_threads(f, "app", 1, &one, &c1) != 0)
+		fail_msg("unexpected error: %s", c1);
+	if (load_threads(f, "app", 4, &four, &c4) != 0)
+		fail_msg("unexpected error: %s", c4);
+	assert_int_equal(one->n, 24 * 20 + 2);
+	assert_sets_equal(one, four);
+	assert_non_null(resource_set_find(four, "Namespace/shop"));
+	assert_int_equal(resource_set_find(four, "ConfigMap/shop/cm-3-5")->wave,
+	    2);
+	assert_null(resource_set_find(four, "ConfigMap/shop/s"));
+	resource_set_free(one);
+	resource_set_free(four);
+}
+
+/* Errors of every kind, in walk order, exactly as one thread finds them. */
+static void
+test_manifest_load_dir_threads_same_errors(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*one, *four;
+	char			*c1, *c4, name[64];
+	int			 i, t;
+
+	for (i = 0; i < 12; i++) {
+		snprintf(name, sizeof name, "bad/f%02d.yaml", i);
+		switch (i % 4) {
+		case 0:
+			unit_write(f->dir, name, CM("same"));
+			break;
+		case 1:
+			unit_write(f->dir, name, "a: [\n");
+			break;
+		case 2:
+			unit_write(f->dir, name, CM("ok") "---\n"
+			    "apiVersion: v1\nkind: ConfigMap\n");
+			break;
+		default:
+			unit_write(f->dir, name, "apiVersion: v1\nkind: List\n"
+			    "items:\n- kind: x\n- " CM("Bad"));
+			break;
+		}
+	}
+	assert_int_equal(load_threads(f, "bad", 1, &one, &c1), -1);
+	assert_null(one);
+	assert_non_null(strstr(c1, "f04.yaml:1:1: duplicate resource "
+	    "'ConfigMap/shop/same'"));
+	assert_non_null(strstr(c1, "f06.yaml:6:1: document has no "
+	    "metadata.name"));
+	for (t = 2; t <= 4; t++) {
+		assert_int_equal(load_threads(f, "bad", t, &four, &c4), -1);
+		assert_null(four);
+		assert_string_equal(c1, c4);
+		free(c4);
+	}
+	free(c1);
+}
+
+/* The 50-message bound falls at the same message with any thread count. */
+static void
+test_manifest_load_dir_threads_same_bound(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*one, *four;
+	char			*c1, *c4, name[64];
+	int			 i;
+
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof name, "many/f%02d.yaml", i);
+		/* Two messages a file: the bound falls inside f24. */
+		unit_write(f->dir, name, "apiVersion: v1\nkind: ConfigMap\n"
+		    "---\napiVersion: v1\nkind: ConfigMap\n");
+	}
+	assert_int_equal(load_threads(f, "many", 1, &one, &c1), -1);
+	assert_non_null(strstr(c1, "f24.yaml:4:1: document has no "
+	    "metadata.name\ntoo many errors, stopped after 50"));
+	assert_null(strstr(c1, "f25.yaml"));
+	assert_int_equal(load_threads(f, "many", 4, &four, &c4), -1);
+	assert_string_equal(c1, c4);
+	free(c1);
+	free(c4);
+}
+
 static void
 test_manifest_load_dir_many_resources(void **state)
 {
@@ -975,6 +1124,9 @@ main(void)
 		T(test_manifest_load_dir_too_large_refused),
 		T(test_manifest_load_dir_errors_bounded),
 		T(test_manifest_load_dir_many_resources),
+		T(test_manifest_load_dir_threads_same_set),
+		T(test_manifest_load_dir_threads_same_errors),
+		T(test_manifest_load_dir_threads_same_bound),
 		T(test_manifest_load_file_appends_to_set),
 #undef T
 	};

@@ -926,6 +926,68 @@ test_yaml_emit_round_trip_broad(void **state)
 	}
 }
 
+/*
+ * The tree takes libyaml's text (keys and strings of every style, with
+ * anchors and aliases) without changing it; short names are the shared
+ * interned copies.
+ */
+static void
+test_yaml_parse_strings_taken_intact(void **state)
+{
+	struct json	*j, *c;
+	char		 want[300];
+	char		*p;
+
+	j = parse_one("metadata:\n  name: web\n"
+	    "plain: a plain scalar that is well past sixteen bytes long\n"
+	    "single: 'it''s quoted'\n"
+	    "double: \"tab\\there\"\n"
+	    "block: |\n  line one\n  line two\n"
+	    "folded: >-\n  folded\n  text\n"
+	    "anch: &a anchored text past sixteen bytes\n"
+	    "copy: *a\n"
+	    "&k keyanchor: 1\n"
+	    "nested:\n  *k : 2\n"
+	    "list: [x, \"\", 'y', *a]\n"
+	    "empty: ''\n"
+	    "long-name-that-is-longer-than-sixty-four-bytes-so-not-interned-at-"
+	    "all: v\n");
+	assert_ptr_equal(json_key(json_get(j, "metadata")),
+	    json_intern("metadata", 8));
+	assert_string_equal(json_path_string(j, "metadata", "name", NULL),
+	    "web");
+	assert_string_equal(json_path_string(j, "plain", NULL),
+	    "a plain scalar that is well past sixteen bytes long");
+	assert_string_equal(json_path_string(j, "single", NULL), "it's quoted");
+	assert_string_equal(json_path_string(j, "double", NULL), "tab\there");
+	assert_string_equal(json_path_string(j, "block", NULL),
+	    "line one\nline two\n");
+	assert_string_equal(json_path_string(j, "folded", NULL), "folded text");
+	assert_string_equal(json_path_string(j, "anch", NULL),
+	    "anchored text past sixteen bytes");
+	assert_string_equal(json_path_string(j, "copy", NULL),
+	    "anchored text past sixteen bytes");
+	assert_ptr_not_equal(json_path_string(j, "copy", NULL),
+	    json_path_string(j, "anch", NULL));
+	assert_int_equal(json_number(json_get(j, "keyanchor")), 1);
+	assert_int_equal(json_number(json_path(j, "nested", "keyanchor",
+	    NULL)), 2);
+	c = json_get(j, "list");
+	assert_int_equal(json_count(c), 4);
+	assert_string_equal(json_string(json_array_get(c, 1)), "");
+	assert_string_equal(json_string(json_array_get(c, 3)),
+	    "anchored text past sixteen bytes");
+	assert_string_equal(json_path_string(j, "empty", NULL), "");
+	snprintf(want, sizeof want, "%s", "long-name-that-is-longer-than-"
+	    "sixty-four-bytes-so-not-interned-at-all");
+	assert_string_equal(json_path_string(j, want, NULL), "v");
+	p = json_print(j, 0);
+	assert_non_null(strstr(p, "\"copy\":\"anchored text past sixteen "
+	    "bytes\",\"keyanchor\":1,"));
+	free(p);
+	json_free(j);
+}
+
 int
 main(void)
 {
@@ -959,6 +1021,7 @@ main(void)
 		cmocka_unit_test(test_yaml_emit_numbers_shortest),
 		cmocka_unit_test(test_yaml_emit_long_key_explicit),
 		cmocka_unit_test(test_yaml_emit_round_trip_broad),
+		cmocka_unit_test(test_yaml_parse_strings_taken_intact),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
