@@ -30,6 +30,12 @@
 #define MANIFEST_MAX_ERRORS	50
 #define MANIFEST_MAX_DEPTH	64
 #define MANIFEST_MAX_ENTRIES	200000
+/*
+ * Folders walked in one load. Symlinks inside the repository may lead
+ * into one folder along many paths (each level doubling them); this
+ * bound keeps such a tree from costing exponential time.
+ */
+#define MANIFEST_MAX_FOLDERS	10000
 
 /* Threads a load may start, at most. */
 #define MANIFEST_LOAD_THREADS	4
@@ -676,6 +682,7 @@ struct manifest_load {
 	char			*errors;
 	size_t			 nerrors;
 	size_t			 nentries;
+	size_t			 nfolders;
 
 	/* A walk collects entries here instead of loading them. */
 	int			 walking;
@@ -901,6 +908,17 @@ name_is_kustomization(const char *name)
 	    strcmp(name, "Kustomization") == 0);
 }
 
+/* A bound was passed: nothing more is walked or loaded. */
+static void
+load_walk_stop(struct manifest_load *ml)
+{
+	if (ml->walking) {
+		ml->items[ml->nitems - 1].last = 1;
+		ml->walk_stop = 1;
+	} else
+		ml->nerrors = MANIFEST_MAX_ERRORS;
+}
+
 static void
 load_tree(struct manifest_load *ml, const char *dir, int depth)
 {
@@ -917,6 +935,16 @@ load_tree(struct manifest_load *ml, const char *dir, int depth)
 		load_error(ml, cause);
 		return;
 	}
+	if (++ml->nfolders > MANIFEST_MAX_FOLDERS) {
+		display = source_display_path(ml->src, dir);
+		xasprintf(&cause, "more than %d folders to walk, at '%s' "
+		    "(symlinks leading into one folder along many paths?)",
+		    MANIFEST_MAX_FOLDERS, display);
+		free(display);
+		load_error(ml, cause);
+		load_walk_stop(ml);
+		return;
+	}
 	if (source_list(ml->src, dir, &names, &cause) == -1) {
 		load_error(ml, cause);
 		return;
@@ -930,11 +958,7 @@ load_tree(struct manifest_load *ml, const char *dir, int depth)
 			    MANIFEST_MAX_ENTRIES, display);
 			free(display);
 			load_error(ml, cause);
-			if (ml->walking) {
-				ml->items[ml->nitems - 1].last = 1;
-				ml->walk_stop = 1;
-			} else
-				ml->nerrors = MANIFEST_MAX_ERRORS;
+			load_walk_stop(ml);
 			break;
 		}
 		child = *dir == '\0' ? xstrdup(names.v[i]) :

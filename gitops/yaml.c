@@ -20,6 +20,8 @@
 
 #include <yaml.h>
 
+#include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -387,7 +389,16 @@ enum yaml_kind {
 	YAML_KIND_INT,
 	YAML_KIND_FLOAT,
 	YAML_KIND_STRING,
+	/*
+	 * A number a double cannot hold exactly: an integer past 2^53, or
+	 * anything past a double's range. Refused rather than silently
+	 * changed (quoted, it is a string like any other).
+	 */
+	YAML_KIND_INEXACT,
 };
+
+/* 2^53: integers up to it are exact in a double (and in JSON parsers). */
+#define YAML_MAX_EXACT_INT	9007199254740992.0
 
 static int
 yaml_is_digits(const char *s, const char *set)
@@ -456,6 +467,24 @@ yaml_radix(const char *s, int base)
  * YAML 1.2 core schema. .inf and .nan stay strings: JSON has no such
  * numbers and Kubernetes never wants them.
  */
+/*
+ * An integer's kind, judged on its digits (a double would round 2^53 + 1
+ * down to 2^53 and hide the loss): INT up to 2^53, else INEXACT.
+ */
+static enum yaml_kind
+yaml_int_kind(const char *digits, int base)
+{
+	uintmax_t	v;
+	char		*end;
+
+	errno = 0;
+	v = strtoumax(digits, &end, base);
+	if (errno == ERANGE || *end != '\0' ||
+	    v > (uintmax_t)YAML_MAX_EXACT_INT)
+		return (YAML_KIND_INEXACT);
+	return (YAML_KIND_INT);
+}
+
 static enum yaml_kind
 yaml_resolve(const char *s, double *d)
 {
@@ -488,27 +517,24 @@ yaml_resolve(const char *s, double *d)
 	case '0':
 		if (s[1] == 'o' && yaml_is_digits(s + 2, "01234567")) {
 			*d = yaml_radix(s + 2, 8);
-			return (isfinite(*d) ? YAML_KIND_INT :
-			    YAML_KIND_STRING);
+			return (yaml_int_kind(s + 2, 8));
 		}
 		if (s[1] == 'x' && yaml_is_digits(s + 2,
 		    "0123456789abcdefABCDEF")) {
 			*d = yaml_radix(s + 2, 16);
-			return (isfinite(*d) ? YAML_KIND_INT :
-			    YAML_KIND_STRING);
+			return (yaml_int_kind(s + 2, 16));
 		}
 		break;
 	}
 	if (*t == '-' || *t == '+')
 		t++;
-	/* Past the range of a double: a string, like .inf. */
 	if (yaml_is_digits(t, "0123456789")) {
 		*d = strtod(s, NULL);
-		return (isfinite(*d) ? YAML_KIND_INT : YAML_KIND_STRING);
+		return (yaml_int_kind(t, 10));
 	}
 	if (yaml_is_float(s)) {
 		*d = strtod(s, NULL);
-		return (isfinite(*d) ? YAML_KIND_FLOAT : YAML_KIND_STRING);
+		return (isfinite(*d) ? YAML_KIND_FLOAT : YAML_KIND_INEXACT);
 	}
 	return (YAML_KIND_STRING);
 }
@@ -562,6 +588,8 @@ yaml_scalar_json(struct yaml_parse *y, yaml_event_t *ev, int steal)
 		if (!plain)
 			return (yaml_string_json(ev, steal));
 		k = yaml_resolve(s, &d);
+		if (k == YAML_KIND_INEXACT)
+			goto inexact;
 		return (yaml_kind_json(k, ev, steal, d));
 	}
 	tag += 18;
@@ -588,7 +616,15 @@ yaml_scalar_json(struct yaml_parse *y, yaml_event_t *ev, int steal)
 		    want, s);
 		return (NULL);
 	}
+	if (k == YAML_KIND_INEXACT && plain)
+		goto inexact;
 	return (yaml_kind_json(k, ev, steal, d));
+inexact:
+	yaml_error(y, (int)ev->start_mark.line + 1,
+	    (int)ev->start_mark.column + 1, "number '%s' cannot be kept "
+	    "exactly (integers up to 2^53 can): quote it to keep it as text",
+	    s);
+	return (NULL);
 }
 
 static int

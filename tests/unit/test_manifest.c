@@ -833,6 +833,40 @@ test_manifest_load_dir_symlink_loop_ends(void **state)
 }
 
 static void
+test_manifest_load_dir_symlink_diamond_bounded(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set = NULL;
+	char			 rel[64], target[16], *p, *cause = NULL;
+	int			 level;
+
+	/* dK/a and dK/b both lead to dK+1: 2^16 paths to one folder. */
+	unit_write(f->dir, "dia/d16/notes.txt", "leaf");
+	for (level = 0; level < 16; level++) {
+		snprintf(target, sizeof target, "../d%d", level + 1);
+		snprintf(rel, sizeof rel, "dia/d%d/a", level);
+		unit_write(f->dir, rel, "");
+		p = path_join(f->dir, rel);
+		if (unlink(p) == -1 || symlink(target, p) == -1)
+			fatal("symlink");
+		free(p);
+		snprintf(rel, sizeof rel, "dia/d%d/b", level);
+		p = path_join(f->dir, rel);
+		if (symlink(target, p) == -1)
+			fatal("symlink");
+		free(p);
+	}
+	assert_int_equal(manifest_load_dir(f->src, "dia/d0", NULL, &set,
+	    &cause), -1);
+	assert_null(set);
+	assert_non_null(strstr(cause, "more than 10000 folders to walk, at "));
+	assert_non_null(strstr(cause, "(symlinks leading into one folder "
+	    "along many paths?)"));
+	assert_null(strchr(cause, '\n'));
+	free(cause);
+}
+
+static void
 test_manifest_load_dir_dotdot_refused(void **state)
 {
 	struct fixture	*f = *state;
@@ -1120,6 +1154,7 @@ main(void)
 		T(test_manifest_load_dir_syntax_error_reported),
 		T(test_manifest_load_dir_symlink_escape_refused),
 		T(test_manifest_load_dir_symlink_loop_ends),
+		T(test_manifest_load_dir_symlink_diamond_bounded),
 		T(test_manifest_load_dir_dotdot_refused),
 		T(test_manifest_load_dir_too_large_refused),
 		T(test_manifest_load_dir_errors_bounded),

@@ -1085,7 +1085,7 @@ test_target_apply_object_digest_is_stable(void **state)
 	r = res_yaml("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
 	    "  name: kat\n  namespace: shop\n  labels:\n    app: kat\n"
 	    "spec:\n  ints: [0, 1, -7, 8080, 999999999999999, "
-	    "1000000000000000, 12345678901234567890]\n"
+	    "1000000000000000, 9007199254740992]\n"
 	    "  floats: [0.5, -2.25, 1e300, 3.14159]\n"
 	    "  flags: [true, false, null]\n  empty: {}\n  list: []\n"
 	    "data:\n  key: \"value with \xc3\xbc" "n\xc3\xaf" "code\"\n");
@@ -1093,8 +1093,9 @@ test_target_apply_object_digest_is_stable(void **state)
 	assert_int_equal(target_inventory_save(t, &cause), 0);
 	inv = unit_read(root, ".gitops-agent/inventory/shop.json");
 	assert_non_null(inv);
-	assert_non_null(strstr(inv, "\"b92b61a80a91931c9cb87eb2cc0747fc36ee3a9c"
-	    "5c4f4789e620332a2af87d09\""));
+	/* Pinned: a change of the digest encoding shows here. */
+	assert_non_null(strstr(inv, "\"cfa5026183a7785fa82c31ca65eef3e11b7666ff"
+	    "f0fc460603a98974e0c1ea90\""));
 	free(inv);
 	resource_free(r);
 	target_free(t);
