@@ -427,28 +427,6 @@ suggestion_text(const char *s, const char *const *candidates, size_t n)
 	return (text);
 }
 
-static const char *
-json_noun(const struct json *v)
-{
-	switch (json_type(v)) {
-	case JSON_NULL:
-		return ("null");
-	case JSON_FALSE:
-	case JSON_TRUE:
-		return ("a boolean");
-	case JSON_NUMBER:
-		return ("a number");
-	case JSON_STRING:
-		return ("a string");
-	case JSON_ARRAY:
-		return ("a list");
-	case JSON_OBJECT:
-		return ("a mapping");
-	default:
-		return ("invalid");
-	}
-}
-
 static const struct opt *
 opt_find(enum opt_section section, const char *key)
 {
@@ -616,7 +594,7 @@ opt_string(struct config_ctx *ctx, const struct opt *o, const struct json *v)
 
 	if ((s = json_string(v)) == NULL) {
 		ctx_error_value(ctx, v, "'%s' must be %s, not %s%s", o->key,
-		    type_noun(o), json_noun(v),
+		    type_noun(o), json_type_phrase(v),
 		    (o->type == OPT_STRING || o->type == OPT_PATH ||
 		    o->type == OPT_REPO_PATH) && (t == JSON_NUMBER ||
 		    t == JSON_TRUE || t == JSON_FALSE) ? " (quote it)" : "");
@@ -670,7 +648,7 @@ opt_set_integer(struct config_ctx *ctx, const struct opt *o,
 
 	if (json_type(v) != JSON_NUMBER) {
 		ctx_error_value(ctx, v, "'%s' must be an integer, not %s",
-		    o->key, json_noun(v));
+		    o->key, json_type_phrase(v));
 		return;
 	}
 	d = json_number(v);
@@ -702,13 +680,13 @@ opt_set_strings(struct config_ctx *ctx, const struct opt *o,
 
 	if (json_type(v) != JSON_ARRAY) {
 		ctx_error_value(ctx, v, "'%s' must be a list of strings, not "
-		    "%s", o->key, json_noun(v));
+		    "%s", o->key, json_type_phrase(v));
 		return;
 	}
 	for (item = json_child(v); item != NULL; item = json_next(item)) {
 		if ((s = json_string(item)) == NULL)
 			ctx_error(ctx, item, "'%s' items must be strings, not "
-			    "%s", o->key, json_noun(item));
+			    "%s", o->key, json_type_phrase(item));
 		else if (*s == '\0')
 			ctx_error(ctx, item, "'%s' items must not be empty",
 			    o->key);
@@ -739,7 +717,7 @@ opt_set_enum(struct config_ctx *ctx, const struct opt *o,
 	list = buf_release(&names);
 	if (s == NULL)
 		ctx_error_value(ctx, v, "'%s' must be one of %s, not %s",
-		    o->key, list, json_noun(v));
+		    o->key, list, json_type_phrase(v));
 	else
 		ctx_error_value(ctx, v, "'%s' must be one of %s, not '%s'",
 		    o->key, list, s);
@@ -757,7 +735,7 @@ opt_set_list(struct config_ctx *ctx, const struct opt *o,
 
 	if (json_type(v) != JSON_ARRAY) {
 		ctx_error_value(ctx, v, "'%s' must be a list, not %s", o->key,
-		    json_noun(v));
+		    json_type_phrase(v));
 		return;
 	}
 	if ((n = json_count(v)) == 0)
@@ -769,7 +747,7 @@ opt_set_list(struct config_ctx *ctx, const struct opt *o,
 	    i++, item = json_next(item)) {
 		if (json_type(item) != JSON_OBJECT) {
 			ctx_error(ctx, item, "'%s' items must be mappings, not "
-			    "%s", o->key, json_noun(item));
+			    "%s", o->key, json_type_phrase(item));
 			continue;
 		}
 		parse_section(ctx, o->sub, item, elems + i * sec->size);
@@ -826,7 +804,7 @@ opt_set(struct config_ctx *ctx, const struct opt *o, const struct json *v,
 	case OPT_BOOL:
 		if (json_type(v) != JSON_TRUE && json_type(v) != JSON_FALSE) {
 			ctx_error_value(ctx, v, "'%s' must be a boolean, "
-			    "not %s", o->key, json_noun(v));
+			    "not %s", o->key, json_type_phrase(v));
 			return;
 		}
 		*(int *)p = json_is_true(v);
@@ -846,7 +824,7 @@ opt_set(struct config_ctx *ctx, const struct opt *o, const struct json *v,
 	case OPT_MAPPING:
 		if (json_type(v) != JSON_OBJECT) {
 			ctx_error_value(ctx, v, "'%s' must be a mapping, "
-			    "not %s", o->key, json_noun(v));
+			    "not %s", o->key, json_type_phrase(v));
 			return;
 		}
 		parse_section(ctx, o->sub, v, p);
@@ -1121,7 +1099,7 @@ config_parse(const char *name, const char *data, size_t len, char **cause)
 	else if (json_type(root) != JSON_OBJECT)
 		ctx_error_at(&ctx, ctx.yf->docs[0].line,
 		    ctx.yf->docs[0].column, "the configuration must be a "
-		    "mapping, not %s", json_noun(root));
+		    "mapping, not %s", json_type_phrase(root));
 	else {
 		cfg = xcalloc(1, sizeof *cfg);
 		cfg->file = xstrdup(name);

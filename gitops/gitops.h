@@ -113,6 +113,13 @@ void		 cause_append(char **, const char *, ...)
 /* Read a whole file, refusing one larger than max bytes. */
 int		 file_read(const char *, size_t, char **, size_t *, char **);
 /*
+ * The same from an open descriptor (display names it in messages): a
+ * regular file of at most max bytes, NUL-terminated; *st if not NULL.
+ */
+struct stat;
+int		 fd_read_all(int, const char *, size_t, char **, size_t *,
+		     struct stat *, char **);
+/*
  * Write a file so that a reader sees either the old or the new content:
  * temporary file in the same directory, fsync, rename, fsync of the
  * directory. Creates missing parent directories.
@@ -181,6 +188,8 @@ void		 json_free(struct json *);
 struct json	*json_dup(const struct json *);
 enum json_type	 json_type(const struct json *);
 const char	*json_type_name(enum json_type);
+/* "a list", "a mapping", "null"...: for "must be X, not Y" messages. */
+const char	*json_type_phrase(const struct json *);
 /* The string of a string node, or NULL for any other node. */
 const char	*json_string(const struct json *);
 double		 json_number(const struct json *);

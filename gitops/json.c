@@ -358,6 +358,29 @@ json_type_name(enum json_type t)
 	}
 }
 
+/* "a list", "null": for "must be a mapping, not ..." messages. */
+const char *
+json_type_phrase(const struct json *j)
+{
+	switch (json_type(j)) {
+	case JSON_NULL:
+		return ("null");
+	case JSON_FALSE:
+	case JSON_TRUE:
+		return ("a boolean");
+	case JSON_NUMBER:
+		return ("a number");
+	case JSON_STRING:
+		return ("a string");
+	case JSON_ARRAY:
+		return ("a list");
+	case JSON_OBJECT:
+		return ("a mapping");
+	default:
+		return ("invalid");
+	}
+}
+
 const char *
 json_string(const struct json *j)
 {

@@ -149,29 +149,6 @@ resource_id_make(const char *group, const char *kind, const char *namespace,
 	return (buf_release(&b));
 }
 
-/* "a list", "null": for "must be a mapping, not ..." messages. */
-static const char *
-type_phrase(const struct json *j)
-{
-	switch (json_type(j)) {
-	case JSON_NULL:
-		return ("null");
-	case JSON_FALSE:
-	case JSON_TRUE:
-		return ("a boolean");
-	case JSON_NUMBER:
-		return ("a number");
-	case JSON_STRING:
-		return ("a string");
-	case JSON_ARRAY:
-		return ("a list");
-	case JSON_OBJECT:
-		return ("a mapping");
-	default:
-		return ("invalid");
-	}
-}
-
 /* Where a document is, and the file whose positions can place its nodes. */
 struct doc_pos {
 	const struct yaml_file	*yf;	/* may be NULL */
@@ -257,7 +234,7 @@ annotation_get(const struct doc_pos *dp, const struct json *ann,
 		return (1);
 	if ((*value = json_string(v)) == NULL) {
 		pos_error(dp, v, cause, "annotation '%s' must be a string, "
-		    "not %s", key, type_phrase(v));
+		    "not %s", key, json_type_phrase(v));
 		return (-1);
 	}
 	return (0);
@@ -420,7 +397,7 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 
 	if (json_type(obj) != JSON_OBJECT) {
 		pos_error(dp, NULL, cause, "document must be a mapping, not "
-		    "%s", type_phrase(obj));
+		    "%s", json_type_phrase(obj));
 		return (NULL);
 	}
 	v = json_get(obj, "apiVersion");
@@ -430,7 +407,7 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 	}
 	if ((api = json_string(v)) == NULL) {
 		pos_error(dp, v, cause, "apiVersion must be a string, not %s",
-		    type_phrase(v));
+		    json_type_phrase(v));
 		goto fail;
 	}
 	if (api_version_parse(api, &group) == -1) {
@@ -445,7 +422,7 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 	}
 	if ((kind = json_string(v)) == NULL) {
 		pos_error(dp, v, cause, "kind must be a string, not %s",
-		    type_phrase(v));
+		    json_type_phrase(v));
 		goto fail;
 	}
 	if (!kind_is_valid(kind)) {
@@ -461,7 +438,7 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 	}
 	if (json_type(md) != JSON_OBJECT) {
 		pos_error(dp, md, cause, "metadata must be a mapping, not %s",
-		    type_phrase(md));
+		    json_type_phrase(md));
 		goto fail;
 	}
 	v = json_get(md, "name");
@@ -471,7 +448,7 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 	}
 	if ((name = json_string(v)) == NULL) {
 		pos_error(dp, v, cause, "metadata.name must be a string, not "
-		    "%s", type_phrase(v));
+		    "%s", json_type_phrase(v));
 		goto fail;
 	}
 	/* This is also what keeps a target's file paths in its folder. */
@@ -485,7 +462,7 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 	if (!json_absent(nsnode)) {
 		if ((ns = json_string(nsnode)) == NULL) {
 			pos_error(dp, nsnode, cause, "metadata.namespace must "
-			    "be a string, not %s", type_phrase(nsnode));
+			    "be a string, not %s", json_type_phrase(nsnode));
 			goto fail;
 		}
 		if (*ns == '\0')
@@ -510,7 +487,7 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 	if (!json_absent(v)) {
 		if (json_type(v) != JSON_OBJECT) {
 			pos_error(dp, v, cause, "metadata.annotations must be "
-			    "a mapping, not %s", type_phrase(v));
+			    "a mapping, not %s", json_type_phrase(v));
 			goto fail;
 		}
 		ann = v;
@@ -804,7 +781,7 @@ load_object(struct manifest_load *ml, const struct yaml_file *yf,
 			pos_error(&dp, items, &cause, "items of a %s must be "
 			    "a list, not %s",
 			    json_string(json_get(obj, "kind")),
-			    type_phrase(items));
+			    json_type_phrase(items));
 			load_error(ml, cause);
 		} else if (!json_absent(items)) {
 			for (item = json_child(items), i = 0; item != NULL &&

@@ -383,71 +383,19 @@ sd_read(void *arg, const char *path, size_t max, char **out, size_t *outlen,
     char **cause)
 {
 	struct source_dir	*sd = arg;
-	struct stat		 st;
-	char			*display = NULL, *data = NULL;
-	size_t			 len = 0, size;
-	ssize_t			 n;
-	int			 fd;
+	char			*display = NULL;
+	int			 fd, rc;
 
 	*out = NULL;
 	*outlen = 0;
-	if ((fd = sd_open(sd, path, O_RDONLY, &display, cause)) == -1)
-		goto fail;
-	if (fstat(fd, &st) == -1) {
-		xasprintf(cause, "cannot read '%s': %s", display,
-		    strerror(errno));
-		goto fail;
+	if ((fd = sd_open(sd, path, O_RDONLY, &display, cause)) == -1) {
+		free(display);
+		return (-1);
 	}
-	if (!S_ISREG(st.st_mode)) {
-		xasprintf(cause, "'%s' is not a regular file", display);
-		goto fail;
-	}
-	if ((uintmax_t)st.st_size > max) {
-		xasprintf(cause, "'%s' is too large: %jd bytes, the limit is "
-		    "%zu", display, (intmax_t)st.st_size, max);
-		goto fail;
-	}
-	size = (size_t)st.st_size + 1;
-	data = xmalloc(size);
-	for (;;) {
-		if (len + 1 >= size) {
-			if (len >= max) {
-				xasprintf(cause, "'%s' is too large: more "
-				    "than %zu bytes", display, max);
-				goto fail;
-			}
-			size *= 2;
-			data = xrealloc(data, size);
-		}
-		n = read(fd, data + len, size - len - 1);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			xasprintf(cause, "cannot read '%s': %s", display,
-			    strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > max) {
-		xasprintf(cause, "'%s' is too large: more than %zu bytes",
-		    display, max);
-		goto fail;
-	}
-	data[len] = '\0';
+	rc = fd_read_all(fd, display, max, out, outlen, NULL, cause);
 	close(fd);
 	free(display);
-	*out = data;
-	*outlen = len;
-	return (0);
-fail:
-	if (fd != -1)
-		close(fd);
-	free(data);
-	free(display);
-	return (-1);
+	return (rc);
 }
 
 static int

@@ -310,11 +310,7 @@ static int
 read_live(const char *path, char **out, size_t *outlen, struct stat *stp,
     char **cause)
 {
-	struct stat	 st;
-	char		*data = NULL;
-	size_t		 len = 0, size;
-	ssize_t		 n;
-	int		 fd;
+	int	fd, rc;
 
 	*out = NULL;
 	*outlen = 0;
@@ -324,45 +320,10 @@ read_live(const char *path, char **out, size_t *outlen, struct stat *stp,
 		xasprintf(cause, "cannot open '%s': %s", path, strerror(errno));
 		return (-1);
 	}
-	if (fstat(fd, &st) == -1) {
-		xasprintf(cause, "cannot stat '%s': %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		xasprintf(cause, "'%s' is not a regular file", path);
-		goto fail;
-	}
-	if ((uintmax_t)st.st_size > YAML_MAX_FILE_SIZE) {
-		xasprintf(cause, "'%s' is too large: %jd bytes, the limit is "
-		    "%d", path, (intmax_t)st.st_size, YAML_MAX_FILE_SIZE);
-		goto fail;
-	}
-	size = (size_t)st.st_size + 1;
-	data = xmalloc(size);
-	while (len + 1 < size) {
-		n = read(fd, data + len, size - len - 1);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			xasprintf(cause, "cannot read '%s': %s", path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	data[len] = '\0';
+	rc = fd_read_all(fd, path, YAML_MAX_FILE_SIZE, out, outlen, stp,
+	    cause);
 	close(fd);
-	*out = data;
-	*outlen = len;
-	if (stp != NULL)
-		*stp = st;
-	return (0);
-fail:
-	free(data);
-	close(fd);
-	return (-1);
+	return (rc);
 }
 
 static int

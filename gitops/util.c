@@ -299,39 +299,38 @@ cause_append(char **cause, const char *fmt, ...)
 }
 
 int
-file_read(const char *path, size_t max, char **out, size_t *outlen,
-    char **cause)
+fd_read_all(int fd, const char *display, size_t max, char **out,
+    size_t *outlen, struct stat *stp, char **cause)
 {
 	struct stat	 st;
 	char		*data = NULL;
 	size_t		 len = 0, size;
 	ssize_t		 n;
-	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		xasprintf(cause, "cannot open '%s': %s", path, strerror(errno));
+	*out = NULL;
+	*outlen = 0;
+	if (fstat(fd, &st) == -1) {
+		xasprintf(cause, "cannot stat '%s': %s", display,
+		    strerror(errno));
 		return (-1);
 	}
-	if (fstat(fd, &st) == -1) {
-		xasprintf(cause, "cannot stat '%s': %s", path, strerror(errno));
-		goto fail;
-	}
 	if (!S_ISREG(st.st_mode)) {
-		xasprintf(cause, "'%s' is not a regular file", path);
-		goto fail;
+		xasprintf(cause, "'%s' is not a regular file", display);
+		return (-1);
 	}
 	if ((uintmax_t)st.st_size > max) {
 		xasprintf(cause, "'%s' is too large: %jd bytes, the limit is "
-		    "%zu", path, (intmax_t)st.st_size, max);
-		goto fail;
+		    "%zu", display, (intmax_t)st.st_size, max);
+		return (-1);
 	}
+	/* The size may change while reading: grow, but never past max. */
 	size = (size_t)st.st_size + 1;
 	data = xmalloc(size);
 	for (;;) {
 		if (len + 1 >= size) {
 			if (len >= max) {
-				xasprintf(cause, "'%s' is too large: more than "
-				    "%zu bytes", path, max);
+				xasprintf(cause, "'%s' is too large: more "
+				    "than %zu bytes", display, max);
 				goto fail;
 			}
 			size *= 2;
@@ -341,7 +340,7 @@ file_read(const char *path, size_t max, char **out, size_t *outlen,
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			xasprintf(cause, "cannot read '%s': %s", path,
+			xasprintf(cause, "cannot read '%s': %s", display,
 			    strerror(errno));
 			goto fail;
 		}
@@ -350,19 +349,36 @@ file_read(const char *path, size_t max, char **out, size_t *outlen,
 		len += (size_t)n;
 	}
 	if (len > max) {
-		xasprintf(cause, "'%s' is too large: more than %zu bytes", path,
-		    max);
+		xasprintf(cause, "'%s' is too large: more than %zu bytes",
+		    display, max);
 		goto fail;
 	}
 	data[len] = '\0';
-	close(fd);
 	*out = data;
 	*outlen = len;
+	if (stp != NULL)
+		*stp = st;
 	return (0);
 fail:
 	free(data);
-	close(fd);
 	return (-1);
+}
+
+int
+file_read(const char *path, size_t max, char **out, size_t *outlen,
+    char **cause)
+{
+	int	fd, rc;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		xasprintf(cause, "cannot open '%s': %s", path, strerror(errno));
+		return (-1);
+	}
+	rc = fd_read_all(fd, path, max, out, outlen, NULL, cause);
+	close(fd);
+	return (rc);
 }
 
 int
