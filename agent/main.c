@@ -77,6 +77,9 @@ main(int argc, char **argv)
 	size_t		 i;
 	int		 ch;
 
+	/* A Git network operation, run in a process that can be killed. */
+	if (argc > 1 && strcmp(argv[1], GIT_WORKER_ARG) == 0)
+		return (git_worker_main(argc, argv));
 	memset(&env, 0, sizeof env);
 	env.config_file = DEFAULT_CONFIG_FILE;
 	log_init(LOG_LEVEL_WARN, stderr);
