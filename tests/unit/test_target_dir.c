@@ -615,15 +615,16 @@ static void
 edit_same_size(const char *path)
 {
 	struct stat	 st;
-	char		*data;
+	char		*data, *one;
 	size_t		 len;
 	int		 fd;
 
 	data = unit_read(root, path + strlen(root) + 1);
 	assert_non_null(data);
 	len = strlen(data);
-	assert_non_null(strstr(data, "one"));
-	memcpy(strstr(data, "one"), "eno", 3);
+	one = strstr(data, "one");
+	assert_non_null(one);
+	memcpy(one, "eno", 3);
 	stat_of(path, &st);
 	assert_true((fd = open(path, O_WRONLY)) != -1);
 	assert_int_equal(write(fd, data, len), (ssize_t)len);

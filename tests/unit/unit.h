@@ -61,15 +61,15 @@ unit_write(const char *dir, const char *rel, const char *content)
 static inline char *
 unit_read(const char *dir, const char *rel)
 {
-	char	*path = path_join(dir, rel), *cause = NULL, *data = NULL;
+	char	*path = path_join(dir, rel), *cause = NULL;
+	char	*out[1] = { NULL };
 	size_t	 len;
+	int	 rc;
 
-	if (file_read(path, 64 << 20, &data, &len, &cause) == -1) {
-		free(cause);
-		data = NULL;
-	}
+	rc = file_read(path, 64 << 20, &out[0], &len, &cause);
 	free(path);
-	return (data);
+	free(cause);
+	return (rc == 0 ? out[0] : NULL);
 }
 
 #endif /* UNIT_H */
