@@ -693,6 +693,11 @@ struct target_ops {
 	 */
 	void	(*begin)(struct target *);
 	int	(*commit)(struct target *, char **, char **);
+	/*
+	 * Optional: the resources about to be compared, so the target can
+	 * do per-resource work for all of them at once (in parallel).
+	 */
+	void	(*warm)(struct target *, struct resource *const *, size_t);
 	void	(*free)(struct target *);
 };
 struct target {
@@ -714,6 +719,8 @@ struct target	*target_dir_new(const char *, const char *);
  */
 char		*target_dir_path(const char *, const char *);
 enum diff_mode	 target_diff_mode(const struct target *);
+void		 target_warm(struct target *, struct resource *const *,
+		     size_t);
 /* What a directory target did to make its writes durable (for tests). */
 struct target_dir_counts {
 	size_t		 syncfs;	/* file system flushes */

@@ -330,6 +330,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 		return (-1);
 	}
 	plan = plan_build(desired);
+	target_warm(t, desired->v, desired->n);
 
 	/* What each resource needs, in plan order. */
 	for (i = 0; i < plan->nsteps; i++)

@@ -169,3 +169,10 @@ target_diff_mode(const struct target *t)
 {
 	return (t->ops->diff_mode);
 }
+
+void
+target_warm(struct target *t, struct resource *const *v, size_t n)
+{
+	if (t->ops->warm != NULL)
+		t->ops->warm(t, v, n);
+}

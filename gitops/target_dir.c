@@ -49,6 +49,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +127,14 @@ struct dir_target {
 	 */
 	struct strmap	*others;
 	struct strv	 others_names;
+	/* Object digests made ahead by dir_warm: id -> struct dir_digest. */
+	struct strmap	*digests;
+	struct dir_digest *digest_v;
+};
+
+struct dir_digest {
+	const struct json	*obj;	/* the object it is the digest of */
+	char			 sha[65];
 };
 
 static int	dir_get(struct target *, const char *, struct json **,
@@ -144,6 +154,7 @@ static int	dir_inventory_save(struct target *, char **);
 static void	dir_begin(struct target *);
 static int	dir_commit(struct target *, char **, char **);
 static void	dir_free(struct target *);
+static void	dir_warm(struct target *, struct resource *const *, size_t);
 static void	staged_discard(struct target *);
 
 static const struct target_ops dir_ops = {
@@ -159,6 +170,7 @@ static const struct target_ops dir_ops = {
 	.inventory_save = dir_inventory_save,
 	.begin = dir_begin,
 	.commit = dir_commit,
+	.warm = dir_warm,
 	.free = dir_free,
 };
 
@@ -282,6 +294,8 @@ dir_free(struct target *t)
 	strmap_free(dt->by_id);
 	strmap_free(dt->others);
 	strv_free(&dt->others_names);
+	strmap_free(dt->digests);
+	free(dt->digest_v);
 	buf_free(&dt->scratch);
 	free(dt->root);
 	free(dt->invpath);
@@ -984,6 +998,87 @@ object_digest(struct target *t, const struct json *obj, char sha[65])
 	sha256_hex(dt->scratch.data, dt->scratch.len, sha);
 }
 
+/* The digest of r's object, made ahead by dir_warm when it could be. */
+static void
+resource_digest(struct target *t, const struct resource *r, char sha[65])
+{
+	struct dir_target	*dt = t->arg;
+	struct dir_digest	*d;
+
+	if (dt->digests != NULL &&
+	    (d = strmap_get(dt->digests, r->id)) != NULL && d->obj == r->obj) {
+		memcpy(sha, d->sha, 65);
+		return;
+	}
+	object_digest(t, r->obj, sha);
+}
+
+struct digest_job {
+	struct resource *const	*v;
+	struct dir_digest	*out;
+	size_t			 n;
+};
+
+static void *
+digest_job_run(void *arg)
+{
+	struct digest_job	*job = arg;
+	struct buf		 b;
+	size_t			 i;
+
+	buf_init(&b);
+	for (i = 0; i < job->n; i++) {
+		b.len = 0;
+		digest_walk(&b, job->v[i]->obj);
+		sha256_hex(b.data, b.len, job->out[i].sha);
+		job->out[i].obj = job->v[i]->obj;
+	}
+	buf_free(&b);
+	return (NULL);
+}
+
+/*
+ * Digest every object about to be compared, half on a second thread: on
+ * a sync with nothing to change, digests are most of what is left once
+ * the stat cache spares reading the files.
+ */
+static void
+dir_warm(struct target *t, struct resource *const *v, size_t n)
+{
+	struct dir_target	*dt = t->arg;
+	struct digest_job	 jobs[2];
+	sigset_t		 all, old;
+	pthread_t		 thread;
+	size_t			 i, half = n / 2;
+	int			 threaded = 0;
+
+	strmap_free(dt->digests);
+	free(dt->digest_v);
+	dt->digest_v = xcalloc(n + 1, sizeof *dt->digest_v);
+	jobs[0].v = v;
+	jobs[0].out = dt->digest_v;
+	jobs[0].n = half;
+	jobs[1].v = v + half;
+	jobs[1].out = dt->digest_v + half;
+	jobs[1].n = n - half;
+	if (n >= 512) {
+		/* The daemon handles signals on its own thread only. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		threaded = pthread_create(&thread, NULL, digest_job_run,
+		    &jobs[1]) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	digest_job_run(&jobs[0]);
+	if (threaded)
+		pthread_join(thread, NULL);
+	else
+		digest_job_run(&jobs[1]);
+	dt->digests = strmap_new(n);
+	for (i = 0; i < n; i++)
+		strmap_put(dt->digests, v[i]->id, &dt->digest_v[i]);
+}
+
 /*
  * The entry for r, if it says which bytes its file holds and from which
  * object they were made (no write under way).
@@ -1030,7 +1125,7 @@ stat_unchanged(struct target *t, const struct resource *r,
 	stat_set(&ds, st);
 	if (!stat_equal(&ds, &e->st))
 		return (0);
-	object_digest(t, r->obj, sha);
+	resource_digest(t, r, sha);
 	if (strcmp(sha, e->desired) != 0)
 		return (0);
 	dt->counts.stat_hits++;
@@ -1061,7 +1156,7 @@ written_unchanged(struct target *t, const struct resource *r,
 		return (0);
 	stat_set(&ds, st);
 	e->st = ds;
-	object_digest(t, r->obj, sha);
+	resource_digest(t, r, sha);
 	return (strcmp(sha, e->desired) == 0);
 }
 
@@ -1353,7 +1448,7 @@ dir_apply(struct target *t, const struct resource *r, char **cause)
 	/* A Secret's file is readable by its owner only. */
 	mode = diff_is_secret(r->obj) ? 0600 : 0644;
 	sha256_hex(text, len, sha);
-	object_digest(t, r->obj, desired);
+	resource_digest(t, r, desired);
 	e = entry_intend(dt, r, sha);
 	/* Record intent first, unless prepare already did. */
 	if (!entry_accounts(e, sha) && inventory_write(t, cause) == -1)

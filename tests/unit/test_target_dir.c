@@ -659,6 +659,54 @@ test_target_compare_stat_cache_unchanged_reads_nothing(void **state)
 	resource_free(b);
 }
 
+/*
+ * Digests made ahead on two threads (600 resources) are the ones compare
+ * would make: every file is answered from the stat cache, none is read;
+ * and an object other than the one warmed is never given a stale digest.
+ */
+static void
+test_target_warm_digests_match_and_never_go_stale(void **state)
+{
+	struct resource		*v[600], *last, *changed;
+	struct target		*t = target_dir_new("shop", root);
+	struct target_dir_counts c;
+	enum diff_action	 act;
+	char			 name[32], *p, *cause = NULL;
+	size_t			 i, n = sizeof v / sizeof v[0];
+
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "cm-%zu", i);
+		v[i] = res_cm("shop", name, "one", 0);
+		apply_ok(t, v[i]);
+	}
+	p = live_path(v[n - 1]);
+	wait_fs_tick(p);
+	free(p);
+	last = res_cm("shop", "last", "one", 0);
+	apply_ok(t, last);
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	target_free(t);
+
+	t = target_dir_new("shop", root);
+	target_warm(t, v, n);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(target_compare(t, v[i], &act, NULL, &cause),
+		    0);
+		assert_int_equal(act, DIFF_UNCHANGED);
+	}
+	target_dir_counts(t, &c);
+	assert_int_equal(c.stat_hits, n);
+	assert_int_equal(c.reads, 0);
+	changed = res_cm("shop", "cm-7", "seven", 0);
+	assert_int_equal(target_compare(t, changed, &act, NULL, &cause), 0);
+	assert_int_equal(act, DIFF_UPDATE);
+	target_free(t);
+	for (i = 0; i < n; i++)
+		resource_free(v[i]);
+	resource_free(last);
+	resource_free(changed);
+}
+
 static void
 test_target_compare_stat_cache_desired_changed_gives_update(void **state)
 {
@@ -1108,6 +1156,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 		    test_target_dir_path_namespaced_uses_namespace_kind_name),
+		cmocka_unit_test_setup_teardown(
+		    test_target_warm_digests_match_and_never_go_stale,
+		    setup, teardown),
 		cmocka_unit_test(
 		    test_target_dir_path_cluster_scoped_uses_cluster_dir),
 		cmocka_unit_test(test_target_dir_path_unsafe_id_returns_null),
