@@ -33,6 +33,7 @@ struct cli_app {
 	char			*namespace;	/* default namespace or NULL */
 	int			 prune;
 	uint64_t		 timeout_ms;
+	char			*revision;	/* commit id, for a Git app */
 	const struct config_app	*app;		/* NULL in --path mode */
 };
 
@@ -43,6 +44,7 @@ struct cli_opts {
 	const char	*app_name;
 	const char	*output;
 	const char	*state_dir;
+	const char	*revision;
 	int		 dry_run;
 	int		 prune;		/* -1: default */
 	uint64_t	 timeout_ms;	/* 0: default */
@@ -60,6 +62,7 @@ enum {
 	OPT_NO_PRUNE,
 	OPT_TIMEOUT,
 	OPT_NO_EXTERNAL,
+	OPT_REVISION,
 };
 
 static const struct option cli_long_options[] = {
@@ -73,6 +76,7 @@ static const struct option cli_long_options[] = {
 	{ "no-prune", no_argument, NULL, OPT_NO_PRUNE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "no-external-renderer", no_argument, NULL, OPT_NO_EXTERNAL },
+	{ "revision", required_argument, NULL, OPT_REVISION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -148,6 +152,9 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 		case OPT_NO_EXTERNAL:
 			o->no_external = 1;
 			break;
+		case OPT_REVISION:
+			o->revision = optarg;
+			break;
 		}
 	}
 	return (0);
@@ -199,6 +206,7 @@ cli_app_free(struct cli_app *a)
 	free(a->path);
 	free(a->target_path);
 	free(a->namespace);
+	free(a->revision);
 	free(a);
 }
 
@@ -213,6 +221,11 @@ cli_app_from_path(const struct cli_opts *o, char **cause)
 	struct cli_app	*a;
 	char		 abs[PATH_MAX], cwd[PATH_MAX], *base, *slash;
 
+	if (o->revision != NULL) {
+		xasprintf(cause, "--revision reads an app from its Git "
+		    "repository: give APP, not --path");
+		return (NULL);
+	}
 	if (realpath(o->path, abs) == NULL) {
 		xasprintf(cause, "cannot read '%s': %s", o->path,
 		    strerror(errno));
@@ -244,6 +257,70 @@ cli_app_from_path(const struct cli_opts *o, char **cause)
 	return (a);
 }
 
+/* Repositories fetched by this run: name -> commit id (freed at exit). */
+static struct strmap	*cli_fetched;
+
+static void
+cli_fetched_free(void)
+{
+	size_t	 cursor = 0;
+	void	*v;
+
+	while (strmap_next(cli_fetched, &cursor, NULL, &v))
+		free(v);
+	strmap_free(cli_fetched);
+	cli_fetched = NULL;
+}
+
+/*
+ * The tree an app of a Git repository is read from: fetch the branch
+ * into the repository's cache (within its deadline), then take the tip,
+ * or revision when one is given. *commit is the commit id read.
+ */
+static struct source *
+cli_git_source(const struct config *cfg,
+    const struct config_repository *repo, const char *revision,
+    char **commit, char **cause)
+{
+	struct git_cache	*gc = NULL;
+	struct source		*src = NULL;
+	char			*tip = NULL;
+
+	*commit = NULL;
+	if (git_cache_open(cfg->state_dir, repo->name, repo->url, &gc,
+	    cause) == -1)
+		return (NULL);
+	/* One fetch per repository per run: its apps see one commit. */
+	if (cli_fetched == NULL) {
+		cli_fetched = strmap_new(8);
+		atexit(cli_fetched_free);
+	}
+	if ((tip = strmap_get(cli_fetched, repo->name)) != NULL)
+		tip = xstrdup(tip);
+	else {
+		if (git_cache_fetch(gc, repo->branch, repo->timeout_ms, NULL,
+		    &tip, cause) == -1)
+			goto out;
+		log_info("repo=%s branch=%s commit=%s msg=fetched",
+		    repo->name, repo->branch, tip);
+		strmap_put(cli_fetched, repo->name, xstrdup(tip));
+	}
+	if (revision == NULL) {
+		*commit = tip;
+		tip = NULL;
+	} else if (git_resolve(gc, revision, commit, cause) == -1)
+		goto out;
+	src = source_git_new(gc, *commit, cause);
+out:
+	if (src == NULL) {
+		free(*commit);
+		*commit = NULL;
+	}
+	free(tip);
+	git_cache_free(gc);
+	return (src);
+}
+
 static struct cli_app *
 cli_app_from_config(const struct config *cfg, const char *name,
     const struct cli_opts *o, char **cause)
@@ -256,17 +333,28 @@ cli_app_from_config(const struct config *cfg, const char *name,
 		xasprintf(cause, "unknown app '%s' in %s", name, cfg->file);
 		return (NULL);
 	}
-	repo = config_find_repository(cfg, app->repository);
-	if (repo == NULL || repo->directory == NULL) {
-		xasprintf(cause, "cannot read app '%s': repository '%s' is a "
-		    "Git remote, and this build reads only 'directory' "
-		    "repositories", name, app->repository);
+	if ((repo = config_find_repository(cfg, app->repository)) == NULL) {
+		xasprintf(cause, "app '%s': unknown repository '%s'", name,
+		    app->repository);
 		return (NULL);
 	}
 	a = xcalloc(1, sizeof *a);
 	a->app = app;
 	a->name = xstrdup(app->name);
-	a->source = source_dir_new(repo->directory);
+	if (repo->directory != NULL) {
+		if (o->revision != NULL) {
+			xasprintf(cause, "app '%s': --revision needs a Git "
+			    "repository, and '%s' is a directory", name,
+			    repo->name);
+			cli_app_free(a);
+			return (NULL);
+		}
+		a->source = source_dir_new(repo->directory);
+	} else if ((a->source = cli_git_source(cfg, repo, o->revision,
+	    &a->revision, cause)) == NULL) {
+		cli_app_free(a);
+		return (NULL);
+	}
 	a->path = xstrdup(app->path);
 	a->target_path = xstrdup(o->target != NULL ? o->target :
 	    app->target_path);
@@ -380,7 +468,8 @@ cmd_config_reference(struct cli_env *env, int argc, char **argv)
 int
 cmd_validate(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_NO_EXTERNAL, 0 };
+	static const int	 allowed[] = { OPT_PATH, OPT_NO_EXTERNAL,
+				     OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg;
 	struct strv		 order;
@@ -419,7 +508,7 @@ int
 cmd_plan(struct cli_env *env, int argc, char **argv)
 {
 	static const int	 allowed[] = { OPT_PATH, OPT_OUTPUT,
-				     OPT_NO_EXTERNAL, 0 };
+				     OPT_NO_EXTERNAL, OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct cli_app		*a = NULL;
@@ -513,6 +602,7 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 	memset(&so, 0, sizeof so);
 	so.dry_run = dry_run;
 	so.diff_texts = diffs;
+	so.revision = a->revision;
 	so.prune = a->prune;
 	so.timeout_ms = a->timeout_ms;
 	if (sync_run(t, set, &so, resultp, cause) == -1)
@@ -532,7 +622,7 @@ cmd_diff(struct cli_env *env, int argc, char **argv)
 {
 	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
 				     OPT_OUTPUT, OPT_PRUNE, OPT_NO_PRUNE,
-				     OPT_NO_EXTERNAL, 0 };
+				     OPT_NO_EXTERNAL, OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct cli_app		*a = NULL;
@@ -673,7 +763,7 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
 				     OPT_OUTPUT, OPT_STATE_DIR, OPT_DRY_RUN,
 				     OPT_PRUNE, OPT_NO_PRUNE, OPT_TIMEOUT,
-				     OPT_NO_EXTERNAL, 0 };
+				     OPT_NO_EXTERNAL, OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct strv		 order, failed;

@@ -1,0 +1,117 @@
+#!/bin/sh
+# t0110-git-sync: apps of a Git repository through the command line, on a
+# real `git daemon` on 127.0.0.1: sync fetches the branch and applies its
+# tip, records the commit, follows a new push; --revision reads an older
+# commit; a remote that never answers ends at the repository's deadline
+# with a clear error and live untouched.
+. "$TEST_SRCDIR/tests/lib.sh"
+
+PORT=$(test_free_port)
+URL="git://127.0.0.1:$PORT/infra.git"
+mkdir -p srv && git init -q --bare srv/infra.git || exit 1
+git daemon --reuseaddr --base-path="$TRASH/srv" --export-all \
+    --enable=receive-pack --listen=127.0.0.1 --port="$PORT" \
+    "$TRASH/srv" >daemon.log 2>&1 &
+test_cleanup_pid $!
+if ! test_wait_for 100 git ls-remote "$URL"; then
+	echo "Bail out! git daemon did not start"
+	cat daemon.log
+	exit 1
+fi
+
+# A remote that accepts every connection and never says a word.
+HANG_PORT=$(test_free_port)
+python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+held = []
+while True:
+    held.append(s.accept())
+' "$HANG_PORT" &
+test_cleanup_pid $!
+
+write_config() { # FILE URL
+	cat >"$1" <<-EOF
+	state_dir: ./state
+	repositories:
+	  - name: infra
+	    url: $2
+	    branch: main
+	    timeout: 2s
+	apps:
+	  - name: web
+	    repository: infra
+	    path: apps/web
+	    target: {type: directory, path: ./live}
+	EOF
+}
+write_config agent.yaml "$URL"
+write_config hang.yaml "git://127.0.0.1:$HANG_PORT/infra.git"
+
+set_color() { # COLOR: commit and push it
+	(
+		cd work &&
+		mkdir -p apps/web &&
+		printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: shop\ndata:\n  color: %s\n" \
+		    "$1" >apps/web/config.yaml &&
+		git add -A && git commit -q -m "web: $1" &&
+		git push -q origin main
+	)
+}
+
+test_expect_success 'setup: a repository with one app, pushed over git://' '
+	git init -q -b main work &&
+	git -C work remote add origin "$URL" &&
+	set_color blue &&
+	git -C work rev-parse HEAD >first
+'
+
+test_expect_success 'sync fetches the branch and applies its tip' '
+	gitops_agent -c agent.yaml sync web >out &&
+	test_grep "^web: synced in .*: 1 created" out &&
+	test_grep "color: blue" live/shop/ConfigMap/web.yaml &&
+	test -d state/repos/infra.git &&
+	test_grep "\"revision\":.*\"$(cat first)\"" state/apps/web/last-sync.json
+'
+
+test_expect_success 'a new push is seen by diff and applied by sync' '
+	set_color green &&
+	git -C work rev-parse HEAD >second &&
+	test_expect_code 1 gitops_agent -c agent.yaml diff web >out &&
+	test_grep "^-  color: blue" out &&
+	test_grep "^+  color: green" out &&
+	gitops_agent -c agent.yaml sync web >out &&
+	test_grep "^web: synced in .*: 0 created, 1 updated" out &&
+	test_grep "color: green" live/shop/ConfigMap/web.yaml &&
+	test_grep "\"revision\":.*\"$(cat second)\"" state/apps/web/last-sync.json
+'
+
+test_expect_success '--revision reads an older commit' '
+	test_expect_code 1 gitops_agent -c agent.yaml diff web \
+	    --revision "$(cat first)" >out &&
+	test_grep "^+  color: blue" out &&
+	short=$(cut -c1-7 first) &&
+	gitops_agent -c agent.yaml validate web --revision "$short" >out &&
+	test_grep "^web: 1 resources OK" out &&
+	test_expect_code 1 gitops_agent -c agent.yaml plan web \
+	    --revision no-such-ref 2>err &&
+	test_grep "no-such-ref" err
+'
+
+test_expect_success '--revision with --path is refused' '
+	test_expect_code 1 gitops_agent plan --path . --revision main 2>err &&
+	test_grep "revision reads an app from its Git repository" err
+'
+
+test_expect_success 'a remote that never answers ends at its deadline, live untouched' '
+	test_tree_digest live >before &&
+	test_expect_code 1 gitops_agent -c hang.yaml sync web >out 2>err &&
+	test_grep "cannot fetch .git://127.0.0.1:$HANG_PORT/infra.git.: no answer within 2s" err &&
+	test_tree_digest live >after &&
+	test_cmp before after
+'
+
+test_done
