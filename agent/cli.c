@@ -45,6 +45,8 @@ struct cli_opts {
 	const char	*output;
 	const char	*state_dir;
 	const char	*revision;
+	char *const	*args;		/* the operands: apps named */
+	int		 nargs;
 	int		 dry_run;
 	int		 prune;		/* -1: default */
 	uint64_t	 timeout_ms;	/* 0: default */
@@ -157,6 +159,8 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 			break;
 		}
 	}
+	o->args = argv + optind;
+	o->nargs = argc - optind;
 	return (0);
 }
 
@@ -257,7 +261,10 @@ cli_app_from_path(const struct cli_opts *o, char **cause)
 	return (a);
 }
 
-/* Repositories fetched by this run: name -> commit id (freed at exit). */
+/*
+ * Repositories fetched by this run: name -> commit id, or "!" and the
+ * error when the fetch failed (freed at exit).
+ */
 static struct strmap	*cli_fetched;
 
 static void
@@ -295,12 +302,22 @@ cli_git_source(const struct config *cfg,
 		cli_fetched = strmap_new(8);
 		atexit(cli_fetched_free);
 	}
-	if ((tip = strmap_get(cli_fetched, repo->name)) != NULL)
-		tip = xstrdup(tip);
-	else {
-		if (git_cache_fetch(gc, repo->branch, repo->timeout_ms, NULL,
-		    &tip, cause) == -1)
+	if ((tip = strmap_get(cli_fetched, repo->name)) != NULL) {
+		if (strncmp(tip, "!", 1) == 0) {
+			/* It failed once this run: not again per app. */
+			*cause = xstrdup(tip + 1);
+			tip = NULL;
 			goto out;
+		}
+		tip = xstrdup(tip);
+	} else {
+		if (git_cache_fetch(gc, repo->branch, repo->timeout_ms, NULL,
+		    &tip, cause) == -1) {
+			xasprintf(&tip, "!%s", *cause);
+			strmap_put(cli_fetched, repo->name, tip);
+			tip = NULL;
+			goto out;
+		}
 		log_info("repo=%s branch=%s commit=%s msg=fetched",
 		    repo->name, repo->branch, tip);
 		strmap_put(cli_fetched, repo->name, xstrdup(tip));
@@ -419,12 +436,36 @@ cli_resolve_apps(struct cli_env *env, int argc, char **argv,
 	return (EXIT_OK);
 }
 
+/* The app was named on the command line. */
+static int
+cli_named(const struct cli_opts *o, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < o->nargs; i++) {
+		if (strcmp(o->args[i], name) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 static struct cli_app *
 cli_app_get(const struct config *cfg, const char *name,
     const struct cli_opts *o, char **cause)
 {
+	struct cli_opts	 dep;
+
 	if (cfg == NULL)
 		return (cli_app_from_path(o, cause));
+	if (o->revision != NULL && !cli_named(o, name)) {
+		/*
+		 * --revision is for the apps named; a dependency synced on
+		 * the way is read at its own branch tip.
+		 */
+		dep = *o;
+		dep.revision = NULL;
+		return (cli_app_from_config(cfg, name, &dep, cause));
+	}
 	return (cli_app_from_config(cfg, name, o, cause));
 }
 

@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -26,6 +27,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +55,7 @@ struct git_cache {
 	char		*name;
 	char		*dir;
 	char		*url;		/* for messages: no credentials */
+	char		*raw_url;	/* as configured: never printed */
 };
 
 static pthread_once_t	 git_once = PTHREAD_ONCE_INIT;
@@ -109,13 +112,47 @@ git_url_display(const char *url)
 	if ((scheme = strstr(url, "://")) == NULL)
 		return (xstrdup(url));
 	host = scheme + 3;
-	slash = strchr(host, '/');
-	at = memchr(host, '@', slash != NULL ? (size_t)(slash - host) :
-	    strlen(host));
+	/*
+	 * The last '@' before the path: a password may itself hold an
+	 * unencoded '@' or '/', and must not show. (A path holding an '@'
+	 * is cut too: more is hidden, never less.)
+	 */
+	at = NULL;
+	for (slash = host; *slash != '\0'; slash++) {
+		if (*slash == '@')
+			at = slash;
+		else if (*slash == '/' && at != NULL)
+			break;
+	}
 	if (at == NULL)
 		return (xstrdup(url));
 	xasprintf(&s, "%.*s%s", (int)(host - url), url, at + 1);
 	return (s);
+}
+
+/*
+ * msg (taken) with every copy of the raw URL replaced by its display
+ * form: libgit2's own messages may quote the URL, credentials and all.
+ */
+static char *
+git_redact(char *msg, const char *raw, const char *shown)
+{
+	struct buf	 b;
+	const char	*p, *hit;
+	size_t		 n;
+
+	if (msg == NULL || raw == NULL || *raw == '\0' ||
+	    strstr(msg, raw) == NULL)
+		return (msg);
+	buf_init(&b);
+	n = strlen(raw);
+	for (p = msg; (hit = strstr(p, raw)) != NULL; p = hit + n) {
+		buf_add(&b, p, (size_t)(hit - p));
+		buf_adds(&b, shown);
+	}
+	buf_adds(&b, p);
+	free(msg);
+	return (buf_release(&b));
 }
 
 static const char *
@@ -194,8 +231,10 @@ git_remote_url_get(struct git_cache *gc)
 	if ((error = git_repository_config_snapshot(&cfg, gc->repo)) < 0)
 		return (-1);
 	error = git_config_get_string(&url, cfg, GIT_REMOTE_URL_KEY);
-	if (error == 0)
+	if (error == 0) {
 		gc->url = git_url_display(url);
+		gc->raw_url = xstrdup(url);
+	}
 	git_config_free(cfg);
 	return (error == 0 || error == GIT_ENOTFOUND ? 0 : -1);
 }
@@ -222,6 +261,7 @@ git_cache_open(const char *state_dir, const char *name, const char *url,
 	xasprintf(&base, "%s.git", name);
 	gc->dir = path_join(repos, base);
 	gc->url = git_url_display(url);
+	gc->raw_url = url != NULL ? xstrdup(url) : NULL;
 
 	error = git_repository_open_bare(&gc->repo, gc->dir);
 	if (error == GIT_ENOTFOUND)
@@ -258,6 +298,7 @@ git_cache_free(struct git_cache *gc)
 	free(gc->name);
 	free(gc->dir);
 	free(gc->url);
+	freezero_string(gc->raw_url);
 	free(gc);
 }
 
@@ -363,7 +404,8 @@ git_cache_fetch(struct git_cache *gc, const char *branch, uint64_t timeout_ms,
 		goto out;
 	}
 	if (sr.status != 0) {
-		msg = git_first_line(sr.err);
+		msg = git_redact(git_first_line(sr.err), gc->raw_url,
+		    git_cache_label(gc));
 		xasprintf(cause, "cannot fetch '%s': %s", git_cache_label(gc),
 		    msg);
 		goto out;
@@ -428,7 +470,10 @@ git_resolve_oid(git_repository *repo, const char *label, const char *rev,
 		    label);
 		return (-1);
 	}
-	if (strncmp(rev, "refs/", 5) == 0) {
+	if (len == GIT_OID_HEXSZ && git_is_hex(rev, len)) {
+		/* A full id names an object: no tag may stand in for it. */
+		names[0] = names[1] = NULL;
+	} else if (strncmp(rev, "refs/", 5) == 0) {
 		names[0] = xstrdup(rev);
 		names[1] = NULL;
 	} else {
@@ -630,6 +675,18 @@ sg_display(struct source_git *sg, const char *rel)
  * exist), or -1 on a path out of the tree, a symlink or a submodule on
  * the way, or a read failure. *display (allocated) names the path.
  */
+/*
+ * A tree entry name we accept: git's own tools never write "", ".", ".."
+ * or a name with '/', but a crafted tree can, and such a name must never
+ * reach a path we write to or read from.
+ */
+static int
+sg_name_ok(const char *name)
+{
+	return (*name != '\0' && strcmp(name, ".") != 0 &&
+	    strcmp(name, "..") != 0 && strchr(name, '/') == NULL);
+}
+
 static int
 sg_lookup(struct source_git *sg, const char *path, struct sg_entry *e,
     char **display, char **cause)
@@ -749,9 +806,17 @@ sg_list(void *arg, const char *path, struct strv *names, char **cause)
 		goto fail;
 	}
 	n = git_tree_entrycount(tree);
-	for (i = 0; i < n; i++)
-		strv_add(names, git_tree_entry_name(
-		    git_tree_entry_byindex(tree, i)));
+	for (i = 0; i < n; i++) {
+		const char *name = git_tree_entry_name(
+		    git_tree_entry_byindex(tree, i));
+
+		if (!sg_name_ok(name)) {
+			xasprintf(cause, "'%s' holds an entry named '%s': not "
+			    "a valid file name", display, name);
+			goto fail;
+		}
+		strv_add(names, name);
+	}
 	/* Git orders a tree as if folder names ended in '/'. */
 	strv_sort(names);
 	git_tree_free(tree);
@@ -881,6 +946,12 @@ sg_write_tree(struct source_git *sg, const git_oid *oid, const char *display,
 	for (i = 0; i < n; i++) {
 		te = git_tree_entry_byindex(tree, i);
 		mode = git_tree_entry_filemode(te);
+		if (!sg_name_ok(git_tree_entry_name(te))) {
+			xasprintf(cause, "'%s' holds an entry named '%s': not "
+			    "a valid file name", display,
+			    git_tree_entry_name(te));
+			goto out;
+		}
 		path = path_join(dir, git_tree_entry_name(te));
 		shown = path_join(display, git_tree_entry_name(te));
 		switch (mode) {
@@ -1032,14 +1103,15 @@ worker_cred_cb(git_credential **out, const char *url, const char *user,
 {
 	struct worker_cred	*wc = payload;
 
-	(void)url;
 	(void)user;
 	if (++wc->calls > GIT_CRED_MAX_CALLS) {
 		git_error_set_str(GIT_ERROR_NET, "authentication refused");
 		return (GIT_EUSER);
 	}
+	/* A token travels over TLS only, never in the clear. */
 	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) != 0 &&
-	    wc->token != NULL && *wc->token != '\0')
+	    wc->token != NULL && *wc->token != '\0' && url != NULL &&
+	    strncmp(url, "https://", 8) == 0)
 		return (git_credential_userpass_plaintext_new(out,
 		    "x-access-token", wc->token));
 	/*
@@ -1238,6 +1310,13 @@ git_worker_main(int argc, char **argv)
 		fprintf(stderr, "usage: %s fetch DIR BRANCH\n", GIT_WORKER_ARG);
 		return (2);
 	}
+	/*
+	 * Die with the agent: the worker has its own process group (so the
+	 * deadline can kill all of it), so a Ctrl-C or a killed agent would
+	 * otherwise leave it running, holding the cache's lock.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
+		return (2);
 	git_init();
 	memset(&wc, 0, sizeof wc);
 	wc.token = worker_read_input();

@@ -293,6 +293,33 @@ int		 yaml_value_position(const struct yaml_file *,
  * something else. Never fails.
  */
 char		*yaml_emit(const struct json *);
+/*
+ * Byte-preserving edits (version bumps). In the first document of the
+ * text (first argument names it in messages), set the string at a path of
+ * mapping keys (NULL-terminated) by splicing the new scalar into the
+ * original bytes: comments, order, indentation and other values stay
+ * byte-identical. The old scalar's quoting is kept when it can hold the
+ * value (plain only if it reads back as the same string; else double
+ * quotes). A missing key is added after its mapping's last entry as
+ * `key: "value"` (missing mappings on the way too, two-space nested).
+ * The result is parsed again and refused unless only that value changed.
+ * Anchors and aliases on the path are refused. *out is allocated and
+ * NUL-terminated (also when nothing changes: *changed 0, a copy).
+ */
+int		 yaml_edit_set(const char *, const char *, size_t,
+		     const char *const *, const char *, char **, size_t *,
+		     int *, char **);
+/*
+ * The same discipline for a kustomization's images list: in the entry
+ * whose name is image (fourth argument) set newName, newTag and digest
+ * where given (NULL: left alone). A new tag without a digest removes an
+ * old digest line (a digest wins over a tag). A missing entry is appended
+ * as "- name: IMAGE" with the given keys; a missing images list is added
+ * at the end of the document.
+ */
+int		 yaml_edit_image(const char *, const char *, size_t,
+		     const char *, const char *, const char *, const char *,
+		     char **, size_t *, int *, char **);
 
 /* source.c: where manifests are read from (a directory; a git tree later) */
 enum source_entry_type {

@@ -56,6 +56,9 @@ state_same_outcome(const struct json *new, const struct json *prev)
 		if (json_number(json_get(new, zero[i])) != 0)
 			return (0);
 	}
+	/* A file kept instead of pruned is news too. */
+	if (json_count(json_get(new, "kept")) != 0)
+		return (0);
 	for (i = 0; i < sizeof same / sizeof same[0]; i++) {
 		if (!json_equal(json_get(new, same[i]),
 		    json_get(prev, same[i])))

@@ -786,6 +786,7 @@ inventory_load(struct target *t, char **cause)
 		if (id == NULL || !id_valid(id) ||
 		    ph == NULL || phase_parse(ph, &phase) == -1 ||
 		    wave == NULL || json_type(wave) != JSON_NUMBER ||
+		    !(fabs(json_number(wave)) <= 2147483647.0) ||
 		    json_number(wave) != (double)(long)json_number(wave) ||
 		    (sha != NULL && !digest_ok(sha)) ||
 		    (pend != NULL && !digest_ok(pend)) ||

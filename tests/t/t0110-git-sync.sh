@@ -30,7 +30,9 @@ s.listen(8)
 held = []
 while True:
     held.append(s.accept())
-' "$HANG_PORT" &
+    with open(sys.argv[2], "a") as f:
+        f.write("accepted\n")
+' "$HANG_PORT" "$TRASH/hang.log" &
 test_cleanup_pid $!
 
 write_config() { # FILE URL
@@ -42,21 +44,28 @@ write_config() { # FILE URL
 	    branch: main
 	    timeout: 2s
 	apps:
+	  - name: db
+	    repository: infra
+	    path: apps/db
+	    target: {type: directory, path: ./live}
 	  - name: web
 	    repository: infra
 	    path: apps/web
 	    target: {type: directory, path: ./live}
+	    depends_on: [db]
 	EOF
 }
 write_config agent.yaml "$URL"
 write_config hang.yaml "git://127.0.0.1:$HANG_PORT/infra.git"
 
-set_color() { # COLOR: commit and push it
+set_color() { # COLOR [DB]: commit and push it
 	(
 		cd work &&
-		mkdir -p apps/web &&
+		mkdir -p apps/web apps/db &&
 		printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: shop\ndata:\n  color: %s\n" \
 		    "$1" >apps/web/config.yaml &&
+		printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\n  namespace: shop\ndata:\n  schema: \"%s\"\n" \
+		    "${2:-1}" >apps/db/config.yaml &&
 		git add -A && git commit -q -m "web: $1" &&
 		git push -q origin main
 	)
@@ -71,6 +80,7 @@ test_expect_success 'setup: a repository with one app, pushed over git://' '
 
 test_expect_success 'sync fetches the branch and applies its tip' '
 	gitops_agent -c agent.yaml sync web >out &&
+	test_grep "^db: synced in .*: 1 created" out &&
 	test_grep "^web: synced in .*: 1 created" out &&
 	test_grep "color: blue" live/shop/ConfigMap/web.yaml &&
 	test -d state/repos/infra.git &&
@@ -106,12 +116,49 @@ test_expect_success '--revision with --path is refused' '
 	test_grep "revision reads an app from its Git repository" err
 '
 
-test_expect_success 'a remote that never answers ends at its deadline, live untouched' '
+test_expect_success '--revision reads the named app only; dependencies at their tip' '
+	set_color green 2 &&
+	gitops_agent -c agent.yaml sync web --revision "$(cat first)" >out &&
+	test_grep "color: blue" live/shop/ConfigMap/web.yaml &&
+	test_grep "schema: \"2\"" live/shop/ConfigMap/db.yaml
+'
+
+test_expect_success 'a remote that never answers ends at its deadline, once per run, live untouched' '
 	test_tree_digest live >before &&
-	test_expect_code 1 gitops_agent -c hang.yaml sync web >out 2>err &&
+	rm -f hang.log &&
+	test_expect_code 1 gitops_agent -c hang.yaml sync >out 2>err &&
 	test_grep "cannot fetch .git://127.0.0.1:$HANG_PORT/infra.git.: no answer within 2s" err &&
+	test_grep "web: not synced: a dependency did not sync" err &&
+	test "$(grep -c accepted hang.log)" -eq 1 &&
 	test_tree_digest live >after &&
 	test_cmp before after
+'
+
+# A tree object git's own tools would never write: an entry named
+# "../../escaped". Reading the commit must refuse it, never follow it.
+test_expect_success 'a crafted tree entry leading out of the tree is refused' '
+	(
+		cd work &&
+		blob=$(echo escaped | git hash-object -w --stdin) &&
+		python3 -c "
+import sys, binascii
+sys.stdout.buffer.write(b\"100644 ../../escaped\\0\" + binascii.unhexlify(sys.argv[1]))
+" "$blob" >../evil.tree &&
+		evil=$(git hash-object -t tree -w --literally ../evil.tree) &&
+		web=$({ git ls-tree HEAD:apps/web &&
+		    printf "040000 tree %s\tevil\n" "$evil"; } | git mktree) &&
+		apps=$(git ls-tree HEAD:apps |
+		    sed "s/^\(040000 tree \)[0-9a-f]*\(\tweb\)\$/\1$web\2/" |
+		    git mktree) &&
+		tree=$(git ls-tree HEAD |
+		    sed "s/^\(040000 tree \)[0-9a-f]*\(\tapps\)\$/\1$apps\2/" |
+		    git mktree) &&
+		commit=$(git commit-tree "$tree" -p HEAD -m evil) &&
+		git push -q origin "$commit:refs/heads/main"
+	) &&
+	test_expect_code 1 gitops_agent -c agent.yaml validate web 2>err &&
+	test_grep "holds an entry named .\.\./\.\./escaped.: not a valid file name" err &&
+	test ! -e escaped && test ! -e ../escaped
 '
 
 test_done
