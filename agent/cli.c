@@ -279,6 +279,33 @@ cli_fetched_free(void)
 	cli_fetched = NULL;
 }
 
+/* Fetch a repository's branch, with its token when it has one. */
+static int
+cli_fetch(struct git_cache *gc, const struct config_repository *repo,
+    char **tip, char **cause)
+{
+	struct git_creds	 creds;
+	char			*token = NULL, *err = NULL;
+	size_t			 len;
+	int			 rc;
+
+	memset(&creds, 0, sizeof creds);
+	if (repo->token_file != NULL || repo->token_env != NULL) {
+		if (config_read_secret(repo->token_file, repo->token_env,
+		    &token, &len, &err) == -1) {
+			xasprintf(cause, "repository '%s': cannot read its "
+			    "token: %s", repo->name, err);
+			free(err);
+			return (-1);
+		}
+		creds.https_token = token;
+	}
+	rc = git_cache_fetch(gc, repo->branch, repo->timeout_ms, &creds, tip,
+	    cause);
+	freezero_string(token);
+	return (rc);
+}
+
 /*
  * The tree an app of a Git repository is read from: fetch the branch
  * into the repository's cache (within its deadline), then take the tip,
@@ -311,8 +338,7 @@ cli_git_source(const struct config *cfg,
 		}
 		tip = xstrdup(tip);
 	} else {
-		if (git_cache_fetch(gc, repo->branch, repo->timeout_ms, NULL,
-		    &tip, cause) == -1) {
+		if (cli_fetch(gc, repo, &tip, cause) == -1) {
 			xasprintf(&tip, "!%s", *cause);
 			strmap_put(cli_fetched, repo->name, tip);
 			tip = NULL;

@@ -161,6 +161,17 @@ static const struct opt opts[] = {
 	  .check = check_env_name,
 	  .desc = "environment variable holding the webhook secret "
 	  "(instead of a file)" },
+	{ .section = SECTION_REPOSITORY, .key = "token_file",
+	  .type = OPT_PATH,
+	  .offset = offsetof(struct config_repository, token_file),
+	  .desc = "file holding an HTTPS access token for the remote (sent "
+	  "as x-access-token, over https only)" },
+	{ .section = SECTION_REPOSITORY, .key = "token_env",
+	  .type = OPT_STRING,
+	  .offset = offsetof(struct config_repository, token_env),
+	  .check = check_env_name,
+	  .desc = "environment variable holding the HTTPS access token "
+	  "(instead of a file)" },
 
 	{ .section = SECTION_APP, .key = "name", .type = OPT_STRING,
 	  .offset = offsetof(struct config_app, name),
@@ -949,10 +960,15 @@ static void
 check_repositories(struct config_ctx *ctx, struct config *cfg,
     const struct json *list, struct strmap *names)
 {
+	/* Secrets that come from a file or a variable, never both. */
+	static const char *const	 secrets[][2] = {
+		{ "webhook_secret_file", "webhook_secret_env" },
+		{ "token_file", "token_env" },
+	};
 	struct config_repository	*r;
 	struct json			*item, *url, *dir, *file, *env, *first;
 	char				 label[128];
-	size_t				 i;
+	size_t				 i, k;
 	int				 line, column;
 
 	for (i = 0; i < cfg->nrepositories; i++) {
@@ -969,12 +985,18 @@ check_repositories(struct config_ctx *ctx, struct config *cfg,
 		else if (url == NULL && dir == NULL)
 			ctx_error(ctx, item, "%s needs 'url' (a Git remote) or "
 			    "'directory' (a local directory)", label);
-		file = json_get(item, "webhook_secret_file");
-		env = json_get(item, "webhook_secret_env");
-		if (file != NULL && env != NULL)
-			ctx_error(ctx, env, "%s sets both "
-			    "'webhook_secret_file' and 'webhook_secret_env': "
-			    "choose one", label);
+		for (k = 0; k < sizeof secrets / sizeof secrets[0]; k++) {
+			file = json_get(item, secrets[k][0]);
+			env = json_get(item, secrets[k][1]);
+			if (file != NULL && env != NULL)
+				ctx_error(ctx, env, "%s sets both '%s' and "
+				    "'%s': choose one", label, secrets[k][0],
+				    secrets[k][1]);
+		}
+		if (dir != NULL && (json_get(item, "token_file") != NULL ||
+		    json_get(item, "token_env") != NULL))
+			ctx_error(ctx, item, "%s sets a token, but a "
+			    "'directory' has no remote to send it to", label);
 		if (r->name == NULL)
 			continue;
 		if ((first = strmap_get(names, r->name)) != NULL) {

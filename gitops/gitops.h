@@ -870,6 +870,8 @@ struct config_repository {
 	uint64_t	 timeout_ms;	/* network deadline */
 	char		*webhook_secret_file;
 	char		*webhook_secret_env;
+	char		*token_file;	/* HTTPS token for the remote */
+	char		*token_env;
 	int		 line;		/* where it was declared */
 	int		 column;
 };

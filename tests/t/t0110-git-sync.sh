@@ -134,6 +134,17 @@ test_expect_success 'a remote that never answers ends at its deadline, once per 
 	test_cmp before after
 '
 
+test_expect_success 'a configured token is read for the fetch, and a missing one is named' '
+	sed "s/^    timeout: 2s\$/    timeout: 2s\n    token_env: GITOPS_TEST_TOKEN/" agent.yaml >token.yaml &&
+	test_grep "token_env" token.yaml &&
+	test_expect_code 1 env -u GITOPS_TEST_TOKEN "$GITOPS_AGENT" -c token.yaml \
+	    sync db >out 2>err &&
+	test_grep "repository .infra.: cannot read its token: environment variable .GITOPS_TEST_TOKEN. is not set" err &&
+	GITOPS_TEST_TOKEN=t0k3n-value gitops_agent -c token.yaml -vv sync db >out 2>err &&
+	test_grep "^db: synced in " out &&
+	test_grep -v "t0k3n-value" err
+'
+
 # A tree object git's own tools would never write: an entry named
 # "../../escaped". Reading the commit must refuse it, never follow it.
 test_expect_success 'a crafted tree entry leading out of the tree is refused' '

@@ -483,6 +483,30 @@ test_config_parse_url_or_directory_exactly_one(void **state)
 }
 
 static void
+test_config_parse_token_file_or_env_and_only_with_url(void **state)
+{
+	struct config	*cfg;
+
+	parse_fails("repositories:\n"
+	    "  - name: infra\n"
+	    "    url: https://example.com/infra.git\n"
+	    "    token_file: ./t\n"
+	    "    token_env: TOKEN\n"
+	    "  - name: local\n"
+	    "    directory: r\n"
+	    "    token_env: TOKEN\n",
+	    NAME ":5:5: repository 'infra' sets both 'token_file' and "
+	    "'token_env': choose one\n"
+	    NAME ":6:5: repository 'local' sets a token, but a 'directory' "
+	    "has no remote to send it to");
+	cfg = parse_ok("repositories:\n"
+	    "  - {name: a, url: https://example.com/a.git, token_env: GH}\n");
+	assert_string_equal(cfg->repositories[0].token_env, "GH");
+	assert_null(cfg->repositories[0].token_file);
+	config_free(cfg);
+}
+
+static void
 test_config_parse_webhook_secret_file_or_env(void **state)
 {
 	struct config	*cfg;
@@ -925,6 +949,8 @@ main(void)
 		cmocka_unit_test(
 		    test_config_parse_url_or_directory_exactly_one),
 		cmocka_unit_test(test_config_parse_webhook_secret_file_or_env),
+		cmocka_unit_test(
+		    test_config_parse_token_file_or_env_and_only_with_url),
 		cmocka_unit_test(test_config_parse_unknown_repository_named),
 		cmocka_unit_test(test_config_parse_depends_on_checked),
 		cmocka_unit_test(test_config_parse_cycle_not_checked),
