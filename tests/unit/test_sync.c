@@ -281,6 +281,18 @@ set_base(const char *cvalue, int with_fail)
 	return (set);
 }
 
+/* The ids in the inventory on disk, as a fresh target reads them. */
+static void
+inventory_reopen(struct strv *ids)
+{
+	struct target	*t = target_dir_new("shop", root);
+	char		*cause = NULL;
+
+	if (target_inventory(t, ids, &cause) == -1)
+		fail_msg("target_inventory: %s", cause);
+	target_free(t);
+}
+
 static struct sync_result *
 run_texts(struct target *t, const struct resource_set *set, int dry_run,
     int prune, uint64_t timeout_ms, int diff_texts)
@@ -715,15 +727,13 @@ test_sync_run_unwritable_path_stops_at_its_wave(void **state)
 	target_free(t);
 
 	/* The inventory holds exactly what was written. */
-	t = target_dir_new("shop", root);
-	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	inventory_reopen(&ids);
 	assert_int_equal(ids.n, 4);
 	assert_true(strv_contains(&ids, "Job.batch/shop/migrate"));
 	assert_true(strv_contains(&ids, "Namespace/shop"));
 	assert_true(strv_contains(&ids, "ConfigMap/shop/a"));
 	assert_true(strv_contains(&ids, "ConfigMap/shop/notify"));
 	strv_free(&ids);
-	target_free(t);
 	resource_set_free(set);
 }
 
@@ -734,7 +744,6 @@ test_sync_run_apply_failure_stops_later_waves(void **state)
 	struct target		*t = rec_new();
 	struct sync_result	*res;
 	struct strv		 ids = { NULL, 0 };
-	char			*cause = NULL;
 	size_t			 i;
 
 	rec.fail_apply = "ConfigMap/shop/a";
@@ -753,12 +762,10 @@ test_sync_run_apply_failure_stops_later_waves(void **state)
 	sync_result_free(res);
 	target_free(t);
 
-	t = target_dir_new("shop", root);
-	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	inventory_reopen(&ids);
 	assert_false(strv_contains(&ids, "ConfigMap/shop/a"));
 	assert_true(strv_contains(&ids, "Namespace/shop"));
 	strv_free(&ids);
-	target_free(t);
 	resource_set_free(set);
 }
 
@@ -927,7 +934,6 @@ test_sync_run_commit_failure_stops_at_its_wave(void **state)
 	struct target		*t = rec_new();
 	struct sync_result	*res;
 	struct strv		 ids = { NULL, 0 };
-	char			*cause = NULL;
 	size_t			 i;
 
 	rec.block_after_apply = "ConfigMap/shop/a";
@@ -946,14 +952,12 @@ test_sync_run_commit_failure_stops_at_its_wave(void **state)
 	sync_result_free(res);
 	target_free(t);
 
-	t = target_dir_new("shop", root);
-	assert_int_equal(target_inventory(t, &ids, &cause), 0);
+	inventory_reopen(&ids);
 	assert_false(strv_contains(&ids, "ConfigMap/shop/a"));
 	assert_false(strv_contains(&ids, "ConfigMap/shop/c"));
 	assert_true(strv_contains(&ids, "Namespace/shop"));
 	assert_true(strv_contains(&ids, "Job.batch/shop/migrate"));
 	strv_free(&ids);
-	target_free(t);
 	resource_set_free(set);
 }
 
