@@ -24,5 +24,7 @@ int	cmd_plan(struct cli_env *, int, char **);
 int	cmd_diff(struct cli_env *, int, char **);
 int	cmd_sync(struct cli_env *, int, char **);
 int	cmd_config_reference(struct cli_env *, int, char **);
+int	cmd_bump(struct cli_env *, int, char **);
+int	cmd_rollback(struct cli_env *, int, char **);
 
 #endif /* AGENT_H */

@@ -45,6 +45,14 @@ struct cli_opts {
 	const char	*output;
 	const char	*state_dir;
 	const char	*revision;
+	const char	*service;
+	const char	*environment;
+	const char	*version;
+	const char	*image;
+	const char	*tag;
+	const char	*digest;
+	const char	*commit;
+	int		 force;
 	char *const	*args;		/* the operands: apps named */
 	int		 nargs;
 	int		 dry_run;
@@ -65,6 +73,14 @@ enum {
 	OPT_TIMEOUT,
 	OPT_NO_EXTERNAL,
 	OPT_REVISION,
+	OPT_SERVICE,
+	OPT_ENVIRONMENT,
+	OPT_VERSION,
+	OPT_IMAGE,
+	OPT_TAG,
+	OPT_DIGEST,
+	OPT_COMMIT,
+	OPT_FORCE,
 };
 
 static const struct option cli_long_options[] = {
@@ -79,6 +95,14 @@ static const struct option cli_long_options[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "no-external-renderer", no_argument, NULL, OPT_NO_EXTERNAL },
 	{ "revision", required_argument, NULL, OPT_REVISION },
+	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "environment", required_argument, NULL, OPT_ENVIRONMENT },
+	{ "version", required_argument, NULL, OPT_VERSION },
+	{ "image", required_argument, NULL, OPT_IMAGE },
+	{ "tag", required_argument, NULL, OPT_TAG },
+	{ "digest", required_argument, NULL, OPT_DIGEST },
+	{ "commit", required_argument, NULL, OPT_COMMIT },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -156,6 +180,30 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 			break;
 		case OPT_REVISION:
 			o->revision = optarg;
+			break;
+		case OPT_SERVICE:
+			o->service = optarg;
+			break;
+		case OPT_ENVIRONMENT:
+			o->environment = optarg;
+			break;
+		case OPT_VERSION:
+			o->version = optarg;
+			break;
+		case OPT_IMAGE:
+			o->image = optarg;
+			break;
+		case OPT_TAG:
+			o->tag = optarg;
+			break;
+		case OPT_DIGEST:
+			o->digest = optarg;
+			break;
+		case OPT_COMMIT:
+			o->commit = optarg;
+			break;
+		case OPT_FORCE:
+			o->force = 1;
 			break;
 		}
 	}
@@ -285,24 +333,13 @@ cli_fetch(struct git_cache *gc, const struct config_repository *repo,
     char **tip, char **cause)
 {
 	struct git_creds	 creds;
-	char			*token = NULL, *err = NULL;
-	size_t			 len;
 	int			 rc;
 
-	memset(&creds, 0, sizeof creds);
-	if (repo->token_file != NULL || repo->token_env != NULL) {
-		if (config_read_secret(repo->token_file, repo->token_env,
-		    &token, &len, &err) == -1) {
-			xasprintf(cause, "repository '%s': cannot read its "
-			    "token: %s", repo->name, err);
-			free(err);
-			return (-1);
-		}
-		creds.https_token = token;
-	}
+	if (config_repository_creds(repo, &creds, cause) == -1)
+		return (-1);
 	rc = git_cache_fetch(gc, repo->branch, repo->timeout_ms, &creds, tip,
 	    cause);
-	freezero_string(token);
+	git_creds_clear(&creds);
 	return (rc);
 }
 
@@ -901,4 +938,111 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 	strv_free(&order);
 	config_free(cfg);
 	return (rc);
+}
+
+/*
+ * bump and rollback: one commit to the versions repository, pushed
+ * compare-and-swap. Exit 0 when it landed or the remote already held it,
+ * 1 when it was refused (held, superseded) or failed, 2 on usage.
+ */
+static int
+cli_versions(struct cli_env *env, int argc, char **argv,
+    enum versions_kind kind)
+{
+	static const int	 allowed_bump[] = { OPT_SERVICE,
+				     OPT_ENVIRONMENT, OPT_VERSION, OPT_IMAGE,
+				     OPT_TAG, OPT_DIGEST, OPT_FORCE,
+				     OPT_TIMEOUT, OPT_OUTPUT, 0 };
+	static const int	 allowed_rollback[] = { OPT_SERVICE,
+				     OPT_ENVIRONMENT, OPT_COMMIT, OPT_IMAGE,
+				     OPT_TIMEOUT, OPT_OUTPUT, 0 };
+	struct versions_request	 req;
+	struct versions_result	 r;
+	struct cli_opts		 o;
+	struct config		*cfg;
+	struct json		*j;
+	char			*cause = NULL, *text;
+	int			 rc;
+
+	if (cli_parse_opts(argc, argv, kind == VERSIONS_BUMP ? allowed_bump :
+	    allowed_rollback, &o) == -1 ||
+	    cli_check_output(argv[0], o.output, "text", "json") == -1)
+		return (EXIT_ERROR);
+	if (o.nargs != 0 || o.service == NULL || o.environment == NULL ||
+	    (kind == VERSIONS_BUMP && o.version == NULL)) {
+		if (kind == VERSIONS_BUMP)
+			fprintf(stderr, "usage: gitops-agent bump --service S "
+			    "--environment E --version V [--image I] "
+			    "[--tag T | --digest D] [--force]\n");
+		else
+			fprintf(stderr, "usage: gitops-agent rollback "
+			    "--service S --environment E [--commit SHA]\n");
+		return (EXIT_ERROR);
+	}
+	if ((cfg = cli_load_config(env)) == NULL)
+		return (EXIT_ERROR);
+	memset(&req, 0, sizeof req);
+	req.kind = kind;
+	req.service = o.service;
+	req.environment = o.environment;
+	req.version = o.version;
+	req.image = o.image;
+	req.tag = o.tag;
+	req.digest = o.digest;
+	req.commit = o.commit;
+	req.force = o.force;
+	req.timeout_ms = o.timeout_ms;
+	if (versions_write(cfg, &req, &r, &cause) == -1) {
+		cli_print_cause(argv[0], cause);
+		free(cause);
+		config_free(cfg);
+		return (EXIT_DIFFERENT);
+	}
+	rc = r.outcome == VERSIONS_REFUSED ? EXIT_DIFFERENT : EXIT_OK;
+	if (o.output != NULL && strcmp(o.output, "json") == 0) {
+		j = json_new_object();
+		json_set(j, "outcome", json_new_string(
+		    r.outcome == VERSIONS_COMMITTED ? "committed" :
+		    r.outcome == VERSIONS_UNCHANGED ? "unchanged" : "refused"));
+		json_set(j, "summary", json_new_string(r.summary));
+		if (r.commit != NULL)
+			json_set(j, "commit", json_new_string(r.commit));
+		if (r.previous_version != NULL)
+			json_set(j, "previousVersion",
+			    json_new_string(r.previous_version));
+		if (r.version != NULL)
+			json_set(j, "version", json_new_string(r.version));
+		if (r.previous_image != NULL)
+			json_set(j, "previousImage",
+			    json_new_string(r.previous_image));
+		if (r.image != NULL)
+			json_set(j, "image", json_new_string(r.image));
+		json_set(j, "attempts", json_new_number(r.attempts));
+		json_set(j, "elapsedMs", json_new_number((double)r.elapsed_ms));
+		text = json_print(j, 1);
+		printf("%s\n", text);
+		free(text);
+		json_free(j);
+	} else if (r.outcome == VERSIONS_REFUSED)
+		fprintf(stderr, "%s: %s\n", argv[0], r.summary);
+	else if (r.commit != NULL)
+		printf("%s: commit %s (attempt %d, %llu ms)\n", r.summary,
+		    r.commit, r.attempts, (unsigned long long)r.elapsed_ms);
+	else
+		printf("%s\n", r.summary);
+	versions_result_free(&r);
+	config_free(cfg);
+	return (rc);
+}
+
+int
+cmd_bump(struct cli_env *env, int argc, char **argv)
+{
+	return (cli_versions(env, argc, argv, VERSIONS_BUMP));
+}
+
+int
+cmd_rollback(struct cli_env *env, int argc, char **argv)
+{
+	return (cli_versions(env, argc, argv, VERSIONS_ROLLBACK));
 }

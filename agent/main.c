@@ -36,6 +36,12 @@ static const struct command commands[] = {
 	{ "sync", cmd_sync,
 	    "sync [APP...] [--dry-run] | --path DIR --target DIR",
 	    "apply wave by wave, then prune; all apps in order if none given" },
+	{ "bump", cmd_bump, "bump --service S --environment E --version V "
+	    "[--image I] [--tag T | --digest D] [--force]",
+	    "commit a version bump and push it compare-and-swap" },
+	{ "rollback", cmd_rollback,
+	    "rollback --service S --environment E [--commit SHA]",
+	    "commit the revert of a deploy's values and push it" },
 	{ "config-reference", cmd_config_reference, "config-reference",
 	    "print the configuration reference (Markdown)" },
 	{ "version", cmd_version, "version", "print the version" },

@@ -77,6 +77,7 @@ struct section {
 
 static int	check_dns_label(const struct opt *, const char *, char **);
 static int	check_env_name(const struct opt *, const char *, char **);
+static int	check_host_key(const struct opt *, const char *, char **);
 
 static const char *const log_level_names[] = { "debug", "info", "warn",
     NULL };
@@ -172,6 +173,22 @@ static const struct opt opts[] = {
 	  .check = check_env_name,
 	  .desc = "environment variable holding the HTTPS access token "
 	  "(instead of a file)" },
+	{ .section = SECTION_REPOSITORY, .key = "ssh_key_file",
+	  .type = OPT_PATH,
+	  .offset = offsetof(struct config_repository, ssh_key_file),
+	  .desc = "SSH private key (without passphrase) for an ssh:// or "
+	  "user@host:path remote" },
+	{ .section = SECTION_REPOSITORY, .key = "ssh_known_hosts_file",
+	  .type = OPT_PATH,
+	  .offset = offsetof(struct config_repository, ssh_known_hosts_file),
+	  .desc = "known_hosts file the SSH server's host key must be in "
+	  "(plain or hashed host names, [host]:port)" },
+	{ .section = SECTION_REPOSITORY, .key = "ssh_host_key",
+	  .type = OPT_STRING,
+	  .offset = offsetof(struct config_repository, ssh_host_key),
+	  .check = check_host_key,
+	  .desc = "the SSH server's host key fingerprint, pinned, as "
+	  "`ssh-keygen -lf` prints it (SHA256:...)" },
 
 	{ .section = SECTION_APP, .key = "name", .type = OPT_STRING,
 	  .offset = offsetof(struct config_app, name),
@@ -228,6 +245,32 @@ static const struct opt opts[] = {
 	  .offset = offsetof(struct config_versions, file),
 	  .def = "versions.yaml",
 	  .desc = "path of the versions file in that repository" },
+	{ .section = SECTION_VERSIONS, .key = "held_file", .type = OPT_REPO_PATH,
+	  .offset = offsetof(struct config_versions, held_file),
+	  .def = "held-versions.yaml",
+	  .desc = "path of the file of versions rolled back and held (not "
+	  "deployed again without --force), in that repository" },
+	{ .section = SECTION_VERSIONS, .key = "author_name", .type = OPT_STRING,
+	  .offset = offsetof(struct config_versions, author_name),
+	  .def = "gitops-agent",
+	  .desc = "author and committer name of the agent's commits" },
+	{ .section = SECTION_VERSIONS, .key = "author_email",
+	  .type = OPT_STRING,
+	  .offset = offsetof(struct config_versions, author_email),
+	  .def = "gitops-agent@localhost",
+	  .desc = "author and committer email of the agent's commits" },
+	{ .section = SECTION_VERSIONS, .key = "signing_key", .type = OPT_PATH,
+	  .offset = offsetof(struct config_versions, signing_key),
+	  .desc = "SSH private key the agent signs its commits with "
+	  "(ssh-keygen -Y sign; git verify-commit with gpg.format=ssh)" },
+	{ .section = SECTION_VERSIONS, .key = "timeout", .type = OPT_DURATION,
+	  .offset = offsetof(struct config_versions, timeout_ms),
+	  .def = "2m", .min = "1s", .max = "1h",
+	  .desc = "deadline of a whole bump or rollback, retries included" },
+	{ .section = SECTION_VERSIONS, .key = "max_attempts", .type = OPT_INTEGER,
+	  .offset = offsetof(struct config_versions, max_attempts),
+	  .def = "100", .min = "1", .max = "10000",
+	  .desc = "most pushes a bump or rollback tries before giving up" },
 };
 #define NOPTS	(sizeof opts / sizeof opts[0])
 
@@ -477,6 +520,24 @@ check_env_name(const struct opt *o, const char *s, char **msg)
 	xasprintf(msg, "'%s' must be an environment variable name (letters, "
 	    "digits and '_', not starting with a digit), not '%s'", o->key, s);
 	return (-1);
+}
+
+/* "SHA256:" and 43 characters of unpadded base64, as ssh-keygen -l says. */
+static int
+check_host_key(const struct opt *o, const char *v, char **cause)
+{
+	const char	*b = v + 7;
+
+	(void)o;
+	if (strncmp(v, "SHA256:", 7) != 0 || strlen(b) != 43 ||
+	    strspn(b, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/") != 43) {
+		xasprintf(cause, "'%s' is not a SHA256 host key fingerprint "
+		    "(SHA256: and 43 base64 characters, as `ssh-keygen -lf` "
+		    "prints)", v);
+		return (-1);
+	}
+	return (0);
 }
 
 /* host:port, [v6]:port; the port 1 to 65535. */
@@ -993,6 +1054,18 @@ check_repositories(struct config_ctx *ctx, struct config *cfg,
 				    "'%s': choose one", label, secrets[k][0],
 				    secrets[k][1]);
 		}
+		if (r->url != NULL && git_url_is_ssh(r->url) &&
+		    (r->ssh_key_file == NULL || (r->ssh_known_hosts_file ==
+		    NULL && r->ssh_host_key == NULL)))
+			ctx_error(ctx, url, "%s is an SSH remote: it needs "
+			    "'ssh_key_file', and 'ssh_known_hosts_file' or "
+			    "'ssh_host_key' (a host key is never taken on "
+			    "trust)", label);
+		if (r->url != NULL && !git_url_is_ssh(r->url) &&
+		    (r->ssh_key_file != NULL || r->ssh_host_key != NULL ||
+		    r->ssh_known_hosts_file != NULL))
+			ctx_error(ctx, item, "%s sets SSH options, but its url "
+			    "is not an SSH remote", label);
 		if (dir != NULL && (json_get(item, "token_file") != NULL ||
 		    json_get(item, "token_env") != NULL))
 			ctx_error(ctx, item, "%s sets a token, but a "
@@ -1323,5 +1396,28 @@ config_read_secret(const char *file, const char *env, char **out,
 	}
 	*out = data;
 	*outlen = len;
+	return (0);
+}
+
+int
+config_repository_creds(const struct config_repository *repo,
+    struct git_creds *creds, char **cause)
+{
+	size_t	 len;
+	char	*err = NULL;
+
+	memset(creds, 0, sizeof *creds);
+	creds->ssh_key_file = repo->ssh_key_file;
+	creds->ssh_known_hosts_file = repo->ssh_known_hosts_file;
+	creds->ssh_host_key = repo->ssh_host_key;
+	if (repo->token_file == NULL && repo->token_env == NULL)
+		return (0);
+	if (config_read_secret(repo->token_file, repo->token_env,
+	    &creds->https_token, &len, &err) == -1) {
+		xasprintf(cause, "repository '%s': cannot read its token: %s",
+		    repo->name, err);
+		free(err);
+		return (-1);
+	}
 	return (0);
 }

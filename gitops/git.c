@@ -49,6 +49,10 @@
 #define GIT_SHORT_LEN		7
 /* Shortest commit id prefix git_resolve() looks up. */
 #define GIT_MIN_PREFIX		4
+/* ssh-keygen signs locally; it only hangs on a passphrase prompt. */
+#define GIT_SIGN_TIMEOUT_MS	10000
+/* What the worker keeps of the remote's messages on a refused push. */
+#define GIT_REMOTE_MSG_MAX	4096
 
 struct git_cache {
 	git_repository	*repo;
@@ -186,6 +190,17 @@ git_branch_ref(const char *branch)
 	return (ref);
 }
 
+static int
+git_branch_ok(const char *branch)
+{
+	char	*ref;
+
+	if ((ref = git_branch_ref(branch)) == NULL)
+		return (0);
+	free(ref);
+	return (1);
+}
+
 /*
  * The remote is kept as plain configuration (remote.origin.url) and
  * never looked up as a git_remote: libgit2 1.5 leaks a pcre2 match for
@@ -302,6 +317,13 @@ git_cache_free(struct git_cache *gc)
 	free(gc);
 }
 
+void
+git_creds_clear(struct git_creds *creds)
+{
+	freezero_string(creds->https_token);
+	creds->https_token = NULL;
+}
+
 const char *
 git_cache_path(const struct git_cache *gc)
 {
@@ -342,6 +364,21 @@ git_is_hex(const char *s, size_t len)
 	return (1);
 }
 
+/* Lines joined with "; ", in place (a cause is one line). */
+static void
+git_one_line(char *s)
+{
+	size_t	len = strlen(s);
+	char	*p;
+
+	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
+		s[--len] = '\0';
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\r')
+			*p = ';';
+	}
+}
+
 /* The first line of a worker's message, for a cause. */
 static char *
 git_first_line(const char *s)
@@ -356,77 +393,209 @@ git_first_line(const char *s)
 	return (xstrndup(s, len));
 }
 
+/*
+ * What the worker may authenticate with, on its stdin as "key=value"
+ * lines: secrets never in argv or the environment.
+ */
+static void
+git_worker_input(const struct git_creds *creds, struct buf *b)
+{
+	buf_init(b);
+	if (creds != NULL && creds->https_token != NULL &&
+	    strpbrk(creds->https_token, "\r\n") == NULL)
+		buf_printf(b, "token=%s\n", creds->https_token);
+	if (creds != NULL && creds->ssh_key_file != NULL)
+		buf_printf(b, "ssh-key=%s\n", creds->ssh_key_file);
+	if (creds != NULL && creds->ssh_known_hosts_file != NULL)
+		buf_printf(b, "known-hosts=%s\n", creds->ssh_known_hosts_file);
+	if (creds != NULL && creds->ssh_host_key != NULL)
+		buf_printf(b, "host-key=%s\n", creds->ssh_host_key);
+	buf_addc(b, '\0');
+	b->len--;
+}
+
+int
+git_url_is_ssh(const char *url)
+{
+	const char	*colon, *slash;
+
+	if (strncmp(url, "ssh://", 6) == 0 ||
+	    strncmp(url, "git+ssh://", 10) == 0 ||
+	    strncmp(url, "ssh+git://", 10) == 0)
+		return (1);
+	if (strstr(url, "://") != NULL || *url == '/' || *url == '.')
+		return (0);
+	/* scp-like: [user@]host:path, a colon before any slash */
+	colon = strchr(url, ':');
+	slash = strchr(url, '/');
+	return (colon != NULL && colon != url &&
+	    (slash == NULL || colon < slash));
+}
+
+/*
+ * The name an SSH remote's host has in known_hosts: "host", or
+ * "[host]:port" for another port than 22. NULL if the URL has none.
+ */
+static char *
+git_ssh_known_name(const char *url)
+{
+	const char	*p, *end, *at;
+	char		*host, *name;
+	long		 port = 22;
+
+	if ((p = strstr(url, "://")) != NULL) {
+		p += 3;
+		end = p + strcspn(p, "/");
+	} else {
+		p = url;
+		end = strchr(p, ':');
+		if (end == NULL)
+			return (NULL);
+	}
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at != NULL)
+		p = at + 1;
+	if (*p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(end - p));
+
+		if (rb == NULL)
+			return (NULL);
+		host = xstrndup(p + 1, (size_t)(rb - p - 1));
+		if (rb[1] == ':' && strstr(url, "://") != NULL)
+			port = strtol(rb + 2, NULL, 10);
+	} else {
+		const char *c = strstr(url, "://") != NULL ?
+		    memchr(p, ':', (size_t)(end - p)) : NULL;
+
+		host = xstrndup(p, (size_t)((c != NULL ? c : end) - p));
+		if (c != NULL)
+			port = strtol(c + 1, NULL, 10);
+	}
+	if (*host == '\0' || port <= 0 || port > 65535) {
+		free(host);
+		return (NULL);
+	}
+	if (port == 22)
+		return (host);
+	xasprintf(&name, "[%s]:%ld", host, port);
+	free(host);
+	return (name);
+}
+
+/*
+ * Run the worker: argv after GIT_WORKER_ARG is verb and args; the
+ * credentials go on stdin. 0 with *sr when it ran and exited (whatever its status);
+ * -1 with cause ("cannot VERB 'URL': ...") when it could not start, was
+ * killed, or passed the deadline.
+ */
+static int
+git_worker_run(struct git_cache *gc, const char *verb, const char *what,
+    char *const *args, uint64_t timeout_ms, const struct git_creds *creds,
+    struct spawn_result *sr, char **cause)
+{
+	struct spawn_opts	 so;
+	struct buf		 input;
+	char			*argv[8], *exe, *dur = NULL, *err = NULL;
+	size_t			 n = 0;
+	int			 rv = -1;
+
+	memset(sr, 0, sizeof *sr);
+	if (timeout_ms == 0)
+		timeout_ms = GIT_FETCH_TIMEOUT_MS;
+	exe = git_self_exe();
+	argv[n++] = exe;
+	argv[n++] = (char *)GIT_WORKER_ARG;
+	argv[n++] = (char *)verb;
+	argv[n++] = gc->dir;
+	while (*args != NULL && n < sizeof argv / sizeof argv[0] - 1)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	memset(&so, 0, sizeof so);
+	so.timeout_ms = timeout_ms;
+	so.max_output = GIT_WORKER_MAX_OUTPUT;
+	git_worker_input(creds, &input);
+	so.input = input.data;
+	so.inputlen = input.len;
+	if (spawn_run(argv, &so, sr, &err) == -1) {
+		xasprintf(cause, "cannot %s '%s': %s", what,
+		    git_cache_label(gc), err);
+		goto out;
+	}
+	if (sr->timed_out) {
+		dur = duration_format(timeout_ms);
+		xasprintf(cause, "cannot %s '%s': no answer within %s", what,
+		    git_cache_label(gc), dur);
+		goto out;
+	}
+	if (!sr->exited) {
+		xasprintf(cause, "cannot %s '%s': the worker was killed by "
+		    "signal %d", what, git_cache_label(gc), sr->status);
+		goto out;
+	}
+	rv = 0;
+out:
+	if (rv == -1)
+		spawn_result_free(sr);
+	explicit_bzero(input.data, input.len);
+	buf_free(&input);
+	free(exe);
+	free(dur);
+	free(err);
+	return (rv);
+}
+
+/* The worker's error, first line, credentials redacted. */
+static void
+git_worker_cause(struct git_cache *gc, const char *what,
+    const struct spawn_result *sr, char **cause)
+{
+	char	*msg;
+
+	msg = git_redact(git_first_line(sr->err != NULL ? sr->err : ""),
+	    gc->raw_url, git_cache_label(gc));
+	xasprintf(cause, "cannot %s '%s': %s", what, git_cache_label(gc), msg);
+	free(msg);
+}
+
+/* A full commit id at the start of s (ending at a newline or NUL). */
+static int
+git_is_oid_line(const char *s)
+{
+	size_t	len = strcspn(s, "\n");
+
+	return (len == GIT_OID_HEXSZ && git_is_hex(s, len));
+}
+
 int
 git_cache_fetch(struct git_cache *gc, const char *branch, uint64_t timeout_ms,
     const struct git_creds *creds, char **oidp, char **cause)
 {
-	struct spawn_opts	 so;
 	struct spawn_result	 sr;
-	char			*argv[6], *exe = NULL, *ref = NULL;
-	char			*msg = NULL, *dur = NULL;
-	size_t			 len;
-	int			 rv = -1;
+	char			*args[2];
 
 	*oidp = NULL;
-	memset(&sr, 0, sizeof sr);
-	if ((ref = git_branch_ref(branch)) == NULL) {
+	if (!git_branch_ok(branch)) {
 		xasprintf(cause, "cannot fetch '%s': invalid branch name '%s'",
 		    git_cache_label(gc), branch);
-		goto out;
+		return (-1);
 	}
-	if (timeout_ms == 0)
-		timeout_ms = GIT_FETCH_TIMEOUT_MS;
-	exe = git_self_exe();
-	argv[0] = exe;
-	argv[1] = (char *)GIT_WORKER_ARG;
-	argv[2] = (char *)"fetch";
-	argv[3] = gc->dir;
-	argv[4] = (char *)branch;
-	argv[5] = NULL;
-	memset(&so, 0, sizeof so);
-	so.timeout_ms = timeout_ms;
-	so.max_output = GIT_WORKER_MAX_OUTPUT;
-	so.input = "";
-	if (creds != NULL && creds->https_token != NULL)
-		so.input = creds->https_token;
-	so.inputlen = strlen(so.input);
-	if (spawn_run(argv, &so, &sr, cause) == -1)
-		goto out;
-	if (sr.timed_out) {
-		dur = duration_format(timeout_ms);
-		xasprintf(cause, "cannot fetch '%s': no answer within %s",
-		    git_cache_label(gc), dur);
-		goto out;
-	}
-	if (!sr.exited) {
-		xasprintf(cause, "cannot fetch '%s': the fetch worker was "
-		    "killed by signal %d", git_cache_label(gc), sr.status);
-		goto out;
-	}
-	if (sr.status != 0) {
-		msg = git_redact(git_first_line(sr.err), gc->raw_url,
-		    git_cache_label(gc));
-		xasprintf(cause, "cannot fetch '%s': %s", git_cache_label(gc),
-		    msg);
-		goto out;
-	}
-	len = strcspn(sr.out, "\n");
-	if (len != GIT_OID_HEXSZ || !git_is_hex(sr.out, len)) {
+	args[0] = (char *)branch;
+	args[1] = NULL;
+	if (git_worker_run(gc, "fetch", "fetch", args, timeout_ms, creds, &sr,
+	    cause) == -1)
+		return (-1);
+	if (sr.status != 0)
+		git_worker_cause(gc, "fetch", &sr, cause);
+	else if (!git_is_oid_line(sr.out))
 		xasprintf(cause, "cannot fetch '%s': the fetch worker gave no "
 		    "commit id", git_cache_label(gc));
-		goto out;
+	else {
+		*oidp = xstrndup(sr.out, GIT_OID_HEXSZ);
+		log_debug("event=fetch repo=%s branch=%s commit=%s", gc->name,
+		    branch, *oidp);
 	}
-	*oidp = xstrndup(sr.out, len);
-	log_debug("event=fetch repo=%s branch=%s commit=%s", gc->name, branch,
-	    *oidp);
-	rv = 0;
-out:
 	spawn_result_free(&sr);
-	free(exe);
-	free(ref);
-	free(msg);
-	free(dur);
-	return (rv);
+	return (*oidp != NULL ? 0 : -1);
 }
 
 /*
@@ -642,6 +811,308 @@ fail:
 	git_tree_free(ot);
 	git_tree_free(nt);
 	return (-1);
+}
+
+/*
+ * Writing: commits made in the cache from a parent's tree, never from a
+ * working tree, and pushed by the worker.
+ */
+
+static int
+git_oid_parse(git_repository *repo, const char *label, const char *hex,
+    git_commit **commit, char **cause)
+{
+	git_oid	oid;
+
+	*commit = NULL;
+	if (strlen(hex) != GIT_OID_HEXSZ || git_oid_fromstr(&oid, hex) < 0) {
+		xasprintf(cause, "'%s' is not a full commit id", hex);
+		return (-1);
+	}
+	if (git_commit_lookup(commit, repo, &oid) < 0) {
+		xasprintf(cause, "cannot read commit %s in '%s': %s", hex,
+		    label, git_errmsg());
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Sign a commit buffer with `ssh-keygen -Y sign` (namespace "git", as
+ * git's gpg.format=ssh does); the armoured signature without its last
+ * newline (libgit2 adds the header's own).
+ */
+static char *
+git_ssh_sign(const char *key, const char *data, char **cause)
+{
+	struct spawn_opts	 so;
+	struct spawn_result	 sr;
+	char			*argv[9], *err = NULL, *sig;
+	size_t			 len;
+
+	argv[0] = (char *)"ssh-keygen";
+	argv[1] = (char *)"-q";
+	argv[2] = (char *)"-Y";
+	argv[3] = (char *)"sign";
+	argv[4] = (char *)"-n";
+	argv[5] = (char *)"git";
+	argv[6] = (char *)"-f";
+	argv[7] = (char *)key;
+	argv[8] = NULL;
+	memset(&so, 0, sizeof so);
+	so.timeout_ms = GIT_SIGN_TIMEOUT_MS;
+	so.input = data;
+	so.inputlen = strlen(data);
+	if (spawn_run(argv, &so, &sr, &err) == -1) {
+		xasprintf(cause, "cannot sign the commit with '%s': %s", key,
+		    err);
+		free(err);
+		return (NULL);
+	}
+	if (!sr.exited || sr.status != 0 ||
+	    strncmp(sr.out, "-----BEGIN SSH SIGNATURE-----", 29) != 0) {
+		err = git_first_line(sr.err != NULL ? sr.err : "");
+		xasprintf(cause, "cannot sign the commit with '%s': "
+		    "ssh-keygen %s: %s", key, sr.timed_out ? "timed out" :
+		    "failed", err);
+		free(err);
+		spawn_result_free(&sr);
+		return (NULL);
+	}
+	len = strlen(sr.out);
+	while (len > 0 && sr.out[len - 1] == '\n')
+		len--;
+	sig = xstrndup(sr.out, len);
+	spawn_result_free(&sr);
+	return (sig);
+}
+
+int
+git_commit_files(struct git_cache *gc, const char *parent_hex,
+    const struct git_file_update *files, size_t nfiles, const char *message,
+    const struct git_author *author, char **oidp, char **cause)
+{
+	git_tree_update		*ups = NULL;
+	git_tree_entry		*te = NULL;
+	git_commit		*parent = NULL;
+	git_tree		*tree = NULL, *newtree = NULL;
+	git_signature		*sig = NULL;
+	git_buf			 cbuf = { NULL, 0, 0 };
+	git_oid			 tree_oid, oid;
+	const char		*label = git_cache_label(gc);
+	char			*signature = NULL;
+	size_t			 i;
+	int			 rv = -1;
+
+	*oidp = NULL;
+	if (git_oid_parse(gc->repo, label, parent_hex, &parent, cause) == -1)
+		goto out;
+	if (git_commit_tree(&tree, parent) < 0)
+		goto fail_git;
+	ups = xcalloc(nfiles, sizeof *ups);
+	for (i = 0; i < nfiles; i++) {
+		ups[i].action = GIT_TREE_UPDATE_UPSERT;
+		ups[i].path = files[i].path;
+		ups[i].filemode = GIT_FILEMODE_BLOB;
+		if (git_tree_entry_bypath(&te, tree, files[i].path) == 0) {
+			git_filemode_t mode = git_tree_entry_filemode(te);
+
+			git_tree_entry_free(te);
+			te = NULL;
+			if (mode != GIT_FILEMODE_BLOB &&
+			    mode != GIT_FILEMODE_BLOB_EXECUTABLE) {
+				xasprintf(cause, "cannot write '%s' in '%s': "
+				    "not a regular file in commit %s",
+				    files[i].path, label, parent_hex);
+				goto out;
+			}
+			ups[i].filemode = mode;
+		}
+		if (git_blob_create_from_buffer(&ups[i].id, gc->repo,
+		    files[i].data, files[i].len) < 0)
+			goto fail_git;
+	}
+	if (git_tree_create_updated(&tree_oid, gc->repo, tree, nfiles,
+	    ups) < 0 || git_tree_lookup(&newtree, gc->repo, &tree_oid) < 0)
+		goto fail_git;
+	if (git_signature_now(&sig, author->name, author->email) < 0) {
+		xasprintf(cause, "invalid commit author '%s <%s>': %s",
+		    author->name, author->email, git_errmsg());
+		goto out;
+	}
+	if (author->signing_key == NULL) {
+		if (git_commit_create(&oid, gc->repo, NULL, sig, sig, NULL,
+		    message, newtree, 1, (const git_commit **)&parent) < 0)
+			goto fail_git;
+	} else {
+		if (git_commit_create_buffer(&cbuf, gc->repo, sig, sig, NULL,
+		    message, newtree, 1, (const git_commit **)&parent) < 0)
+			goto fail_git;
+		if ((signature = git_ssh_sign(author->signing_key, cbuf.ptr,
+		    cause)) == NULL)
+			goto out;
+		if (git_commit_create_with_signature(&oid, gc->repo, cbuf.ptr,
+		    signature, "gpgsig") < 0)
+			goto fail_git;
+	}
+	*oidp = git_oid_hex(&oid);
+	rv = 0;
+	goto out;
+fail_git:
+	xasprintf(cause, "cannot commit on %s in '%s': %s", parent_hex, label,
+	    git_errmsg());
+out:
+	free(ups);
+	free(signature);
+	git_buf_dispose(&cbuf);
+	git_signature_free(sig);
+	git_tree_free(newtree);
+	git_tree_free(tree);
+	git_commit_free(parent);
+	return (rv);
+}
+
+int
+git_log_first_parent(struct git_cache *gc, const char *start, size_t max,
+    int (*cb)(const struct git_commit_info *, void *, char **), void *arg,
+    char **cause)
+{
+	struct git_commit_info	 info;
+	git_revwalk		*walk = NULL;
+	git_commit		*c = NULL;
+	git_oid			 oid;
+	char			 hex[GIT_OID_HEXSZ + 1], phex[GIT_OID_HEXSZ + 1];
+	const char		*label = git_cache_label(gc);
+	size_t			 n;
+	int			 error, rc;
+
+	if (git_resolve_oid(gc->repo, label, start, &oid, cause) == -1)
+		return (-1);
+	if (git_revwalk_new(&walk, gc->repo) < 0 ||
+	    git_revwalk_simplify_first_parent(walk) < 0 ||
+	    git_revwalk_push(walk, &oid) < 0)
+		goto fail_git;
+	for (n = 0; n < max; n++) {
+		if ((error = git_revwalk_next(&oid, walk)) == GIT_ITEROVER)
+			break;
+		if (error < 0 || git_commit_lookup(&c, gc->repo, &oid) < 0)
+			goto fail_git;
+		git_oid_tostr(hex, sizeof hex, &oid);
+		info.id = hex;
+		info.parent = NULL;
+		if (git_commit_parentcount(c) > 0) {
+			git_oid_tostr(phex, sizeof phex,
+			    git_commit_parent_id(c, 0));
+			info.parent = phex;
+		}
+		info.message = git_commit_message(c);
+		if (info.message == NULL)
+			info.message = "";
+		rc = cb(&info, arg, cause);
+		git_commit_free(c);
+		c = NULL;
+		if (rc == -1) {
+			git_revwalk_free(walk);
+			return (-1);
+		}
+		if (rc == 1)
+			break;
+	}
+	git_revwalk_free(walk);
+	return (0);
+fail_git:
+	xasprintf(cause, "cannot read the history of '%s': %s", label,
+	    git_errmsg());
+	git_commit_free(c);
+	git_revwalk_free(walk);
+	return (-1);
+}
+
+int
+git_is_ancestor(struct git_cache *gc, const char *ancestor,
+    const char *commit, int *yes, char **cause)
+{
+	git_oid	a, c;
+	int	rc;
+
+	*yes = 0;
+	if (git_resolve_oid(gc->repo, git_cache_label(gc), ancestor, &a,
+	    cause) == -1 ||
+	    git_resolve_oid(gc->repo, git_cache_label(gc), commit, &c,
+	    cause) == -1)
+		return (-1);
+	if (git_oid_equal(&a, &c)) {
+		*yes = 1;
+		return (0);
+	}
+	if ((rc = git_graph_descendant_of(gc->repo, &c, &a)) < 0) {
+		xasprintf(cause, "cannot read the history of '%s': %s",
+		    git_cache_label(gc), git_errmsg());
+		return (-1);
+	}
+	*yes = rc;
+	return (0);
+}
+
+/*
+ * The worker prints one of these on its first line of output; what
+ * follows is the remote's reason (status, then its messages).
+ */
+#define GIT_PUSH_OK_LINE	"pushed"
+#define GIT_PUSH_STALE_LINE	"stale"
+#define GIT_PUSH_REJECTED_LINE	"rejected"
+
+int
+git_cache_push(struct git_cache *gc, const char *branch, const char *expected,
+    const char *commit, uint64_t timeout_ms, const struct git_creds *creds,
+    enum git_push_result *result, char **cause)
+{
+	struct spawn_result	 sr;
+	char			*args[4];
+	const char		*rest;
+	int			 rv = -1;
+
+	*result = GIT_PUSH_REJECTED;
+	if (!git_branch_ok(branch)) {
+		xasprintf(cause, "cannot push to '%s': invalid branch name "
+		    "'%s'", git_cache_label(gc), branch);
+		return (-1);
+	}
+	args[0] = (char *)branch;
+	args[1] = (char *)expected;
+	args[2] = (char *)commit;
+	args[3] = NULL;
+	if (git_worker_run(gc, "push", "push to", args, timeout_ms, creds, &sr,
+	    cause) == -1)
+		return (-1);
+	rest = sr.out + strcspn(sr.out, "\n");
+	rest += strspn(rest, "\n");
+	if (sr.status != 0) {
+		git_worker_cause(gc, "push to", &sr, cause);
+	} else if (strncmp(sr.out, GIT_PUSH_OK_LINE "\n",
+	    sizeof GIT_PUSH_OK_LINE) == 0) {
+		*result = GIT_PUSHED;
+		rv = 0;
+	} else if (strncmp(sr.out, GIT_PUSH_STALE_LINE "\n",
+	    sizeof GIT_PUSH_STALE_LINE) == 0) {
+		*result = GIT_PUSH_STALE;
+		rv = 0;
+	} else if (strncmp(sr.out, GIT_PUSH_REJECTED_LINE "\n",
+	    sizeof GIT_PUSH_REJECTED_LINE) == 0) {
+		*result = GIT_PUSH_REJECTED;
+		*cause = git_redact(xstrdup(*rest != '\0' ? rest :
+		    "no reason given"), gc->raw_url, git_cache_label(gc));
+		git_one_line(*cause);
+		rv = 0;
+	} else
+		xasprintf(cause, "cannot push to '%s': the push worker gave "
+		    "no result", git_cache_label(gc));
+	if (rv == 0)
+		log_debug("event=push repo=%s branch=%s commit=%s result=%s",
+		    gc->name, branch, commit, *result == GIT_PUSHED ? "pushed" :
+		    *result == GIT_PUSH_STALE ? "stale" : "rejected");
+	spawn_result_free(&sr);
+	return (rv);
 }
 
 /*
@@ -1092,36 +1563,239 @@ fail:
  * fetching, so whatever it finds under that lock is stale and removed.
  */
 
-struct worker_cred {
-	char	*token;
-	int	 calls;
+struct worker {
+	char		*input;		/* stdin: key=value lines */
+	const char	*token;		/* pointers into input */
+	const char	*ssh_key;
+	const char	*known_hosts;
+	const char	*host_key;
+	char		*known_name;	/* the remote's name in known_hosts */
+	int		 cred_calls;
+	/* push */
+	const char	*ref;		/* refs/heads/BRANCH */
+	git_oid		 expected;	/* the remote's tip we built on */
+	int		 stale;
+	char		*status;	/* the remote's refusal of ref */
+	struct buf	 remote_msg;	/* its sideband ("remote:") lines */
 };
+
+/* Split the input into its fields (in place). */
+static void
+worker_parse_input(struct worker *w)
+{
+	char	*line, *next, *eq;
+
+	for (line = w->input; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if ((eq = strchr(line, '=')) == NULL)
+			continue;
+		*eq++ = '\0';
+		if (strcmp(line, "token") == 0)
+			w->token = eq;
+		else if (strcmp(line, "ssh-key") == 0)
+			w->ssh_key = eq;
+		else if (strcmp(line, "known-hosts") == 0)
+			w->known_hosts = eq;
+		else if (strcmp(line, "host-key") == 0)
+			w->host_key = eq;
+	}
+}
 
 static int
 worker_cred_cb(git_credential **out, const char *url, const char *user,
     unsigned int allowed, void *payload)
 {
-	struct worker_cred	*wc = payload;
+	struct worker	*w = payload;
+	char		*pub;
+	int		 rc;
 
-	(void)user;
-	if (++wc->calls > GIT_CRED_MAX_CALLS) {
+	if (++w->cred_calls > GIT_CRED_MAX_CALLS) {
 		git_error_set_str(GIT_ERROR_NET, "authentication refused");
 		return (GIT_EUSER);
 	}
 	/* A token travels over TLS only, never in the clear. */
 	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) != 0 &&
-	    wc->token != NULL && *wc->token != '\0' && url != NULL &&
+	    w->token != NULL && *w->token != '\0' && url != NULL &&
 	    strncmp(url, "https://", 8) == 0)
 		return (git_credential_userpass_plaintext_new(out,
-		    "x-access-token", wc->token));
-	/*
-	 * TODO SSH keys (with a pinned host key or known_hosts): the
-	 * configuration has no fields for them yet (config.c, issue 3's
-	 * credentials), so there is nothing to offer here.
-	 */
+		    "x-access-token", w->token));
+	if (w->ssh_key != NULL && (allowed & GIT_CREDENTIAL_USERNAME) != 0)
+		return (git_credential_username_new(out, user != NULL ?
+		    user : "git"));
+	if (w->ssh_key != NULL && (allowed & GIT_CREDENTIAL_SSH_KEY) != 0) {
+		/* libssh2 (gcrypt) cannot derive the public key itself. */
+		xasprintf(&pub, "%s.pub", w->ssh_key);
+		rc = git_credential_ssh_key_new(out, user != NULL ? user :
+		    "git", access(pub, R_OK) == 0 ? pub : NULL, w->ssh_key,
+		    NULL);
+		free(pub);
+		return (rc);
+	}
 	git_error_set_str(GIT_ERROR_NET, "authentication required, and no "
 	    "credentials are configured for this kind");
 	return (GIT_EUSER);
+}
+
+/* OpenSSH's host patterns: '*' and '?' only ('[' is literal). */
+static int
+worker_pattern_match(const char *p, const char *s)
+{
+	for (; *p != '\0'; p++, s++) {
+		if (*p == '*') {
+			for (;; s++) {
+				if (worker_pattern_match(p + 1, s))
+					return (1);
+				if (*s == '\0')
+					return (0);
+			}
+		}
+		if (*s == '\0' || (*p != '?' && *p != *s))
+			return (0);
+	}
+	return (*s == '\0');
+}
+
+/* A known_hosts host field matches name: plain patterns or |1| hashes. */
+static int
+worker_known_host_match(const char *field, const char *name)
+{
+	unsigned char	*salt = NULL, *hash = NULL, mac[20];
+	char		*copy, *pat, *save = NULL, *bar;
+	size_t		 saltlen, hashlen;
+	int		 match = 0, neg;
+
+	if (strncmp(field, "|1|", 3) == 0) {
+		if ((bar = strchr(field + 3, '|')) == NULL)
+			return (0);
+		if (base64_decode(field + 3, (size_t)(bar - field - 3), &salt,
+		    &saltlen) == 0 && base64_decode(bar + 1, strlen(bar + 1),
+		    &hash, &hashlen) == 0 && hashlen == 20) {
+			hmac_sha1(salt, saltlen, name, strlen(name), mac);
+			match = timingsafe_equal(mac, 20, hash, 20);
+		}
+		free(salt);
+		free(hash);
+		return (match);
+	}
+	copy = xstrdup(field);
+	for (pat = strtok_r(copy, ",", &save); pat != NULL;
+	    pat = strtok_r(NULL, ",", &save)) {
+		neg = *pat == '!';
+		if (worker_pattern_match(pat + neg, name)) {
+			if (neg) {
+				match = 0;
+				break;
+			}
+			match = 1;
+		}
+	}
+	free(copy);
+	return (match);
+}
+
+/* 1: the key is listed for name; 0: not; -1: revoked or unreadable. */
+static int
+worker_known_hosts(const char *file, const char *name,
+    const unsigned char *key, size_t keylen, char **why)
+{
+	unsigned char	*blob;
+	char		*data = NULL, *line, *next, *f[4], *save;
+	size_t		 len, bloblen, n;
+	int		 found = 0, revoked;
+
+	if (file_read(file, 4 * 1024 * 1024, &data, &len, why) == -1)
+		return (-1);
+	for (line = data; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		save = NULL;
+		for (n = 0; n < 4 && (f[n] = strtok_r(n == 0 ? line : NULL,
+		    " \t\r", &save)) != NULL; n++)
+			;
+		if (n == 0 || *f[0] == '#')
+			continue;
+		revoked = strcmp(f[0], "@revoked") == 0;
+		if (*f[0] == '@') {
+			if (!revoked || n < 4)
+				continue;	/* @cert-authority: not ours */
+			f[0] = f[1];
+			f[1] = f[2];
+			f[2] = f[3];
+		} else if (n < 3)
+			continue;
+		if (!worker_known_host_match(f[0], name) ||
+		    base64_decode(f[2], strlen(f[2]), &blob, &bloblen) == -1)
+			continue;
+		if (bloblen == keylen && memcmp(blob, key, keylen) == 0) {
+			if (revoked) {
+				free(blob);
+				free(data);
+				xasprintf(why, "the host key of %s is revoked "
+				    "in '%s'", name, file);
+				return (-1);
+			}
+			found = 1;
+		}
+		free(blob);
+	}
+	free(data);
+	if (!found)
+		xasprintf(why, "the host key of %s is not in '%s'", name,
+		    file);
+	return (found);
+}
+
+/* An SSH server is trusted only by a pinned key or known_hosts. */
+static int
+worker_cert_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+	struct worker		*w = payload;
+	git_cert_hostkey	*hk = (git_cert_hostkey *)cert;
+	char			*fp, *why = NULL;
+	size_t			 len;
+	int			 rc;
+
+	(void)valid;
+	if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+		return (GIT_PASSTHROUGH);
+	if (w->host_key != NULL) {
+		if ((hk->type & GIT_CERT_SSH_SHA256) == 0) {
+			git_error_set_str(GIT_ERROR_SSH, "no SHA256 host key "
+			    "fingerprint to compare with the pinned one");
+			return (GIT_ECERTIFICATE);
+		}
+		fp = base64_encode(hk->hash_sha256, 32);
+		len = strlen(fp);
+		while (len > 0 && fp[len - 1] == '=')
+			fp[--len] = '\0';
+		rc = strcmp(fp, w->host_key + 7) == 0;
+		if (!rc) {
+			xasprintf(&why, "the host key of %s is SHA256:%s, not "
+			    "the pinned %s", host, fp, w->host_key);
+			git_error_set_str(GIT_ERROR_SSH, why);
+			free(why);
+		}
+		free(fp);
+		return (rc ? 0 : GIT_ECERTIFICATE);
+	}
+	if (w->known_hosts != NULL && w->known_name != NULL) {
+		if ((hk->type & GIT_CERT_SSH_RAW) == 0) {
+			git_error_set_str(GIT_ERROR_SSH, "the server's host "
+			    "key was not given to compare with known_hosts");
+			return (GIT_ECERTIFICATE);
+		}
+		rc = worker_known_hosts(w->known_hosts, w->known_name,
+		    (const unsigned char *)hk->hostkey, hk->hostkey_len, &why);
+		if (rc == 1)
+			return (0);
+		git_error_set_str(GIT_ERROR_SSH, why);
+		free(why);
+		return (GIT_ECERTIFICATE);
+	}
+	git_error_set_str(GIT_ERROR_SSH, "no pinned host key or known_hosts "
+	    "file to check the SSH server against");
+	return (GIT_ECERTIFICATE);
 }
 
 static char *
@@ -1190,7 +1864,7 @@ worker_clean_stale(const char *dir)
 
 /* An in-memory remote for the configured URL (see git_remote_setup). */
 static int
-worker_remote(git_repository *repo, git_remote **remote)
+worker_remote(git_repository *repo, git_remote **remote, struct worker *w)
 {
 	git_remote_create_options	 opts;
 	git_config			*cfg = NULL;
@@ -1208,13 +1882,15 @@ worker_remote(git_repository *repo, git_remote **remote)
 		opts.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF |
 		    GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
 		error = git_remote_create_with_opts(remote, url, &opts);
+		if (git_url_is_ssh(url))
+			w->known_name = git_ssh_known_name(url);
 	}
 	git_config_free(cfg);
 	return (error);
 }
 
 static int
-worker_fetch(const char *dir, const char *branch, struct worker_cred *wc)
+worker_fetch(const char *dir, const char *branch, struct worker *w)
 {
 	git_fetch_options	 opts;
 	git_remote_callbacks	 cbs;
@@ -1249,13 +1925,14 @@ worker_fetch(const char *dir, const char *branch, struct worker_cred *wc)
 	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	cbs.credentials = worker_cred_cb;
-	cbs.payload = wc;
+	cbs.certificate_check = worker_cert_cb;
+	cbs.payload = w;
 	opts.callbacks = cbs;
 	opts.update_fetchhead = 0;
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_AUTO;
 
 	if (git_repository_open_bare(&repo, dir) < 0 ||
-	    worker_remote(repo, &remote) < 0 ||
+	    worker_remote(repo, &remote, w) < 0 ||
 	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL,
 	    NULL) < 0 ||
 	    git_remote_ls(&heads, &nheads, remote) < 0) {
@@ -1299,15 +1976,167 @@ out:
 	return (rv);
 }
 
+/*
+ * Compare-and-swap: the update is sent only if the remote's branch is
+ * still at the commit ours was built on. The server checks the old value
+ * again under its ref lock, so a push racing ours makes one of the two
+ * fail there instead.
+ */
+static int
+worker_push_negotiation_cb(const git_push_update **updates, size_t len,
+    void *payload)
+{
+	struct worker	*w = payload;
+	size_t		 i;
+
+	for (i = 0; i < len; i++) {
+		if (strcmp(updates[i]->dst_refname, w->ref) != 0)
+			continue;
+		if (!git_oid_equal(&updates[i]->src, &w->expected)) {
+			w->stale = 1;
+			git_error_set_str(GIT_ERROR_REFERENCE, "stale");
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static int
+worker_push_update_cb(const char *ref, const char *status, void *payload)
+{
+	struct worker	*w = payload;
+
+	if (status != NULL && strcmp(ref, w->ref) == 0 && w->status == NULL)
+		w->status = xstrdup(status);
+	return (0);
+}
+
+static int
+worker_sideband_cb(const char *str, int len, void *payload)
+{
+	struct worker	*w = payload;
+	size_t		 room;
+
+	if (len <= 0 || w->remote_msg.len >= GIT_REMOTE_MSG_MAX)
+		return (0);
+	room = GIT_REMOTE_MSG_MAX - w->remote_msg.len;
+	buf_add(&w->remote_msg, str, (size_t)len < room ? (size_t)len : room);
+	return (0);
+}
+
+/* The remote's messages, one per line, without "remote: " noise. */
+static void
+worker_print_remote(const struct buf *b)
+{
+	const char	*p = b->data, *end = b->data + b->len, *nl;
+	size_t		 n;
+
+	while (p != NULL && p < end) {
+		for (nl = p; nl < end && *nl != '\n' && *nl != '\r'; nl++)
+			;
+		n = (size_t)(nl - p);
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n > 0)
+			printf("remote: %.*s\n", (int)n, p);
+		p = nl + 1;
+	}
+}
+
+static int
+worker_push(const char *dir, const char *branch, const char *expected,
+    const char *commit, struct worker *w)
+{
+	git_push_options	 opts;
+	git_repository		*repo = NULL;
+	git_remote		*remote = NULL;
+	git_reference		*ref = NULL;
+	git_strarray		 specs;
+	git_oid			 new;
+	char			*head = NULL, *spec = NULL, *local = NULL;
+	int			 rv = 1;
+
+	if ((head = git_branch_ref(branch)) == NULL) {
+		fprintf(stderr, "invalid branch name '%s'\n", branch);
+		goto out;
+	}
+	if (git_oid_fromstr(&w->expected, expected) < 0 ||
+	    git_oid_fromstr(&new, commit) < 0) {
+		fprintf(stderr, "invalid commit id\n");
+		goto out;
+	}
+	w->ref = head;
+	/*
+	 * libgit2 pushes only from a reference: a temporary one per commit
+	 * (so writers sharing the cache never meet), removed afterwards.
+	 * Never "+": libgit2 refuses a non-fast-forward itself too.
+	 */
+	xasprintf(&local, "refs/gitops-agent/push/%s", commit);
+	xasprintf(&spec, "%s:%s", local, head);
+	specs.strings = &spec;
+	specs.count = 1;
+	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+	opts.callbacks.credentials = worker_cred_cb;
+	opts.callbacks.certificate_check = worker_cert_cb;
+	opts.callbacks.push_negotiation = worker_push_negotiation_cb;
+	opts.callbacks.push_update_reference = worker_push_update_cb;
+	opts.callbacks.sideband_progress = worker_sideband_cb;
+	opts.callbacks.payload = w;
+	opts.pb_parallelism = 1;
+
+	if (git_repository_open_bare(&repo, dir) < 0 ||
+	    worker_remote(repo, &remote, w) < 0 ||
+	    git_reference_create(&ref, repo, local, &new, 1,
+	    "gitops-agent push") < 0) {
+		fprintf(stderr, "%s\n", git_errmsg());
+		goto out;
+	}
+	if (git_remote_push(remote, &specs, &opts) < 0) {
+		if (w->stale) {
+			printf("%s\n", GIT_PUSH_STALE_LINE);
+			rv = 0;
+		} else if (w->status != NULL) {
+			printf("%s\n%s\n", GIT_PUSH_REJECTED_LINE, w->status);
+			worker_print_remote(&w->remote_msg);
+			rv = 0;
+		} else
+			fprintf(stderr, "%s\n", git_errmsg());
+		goto out;
+	}
+	/* libgit2 returns 0 for a refused ref: its status says so. */
+	if (w->status != NULL) {
+		printf("%s\n%s\n", GIT_PUSH_REJECTED_LINE, w->status);
+		worker_print_remote(&w->remote_msg);
+	} else
+		printf("%s\n", GIT_PUSH_OK_LINE);
+	rv = 0;
+out:
+	if (fflush(stdout) != 0)
+		rv = 1;
+	if (ref != NULL)
+		git_reference_delete(ref);
+	git_reference_free(ref);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	free(head);
+	free(spec);
+	free(local);
+	return (rv);
+}
+
 int
 git_worker_main(int argc, char **argv)
 {
-	struct worker_cred	wc;
-	int			rv;
+	struct worker	w;
+	int		rv;
 
-	if (argc != 5 || strcmp(argv[1], GIT_WORKER_ARG) != 0 ||
-	    strcmp(argv[2], "fetch") != 0) {
-		fprintf(stderr, "usage: %s fetch DIR BRANCH\n", GIT_WORKER_ARG);
+	if (!(argc == 5 && strcmp(argv[1], GIT_WORKER_ARG) == 0 &&
+	    strcmp(argv[2], "fetch") == 0) &&
+	    !(argc == 7 && strcmp(argv[1], GIT_WORKER_ARG) == 0 &&
+	    strcmp(argv[2], "push") == 0)) {
+		fprintf(stderr, "usage: %s fetch DIR BRANCH\n"
+		    "       %s push DIR BRANCH EXPECTED COMMIT\n",
+		    GIT_WORKER_ARG, GIT_WORKER_ARG);
 		return (2);
 	}
 	/*
@@ -1318,10 +2147,18 @@ git_worker_main(int argc, char **argv)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
 		return (2);
 	git_init();
-	memset(&wc, 0, sizeof wc);
-	wc.token = worker_read_input();
-	rv = worker_fetch(argv[3], argv[4], &wc);
-	freezero_string(wc.token);
+	memset(&w, 0, sizeof w);
+	buf_init(&w.remote_msg);
+	w.input = worker_read_input();
+	worker_parse_input(&w);
+	if (strcmp(argv[2], "fetch") == 0)
+		rv = worker_fetch(argv[3], argv[4], &w);
+	else
+		rv = worker_push(argv[3], argv[4], argv[5], argv[6], &w);
+	freezero_string(w.input);
+	free(w.known_name);
+	free(w.status);
+	buf_free(&w.remote_msg);
 	git_libgit2_shutdown();
 	return (rv);
 }

@@ -163,6 +163,13 @@ int		 name_is_dns_label(const char *);
 int		 timingsafe_equal(const void *, size_t, const void *, size_t);
 /* SHA-256 of a buffer as 64 lower-case hex characters plus NUL. */
 void		 sha256_hex(const void *, size_t, char[65]);
+/* HMAC-SHA1 (known_hosts' hashed names); out holds 20 bytes. */
+void		 hmac_sha1(const void *, size_t, const void *, size_t,
+		     unsigned char[20]);
+/* Standard base64 (padding optional on decode); allocated, -1 if bad. */
+int		 base64_decode(const char *, size_t, unsigned char **,
+		     size_t *);
+char		*base64_encode(const void *, size_t);
 
 /* json.c: the document tree every manifest is held in (wraps cJSON) */
 enum json_type {
@@ -872,6 +879,9 @@ struct config_repository {
 	char		*webhook_secret_env;
 	char		*token_file;	/* HTTPS token for the remote */
 	char		*token_env;
+	char		*ssh_key_file;	/* SSH: key, and how the host is known */
+	char		*ssh_known_hosts_file;
+	char		*ssh_host_key;	/* pinned: "SHA256:..." */
 	int		 line;		/* where it was declared */
 	int		 column;
 };
@@ -893,6 +903,12 @@ struct config_app {
 struct config_versions {
 	char		*repository;
 	char		*file;
+	char		*held_file;
+	char		*author_name;
+	char		*author_email;
+	char		*signing_key;
+	uint64_t	 timeout_ms;
+	int		 max_attempts;
 };
 struct config {
 	char			 *file;		/* as loaded */
@@ -931,6 +947,10 @@ void		 config_print_reference(FILE *);
  */
 int		 config_read_secret(const char *, const char *, char **,
 		     size_t *, char **);
+/* A repository's credentials (its token, read now); git_creds_clear. */
+struct git_creds;
+int		 config_repository_creds(const struct config_repository *,
+		     struct git_creds *, char **);
 
 /*
  * git.c: the repository cache and reading desired state from commits
@@ -949,8 +969,15 @@ int		 config_read_secret(const char *, const char *, char **,
 struct git_cache;
 /* What a fetch may authenticate with; secrets are handed over on stdin. */
 struct git_creds {
-	const char	*https_token;	/* NULL: none */
+	char		*https_token;	/* NULL: none */
+	const char	*ssh_key_file;	/* SSH: a key without passphrase */
+	const char	*ssh_known_hosts_file; /* the host key must be in it */
+	const char	*ssh_host_key;	/* or match this "SHA256:..." */
 };
+/* ssh://... or scp-like user@host:path: a remote reached over SSH. */
+int		 git_url_is_ssh(const char *);
+/* Wipe and free what the credentials hold. */
+void		 git_creds_clear(struct git_creds *);
 /*
  * Create or open STATE_DIR/repos/NAME.git (bare); with url not NULL, the
  * remote "origin" is set to it (changed if the configuration changed).
@@ -977,12 +1004,114 @@ int		 git_resolve(struct git_cache *, const char *, char **,
 int		 git_changed_paths(struct git_cache *, const char *,
 		     const char *, struct strv *, char **);
 /*
+ * Writing. A commit made in the cache: the parent's tree (a full commit
+ * id) with these files replaced or added, by the author, signed with
+ * `ssh-keygen -Y sign` when a key is given (git verify-commit accepts it
+ * with gpg.format=ssh). No ref moves; push it with git_cache_push.
+ */
+struct git_file_update {
+	const char	*path;		/* '/'-separated, in the repository */
+	const char	*data;
+	size_t		 len;
+};
+struct git_author {
+	const char	*name;
+	const char	*email;
+	const char	*signing_key;	/* an SSH private key file, or NULL */
+};
+int		 git_commit_files(struct git_cache *, const char *,
+		     const struct git_file_update *, size_t, const char *,
+		     const struct git_author *, char **, char **);
+/*
+ * Push a commit to the branch, compare-and-swap: only if the remote's
+ * branch is at expected (the commit's parent, as fetched), never forced.
+ * 0 and *result: GIT_PUSHED; GIT_PUSH_STALE when the remote has moved
+ * (nothing sent); GIT_PUSH_REJECTED when the remote refused the update
+ * (its status and "remote:" messages in *cause, one line), which may be a
+ * lost race at the server or a hook or protection. -1 with cause on any
+ * other failure, the deadline included; the push may or may not have
+ * landed then.
+ */
+enum git_push_result {
+	GIT_PUSHED,
+	GIT_PUSH_STALE,
+	GIT_PUSH_REJECTED,
+};
+int		 git_cache_push(struct git_cache *, const char *, const char *,
+		     const char *, uint64_t, const struct git_creds *,
+		     enum git_push_result *, char **);
+/*
+ * History along first parents from a revision, newest first, at most max
+ * commits. The callback returns 0 to go on, 1 to stop, -1 to fail (with
+ * its cause).
+ */
+struct git_commit_info {
+	const char	*id;
+	const char	*parent;	/* first parent, NULL for a root */
+	const char	*message;
+};
+int		 git_log_first_parent(struct git_cache *, const char *, size_t,
+		     int (*)(const struct git_commit_info *, void *, char **),
+		     void *, char **);
+/* *yes set when the first commit is the second or one of its ancestors. */
+int		 git_is_ancestor(struct git_cache *, const char *,
+		     const char *, int *, char **);
+/*
  * A source reading the tree of a commit (anything git_resolve takes),
  * labelled "URL@SHORTSHA". Symlinks and submodules in the tree are
  * refused, never followed; materialize writes the tree at a path into a
  * fresh temporary directory the caller removes (*cleanup set).
  */
 struct source	*source_git_new(struct git_cache *, const char *, char **);
+/*
+ * versions.c: the version writer. A bump sets ENVIRONMENT.SERVICE in the
+ * versions file and the image tag or digest in the kustomization of the
+ * app deploying that service there (the version as tag when neither is
+ * given); a rollback sets both back to what they were before a bump and
+ * records the bad version as held. One commit each, pushed
+ * compare-and-swap with fetch-and-redo retries (see versions.c).
+ */
+enum versions_kind {
+	VERSIONS_BUMP,
+	VERSIONS_ROLLBACK,
+};
+struct versions_request {
+	enum versions_kind	 kind;
+	const char		*service;
+	const char		*environment;
+	const char		*version;	/* bump */
+	const char		*image;		/* the images entry; NULL: only */
+	const char		*tag;		/* bump: tag or digest or neither */
+	const char		*digest;
+	const char		*commit;	/* rollback: NULL the newest bump */
+	int			 force;		/* bump a held version */
+	uint64_t		 timeout_ms;	/* 0: versions.timeout */
+};
+enum versions_outcome {
+	VERSIONS_COMMITTED,	/* pushed: commit */
+	VERSIONS_UNCHANGED,	/* the remote already holds it */
+	VERSIONS_REFUSED,	/* held, or superseded: summary says */
+};
+struct versions_result {
+	enum versions_outcome	 outcome;
+	char			*commit;
+	char			*summary;	/* one line for people */
+	char			*previous_version;
+	char			*version;
+	char			*previous_image;
+	char			*image;
+	int			 attempts;
+	uint64_t		 elapsed_ms;
+};
+/*
+ * 0 with the outcome; -1 with cause on an error, a permanent refusal by
+ * the remote, or attempts or time used up.
+ */
+int		 versions_write(const struct config *,
+		     const struct versions_request *, struct versions_result *,
+		     char **);
+void		 versions_result_free(struct versions_result *);
+
 /* The worker process's main: argv[1] is GIT_WORKER_ARG. */
 int		 git_worker_main(int, char **);
 

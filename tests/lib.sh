@@ -139,3 +139,47 @@ test_wait_for() {
 	done
 	return 1
 }
+
+# A real `git daemon` on 127.0.0.1 serving bare repositories under $1,
+# pushes allowed; sets GIT_DAEMON_PORT. A stub never stands in for it:
+# pushes over git:// get receive-pack's compare-and-swap on refs.
+test_git_daemon() {
+	GIT_DAEMON_PORT=$(test_free_port)
+	git daemon --reuseaddr --base-path="$1" --export-all \
+	    --enable=receive-pack --listen=127.0.0.1 \
+	    --port="$GIT_DAEMON_PORT" "$1" >"$TRASH/daemon.log" 2>&1 &
+	test_cleanup_pid $!
+	# Ready once it answers: ls-remote of a repository it serves.
+	tries=100
+	while [ "$tries" -gt 0 ]; do
+		for r in "$1"/*.git; do
+			git ls-remote "git://127.0.0.1:$GIT_DAEMON_PORT/${r##*/}" \
+			    >/dev/null 2>&1 && return 0
+		done
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	echo "Bail out! git daemon did not start"
+	cat "$TRASH/daemon.log"
+	exit 1
+}
+
+# A server on 127.0.0.1 that accepts every connection and never says a
+# word (a hung remote); sets HANG_PORT; each accept is logged to $1.
+test_hang_server() {
+	HANG_PORT=$(test_free_port)
+	python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+held = []
+while True:
+    held.append(s.accept())
+    with open(sys.argv[2], "a") as f:
+        f.write("accepted\n")
+' "$HANG_PORT" "$1" &
+	test_cleanup_pid $!
+	test_wait_for 50 python3 -c "import socket; socket.create_connection(('127.0.0.1', $HANG_PORT))"
+}

@@ -6,34 +6,11 @@
 # with a clear error and live untouched.
 . "$TEST_SRCDIR/tests/lib.sh"
 
-PORT=$(test_free_port)
-URL="git://127.0.0.1:$PORT/infra.git"
 mkdir -p srv && git init -q --bare srv/infra.git || exit 1
-git daemon --reuseaddr --base-path="$TRASH/srv" --export-all \
-    --enable=receive-pack --listen=127.0.0.1 --port="$PORT" \
-    "$TRASH/srv" >daemon.log 2>&1 &
-test_cleanup_pid $!
-if ! test_wait_for 100 git ls-remote "$URL"; then
-	echo "Bail out! git daemon did not start"
-	cat daemon.log
-	exit 1
-fi
-
+test_git_daemon "$TRASH/srv"
+URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
 # A remote that accepts every connection and never says a word.
-HANG_PORT=$(test_free_port)
-python3 -c '
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(8)
-held = []
-while True:
-    held.append(s.accept())
-    with open(sys.argv[2], "a") as f:
-        f.write("accepted\n")
-' "$HANG_PORT" "$TRASH/hang.log" &
-test_cleanup_pid $!
+test_hang_server "$TRASH/hang.log"
 
 write_config() { # FILE URL
 	cat >"$1" <<-EOF

@@ -474,7 +474,7 @@ test_git_cache_fetch_local_gives_tip(void **state)
 	struct fixture		*f = *state;
 	struct git_cache	*gc = NULL;
 	struct source		*src;
-	struct git_creds	 creds = { "not-used" };
+	struct git_creds	 creds = { .https_token = (char *)"not-used" };
 	char			*cause = NULL, *oid = NULL, *data = NULL;
 	size_t			 len;
 
@@ -531,7 +531,7 @@ driver(int argc, char **argv)
 {
 	struct git_cache	*gc = NULL;
 	struct source		*src = NULL;
-	struct git_creds	 creds = { getenv("TEST_GIT_TOKEN") };
+	struct git_creds	 creds = { .https_token = getenv("TEST_GIT_TOKEN") };
 	struct strv		 sv;
 	const char		*cmd = argv[1], *url = NULL;
 	char			*cause = NULL, *out = NULL;

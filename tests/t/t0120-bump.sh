@@ -1,0 +1,297 @@
+#!/bin/sh
+# t0120-bump: version bumps and rollbacks as commits, on a real
+# `git daemon --enable=receive-pack` on 127.0.0.1; the git CLI checks the
+# results. A bump edits versions.yaml and the app's kustomization in one
+# commit (byte-identical but for the values), with trailers; a repeated
+# bump commits nothing; a pre-receive refusal ends after two tries; a hung
+# remote ends at its deadline; a rollback reverts one service's values
+# where `git revert` conflicts, refuses when a newer bump replaced them,
+# and holds the bad version; signed commits pass `git verify-commit`.
+. "$TEST_SRCDIR/tests/lib.sh"
+
+mkdir -p srv && git init -q --bare -b main srv/infra.git || exit 1
+test_git_daemon "$TRASH/srv"
+URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
+test_hang_server "$TRASH/hang.log"
+GOLDEN="$FIXTURES/bump"
+
+write_config() { # FILE URL [EXTRA VERSIONS LINES]
+	cat >"$1" <<-EOF
+	state_dir: ./state
+	repositories:
+	  - name: infra
+	    url: $2
+	    timeout: 5s
+	apps:
+	  - name: checkout-staging
+	    repository: infra
+	    path: apps/checkout/staging
+	    target: {type: directory, path: ./live}
+	    service: checkout
+	    environment: staging
+	versions:
+	  repository: infra
+	  timeout: 20s
+	  author_name: Deploy Bot
+	  author_email: deploy@example.com
+	${3:-}
+	EOF
+}
+write_config agent.yaml "$URL"
+write_config hang.yaml "git://127.0.0.1:$HANG_PORT/infra.git"
+
+fresh_clone() {
+	rm -rf check && git clone -q -b main "$URL" check
+}
+
+# The value of ENV.SERVICE in a clone's versions.yaml, by git's reading.
+version_of() { # ENV SERVICE
+	python3 -c '
+import sys, re
+env, svc = sys.argv[1], sys.argv[2]
+cur = None
+for line in open("check/versions.yaml"):
+    m = re.match(r"^(\S[^:]*):", line)
+    if m: cur = m.group(1); continue
+    m = re.match(r"^  ([^:]+): *[\"\x27]?([^\"\x27 #]+)", line)
+    if m and cur == env and m.group(1) == svc: print(m.group(2))
+' "$1" "$2"
+}
+
+test_expect_success 'setup: an infra repository pushed over git://' '
+	git init -q -b main work &&
+	mkdir -p work/apps/checkout/staging &&
+	cp "$GOLDEN/versions.yaml" work/versions.yaml &&
+	cp "$GOLDEN/kustomization.yaml" work/apps/checkout/staging/ &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n" \
+	    >work/apps/checkout/staging/deployment.yaml &&
+	git -C work add -A && git -C work commit -q -m init &&
+	git -C work push -q "$URL" main
+'
+
+test_expect_success 'bump: one commit, only the two values changed (golden files)' '
+	gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v1.1.0 >out 2>err &&
+	test_grep "deployed checkout v1.1.0 to staging: commit" out &&
+	fresh_clone &&
+	test_cmp "$GOLDEN/versions.after.yaml" check/versions.yaml &&
+	test_cmp "$GOLDEN/kustomization.after.yaml" \
+	    check/apps/checkout/staging/kustomization.yaml &&
+	test "$(git -C check rev-list --count HEAD)" -eq 2 &&
+	git -C check diff --name-only HEAD~1 >changed &&
+	printf "apps/checkout/staging/kustomization.yaml\nversions.yaml\n" \
+	    >expect && test_cmp expect changed
+'
+
+test_expect_success 'bump: message and trailers say what changed' '
+	cat >expect <<-\EOF &&
+	Deploy checkout v1.1.0 to staging
+
+	Deploy-Service: checkout
+	Deploy-Environment: staging
+	Deploy-Previous-Version: v1.0.0
+	Deploy-Version: v1.1.0
+	Deploy-Previous-Image: ghcr.io/acme/checkout:v1.0.0
+	Deploy-Image: ghcr.io/acme/checkout:v1.1.0
+	EOF
+	git -C check log -1 --format=%B >msg && sed -e "\$d" msg >actual &&
+	test_cmp expect actual &&
+	git -C check log -1 --format="%an <%ae> %cn" >who &&
+	echo "Deploy Bot <deploy@example.com> Deploy Bot" >expect &&
+	test_cmp expect who &&
+	git -C check interpret-trailers --parse <msg >trailers &&
+	test "$(wc -l <trailers)" -eq 6
+'
+
+test_expect_success 'bump: the same version again commits nothing' '
+	before=$(git ls-remote "$URL" refs/heads/main) &&
+	gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v1.1.0 >out 2>err &&
+	test_grep "already at v1.1.0 in staging" out &&
+	test "$(git ls-remote "$URL" refs/heads/main)" = "$before"
+'
+
+test_expect_success 'bump --digest pins the digest, --image picks the entry' '
+	d=sha256:$(printf "%064d" 7) &&
+	gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v1.2.0 \
+	    --image ghcr.io/acme/checkout --digest "$d" &&
+	fresh_clone &&
+	test_grep "^    digest: \"$d\"" \
+	    check/apps/checkout/staging/kustomization.yaml &&
+	test_grep "^    newTag: v7" check/apps/checkout/staging/kustomization.yaml &&
+	git -C check log -1 --format=%B >msg &&
+	test_grep "^Deploy-Image: ghcr.io/acme/checkout:v1.1.0@$d" msg
+'
+
+test_expect_success 'bump: bad input is refused, saying what and where' '
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v9 --tag a --digest sha256:00 \
+	    2>err && test_grep "a tag or a digest, not both" err &&
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v9 --digest sha256:xyz 2>err &&
+	test_grep "invalid image digest .sha256:xyz." err &&
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v9 --image ghcr.io/acme/nope \
+	    2>err &&
+	test_grep "kustomization.yaml: no images entry named .ghcr.io/acme/nope. (it has: ghcr.io/acme/checkout, ghcr.io/acme/migrate)" err &&
+	test_expect_code 2 gitops_agent -c agent.yaml bump --service checkout \
+	    2>err && test_grep "usage: gitops-agent bump" err
+'
+
+test_expect_success 'rollback where a later bump changed the neighbouring line' '
+	gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v2.0.0 >out &&
+	bad=$(sed -n "s/.*commit \([0-9a-f]*\) .*/\1/p" out) &&
+	gitops_agent -c agent.yaml bump --service payments \
+	    --environment staging --version v2.5.0 &&
+	fresh_clone &&
+	# git revert conflicts here: the lines touch.
+	! git -C check revert --no-edit "$bad" >/dev/null 2>&1 &&
+	git -C check revert --abort &&
+	gitops_agent -c agent.yaml rollback --service checkout \
+	    --environment staging >out &&
+	test_grep "rolled back checkout in staging to v1.2.0" out &&
+	fresh_clone &&
+	test "$(version_of staging checkout)" = v1.2.0 &&
+	test "$(version_of staging payments)" = v2.5.0 &&
+	test_grep "^    digest: \"sha256:0*7\"" \
+	    check/apps/checkout/staging/kustomization.yaml &&
+	git -C check log -1 --format=%B >msg &&
+	test "$(sed -n 1p msg)" = "Revert \"Deploy checkout v2.0.0 to staging\"" &&
+	test_grep "^This reverts commit $bad\.\$" msg &&
+	test_grep "^Rollback-Of: $bad\$" msg &&
+	test_grep "^    v2.0.0: rolled back from $(echo "$bad" | cut -c1-10) on " \
+	    check/held-versions.yaml
+'
+
+test_expect_success 'a held version is refused, then deployed with --force' '
+	before=$(git ls-remote "$URL" refs/heads/main) &&
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v2.0.0 2>err &&
+	test_grep "checkout v2.0.0 is held in staging" err &&
+	test_grep "held-versions.yaml:[0-9]*:[0-9]*: rolled back from" err &&
+	test "$(git ls-remote "$URL" refs/heads/main)" = "$before" &&
+	gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v2.0.0 --force >out &&
+	fresh_clone && test "$(version_of staging checkout)" = v2.0.0 &&
+	git -C check log -1 --format=%B >msg &&
+	test_grep "Deployed with --force although held" msg
+'
+
+test_expect_success 'rollback after a newer bump of the service: refused, the newer commit named' '
+	gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v3.0.0 >out &&
+	old=$(sed -n "s/.*commit \([0-9a-f]*\) .*/\1/p" out) &&
+	gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v3.0.1 >out &&
+	new=$(sed -n "s/.*commit \([0-9a-f]*\) .*/\1/p" out) &&
+	before=$(git ls-remote "$URL" refs/heads/main) &&
+	test_expect_code 1 gitops_agent -c agent.yaml rollback \
+	    --service checkout --environment staging --commit "$old" 2>err &&
+	short=$(echo "$new" | cut -c1-10) &&
+	test_grep "was changed after .* by $short (\"Deploy checkout v3.0.1 to staging\")" err &&
+	test "$(git ls-remote "$URL" refs/heads/main)" = "$before"
+'
+
+test_expect_success 'an operator git revert counts: the next rollback goes further back' '
+	fresh_clone &&
+	git -C check revert --no-edit HEAD >/dev/null &&
+	git -C check push -q origin main &&
+	gitops_agent -c agent.yaml rollback --service checkout \
+	    --environment staging >out &&
+	test_grep "rolled back checkout in staging to v2.0.0" out
+'
+
+test_expect_success 'a push refused by a pre-receive hook: clear error, two tries, no storm' '
+	cat >srv/infra.git/hooks/pre-receive <<-EOF &&
+	#!/bin/sh
+	echo refused >>"$TRASH/hook.log"
+	echo "main is protected: deploys go through review" >&2
+	exit 1
+	EOF
+	chmod +x srv/infra.git/hooks/pre-receive &&
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v4.0.0 2>err;
+	rm -f srv/infra.git/hooks/pre-receive &&
+	test_grep "refused the push 2 times with branch .main. unchanged" err &&
+	test_grep "pre-receive hook declined" err &&
+	test_grep "remote: main is protected: deploys go through review" err &&
+	test "$(wc -l <hook.log)" -eq 2
+'
+
+test_expect_success 'a remote that never answers: the bump ends at its deadline' '
+	rm -f hang.log &&
+	sed -i "s/timeout: 5s/timeout: 2s/" hang.yaml &&
+	start=$(date +%s) &&
+	test_expect_code 1 gitops_agent -c hang.yaml bump --service checkout \
+	    --environment staging --version v5 2>err &&
+	end=$(date +%s) &&
+	test_grep "cannot fetch .git://127.0.0.1:$HANG_PORT/infra.git.: no answer within 2s" err &&
+	test $((end - start)) -lt 15
+'
+
+test_expect_success 'signed commits: git verify-commit accepts them' '
+	ssh-keygen -q -t ed25519 -N "" -C deploy -f signkey &&
+	write_config signed.yaml "$URL" "  signing_key: ./signkey" &&
+	gitops_agent -c signed.yaml bump --service payments \
+	    --environment production --version v1.9.1 &&
+	fresh_clone &&
+	echo "deploy@example.com $(cat signkey.pub)" >allowed &&
+	git -C check -c gpg.format=ssh \
+	    -c gpg.ssh.allowedSignersFile="$TRASH/allowed" \
+	    verify-commit HEAD 2>verify &&
+	test_grep "Good \"git\" signature for deploy@example.com" verify
+'
+
+test_expect_success 'a missing signing key fails before anything is pushed' '
+	write_config nokey.yaml "$URL" "  signing_key: ./nokey" &&
+	before=$(git ls-remote "$URL" refs/heads/main) &&
+	test_expect_code 1 gitops_agent -c nokey.yaml bump --service payments \
+	    --environment production --version v1.9.2 2>err &&
+	test_grep "cannot sign the commit with .*nokey" err &&
+	test "$(git ls-remote "$URL" refs/heads/main)" = "$before"
+'
+
+# Writers at once: each bumps its own service in the one versions.yaml,
+# adjacent lines, so a textual rebase would conflict on every race.
+WRITERS=8 BUMPS=25
+if [ -n "${VALGRIND:-}" ]; then WRITERS=3 BUMPS=3; fi
+test_expect_success "concurrency: $WRITERS writers x $BUMPS bumps, every commit lands once" '
+	fresh_clone &&
+	for w in $(seq 1 $WRITERS); do
+		printf "  svc%d: \"v0\"\n" "$w"
+	done >lines &&
+	sed -i "/^staging:/r lines" check/versions.yaml &&
+	git -C check commit -q -am "add the services" &&
+	git -C check push -q origin main &&
+	base=$(git -C check rev-parse HEAD) &&
+	for w in $(seq 1 $WRITERS); do
+		write_config "w$w.yaml" "$URL" &&
+		sed -i -e "s|state_dir: ./state|state_dir: ./state-w$w|" \
+		    -e "s/timeout: 20s/timeout: 5m/" "w$w.yaml" &&
+		(
+			for b in $(seq 1 $BUMPS); do
+				gitops_agent -c "w$w.yaml" bump --service "svc$w" \
+				    --environment staging --version "v$b" ||
+				    echo "writer $w bump $b failed" >>failures
+			done >"writer$w.out" 2>&1
+		) &
+	done &&
+	wait &&
+	test ! -s failures &&
+	fresh_clone &&
+	git -C check fsck --strict >fsck 2>&1 &&
+	test "$(git -C check rev-list --count "$base"..HEAD)" -eq $((WRITERS * BUMPS)) &&
+	test "$(git -C check rev-list --merges --count HEAD)" -eq 0 &&
+	git -C check log --format=%s "$base"..HEAD | sort >subjects &&
+	for w in $(seq 1 $WRITERS); do for b in $(seq 1 $BUMPS); do
+		echo "Deploy svc$w v$b to staging"
+	done; done | sort >expect &&
+	test_cmp expect subjects &&
+	for w in $(seq 1 $WRITERS); do
+		test "$(version_of staging "svc$w")" = "v$BUMPS" || return 1
+	done
+'
+
+test_done
