@@ -4,7 +4,8 @@
 set -eu
 packages="build-essential autoconf automake libtool pkg-config
 	libgit2-dev libevent-dev libssl-dev libcjson-dev libyaml-dev
-	libcmocka-dev git curl python3 valgrind"
+	libcmocka-dev git curl python3 valgrind
+	openssh-client openssh-server"
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
