@@ -976,7 +976,8 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 			    "[--tag T | --digest D] [--force]\n");
 		else
 			fprintf(stderr, "usage: gitops-agent rollback "
-			    "--service S --environment E [--commit SHA]\n");
+			    "--service S --environment E [--commit SHA] "
+			    "[--image I]\n");
 		return (EXIT_ERROR);
 	}
 	if ((cfg = cli_load_config(env)) == NULL)
@@ -1018,6 +1019,7 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 		if (r.image != NULL)
 			json_set(j, "image", json_new_string(r.image));
 		json_set(j, "attempts", json_new_number(r.attempts));
+		json_set(j, "batch", json_new_number(r.batch));
 		json_set(j, "elapsedMs", json_new_number((double)r.elapsed_ms));
 		text = json_print(j, 1);
 		printf("%s\n", text);
@@ -1026,8 +1028,9 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 	} else if (r.outcome == VERSIONS_REFUSED)
 		fprintf(stderr, "%s: %s\n", argv[0], r.summary);
 	else if (r.commit != NULL)
-		printf("%s: commit %s (attempt %d, %llu ms)\n", r.summary,
-		    r.commit, r.attempts, (unsigned long long)r.elapsed_ms);
+		printf("%s: commit %s (attempt %d, batch of %d, %llu ms)\n",
+		    r.summary, r.commit, r.attempts, r.batch,
+		    (unsigned long long)r.elapsed_ms);
 	else
 		printf("%s\n", r.summary);
 	versions_result_free(&r);

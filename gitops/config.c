@@ -1163,9 +1163,20 @@ config_check(struct config_ctx *ctx, struct config *cfg,
 	check_repositories(ctx, cfg, json_get(root, "repositories"), repos);
 	check_apps(ctx, cfg, json_get(root, "apps"), repos);
 	versions = json_get(root, "versions");
-	if (cfg->versions.repository != NULL)
+	if (cfg->versions.repository != NULL) {
+		const struct config_repository *vr;
+
 		check_reference(ctx, json_get(versions, "repository"),
 		    "repository", cfg->versions.repository, repos);
+		vr = config_find_repository(cfg, cfg->versions.repository);
+		if (vr != NULL && vr->url != NULL && git_url_is_local(vr->url))
+			ctx_error_value(ctx, json_get(versions, "repository"),
+			    "versions are pushed to repository '%s', whose url "
+			    "'%s' is a local path: pushes there have no "
+			    "compare-and-swap and lose updates; serve it with "
+			    "git daemon, git http-backend or SSH", vr->name,
+			    vr->url);
+	}
 	strmap_free(repos);
 }
 
@@ -1417,6 +1428,14 @@ config_repository_creds(const struct config_repository *repo,
 		xasprintf(cause, "repository '%s': cannot read its token: %s",
 		    repo->name, err);
 		free(err);
+		return (-1);
+	}
+	if (strpbrk(creds->https_token, "\r\n") != NULL ||
+	    strlen(creds->https_token) != len) {
+		xasprintf(cause, "repository '%s': its token holds a line "
+		    "break or a NUL byte: not a token", repo->name);
+		freezero_string(creds->https_token);
+		creds->https_token = NULL;
 		return (-1);
 	}
 	return (0);

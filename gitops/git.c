@@ -3,11 +3,15 @@
  * only file that includes <git2.h>.
  *
  * Owns STATE_DIR/repos/NAME.git, one bare cache per repository, and the
- * fetch worker. libgit2 1.5 has no network timeouts, so a fetch never
- * runs in the calling process: git_cache_fetch() starts this same program
- * again (argv[1] GIT_WORKER_ARG) through spawn_run, which kills it at the
- * deadline. Secrets reach the worker on its stdin, never in argv or the
- * environment, and are never printed.
+ * worker that fetches and pushes. libgit2 1.5 has no network timeouts, so
+ * no network operation runs in the calling process: git_cache_fetch() and
+ * git_cache_push() start this same program again (argv[1]
+ * GIT_WORKER_ARG) through spawn_run, which kills it at the deadline.
+ * Credentials reach the worker on its stdin, never in argv or the
+ * environment, and are never printed; an SSH server is trusted only by a
+ * pinned host key or a known_hosts entry (worker_cert_cb). Commits are
+ * made in the cache from a parent's tree (git_commit_files), never from a
+ * working tree, and pushed compare-and-swap, never forced.
  *
  * A git_cache is used by one thread at a time; a git source opens its own
  * handle on the cache so a render thread can read while the cache is
@@ -21,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +56,9 @@
 #define GIT_MIN_PREFIX		4
 /* ssh-keygen signs locally; it only hangs on a passphrase prompt. */
 #define GIT_SIGN_TIMEOUT_MS	10000
+/* A push's temporary ref (see worker_push), and when one is stale. */
+#define GIT_PUSH_REF_DIR	"gitops-agent/push"
+#define GIT_PUSH_REF_STALE_MS	(2 * 60 * 60 * 1000)
 /* What the worker keeps of the remote's messages on a refused push. */
 #define GIT_REMOTE_MSG_MAX	4096
 
@@ -259,8 +267,8 @@ git_cache_open(const char *state_dir, const char *name, const char *url,
     struct git_cache **gcp, char **cause)
 {
 	struct git_cache	*gc = NULL;
-	char			*repos = NULL, *base = NULL;
-	int			 error;
+	char			*repos = NULL, *base = NULL, *lock = NULL;
+	int			 error, fd = -1;
 
 	*gcp = NULL;
 	git_init();
@@ -278,6 +286,17 @@ git_cache_open(const char *state_dir, const char *name, const char *url,
 	gc->url = git_url_display(url);
 	gc->raw_url = url != NULL ? xstrdup(url) : NULL;
 
+	/*
+	 * Writers started at once (a bump per CI job) must not race on
+	 * creating the cache or on its config.lock: a lock of our own,
+	 * held for the opening only.
+	 */
+	xasprintf(&lock, "%s.open-lock", gc->dir);
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    flock(fd, LOCK_EX) == -1) {
+		xasprintf(cause, "cannot lock '%s': %s", lock, strerror(errno));
+		goto fail;
+	}
 	error = git_repository_open_bare(&gc->repo, gc->dir);
 	if (error == GIT_ENOTFOUND)
 		error = git_repository_init(&gc->repo, gc->dir, 1);
@@ -290,6 +309,9 @@ git_cache_open(const char *state_dir, const char *name, const char *url,
 		goto fail;
 	if (url == NULL && git_remote_url_get(gc) == -1)
 		goto fail_git;
+	if (fd != -1)
+		close(fd);
+	free(lock);
 	free(repos);
 	free(base);
 	*gcp = gc;
@@ -298,6 +320,9 @@ fail_git:
 	xasprintf(cause, "cannot read the configuration of '%s': %s", gc->dir,
 	    git_errmsg());
 fail:
+	if (fd != -1)
+		close(fd);
+	free(lock);
 	free(repos);
 	free(base);
 	git_cache_free(gc);
@@ -415,6 +440,13 @@ git_worker_input(const struct git_creds *creds, struct buf *b)
 }
 
 int
+git_url_is_local(const char *url)
+{
+	return (strncmp(url, "file://", 7) == 0 ||
+	    (strstr(url, "://") == NULL && !git_url_is_ssh(url)));
+}
+
+int
 git_url_is_ssh(const char *url)
 {
 	const char	*colon, *slash;
@@ -452,9 +484,11 @@ git_ssh_known_name(const char *url)
 		if (end == NULL)
 			return (NULL);
 	}
-	at = memchr(p, '@', (size_t)(end - p));
-	if (at != NULL)
-		p = at + 1;
+	/* The last '@' before the host: a user name may hold one. */
+	for (at = end; at > p && at[-1] != '@'; at--)
+		;
+	if (at > p)
+		p = at;
 	if (*p == '[') {
 		const char *rb = memchr(p, ']', (size_t)(end - p));
 
@@ -475,6 +509,9 @@ git_ssh_known_name(const char *url)
 		free(host);
 		return (NULL);
 	}
+	/* Host names compare without case, as ssh does. */
+	for (at = host; *at != '\0'; at++)
+		host[at - host] = (char)tolower((unsigned char)*at);
 	if (port == 22)
 		return (host);
 	xasprintf(&name, "[%s]:%ld", host, port);
@@ -981,7 +1018,8 @@ git_log_first_parent(struct git_cache *gc, const char *start, size_t max,
 	git_revwalk		*walk = NULL;
 	git_commit		*c = NULL;
 	git_oid			 oid;
-	char			 hex[GIT_OID_HEXSZ + 1], phex[GIT_OID_HEXSZ + 1];
+	char			 hex[GIT_OID_HEXSZ + 1];
+	char			 phex[GIT_OID_HEXSZ + 1];
 	const char		*label = git_cache_label(gc);
 	size_t			 n;
 	int			 error, rc;
@@ -1650,7 +1688,8 @@ worker_pattern_match(const char *p, const char *s)
 					return (0);
 			}
 		}
-		if (*s == '\0' || (*p != '?' && *p != *s))
+		if (*s == '\0' || (*p != '?' && tolower((unsigned char)*p) !=
+		    tolower((unsigned char)*s)))
 			return (0);
 	}
 	return (*s == '\0');
@@ -1825,9 +1864,20 @@ worker_stale_cb(const char *path, const struct stat *st, int flag,
 {
 	size_t	len = strlen(path);
 
-	(void)st;
 	(void)f;
-	if (flag == FTW_F && len > 5 && strcmp(path + len - 5, ".lock") == 0)
+	if (flag != FTW_F)
+		return (0);
+	/*
+	 * A push's temporary refs are not under the fetch lock: leave
+	 * them to their push, unless no push can still be running.
+	 */
+	if (strstr(path, "/refs/" GIT_PUSH_REF_DIR "/") != NULL) {
+		if ((uint64_t)st->st_mtime * 1000 + GIT_PUSH_REF_STALE_MS <
+		    time_now_ms())
+			unlink(path);
+		return (0);
+	}
+	if (len > 5 && strcmp(path + len - 5, ".lock") == 0)
 		unlink(path);
 	return (0);
 }
@@ -2071,7 +2121,7 @@ worker_push(const char *dir, const char *branch, const char *expected,
 	 * (so writers sharing the cache never meet), removed afterwards.
 	 * Never "+": libgit2 refuses a non-fast-forward itself too.
 	 */
-	xasprintf(&local, "refs/gitops-agent/push/%s", commit);
+	xasprintf(&local, "refs/%s/%s", GIT_PUSH_REF_DIR, commit);
 	xasprintf(&spec, "%s:%s", local, head);
 	specs.strings = &spec;
 	specs.count = 1;

@@ -247,6 +247,7 @@ char		*json_print(const struct json *, int);
 
 /* yaml.c: YAML text to documents (with positions) and back */
 #define YAML_ALLOW_EMPTY	0x1	/* an empty stream is not an error */
+#define YAML_PLAIN_STRINGS	0x2	/* plain scalars other than null stay text */
 struct yaml_doc {
 	struct json	*root;	/* owned by the yaml_file until detached */
 	int		 line;	/* 1-based position of the document's node */
@@ -319,8 +320,8 @@ int		 yaml_edit_set(const char *, const char *, size_t,
 /*
  * The same discipline for a kustomization's images list: in the entry
  * whose name is image (fourth argument) set newName, newTag and digest
- * where given (NULL: left alone). A new tag without a digest removes an
- * old digest line (a digest wins over a tag). A missing entry is appended
+ * where given (NULL: left alone; "": the key removed). A new tag without
+ * a digest removes an old digest line (a digest wins over a tag). A missing entry is appended
  * as "- name: IMAGE" with the given keys; a missing images list is added
  * at the end of the document.
  */
@@ -976,6 +977,11 @@ struct git_creds {
 };
 /* ssh://... or scp-like user@host:path: a remote reached over SSH. */
 int		 git_url_is_ssh(const char *);
+/*
+ * file:// or a plain path: libgit2 pushes there with no compare-and-swap
+ * (the ref is forced), so versions are never written to one.
+ */
+int		 git_url_is_local(const char *);
 /* Wipe and free what the credentials hold. */
 void		 git_creds_clear(struct git_creds *);
 /*
@@ -1101,6 +1107,7 @@ struct versions_result {
 	char			*previous_image;
 	char			*image;
 	int			 attempts;
+	int			 batch;		/* requests landed with it */
 	uint64_t		 elapsed_ms;
 };
 /*

@@ -17,7 +17,12 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -215,7 +220,8 @@ vw_image_entry(const struct json *root, const char *display,
 	}
 	if (image != NULL) {
 		for (e = json_child(images); e != NULL; e = json_next(e)) {
-			if (vw_streq(json_path_string(e, "newName", NULL),
+			if (json_path_string(e, "name", NULL) != NULL &&
+			    vw_streq(json_path_string(e, "newName", NULL),
 			    image))
 				return (e);
 		}
@@ -306,9 +312,37 @@ vw_parse(struct source *src, const char *path, const char *data, size_t len,
 	int	 rc;
 
 	display = source_display_path(src, path);
-	rc = yaml_parse(display, data, len, YAML_ALLOW_EMPTY, yf, cause);
+	rc = yaml_parse(display, data, len, YAML_ALLOW_EMPTY |
+	    YAML_PLAIN_STRINGS, yf, cause);
 	free(display);
 	return (rc);
+}
+
+/*
+ * Values read from a repository end up in commit trailers, which a
+ * rollback trusts: one line each, printable.
+ */
+static int
+vw_values_check(const struct vw_values *v, struct source *src, char **cause)
+{
+	const char	*vals[] = { v->version, v->image, v->new_name, v->tag,
+			    v->digest };
+	const char	*p;
+	size_t		 i;
+
+	for (i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		if (vals[i] == NULL)
+			continue;
+		for (p = vals[i]; *p != '\0'; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				xasprintf(cause, "%s: the value '%.40s' holds "
+				    "a control character (a line break?): "
+				    "refused", src->label, vals[i]);
+				return (-1);
+			}
+		}
+	}
+	return (0);
 }
 
 /*
@@ -343,14 +377,14 @@ vw_values_read(struct vw *w, struct source *src, const char *image_name,
 	free(data);
 	data = NULL;
 	if (w->app == NULL) {
-		rv = 0;
+		rv = vw_values_check(v, src, cause);
 		goto out;
 	}
 	if (vw_kustomization_path(src, w->app->path, &v->kustomization,
 	    cause) == -1)
 		goto out;
 	if (v->kustomization == NULL) {
-		rv = 0;
+		rv = vw_values_check(v, src, cause);
 		goto out;
 	}
 	if (vw_read(src, v->kustomization, &data, &len, &found, cause) == -1 ||
@@ -369,7 +403,7 @@ vw_values_read(struct vw *w, struct source *src, const char *image_name,
 		err = NULL;
 	}
 	free(err);
-	rv = 0;
+	rv = vw_values_check(v, src, cause);
 out:
 	yaml_file_free(yf);
 	free(data);
@@ -702,7 +736,6 @@ struct vw_find {
 	struct vw	*w;
 	struct strv	 reverted;
 	char		*found;
-	char		*subject;
 	size_t		 seen;
 };
 
@@ -734,7 +767,6 @@ vw_find_cb(const struct git_commit_info *ci, void *arg, char **cause)
 	if (!ours || strv_contains(&f->reverted, ci->id))
 		return (0);
 	f->found = xstrdup(ci->id);
-	f->subject = vw_subject(ci->message);
 	return (1);
 }
 
@@ -812,7 +844,6 @@ vw_rollback_target(struct vw *w, const char *tip, char **cause)
 			return (-1);
 		}
 		strv_free(&f.reverted);
-		free(f.subject);
 		if (f.found == NULL) {
 			xasprintf(cause, "no deploy of %s to %s to roll back "
 			    "in the last %zu commits of '%s' (none carries "
@@ -969,8 +1000,9 @@ vw_rollback_edit(struct vw *w, struct source *src, const char *tip,
 		goto out;
 	if (now.image != NULL && (!vw_streq(now.tag, w->good.tag) ||
 	    !vw_streq(now.digest, w->good.digest)) &&
-	    vw_set_image(src, now.kustomization, now.image, w->good.tag,
-	    w->good.digest, e, cause) == -1)
+	    vw_set_image(src, now.kustomization, now.image,
+	    w->good.tag != NULL ? w->good.tag : "",
+	    w->good.digest != NULL ? w->good.digest : "", e, cause) == -1)
 		goto out;
 	/* Remember the bad version, so that automation does not redeploy it. */
 	if (w->bad.version != NULL &&
@@ -1053,12 +1085,109 @@ vw_edit(struct vw *w, const char *tip, struct vw_edit *e, char **cause)
 
 /* The one network deadline: the repository's, within what is left. */
 static uint64_t
-vw_op_timeout(const struct vw *w, uint64_t deadline)
+vw_op_timeout(const struct config_repository *repo, uint64_t deadline)
 {
 	uint64_t	now = time_monotonic_ms(), left;
 
 	left = deadline > now ? deadline - now : 1;
-	return (w->repo->timeout_ms < left ? w->repo->timeout_ms : left);
+	return (repo->timeout_ms < left ? repo->timeout_ms : left);
+}
+
+/*
+ * One request in a batch: its own state (the app, a rollback's target),
+ * this round's edit and commit, and its outcome once the round is final.
+ */
+struct vw_job {
+	struct vw		 w;
+	struct versions_request	 req;
+	struct json		*doc;		/* owns req's strings if queued */
+	char			*id;		/* queue name */
+	struct vw_edit		 e;
+	int			 rc;		/* this round: VW_* or -1 */
+	char			*commit;	/* this round's */
+	char			*error;		/* this round's, or final */
+	struct versions_result	 r;
+	int			 final;
+};
+
+static void
+vw_job_free(struct vw_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->w.bump);
+	free(j->w.bump_subject);
+	vw_values_free(&j->w.bad);
+	vw_values_free(&j->w.good);
+	vw_edit_free(&j->e);
+	json_free(j->doc);
+	free(j->id);
+	free(j->commit);
+	free(j->error);
+	versions_result_free(&j->r);
+	free(j);
+}
+
+/* Everyone still open gets this error, final. */
+static void
+vw_batch_fail(struct vw_job **jobs, size_t n, const char *cause)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (jobs[i]->final)
+			continue;
+		free(jobs[i]->error);
+		jobs[i]->error = xstrdup(cause);
+		jobs[i]->final = 1;
+	}
+}
+
+/*
+ * Edit every open request on the tip, in order, each commit on the one
+ * before: one push lands them all (a group commit). The head to push in
+ * *head (NULL when nothing is to be committed).
+ */
+static int
+vw_batch_round(struct vw_job **jobs, size_t n, const char *tip,
+    const struct git_author *author, char **head, char **cause)
+{
+	struct vw_job	*j;
+	char		*cur = xstrdup(tip), *err;
+	size_t		 i;
+	int		 commits = 0;
+
+	*head = NULL;
+	for (i = 0; i < n; i++) {
+		j = jobs[i];
+		if (j->final)
+			continue;
+		vw_edit_free(&j->e);
+		free(j->commit);
+		free(j->error);
+		j->commit = j->error = NULL;
+		err = NULL;
+		j->rc = vw_edit(&j->w, cur, &j->e, &err);
+		if (j->rc == -1) {
+			j->error = err;
+			continue;
+		}
+		if (j->rc != VW_COMMIT)
+			continue;
+		if (git_commit_files(j->w.gc, cur, j->e.files, j->e.nfiles,
+		    j->e.message, author, &j->commit, cause) == -1) {
+			free(cur);
+			return (-1);
+		}
+		free(cur);
+		cur = xstrdup(j->commit);
+		commits++;
+	}
+	if (commits > 0)
+		*head = cur;
+	else
+		free(cur);
+	return (0);
 }
 
 static void
@@ -1073,86 +1202,182 @@ vw_result_take(struct versions_result *r, struct vw_edit *e)
 	e->previous_image = e->image = NULL;
 }
 
-/*
- * The loop: fetch, edit, commit, push compare-and-swap; again on a stale
- * tip or a refusal, until it lands, the remote already has it, it is
- * refused for good, or attempts or time run out.
- */
+/* Whether every job is final. */
 static int
-vw_run(struct vw *w, struct versions_result *r, char **cause)
+vw_batch_done(struct vw_job **jobs, size_t n)
 {
-	const struct config_versions	*cv = &w->cfg->versions;
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (!jobs[i]->final)
+			return (0);
+	}
+	return (1);
+}
+
+/* A commit we pushed without an answer is on the remote's tip. */
+static int
+vw_landed(struct git_cache *gc, const char *commit, const char *tip)
+{
+	char	*err = NULL;
+	int	 yes = 0;
+
+	if (git_is_ancestor(gc, commit, tip, &yes, &err) == -1) {
+		free(err);
+		return (0);
+	}
+	if (yes)
+		log_info("repo=%s commit=%s msg=\"a push with no answer "
+		    "landed\"", git_cache_path(gc), commit);
+	return (yes);
+}
+
+/* The round landed (or had nothing to push): its outcomes are final. */
+static void
+vw_batch_settle(struct vw_job **jobs, size_t n, int attempts,
+    uint64_t start)
+{
+	struct vw_job	*j;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		j = jobs[i];
+		if (j->final)
+			continue;
+		j->final = 1;
+		j->r.attempts = attempts;
+		j->r.elapsed_ms = time_monotonic_ms() - start;
+		if (j->rc == -1)
+			continue;
+		j->r.outcome = j->rc == VW_COMMIT ? VERSIONS_COMMITTED :
+		    j->rc == VW_NOTHING ? VERSIONS_UNCHANGED : VERSIONS_REFUSED;
+		j->r.commit = j->commit;
+		j->commit = NULL;
+		vw_result_take(&j->r, &j->e);
+	}
+}
+
+/*
+ * The loop: fetch, edit every request on the tip, commit, push
+ * compare-and-swap; again on a stale tip or a refusal, until it lands,
+ * the remote already has it all, it is refused for good, or attempts or
+ * time run out. Each job ends final, with an outcome or an error.
+ */
+static void
+vw_run(const struct config *cfg, const struct config_repository *repo,
+    struct git_cache *gc, struct vw_job **jobs, size_t n, uint64_t deadline,
+    char **last_push)
+{
+	const struct config_versions	*cv = &cfg->versions;
 	struct git_author		 author;
 	struct git_creds		 creds;
-	struct vw_edit			 e;
 	enum git_push_result		 pr;
-	uint64_t			 start, deadline, timeout;
-	char				*tip = NULL, *commit = NULL;
+	uint64_t			 start = time_monotonic_ms();
+	uint64_t			 t_round = 0, t_push = 0;
+	char				*tip = NULL, *head = NULL;
+	char				*cause = NULL, *err = NULL, *dur;
 	char				*refused_tip = NULL, *refusal = NULL;
-	char				*err = NULL, *dur;
-	int				 refusals = 0, push_errors = 0, rc;
-	int				 rv = -1;
+	char				*uncertain = NULL, *last_failure = NULL;
+	int				 refusals = 0, push_errors = 0;
+	int				 attempts, verified = 0;
+	size_t				 i;
 
-	memset(&e, 0, sizeof e);
-	memset(&creds, 0, sizeof creds);
-	timeout = w->req->timeout_ms != 0 ? w->req->timeout_ms :
-	    cv->timeout_ms;
-	start = time_monotonic_ms();
-	deadline = start + timeout;
 	author.name = cv->author_name;
 	author.email = cv->author_email;
 	author.signing_key = cv->signing_key;
-	if (config_repository_creds(w->repo, &creds, cause) == -1)
-		return (-1);
-
-	for (r->attempts = 1;; r->attempts++) {
-		if (git_cache_fetch(w->gc, w->repo->branch,
-		    vw_op_timeout(w, deadline), &creds, &tip, cause) == -1)
-			goto out;
+	if (config_repository_creds(repo, &creds, &cause) == -1) {
+		vw_batch_fail(jobs, n, cause);
+		free(cause);
+		return;
+	}
+	/*
+	 * Where our last push left the branch: most likely still the tip
+	 * when this host is the busy writer. Building on it saves a fetch;
+	 * the compare-and-swap push checks it, and a round that would push
+	 * nothing fetches first, since only a push proves the tip.
+	 */
+	for (i = 0; i < n; i++) {
+		/* A rollback picks its bump from history the remote holds. */
+		if (jobs[i]->req.kind == VERSIONS_ROLLBACK)
+			break;
+	}
+	if (i == n)
+		tip = *last_push;
+	else
+		free(*last_push);
+	/* Set again only by a push that lands. */
+	*last_push = NULL;
+	for (attempts = 1;; attempts++) {
+		if (tip == NULL) {
+			if (git_cache_fetch(gc, repo->branch,
+			    vw_op_timeout(repo, deadline), &creds, &tip,
+			    &cause) == -1)
+				break;
+			verified = 1;
+		}
+		/* A push with no answer: did it land? The tip says. */
+		if (uncertain != NULL) {
+			if (vw_landed(gc, uncertain, tip)) {
+				vw_batch_settle(jobs, n, attempts - 1, start);
+				break;
+			}
+			free(uncertain);
+			uncertain = NULL;
+		}
 		if (refusal != NULL && strcmp(tip, refused_tip) == 0 &&
 		    refusals >= VERSIONS_SAME_TIP_REFUSALS) {
-			xasprintf(cause, "'%s' refused the push %d times with "
+			xasprintf(&cause, "'%s' refused the push %d times with "
 			    "branch '%s' unchanged at %.10s: %s (a protected "
 			    "branch or a hook refuses the agent's commits; "
-			    "not retried)", w->repo->name, refusals,
-			    w->repo->branch, tip, refusal);
-			goto out;
+			    "not retried)", repo->name, refusals, repo->branch,
+			    tip, refusal);
+			break;
 		}
-		if ((rc = vw_edit(w, tip, &e, cause)) == -1)
-			goto out;
-		if (rc != VW_COMMIT) {
-			r->outcome = rc == VW_NOTHING ? VERSIONS_UNCHANGED :
-			    VERSIONS_REFUSED;
-			vw_result_take(r, &e);
-			rv = 0;
-			goto out;
+		t_round = time_monotonic_ms();
+		if (vw_batch_round(jobs, n, tip, &author, &head,
+		    &cause) == -1)
+			break;
+		t_push = time_monotonic_ms();
+		if (head == NULL && !verified) {
+			free(tip);
+			tip = NULL;
+			attempts--;
+			continue;
 		}
-		if (git_commit_files(w->gc, tip, e.files, e.nfiles, e.message,
-		    &author, &commit, cause) == -1)
-			goto out;
-		if (git_cache_push(w->gc, w->repo->branch, tip, commit,
-		    vw_op_timeout(w, deadline), &creds, &pr, &err) == -1) {
+		if (head == NULL) {
+			vw_batch_settle(jobs, n, attempts, start);
+			break;
+		}
+		if (git_cache_push(gc, repo->branch, tip, head,
+		    vw_op_timeout(repo, deadline), &creds, &pr, &err) == -1) {
 			/* It may have landed: the next fetch tells. */
 			log_warnx("repo=%s commit=%s attempt=%d msg=\"push "
-			    "failed\" error=\"%s\"", w->repo->name, commit,
-			    r->attempts, err);
-			if (++push_errors >= VERSIONS_PUSH_ERRORS_MAX) {
-				*cause = err;
-				err = NULL;
-				goto out;
-			}
+			    "failed\" error=\"%s\"", repo->name, head, attempts,
+			    err);
+			uncertain = head;
+			head = NULL;
+			free(last_failure);
+			last_failure = err;
+			err = NULL;
+			if (++push_errors >= VERSIONS_PUSH_ERRORS_MAX)
+				break;
 		} else if (pr == GIT_PUSHED) {
-			r->outcome = VERSIONS_COMMITTED;
-			r->commit = commit;
-			commit = NULL;
-			vw_result_take(r, &e);
-			rv = 0;
-			goto out;
+			log_debug("event=batch repo=%s jobs=%zu attempt=%d "
+			    "fetch_ms=%llu edit_ms=%llu push_ms=%llu",
+			    repo->name, n, attempts, (unsigned long long)
+			    (t_round - start), (unsigned long long)(t_push -
+			    t_round), (unsigned long long)(time_monotonic_ms() -
+			    t_push));
+			vw_batch_settle(jobs, n, attempts, start);
+			*last_push = head;
+			head = NULL;
+			break;
 		} else if (pr == GIT_PUSH_REJECTED) {
 			log_info("repo=%s commit=%s attempt=%d msg=\"push "
-			    "refused\" reason=\"%s\"", w->repo->name, commit,
-			    r->attempts, err);
-			if (refused_tip != NULL && strcmp(refused_tip, tip) == 0)
+			    "refused\" reason=\"%s\"", repo->name, head,
+			    attempts, err);
+			if (refused_tip != NULL &&
+			    strcmp(refused_tip, tip) == 0)
 				refusals++;
 			else
 				refusals = 1;
@@ -1161,42 +1386,65 @@ vw_run(struct vw *w, struct versions_result *r, char **cause)
 			free(refusal);
 			refusal = err;
 			err = NULL;
+			free(last_failure);
+			xasprintf(&last_failure, "the remote refused the push: "
+			    "%s", refusal);
 			push_errors = 0;
 		} else {
 			log_debug("repo=%s attempt=%d msg=\"remote moved\"",
-			    w->repo->name, r->attempts);
+			    repo->name, attempts);
+			free(last_failure);
+			xasprintf(&last_failure, "branch '%s' kept moving",
+			    repo->branch);
 			push_errors = 0;
 		}
 		free(err);
 		err = NULL;
-		free(commit);
-		commit = NULL;
+		free(head);
+		head = NULL;
 		free(tip);
 		tip = NULL;
-		vw_edit_free(&e);
-		if (r->attempts >= cv->max_attempts ||
-		    time_monotonic_ms() >= deadline) {
-			dur = duration_format(time_monotonic_ms() - start);
-			xasprintf(cause, "gave up after %d attempts in %s: "
-			    "branch '%s' of '%s' kept moving%s%s",
-			    r->attempts, dur, w->repo->branch, w->repo->name,
-			    refusal != NULL ? "; last refusal: " : "",
-			    refusal != NULL ? refusal : "");
-			free(dur);
-			goto out;
-		}
-		vw_backoff(r->attempts + 1, deadline);
+		verified = 0;
+		if (attempts >= cv->max_attempts ||
+		    time_monotonic_ms() >= deadline)
+			break;
+		vw_backoff(attempts + 1, deadline);
 	}
-out:
-	r->elapsed_ms = time_monotonic_ms() - start;
+	if (cause == NULL && !vw_batch_done(jobs, n)) {
+		dur = duration_format(time_monotonic_ms() - start);
+		xasprintf(&cause, "gave up on '%s' after %d attempts in %s: %s",
+		    repo->name, attempts, dur, last_failure != NULL ?
+		    last_failure : "no attempt succeeded");
+		free(dur);
+	}
+	/* Stopped right after a push with no answer: check once more. */
+	if (cause != NULL && uncertain != NULL) {
+		free(tip);
+		tip = NULL;
+		free(err);
+		err = NULL;
+		if (git_cache_fetch(gc, repo->branch, repo->timeout_ms, &creds,
+		    &tip, &err) == 0 && vw_landed(gc, uncertain, tip)) {
+			vw_batch_settle(jobs, n, attempts, start);
+		} else if (tip == NULL) {
+			dur = cause;
+			xasprintf(&cause, "%s; the last push (commit %s) may "
+			    "have landed: the remote could not be checked (%s)",
+			    dur, uncertain, err);
+			free(dur);
+		}
+	}
+	if (cause != NULL)
+		vw_batch_fail(jobs, n, cause);
 	git_creds_clear(&creds);
-	vw_edit_free(&e);
+	free(cause);
 	free(tip);
-	free(commit);
+	free(head);
+	free(uncertain);
+	free(last_failure);
 	free(refused_tip);
 	free(refusal);
 	free(err);
-	return (rv);
 }
 
 static int
@@ -1253,70 +1501,679 @@ versions_check_request(const struct versions_request *req, char **cause)
 	return (0);
 }
 
-int
-versions_write(const struct config *cfg, const struct versions_request *req,
-    struct versions_result *r, char **cause)
+/*
+ * A job for a request: its app (the one deploying the service to the
+ * environment, if any) found, the request checked.
+ */
+static struct vw_job *
+vw_job_new(const struct config *cfg, const struct config_repository *repo,
+    struct git_cache *gc, const struct versions_request *req, char **cause)
 {
-	struct vw	w;
-	size_t		i;
-	int		rv = -1;
+	struct vw_job	*j;
+	size_t		 i;
 
-	memset(r, 0, sizeof *r);
-	memset(&w, 0, sizeof w);
-	w.cfg = cfg;
-	w.req = req;
 	if (versions_check_request(req, cause) == -1)
-		return (-1);
-	if (cfg->versions.repository == NULL) {
-		xasprintf(cause, "%s: no versions section: there is no versions "
-		    "file to write", cfg->file);
-		return (-1);
-	}
-	w.repo = config_find_repository(cfg, cfg->versions.repository);
-	if (w.repo == NULL || w.repo->url == NULL) {
-		xasprintf(cause, "repository '%s' of the versions file is not "
-		    "a Git remote (url:): versions are written as commits",
-		    cfg->versions.repository);
-		return (-1);
-	}
+		return (NULL);
+	j = xcalloc(1, sizeof *j);
+	j->req = *req;
+	j->w.cfg = cfg;
+	j->w.repo = repo;
+	j->w.gc = gc;
+	j->w.req = &j->req;
 	for (i = 0; i < cfg->napps; i++) {
 		const struct config_app *a = &cfg->apps[i];
 
 		if (!vw_streq(a->service, req->service) ||
 		    !vw_streq(a->environment, req->environment))
 			continue;
-		if (w.app != NULL) {
+		if (j->w.app != NULL) {
 			xasprintf(cause, "apps '%s' and '%s' both deploy %s to "
 			    "%s: which image to set is ambiguous",
-			    w.app->name, a->name, req->service,
+			    j->w.app->name, a->name, req->service,
 			    req->environment);
-			return (-1);
+			goto fail;
 		}
-		w.app = a;
+		j->w.app = a;
 	}
-	if (w.app != NULL && strcmp(w.app->repository, w.repo->name) != 0) {
+	if (j->w.app != NULL && strcmp(j->w.app->repository, repo->name) != 0) {
 		xasprintf(cause, "app '%s' is in repository '%s' and the "
 		    "versions file in '%s': a deploy must be one commit",
-		    w.app->name, w.app->repository, w.repo->name);
+		    j->w.app->name, j->w.app->repository, repo->name);
+		goto fail;
+	}
+	return (j);
+fail:
+	vw_job_free(j);
+	return (NULL);
+}
+
+/*
+ * The queue: writers sharing a state directory hand their requests to
+ * whichever of them holds the queue's lock (the leader), which lands
+ * them all with one push: a group commit. A request is a file
+ * req-ID.json; the leader claims it by renaming it to work-ID.json and
+ * answers in res-ID.json. A writer that gives up deletes its req file:
+ * if that fails, a leader has claimed it and its answer is awaited (a
+ * leader is bounded by its own deadline). A dead leader's lock goes with
+ * it; its work files are taken over by the next one, and requests that
+ * landed before it died come out "already at" (edits are idempotent).
+ */
+#define VW_QUEUE_LOCK		"lock"
+#define VW_QUEUE_BATCH_MAX	64
+#define VW_QUEUE_POLL_MS	2
+/* An answer nobody collected (its writer died) is removed after this. */
+#define VW_QUEUE_STALE_MS	(60 * 60 * 1000)
+
+static char *
+vw_queue_path(const char *dir, const char *prefix, const char *id)
+{
+	char	*name, *p;
+
+	xasprintf(&name, "%s-%s.json", prefix, id);
+	p = path_join(dir, name);
+	free(name);
+	return (p);
+}
+
+static const char *const vw_request_keys[] = { "service", "environment",
+    "version", "image", "tag", "digest", "commit", NULL };
+
+static const char **
+vw_request_field(struct versions_request *req, size_t i)
+{
+	const char	**f[] = { &req->service, &req->environment,
+			    &req->version, &req->image, &req->tag,
+			    &req->digest, &req->commit };
+
+	return (f[i]);
+}
+
+static char *
+vw_request_to_json(const struct versions_request *req, uint64_t deadline)
+{
+	struct versions_request	 copy = *req;
+	struct json		*j = json_new_object();
+	const char		*v;
+	char			*text;
+	size_t			 i;
+
+	json_set(j, "kind", json_new_string(req->kind == VERSIONS_BUMP ?
+	    "bump" : "rollback"));
+	for (i = 0; vw_request_keys[i] != NULL; i++) {
+		if ((v = *vw_request_field(&copy, i)) != NULL)
+			json_set(j, vw_request_keys[i], json_new_string(v));
+	}
+	json_set(j, "force", json_new_bool(req->force));
+	/* Wall clock: another process reads it. */
+	json_set(j, "deadline", json_new_number((double)deadline));
+	text = json_print(j, 0);
+	json_free(j);
+	return (text);
+}
+
+/* A queued request read back; NULL (with cause) if unreadable. */
+static struct json *
+vw_request_from_json(const char *path, struct versions_request *req,
+    uint64_t *deadline, char **cause)
+{
+	struct json	*j;
+	char		*data = NULL;
+	size_t		 len, i;
+
+	memset(req, 0, sizeof *req);
+	if (file_read(path, VERSIONS_FILE_MAX, &data, &len, cause) == -1)
+		return (NULL);
+	j = json_parse(data, len, cause);
+	free(data);
+	if (j == NULL)
+		return (NULL);
+	req->kind = vw_streq(json_path_string(j, "kind", NULL), "rollback") ?
+	    VERSIONS_ROLLBACK : VERSIONS_BUMP;
+	for (i = 0; vw_request_keys[i] != NULL; i++)
+		*vw_request_field(req, i) = json_path_string(j,
+		    vw_request_keys[i], NULL);
+	req->force = json_is_true(json_get(j, "force"));
+	*deadline = (uint64_t)json_number(json_get(j, "deadline"));
+	return (j);
+}
+
+static char *
+vw_result_to_json(const struct vw_job *j)
+{
+	struct json	*o = json_new_object();
+	char		*text;
+
+	if (j->error != NULL)
+		json_set(o, "error", json_new_string(j->error));
+	else {
+		json_set(o, "outcome", json_new_number(j->r.outcome));
+		if (j->r.commit != NULL)
+			json_set(o, "commit", json_new_string(j->r.commit));
+		if (j->r.summary != NULL)
+			json_set(o, "summary", json_new_string(j->r.summary));
+		if (j->r.previous_version != NULL)
+			json_set(o, "previousVersion",
+			    json_new_string(j->r.previous_version));
+		if (j->r.version != NULL)
+			json_set(o, "version", json_new_string(j->r.version));
+		if (j->r.previous_image != NULL)
+			json_set(o, "previousImage",
+			    json_new_string(j->r.previous_image));
+		if (j->r.image != NULL)
+			json_set(o, "image", json_new_string(j->r.image));
+	}
+	json_set(o, "attempts", json_new_number(j->r.attempts));
+	json_set(o, "batch", json_new_number(j->r.batch));
+	text = json_print(o, 0);
+	json_free(o);
+	return (text);
+}
+
+/* 1 and the result when the answer is there; 0 not yet; -1 bad. */
+static int
+vw_result_read(const char *path, struct versions_result *r, char **cause)
+{
+	struct json	*o;
+	char		*data = NULL, *err = NULL;
+	size_t		 len;
+	const char	*e;
+
+	if (access(path, F_OK) == -1)
+		return (0);
+	if (file_read(path, VERSIONS_FILE_MAX, &data, &len, cause) == -1)
+		return (-1);
+	o = json_parse(data, len, &err);
+	free(data);
+	unlink(path);
+	if (o == NULL) {
+		xasprintf(cause, "unreadable answer '%s': %s", path, err);
+		free(err);
 		return (-1);
 	}
-	if (git_cache_open(cfg->state_dir, w.repo->name, w.repo->url, &w.gc,
+	r->attempts = (int)json_number(json_get(o, "attempts"));
+	r->batch = (int)json_number(json_get(o, "batch"));
+	if ((e = json_path_string(o, "error", NULL)) != NULL) {
+		*cause = xstrdup(e);
+		json_free(o);
+		return (-1);
+	}
+	r->outcome = (enum versions_outcome)json_number(json_get(o,
+	    "outcome"));
+	r->commit = vw_strdup(json_path_string(o, "commit", NULL));
+	r->summary = vw_strdup(json_path_string(o, "summary", NULL));
+	r->previous_version = vw_strdup(json_path_string(o,
+	    "previousVersion", NULL));
+	r->version = vw_strdup(json_path_string(o, "version", NULL));
+	r->previous_image = vw_strdup(json_path_string(o, "previousImage",
+	    NULL));
+	r->image = vw_strdup(json_path_string(o, "image", NULL));
+	json_free(o);
+	return (1);
+}
+
+/* Write a file in the queue: temporary name, then rename (no fsync). */
+static int
+vw_queue_write(const char *path, const char *text, char **cause)
+{
+	char	*tmp = NULL;
+
+	if (file_write_temp(path, text, strlen(text), 0600, &tmp,
 	    cause) == -1)
 		return (-1);
-	rv = vw_run(&w, r, cause);
+	if (rename(tmp, path) == -1) {
+		xasprintf(cause, "cannot rename '%s': %s", tmp,
+		    strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		return (-1);
+	}
+	free(tmp);
+	return (0);
+}
+
+/*
+ * The commit this host last pushed (see vw_run), if the cache has it;
+ * written under the queue's lock.
+ */
+#define VW_QUEUE_LAST_PUSH	"last-push"
+
+static char *
+vw_last_push_read(const char *dir, struct git_cache *gc)
+{
+	char	*path, *data = NULL, *err = NULL, *id = NULL;
+	size_t	 len;
+
+	path = path_join(dir, VW_QUEUE_LAST_PUSH);
+	if (file_read(path, 128, &data, &len, &err) == 0 && len >= 40) {
+		data[40] = '\0';
+		if (git_resolve(gc, data, &id, &err) == -1)
+			id = NULL;
+	}
+	free(err);
+	free(data);
+	free(path);
+	return (id);
+}
+
+static void
+vw_last_push_write(const char *dir, const char *commit)
+{
+	char	*path, *err = NULL;
+
+	path = path_join(dir, VW_QUEUE_LAST_PUSH);
+	if (commit == NULL)
+		unlink(path);
+	else if (vw_queue_write(path, commit, &err) == -1) {
+		unlink(path);
+		free(err);
+	}
+	free(path);
+}
+
+/*
+ * Group commit's gathering: the writers answered by the last batch are
+ * about to send their next requests, and a push costs far more than the
+ * wait. So wait (briefly) until those are queued too, besides what is
+ * queued now: want = queued + last batch - 1 (the last batch's leader
+ * may be us), but no more than the most writers seen at once lately (a
+ * figure that decays by one a batch), at most VW_QUEUE_GATHER_MS, and
+ * not once nobody came for VW_QUEUE_GATHER_IDLE_MS. A lone writer never
+ * waits.
+ */
+#define VW_QUEUE_LAST_BATCH	"last-batch"
+#define VW_QUEUE_GATHER_MS	40
+#define VW_QUEUE_GATHER_IDLE_MS	10	/* no one came for this long: go */
+
+static size_t
+vw_queue_count(const char *dir)
+{
+	struct dirent	*de;
+	DIR		*d;
+	size_t		 n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return (0);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "req-", 4) == 0)
+			n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+/* The last batch's size and the most seen at once lately (0 0: none). */
+static void
+vw_queue_stats_read(const char *dir, size_t *last, size_t *most)
+{
+	char	*path, *data = NULL, *err = NULL;
+	size_t	 len;
+
+	path = path_join(dir, VW_QUEUE_LAST_BATCH);
+	if (file_read(path, 64, &data, &len, &err) == -1 ||
+	    sscanf(data, "%zu %zu", last, most) != 2)
+		*last = *most = 0;
+	free(data);
+	free(err);
+	free(path);
+}
+
+static void
+vw_sleep_ms(long ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+static void
+vw_queue_gather(const char *dir)
+{
+	size_t		 want, most, n, seen;
+	uint64_t	 start, until, now, last_arrival;
+
+	vw_queue_stats_read(dir, &want, &most);
+	if (want > VW_QUEUE_BATCH_MAX)
+		want = 0;
+	if (want <= 1)
+		return;
+	seen = vw_queue_count(dir);
+	want += seen - 1;
+	if (want > most)
+		want = most;
+	if (want > VW_QUEUE_BATCH_MAX)
+		want = VW_QUEUE_BATCH_MAX;
+	start = time_monotonic_ms();
+	until = start + VW_QUEUE_GATHER_MS;
+	last_arrival = start;
+	while ((now = time_monotonic_ms()) < until &&
+	    now - last_arrival < VW_QUEUE_GATHER_IDLE_MS) {
+		if ((n = vw_queue_count(dir)) >= want)
+			break;
+		if (n > seen) {
+			seen = n;
+			last_arrival = now;
+		}
+		vw_sleep_ms(1);
+	}
+	log_debug("event=gather want=%zu queued=%zu waited_ms=%llu", want,
+	    seen, (unsigned long long)(time_monotonic_ms() - start));
+}
+
+static void
+vw_queue_batch_write(const char *dir, size_t n)
+{
+	char	*path, *err = NULL, text[64];
+	size_t	 last, most;
+
+	vw_queue_stats_read(dir, &last, &most);
+	path = path_join(dir, VW_QUEUE_LAST_BATCH);
+	most = most > n + 1 ? most - 1 : n;
+	snprintf(text, sizeof text, "%zu %zu\n", n, most);
+	if (vw_queue_write(path, text, &err) == -1)
+		free(err);
+	free(path);
+}
+
+static int
+vw_queue_name_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/*
+ * As the leader: claim queued requests (work files a dead leader left
+ * first, then requests, oldest first, ours among them), run them as one
+ * batch, answer each. Our own job is handed back in *mine.
+ */
+static void
+vw_queue_lead(const struct config *cfg, const struct config_repository *repo,
+    struct git_cache *gc, const char *dir, const char *my_id,
+    uint64_t deadline, struct vw_job **mine)
+{
+	struct vw_job		*jobs[VW_QUEUE_BATCH_MAX], *j;
+	struct versions_request	 req;
+	struct strv		 names;
+	struct dirent		*de;
+	struct stat		 st;
+	DIR			*d;
+	const char		*name;
+	char			*id, *from, *to, *text, *cause, *last;
+	uint64_t		 their_deadline, now = time_now_ms();
+	size_t			 n = 0, i, len;
+	int			 have_mine = 0;
+
+	*mine = NULL;
+	memset(&names, 0, sizeof names);
+	vw_queue_gather(dir);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		name = de->d_name;
+		len = strlen(name);
+		if (len < 10 || strcmp(name + len - 5, ".json") != 0)
+			continue;
+		if (strncmp(name, "res-", 4) == 0) {
+			/* Answers whose writer died long ago. */
+			from = path_join(dir, name);
+			if (stat(from, &st) == 0 && now > VW_QUEUE_STALE_MS &&
+			    (uint64_t)st.st_mtime * 1000 < now -
+			    VW_QUEUE_STALE_MS)
+				unlink(from);
+			free(from);
+			continue;
+		}
+		/* "work" sorts before "req": a dead leader's first. */
+		if (strncmp(name, "req-", 4) == 0)
+			strv_add(&names, name);
+		else if (strncmp(name, "work-", 5) == 0)
+			strv_add(&names, name);
+	}
+	closedir(d);
+	qsort(names.v, names.n, sizeof *names.v, vw_queue_name_cmp);
+	/* Ours goes first: the leader is never starved by its followers. */
+	for (i = 0; i <= names.n && n < VW_QUEUE_BATCH_MAX; i++) {
+		if (i == 0) {
+			xasprintf(&id, "%s", my_id);
+		} else {
+			name = names.v[i - 1];
+			id = xstrndup(strchr(name, '-') + 1,
+			    strlen(strchr(name, '-') + 1) - 5);
+			if (strcmp(id, my_id) == 0) {
+				free(id);
+				continue;
+			}
+		}
+		from = vw_queue_path(dir, "req", id);
+		to = vw_queue_path(dir, "work", id);
+		if (rename(from, to) == -1 && errno != ENOENT) {
+			free(from);
+			free(to);
+			free(id);
+			continue;
+		}
+		free(from);
+		if (access(to, F_OK) == -1) {
+			/* Withdrawn, or answered already. */
+			free(to);
+			free(id);
+			continue;
+		}
+		cause = NULL;
+		j = NULL;
+		struct json *doc = vw_request_from_json(to, &req,
+		    &their_deadline, &cause);
+		if (doc != NULL && their_deadline < now && i != 0)
+			xasprintf(&cause, "the request expired before it was "
+			    "handled");
+		if (doc != NULL && cause == NULL)
+			j = vw_job_new(cfg, repo, gc, &req, &cause);
+		if (j == NULL) {
+			j = xcalloc(1, sizeof *j);
+			j->error = cause != NULL ? cause :
+			    xstrdup("unreadable request");
+			j->final = 1;
+			json_free(doc);
+		} else
+			j->doc = doc;
+		free(to);
+		j->id = id;
+		if (i == 0)
+			have_mine = 1;
+		jobs[n++] = j;
+	}
+	strv_free(&names);
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++)
+		jobs[i]->r.batch = (int)n;
+	vw_queue_batch_write(dir, n);
+	last = vw_last_push_read(dir, gc);
+	vw_run(cfg, repo, gc, jobs, n, deadline, &last);
+	vw_last_push_write(dir, last);
+	free(last);
+	for (i = 0; i < n; i++) {
+		j = jobs[i];
+		to = vw_queue_path(dir, "work", j->id);
+		if (have_mine && i == 0) {
+			unlink(to);
+			*mine = j;
+			free(to);
+			continue;
+		}
+		text = vw_result_to_json(j);
+		from = vw_queue_path(dir, "res", j->id);
+		cause = NULL;
+		if (vw_queue_write(from, text, &cause) == 0)
+			unlink(to);
+		else {
+			log_warnx("msg=\"cannot answer a queued request\" "
+			    "error=\"%s\"", cause);
+			free(cause);
+		}
+		free(text);
+		free(from);
+		free(to);
+		vw_job_free(j);
+	}
+}
+
+/*
+ * Queue our request and wait for its answer, leading whenever the lock
+ * is free. 0 with the result, -1 with cause.
+ */
+static int
+vw_queue_submit(const struct config *cfg,
+    const struct config_repository *repo,
+    const struct versions_request *req, uint64_t timeout_ms,
+    struct versions_result *r, char **cause)
+{
+	struct vw_job	*mine = NULL;
+	struct git_cache *gc = NULL;
+	char		*dir, *lock, *req_path, *res_path, *text, id[64];
+	char		*repos, *base;
+	uint64_t	 deadline, wall_deadline;
+	int		 fd = -1, rc, rv = -1, claimed = 0;
+
+	/* Beside the cache, STATE_DIR/repos/NAME.queue. */
+	repos = path_join(cfg->state_dir, "repos");
+	xasprintf(&base, "%s.queue", repo->name);
+	dir = path_join(repos, base);
+	free(repos);
+	free(base);
+	if (file_mkdirs(dir, 0700, cause) == -1) {
+		free(dir);
+		return (-1);
+	}
+	/* Names sort by time: the oldest request is served first. */
+	snprintf(id, sizeof id, "%016llx-%d-%08x",
+	    (unsigned long long)time_now_ms(), (int)getpid(),
+	    arc4random());
+	req_path = vw_queue_path(dir, "req", id);
+	res_path = vw_queue_path(dir, "res", id);
+	lock = path_join(dir, VW_QUEUE_LOCK);
+	deadline = time_monotonic_ms() + timeout_ms;
+	wall_deadline = time_now_ms() + timeout_ms;
+	text = vw_request_to_json(req, wall_deadline);
+	rc = vw_queue_write(req_path, text, cause);
+	free(text);
+	if (rc == -1)
+		goto out;
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		xasprintf(cause, "cannot open '%s': %s", lock,
+		    strerror(errno));
+		unlink(req_path);
+		goto out;
+	}
+	for (;;) {
+		if ((rc = vw_result_read(res_path, r, cause)) != 0) {
+			rv = rc == 1 ? 0 : -1;
+			goto out;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if ((rc = vw_result_read(res_path, r, cause)) != 0) {
+				rv = rc == 1 ? 0 : -1;
+				goto out;
+			}
+			/* Only a leader needs the cache. */
+			if (gc == NULL && git_cache_open(cfg->state_dir,
+			    repo->name, repo->url, &gc, cause) == -1) {
+				flock(fd, LOCK_UN);
+				unlink(req_path);
+				goto out;
+			}
+			vw_queue_lead(cfg, repo, gc, dir, id, deadline, &mine);
+			flock(fd, LOCK_UN);
+			if (mine != NULL)
+				break;
+			continue;
+		}
+		if (time_monotonic_ms() >= deadline && !claimed) {
+			if (unlink(req_path) == 0) {
+				text = duration_format(timeout_ms);
+				xasprintf(cause, "gave up after %s waiting for "
+				    "the other writers of '%s' to finish "
+				    "(nothing was committed)", text,
+				    repo->name);
+				free(text);
+				goto out;
+			}
+			/* A leader has it: its answer comes. */
+			claimed = 1;
+			deadline += cfg->versions.timeout_ms;
+		} else if (time_monotonic_ms() >= deadline) {
+			xasprintf(cause, "no answer from the writer handling "
+			    "this request in '%s'", dir);
+			goto out;
+		}
+		vw_sleep_ms(VW_QUEUE_POLL_MS);
+	}
+	if (mine->error != NULL) {
+		*cause = mine->error;
+		mine->error = NULL;
+		r->attempts = mine->r.attempts;
+	} else {
+		*r = mine->r;
+		memset(&mine->r, 0, sizeof mine->r);
+		rv = 0;
+	}
+	vw_job_free(mine);
+out:
+	if (fd != -1)
+		close(fd);
+	git_cache_free(gc);
+	free(lock);
+	free(req_path);
+	free(res_path);
+	free(dir);
+	return (rv);
+}
+
+int
+versions_write(const struct config *cfg, const struct versions_request *req,
+    struct versions_result *r, char **cause)
+{
+	const struct config_repository	*repo;
+	struct vw_job			*j;
+	uint64_t			 start = time_monotonic_ms(), timeout;
+	int				 rv;
+
+	memset(r, 0, sizeof *r);
+	if (cfg->versions.repository == NULL) {
+		xasprintf(cause, "%s: no versions section: there is no "
+		    "versions file to write", cfg->file);
+		return (-1);
+	}
+	repo = config_find_repository(cfg, cfg->versions.repository);
+	if (repo == NULL || repo->url == NULL) {
+		xasprintf(cause, "repository '%s' of the versions file is not "
+		    "a Git remote (url:): versions are written as commits",
+		    cfg->versions.repository);
+		return (-1);
+	}
+	if (git_url_is_local(repo->url)) {
+		xasprintf(cause, "repository '%s' of the versions file is a "
+		    "local path ('%s'): pushes there have no compare-and-swap "
+		    "and lose updates", repo->name, repo->url);
+		return (-1);
+	}
+	/* Check it here, so a bad request never reaches the queue. */
+	if ((j = vw_job_new(cfg, repo, NULL, req, cause)) == NULL)
+		return (-1);
+	vw_job_free(j);
+	timeout = req->timeout_ms != 0 ? req->timeout_ms :
+	    cfg->versions.timeout_ms;
+	rv = vw_queue_submit(cfg, repo, req, timeout, r, cause);
+	r->elapsed_ms = time_monotonic_ms() - start;
 	if (rv == 0)
 		log_info("repo=%s service=%s environment=%s outcome=%s "
-		    "commit=%s attempts=%d msg=\"%s\"", w.repo->name,
+		    "commit=%s attempts=%d batch=%d msg=\"%s\"", repo->name,
 		    req->service, req->environment,
 		    r->outcome == VERSIONS_COMMITTED ? "committed" :
 		    r->outcome == VERSIONS_UNCHANGED ? "unchanged" : "refused",
-		    r->commit != NULL ? r->commit : "-", r->attempts,
+		    r->commit != NULL ? r->commit : "-", r->attempts, r->batch,
 		    r->summary);
-	git_cache_free(w.gc);
-	free(w.bump);
-	free(w.bump_subject);
-	vw_values_free(&w.bad);
-	vw_values_free(&w.good);
 	return (rv);
 }
 

@@ -73,6 +73,7 @@ struct yaml_parse {
 	struct strmap	*anchors;	/* per document, NULL if none */
 	struct json	*keep;		/* freed at document end */
 	size_t		 alias_nodes;	/* per file */
+	int		 flags;
 	char		*error;
 };
 
@@ -588,6 +589,10 @@ yaml_scalar_json(struct yaml_parse *y, yaml_event_t *ev, int steal)
 		if (!plain)
 			return (yaml_string_json(ev, steal));
 		k = yaml_resolve(s, &d);
+		/* Versions and tags: "1.10" stays "1.10", never 1.1. */
+		if ((y->flags & YAML_PLAIN_STRINGS) != 0 &&
+		    k != YAML_KIND_NULL)
+			return (yaml_string_json(ev, steal));
 		if (k == YAML_KIND_INEXACT)
 			goto inexact;
 		return (yaml_kind_json(k, ev, steal, d));
@@ -1069,6 +1074,7 @@ yaml_parse(const char *name, const char *text, size_t len, int flags,
 	y.name = name;
 	y.text = text;
 	y.len = len;
+	y.flags = flags;
 	f = xcalloc(1, sizeof *f);
 	f->name = xstrdup(name);
 	f->pos = y.pm = yaml_posmap_new(len / 16);
@@ -2437,7 +2443,7 @@ yaml_edit_image_entry(struct buf *block, struct buf *flow, int dash,
 	buf_adds(flow, "{name: ");
 	yaml_edit_key(flow, image, 1);
 	for (i = 0; keys[i] != NULL; i++) {
-		if (values[i] == NULL)
+		if (values[i] == NULL || *values[i] == '\0')
 			continue;
 		yaml_edit_spaces(block, content);
 		buf_printf(block, "%s: ", keys[i]);
@@ -2524,7 +2530,7 @@ yaml_edit_image(const char *name, const char *buf, size_t len,
 		obj = json_new_object();
 		json_set(obj, "name", json_new_string(image));
 		for (i = 0; keys[i] != NULL; i++) {
-			if (values[i] != NULL)
+			if (values[i] != NULL && *values[i] != '\0')
 				json_set(obj, keys[i],
 				    json_new_string(values[i]));
 		}
@@ -2555,15 +2561,21 @@ yaml_edit_image(const char *name, const char *buf, size_t len,
 		segs[1].index = i;
 		buf_add(&cur, buf, len);
 		for (i = 0; keys[i] != NULL; i++) {
-			if (values[i] == NULL)
+			if (values[i] == NULL || (*values[i] == '\0' &&
+			    json_get(item, keys[i]) == NULL))
 				continue;
 			segs[2].key = keys[i];
 			if (yaml_parse(name, cur.data, cur.len, 0, &fc,
 			    cause) == -1)
 				goto fail;
 			buf_init(&next);
-			if (yaml_edit_path(name, cur.data, cur.len, fc, segs,
-			    3, values[i], &next, &ch, cause) == -1)
+			if (*values[i] == '\0') {
+				/* An empty value removes the key. */
+				if (yaml_edit_remove(name, cur.data, cur.len,
+				    fc, segs, 3, &next, cause) == -1)
+					goto fail;
+			} else if (yaml_edit_path(name, cur.data, cur.len, fc,
+			    segs, 3, values[i], &next, &ch, cause) == -1)
 				goto fail;
 			yaml_file_free(fc);
 			fc = NULL;
@@ -2572,7 +2584,7 @@ yaml_edit_image(const char *name, const char *buf, size_t len,
 			buf_init(&next);
 		}
 		/* A digest wins over a tag: a new tag drops the old pin. */
-		if (new_tag != NULL && digest == NULL &&
+		if (new_tag != NULL && *new_tag != '\0' && digest == NULL &&
 		    json_get(item, "digest") != NULL) {
 			segs[2].key = "digest";
 			if (yaml_parse(name, cur.data, cur.len, 0, &fc,
@@ -2590,11 +2602,13 @@ yaml_edit_image(const char *name, const char *buf, size_t len,
 		want = json_dup(root);
 		obj = json_array_get(json_get(want, "images"), segs[1].index);
 		for (i = 0; keys[i] != NULL; i++) {
-			if (values[i] != NULL)
+			if (values[i] != NULL && *values[i] == '\0')
+				json_remove(obj, keys[i]);
+			else if (values[i] != NULL)
 				json_set(obj, keys[i],
 				    json_new_string(values[i]));
 		}
-		if (new_tag != NULL && digest == NULL)
+		if (new_tag != NULL && *new_tag != '\0' && digest == NULL)
 			json_remove(obj, "digest");
 	} else {
 		if (images == NULL) {
@@ -2645,7 +2659,7 @@ yaml_edit_image(const char *name, const char *buf, size_t len,
 		obj = json_new_object();
 		json_set(obj, "name", json_new_string(image));
 		for (i = 0; keys[i] != NULL; i++) {
-			if (values[i] != NULL)
+			if (values[i] != NULL && *values[i] != '\0')
 				json_set(obj, keys[i],
 				    json_new_string(values[i]));
 		}

@@ -29,6 +29,12 @@ write_config() { # FILE URL [EXTRA VERSIONS LINES]
 	    target: {type: directory, path: ./live}
 	    service: checkout
 	    environment: staging
+	  - name: pinned-staging
+	    repository: infra
+	    path: apps/pinned/staging
+	    target: {type: directory, path: ./live}
+	    service: pinned
+	    environment: staging
 	versions:
 	  repository: infra
 	  timeout: 20s
@@ -65,6 +71,14 @@ test_expect_success 'setup: an infra repository pushed over git://' '
 	cp "$GOLDEN/kustomization.yaml" work/apps/checkout/staging/ &&
 	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n" \
 	    >work/apps/checkout/staging/deployment.yaml &&
+	mkdir -p work/apps/pinned/staging &&
+	cat >work/apps/pinned/staging/kustomization.yaml <<-EOF &&
+	images:
+	  - name: ghcr.io/acme/pinned
+	    digest: sha256:$(printf "%064d" 1)
+	  - newName: ghcr.io/acme/unnamed
+	    newTag: v1
+	EOF
 	git -C work add -A && git -C work commit -q -m init &&
 	git -C work push -q "$URL" main
 '
@@ -139,6 +153,61 @@ test_expect_success 'bump: bad input is refused, saying what and where' '
 	    2>err && test_grep "usage: gitops-agent bump" err
 '
 
+test_expect_success 'numbers stay text: 1.10 is rolled back to 1.10, not 1.1' '
+	gitops_agent -c agent.yaml bump --service numeric \
+	    --environment staging --version 1.11 &&
+	gitops_agent -c agent.yaml rollback --service numeric \
+	    --environment staging >out &&
+	test_grep "rolled back numeric in staging to 1.10 " out &&
+	fresh_clone && test_grep "^  numeric: \"1.10\"\$" check/versions.yaml
+'
+
+test_expect_success 'rollback of a tag bump restores a digest-only pin exactly' '
+	d1=sha256:$(printf "%064d" 1) &&
+	gitops_agent -c agent.yaml bump --service pinned \
+	    --environment staging --version v2 --tag v2 &&
+	fresh_clone &&
+	test_grep "newTag: \"v2\"" check/apps/pinned/staging/kustomization.yaml &&
+	! grep -q "digest:" check/apps/pinned/staging/kustomization.yaml &&
+	gitops_agent -c agent.yaml rollback --service pinned \
+	    --environment staging &&
+	fresh_clone &&
+	# The same entry as before the bump (a re-added key is quoted).
+	git -C check show HEAD~2:apps/pinned/staging/kustomization.yaml >expect &&
+	sed "s/\"//g" check/apps/pinned/staging/kustomization.yaml >actual &&
+	test_cmp expect actual &&
+	# Again (a retry whose answer was lost): nothing to do, not refused.
+	gitops_agent -c agent.yaml rollback --service pinned \
+	    --environment staging --commit "$(git -C check rev-parse HEAD~1)" \
+	    >out &&
+	test_grep "already back at what it ran before" out
+'
+
+test_expect_success 'an images entry without a name is never picked (no crash)' '
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service pinned \
+	    --environment staging --version v3 --image ghcr.io/acme/unnamed \
+	    2>err &&
+	test_grep "no images entry named .ghcr.io/acme/unnamed." err
+'
+
+test_expect_success 'a value with a line break is refused, never copied into trailers' '
+	fresh_clone &&
+	sed -i "/^staging:/r $GOLDEN/evil-line.txt" check/versions.yaml &&
+	test_grep "evil" check/versions.yaml &&
+	git -C check commit -q -am evil && git -C check push -q origin main &&
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service evil \
+	    --environment staging --version v2 2>err &&
+	test_grep "holds a control character" err &&
+	fresh_clone && sed -i "/^  evil:/d" check/versions.yaml &&
+	git -C check commit -q -am "no evil" && git -C check push -q origin main
+'
+
+test_expect_success 'a versions repository on a local path is refused (no compare-and-swap there)' '
+	write_config local.yaml "file://$TRASH/srv/infra.git" &&
+	test_expect_code 1 gitops_agent -c local.yaml check 2>err &&
+	test_grep "local.yaml:[0-9]*:[0-9]*: versions are pushed to repository .infra., whose url .file://.* is a local path" err
+'
+
 test_expect_success 'rollback where a later bump changed the neighbouring line' '
 	gitops_agent -c agent.yaml bump --service checkout \
 	    --environment staging --version v2.0.0 >out &&
@@ -161,7 +230,7 @@ test_expect_success 'rollback where a later bump changed the neighbouring line' 
 	test "$(sed -n 1p msg)" = "Revert \"Deploy checkout v2.0.0 to staging\"" &&
 	test_grep "^This reverts commit $bad\.\$" msg &&
 	test_grep "^Rollback-Of: $bad\$" msg &&
-	test_grep "^    v2.0.0: rolled back from $(echo "$bad" | cut -c1-10) on " \
+	test_grep "^    v2.0.0: \"\\?rolled back from $(echo "$bad" | cut -c1-10) on " \
 	    check/held-versions.yaml
 '
 
@@ -220,6 +289,25 @@ test_expect_success 'a push refused by a pre-receive hook: clear error, two trie
 	test "$(wc -l <hook.log)" -eq 2
 '
 
+test_expect_success 'a push whose answer is lost but landed counts as landed' '
+	cat >srv/infra.git/hooks/post-receive <<-\EOF &&
+	#!/bin/sh
+	sleep 4
+	EOF
+	chmod +x srv/infra.git/hooks/post-receive &&
+	write_config slow.yaml "$URL" &&
+	sed -i "s/timeout: 5s/timeout: 2s/" slow.yaml &&
+	gitops_agent -c slow.yaml bump --service payments \
+	    --environment production --version v1.9.5 >out 2>err;
+	rc=$? &&
+	rm -f srv/infra.git/hooks/post-receive &&
+	test $rc -eq 0 &&
+	test_grep "deployed payments v1.9.5 to production: commit" out &&
+	test_grep "push failed" err &&
+	fresh_clone &&
+	test "$(git -C check log --format=%s -1)" = "Deploy payments v1.9.5 to production"
+'
+
 test_expect_success 'a remote that never answers: the bump ends at its deadline' '
 	rm -f hang.log &&
 	sed -i "s/timeout: 5s/timeout: 2s/" hang.yaml &&
@@ -255,43 +343,62 @@ test_expect_success 'a missing signing key fails before anything is pushed' '
 
 # Writers at once: each bumps its own service in the one versions.yaml,
 # adjacent lines, so a textual rebase would conflict on every race.
-WRITERS=8 BUMPS=25
-if [ -n "${VALGRIND:-}" ]; then WRITERS=3 BUMPS=3; fi
-test_expect_success "concurrency: $WRITERS writers x $BUMPS bumps, every commit lands once" '
+# run_writers TAG WRITERS BUMPS SHARED: SHARED=yes gives them one state
+# directory (one host: their requests are batched, a group commit),
+# else one each (separate hosts: only compare-and-swap between them).
+run_writers() {
+	tag=$1 writers=$2 bumps=$3 shared=$4
 	fresh_clone &&
-	for w in $(seq 1 $WRITERS); do
-		printf "  svc%d: \"v0\"\n" "$w"
+	for w in $(seq 1 "$writers"); do
+		printf "  %s%d: \"v0\"\n" "$tag" "$w"
 	done >lines &&
 	sed -i "/^staging:/r lines" check/versions.yaml &&
-	git -C check commit -q -am "add the services" &&
+	git -C check commit -q -am "add the $tag services" &&
 	git -C check push -q origin main &&
 	base=$(git -C check rev-parse HEAD) &&
-	for w in $(seq 1 $WRITERS); do
-		write_config "w$w.yaml" "$URL" &&
-		sed -i -e "s|state_dir: ./state|state_dir: ./state-w$w|" \
-		    -e "s/timeout: 20s/timeout: 5m/" "w$w.yaml" &&
+	rm -f failures &&
+	for w in $(seq 1 "$writers"); do
+		state=./state-$tag && [ "$shared" = yes ] || state=./state-$tag$w
+		write_config "$tag$w.yaml" "$URL" &&
+		sed -i -e "s|state_dir: ./state|state_dir: $state|" \
+		    -e "s/timeout: 20s/timeout: 5m/" "$tag$w.yaml" &&
 		(
-			for b in $(seq 1 $BUMPS); do
-				gitops_agent -c "w$w.yaml" bump --service "svc$w" \
-				    --environment staging --version "v$b" ||
+			for b in $(seq 1 "$bumps"); do
+				gitops_agent -c "$tag$w.yaml" bump \
+				    --service "$tag$w" --environment staging \
+				    --version "v$b" ||
 				    echo "writer $w bump $b failed" >>failures
-			done >"writer$w.out" 2>&1
+			done >"$tag$w.out" 2>&1
 		) &
 	done &&
 	wait &&
 	test ! -s failures &&
 	fresh_clone &&
 	git -C check fsck --strict >fsck 2>&1 &&
-	test "$(git -C check rev-list --count "$base"..HEAD)" -eq $((WRITERS * BUMPS)) &&
+	test "$(git -C check rev-list --count "$base"..HEAD)" -eq $((writers * bumps)) &&
 	test "$(git -C check rev-list --merges --count HEAD)" -eq 0 &&
 	git -C check log --format=%s "$base"..HEAD | sort >subjects &&
-	for w in $(seq 1 $WRITERS); do for b in $(seq 1 $BUMPS); do
-		echo "Deploy svc$w v$b to staging"
+	for w in $(seq 1 "$writers"); do for b in $(seq 1 "$bumps"); do
+		echo "Deploy $tag$w v$b to staging"
 	done; done | sort >expect &&
 	test_cmp expect subjects &&
-	for w in $(seq 1 $WRITERS); do
-		test "$(version_of staging "svc$w")" = "v$BUMPS" || return 1
+	for w in $(seq 1 "$writers"); do
+		test "$(version_of staging "$tag$w")" = "v$bumps" || return 1
 	done
+}
+
+WRITERS=8 BUMPS=25
+if [ -n "${VALGRIND:-}" ]; then WRITERS=3 BUMPS=3; fi
+test_expect_success "concurrency, one host: $WRITERS writers x $BUMPS bumps, every commit lands once" '
+	run_writers svc $WRITERS $BUMPS yes &&
+	# Batched: some pushes carried several commits.
+	grep -h "batch of" svc*.out | grep -vc "batch of 1," >batched &&
+	test "$(cat batched)" -gt 0
+'
+
+test_expect_success "concurrency, separate hosts: 4 writers x 4 bumps by compare-and-swap alone" '
+	run_writers sep 4 4 no &&
+	! grep -h "batch of [2-9]" sep*.out
 '
 
 test_done

@@ -12,7 +12,8 @@ if [ "$(id -u)" != 0 ] || [ ! -x "$SSHD" ]; then
 fi
 # libgit2's own SSH leaks, not ours (see the file).
 LSAN_OPTIONS="suppressions=$TEST_SRCDIR/tests/t/lsan-libgit2-ssh.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-export LSAN_OPTIONS
+ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS ASAN_OPTIONS
 
 PORT=$(test_free_port)
 ssh-keygen -q -t ed25519 -N "" -C host -f hostkey &&

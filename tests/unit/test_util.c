@@ -220,6 +220,34 @@ test_timingsafe_equal_and_sha256(void **state)
 	    "b00361a396177a9cb410ff61f20015ad");
 }
 
+/* known_hosts' hashed names and keys: RFC 4648 and RFC 2202 vectors. */
+static void
+test_base64_and_hmac_sha1_vectors(void **state)
+{
+	unsigned char	*out = NULL, mac[20];
+	size_t		 len;
+	char		*enc;
+
+	(void)state;
+	assert_int_equal(base64_decode("Zm9vYmFy", 8, &out, &len), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(out, "foobar", 6);
+	free(out);
+	/* Padding optional, as in ssh-keygen -l fingerprints. */
+	assert_int_equal(base64_decode("Zm9vYg", 6, &out, &len), 0);
+	assert_int_equal(len, 4);
+	assert_memory_equal(out, "foob", 4);
+	free(out);
+	assert_int_equal(base64_decode("Zm9v!mFy", 8, &out, &len), -1);
+	assert_null(out);
+	enc = base64_encode("fooba", 5);
+	assert_string_equal(enc, "Zm9vYmE=");
+	free(enc);
+	hmac_sha1("Jefe", 4, "what do ya want for nothing?", 28, mac);
+	assert_memory_equal(mac, "\xef\xfc\xdf\x6a\xe5\xeb\x2f\xa2\xd2\x74"
+	    "\x16\xd5\xf1\x84\xdf\x9c\x25\x9a\x7c\x79", 20);
+}
+
 static int
 count_entries(const char *dir)
 {
@@ -372,6 +400,7 @@ main(void)
 		cmocka_unit_test(test_duration_parse_valid_and_invalid),
 		cmocka_unit_test(test_name_rules_follow_rfc1123),
 		cmocka_unit_test(test_timingsafe_equal_and_sha256),
+		cmocka_unit_test(test_base64_and_hmac_sha1_vectors),
 		cmocka_unit_test(
 		    test_file_write_atomic_replaces_and_leaves_no_temp),
 		cmocka_unit_test(

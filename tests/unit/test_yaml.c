@@ -953,6 +953,32 @@ test_yaml_emit_round_trip_broad(void **state)
  * interned copies.
  */
 static void
+test_yaml_parse_plain_strings_keep_their_text(void **state)
+{
+	struct yaml_file	*f = NULL;
+	const char		*src = "a: 1.10\nb: 2.0\nc: 0x1F\nd: true\n"
+				    "e: ~\nf: 12345678901234567890\n";
+	const struct json	*r;
+	char			*cause = NULL;
+
+	(void)state;
+	if (yaml_parse("v.yaml", src, strlen(src), YAML_PLAIN_STRINGS, &f,
+	    &cause) == -1)
+		fail_msg("%s", cause);
+	r = f->docs[0].root;
+	/* A version is text: 1.10 is not 1.1, 2.0 not 2. */
+	assert_string_equal(json_path_string(r, "a", NULL), "1.10");
+	assert_string_equal(json_path_string(r, "b", NULL), "2.0");
+	assert_string_equal(json_path_string(r, "c", NULL), "0x1F");
+	assert_string_equal(json_path_string(r, "d", NULL), "true");
+	assert_int_equal(json_type(json_get(r, "e")), JSON_NULL);
+	/* Past a double's precision: text, not an error, in this mode. */
+	assert_string_equal(json_path_string(r, "f", NULL),
+	    "12345678901234567890");
+	yaml_file_free(f);
+}
+
+static void
 test_yaml_parse_strings_taken_intact(void **state)
 {
 	struct json	*j, *c;
@@ -1044,6 +1070,7 @@ main(void)
 		cmocka_unit_test(test_yaml_emit_long_key_explicit),
 		cmocka_unit_test(test_yaml_emit_round_trip_broad),
 		cmocka_unit_test(test_yaml_parse_strings_taken_intact),
+		cmocka_unit_test(test_yaml_parse_plain_strings_keep_their_text),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -463,6 +463,35 @@ test_yaml_edit_image_null_list_filled(void **state)
 }
 
 static void
+test_yaml_edit_image_empty_value_removes_key(void **state)
+{
+	const char	*src = "images:\n  - name: app # the app\n"
+	    "    newTag: v2\n    newName: reg/app\n";
+	char		*out = NULL, *cause = NULL;
+	size_t		 outlen;
+	int		 changed;
+
+	(void)state;
+	/* A rollback to a digest-only pin: the tag goes, the digest comes. */
+	if (yaml_edit_image("t.yaml", src, strlen(src), "app", NULL, "",
+	    "sha256:1111111111111111111111111111111111111111111111111111"
+	    "111111111111", &out, &outlen, &changed, &cause) == -1)
+		fail_msg("%s", cause);
+	assert_int_equal(changed, 1);
+	assert_string_equal(out, "images:\n  - name: app # the app\n"
+	    "    newName: reg/app\n    digest: \"sha256:11111111111111111111"
+	    "11111111111111111111111111111111111111111111\"\n");
+	free(out);
+	/* Removing a key that is not there changes nothing. */
+	if (yaml_edit_image("t.yaml", src, strlen(src), "app", NULL, "v2",
+	    "", &out, &outlen, &changed, &cause) == -1)
+		fail_msg("%s", cause);
+	assert_int_equal(changed, 0);
+	assert_string_equal(out, src);
+	free(out);
+}
+
+static void
 test_yaml_edit_image_same_tag_unchanged(void **state)
 {
 	char	*src, *out = NULL, *cause = NULL;
@@ -516,6 +545,7 @@ main(void)
 		cmocka_unit_test(test_yaml_edit_image_missing_list_added),
 		cmocka_unit_test(test_yaml_edit_image_null_list_filled),
 		cmocka_unit_test(test_yaml_edit_image_same_tag_unchanged),
+		cmocka_unit_test(test_yaml_edit_image_empty_value_removes_key),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
