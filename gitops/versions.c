@@ -89,6 +89,7 @@ enum vw_outcome {
 	VW_COMMIT,
 	VW_NOTHING,
 	VW_REFUSED,
+	VW_TAKEN_OVER,	/* a dead leader's push: check it landed first */
 };
 
 struct vw {
@@ -1108,6 +1109,8 @@ struct vw_job {
 	char			*error;		/* this round's, or final */
 	struct versions_result	 r;
 	int			 final;
+	char			*pushing;	/* queue: marks a push (file) */
+	uint64_t		 deadline;	/* monotonic */
 };
 
 static void
@@ -1124,6 +1127,7 @@ vw_job_free(struct vw_job *j)
 	free(j->id);
 	free(j->commit);
 	free(j->error);
+	free(j->pushing);
 	versions_result_free(&j->r);
 	free(j);
 }
@@ -1200,6 +1204,32 @@ vw_result_take(struct versions_result *r, struct vw_edit *e)
 	r->image = e->image;
 	e->summary = e->previous_version = e->version = NULL;
 	e->previous_image = e->image = NULL;
+}
+
+/*
+ * Before a push, each queued job's commit is written beside its request
+ * (the "pushing" file): a leader that takes over from one that died
+ * checks whether that commit landed instead of doing the job again (a
+ * rollback done twice would revert one deploy too many).
+ */
+static void
+vw_batch_mark_pushing(struct vw_job **jobs, size_t n)
+{
+	char	*err = NULL;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (jobs[i]->final || jobs[i]->pushing == NULL ||
+		    jobs[i]->commit == NULL)
+			continue;
+		if (file_write_atomic(jobs[i]->pushing, jobs[i]->commit,
+		    strlen(jobs[i]->commit), 0600, &err) == -1) {
+			log_warnx("msg=\"cannot mark a push\" error=\"%s\"",
+			    err);
+			free(err);
+			err = NULL;
+		}
+	}
 }
 
 /* Whether every job is final. */
@@ -1348,6 +1378,7 @@ vw_run(const struct config *cfg, const struct config_repository *repo,
 			vw_batch_settle(jobs, n, attempts, start);
 			break;
 		}
+		vw_batch_mark_pushing(jobs, n);
 		if (git_cache_push(gc, repo->branch, tip, head,
 		    vw_op_timeout(repo, deadline), &creds, &pr, &err) == -1) {
 			/* It may have landed: the next fetch tells. */
@@ -1561,6 +1592,8 @@ fail:
 #define VW_QUEUE_LOCK		"lock"
 #define VW_QUEUE_BATCH_MAX	64
 #define VW_QUEUE_POLL_MS	2
+/* A claimed request is awaited while its leader lives, up to this more. */
+#define VW_QUEUE_CLAIMED_WAIT_MS (2 * 60 * 60 * 1000)
 /* An answer nobody collected (its writer died) is removed after this. */
 #define VW_QUEUE_STALE_MS	(60 * 60 * 1000)
 
@@ -1589,7 +1622,8 @@ vw_request_field(struct versions_request *req, size_t i)
 }
 
 static char *
-vw_request_to_json(const struct versions_request *req, uint64_t deadline)
+vw_request_to_json(const struct versions_request *req, uint64_t deadline,
+    const char *fp)
 {
 	struct versions_request	 copy = *req;
 	struct json		*j = json_new_object();
@@ -1606,6 +1640,7 @@ vw_request_to_json(const struct versions_request *req, uint64_t deadline)
 	json_set(j, "force", json_new_bool(req->force));
 	/* Wall clock: another process reads it. */
 	json_set(j, "deadline", json_new_number((double)deadline));
+	json_set(j, "config", json_new_string(fp));
 	text = json_print(j, 0);
 	json_free(j);
 	return (text);
@@ -1794,7 +1829,8 @@ vw_queue_count(const char *dir)
 	if ((d = opendir(dir)) == NULL)
 		return (0);
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "req-", 4) == 0)
+		if (strncmp(de->d_name, "req-", 4) == 0 &&
+		    strstr(de->d_name, ".tmp.") == NULL)
 			n++;
 	}
 	closedir(d);
@@ -1883,26 +1919,203 @@ vw_queue_name_cmp(const void *a, const void *b)
 }
 
 /*
- * As the leader: claim queued requests (work files a dead leader left
- * first, then requests, oldest first, ours among them), run them as one
- * batch, answer each. Our own job is handed back in *mine.
+ * Whether the writer of a queued file is gone: it holds a shared flock
+ * on the file (the same inode, renamed or not) for as long as it lives,
+ * so an exclusive one can be had only when it died (Ctrl-C, kill -9). A
+ * dead writer's request is dropped, never landed after it gave up.
+ */
+static int
+vw_queue_writer_gone(const char *path)
+{
+	int	fd, gone = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		gone = 1;
+	close(fd);
+	return (gone);
+}
+
+/* Remove what nobody will read: old answers, crashed temporary files. */
+static void
+vw_queue_clean(const char *dir, const char *name)
+{
+	struct stat	 st;
+	char		*p;
+	uint64_t	 now = time_now_ms();
+
+	if (strncmp(name, "res-", 4) != 0 && strstr(name, ".tmp.") == NULL)
+		return;
+	p = path_join(dir, name);
+	if (stat(p, &st) == 0 && now > VW_QUEUE_STALE_MS &&
+	    (uint64_t)st.st_mtime * 1000 < now - VW_QUEUE_STALE_MS)
+		unlink(p);
+	free(p);
+}
+
+/* The id in "req-ID.json" or "work-ID.json", or NULL. */
+static char *
+vw_queue_id(const char *name)
+{
+	size_t	len = strlen(name), skip;
+
+	if (strncmp(name, "req-", 4) == 0)
+		skip = 4;
+	else if (strncmp(name, "work-", 5) == 0)
+		skip = 5;
+	else
+		return (NULL);
+	if (len <= skip + 5 || strcmp(name + len - 5, ".json") != 0 ||
+	    strchr(name, '/') != NULL)
+		return (NULL);
+	return (xstrndup(name + skip, len - skip - 5));
+}
+
+/*
+ * Claim one request as a job: req-ID.json (or work-ID.json, left by a
+ * leader that died) of a writer still alive, written with the same
+ * configuration as ours. NULL when there is nothing to take.
+ */
+static struct vw_job *
+vw_queue_claim(const struct config *cfg, const struct config_repository *repo,
+    struct git_cache *gc, const char *dir, const char *id, const char *fp,
+    int ours)
+{
+	struct versions_request	 req;
+	struct vw_job		*j = NULL;
+	struct json		*doc;
+	char			*from, *to, *cause = NULL, *pushing, *data;
+	uint64_t		 wall, now_wall = time_now_ms();
+	uint64_t		 now = time_monotonic_ms();
+	size_t			 len;
+	int			 orphan;
+
+	from = vw_queue_path(dir, "req", id);
+	to = vw_queue_path(dir, "work", id);
+	xasprintf(&pushing, "%s/pushing-%s", dir, id);
+	orphan = access(from, F_OK) == -1;
+	if (orphan && access(to, F_OK) == -1)
+		goto out;		/* withdrawn, or answered */
+	if (!ours && vw_queue_writer_gone(orphan ? to : from)) {
+		unlink(orphan ? to : from);
+		unlink(pushing);
+		goto out;
+	}
+	if ((doc = vw_request_from_json(orphan ? to : from, &req, &wall,
+	    &cause)) == NULL) {
+		j = xcalloc(1, sizeof *j);
+		j->error = cause;
+		j->final = 1;
+	} else if (!vw_streq(json_path_string(doc, "config", NULL), fp)) {
+		/* Another configuration: its own writer will lead it. */
+		json_free(doc);
+		goto out;
+	} else {
+		if (!orphan && rename(from, to) == -1) {
+			json_free(doc);
+			goto out;
+		}
+		if (!orphan && !ours && wall < now_wall)
+			xasprintf(&cause, "the request expired before it was "
+			    "handled");
+		else if ((j = vw_job_new(cfg, repo, gc, &req, &cause)) != NULL)
+			j->doc = doc;
+		if (j == NULL) {
+			j = xcalloc(1, sizeof *j);
+			j->error = cause;
+			j->final = 1;
+			json_free(doc);
+		}
+		j->deadline = now + (wall > now_wall ? wall - now_wall : 0);
+		/* A dead leader was pushing it: landed or not, the tip says. */
+		if (orphan && !j->final && file_read(pushing, 64, &data, &len,
+		    &cause) == 0) {
+			j->commit = xstrndup(data, strcspn(data, "\n"));
+			j->rc = VW_TAKEN_OVER;
+			free(data);
+		}
+		free(cause);
+	}
+	j->id = xstrdup(id);
+	j->pushing = pushing;
+	pushing = NULL;
+out:
+	free(from);
+	free(to);
+	free(pushing);
+	return (j);
+}
+
+/*
+ * Jobs a dead leader was pushing: if their commit is on the remote,
+ * they are done (committed); else they are done again from scratch.
+ */
+static void
+vw_queue_takeover(const struct config_repository *repo, struct git_cache *gc,
+    struct vw_job **jobs, size_t n, uint64_t deadline)
+{
+	struct git_creds	 creds;
+	char			*tip = NULL, *cause = NULL;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		if (!jobs[i]->final && jobs[i]->rc == VW_TAKEN_OVER)
+			break;
+	}
+	if (i == n)
+		return;
+	if (config_repository_creds(repo, &creds, &cause) == 0) {
+		if (git_cache_fetch(gc, repo->branch, vw_op_timeout(repo,
+		    deadline), &creds, &tip, &cause) == -1)
+			tip = NULL;
+		git_creds_clear(&creds);
+	}
+	for (i = 0; i < n; i++) {
+		struct vw_job *j = jobs[i];
+
+		if (j->final || j->rc != VW_TAKEN_OVER)
+			continue;
+		if (tip == NULL) {
+			xasprintf(&j->error, "its leader stopped while pushing "
+			    "commit %s, and the remote could not be checked: "
+			    "%s", j->commit, cause);
+			j->final = 1;
+		} else if (vw_landed(gc, j->commit, tip)) {
+			j->r.outcome = VERSIONS_COMMITTED;
+			j->r.commit = j->commit;
+			j->commit = NULL;
+			xasprintf(&j->r.summary, "landed as commit %.10s, "
+			    "pushed by a writer that stopped before answering",
+			    j->r.commit);
+			j->final = 1;
+		} else {
+			free(j->commit);
+			j->commit = NULL;
+			j->rc = 0;
+		}
+	}
+	free(tip);
+	free(cause);
+}
+
+/*
+ * As the leader: claim queued requests (ours first, then work files a
+ * dead leader left, then requests, oldest first), run them as one batch
+ * until the latest of their deadlines, answer each. Our own job is
+ * handed back in *mine (NULL if our request is gone).
  */
 static void
 vw_queue_lead(const struct config *cfg, const struct config_repository *repo,
     struct git_cache *gc, const char *dir, const char *my_id,
-    uint64_t deadline, struct vw_job **mine)
+    const char *fp, uint64_t deadline, struct vw_job **mine)
 {
 	struct vw_job		*jobs[VW_QUEUE_BATCH_MAX], *j;
-	struct versions_request	 req;
 	struct strv		 names;
 	struct dirent		*de;
-	struct stat		 st;
 	DIR			*d;
-	const char		*name;
-	char			*id, *from, *to, *text, *cause, *last;
-	uint64_t		 their_deadline, now = time_now_ms();
-	size_t			 n = 0, i, len;
-	int			 have_mine = 0;
+	char			*id, *path, *text, *cause, *last;
+	size_t			 n = 0, i;
 
 	*mine = NULL;
 	memset(&names, 0, sizeof names);
@@ -1910,113 +2123,96 @@ vw_queue_lead(const struct config *cfg, const struct config_repository *repo,
 	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		name = de->d_name;
-		len = strlen(name);
-		if (len < 10 || strcmp(name + len - 5, ".json") != 0)
-			continue;
-		if (strncmp(name, "res-", 4) == 0) {
-			/* Answers whose writer died long ago. */
-			from = path_join(dir, name);
-			if (stat(from, &st) == 0 && now > VW_QUEUE_STALE_MS &&
-			    (uint64_t)st.st_mtime * 1000 < now -
-			    VW_QUEUE_STALE_MS)
-				unlink(from);
-			free(from);
-			continue;
+		vw_queue_clean(dir, de->d_name);
+		/* "work" sorts after "req"... but ours is taken first. */
+		if ((id = vw_queue_id(de->d_name)) != NULL) {
+			free(id);
+			strv_add(&names, de->d_name);
 		}
-		/* "work" sorts before "req": a dead leader's first. */
-		if (strncmp(name, "req-", 4) == 0)
-			strv_add(&names, name);
-		else if (strncmp(name, "work-", 5) == 0)
-			strv_add(&names, name);
 	}
 	closedir(d);
-	qsort(names.v, names.n, sizeof *names.v, vw_queue_name_cmp);
-	/* Ours goes first: the leader is never starved by its followers. */
-	for (i = 0; i <= names.n && n < VW_QUEUE_BATCH_MAX; i++) {
-		if (i == 0) {
-			xasprintf(&id, "%s", my_id);
-		} else {
-			name = names.v[i - 1];
-			id = xstrndup(strchr(name, '-') + 1,
-			    strlen(strchr(name, '-') + 1) - 5);
-			if (strcmp(id, my_id) == 0) {
-				free(id);
-				continue;
-			}
-		}
-		from = vw_queue_path(dir, "req", id);
-		to = vw_queue_path(dir, "work", id);
-		if (rename(from, to) == -1 && errno != ENOENT) {
-			free(from);
-			free(to);
-			free(id);
-			continue;
-		}
-		free(from);
-		if (access(to, F_OK) == -1) {
-			/* Withdrawn, or answered already. */
-			free(to);
-			free(id);
-			continue;
-		}
-		cause = NULL;
-		j = NULL;
-		struct json *doc = vw_request_from_json(to, &req,
-		    &their_deadline, &cause);
-		if (doc != NULL && their_deadline < now && i != 0)
-			xasprintf(&cause, "the request expired before it was "
-			    "handled");
-		if (doc != NULL && cause == NULL)
-			j = vw_job_new(cfg, repo, gc, &req, &cause);
-		if (j == NULL) {
-			j = xcalloc(1, sizeof *j);
-			j->error = cause != NULL ? cause :
-			    xstrdup("unreadable request");
-			j->final = 1;
-			json_free(doc);
-		} else
-			j->doc = doc;
-		free(to);
-		j->id = id;
-		if (i == 0)
-			have_mine = 1;
+	if (names.n > 0)
+		qsort(names.v, names.n, sizeof *names.v, vw_queue_name_cmp);
+	if ((j = vw_queue_claim(cfg, repo, gc, dir, my_id, fp, 1)) != NULL)
 		jobs[n++] = j;
+	for (i = 0; i < names.n && n < VW_QUEUE_BATCH_MAX; i++) {
+		id = vw_queue_id(names.v[i]);
+		if (strcmp(id, my_id) != 0 && (j = vw_queue_claim(cfg, repo,
+		    gc, dir, id, fp, 0)) != NULL)
+			jobs[n++] = j;
+		free(id);
 	}
 	strv_free(&names);
 	if (n == 0)
 		return;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		jobs[i]->r.batch = (int)n;
+		if (jobs[i]->deadline > deadline)
+			deadline = jobs[i]->deadline;
+	}
 	vw_queue_batch_write(dir, n);
+	vw_queue_takeover(repo, gc, jobs, n, deadline);
 	last = vw_last_push_read(dir, gc);
 	vw_run(cfg, repo, gc, jobs, n, deadline, &last);
 	vw_last_push_write(dir, last);
 	free(last);
 	for (i = 0; i < n; i++) {
 		j = jobs[i];
-		to = vw_queue_path(dir, "work", j->id);
-		if (have_mine && i == 0) {
-			unlink(to);
+		unlink(j->pushing);
+		path = vw_queue_path(dir, "work", j->id);
+		if (strcmp(j->id, my_id) == 0) {
+			unlink(path);
+			free(path);
 			*mine = j;
-			free(to);
 			continue;
 		}
 		text = vw_result_to_json(j);
-		from = vw_queue_path(dir, "res", j->id);
+		free(path);
+		path = vw_queue_path(dir, "res", j->id);
 		cause = NULL;
-		if (vw_queue_write(from, text, &cause) == 0)
-			unlink(to);
-		else {
+		if (vw_queue_write(path, text, &cause) == 0) {
+			free(path);
+			path = vw_queue_path(dir, "work", j->id);
+			unlink(path);
+		} else {
 			log_warnx("msg=\"cannot answer a queued request\" "
 			    "error=\"%s\"", cause);
 			free(cause);
 		}
 		free(text);
-		free(from);
-		free(to);
+		free(path);
 		vw_job_free(j);
 	}
+}
+
+/*
+ * The configuration a request must be handled with: writers with other
+ * settings (another versions file, app paths, signing key...) share the
+ * queue but never each other's batches.
+ */
+static void
+vw_config_fingerprint(const struct config *cfg,
+    const struct config_repository *repo, char fp[65])
+{
+	const struct config_versions	*v = &cfg->versions;
+	struct buf			 b;
+	size_t				 i;
+
+	buf_init(&b);
+	buf_printf(&b, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n%llu\n%d\n", repo->url,
+	    repo->branch, v->file, v->held_file, v->author_name,
+	    v->author_email, v->signing_key != NULL ? v->signing_key : "",
+	    (unsigned long long)repo->timeout_ms, v->max_attempts);
+	for (i = 0; i < cfg->napps; i++) {
+		const struct config_app *a = &cfg->apps[i];
+
+		if (a->service == NULL || a->environment == NULL)
+			continue;
+		buf_printf(&b, "%s\n%s\n%s\n%s\n%s\n", a->name, a->repository,
+		    a->path, a->service, a->environment);
+	}
+	sha256_hex(b.data, b.len, fp);
+	buf_free(&b);
 }
 
 /*
@@ -2031,10 +2227,10 @@ vw_queue_submit(const struct config *cfg,
 {
 	struct vw_job	*mine = NULL;
 	struct git_cache *gc = NULL;
-	char		*dir, *lock, *req_path, *res_path, *text, id[64];
-	char		*repos, *base;
+	char		*dir, *lock, *req_path, *res_path, *work_path, *text;
+	char		*repos, *base, *tmp = NULL, *dur, id[64], fp[65];
 	uint64_t	 deadline, wall_deadline;
-	int		 fd = -1, rc, rv = -1, claimed = 0;
+	int		 fd = -1, rfd = -1, rc, rv = -1, claimed = 0;
 
 	/* Beside the cache, STATE_DIR/repos/NAME.queue. */
 	repos = path_join(cfg->state_dir, "repos");
@@ -2046,20 +2242,30 @@ vw_queue_submit(const struct config *cfg,
 		free(dir);
 		return (-1);
 	}
+	vw_config_fingerprint(cfg, repo, fp);
 	/* Names sort by time: the oldest request is served first. */
 	snprintf(id, sizeof id, "%016llx-%d-%08x",
 	    (unsigned long long)time_now_ms(), (int)getpid(),
 	    arc4random());
 	req_path = vw_queue_path(dir, "req", id);
 	res_path = vw_queue_path(dir, "res", id);
+	work_path = vw_queue_path(dir, "work", id);
 	lock = path_join(dir, VW_QUEUE_LOCK);
 	deadline = time_monotonic_ms() + timeout_ms;
 	wall_deadline = time_now_ms() + timeout_ms;
-	text = vw_request_to_json(req, wall_deadline);
-	rc = vw_queue_write(req_path, text, cause);
+	text = vw_request_to_json(req, wall_deadline, fp);
+	/* Locked before it is visible: alive from the first look. */
+	rc = file_write_temp(req_path, text, strlen(text), 0600, &tmp, cause);
 	free(text);
 	if (rc == -1)
 		goto out;
+	if ((rfd = open(tmp, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    flock(rfd, LOCK_SH) == -1 || rename(tmp, req_path) == -1) {
+		xasprintf(cause, "cannot queue '%s': %s", req_path,
+		    strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
 	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
 		xasprintf(cause, "cannot open '%s': %s", lock,
 		    strerror(errno));
@@ -2071,9 +2277,36 @@ vw_queue_submit(const struct config *cfg,
 			rv = rc == 1 ? 0 : -1;
 			goto out;
 		}
+		if (!claimed && time_monotonic_ms() >= deadline) {
+			if (unlink(req_path) == 0) {
+				dur = duration_format(timeout_ms);
+				xasprintf(cause, "gave up after %s waiting for "
+				    "the other writers of '%s' to finish "
+				    "(nothing was committed)", dur,
+				    repo->name);
+				free(dur);
+				goto out;
+			}
+			/* A leader has it: its answer comes. */
+			claimed = 1;
+		}
+		if (claimed && time_monotonic_ms() >= deadline +
+		    VW_QUEUE_CLAIMED_WAIT_MS) {
+			xasprintf(cause, "no answer from the writer handling "
+			    "this request in '%s'", dir);
+			goto out;
+		}
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			if ((rc = vw_result_read(res_path, r, cause)) != 0) {
+				flock(fd, LOCK_UN);
 				rv = rc == 1 ? 0 : -1;
+				goto out;
+			}
+			if (access(req_path, F_OK) == -1 &&
+			    access(work_path, F_OK) == -1) {
+				flock(fd, LOCK_UN);
+				xasprintf(cause, "the request left the queue "
+				    "'%s' unanswered", dir);
 				goto out;
 			}
 			/* Only a leader needs the cache. */
@@ -2083,29 +2316,12 @@ vw_queue_submit(const struct config *cfg,
 				unlink(req_path);
 				goto out;
 			}
-			vw_queue_lead(cfg, repo, gc, dir, id, deadline, &mine);
+			vw_queue_lead(cfg, repo, gc, dir, id, fp, deadline,
+			    &mine);
 			flock(fd, LOCK_UN);
 			if (mine != NULL)
 				break;
 			continue;
-		}
-		if (time_monotonic_ms() >= deadline && !claimed) {
-			if (unlink(req_path) == 0) {
-				text = duration_format(timeout_ms);
-				xasprintf(cause, "gave up after %s waiting for "
-				    "the other writers of '%s' to finish "
-				    "(nothing was committed)", text,
-				    repo->name);
-				free(text);
-				goto out;
-			}
-			/* A leader has it: its answer comes. */
-			claimed = 1;
-			deadline += cfg->versions.timeout_ms;
-		} else if (time_monotonic_ms() >= deadline) {
-			xasprintf(cause, "no answer from the writer handling "
-			    "this request in '%s'", dir);
-			goto out;
 		}
 		vw_sleep_ms(VW_QUEUE_POLL_MS);
 	}
@@ -2122,10 +2338,14 @@ vw_queue_submit(const struct config *cfg,
 out:
 	if (fd != -1)
 		close(fd);
+	if (rfd != -1)
+		close(rfd);
 	git_cache_free(gc);
+	free(tmp);
 	free(lock);
 	free(req_path);
 	free(res_path);
+	free(work_path);
 	free(dir);
 	return (rv);
 }

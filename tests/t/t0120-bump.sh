@@ -341,6 +341,86 @@ test_expect_success 'a missing signing key fails before anything is pushed' '
 	test "$(git ls-remote "$URL" refs/heads/main)" = "$before"
 '
 
+# The queue's lock, held from outside: requests pile up behind it.
+hold_queue() { # SECONDS
+	mkdir -p state/repos/infra.queue || return 1
+	# -o: the lock stays with flock itself, so killing it frees the lock.
+	flock -o state/repos/infra.queue/lock sleep "$1" &
+	hold_pid=$!
+	test_wait_for 50 sh -c "! flock -n state/repos/infra.queue/lock true"
+}
+release_queue() {
+	kill "$hold_pid" && wait "$hold_pid"
+	return 0
+}
+# Start a command in the background; its pid in bg_pid.
+spawn_bg() {
+	"$@" &
+	bg_pid=$!
+}
+
+test_expect_success 'a writer killed while queued: its request never lands' '
+	hold_queue 30 &&
+	spawn_bg "$GITOPS_AGENT" -c agent.yaml bump --service payments \
+	    --environment production --version v-killed >killed.out 2>&1 &&
+	test_wait_for 50 sh -c "ls state/repos/infra.queue/req-*.json" &&
+	kill -9 $bg_pid && { wait $bg_pid; true; } &&
+	release_queue &&
+	gitops_agent -c agent.yaml bump --service payments \
+	    --environment production --version v-right >out &&
+	fresh_clone &&
+	test_grep "^  payments: .v-right.\$" check/versions.yaml &&
+	! git -C check log --format=%s | grep v-killed &&
+	! ls state/repos/infra.queue/req-* state/repos/infra.queue/work-* 2>/dev/null
+'
+
+test_expect_success 'writers with other settings share the queue, never a batch' '
+	write_config other.yaml "$URL" "  held_file: other-held.yaml" &&
+	hold_queue 30 &&
+	spawn_bg gitops_agent -c agent.yaml bump --service catalog \
+	    --environment staging --version v0.9.2 >a.out 2>&1 &&
+	a=$bg_pid &&
+	spawn_bg gitops_agent -c other.yaml bump --service catalog \
+	    --environment staging --version v0.9.3 >b.out 2>&1 &&
+	b=$bg_pid &&
+	test_wait_for 50 sh -c "test \$(ls state/repos/infra.queue/req-*.json | wc -l) -eq 2" &&
+	release_queue &&
+	wait $a && wait $b &&
+	test_grep "batch of 1" a.out && test_grep "batch of 1" b.out
+'
+
+test_expect_success 'a leader that died after pushing: the next one checks, never redoes' '
+	# As a leader that claimed the request, pushed it and died would
+	# leave it: work-ID.json and pushing-ID naming the landed commit.
+	hold_queue 30 &&
+	spawn_bg gitops_agent -c agent.yaml rollback --service checkout \
+	    --environment staging >taken.out 2>&1 &&
+	taker=$bg_pid &&
+	test_wait_for 50 sh -c "ls state/repos/infra.queue/req-*.json" &&
+	req=$(ls state/repos/infra.queue/req-*.json) &&
+	id=${req##*/req-} && id=${id%.json} &&
+	mv "$req" "state/repos/infra.queue/work-$id.json" &&
+	git ls-remote "$URL" refs/heads/main | cut -f1 \
+	    >"state/repos/infra.queue/pushing-$id" &&
+	before=$(git ls-remote "$URL" refs/heads/main) &&
+	release_queue &&
+	wait $taker &&
+	test_grep "landed as commit" taken.out &&
+	test "$(git ls-remote "$URL" refs/heads/main)" = "$before" &&
+	! ls state/repos/infra.queue/work-* state/repos/infra.queue/pushing-* 2>/dev/null
+'
+
+test_expect_success 'a queued writer past its deadline withdraws, nothing committed' '
+	before=$(git ls-remote "$URL" refs/heads/main) &&
+	hold_queue 30 &&
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service catalog \
+	    --environment staging --version v0.9.9 --timeout 1s 2>err;
+	release_queue;
+	test_grep "gave up after 1s waiting for the other writers of .infra. to finish (nothing was committed)" err &&
+	test "$(git ls-remote "$URL" refs/heads/main)" = "$before" &&
+	! ls state/repos/infra.queue/req-* 2>/dev/null
+'
+
 # Writers at once: each bumps its own service in the one versions.yaml,
 # adjacent lines, so a textual rebase would conflict on every race.
 # run_writers TAG WRITERS BUMPS SHARED: SHARED=yes gives them one state
