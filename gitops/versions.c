@@ -1206,6 +1206,8 @@ vw_result_take(struct versions_result *r, struct vw_edit *e)
 	e->previous_image = e->image = NULL;
 }
 
+static int	vw_queue_write(const char *, const char *, char **);
+
 /*
  * Before a push, each queued job's commit is written beside its request
  * (the "pushing" file): a leader that takes over from one that died
@@ -1222,8 +1224,9 @@ vw_batch_mark_pushing(struct vw_job **jobs, size_t n)
 		if (jobs[i]->final || jobs[i]->pushing == NULL ||
 		    jobs[i]->commit == NULL)
 			continue;
-		if (file_write_atomic(jobs[i]->pushing, jobs[i]->commit,
-		    strlen(jobs[i]->commit), 0600, &err) == -1) {
+		/* For a leader that dies, not a machine: no fsync. */
+		if (vw_queue_write(jobs[i]->pushing, jobs[i]->commit,
+		    &err) == -1) {
 			log_warnx("msg=\"cannot mark a push\" error=\"%s\"",
 			    err);
 			free(err);
