@@ -327,22 +327,6 @@ cli_fetched_free(void)
 	cli_fetched = NULL;
 }
 
-/* Fetch a repository's branch, with its token when it has one. */
-static int
-cli_fetch(struct git_cache *gc, const struct config_repository *repo,
-    char **tip, char **cause)
-{
-	struct git_creds	 creds;
-	int			 rc;
-
-	if (config_repository_creds(repo, &creds, cause) == -1)
-		return (-1);
-	rc = git_cache_fetch(gc, repo->branch, repo->timeout_ms, &creds, tip,
-	    cause);
-	git_creds_clear(&creds);
-	return (rc);
-}
-
 /*
  * The tree an app of a Git repository is read from: fetch the branch
  * into the repository's cache (within its deadline), then take the tip,
@@ -353,14 +337,9 @@ cli_git_source(const struct config *cfg,
     const struct config_repository *repo, const char *revision,
     char **commit, char **cause)
 {
-	struct git_cache	*gc = NULL;
-	struct source		*src = NULL;
-	char			*tip = NULL;
+	char	*tip;
 
 	*commit = NULL;
-	if (git_cache_open(cfg->state_dir, repo->name, repo->url, &gc,
-	    cause) == -1)
-		return (NULL);
 	/* One fetch per repository per run: its apps see one commit. */
 	if (cli_fetched == NULL) {
 		cli_fetched = strmap_new(8);
@@ -370,35 +349,20 @@ cli_git_source(const struct config *cfg,
 		if (strncmp(tip, "!", 1) == 0) {
 			/* It failed once this run: not again per app. */
 			*cause = xstrdup(tip + 1);
-			tip = NULL;
-			goto out;
+			return (NULL);
 		}
-		tip = xstrdup(tip);
 	} else {
-		if (cli_fetch(gc, repo, &tip, cause) == -1) {
+		if (repo_fetch(cfg, repo, &tip, cause) == -1) {
 			xasprintf(&tip, "!%s", *cause);
 			strmap_put(cli_fetched, repo->name, tip);
-			tip = NULL;
-			goto out;
+			return (NULL);
 		}
 		log_info("repo=%s branch=%s commit=%s msg=fetched",
 		    repo->name, repo->branch, tip);
-		strmap_put(cli_fetched, repo->name, xstrdup(tip));
+		strmap_put(cli_fetched, repo->name, tip);
 	}
-	if (revision == NULL) {
-		*commit = tip;
-		tip = NULL;
-	} else if (git_resolve(gc, revision, commit, cause) == -1)
-		goto out;
-	src = source_git_new(gc, *commit, cause);
-out:
-	if (src == NULL) {
-		free(*commit);
-		*commit = NULL;
-	}
-	free(tip);
-	git_cache_free(gc);
-	return (src);
+	return (repo_source(cfg, repo, revision != NULL ? revision : tip,
+	    commit, cause));
 }
 
 static struct cli_app *
@@ -661,64 +625,29 @@ out:
 	return (rc);
 }
 
-/* A sync that could not start (the manifests did not load), for state. */
-static void
-cli_record_failure(const char *state_dir, const char *app, const char *why)
-{
-	struct sync_result	*r = xcalloc(1, sizeof *r);
-	char			*cause = NULL;
-
-	r->app = xstrdup(app);
-	r->status = SYNC_FAILED;
-	r->started_ms = r->finished_ms = time_now_ms();
-	r->error = xstrdup(why);
-	if (state_save_sync(state_dir, r, &cause) == -1) {
-		log_warnx("app=%s msg=\"cannot record the failed sync\" "
-		    "error=\"%s\"", app, cause);
-		free(cause);
-	}
-	sync_result_free(r);
-}
-
 /* Render an app and compare (or sync) it against its target. */
 static int
 cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
     int diffs, const char *state_dir, struct sync_result **resultp,
     char **cause)
 {
-	struct resource_set	*set = NULL;
-	struct target		*t = NULL;
-	struct sync_opts	 so;
-	int			 rc = -1;
+	struct app_run	run;
 
-	*resultp = NULL;
-	if (a->target_path == NULL) {
-		xasprintf(cause, "no target directory: give --target DIR");
-		return (-1);
-	}
-	if (cli_render(a, o, &set, cause) == -1) {
-		/* Recorded too: the state must not go on saying Succeeded. */
-		if (!dry_run && state_dir != NULL)
-			cli_record_failure(state_dir, a->name, *cause);
-		return (-1);
-	}
-	t = target_dir_new(a->name, a->target_path);
-	memset(&so, 0, sizeof so);
-	so.dry_run = dry_run;
-	so.diff_texts = diffs;
-	so.revision = a->revision;
-	so.prune = a->prune;
-	so.timeout_ms = a->timeout_ms;
-	if (sync_run(t, set, &so, resultp, cause) == -1)
-		goto out;
-	if (!dry_run && state_dir != NULL &&
-	    state_save_sync(state_dir, *resultp, cause) == -1)
-		goto out;
-	rc = 0;
-out:
-	target_free(t);
-	resource_set_free(set);
-	return (rc);
+	memset(&run, 0, sizeof run);
+	run.name = a->name;
+	run.source = a->source;
+	run.path = a->path;
+	run.target_path = a->target_path;
+	run.namespace = a->namespace;
+	run.prune = a->prune;
+	run.timeout_ms = a->timeout_ms;
+	run.revision = a->revision;
+	run.dry_run = dry_run;
+	run.diff_texts = diffs;
+	run.no_external = o->no_external;
+	run.record_inputs = a->app != NULL;
+	run.state_dir = state_dir;
+	return (app_sync(&run, resultp, cause));
 }
 
 int
@@ -841,26 +770,6 @@ cli_print_result(const struct sync_result *r)
 		    r->kept.v[i]);
 }
 
-/*
- * An app is skipped when an app it depends on (directly or through
- * others) failed or was skipped: its dependencies are not known good.
- */
-static int
-cli_dependency_failed(const struct config *cfg, const char *name,
-    const struct strv *failed)
-{
-	const struct config_app	*app = config_find_app(cfg, name);
-	size_t			 i;
-
-	if (app == NULL)
-		return (0);
-	for (i = 0; i < app->depends_on.n; i++) {
-		if (strv_contains(failed, app->depends_on.v[i]))
-			return (1);
-	}
-	return (0);
-}
-
 int
 cmd_sync(struct cli_env *env, int argc, char **argv)
 {
@@ -899,7 +808,7 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 	for (i = 0; i < order.n; i++) {
 		cause = NULL;
 		r = NULL;
-		if (cfg != NULL && cli_dependency_failed(cfg, order.v[i],
+		if (cfg != NULL && app_dependency_failed(cfg, order.v[i],
 		    &failed)) {
 			fprintf(stderr, "%s: not synced: a dependency did not "
 			    "sync\n", order.v[i]);

@@ -389,6 +389,20 @@ int		 source_materialize(struct source *, const char *, char **,
  * label of "." is left out).
  */
 char		*source_display_path(struct source *, const char *);
+/*
+ * A source that reads through inner (borrowed: it must outlive the
+ * recorder) and records in inputs
+ * every path looked at: "f:PATH" for a file read or looked up, "d:PATH"
+ * for a folder listed or materialized (its whole subtree).
+ */
+struct source	*source_record_new(struct source *, struct strv *);
+/*
+ * Whether any changed path (relative to the repository) is one of the
+ * recorded inputs or below a recorded folder: a commit that touches none
+ * renders the app exactly as before.
+ */
+int		 source_inputs_touched(const struct strv *,
+		     const struct strv *);
 
 /* spawn.c: run an external command with an argv, never a shell */
 struct spawn_result {
@@ -830,6 +844,8 @@ struct sync_result {
 	char			*failed_resource;	/* id, or NULL */
 	char			*error;			/* or NULL */
 	char			*revision;		/* may be NULL */
+	/* What the render read (source_record_new), if recorded. */
+	struct strv		 inputs;
 };
 struct sync_opts {
 	int		 dry_run;
@@ -838,6 +854,11 @@ struct sync_opts {
 	int		 diff_texts;
 	uint64_t	 timeout_ms;	/* whole sync; 0: none */
 	const char	*revision;	/* recorded in the result */
+	/*
+	 * Set (non-zero, by another thread) to stop before the next wave:
+	 * the wave being applied finishes, the sync fails saying why.
+	 */
+	const int	*stop;
 };
 const char	*sync_status_name(enum sync_status);
 /*
@@ -952,6 +973,54 @@ int		 config_read_secret(const char *, const char *, char **,
 struct git_creds;
 int		 config_repository_creds(const struct config_repository *,
 		     struct git_creds *, char **);
+
+/*
+ * app.c: one app's sync, as the command line and the daemon do it.
+ * repo_fetch fetches a repository's branch (its credentials read for the
+ * fetch only), the commit id in *tip; repo_source opens the tree of a
+ * revision (NULL: the branch as last fetched), the commit in *commit, or
+ * the directory of a directory repository; repo_changed_paths is
+ * git_changed_paths on the repository's cache.
+ */
+int		 repo_fetch(const struct config *,
+		     const struct config_repository *, char **, char **);
+struct source	*repo_source(const struct config *,
+		     const struct config_repository *, const char *, char **,
+		     char **);
+int		 repo_changed_paths(const struct config *,
+		     const struct config_repository *, const char *,
+		     const char *, struct strv *, char **);
+struct app_run {
+	const char	*name;
+	struct source	*source;	/* borrowed */
+	const char	*path;		/* inside the source */
+	const char	*target_path;
+	const char	*namespace;	/* default namespace, or NULL */
+	int		 prune;
+	uint64_t	 timeout_ms;
+	const char	*revision;	/* commit id recorded, or NULL */
+	int		 dry_run;
+	int		 diff_texts;
+	int		 no_external;	/* never run kubectl */
+	int		 record_inputs;	/* keep what the render read */
+	const char	*state_dir;	/* NULL: the result is not recorded */
+	const int	*stop;		/* see struct sync_opts */
+};
+/*
+ * Render the app and sync it against its target directory, recording the
+ * result under state_dir; a render that fails is recorded as a failed
+ * sync and returned as -1 with its cause.
+ */
+int		 app_sync(const struct app_run *, struct sync_result **,
+		     char **);
+/* Record a sync that could not start (why) as failed, at revision. */
+void		 app_record_failure(const char *, const char *, const char *,
+		     const char *);
+/* An app depends (directly) on one of the failed apps. */
+int		 app_dependency_failed(const struct config *, const char *,
+		     const struct strv *);
+/* The inputs a recorded sync result lists; -1 when it has none. */
+int		 app_state_inputs(const struct json *, struct strv *);
 
 /*
  * git.c: the repository cache and reading desired state from commits

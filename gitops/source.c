@@ -117,6 +117,128 @@ source_display_path(struct source *src, const char *path)
 }
 
 /*
+ * A recording source: every path an app's render looked at, so a later
+ * commit can be checked against it (source_inputs_touched). Entries are
+ * "f:PATH" for a file read or a path looked up (one that appears later
+ * counts too) and "d:PATH" for a folder listed or materialized, whose
+ * whole subtree counts. Used by the thread that renders; the loader's
+ * own lock serializes its reads.
+ */
+struct source_record {
+	struct source	*inner;
+	struct strv	*inputs;
+};
+
+static void
+sr_add(struct source_record *sr, char kind, const char *path)
+{
+	char	*e;
+
+	xasprintf(&e, "%c:%s", kind, path);
+	if (!strv_contains(sr->inputs, e))
+		strv_add(sr->inputs, e);
+	free(e);
+}
+
+static int
+sr_stat(void *arg, const char *path, enum source_entry_type *type,
+    char **cause)
+{
+	struct source_record	*sr = arg;
+
+	sr_add(sr, 'f', path);
+	return (source_stat(sr->inner, path, type, cause));
+}
+
+static int
+sr_list(void *arg, const char *path, struct strv *names, char **cause)
+{
+	struct source_record	*sr = arg;
+
+	sr_add(sr, 'd', path);
+	return (source_list(sr->inner, path, names, cause));
+}
+
+static int
+sr_read(void *arg, const char *path, size_t max, char **out, size_t *len,
+    char **cause)
+{
+	struct source_record	*sr = arg;
+
+	sr_add(sr, 'f', path);
+	return (source_read(sr->inner, path, max, out, len, cause));
+}
+
+static int
+sr_materialize(void *arg, const char *path, char **dir, int *cleanup,
+    char **cause)
+{
+	struct source_record	*sr = arg;
+
+	sr_add(sr, 'd', path);
+	return (source_materialize(sr->inner, path, dir, cleanup, cause));
+}
+
+static void
+sr_free(void *arg)
+{
+	free(arg);
+}
+
+static const struct source_ops source_record_ops = {
+	.stat = sr_stat,
+	.list = sr_list,
+	.read = sr_read,
+	.materialize = sr_materialize,
+	.free = sr_free,
+};
+
+struct source *
+source_record_new(struct source *inner, struct strv *inputs)
+{
+	struct source_record	*sr = xcalloc(1, sizeof *sr);
+	struct source		*src;
+
+	sr->inner = inner;
+	sr->inputs = inputs;
+	src = source_new(&source_record_ops, sr, inner->label);
+	if (inner->strip != NULL)
+		src->strip = xstrdup(inner->strip);
+	return (src);
+}
+
+/* Path p is d or below it ("" is the root: everything is below it). */
+static int
+source_path_below(const char *p, const char *d)
+{
+	size_t	n = strlen(d);
+
+	if (n == 0)
+		return (1);
+	return (strncmp(p, d, n) == 0 && (p[n] == '\0' || p[n] == '/'));
+}
+
+int
+source_inputs_touched(const struct strv *inputs, const struct strv *changed)
+{
+	const char	*e, *p;
+	size_t		 i, j;
+
+	for (i = 0; i < inputs->n; i++) {
+		e = inputs->v[i];
+		if ((e[0] != 'f' && e[0] != 'd') || e[1] != ':')
+			return (1);	/* not ours: assume it matters */
+		for (j = 0; j < changed->n; j++) {
+			p = changed->v[j];
+			if (e[0] == 'f' ? strcmp(p, e + 2) == 0 :
+			    source_path_below(p, e + 2))
+				return (1);
+		}
+	}
+	return (0);
+}
+
+/*
  * Directory source. Every path is normalised with path_normalize (so ".."
  * past the root is refused), then resolved with realpath and checked to
  * be the root or under it. Files and directories are then opened by their

@@ -45,7 +45,7 @@ static int
 state_same_outcome(const struct json *new, const struct json *prev)
 {
 	static const char *const	 same[] = { "status", "revision",
-					     "error", "failedResource" };
+					     "error", "failedResource", "inputs" };
 	static const char *const	 zero[] = { "created", "updated",
 					     "pruned" };
 	size_t				 i;

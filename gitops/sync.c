@@ -423,6 +423,15 @@ sync_run(struct target *t, const struct resource_set *desired,
 			failed = 1;
 			break;
 		}
+		if (opts->stop != NULL &&
+		    __atomic_load_n(opts->stop, __ATOMIC_ACQUIRE) != 0) {
+			xasprintf(&err, "stopped before %s wave %ld: the agent "
+			    "is shutting down", phase_name(st->phase),
+			    st->wave);
+			sync_fail(res, w, NULL, err);
+			failed = 1;
+			break;
+		}
 		ntodo = 0;
 		for (j = 0; j < st->n; j++) {
 			it = &items[base + j];
@@ -542,6 +551,7 @@ sync_result_free(struct sync_result *res)
 		free(res->waves[i].error);
 	free(res->waves);
 	strv_free(&res->kept);
+	strv_free(&res->inputs);
 	free(res->app);
 	free(res->failed_resource);
 	free(res->error);
@@ -627,6 +637,13 @@ sync_result_to_json(const struct sync_result *res)
 	for (i = 0; i < res->kept.n; i++)
 		json_array_append(arr, json_new_string(res->kept.v[i]));
 	json_set(o, "kept", arr);
+	if (res->inputs.n != 0) {
+		arr = json_new_array();
+		for (i = 0; i < res->inputs.n; i++)
+			json_array_append(arr,
+			    json_new_string(res->inputs.v[i]));
+		json_set(o, "inputs", arr);
+	}
 	return (o);
 }
 
