@@ -4,6 +4,8 @@
 #ifndef AGENT_H
 #define AGENT_H
 
+#include <sys/queue.h>
+
 #include "gitops.h"
 
 /* Exit statuses, as diff(1) and `kubectl diff` use them for diff. */
@@ -16,6 +18,178 @@ struct cli_env {
 	int		 config_given;	/* -c was on the command line */
 	int		 verbose;
 };
+
+/* webhook.c: providers' deliveries, their signatures, repository URLs */
+enum webhook_provider {
+	WEBHOOK_GITHUB,
+	WEBHOOK_GITLAB,
+	WEBHOOK_GITEA,		/* and Forgejo, Gogs */
+	WEBHOOK_BITBUCKET_SERVER,
+	WEBHOOK_GENERIC,	/* our post-receive hook, any CI */
+};
+#define WEBHOOK_PROVIDER_COUNT	5
+enum webhook_kind {
+	WEBHOOK_PUSH,
+	WEBHOOK_PING,
+	WEBHOOK_DEPLOY,		/* repository_dispatch deploy-service */
+	WEBHOOK_OTHER,
+};
+/* A deploy-service request (DESIGN.md section 1). */
+struct deploy_request {
+	char		*service;
+	char		*environment;
+	char		*version;
+	char		*image;		/* NULL: the kustomization's only one */
+	char		*tag;		/* or digest, or neither (the version) */
+	char		*digest;
+	struct strv	 requires;	/* synced and healthy first */
+	struct strv	 required_by;	/* informational */
+	int		 force;		/* deploy a held version */
+};
+struct webhook_event {
+	enum webhook_provider	 provider;
+	enum webhook_kind	 kind;
+	char			*event;		/* the provider's event name */
+	char			*delivery;	/* its delivery id, or NULL */
+	struct strv		 urls;		/* repository URLs, as sent */
+	struct strv		 branches;	/* push: branches moved */
+	char			*after;		/* push: new commit, or NULL */
+	struct deploy_request	*deploy;	/* WEBHOOK_DEPLOY */
+};
+/* A header's value by name (case-insensitive), or NULL. */
+typedef const char *(*webhook_header_fn)(void *, const char *);
+const char	*webhook_provider_name(enum webhook_provider);
+int		 webhook_provider_from_name(const char *,
+		     enum webhook_provider *);
+const char	*webhook_kind_name(enum webhook_kind);
+/*
+ * Parse a delivery: its event header, delivery id and JSON body. -1 with
+ * cause when malformed (no event header, not JSON, a push without a
+ * repository URL, a bad deploy request). Says nothing of its signature.
+ */
+int		 webhook_parse(enum webhook_provider, webhook_header_fn,
+		     void *, const char *, size_t, struct webhook_event *,
+		     char **);
+void		 webhook_event_free(struct webhook_event *);
+/*
+ * 1 when the delivery's signature (HMAC-SHA256 of the raw body, or
+ * GitLab's token) matches the secret, compared in constant time; 0 when
+ * it is missing, malformed or wrong, or there is no secret.
+ */
+int		 webhook_verify(enum webhook_provider, webhook_header_fn,
+		     void *, const void *, size_t, const char *, size_t);
+/* host (lower case) and path, without scheme, user, port, ".git". */
+char		*webhook_url_normalize(const char *);
+struct deploy_request *deploy_request_from_json(const struct json *,
+		     char **);
+struct json	*deploy_request_to_json(const struct deploy_request *);
+void		 deploy_request_free(struct deploy_request *);
+
+/* metrics.c: counters, gauges and histograms in Prometheus text format */
+struct metrics;
+struct metrics	*metrics_new(void);
+void		 metrics_free(struct metrics *);
+/* labels: Prometheus label text without braces ("a=\"x\""), or NULL. */
+void		 metrics_add(struct metrics *, const char *, const char *,
+		     double);
+void		 metrics_set(struct metrics *, const char *, const char *,
+		     double);
+void		 metrics_observe(struct metrics *, const char *, const char *,
+		     double);
+double		 metrics_value(const struct metrics *, const char *,
+		     const char *);
+char		*metrics_render(const struct metrics *);
+/* A label value escaped for the text format (allocated). */
+char		*metrics_label_escape(const char *);
+
+/*
+ * The daemon's configuration as jobs see it: a loaded file and the
+ * secrets it names, read once. Shared between the loop and the jobs that
+ * started under it; freed by the last to let go (a reload makes a new
+ * one while jobs may still hold the old).
+ */
+struct agent_config {
+	struct config	 *cfg;
+	char		**webhook_secrets;	/* per repository, or NULL */
+	size_t		 *webhook_secret_lens;
+	char		 *api_token;		/* or NULL */
+	size_t		  api_token_len;
+	int		  refs;
+};
+struct agent_config *agent_config_load(const char *, char **);
+struct agent_config *agent_config_ref(struct agent_config *);
+void		 agent_config_unref(struct agent_config *);
+
+/* sched.c: the job queue, the worker threads, and what a job does */
+enum job_kind {
+	JOB_REPO,	/* fetch a repository, sync the apps it changed */
+	JOB_DEPLOY,	/* bump a service's version, sync it after requires */
+};
+struct job {
+	TAILQ_ENTRY(job)	 entry;
+	enum job_kind		 kind;
+	struct agent_config	*ac;
+	uint64_t		 id;
+	char			*reason;	/* webhook, poll, startup, api */
+	struct strv		 keys;		/* repositories it works on */
+	/* JOB_REPO */
+	char			*repo;
+	int			 all;		/* sync every app of it */
+	struct strv		 force;		/* apps synced whatever changed */
+	/* JOB_DEPLOY */
+	struct deploy_request	*deploy;
+	char			*deploy_file;	/* the request, kept until done */
+	/* What the worker found, read by the loop when it is done. */
+	int			 fetched;	/* fetches made */
+	int			 fetch_failed;
+	double			 fetch_seconds;
+	char			*head;		/* JOB_REPO: commit fetched */
+	char			*error;
+	struct json		*reports;	/* array: one object per app */
+	int			 bumped;	/* JOB_DEPLOY: versions_write ran */
+	int			 bump_failed;
+	struct versions_result	 bump;
+	uint64_t		 started_ms;
+	uint64_t		 finished_ms;
+};
+TAILQ_HEAD(job_queue, job);
+struct sched;
+struct event_base;
+/*
+ * Start n workers. done_cb runs on the loop thread (an event made active
+ * by the worker) whenever jobs finished; it takes them with sched_done().
+ */
+struct sched	*sched_new(struct event_base *, int, const int *,
+		     void (*)(int, short, void *), void *);
+/* Queue a job (the scheduler owns it until sched_done hands it back). */
+void		 sched_push(struct sched *, struct job *);
+/*
+ * Fold a request into the repository's job still waiting for a worker:
+ * 1 when there was one (it now also syncs app, or every app with all).
+ */
+int		 sched_merge_repo(struct sched *, const char *, int,
+		     const char *);
+/* Finished jobs, oldest first, moved to q. */
+void		 sched_done(struct sched *, struct job_queue *);
+/* Jobs queued, not yet running, moved to q (at shutdown). */
+void		 sched_drain(struct sched *, struct job_queue *);
+void		 sched_counts(struct sched *, size_t *, size_t *);
+/* Stop the workers once they are idle and join them; 0 if they did. */
+int		 sched_stop(struct sched *, uint64_t);
+void		 sched_free(struct sched *);
+struct job	*job_new(enum job_kind, struct agent_config *, const char *);
+void		 job_free(struct job *);
+/* Run a job (in a worker thread); stop is the shutdown flag. */
+void		 job_run(struct job *, const int *);
+/* The app of a configuration deploying service to environment. */
+const struct config_app *job_deploy_app(const struct config *, const char *,
+		     const char *);
+
+/* daemon.c */
+int	cmd_serve(struct cli_env *, int, char **);
+
+/* status.c */
+int	cmd_status(struct cli_env *, int, char **);
 
 /* cli.c */
 int	cmd_check(struct cli_env *, int, char **);

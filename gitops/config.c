@@ -110,6 +110,52 @@ static const struct opt opts[] = {
 	  .offset = offsetof(struct config, log_level), .def = "info",
 	  .values = log_level_names,
 	  .desc = "least severe level that is logged" },
+	{ .section = SECTION_TOP, .key = "tls_cert_file", .type = OPT_PATH,
+	  .offset = offsetof(struct config, tls_cert_file),
+	  .desc = "PEM certificate chain: with tls_key_file the server "
+	  "speaks HTTPS only (a bad pair stops the start)" },
+	{ .section = SECTION_TOP, .key = "tls_key_file", .type = OPT_PATH,
+	  .offset = offsetof(struct config, tls_key_file),
+	  .desc = "PEM private key of tls_cert_file" },
+	{ .section = SECTION_TOP, .key = "http_max_body", .type = OPT_INTEGER,
+	  .offset = offsetof(struct config, http_max_body),
+	  .def = "26214400", .min = "1024", .max = "268435456",
+	  .desc = "largest request body in bytes (GitHub sends at most "
+	  "25 MiB); larger ones get 413" },
+	{ .section = SECTION_TOP, .key = "http_max_headers", .type = OPT_INTEGER,
+	  .offset = offsetof(struct config, http_max_headers),
+	  .def = "65536", .min = "1024", .max = "1048576",
+	  .desc = "largest request head (request line and headers) in bytes" },
+	{ .section = SECTION_TOP, .key = "http_timeout", .type = OPT_DURATION,
+	  .offset = offsetof(struct config, http_timeout_ms),
+	  .def = "30s", .min = "1s", .max = "10m",
+	  .desc = "a connection idle or slow for this long is closed" },
+	{ .section = SECTION_TOP, .key = "http_max_connections",
+	  .type = OPT_INTEGER,
+	  .offset = offsetof(struct config, http_max_connections),
+	  .def = "512", .min = "1", .max = "65536",
+	  .desc = "connections served at once; past it new ones wait in the "
+	  "kernel's backlog" },
+	{ .section = SECTION_TOP, .key = "api_token_file", .type = OPT_PATH,
+	  .offset = offsetof(struct config, api_token_file),
+	  .desc = "file holding the bearer token POST /api/v1/apps/NAME/sync "
+	  "needs (without one, only loopback clients may call it)" },
+	{ .section = SECTION_TOP, .key = "api_token_env", .type = OPT_STRING,
+	  .offset = offsetof(struct config, api_token_env),
+	  .check = check_env_name,
+	  .desc = "environment variable holding that token (instead of a "
+	  "file)" },
+	{ .section = SECTION_TOP, .key = "workers", .type = OPT_INTEGER,
+	  .offset = offsetof(struct config, workers),
+	  .def = "2", .min = "1", .max = "64",
+	  .desc = "threads that fetch, render and sync (one job per "
+	  "repository at a time)" },
+	{ .section = SECTION_TOP, .key = "shutdown_timeout",
+	  .type = OPT_DURATION,
+	  .offset = offsetof(struct config, shutdown_timeout_ms),
+	  .def = "30s", .min = "1s", .max = "10m",
+	  .desc = "on SIGTERM, how long running syncs may take to finish "
+	  "their wave before the agent exits anyway" },
 	{ .section = SECTION_TOP, .key = "repositories", .type = OPT_LIST,
 	  .offset = offsetof(struct config, repositories),
 	  .count_offset = offsetof(struct config, nrepositories),
@@ -1159,6 +1205,15 @@ config_check(struct config_ctx *ctx, struct config *cfg,
 	struct strmap	*repos;
 	struct json	*versions;
 
+	if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL))
+		ctx_error(ctx, json_get(root, cfg->tls_cert_file == NULL ?
+		    "tls_key_file" : "tls_cert_file"), "TLS needs both "
+		    "'tls_cert_file' and 'tls_key_file'");
+	if (json_get(root, "api_token_file") != NULL &&
+	    json_get(root, "api_token_env") != NULL)
+		ctx_error(ctx, json_get(root, "api_token_env"), "the "
+		    "configuration sets both 'api_token_file' and "
+		    "'api_token_env': choose one");
 	repos = strmap_new(cfg->nrepositories);
 	check_repositories(ctx, cfg, json_get(root, "repositories"), repos);
 	check_apps(ctx, cfg, json_get(root, "apps"), repos);

@@ -51,6 +51,17 @@ hmac_sha1(const void *key, size_t keylen, const void *data, size_t len,
 		fatalx("hmac_sha1: HMAC failed");
 }
 
+void
+hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+    unsigned char out[32])
+{
+	unsigned int	outlen = 32;
+
+	if (HMAC(EVP_sha256(), key, (int)keylen, data, len, out,
+	    &outlen) == NULL || outlen != 32)
+		fatalx("hmac_sha256: HMAC failed");
+}
+
 int
 base64_decode(const char *in, size_t len, unsigned char **out,
     size_t *outlen)

@@ -166,6 +166,9 @@ void		 sha256_hex(const void *, size_t, char[65]);
 /* HMAC-SHA1 (known_hosts' hashed names); out holds 20 bytes. */
 void		 hmac_sha1(const void *, size_t, const void *, size_t,
 		     unsigned char[20]);
+/* HMAC-SHA256 (webhook signatures); out holds 32 bytes. */
+void		 hmac_sha256(const void *, size_t, const void *, size_t,
+		     unsigned char[32]);
 /* Standard base64 (padding optional on decode); allocated, -1 if bad. */
 int		 base64_decode(const char *, size_t, unsigned char **,
 		     size_t *);
@@ -937,6 +940,16 @@ struct config {
 	char			 *listen;
 	char			 *state_dir;
 	enum log_level		  log_level;
+	char			 *tls_cert_file;
+	char			 *tls_key_file;
+	int			  http_max_body;
+	int			  http_max_headers;
+	uint64_t		  http_timeout_ms;
+	int			  http_max_connections;
+	char			 *api_token_file;
+	char			 *api_token_env;
+	int			  workers;
+	uint64_t		  shutdown_timeout_ms;
 	struct config_repository *repositories;
 	size_t			  nrepositories;
 	struct config_app	 *apps;

@@ -39,7 +39,17 @@ test_cleanup_pid() {
 	test_pids="$test_pids $1"
 }
 
+# A server started inside a test (a subshell) writes its pid to a file
+# registered here, at the top level, so the exit trap stops it too.
+test_pidfiles=""
+test_cleanup_pidfile() {
+	test_pidfiles="$test_pidfiles $1"
+}
+
 test_stop_all() {
+	for f in $test_pidfiles; do
+		[ -f "$f" ] && test_pids="$test_pids $(cat "$f")"
+	done
 	for pid in $test_pids; do
 		kill "$pid" 2>/dev/null
 	done

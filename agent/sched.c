@@ -1,0 +1,691 @@
+/*
+ * sched.c: the daemon's work queue and what its jobs do. The loop thread
+ * queues jobs (sched_push); worker threads take the oldest job none of
+ * whose repositories another job is working on, run it (fetch, render,
+ * sync, bump: all of it blocking, all of it here), and hand it back
+ * through the done queue and a wake-up event, as memcached hands work
+ * between threads. The loop reads a finished job's results and frees it.
+ *
+ * A worker never touches evhttp, bufferevents or the loop's tables; the
+ * only libevent call made here is event_active() on the wake-up event
+ * (libevent is set up for threads before the base is made). A repository
+ * cache is used by one job at a time: that is what a job's keys are for.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "agent.h"
+
+struct sched {
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 wake;		/* work queued, or stopping */
+	pthread_cond_t		 idle;		/* a worker finished */
+	struct job_queue	 pending;
+	struct job_queue	 done;
+	struct strv		 busy;		/* keys of running jobs */
+	size_t			 npending;
+	size_t			 nrunning;
+	int			 stopping;
+	pthread_t		*threads;
+	int			 nthreads;
+	int			 nexited;
+	const int		*stop;		/* the shutdown flag */
+	struct event		*done_ev;
+};
+
+struct job *
+job_new(enum job_kind kind, struct agent_config *ac, const char *reason)
+{
+	static uint64_t	 next_id;
+	struct job	*job = xcalloc(1, sizeof *job);
+
+	job->kind = kind;
+	job->ac = agent_config_ref(ac);
+	job->id = ++next_id;
+	job->reason = xstrdup(reason);
+	job->reports = json_new_array();
+	return (job);
+}
+
+void
+job_free(struct job *job)
+{
+	if (job == NULL)
+		return;
+	agent_config_unref(job->ac);
+	free(job->reason);
+	strv_free(&job->keys);
+	free(job->repo);
+	strv_free(&job->force);
+	deploy_request_free(job->deploy);
+	free(job->deploy_file);
+	free(job->head);
+	free(job->error);
+	json_free(job->reports);
+	versions_result_free(&job->bump);
+	free(job);
+}
+
+/* None of the job's keys is held by a running job. */
+static int
+sched_runnable(struct sched *s, const struct job *job)
+{
+	size_t	i;
+
+	for (i = 0; i < job->keys.n; i++) {
+		if (strv_contains(&s->busy, job->keys.v[i]))
+			return (0);
+	}
+	return (1);
+}
+
+static void
+sched_release_keys(struct sched *s, const struct job *job)
+{
+	size_t	i, j;
+
+	for (i = 0; i < job->keys.n; i++) {
+		for (j = 0; j < s->busy.n; j++) {
+			if (strcmp(s->busy.v[j], job->keys.v[i]) != 0)
+				continue;
+			free(s->busy.v[j]);
+			s->busy.v[j] = s->busy.v[--s->busy.n];
+			break;
+		}
+	}
+}
+
+static void *
+sched_worker(void *arg)
+{
+	struct sched	*s = arg;
+	struct job	*job;
+	size_t		 i;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		job = NULL;
+		while (!s->stopping) {
+			TAILQ_FOREACH(job, &s->pending, entry) {
+				if (sched_runnable(s, job))
+					break;
+			}
+			if (job != NULL)
+				break;
+			pthread_cond_wait(&s->wake, &s->lock);
+		}
+		if (s->stopping)
+			break;
+		TAILQ_REMOVE(&s->pending, job, entry);
+		s->npending--;
+		s->nrunning++;
+		for (i = 0; i < job->keys.n; i++)
+			strv_add(&s->busy, job->keys.v[i]);
+		pthread_mutex_unlock(&s->lock);
+
+		job->started_ms = time_now_ms();
+		job_run(job, s->stop);
+		job->finished_ms = time_now_ms();
+
+		pthread_mutex_lock(&s->lock);
+		sched_release_keys(s, job);
+		s->nrunning--;
+		TAILQ_INSERT_TAIL(&s->done, job, entry);
+		event_active(s->done_ev, EV_READ, 0);
+		/* Another job may have waited for these keys. */
+		pthread_cond_broadcast(&s->wake);
+		pthread_cond_broadcast(&s->idle);
+	}
+	s->nexited++;
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	return (NULL);
+}
+
+struct sched *
+sched_new(struct event_base *base, int n, const int *stop,
+    void (*done_cb)(int, short, void *), void *arg)
+{
+	struct sched	*s = xcalloc(1, sizeof *s);
+	int		 i, rc;
+
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	TAILQ_INIT(&s->pending);
+	TAILQ_INIT(&s->done);
+	s->stop = stop;
+	s->done_ev = event_new(base, -1, 0, done_cb, arg);
+	if (s->done_ev == NULL)
+		fatalx("cannot make the scheduler's wake-up event");
+	s->threads = xcalloc((size_t)n, sizeof *s->threads);
+	for (i = 0; i < n; i++) {
+		if ((rc = pthread_create(&s->threads[i], NULL, sched_worker,
+		    s)) != 0) {
+			errno = rc;
+			fatal("cannot start worker thread %d", i);
+		}
+	}
+	s->nthreads = n;
+	return (s);
+}
+
+void
+sched_push(struct sched *s, struct job *job)
+{
+	pthread_mutex_lock(&s->lock);
+	TAILQ_INSERT_TAIL(&s->pending, job, entry);
+	s->npending++;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+sched_merge_repo(struct sched *s, const char *repo, int all, const char *app)
+{
+	struct job	*job;
+	int		 merged = 0;
+
+	pthread_mutex_lock(&s->lock);
+	TAILQ_FOREACH(job, &s->pending, entry) {
+		if (job->kind != JOB_REPO || strcmp(job->repo, repo) != 0)
+			continue;
+		job->all |= all;
+		if (app != NULL && !strv_contains(&job->force, app))
+			strv_add(&job->force, app);
+		merged = 1;
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return (merged);
+}
+
+static void
+sched_move(struct sched *s, struct job_queue *from, struct job_queue *to,
+    size_t *count)
+{
+	struct job	*job;
+
+	pthread_mutex_lock(&s->lock);
+	while ((job = TAILQ_FIRST(from)) != NULL) {
+		TAILQ_REMOVE(from, job, entry);
+		TAILQ_INSERT_TAIL(to, job, entry);
+		if (count != NULL)
+			(*count)--;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+sched_done(struct sched *s, struct job_queue *q)
+{
+	sched_move(s, &s->done, q, NULL);
+}
+
+void
+sched_drain(struct sched *s, struct job_queue *q)
+{
+	sched_move(s, &s->pending, q, &s->npending);
+}
+
+void
+sched_counts(struct sched *s, size_t *pending, size_t *running)
+{
+	pthread_mutex_lock(&s->lock);
+	*pending = s->npending;
+	*running = s->nrunning;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+sched_stop(struct sched *s, uint64_t timeout_ms)
+{
+	struct timespec	 ts;
+	uint64_t	 ns;
+	int		 i, all;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns = (uint64_t)ts.tv_nsec + (timeout_ms % 1000) * 1000000;
+	ts.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->wake);
+	while (s->nexited < s->nthreads) {
+		if (pthread_cond_timedwait(&s->idle, &s->lock, &ts) ==
+		    ETIMEDOUT)
+			break;
+	}
+	all = s->nexited == s->nthreads;
+	pthread_mutex_unlock(&s->lock);
+	if (!all)
+		return (-1);
+	for (i = 0; i < s->nthreads; i++)
+		pthread_join(s->threads[i], NULL);
+	s->nthreads = 0;
+	return (0);
+}
+
+void
+sched_free(struct sched *s)
+{
+	struct job	*job;
+
+	if (s == NULL)
+		return;
+	while ((job = TAILQ_FIRST(&s->pending)) != NULL) {
+		TAILQ_REMOVE(&s->pending, job, entry);
+		job_free(job);
+	}
+	while ((job = TAILQ_FIRST(&s->done)) != NULL) {
+		TAILQ_REMOVE(&s->done, job, entry);
+		job_free(job);
+	}
+	strv_free(&s->busy);
+	event_free(s->done_ev);
+	free(s->threads);
+	pthread_cond_destroy(&s->wake);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* What a job did with one app, for the loop's table and the API. */
+static void
+job_report(struct job *job, const char *app, const char *outcome,
+    const char *why, struct json *result)
+{
+	struct json	*o = json_new_object();
+
+	json_set(o, "app", json_new_string(app));
+	json_set(o, "outcome", json_new_string(outcome));
+	if (why != NULL)
+		json_set(o, "reason", json_new_string(why));
+	if (result != NULL)
+		json_set(o, "result", result);
+	json_array_append(job->reports, o);
+}
+
+/*
+ * Why an app of the repository must be synced at commit head, or NULL
+ * when nothing it read has changed since its last successful sync.
+ */
+static const char *
+job_why_sync(struct job *job, const struct config_repository *repo,
+    const struct config_app *app, const char *head)
+{
+	const struct config	*cfg = job->ac->cfg;
+	struct json		*state = NULL;
+	struct strv		 inputs, changed;
+	const char		*status, *rev, *why = NULL;
+	char			*err = NULL;
+
+	if (job->all)
+		return (job->reason);
+	if (strv_contains(&job->force, app->name))
+		return ("requested");
+	if (state_load_sync(cfg->state_dir, app->name, &state, &err) == -1) {
+		free(err);
+		return ("its last result cannot be read");
+	}
+	if (state == NULL)
+		return ("never synced");
+	memset(&inputs, 0, sizeof inputs);
+	memset(&changed, 0, sizeof changed);
+	status = json_path_string(state, "status", NULL);
+	rev = json_path_string(state, "revision", NULL);
+	if (status == NULL || strcmp(status, "Succeeded") != 0)
+		why = "its last sync failed";
+	else if (head == NULL)
+		why = "a directory repository";
+	else if (rev == NULL)
+		why = "no revision recorded";
+	else if (strcmp(rev, head) == 0)
+		why = NULL;
+	else if (app_state_inputs(state, &inputs) == -1)
+		why = "new commit";
+	else if (repo_changed_paths(cfg, repo, rev, head, &changed,
+	    &err) == -1) {
+		/* History rewritten, or the old commit pruned: sync. */
+		free(err);
+		why = "new commit (changes unknown)";
+	} else if (source_inputs_touched(&inputs, &changed))
+		why = "new commit changes it";
+	strv_free(&inputs);
+	strv_free(&changed);
+	json_free(state);
+	return (why);
+}
+
+/* Sync one app at head (NULL for a directory repository). */
+static int
+job_sync_app(struct job *job, const struct config_repository *repo,
+    const struct config_app *app, const char *head, const int *stop)
+{
+	const struct config	*cfg = job->ac->cfg;
+	struct sync_result	*r = NULL;
+	struct source		*src;
+	struct app_run		 run;
+	struct json		*j;
+	char			*commit = NULL, *cause = NULL;
+	int			 ok = 0;
+
+	if ((src = repo_source(cfg, repo, head, &commit, &cause)) == NULL) {
+		app_record_failure(cfg->state_dir, app->name, head, cause);
+		job_report(job, app->name, "Failed", cause, NULL);
+		free(cause);
+		return (0);
+	}
+	memset(&run, 0, sizeof run);
+	run.name = app->name;
+	run.source = src;
+	run.path = app->path;
+	run.target_path = app->target_path;
+	run.namespace = app->namespace;
+	run.prune = app->prune;
+	run.timeout_ms = app->sync_timeout_ms;
+	run.revision = commit;
+	run.record_inputs = 1;
+	run.state_dir = cfg->state_dir;
+	run.stop = stop;
+	if (app_sync(&run, &r, &cause) == -1) {
+		log_warnx("app=%s commit=%s msg=\"sync failed\" error=\"%s\"",
+		    app->name, commit != NULL ? commit : "-", cause);
+		job_report(job, app->name, "Failed", cause, NULL);
+	} else {
+		ok = r->status == SYNC_SUCCEEDED;
+		j = sync_result_to_json(r);
+		json_remove(j, "inputs");
+		job_report(job, app->name, sync_status_name(r->status), NULL,
+		    j);
+		log_info("app=%s commit=%s status=%s created=%zu updated=%zu "
+		    "pruned=%zu unchanged=%zu ms=%llu", app->name,
+		    commit != NULL ? commit : "-", sync_status_name(r->status),
+		    r->created, r->updated, r->pruned, r->unchanged,
+		    (unsigned long long)(r->finished_ms - r->started_ms));
+	}
+	free(cause);
+	free(commit);
+	sync_result_free(r);
+	source_free(src);
+	return (ok);
+}
+
+/* An app's last recorded sync succeeded (for a dependency elsewhere). */
+static int
+job_app_succeeded(const struct config *cfg, const char *name)
+{
+	struct json	*state = NULL;
+	const char	*status;
+	char		*err = NULL;
+	int		 ok;
+
+	if (state_load_sync(cfg->state_dir, name, &state, &err) == -1) {
+		free(err);
+		return (0);
+	}
+	status = json_path_string(state, "status", NULL);
+	ok = status != NULL && strcmp(status, "Succeeded") == 0;
+	json_free(state);
+	return (ok);
+}
+
+/* Fetch a repository once per job: its commit, or NULL (reported). */
+static const char *
+job_fetch(struct job *job, struct strmap *heads,
+    const struct config_repository *repo)
+{
+	char		*tip = NULL, *cause = NULL;
+	uint64_t	 t0;
+
+	if (repo->url == NULL)
+		return (NULL);
+	if ((tip = strmap_get(heads, repo->name)) != NULL)
+		return (*tip == '!' ? NULL : tip);
+	t0 = time_monotonic_ms();
+	job->fetched++;
+	if (repo_fetch(job->ac->cfg, repo, &tip, &cause) == -1) {
+		log_warnx("repo=%s msg=\"fetch failed\" error=\"%s\"",
+		    repo->name, cause);
+		job->fetch_failed++;
+		if (job->error == NULL)
+			job->error = cause;
+		else
+			free(cause);
+		tip = xstrdup("!");
+	} else
+		log_info("repo=%s branch=%s commit=%s msg=fetched",
+		    repo->name, repo->branch, tip);
+	job->fetch_seconds += (double)(time_monotonic_ms() - t0) / 1000.0;
+	strmap_put(heads, repo->name, tip);
+	return (*tip == '!' ? NULL : tip);
+}
+
+static void
+job_heads_free(struct strmap *heads)
+{
+	size_t	 cursor = 0;
+	void	*v;
+
+	while (strmap_next(heads, &cursor, NULL, &v))
+		free(v);
+	strmap_free(heads);
+}
+
+/*
+ * Sync these apps (every app of repository only, when only is not NULL,
+ * else the named ones) in dependency order: an app whose dependency
+ * failed here, or whose dependency elsewhere last failed, is skipped.
+ * Returns 1 when every app synced.
+ */
+static int
+job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
+    const char *only, const int *stop)
+{
+	const struct config		*cfg = job->ac->cfg;
+	const struct config_app		*app;
+	const struct config_repository	*repo;
+	struct strv			 order, failed;
+	const char			*head, *why;
+	char				*cause = NULL, *msg;
+	size_t				 i;
+	int				 all_ok = 1;
+
+	memset(&order, 0, sizeof order);
+	memset(&failed, 0, sizeof failed);
+	if (plan_app_order(cfg, names, &order, &cause) == -1) {
+		log_warnx("msg=\"cannot order the apps\" error=\"%s\"", cause);
+		if (job->error == NULL)
+			job->error = cause;
+		else
+			free(cause);
+		return (0);
+	}
+	for (i = 0; i < order.n; i++) {
+		app = config_find_app(cfg, order.v[i]);
+		if (app == NULL || (repo = config_find_repository(cfg,
+		    app->repository)) == NULL)
+			continue;
+		if ((only != NULL && strcmp(app->repository, only) != 0) ||
+		    (only == NULL && !strv_contains(names, app->name))) {
+			/* A dependency synced elsewhere: its record says. */
+			if (!job_app_succeeded(cfg, app->name))
+				strv_add(&failed, app->name);
+			continue;
+		}
+		if (__atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0) {
+			job_report(job, app->name, "Skipped", "the agent is "
+			    "shutting down", NULL);
+			all_ok = 0;
+			continue;
+		}
+		if (app_dependency_failed(cfg, app->name, &failed)) {
+			xasprintf(&msg, "not synced: a dependency did not sync");
+			job_report(job, app->name, "Skipped", msg, NULL);
+			log_warnx("app=%s msg=\"%s\"", app->name, msg);
+			free(msg);
+			strv_add(&failed, app->name);
+			all_ok = 0;
+			continue;
+		}
+		head = job_fetch(job, heads, repo);
+		if (repo->url != NULL && head == NULL) {
+			job_report(job, app->name, "Skipped", "the fetch "
+			    "failed", NULL);
+			strv_add(&failed, app->name);
+			all_ok = 0;
+			continue;
+		}
+		if (job->kind == JOB_REPO &&
+		    (why = job_why_sync(job, repo, app, head)) == NULL) {
+			job_report(job, app->name, "Unchanged", "nothing it "
+			    "reads changed", NULL);
+			continue;
+		}
+		if (!job_sync_app(job, repo, app, head, stop)) {
+			strv_add(&failed, app->name);
+			all_ok = 0;
+		}
+	}
+	strv_free(&failed);
+	strv_free(&order);
+	return (all_ok);
+}
+
+const struct config_app *
+job_deploy_app(const struct config *cfg, const char *service,
+    const char *environment)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->napps; i++) {
+		if (cfg->apps[i].service != NULL &&
+		    cfg->apps[i].environment != NULL &&
+		    strcmp(cfg->apps[i].service, service) == 0 &&
+		    strcmp(cfg->apps[i].environment, environment) == 0)
+			return (&cfg->apps[i]);
+	}
+	return (NULL);
+}
+
+static void
+job_run_repo(struct job *job, const int *stop)
+{
+	const struct config		*cfg = job->ac->cfg;
+	const struct config_repository	*repo;
+	struct strmap			*heads = strmap_new(4);
+	struct strv			 names;
+	const char			*head;
+	size_t				 i;
+
+	memset(&names, 0, sizeof names);
+	if ((repo = config_find_repository(cfg, job->repo)) == NULL) {
+		xasprintf(&job->error, "repository '%s' is no longer "
+		    "configured", job->repo);
+		goto out;
+	}
+	head = job_fetch(job, heads, repo);
+	if (head != NULL)
+		job->head = xstrdup(head);
+	if (repo->url != NULL && head == NULL)
+		goto out;
+	for (i = 0; i < cfg->napps; i++) {
+		if (strcmp(cfg->apps[i].repository, repo->name) == 0)
+			strv_add(&names, cfg->apps[i].name);
+	}
+	if (names.n != 0)
+		job_sync_apps(job, heads, &names, repo->name, stop);
+out:
+	strv_free(&names);
+	job_heads_free(heads);
+}
+
+/*
+ * A deploy: bump the service's version in Git, then sync the apps of the
+ * services it requires (in that environment) and, if all of them synced
+ * healthy, the service's own app.
+ */
+static void
+job_run_deploy(struct job *job, const int *stop)
+{
+	const struct config		*cfg = job->ac->cfg;
+	const struct deploy_request	*d = job->deploy;
+	const struct config_app		*app, *req;
+	struct versions_request		 vq;
+	struct strmap			*heads = strmap_new(4);
+	struct strv			 names;
+	char				*cause = NULL;
+	size_t				 i;
+
+	memset(&names, 0, sizeof names);
+	memset(&vq, 0, sizeof vq);
+	vq.kind = VERSIONS_BUMP;
+	vq.service = d->service;
+	vq.environment = d->environment;
+	vq.version = d->version;
+	vq.image = d->image;
+	vq.tag = d->tag;
+	vq.digest = d->digest;
+	vq.force = d->force;
+	job->bumped = 1;
+	if (versions_write(cfg, &vq, &job->bump, &cause) == -1) {
+		log_warnx("service=%s environment=%s version=%s msg=\"bump "
+		    "failed\" error=\"%s\"", d->service, d->environment,
+		    d->version, cause);
+		job->bump_failed = 1;
+		job->error = cause;
+		goto out;
+	}
+	log_info("service=%s environment=%s version=%s commit=%s msg=\"%s\"",
+	    d->service, d->environment, d->version, job->bump.commit != NULL ?
+	    job->bump.commit : "-", job->bump.summary);
+	if (job->bump.outcome == VERSIONS_REFUSED)
+		goto out;
+	if ((app = job_deploy_app(cfg, d->service, d->environment)) == NULL) {
+		xasprintf(&job->error, "no app deploys service '%s' to "
+		    "environment '%s'", d->service, d->environment);
+		goto out;
+	}
+	for (i = 0; i < d->requires.n; i++) {
+		req = job_deploy_app(cfg, d->requires.v[i], d->environment);
+		if (req == NULL) {
+			xasprintf(&job->error, "service '%s' requires '%s', "
+			    "which no app deploys to environment '%s'",
+			    d->service, d->requires.v[i], d->environment);
+			goto out;
+		}
+		strv_add(&names, req->name);
+	}
+	/* The requires first, each healthy, then the service. */
+	if (names.n != 0 && !job_sync_apps(job, heads, &names, NULL, stop)) {
+		job_report(job, app->name, "Skipped", "not synced: a service "
+		    "it requires did not sync", NULL);
+		goto out;
+	}
+	strv_free(&names);
+	strv_add(&names, app->name);
+	job_sync_apps(job, heads, &names, NULL, stop);
+out:
+	strv_free(&names);
+	job_heads_free(heads);
+}
+
+void
+job_run(struct job *job, const int *stop)
+{
+	switch (job->kind) {
+	case JOB_REPO:
+		job_run_repo(job, stop);
+		break;
+	case JOB_DEPLOY:
+		job_run_deploy(job, stop);
+		break;
+	}
+}
