@@ -56,6 +56,13 @@ struct repo_view {
 	int		 again_all;
 	struct strv	 again_force;
 	char		*again_reason;
+	/*
+	 * The commit every request for one more job named (pushes carry
+	 * it), or NULL when one named none: if the running fetch brings it,
+	 * one more is not needed.
+	 */
+	char		*again_after;
+	int		 again_unknown;
 	struct event	*poll_ev;
 	char		*head;		/* last commit fetched */
 	char		*fetch_error;	/* last fetch's error, or NULL */
@@ -106,7 +113,7 @@ struct agent {
 };
 
 static void	daemon_enqueue_repo(struct agent *, struct repo_view *,
-		    const char *, int, const char *);
+		    const char *, int, const char *, const char *);
 static void	daemon_poll_schedule(struct repo_view *);
 static void	daemon_poll_cb(int, short, void *);
 
@@ -205,6 +212,7 @@ repo_view_free(struct repo_view *rv)
 	free(rv->name);
 	strv_free(&rv->again_force);
 	free(rv->again_reason);
+	free(rv->again_after);
 	free(rv->head);
 	free(rv->fetch_error);
 	free(rv);
@@ -345,7 +353,7 @@ daemon_apply_config(struct agent *a, int first)
 		rv = a->repos[i];
 		if (first || (!rv->reconciled && !rv->inflight))
 			daemon_enqueue_repo(a, rv, first ? "startup" :
-			    "reload", 1, NULL);
+			    "reload", 1, NULL, NULL);
 		daemon_poll_schedule(rv);
 	}
 }
@@ -383,7 +391,7 @@ daemon_merge_force(struct strv *into, const char *app)
  */
 static void
 daemon_enqueue_repo(struct agent *a, struct repo_view *rv, const char *reason,
-    int all, const char *app)
+    int all, const char *app, const char *after)
 {
 	struct job	*job;
 
@@ -398,6 +406,13 @@ daemon_enqueue_repo(struct agent *a, struct repo_view *rv, const char *reason,
 		if (rv->again)
 			metrics_add(a->metrics, "gitops_jobs_coalesced_total",
 			    NULL, 1);
+		if (after == NULL || all || app != NULL)
+			rv->again_unknown = 1;
+		else if (rv->again_after == NULL && !rv->again_unknown)
+			rv->again_after = xstrdup(after);
+		else if (rv->again_after != NULL &&
+		    strcmp(rv->again_after, after) != 0)
+			rv->again_unknown = 1;
 		rv->again = 1;
 		rv->again_all |= all;
 		daemon_merge_force(&rv->again_force, app);
@@ -433,6 +448,9 @@ daemon_enqueue_again(struct agent *a, struct repo_view *rv)
 	rv->again_all = 0;
 	free(rv->again_reason);
 	rv->again_reason = NULL;
+	rv->again_unknown = 0;
+	free(rv->again_after);
+	rv->again_after = NULL;
 	rv->inflight = 1;
 	daemon_push(a, job);
 }
@@ -477,7 +495,7 @@ daemon_poll_cb(int fd, short events, void *arg)
 {
 	struct repo_view	*rv = arg;
 
-	daemon_enqueue_repo(rv->agent, rv, "poll", 1, NULL);
+	daemon_enqueue_repo(rv->agent, rv, "poll", 1, NULL, NULL);
 	daemon_poll_schedule(rv);
 }
 
@@ -629,6 +647,18 @@ daemon_job_done(struct agent *a, struct job *job)
 		    -1 && errno != ENOENT)
 			log_warn("cannot remove %s", job->deploy_file);
 		daemon_deploy_record(a, job, sv);
+	}
+	if (rv != NULL && rv->again && !rv->again_unknown &&
+	    rv->again_after != NULL && rv->head != NULL &&
+	    strcmp(rv->again_after, rv->head) == 0) {
+		/* Every push while it ran was for the commit it fetched. */
+		metrics_add(a->metrics, "gitops_jobs_coalesced_total", NULL, 1);
+		rv->again = 0;
+		free(rv->again_reason);
+		rv->again_reason = NULL;
+		free(rv->again_after);
+		rv->again_after = NULL;
+		strv_free(&rv->again_force);
 	}
 	if (rv != NULL && rv->again && !a->stopping)
 		daemon_enqueue_again(a, rv);
@@ -1002,7 +1032,7 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 	const struct config		*cfg = a->ac->cfg;
 	const struct config_repository	*r;
 	struct webhook_event		 ev;
-	struct strv			 matched, queued, all;
+	struct strv			 matched, queued, current, all;
 	struct repo_view		*rv;
 	const char			*body, *pname = webhook_provider_name(p);
 	const char			*result;
@@ -1016,6 +1046,7 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 	}
 	memset(&matched, 0, sizeof matched);
 	memset(&queued, 0, sizeof queued);
+	memset(&current, 0, sizeof current);
 	memset(&all, 0, sizeof all);
 	body = daemon_body(req, &len);
 	if (webhook_parse(p, daemon_header_cb, req, body, len, &ev,
@@ -1083,8 +1114,23 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		    (rv = daemon_repo(a, r->name)) == NULL)
 			continue;
 		daemon_note_webhook(a, r->name, &ev);
-		daemon_enqueue_repo(a, rv, "webhook", 0, NULL);
+		if (ev.after != NULL && !rv->inflight && rv->head != NULL &&
+		    strcmp(rv->head, ev.after) == 0) {
+			/* Fetched already (a redelivery, a burst's tail). */
+			metrics_add(a->metrics, "gitops_jobs_coalesced_total",
+			    NULL, 1);
+			strv_add(&current, r->name);
+			continue;
+		}
+		daemon_enqueue_repo(a, rv, "webhook", 0, NULL, ev.after);
 		strv_add(&queued, r->name);
+	}
+	if (queued.n == 0 && current.n != 0) {
+		result = "current";
+		xasprintf(&msg, "%s is already at commit %s", current.v[0],
+		    ev.after);
+		daemon_reply_status(a, req, "webhook", 202, "current", msg);
+		goto out;
 	}
 	if (queued.n == 0) {
 		result = "ignored";
@@ -1107,6 +1153,7 @@ out_nofree:
 	free(msg);
 	strv_free(&matched);
 	strv_free(&queued);
+	strv_free(&current);
 	strv_free(&all);
 }
 
@@ -1275,7 +1322,7 @@ daemon_api_apps(struct agent *a, struct evhttp_request *req, const char *rest)
 		    "no such repository");
 		return;
 	}
-	daemon_enqueue_repo(a, rv, "api", 0, app->name);
+	daemon_enqueue_repo(a, rv, "api", 0, app->name, NULL);
 	xasprintf(&msg, "sync of %s queued", app->name);
 	daemon_reply_status(a, req, "sync", 202, "accepted", msg);
 	free(msg);
