@@ -54,7 +54,7 @@ struct webhook_event {
 	struct strv		 urls;		/* repository URLs, as sent */
 	struct strv		 branches;	/* push: branches moved */
 	char			*after;		/* push: new commit, or NULL */
-	struct deploy_request	*deploy;	/* WEBHOOK_DEPLOY */
+	struct deploy_request	*deploy;	/* WEBHOOK_DEPLOY, once verified */
 };
 /* A header's value by name (case-insensitive), or NULL. */
 typedef const char *(*webhook_header_fn)(void *, const char *);
@@ -63,14 +63,22 @@ int		 webhook_provider_from_name(const char *,
 		     enum webhook_provider *);
 const char	*webhook_kind_name(enum webhook_kind);
 /*
- * Parse a delivery: its event header, delivery id and JSON body. -1 with
- * cause when malformed (no event header, not JSON, a push without a
- * repository URL, a bad deploy request). Says nothing of its signature.
+ * Read a delivery: its event header, delivery id and the fields of its
+ * JSON body that matter (one validating pass, no tree: it runs before
+ * the signature is checked). -1 with cause when malformed (no event
+ * header, not a JSON object, a push without a repository URL). Says
+ * nothing of its signature.
  */
 int		 webhook_parse(enum webhook_provider, webhook_header_fn,
 		     void *, const char *, size_t, struct webhook_event *,
 		     char **);
 void		 webhook_event_free(struct webhook_event *);
+/*
+ * The deploy request of a repository_dispatch body (its client_payload):
+ * a full parse, done only after the signature was verified.
+ */
+struct deploy_request *webhook_deploy_request(const char *, size_t,
+		     char **);
 /*
  * 1 when the delivery's signature (HMAC-SHA256 of the raw body, or
  * GitLab's token) matches the secret, compared in constant time; 0 when

@@ -44,7 +44,12 @@
 
 #include "agent.h"
 
-/* Delivery ids remembered, to acknowledge a redelivery without acting. */
+/*
+ * Delivery ids remembered, to acknowledge a redelivery without acting:
+ * two generations of at most DAEMON_DELIVERIES each (the older dropped
+ * whole when the newer fills), so memory stays bounded however many
+ * deliveries arrive, and each lookup is two hash probes.
+ */
 #define DAEMON_DELIVERIES	4096
 #define DAEMON_DELIVERY_TTL_MS	(24 * 60 * 60 * 1000)
 
@@ -82,11 +87,6 @@ struct app_view {
 	struct json	*deploy;	/* last deploy of its service */
 };
 
-struct delivery {
-	char		*id;
-	uint64_t	 at_ms;
-};
-
 struct agent {
 	struct event_base	*base;
 	struct evhttp		*http;
@@ -99,9 +99,8 @@ struct agent {
 	struct repo_view	**repos;
 	size_t			  nrepos;
 	struct strmap		*apps;		/* name -> struct app_view */
-	struct delivery		 deliveries[DAEMON_DELIVERIES];
-	size_t			 ndelivery;	/* next slot */
-	struct strmap		*delivery_ids;	/* id -> slot + 1 */
+	struct strmap		*deliveries;	/* id -> time received */
+	struct strmap		*deliveries_old;
 	struct strmap		*conns;		/* open connections seen */
 	size_t			 nconns;
 	int			 listening;
@@ -745,9 +744,8 @@ daemon_conn_close_cb(struct evhttp_connection *evcon, void *arg)
 	char		 key[32];
 
 	snprintf(key, sizeof key, "%p", (void *)evcon);
-	if (strmap_get(a->conns, key) == NULL)
+	if (strmap_remove(a->conns, key) == NULL)
 		return;
-	strmap_put(a->conns, key, NULL);
 	a->nconns--;
 	metrics_set(a->metrics, "gitops_http_connections", NULL,
 	    (double)a->nconns);
@@ -873,35 +871,43 @@ daemon_signed_by(struct agent *a, struct evhttp_request *req,
 	return (0);
 }
 
-/* Seen recently (and remember it now if not). */
+static void
+daemon_deliveries_free(struct strmap *m)
+{
+	size_t	 cursor = 0;
+	void	*v;
+
+	if (m == NULL)
+		return;
+	while (strmap_next(m, &cursor, NULL, &v))
+		free(v);
+	strmap_free(m);
+}
+
+/* Seen in the last day (and remembered now if not). */
 static int
 daemon_delivery_seen(struct agent *a, enum webhook_provider p,
     const char *id)
 {
-	struct delivery	*d;
+	uint64_t	*at, now = time_now_ms();
 	char		*key;
-	uintptr_t	 slot;
-	uint64_t	 now = time_now_ms();
 
 	xasprintf(&key, "%s/%s", webhook_provider_name(p), id);
-	slot = (uintptr_t)strmap_get(a->delivery_ids, key);
-	if (slot != 0 && now - a->deliveries[slot - 1].at_ms <
-	    DAEMON_DELIVERY_TTL_MS) {
+	if ((at = strmap_get(a->deliveries, key)) == NULL)
+		at = strmap_get(a->deliveries_old, key);
+	if (at != NULL && now - *at < DAEMON_DELIVERY_TTL_MS) {
 		free(key);
 		return (1);
 	}
-	d = &a->deliveries[a->ndelivery];
-	if (d->id != NULL) {
-		/* The oldest makes room (a ring: the map forgets it). */
-		if ((uintptr_t)strmap_get(a->delivery_ids, d->id) ==
-		    a->ndelivery + 1)
-			strmap_put(a->delivery_ids, d->id, NULL);
-		free(d->id);
+	if (strmap_count(a->deliveries) >= DAEMON_DELIVERIES) {
+		daemon_deliveries_free(a->deliveries_old);
+		a->deliveries_old = a->deliveries;
+		a->deliveries = strmap_new(DAEMON_DELIVERIES);
 	}
-	d->id = key;
-	d->at_ms = now;
-	strmap_put(a->delivery_ids, key, (void *)(a->ndelivery + 1));
-	a->ndelivery = (a->ndelivery + 1) % DAEMON_DELIVERIES;
+	at = xmalloc(sizeof *at);
+	*at = now;
+	free(strmap_put(a->deliveries, key, at));
+	free(key);
 	return (0);
 }
 
@@ -1098,6 +1104,14 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 			result = "ignored";
 			daemon_reply_status(a, req, "webhook", 202, "ignored",
 			    "no configured repository matches");
+			goto out;
+		}
+		if ((ev.deploy = webhook_deploy_request(body, len,
+		    &cause)) == NULL) {
+			result = "malformed";
+			daemon_reply_status(a, req, "webhook", 400, "error",
+			    cause);
+			free(cause);
 			goto out;
 		}
 		result = "deploy";
@@ -1629,9 +1643,8 @@ daemon_free(struct agent *a)
 			app_view_free(v);
 		strmap_free(a->apps);
 	}
-	for (i = 0; i < DAEMON_DELIVERIES; i++)
-		free(a->deliveries[i].id);
-	strmap_free(a->delivery_ids);
+	daemon_deliveries_free(a->deliveries);
+	daemon_deliveries_free(a->deliveries_old);
 	strmap_free(a->conns);
 	if (a->http != NULL)
 		evhttp_free(a->http);	/* frees the listener it was given */
@@ -1681,7 +1694,8 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 	if ((a.base = event_base_new()) == NULL)
 		fatalx("cannot make the event loop");
 	a.metrics = metrics_new();
-	a.delivery_ids = strmap_new(DAEMON_DELIVERIES * 2);
+	a.deliveries = strmap_new(DAEMON_DELIVERIES);
+	a.deliveries_old = strmap_new(1);
 	a.conns = strmap_new(64);
 	if (file_mkdirs(a.ac->cfg->state_dir, 0755, &cause) == -1 ||
 	    daemon_tls_init(&a, &cause) == -1 ||

@@ -364,21 +364,475 @@ webhook_event_free(struct webhook_event *ev)
 	memset(ev, 0, sizeof *ev);
 }
 
-/* Add the string at a path of the payload to the URLs, if there. */
-static void
-webhook_add_url(struct webhook_event *ev, const struct json *root, ...)
-{
-	const struct json	*v = root;
-	const char		*key;
-	va_list			 ap;
+/*
+ * The payload is read by a validating scanner, not parsed into a tree:
+ * it runs before the signature is checked (the URL in the body says
+ * whose secret to check it with), so an unauthenticated 25 MiB body must
+ * cost one pass and no memory beyond the few strings kept. Each string
+ * value is offered with its path of keys (NULL for a list item); the
+ * fields wanted are picked by path.
+ */
+#define WEBHOOK_SCAN_DEPTH	128
+#define WEBHOOK_VALUE_MAX	4096	/* longer strings are never kept */
 
-	va_start(ap, root);
-	while (v != NULL && (key = va_arg(ap, const char *)) != NULL)
-		v = json_get(v, key);
-	va_end(ap);
-	if (v != NULL && json_string(v) != NULL && *json_string(v) != '\0' &&
-	    !strv_contains(&ev->urls, json_string(v)))
-		strv_add(&ev->urls, json_string(v));
+struct webhook_scan {
+	const char	*start, *p, *end;
+	int		 depth;
+	const char	*key[WEBHOOK_SCAN_DEPTH];	/* raw, or NULL: item */
+	size_t		 keylen[WEBHOOK_SCAN_DEPTH];
+	struct webhook_fields *out;
+	const char	*error;
+};
+
+struct webhook_fields {
+	char		*ref;
+	char		*after;
+	char		*checkout_sha;
+	char		*action;
+	struct strv	 urls;
+	struct strv	 change_refs;	/* Bitbucket Server changes[] */
+	struct strv	 change_afters;
+};
+
+static void
+webhook_fields_free(struct webhook_fields *f)
+{
+	free(f->ref);
+	free(f->after);
+	free(f->checkout_sha);
+	free(f->action);
+	strv_free(&f->urls);
+	strv_free(&f->change_refs);
+	strv_free(&f->change_afters);
+}
+
+/* The key at a depth is this name (inlined: strlen of a literal folds). */
+static inline int
+ws_key(const struct webhook_scan *ws, int d, const char *name)
+{
+	return (ws->key[d] != NULL && ws->keylen[d] == strlen(name) &&
+	    memcmp(ws->key[d], name, ws->keylen[d]) == 0);
+}
+
+static int
+ws_key_in(const struct webhook_scan *ws, int d, const char *const *names)
+{
+	for (; *names != NULL; names++) {
+		if (ws_key(ws, d, *names))
+			return (1);
+	}
+	return (0);
+}
+
+static int	ws_decode(const char *, size_t, int, char *);
+
+/* A string value at the current path: keep it if it is a field. */
+static void
+ws_offer(struct webhook_scan *ws, const char *raw, size_t rawlen,
+    int escaped)
+{
+	char			 v[WEBHOOK_VALUE_MAX + 1];
+	static const char *const repo_urls[] = { "clone_url", "ssh_url",
+	    "git_url", "html_url", "git_http_url", "git_ssh_url", "homepage",
+	    "url", NULL };
+	static const char *const project_urls[] = { "git_http_url",
+	    "git_ssh_url", "web_url", NULL };
+	struct webhook_fields	*f = ws->out;
+	char			**one = NULL;
+	struct strv		*many = NULL;
+
+	switch (ws->depth) {
+	case 1:
+		if (ws_key(ws, 0, "ref"))
+			one = &f->ref;
+		else if (ws_key(ws, 0, "after"))
+			one = &f->after;
+		else if (ws_key(ws, 0, "checkout_sha"))
+			one = &f->checkout_sha;
+		else if (ws_key(ws, 0, "action"))
+			one = &f->action;
+		else if (ws_key(ws, 0, "repository"))
+			many = &f->urls;
+		break;
+	case 2:
+		if ((ws_key(ws, 0, "repository") && ws_key_in(ws, 1,
+		    repo_urls)) || (ws_key(ws, 0, "project") &&
+		    ws_key_in(ws, 1, project_urls)))
+			many = &f->urls;
+		break;
+	case 3:
+		if (ws_key(ws, 0, "changes") && ws->key[1] == NULL) {
+			if (ws_key(ws, 2, "refId"))
+				many = &f->change_refs;
+			else if (ws_key(ws, 2, "toHash"))
+				many = &f->change_afters;
+		}
+		break;
+	case 4:
+		if (ws_key(ws, 0, "repository") && ws_key(ws, 1, "links") &&
+		    ws_key(ws, 2, "clone") && ws->key[3] == NULL)
+			many = &f->urls;	/* the item's "href" below */
+		else if (ws_key(ws, 0, "changes") && ws->key[1] == NULL &&
+		    ws_key(ws, 2, "ref") && ws_key(ws, 3, "id"))
+			many = &f->change_refs;
+		break;
+	case 5:
+		if (ws_key(ws, 0, "repository") && ws_key(ws, 1, "links") &&
+		    ws_key(ws, 2, "clone") && ws->key[3] == NULL &&
+		    ws_key(ws, 4, "href"))
+			many = &f->urls;
+		break;
+	}
+	if (ws->depth == 4 && many == &f->urls)
+		return;		/* a list item that is not an object */
+	if ((one == NULL || *one != NULL) && many == NULL)
+		return;
+	if (ws_decode(raw, rawlen, escaped, v) == -1)
+		return;		/* too long to be a URL, ref or commit */
+	if (one != NULL && *one == NULL)
+		*one = xstrdup(v);
+	else if (many != NULL && *v != '\0' && !strv_contains(many, v))
+		strv_add(many, v);
+}
+
+static void
+ws_skip_space(struct webhook_scan *ws)
+{
+	while (ws->p < ws->end && (*ws->p == ' ' || *ws->p == '\t' ||
+	    *ws->p == '\n' || *ws->p == '\r'))
+		ws->p++;
+}
+
+static int
+ws_fail(struct webhook_scan *ws, const char *why)
+{
+	if (ws->error == NULL)
+		ws->error = why;
+	return (-1);
+}
+
+static void
+ws_utf8(char *out, size_t *n, unsigned long c)
+{
+	if (c < 0x80)
+		out[(*n)++] = (char)c;
+	else if (c < 0x800) {
+		out[(*n)++] = (char)(0xc0 | c >> 6);
+		out[(*n)++] = (char)(0x80 | (c & 0x3f));
+	} else if (c < 0x10000) {
+		out[(*n)++] = (char)(0xe0 | c >> 12);
+		out[(*n)++] = (char)(0x80 | ((c >> 6) & 0x3f));
+		out[(*n)++] = (char)(0x80 | (c & 0x3f));
+	} else {
+		out[(*n)++] = (char)(0xf0 | c >> 18);
+		out[(*n)++] = (char)(0x80 | ((c >> 12) & 0x3f));
+		out[(*n)++] = (char)(0x80 | ((c >> 6) & 0x3f));
+		out[(*n)++] = (char)(0x80 | (c & 0x3f));
+	}
+}
+
+static int
+ws_hex4(struct webhook_scan *ws, unsigned long *c)
+{
+	int	i, v;
+
+	if (ws->end - ws->p < 4)
+		return (ws_fail(ws, "bad \\u escape"));
+	for (*c = 0, i = 0; i < 4; i++) {
+		if ((v = webhook_hex_value((unsigned char)*ws->p++)) == -1)
+			return (ws_fail(ws, "bad \\u escape"));
+		*c = *c << 4 | (unsigned long)v;
+	}
+	return (0);
+}
+
+/*
+ * A string, at the opening quote: checked and skipped, raw and rawlen
+ * the bytes between the quotes, *escaped set when they hold escapes.
+ * Plain runs are skipped a byte compare at a time; only the fields kept
+ * are decoded (ws_decode).
+ */
+static int
+ws_string(struct webhook_scan *ws, const char **raw, size_t *rawlen,
+    int *escaped)
+{
+	const unsigned char	*p = (const unsigned char *)ws->p + 1;
+	const unsigned char	*end = (const unsigned char *)ws->end;
+	unsigned long		 c;
+
+	*raw = (const char *)p;
+	*escaped = 0;
+	for (;;) {
+		while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+			p++;
+		if (p >= end) {
+			ws->p = (const char *)p;
+			return (ws_fail(ws, "unterminated string"));
+		}
+		if (*p == '"')
+			break;
+		if (*p < 0x20) {
+			ws->p = (const char *)p;
+			return (ws_fail(ws, "control character in a string"));
+		}
+		/* An escape. */
+		*escaped = 1;
+		if (++p >= end) {
+			ws->p = (const char *)p;
+			return (ws_fail(ws, "unterminated string"));
+		}
+		switch (*p) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+		case 'r': case 't':
+			p++;
+			break;
+		case 'u':
+			ws->p = (const char *)p + 1;
+			if (ws_hex4(ws, &c) == -1)
+				return (-1);
+			p = (const unsigned char *)ws->p;
+			break;
+		default:
+			ws->p = (const char *)p;
+			return (ws_fail(ws, "bad escape in a string"));
+		}
+	}
+	*rawlen = (size_t)((const char *)p - *raw);
+	ws->p = (const char *)p + 1;
+	return (0);
+}
+
+/*
+ * The text of a checked string (raw, between the quotes) into out, of
+ * WEBHOOK_VALUE_MAX + 1 bytes; -1 when it does not fit.
+ */
+static int
+ws_decode(const char *raw, size_t len, int escaped, char *out)
+{
+	const char	*p = raw, *end = raw + len;
+	unsigned long	 c, lo;
+	size_t		 n = 0;
+	int		 i, v;
+
+	if (!escaped) {
+		if (len > WEBHOOK_VALUE_MAX)
+			return (-1);
+		memcpy(out, raw, len);
+		out[len] = '\0';
+		return (0);
+	}
+	while (p < end) {
+		if (n + 4 > WEBHOOK_VALUE_MAX)
+			return (-1);
+		if (*p != '\\') {
+			out[n++] = *p++;
+			continue;
+		}
+		p++;
+		switch (*p++) {
+		case 'b': c = '\b'; break;
+		case 'f': c = '\f'; break;
+		case 'n': c = '\n'; break;
+		case 'r': c = '\r'; break;
+		case 't': c = '\t'; break;
+		case 'u':
+			for (c = 0, i = 0; i < 4; i++) {
+				v = webhook_hex_value((unsigned char)*p++);
+				c = c << 4 | (unsigned long)v;
+			}
+			if (c >= 0xd800 && c < 0xdc00 && end - p >= 6 &&
+			    p[0] == '\\' && p[1] == 'u') {
+				for (lo = 0, i = 0; i < 4; i++) {
+					v = webhook_hex_value(
+					    (unsigned char)p[2 + i]);
+					lo = v == -1 ? 0 : lo << 4 |
+					    (unsigned long)v;
+				}
+				if (lo >= 0xdc00 && lo < 0xe000) {
+					c = 0x10000 + ((c - 0xd800) << 10) +
+					    (lo - 0xdc00);
+					p += 6;
+				}
+			}
+			break;
+		default:
+			c = (unsigned char)p[-1];	/* " \ / */
+			break;
+		}
+		/* A NUL never reaches C strings. */
+		ws_utf8(out, &n, c == 0 ? 0xfffd : c);
+	}
+	out[n] = '\0';
+	return (0);
+}
+
+static int
+ws_literal(struct webhook_scan *ws, const char *word)
+{
+	size_t	n = strlen(word);
+
+	if ((size_t)(ws->end - ws->p) < n || memcmp(ws->p, word, n) != 0)
+		return (ws_fail(ws, "unexpected character"));
+	ws->p += n;
+	return (0);
+}
+
+static int
+ws_number(struct webhook_scan *ws)
+{
+	const char	*s = ws->p;
+
+#define WS_DIGIT()	(ws->p < ws->end && *ws->p >= '0' && *ws->p <= '9')
+	if (ws->p < ws->end && *ws->p == '-')
+		ws->p++;
+	if (!WS_DIGIT())
+		return (ws_fail(ws, "unexpected character"));
+	if (*ws->p == '0')
+		ws->p++;
+	else
+		while (WS_DIGIT())
+			ws->p++;
+	if (ws->p < ws->end && *ws->p == '.') {
+		ws->p++;
+		if (!WS_DIGIT())
+			return (ws_fail(ws, "bad number"));
+		while (WS_DIGIT())
+			ws->p++;
+	}
+	if (ws->p < ws->end && (*ws->p == 'e' || *ws->p == 'E')) {
+		ws->p++;
+		if (ws->p < ws->end && (*ws->p == '+' || *ws->p == '-'))
+			ws->p++;
+		if (!WS_DIGIT())
+			return (ws_fail(ws, "bad number"));
+		while (WS_DIGIT())
+			ws->p++;
+	}
+#undef WS_DIGIT
+	return (ws->p > s ? 0 : -1);
+}
+
+static int
+ws_value(struct webhook_scan *ws)
+{
+	const char	*raw;
+	size_t		 rawlen;
+	int		 escaped, first;
+
+	ws_skip_space(ws);
+	if (ws->p >= ws->end)
+		return (ws_fail(ws, "unexpected end"));
+	switch (*ws->p) {
+	case '"':
+		if (ws_string(ws, &raw, &rawlen, &escaped) == -1)
+			return (-1);
+		if (ws->depth > 0)
+			ws_offer(ws, raw, rawlen, escaped);
+		return (0);
+	case '{':
+	case '[':
+		if (ws->depth >= WEBHOOK_SCAN_DEPTH)
+			return (ws_fail(ws, "nested too deeply"));
+		first = 1;
+		if (*ws->p++ == '[') {
+			ws->key[ws->depth] = NULL;
+			ws->depth++;
+			for (;;) {
+				ws_skip_space(ws);
+				if (ws->p < ws->end && *ws->p == ']' && first)
+					break;
+				if (ws_value(ws) == -1)
+					return (-1);
+				first = 0;
+				ws_skip_space(ws);
+				if (ws->p < ws->end && *ws->p == ',') {
+					ws->p++;
+					continue;
+				}
+				if (ws->p < ws->end && *ws->p == ']')
+					break;
+				return (ws_fail(ws, "expected ',' or ']'"));
+			}
+		} else {
+			ws->depth++;
+			for (;;) {
+				ws_skip_space(ws);
+				if (ws->p < ws->end && *ws->p == '}' && first)
+					break;
+				if (ws->p >= ws->end || *ws->p != '"')
+					return (ws_fail(ws, "expected a key"));
+				if (ws_string(ws, &raw, &rawlen,
+				    &escaped) == -1)
+					return (-1);
+				ws->key[ws->depth - 1] = raw;
+				ws->keylen[ws->depth - 1] = rawlen;
+				ws_skip_space(ws);
+				if (ws->p >= ws->end || *ws->p != ':')
+					return (ws_fail(ws, "expected ':'"));
+				ws->p++;
+				if (ws_value(ws) == -1)
+					return (-1);
+				first = 0;
+				ws_skip_space(ws);
+				if (ws->p < ws->end && *ws->p == ',') {
+					ws->p++;
+					continue;
+				}
+				if (ws->p < ws->end && *ws->p == '}')
+					break;
+				return (ws_fail(ws, "expected ',' or '}'"));
+			}
+		}
+		ws->p++;
+		ws->depth--;
+		return (0);
+	case 't':
+		return (ws_literal(ws, "true"));
+	case 'f':
+		return (ws_literal(ws, "false"));
+	case 'n':
+		return (ws_literal(ws, "null"));
+	default:
+		return (ws_number(ws));
+	}
+}
+
+/* Scan a body; on error, cause says where ("line L column C: why"). */
+static int
+webhook_scan(const char *body, size_t len, struct webhook_fields *f,
+    char **cause)
+{
+	struct webhook_scan	 ws;
+	const char		*q;
+	int			 line = 1, column = 1;
+
+	memset(&ws, 0, sizeof ws);
+	memset(f, 0, sizeof *f);
+	ws.start = ws.p = body;
+	ws.end = body + len;
+	ws.out = f;
+	ws_skip_space(&ws);
+	if (ws.p >= ws.end || *ws.p != '{') {
+		*cause = xstrdup("body must be a JSON object");
+		return (-1);
+	}
+	if (ws_value(&ws) == 0) {
+		ws_skip_space(&ws);
+		if (ws.p == ws.end)
+			return (0);
+		ws_fail(&ws, "text after the JSON value");
+	}
+	for (q = body; q < ws.p && q < ws.end; q++) {
+		if (*q == '\n') {
+			line++;
+			column = 1;
+		} else if (((unsigned char)*q & 0xc0) != 0x80)
+			column++;
+	}
+	xasprintf(cause, "body is not JSON: line %d column %d: %s", line,
+	    column, ws.error);
+	webhook_fields_free(f);
+	return (-1);
 }
 
 /* "refs/heads/main" -> "main"; tags and other refs move no branch. */
@@ -399,44 +853,18 @@ webhook_set_after(struct webhook_event *ev, const char *after)
 		ev->after = xstrdup(after);
 }
 
-/* The repository URLs every provider's payload carries somewhere. */
-static void
-webhook_add_urls(struct webhook_event *ev, const struct json *root)
-{
-	struct json	*clone, *e;
-
-	webhook_add_url(ev, root, "repository", "clone_url", NULL);
-	webhook_add_url(ev, root, "repository", "ssh_url", NULL);
-	webhook_add_url(ev, root, "repository", "git_url", NULL);
-	webhook_add_url(ev, root, "repository", "html_url", NULL);
-	webhook_add_url(ev, root, "repository", "git_http_url", NULL);
-	webhook_add_url(ev, root, "repository", "git_ssh_url", NULL);
-	webhook_add_url(ev, root, "repository", "homepage", NULL);
-	webhook_add_url(ev, root, "project", "git_http_url", NULL);
-	webhook_add_url(ev, root, "project", "git_ssh_url", NULL);
-	webhook_add_url(ev, root, "project", "web_url", NULL);
-	/* GitHub's repository.url is an API URL; generic's is the remote. */
-	if (ev->provider == WEBHOOK_GENERIC ||
-	    ev->provider == WEBHOOK_GITLAB) {
-		webhook_add_url(ev, root, "repository", "url", NULL);
-		webhook_add_url(ev, root, "repository", NULL);
-	}
-	clone = json_path(root, "repository", "links", "clone", NULL);
-	for (e = json_child(clone); e != NULL; e = json_next(e))
-		webhook_add_url(ev, e, "href", NULL);
-}
-
 int
 webhook_parse(enum webhook_provider p, webhook_header_fn hdr, void *arg,
     const char *body, size_t len, struct webhook_event *ev, char **cause)
 {
 	const struct webhook_headers	*h = webhook_headers_of(p, hdr, arg);
-	struct json			*root = NULL, *changes, *c, *cp;
-	const char			*event, *delivery, *action;
-	char				*err = NULL;
+	struct webhook_fields		 f;
+	const char			*event, *delivery;
+	size_t				 i;
 	int				 push = 0;
 
 	memset(ev, 0, sizeof *ev);
+	memset(&f, 0, sizeof f);
 	ev->provider = p;
 	if ((event = hdr(arg, h->event)) == NULL || *event == '\0') {
 		xasprintf(cause, "missing %s header", h->event);
@@ -445,17 +873,11 @@ webhook_parse(enum webhook_provider p, webhook_header_fn hdr, void *arg,
 	ev->event = xstrdup(event);
 	if ((delivery = hdr(arg, h->delivery)) != NULL && *delivery != '\0')
 		ev->delivery = xstrndup(delivery, 128);
-	if ((root = json_parse(body, len, &err)) == NULL) {
-		xasprintf(cause, "body is not JSON: %s", err);
-		free(err);
+	if (webhook_scan(body, len, &f, cause) == -1)
 		goto fail;
-	}
-	if (json_type(root) != JSON_OBJECT) {
-		xasprintf(cause, "body must be a JSON object, not %s",
-		    json_type_phrase(root));
-		goto fail;
-	}
-	webhook_add_urls(ev, root);
+	/* GitHub's repository.url is its API URL: harmless, never matches. */
+	for (i = 0; i < f.urls.n; i++)
+		strv_add(&ev->urls, f.urls.v[i]);
 	ev->kind = WEBHOOK_OTHER;
 	switch (p) {
 	case WEBHOOK_GITHUB:
@@ -463,24 +885,13 @@ webhook_parse(enum webhook_provider p, webhook_header_fn hdr, void *arg,
 			ev->kind = WEBHOOK_PING;
 		else if (strcmp(event, "push") == 0)
 			push = 1;
-		else if (strcmp(event, "repository_dispatch") == 0) {
-			action = json_path_string(root, "action", NULL);
-			if (action == NULL ||
-			    strcmp(action, "deploy-service") != 0)
-				break;
-			cp = json_get(root, "client_payload");
-			if ((ev->deploy = deploy_request_from_json(cp,
-			    cause)) == NULL)
-				goto fail;
+		else if (strcmp(event, "repository_dispatch") == 0 &&
+		    f.action != NULL && strcmp(f.action, "deploy-service") == 0)
 			ev->kind = WEBHOOK_DEPLOY;
-		}
 		break;
 	case WEBHOOK_GITLAB:
-		push = strcmp(event, "Push Hook") == 0 ||
-		    strcmp(event, "System Hook") == 0;
-		if (json_path_string(root, "checkout_sha", NULL) != NULL)
-			webhook_set_after(ev, json_path_string(root,
-			    "checkout_sha", NULL));
+		push = strcmp(event, "Push Hook") == 0;
+		webhook_set_after(ev, f.checkout_sha);
 		break;
 	case WEBHOOK_GITEA:
 		push = strcmp(event, "push") == 0;
@@ -490,16 +901,11 @@ webhook_parse(enum webhook_provider p, webhook_header_fn hdr, void *arg,
 			ev->kind = WEBHOOK_PING;
 		else if (strcmp(event, "repo:refs_changed") == 0) {
 			ev->kind = WEBHOOK_PUSH;
-			changes = json_get(root, "changes");
-			for (c = json_child(changes); c != NULL;
-			    c = json_next(c)) {
-				webhook_add_ref(ev, json_path_string(c, "ref",
-				    "id", NULL));
-				webhook_add_ref(ev, json_path_string(c,
-				    "refId", NULL));
-				webhook_set_after(ev, json_path_string(c,
-				    "toHash", NULL));
-			}
+			for (i = 0; i < f.change_refs.n; i++)
+				webhook_add_ref(ev, f.change_refs.v[i]);
+			/* One branch: its new commit; several: unknown. */
+			if (f.change_afters.n == 1)
+				webhook_set_after(ev, f.change_afters.v[0]);
 		}
 		break;
 	case WEBHOOK_GENERIC:
@@ -511,18 +917,40 @@ webhook_parse(enum webhook_provider p, webhook_header_fn hdr, void *arg,
 	}
 	if (push) {
 		ev->kind = WEBHOOK_PUSH;
-		webhook_add_ref(ev, json_path_string(root, "ref", NULL));
-		webhook_set_after(ev, json_path_string(root, "after", NULL));
+		webhook_add_ref(ev, f.ref);
+		webhook_set_after(ev, f.after);
 	}
 	if ((ev->kind == WEBHOOK_PUSH || ev->kind == WEBHOOK_DEPLOY) &&
 	    ev->urls.n == 0) {
 		xasprintf(cause, "%s event without a repository URL", event);
 		goto fail;
 	}
-	json_free(root);
+	webhook_fields_free(&f);
 	return (0);
 fail:
-	json_free(root);
+	webhook_fields_free(&f);
 	webhook_event_free(ev);
 	return (-1);
+}
+
+struct deploy_request *
+webhook_deploy_request(const char *body, size_t len, char **cause)
+{
+	struct deploy_request	*d;
+	struct json		*root;
+	char			*err = NULL;
+
+	if ((root = json_parse(body, len, &err)) == NULL) {
+		xasprintf(cause, "body is not JSON: %s", err);
+		free(err);
+		return (NULL);
+	}
+	if (json_get(root, "client_payload") == NULL) {
+		xasprintf(cause, "repository_dispatch without a client_payload");
+		d = NULL;
+	} else
+		d = deploy_request_from_json(json_get(root, "client_payload"),
+		    cause);
+	json_free(root);
+	return (d);
 }

@@ -23,7 +23,12 @@
 
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netdb.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -38,6 +43,7 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <git2/sys/stream.h>
 
 #include "gitops.h"
 
@@ -1912,6 +1918,146 @@ worker_clean_stale(const char *dir)
 	free(p);
 }
 
+/*
+ * The git:// transport over a socket of our own. libgit2's leaves Nagle
+ * on and ACKs late: `git upload-pack` writes its negotiation answer in
+ * small pieces, and each fetch then waits out a 40 ms delayed ACK. Ours
+ * sets TCP_NODELAY and re-arms TCP_QUICKACK after every read. Registered
+ * for git:// remotes only (libgit2's SSH transport reaches into its own
+ * socket stream's fields, so SSH keeps libgit2's).
+ */
+struct quick_stream {
+	git_stream	 parent;	/* first: libgit2 sees only this */
+	char		*host;
+	char		*port;
+	int		 fd;
+};
+
+static int
+quick_connect(git_stream *st)
+{
+	struct quick_stream	*qs = (struct quick_stream *)st;
+	struct addrinfo		 hints, *res = NULL, *ai;
+	int			 one = 1, e, saved = ECONNREFUSED;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_family = AF_UNSPEC;
+	if ((e = getaddrinfo(qs->host, qs->port, &hints, &res)) != 0) {
+		git_error_set_str(GIT_ERROR_NET, gai_strerror(e));
+		return (-1);
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		qs->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (qs->fd == -1)
+			continue;
+		if (connect(qs->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		saved = errno;
+		close(qs->fd);
+		qs->fd = -1;
+	}
+	freeaddrinfo(res);
+	if (qs->fd == -1) {
+		char	msg[512];
+
+		snprintf(msg, sizeof msg, "failed to connect to %s: %s",
+		    qs->host, strerror(saved));
+		git_error_set_str(GIT_ERROR_NET, msg);
+		return (-1);
+	}
+	setsockopt(qs->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(qs->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+	return (0);
+}
+
+static ssize_t
+quick_read(git_stream *st, void *data, size_t len)
+{
+	struct quick_stream	*qs = (struct quick_stream *)st;
+	ssize_t			 n;
+	int			 one = 1;
+
+	while ((n = recv(qs->fd, data, len, 0)) == -1 && errno == EINTR)
+		;
+	if (n == -1) {
+		git_error_set_str(GIT_ERROR_NET, strerror(errno));
+		return (-1);
+	}
+	/* The kernel drops quick ACK mode on its own: ask again. */
+	setsockopt(qs->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+	return (n);
+}
+
+static ssize_t
+quick_write(git_stream *st, const char *data, size_t len, int flags)
+{
+	struct quick_stream	*qs = (struct quick_stream *)st;
+	ssize_t			 n;
+
+	while ((n = send(qs->fd, data, len, MSG_NOSIGNAL)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1) {
+		git_error_set_str(GIT_ERROR_NET, strerror(errno));
+		return (-1);
+	}
+	return (n);
+}
+
+static int
+quick_close(git_stream *st)
+{
+	struct quick_stream	*qs = (struct quick_stream *)st;
+
+	if (qs->fd != -1)
+		close(qs->fd);
+	qs->fd = -1;
+	return (0);
+}
+
+static void
+quick_free(git_stream *st)
+{
+	struct quick_stream	*qs = (struct quick_stream *)st;
+
+	quick_close(st);
+	free(qs->host);
+	free(qs->port);
+	free(qs);
+}
+
+static int
+quick_init(git_stream **out, const char *host, const char *port)
+{
+	struct quick_stream	*qs = xcalloc(1, sizeof *qs);
+
+	qs->parent.version = GIT_STREAM_VERSION;
+	qs->parent.connect = quick_connect;
+	qs->parent.read = quick_read;
+	qs->parent.write = quick_write;
+	qs->parent.close = quick_close;
+	qs->parent.free = quick_free;
+	qs->host = xstrdup(host);
+	qs->port = xstrdup(port);
+	qs->fd = -1;
+	*out = &qs->parent;
+	return (0);
+}
+
+static void
+worker_use_quick_stream(const char *url)
+{
+	static git_stream_registration	reg = { GIT_STREAM_VERSION,
+					    quick_init, NULL };
+
+	if (strncmp(url, "git://", 6) == 0 &&
+	    git_stream_register(GIT_STREAM_STANDARD, &reg) < 0)
+		log_warnx("msg=\"cannot register the git:// stream\" "
+		    "error=\"%s\"", git_error_last()->message);
+}
+
 /* An in-memory remote for the configured URL (see git_remote_setup). */
 static int
 worker_remote(git_repository *repo, git_remote **remote, struct worker *w)
@@ -1931,6 +2077,7 @@ worker_remote(git_repository *repo, git_remote **remote, struct worker *w)
 		opts.repository = repo;
 		opts.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF |
 		    GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+		worker_use_quick_stream(url);
 		error = git_remote_create_with_opts(remote, url, &opts);
 		if (git_url_is_ssh(url))
 			w->known_name = git_ssh_known_name(url);

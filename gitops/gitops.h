@@ -91,6 +91,8 @@ void		 strmap_free(struct strmap *);
 void		*strmap_get(const struct strmap *, const char *);
 /* Returns the previous value, or NULL if the key was new. */
 void		*strmap_put(struct strmap *, const char *, void *);
+/* Remove a key; returns its value, or NULL if it was not there. */
+void		*strmap_remove(struct strmap *, const char *);
 size_t		 strmap_count(const struct strmap *);
 /* Iterate: start with *cursor = 0; returns 0 when done. */
 int		 strmap_next(const struct strmap *, size_t *, const char **,

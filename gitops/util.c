@@ -208,6 +208,36 @@ strmap_put(struct strmap *m, const char *key, void *value)
 	return (NULL);
 }
 
+/*
+ * Linear probing without tombstones: after emptying a slot, move back
+ * every later entry of the run that the hole now keeps from its home.
+ */
+void *
+strmap_remove(struct strmap *m, const char *key)
+{
+	struct strmap_slot	*s = strmap_slot(m, key, strmap_hash(key));
+	size_t			 mask = m->size - 1, i, j, home;
+	void			*prev;
+
+	if (s->key == NULL)
+		return (NULL);
+	prev = s->value;
+	free(s->key);
+	i = (size_t)(s - m->slots);
+	m->slots[i].key = NULL;
+	m->count--;
+	for (j = (i + 1) & mask; m->slots[j].key != NULL; j = (j + 1) & mask) {
+		home = m->slots[j].hash & mask;
+		/* Stays unless its home is cyclically outside (i, j]. */
+		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		m->slots[i] = m->slots[j];
+		m->slots[j].key = NULL;
+		i = j;
+	}
+	return (prev);
+}
+
 size_t
 strmap_count(const struct strmap *m)
 {

@@ -29,6 +29,38 @@ test_buf_printf_grows_and_terminates(void **state)
 	free(s);
 }
 
+/* Removal keeps every other key reachable (probe runs are repaired). */
+static void
+test_strmap_remove_keeps_the_rest_reachable(void **state)
+{
+	struct strmap	*m = strmap_new(0);
+	char		 key[32];
+	intptr_t	 i;
+
+	for (i = 1; i <= 5000; i++) {
+		snprintf(key, sizeof key, "k%ld", (long)i);
+		strmap_put(m, key, (void *)i);
+	}
+	/* Every third key, in an order that breaks many runs. */
+	for (i = 4999; i >= 1; i -= 3) {
+		snprintf(key, sizeof key, "k%ld", (long)i);
+		assert_ptr_equal(strmap_remove(m, key), (void *)i);
+		assert_null(strmap_remove(m, key));
+	}
+	assert_int_equal(strmap_count(m), 5000 - 1667);
+	for (i = 1; i <= 5000; i++) {
+		snprintf(key, sizeof key, "k%ld", (long)i);
+		if (i % 3 == 1)
+			assert_null(strmap_get(m, key));
+		else
+			assert_ptr_equal(strmap_get(m, key), (void *)i);
+	}
+	/* Removed keys can come back. */
+	strmap_put(m, "k1", (void *)7);
+	assert_ptr_equal(strmap_get(m, "k1"), (void *)7);
+	strmap_free(m);
+}
+
 static void
 test_strmap_put_get_many_keys_survive_growth(void **state)
 {
@@ -393,6 +425,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_printf_grows_and_terminates),
 		cmocka_unit_test(test_strmap_put_get_many_keys_survive_growth),
+		cmocka_unit_test(test_strmap_remove_keeps_the_rest_reachable),
 		cmocka_unit_test(test_strv_add_sort_contains),
 		cmocka_unit_test(test_cause_append_joins_lines),
 		cmocka_unit_test(test_path_normalize_cases),

@@ -276,6 +276,10 @@ test_webhook_parse_repository_dispatch_deploy(void **state)
 	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h, body, len,
 	    &ev, &cause), 0);
 	assert_int_equal(ev.kind, WEBHOOK_DEPLOY);
+	/* The request itself is read only once the signature is checked. */
+	assert_null(ev.deploy);
+	ev.deploy = webhook_deploy_request(body, len, &cause);
+	assert_non_null(ev.deploy);
 	assert_string_equal(ev.deploy->service, "checkout-service");
 	assert_string_equal(ev.deploy->environment, "staging");
 	assert_string_equal(ev.deploy->version, "v3.0.1-3f2c1ab");
@@ -305,11 +309,12 @@ test_webhook_parse_malformed_says_what(void **state)
 	free(cause);
 	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h, "{x", 2,
 	    &ev, &cause), -1);
-	assert_non_null(strstr(cause, "body is not JSON"));
+	assert_string_equal(cause, "body is not JSON: line 1 column 2: "
+	    "expected a key");
 	free(cause);
 	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h, "[]", 2,
 	    &ev, &cause), -1);
-	assert_string_equal(cause, "body must be a JSON object, not a list");
+	assert_string_equal(cause, "body must be a JSON object");
 	free(cause);
 	body = "{\"ref\": \"refs/heads/main\"}";
 	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h, body,
@@ -320,9 +325,111 @@ test_webhook_parse_malformed_says_what(void **state)
 	    "{\"clone_url\": \"x\"}, \"client_payload\": {\"service\": "
 	    "\"a\", \"environment\": \"b\"}}";
 	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, rd, body,
-	    strlen(body), &ev, &cause), -1);
+	    strlen(body), &ev, &cause), 0);
+	webhook_event_free(&ev);
+	assert_null(webhook_deploy_request(body, strlen(body), &cause));
 	assert_string_equal(cause, "deploy request: 'version' is required");
 	free(cause);
+	body = "{\"action\": \"deploy-service\"}";
+	assert_null(webhook_deploy_request(body, strlen(body), &cause));
+	assert_string_equal(cause,
+	    "repository_dispatch without a client_payload");
+	free(cause);
+}
+
+/* The scanner is a JSON validator: what it accepts, what it refuses. */
+static void
+test_webhook_parse_scanner_validates_json(void **state)
+{
+	static const struct {
+		const char	*body;
+		const char	*error;		/* NULL: accepted */
+	} cases[] = {
+		{ "{\"repository\": {\"clone_url\": \"https:\\/\\/h.example"
+		  "\\/a\\/b.git\"}, \"ref\": \"refs\\/heads\\/m\\u00e9\"}",
+		  NULL },
+		{ "{\"repository\": {\"clone_url\": \"x\"}, \"n\": [1, -0.5e+3,"
+		  " true, false, null, {}, []], \"s\": \"\\ud83d\\ude00\"}", NULL },
+		{ "{\"repository\": {\"clone_url\": \"x\"}} x",
+		  "body is not JSON: line 1 column 36: text after the JSON "
+		  "value" },
+		{ "{\"repository\": {\"clone_url\": \"x\"}, \"n\": 01}",
+		  "body is not JSON: line 1 column 42: expected ',' or '}'" },
+		{ "{\"repository\": {\"clone_url\": \"x\"}, \"n\": [1,]}",
+		  "body is not JSON: line 1 column 44: unexpected character" },
+		{ "{\"repository\": {\"clone_url\": \"x\"}, \"s\": \"\\q\"}",
+		  "body is not JSON: line 1 column 43: bad escape in a string" },
+		{ "{\"repository\": {\"clone_url\": \"x\"}, \"s\": \"a\nb\"}",
+		  "body is not JSON: line 1 column 43: control character in a "
+		  "string" },
+		{ "{\"repository\": {\"clone_url\": \"x\"}, \"s\": tru}",
+		  "body is not JSON: line 1 column 41: unexpected character" },
+		{ "{\"repository\": {\"clone_url\": \"x\"", "body is not JSON: "
+		  "line 1 column 33: expected ',' or '}'" },
+	};
+	const char		*h[] = { "X-GitHub-Event", "push", NULL };
+	struct webhook_event	 ev;
+	char			*cause = NULL;
+	size_t			 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (cases[i].error == NULL) {
+			assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb,
+			    h, cases[i].body, strlen(cases[i].body), &ev,
+			    &cause), 0);
+			assert_true(ev.urls.n == 1);
+			if (i == 0) {
+				assert_string_equal(ev.urls.v[0],
+				    "https://h.example/a/b.git");
+				assert_string_equal(ev.branches.v[0],
+				    "m\xc3\xa9");
+			}
+			webhook_event_free(&ev);
+			continue;
+		}
+		assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h,
+		    cases[i].body, strlen(cases[i].body), &ev, &cause), -1);
+		assert_string_equal(cause, cases[i].error);
+		free(cause);
+		cause = NULL;
+	}
+}
+
+/* Nesting is bounded; a huge body costs a pass, not a tree. */
+static void
+test_webhook_parse_deep_and_large_bodies(void **state)
+{
+	const char		*h[] = { "X-GitHub-Event", "push", NULL };
+	struct webhook_event	 ev;
+	struct buf		 b;
+	char			*cause = NULL;
+	int			 i;
+
+	buf_init(&b);
+	buf_adds(&b, "{\"a\": ");
+	for (i = 0; i < 200; i++)
+		buf_addc(&b, '[');
+	for (i = 0; i < 200; i++)
+		buf_addc(&b, ']');
+	buf_addc(&b, '}');
+	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h, b.data,
+	    b.len, &ev, &cause), -1);
+	assert_non_null(strstr(cause, "nested too deeply"));
+	free(cause);
+	buf_free(&b);
+	/* 8 MB of small objects, the URL at the end. */
+	buf_init(&b);
+	buf_adds(&b, "{\"pad\": [");
+	for (i = 0; i < 1000000; i++)
+		buf_adds(&b, i == 0 ? "{}" : ",{}");
+	buf_adds(&b, "], \"ref\": \"refs/heads/main\", \"repository\": "
+	    "{\"clone_url\": \"https://h/a\"}}");
+	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h, b.data,
+	    b.len, &ev, &cause), 0);
+	assert_string_equal(ev.urls.v[0], "https://h/a");
+	assert_string_equal(ev.branches.v[0], "main");
+	webhook_event_free(&ev);
+	buf_free(&b);
 }
 
 static void
@@ -428,6 +535,8 @@ main(void)
 		    test_webhook_parse_bitbucket_server_refs_changed),
 		cmocka_unit_test(test_webhook_parse_repository_dispatch_deploy),
 		cmocka_unit_test(test_webhook_parse_malformed_says_what),
+		cmocka_unit_test(test_webhook_parse_scanner_validates_json),
+		cmocka_unit_test(test_webhook_parse_deep_and_large_bodies),
 		cmocka_unit_test(test_deploy_request_from_json_checks_fields),
 		cmocka_unit_test(test_metrics_render_text_format),
 	};
