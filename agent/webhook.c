@@ -406,19 +406,22 @@ webhook_fields_free(struct webhook_fields *f)
 	strv_free(&f->change_afters);
 }
 
-/* The key at a depth is this name (inlined: strlen of a literal folds). */
-static inline int
-ws_key(const struct webhook_scan *ws, int d, const char *name)
+/* The key at a depth is this name (a string literal). */
+#define ws_key(ws, d, name)	ws_key_is(ws, d, name, sizeof(name) - 1)
+
+static int
+ws_key_is(const struct webhook_scan *ws, int d, const char *name,
+    size_t len)
 {
-	return (ws->key[d] != NULL && ws->keylen[d] == strlen(name) &&
-	    memcmp(ws->key[d], name, ws->keylen[d]) == 0);
+	return (ws->key[d] != NULL && ws->keylen[d] == len &&
+	    memcmp(ws->key[d], name, len) == 0);
 }
 
 static int
 ws_key_in(const struct webhook_scan *ws, int d, const char *const *names)
 {
 	for (; *names != NULL; names++) {
-		if (ws_key(ws, d, *names))
+		if (ws_key_is(ws, d, *names, strlen(*names)))
 			return (1);
 	}
 	return (0);
@@ -547,6 +550,32 @@ ws_hex4(struct webhook_scan *ws, unsigned long *c)
 }
 
 /*
+ * Past the bytes that need no attention in a string (anything but '"',
+ * '\\' and control characters), eight at a time: a byte b of a word is
+ * flagged by the high bit of (b ^ c) - 1 (b equals c) or of b - 0x20 (b
+ * below 0x20), where b itself has its high bit clear.
+ */
+static const unsigned char *
+ws_plain_run(const unsigned char *p, const unsigned char *end)
+{
+	const uint64_t	ones = 0x0101010101010101ULL;
+	const uint64_t	high = 0x8080808080808080ULL;
+	uint64_t	w, t;
+
+	while (end - p >= 8) {
+		memcpy(&w, p, 8);
+		t = ((w ^ (ones * '"')) - ones) | ((w ^ (ones * '\\')) - ones) |
+		    (w - ones * 0x20);
+		if ((t & ~w & high) != 0)
+			break;
+		p += 8;
+	}
+	while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+		p++;
+	return (p);
+}
+
+/*
  * A string, at the opening quote: checked and skipped, raw and rawlen
  * the bytes between the quotes, *escaped set when they hold escapes.
  * Plain runs are skipped a byte compare at a time; only the fields kept
@@ -563,8 +592,7 @@ ws_string(struct webhook_scan *ws, const char **raw, size_t *rawlen,
 	*raw = (const char *)p;
 	*escaped = 0;
 	for (;;) {
-		while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
-			p++;
+		p = ws_plain_run(p, end);
 		if (p >= end) {
 			ws->p = (const char *)p;
 			return (ws_fail(ws, "unterminated string"));
