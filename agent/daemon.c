@@ -384,6 +384,37 @@ daemon_merge_force(struct strv *into, const char *app)
 }
 
 /*
+ * What a job holds while it runs: its repositories (one user of a cache
+ * at a time) and the target directories of the apps it may sync (apps
+ * of two repositories may share a directory, and its inventory must
+ * have one writer).
+ */
+static void
+daemon_key_add(struct strv *keys, const char *kind, const char *name)
+{
+	char	*k;
+
+	xasprintf(&k, "%s:%s", kind, name);
+	if (!strv_contains(keys, k))
+		strv_add(keys, k);
+	free(k);
+}
+
+static void
+daemon_repo_keys(const struct config *cfg, const char *repo,
+    struct strv *keys)
+{
+	size_t	i;
+
+	daemon_key_add(keys, "repository", repo);
+	for (i = 0; i < cfg->napps; i++) {
+		if (strcmp(cfg->apps[i].repository, repo) == 0)
+			daemon_key_add(keys, "target",
+			    cfg->apps[i].target_path);
+	}
+}
+
+/*
  * Ask for a fetch of a repository and a sync of what it changed (all: of
  * every app; app: of that one whatever changed). A job already queued
  * takes the request; one running is followed by exactly one more.
@@ -421,7 +452,7 @@ daemon_enqueue_repo(struct agent *a, struct repo_view *rv, const char *reason,
 	}
 	job = job_new(JOB_REPO, a->ac, reason);
 	job->repo = xstrdup(rv->name);
-	strv_add(&job->keys, rv->name);
+	daemon_repo_keys(a->ac->cfg, rv->name, &job->keys);
 	job->all = all;
 	daemon_merge_force(&job->force, app);
 	rv->inflight = 1;
@@ -440,7 +471,7 @@ daemon_enqueue_again(struct agent *a, struct repo_view *rv)
 	job = job_new(JOB_REPO, a->ac, rv->again_reason != NULL ?
 	    rv->again_reason : "webhook");
 	job->repo = xstrdup(rv->name);
-	strv_add(&job->keys, rv->name);
+	daemon_repo_keys(a->ac->cfg, rv->name, &job->keys);
 	job->all = rv->again_all;
 	job->force = rv->again_force;
 	memset(&rv->again_force, 0, sizeof rv->again_force);
@@ -463,12 +494,14 @@ daemon_deploy_keys(const struct config *cfg, const struct deploy_request *d,
 	size_t			 i;
 
 	if (cfg->versions.repository != NULL)
-		strv_add(keys, cfg->versions.repository);
+		daemon_key_add(keys, "repository", cfg->versions.repository);
 	for (i = 0; i <= d->requires.n; i++) {
 		app = job_deploy_app(cfg, i < d->requires.n ?
 		    d->requires.v[i] : d->service, d->environment);
-		if (app != NULL && !strv_contains(keys, app->repository))
-			strv_add(keys, app->repository);
+		if (app == NULL)
+			continue;
+		daemon_key_add(keys, "repository", app->repository);
+		daemon_key_add(keys, "target", app->target_path);
 	}
 	/* Dependencies of those apps are only read: no key. */
 }
