@@ -35,6 +35,7 @@ struct cli_app {
 	uint64_t		 timeout_ms;
 	char			*revision;	/* commit id, for a Git app */
 	const struct config_app	*app;		/* NULL in --path mode */
+	const struct config	*cfg;		/* likewise */
 };
 
 /* Options shared by the subcommands; each takes the ones it needs. */
@@ -384,6 +385,7 @@ cli_app_from_config(const struct config *cfg, const char *name,
 	}
 	a = xcalloc(1, sizeof *a);
 	a->app = app;
+	a->cfg = cfg;
 	a->name = xstrdup(app->name);
 	if (repo->directory != NULL) {
 		if (o->revision != NULL) {
@@ -647,6 +649,8 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 	run.no_external = o->no_external;
 	run.record_inputs = a->app != NULL;
 	run.state_dir = state_dir;
+	run.cfg = a->cfg;
+	run.app = a->app;
 	return (app_sync(&run, resultp, cause));
 }
 

@@ -85,6 +85,7 @@ struct app_view {
 	uint64_t	 checked_ms;
 	struct json	*webhook;	/* last webhook for its repository */
 	struct json	*deploy;	/* last deploy of its service */
+	struct json	*rollback;	/* last automatic rollback */
 };
 
 struct agent {
@@ -228,6 +229,7 @@ app_view_free(struct app_view *av)
 	free(av->reason);
 	json_free(av->webhook);
 	json_free(av->deploy);
+	json_free(av->rollback);
 	free(av);
 }
 
@@ -630,6 +632,18 @@ daemon_job_done(struct agent *a, struct job *job)
 		if (name == NULL || outcome == NULL ||
 		    (av = strmap_get(a->apps, name)) == NULL)
 			continue;
+		if (strcmp(outcome, "RolledBack") == 0) {
+			res = json_get(rep, "result");
+			daemon_count(a, "gitops_rollbacks_total", "outcome",
+			    json_path_string(res, "outcome", NULL) != NULL ?
+			    json_path_string(res, "outcome", NULL) : "?", NULL,
+			    NULL);
+			json_free(av->rollback);
+			av->rollback = json_dup(res);
+			json_set(av->rollback, "at", json_new_number(
+			    (double)job->finished_ms / 1000.0));
+			continue;
+		}
 		daemon_set_string(&av->outcome, outcome);
 		daemon_set_string(&av->reason, reason);
 		av->checked_ms = job->finished_ms;
@@ -1286,6 +1300,8 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	    json_dup(av->webhook) : json_new_null());
 	if (av != NULL && av->deploy != NULL)
 		json_set(o, "lastDeploy", json_dup(av->deploy));
+	if (av != NULL && av->rollback != NULL)
+		json_set(o, "lastRollback", json_dup(av->rollback));
 	return (o);
 }
 

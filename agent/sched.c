@@ -367,7 +367,8 @@ job_why_sync(struct job *job, const struct config_repository *repo,
 /* Sync one app at head (NULL for a directory repository). */
 static int
 job_sync_app(struct job *job, const struct config_repository *repo,
-    const struct config_app *app, const char *head, const int *stop)
+    const struct config_app *app, const char *head, const int *stop,
+    char **failed_revision)
 {
 	const struct config	*cfg = job->ac->cfg;
 	struct sync_result	*r = NULL;
@@ -395,12 +396,17 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	run.record_inputs = 1;
 	run.state_dir = cfg->state_dir;
 	run.stop = stop;
+	run.cfg = cfg;
+	run.app = app;
 	if (app_sync(&run, &r, &cause) == -1) {
 		log_warnx("app=%s commit=%s msg=\"sync failed\" error=\"%s\"",
 		    app->name, commit != NULL ? commit : "-", cause);
 		job_report(job, app->name, "Failed", cause, NULL);
 	} else {
 		ok = r->status == SYNC_SUCCEEDED;
+		if (!ok && r->failed_after_apply && r->revision != NULL &&
+		    failed_revision != NULL)
+			*failed_revision = xstrdup(r->revision);
 		j = sync_result_to_json(r);
 		json_remove(j, "inputs");
 		job_report(job, app->name, sync_status_name(r->status), NULL,
@@ -416,6 +422,129 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	sync_result_free(r);
 	source_free(src);
 	return (ok);
+}
+
+/* Tell the configured notify_url what happened (best effort, bounded). */
+static void
+job_notify(const struct config *cfg, struct json *event)
+{
+	struct http_response	 resp;
+	char			*body, *cause = NULL;
+
+	if (cfg->notify_url == NULL) {
+		json_free(event);
+		return;
+	}
+	json_set(event, "at", json_new_number((double)time_now_ms() / 1000.0));
+	body = json_print(event, 0);
+	json_free(event);
+	if (http_request("POST", cfg->notify_url, "application/json", body,
+	    strlen(body), 5000, 64 * 1024, &resp, &cause) == -1) {
+		log_warnx("url=%s msg=\"notification not delivered\" "
+		    "error=\"%s\"", cfg->notify_url, cause);
+		free(cause);
+	} else {
+		if (resp.status / 100 != 2)
+			log_warnx("url=%s status=%d msg=\"notification "
+			    "refused\"", cfg->notify_url, resp.status);
+		http_response_free(&resp);
+	}
+	free(body);
+}
+
+static void job_heads_forget(struct strmap *, const char *);
+static const char *job_fetch(struct job *, struct strmap *,
+    const struct config_repository *);
+
+/*
+ * A sync of revision failed after its resources were applied (a hook, a
+ * health probe, the analysis). When revision is a bump of the app's own
+ * service and environment, commit its rollback (only that service's
+ * values, only while they still hold the bad ones; the version held),
+ * then sync the app at the rollback. Anything else is not the agent's to
+ * revert: it is reported as it is.
+ */
+static void
+job_rollback(struct job *job, struct strmap *heads,
+    const struct config_repository *repo, const struct config_app *app,
+    const char *revision, const int *stop)
+{
+	const struct config	*cfg = job->ac->cfg;
+	struct versions_commit	 info;
+	struct versions_request	 req;
+	struct versions_result	 vr;
+	struct json		*rb, *ev;
+	const char		*head;
+	char			*cause = NULL;
+	uint64_t		 t0 = time_monotonic_ms(), pushed_ms = 0;
+
+	if (cfg->versions.repository == NULL || app->service == NULL ||
+	    app->environment == NULL ||
+	    strcmp(cfg->versions.repository, app->repository) != 0)
+		return;
+	if (versions_commit_info(cfg, revision, &info, &cause) == -1) {
+		log_warnx("app=%s commit=%s msg=\"cannot read the failed "
+		    "commit\" error=\"%s\"", app->name, revision, cause);
+		free(cause);
+		return;
+	}
+	if (!info.bump || strcmp(info.service, app->service) != 0 ||
+	    strcmp(info.environment, app->environment) != 0) {
+		log_warnx("app=%s commit=%s msg=\"sync failed on a commit that "
+		    "is not a deploy of %s to %s: not reverted\"", app->name,
+		    revision, app->service, app->environment);
+		versions_commit_free(&info);
+		return;
+	}
+	memset(&req, 0, sizeof req);
+	req.kind = VERSIONS_ROLLBACK;
+	req.service = app->service;
+	req.environment = app->environment;
+	req.commit = revision;
+	rb = json_new_object();
+	json_set(rb, "revertedCommit", json_new_string(revision));
+	json_set(rb, "badVersion", info.version != NULL ?
+	    json_new_string(info.version) : json_new_null());
+	if (versions_write(cfg, &req, &vr, &cause) == -1) {
+		log_warnx("app=%s commit=%s msg=\"rollback failed\" "
+		    "error=\"%s\"", app->name, revision, cause);
+		json_set(rb, "outcome", json_new_string("failed"));
+		json_set(rb, "error", json_new_string(cause));
+		free(cause);
+	} else {
+		pushed_ms = time_monotonic_ms();
+		json_set(rb, "outcome", json_new_string(
+		    vr.outcome == VERSIONS_COMMITTED ? "committed" :
+		    vr.outcome == VERSIONS_UNCHANGED ? "unchanged" :
+		    "refused"));
+		json_set(rb, "summary", json_new_string(vr.summary));
+		if (vr.commit != NULL)
+			json_set(rb, "commit", json_new_string(vr.commit));
+		json_set(rb, "msToCommit", json_new_number(
+		    (double)(pushed_ms - t0)));
+		log_info("app=%s service=%s environment=%s reverted=%s "
+		    "commit=%s ms=%llu msg=\"%s\"", app->name, app->service,
+		    app->environment, revision, vr.commit != NULL ? vr.commit :
+		    "-", (unsigned long long)(pushed_ms - t0), vr.summary);
+		if (vr.outcome == VERSIONS_COMMITTED) {
+			/* Converge on it now: fetch the rollback, sync. */
+			job_heads_forget(heads, repo->name);
+			if ((head = job_fetch(job, heads, repo)) != NULL &&
+			    job_sync_app(job, repo, app, head, stop, NULL))
+				json_set(rb, "msToLive", json_new_number(
+				    (double)(time_monotonic_ms() - t0)));
+		}
+		versions_result_free(&vr);
+	}
+	job_report(job, app->name, "RolledBack", NULL, json_dup(rb));
+	ev = json_dup(rb);
+	json_set(ev, "event", json_new_string("rollback"));
+	json_set(ev, "app", json_new_string(app->name));
+	json_set(ev, "service", json_new_string(app->service));
+	json_set(ev, "environment", json_new_string(app->environment));
+	json_free(rb);
+	versions_commit_free(&info);
+	job_notify(cfg, ev);
 }
 
 /* An app's last recorded sync succeeded (for a dependency elsewhere). */
@@ -468,6 +597,13 @@ job_fetch(struct job *job, struct strmap *heads,
 	return (*tip == '!' ? NULL : tip);
 }
 
+/* Fetch a repository again in this job (after pushing to it). */
+static void
+job_heads_forget(struct strmap *heads, const char *repo)
+{
+	free(strmap_remove(heads, repo));
+}
+
 static void
 job_heads_free(struct strmap *heads)
 {
@@ -494,7 +630,7 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 	const struct config_repository	*repo;
 	struct strv			 order, failed;
 	const char			*head, *why;
-	char				*cause = NULL, *msg;
+	char				*cause = NULL, *msg, *failed_rev;
 	size_t				 i;
 	int				 all_ok = 1;
 
@@ -549,10 +685,15 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 			    "reads changed", NULL);
 			continue;
 		}
-		if (!job_sync_app(job, repo, app, head, stop)) {
+		failed_rev = NULL;
+		if (!job_sync_app(job, repo, app, head, stop, &failed_rev)) {
 			strv_add(&failed, app->name);
 			all_ok = 0;
+			if (failed_rev != NULL)
+				job_rollback(job, heads, repo, app,
+				    failed_rev, stop);
 		}
+		free(failed_rev);
 	}
 	strv_free(&failed);
 	strv_free(&order);

@@ -112,6 +112,271 @@ app_record_failure(const char *state_dir, const char *app,
 	sync_result_free(r);
 }
 
+/* Everything a hook or command probe is told, and where it runs. */
+struct app_env {
+	struct strv	 vars;		/* NAME=value, then NULL */
+	char		**envp;
+	char		*dir;		/* the configuration file's directory */
+};
+
+extern char	**environ;
+
+static void
+app_env_set(struct strv *v, const char *name, const char *value)
+{
+	char	*e;
+
+	xasprintf(&e, "%s=%s", name, value != NULL ? value : "");
+	strv_add(v, e);
+	free(e);
+}
+
+static void
+app_env_init(struct app_env *env, const struct app_run *run,
+    const char *version, const char *previous)
+{
+	const char	*keep[] = { "PATH=", "HOME=", "LANG=", "TZ=", "TMPDIR=",
+			    "USER=", "LOGNAME=", NULL };
+	char		**e, *slash;
+	size_t		 i;
+
+	memset(env, 0, sizeof *env);
+	/* A short list from our environment: never the agent's secrets. */
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		for (i = 0; keep[i] != NULL; i++) {
+			if (strncmp(*e, keep[i], strlen(keep[i])) == 0)
+				strv_add(&env->vars, *e);
+		}
+	}
+	app_env_set(&env->vars, "GITOPS_APP", run->name);
+	app_env_set(&env->vars, "GITOPS_REVISION", run->revision);
+	app_env_set(&env->vars, "GITOPS_TARGET", run->target_path);
+	app_env_set(&env->vars, "GITOPS_SERVICE", run->app->service);
+	app_env_set(&env->vars, "GITOPS_ENVIRONMENT", run->app->environment);
+	app_env_set(&env->vars, "GITOPS_VERSION", version);
+	app_env_set(&env->vars, "GITOPS_PREVIOUS_VERSION", previous);
+	app_env_set(&env->vars, "GITOPS_PHASE", "");
+	env->envp = xcalloc(env->vars.n + 1, sizeof *env->envp);
+	for (i = 0; i < env->vars.n; i++)
+		env->envp[i] = env->vars.v[i];
+	env->dir = xstrdup(run->cfg->file);
+	if ((slash = strrchr(env->dir, '/')) != NULL)
+		*(slash == env->dir ? slash + 1 : slash) = '\0';
+	else {
+		free(env->dir);
+		env->dir = xstrdup(".");
+	}
+}
+
+static void
+app_env_phase(struct app_env *env, enum hook_phase phase)
+{
+	char	*e;
+
+	xasprintf(&e, "GITOPS_PHASE=%s", phase_name(phase));
+	free(env->vars.v[env->vars.n - 1]);
+	env->vars.v[env->vars.n - 1] = e;
+	env->envp[env->vars.n - 1] = e;
+}
+
+static void
+app_env_free(struct app_env *env)
+{
+	free(env->envp);
+	strv_free(&env->vars);
+	free(env->dir);
+}
+
+static struct sync_check *
+app_check_add(struct sync_result *r, const char *name, const char *kind)
+{
+	struct sync_check	*c;
+
+	r->checks = xreallocarray(r->checks, r->nchecks + 1,
+	    sizeof *r->checks);
+	c = &r->checks[r->nchecks++];
+	memset(c, 0, sizeof *c);
+	c->name = xstrdup(name);
+	c->kind = kind;
+	return (c);
+}
+
+/* The last bytes of a command's output, for the result. */
+static char *
+app_output_tail(const struct spawn_result *sr)
+{
+	struct buf	 b;
+	size_t		 max = 4096;
+
+	buf_init(&b);
+	if (sr->outlen > 0)
+		buf_add(&b, sr->outlen > max ? sr->out + sr->outlen - max :
+		    sr->out, sr->outlen > max ? max : sr->outlen);
+	if (sr->errlen > 0)
+		buf_add(&b, sr->errlen > max ? sr->err + sr->errlen - max :
+		    sr->err, sr->errlen > max ? max : sr->errlen);
+	buf_addc(&b, '\0');
+	b.len--;
+	return (buf_release(&b));
+}
+
+/*
+ * Run the app's hooks of a phase, in order; the first failure stops them
+ * and is returned (allocated), NULL when all passed.
+ */
+static char *
+app_run_hooks(const struct app_run *run, struct app_env *env,
+    enum hook_phase phase, struct sync_result *r)
+{
+	const struct config_hook	*h;
+	struct sync_check		*c;
+	struct spawn_opts		 so;
+	struct spawn_result		 sr;
+	char				*cause, *why = NULL, *d;
+	uint64_t			 t0;
+	size_t				 i;
+
+	app_env_phase(env, phase);
+	for (i = 0; i < run->app->nhooks; i++) {
+		h = &run->app->hooks[i];
+		if (h->phase != phase)
+			continue;
+		c = app_check_add(r, h->name, "hook");
+		c->phase = phase;
+		memset(&so, 0, sizeof so);
+		so.cwd = env->dir;
+		so.envp = env->envp;
+		so.timeout_ms = h->timeout_ms;
+		so.max_output = 256 * 1024;
+		t0 = time_monotonic_ms();
+		cause = NULL;
+		if (spawn_run(h->argv.v, &so, &sr, &cause) == -1) {
+			c->verdict = "Failed";
+			c->detail = cause;
+			xasprintf(&why, "%s hook '%s': %s", phase_name(phase),
+			    h->name, cause);
+		} else {
+			c->detail = app_output_tail(&sr);
+			if (sr.exited && sr.status == 0)
+				c->verdict = "Passed";
+			else {
+				c->verdict = "Failed";
+				d = duration_format(h->timeout_ms);
+				if (sr.timed_out)
+					xasprintf(&why, "%s hook '%s' did not "
+					    "finish within %s", phase_name(phase),
+					    h->name, d);
+				else if (sr.exited)
+					xasprintf(&why, "%s hook '%s' exited "
+					    "%d", phase_name(phase), h->name,
+					    sr.status);
+				else
+					xasprintf(&why, "%s hook '%s' was "
+					    "killed by signal %d",
+					    phase_name(phase), h->name,
+					    sr.status);
+				free(d);
+			}
+			spawn_result_free(&sr);
+		}
+		c->ms = time_monotonic_ms() - t0;
+		log_info("app=%s hook=%s phase=%s verdict=%s ms=%llu",
+		    run->name, h->name, phase_name(phase), c->verdict,
+		    (unsigned long long)c->ms);
+		if (why != NULL)
+			return (why);
+	}
+	return (NULL);
+}
+
+/*
+ * Run probes (health or analysis) in order until one fails; the failure
+ * (allocated) or NULL. Inconclusive fails unless the policy says pass.
+ */
+static char *
+app_run_probes(const struct app_run *run, struct app_env *env,
+    const struct probe *v, size_t n, const char *kind, uint64_t deadline,
+    struct sync_result *r)
+{
+	struct sync_check	*c;
+	enum probe_verdict	 verdict;
+	char			*why, *name, *fail = NULL;
+	uint64_t		 t0;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].name != NULL)
+			name = xstrdup(v[i].name);
+		else
+			xasprintf(&name, "%s %s", probe_type_name(v[i].type),
+			    v[i].type == PROBE_COMMAND ? v[i].argv.v[0] :
+			    v[i].type == PROBE_PROMETHEUS ? v[i].query :
+			    v[i].url);
+		c = app_check_add(r, name, kind);
+		t0 = time_monotonic_ms();
+		if (v[i].type == PROBE_COMMAND)
+			app_env_phase(env, PHASE_POSTSYNC);
+		verdict = probe_run(&v[i], env->envp, deadline, &why);
+		c->ms = time_monotonic_ms() - t0;
+		c->detail = why;
+		c->verdict = verdict == PROBE_PASSED ? "Passed" :
+		    verdict == PROBE_FAILED ? "Failed" : "Inconclusive";
+		log_info("app=%s %s=\"%s\" verdict=%s detail=\"%s\"",
+		    run->name, kind, name, c->verdict, why != NULL ? why : "");
+		if (verdict == PROBE_FAILED || (verdict == PROBE_INCONCLUSIVE &&
+		    !run->app->analysis_inconclusive_pass))
+			xasprintf(&fail, "%s '%s' %s: %s", kind, name,
+			    verdict == PROBE_FAILED ? "failed" :
+			    "was inconclusive", why != NULL ? why : "");
+		free(name);
+		if (fail != NULL)
+			return (fail);
+	}
+	return (NULL);
+}
+
+/* The service's version in the versions file of the commit, or NULL. */
+static char *
+app_service_version(const struct app_run *run)
+{
+	const struct config	*cfg = run->cfg;
+	struct yaml_file	*yf = NULL;
+	const char		*v;
+	char			*data = NULL, *err = NULL, *out = NULL;
+	size_t			 len;
+
+	if (cfg->versions.repository == NULL || run->app->service == NULL ||
+	    run->app->environment == NULL ||
+	    strcmp(cfg->versions.repository, run->app->repository) != 0)
+		return (NULL);
+	if (source_read(run->source, cfg->versions.file, YAML_MAX_FILE_SIZE,
+	    &data, &len, &err) == -1 || yaml_parse(cfg->versions.file, data,
+	    len, YAML_ALLOW_EMPTY | YAML_PLAIN_STRINGS, &yf, &err) == -1) {
+		free(err);
+		free(data);
+		return (NULL);
+	}
+	if (yf->ndocs > 0 && (v = json_path_string(yf->docs[0].root,
+	    run->app->environment, run->app->service, NULL)) != NULL)
+		out = xstrdup(v);
+	yaml_file_free(yf);
+	free(data);
+	return (out);
+}
+
+/* Fail a result that had succeeded (a hook, probe or analysis said no). */
+static void
+app_fail(struct sync_result *r, char *why, int after_apply)
+{
+	r->status = SYNC_FAILED;
+	r->failed_after_apply |= after_apply;
+	if (r->error == NULL)
+		r->error = why;
+	else
+		free(why);
+	log_warnx("sync app=%s status=Failed error=\"%s\"", r->app, r->error);
+}
+
 int
 app_sync(const struct app_run *run, struct sync_result **resultp,
     char **cause)
@@ -121,11 +386,18 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	struct source		*src;
 	struct render_opts	 ro;
 	struct sync_opts	 so;
+	struct sync_result	*dry = NULL, *r, pre;
 	struct strv		 inputs;
-	int			 rc = -1, rendered;
+	struct app_env		 env;
+	struct json		*prev = NULL;
+	const char		*pstatus, *prev_rev;
+	char			*err = NULL, *why, *version = NULL;
+	uint64_t		 deadline;
+	int			 rc = -1, rendered, extras, changes, verify;
 
 	*resultp = NULL;
 	memset(&inputs, 0, sizeof inputs);
+	memset(&env, 0, sizeof env);
 	if (run->target_path == NULL) {
 		xasprintf(cause, "no target directory: give --target DIR");
 		return (-1);
@@ -153,8 +425,86 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	so.prune = run->prune;
 	so.timeout_ms = run->timeout_ms;
 	so.stop = run->stop;
-	if (sync_run(t, set, &so, resultp, cause) == -1)
+	extras = run->app != NULL && run->cfg != NULL && !run->dry_run &&
+	    (run->app->nhooks != 0 || run->app->nhealth != 0 ||
+	    run->app->nanalysis != 0);
+	if (!extras) {
+		if (sync_run(t, set, &so, resultp, cause) == -1)
+			goto out;
+		goto record;
+	}
+
+	/* What will change decides which hooks run. */
+	deadline = run->timeout_ms != 0 ? time_monotonic_ms() +
+	    run->timeout_ms : 0;
+	so.dry_run = 1;
+	if (sync_run(t, set, &so, &dry, cause) == -1)
 		goto out;
+	changes = sync_result_has_changes(dry);
+	sync_result_free(dry);
+	target_free(t);
+	t = target_dir_new(run->name, run->target_path);
+	so.dry_run = 0;
+	if (run->state_dir != NULL && state_load_sync(run->state_dir,
+	    run->name, &prev, &err) == -1) {
+		free(err);
+		prev = NULL;
+	}
+	pstatus = json_path_string(prev, "status", NULL);
+	prev_rev = json_path_string(prev, "revision", NULL);
+	verify = changes || pstatus == NULL ||
+	    strcmp(pstatus, "Succeeded") != 0 || prev_rev == NULL ||
+	    run->revision == NULL || strcmp(prev_rev, run->revision) != 0;
+	version = app_service_version(run);
+	app_env_init(&env, run, version, json_path_string(prev, "version",
+	    NULL));
+
+	/* PreSync hooks' results go first in the sync's. */
+	memset(&pre, 0, sizeof pre);
+	why = changes ? app_run_hooks(run, &env, PHASE_PRESYNC, &pre) : NULL;
+	if (why != NULL) {
+		/* Nothing applied: the result says why, SyncFail follows. */
+		r = xcalloc(1, sizeof *r);
+		r->app = xstrdup(run->name);
+		r->started_ms = r->finished_ms = time_now_ms();
+		if (run->revision != NULL)
+			r->revision = xstrdup(run->revision);
+		app_fail(r, why, 0);
+	} else if (sync_run(t, set, &so, &r, cause) == -1) {
+		while (pre.nchecks-- > 0) {
+			free(pre.checks[pre.nchecks].name);
+			free(pre.checks[pre.nchecks].detail);
+		}
+		free(pre.checks);
+		goto out;
+	}
+	if (pre.nchecks != 0) {
+		r->checks = pre.checks;
+		r->nchecks = pre.nchecks;
+	}
+	*resultp = r;
+	if (r->status == SYNC_SUCCEEDED && changes &&
+	    ((why = app_run_hooks(run, &env, PHASE_SYNC, r)) != NULL ||
+	    (why = app_run_hooks(run, &env, PHASE_POSTSYNC, r)) != NULL))
+		app_fail(r, why, 1);
+	if (r->status == SYNC_SUCCEEDED && verify && (why = app_run_probes(run,
+	    &env, run->app->health, run->app->nhealth, "health", deadline,
+	    r)) != NULL)
+		app_fail(r, why, 1);
+	if (r->status == SYNC_SUCCEEDED && verify && run->app->nanalysis != 0 &&
+	    (why = app_run_probes(run, &env, run->app->analysis,
+	    run->app->nanalysis, "analysis", time_monotonic_ms() +
+	    run->app->analysis_timeout_ms, r)) != NULL)
+		app_fail(r, why, 1);
+	if (r->status == SYNC_FAILED && (why = app_run_hooks(run, &env,
+	    PHASE_SYNCFAIL, r)) != NULL) {
+		cause_append(&r->error, "%s", why);
+		free(why);
+	}
+	r->version = version;
+	version = NULL;
+	r->finished_ms = time_now_ms();
+record:
 	(*resultp)->inputs = inputs;
 	memset(&inputs, 0, sizeof inputs);
 	if (!run->dry_run && run->state_dir != NULL &&
@@ -162,6 +512,13 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		goto out;
 	rc = 0;
 out:
+	if (rc == -1 && *resultp != NULL) {
+		sync_result_free(*resultp);
+		*resultp = NULL;
+	}
+	app_env_free(&env);
+	json_free(prev);
+	free(version);
 	strv_free(&inputs);
 	target_free(t);
 	resource_set_free(set);

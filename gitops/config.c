@@ -31,8 +31,10 @@ enum opt_section {
 	SECTION_APP,
 	SECTION_TARGET,
 	SECTION_VERSIONS,
+	SECTION_PROBE,
+	SECTION_HOOK,
 };
-#define SECTION_COUNT	5
+#define SECTION_COUNT	7
 
 enum opt_type {
 	OPT_STRING,
@@ -78,10 +80,18 @@ struct section {
 static int	check_dns_label(const struct opt *, const char *, char **);
 static int	check_env_name(const struct opt *, const char *, char **);
 static int	check_host_key(const struct opt *, const char *, char **);
+static int	check_condition(const struct opt *, const char *, char **);
+static int	check_http_url(const struct opt *, const char *, char **);
 
 static const char *const log_level_names[] = { "debug", "info", "warn",
     NULL };
 static const char *const target_type_names[] = { "directory", NULL };
+/* By enum probe_type and enum hook_phase. */
+static const char *const probe_type_names[] = { "http", "command",
+    "prometheus", NULL };
+static const char *const hook_phase_names[] = { "PreSync", "Sync",
+    "PostSync", "SyncFail", NULL };
+static const char *const inconclusive_names[] = { "fail", "pass", NULL };
 
 static const struct section sections[SECTION_COUNT] = {
 	[SECTION_TOP] = { "Top level", sizeof(struct config), 0, 0, 0 },
@@ -96,6 +106,12 @@ static const struct section sections[SECTION_COUNT] = {
 	    0, 0 },
 	[SECTION_VERSIONS] = { "versions", sizeof(struct config_versions), 0,
 	    0, 0 },
+	[SECTION_PROBE] = { "apps[].health[] and apps[].analysis[]",
+	    sizeof(struct probe), 1, offsetof(struct probe, line),
+	    offsetof(struct probe, column) },
+	[SECTION_HOOK] = { "apps[].hooks[]", sizeof(struct config_hook), 1,
+	    offsetof(struct config_hook, line),
+	    offsetof(struct config_hook, column) },
 };
 
 static const struct opt opts[] = {
@@ -145,6 +161,11 @@ static const struct opt opts[] = {
 	  .check = check_env_name,
 	  .desc = "environment variable holding that token (instead of a "
 	  "file)" },
+	{ .section = SECTION_TOP, .key = "notify_url", .type = OPT_STRING,
+	  .offset = offsetof(struct config, notify_url),
+	  .check = check_http_url,
+	  .desc = "http:// URL that gets a JSON POST for every automatic "
+	  "rollback" },
 	{ .section = SECTION_TOP, .key = "workers", .type = OPT_INTEGER,
 	  .offset = offsetof(struct config, workers),
 	  .def = "2", .min = "1", .max = "64",
@@ -273,6 +294,111 @@ static const struct opt opts[] = {
 	{ .section = SECTION_APP, .key = "environment", .type = OPT_STRING,
 	  .offset = offsetof(struct config_app, environment),
 	  .desc = "the environment it is, as named in the versions file" },
+
+	{ .section = SECTION_APP, .key = "health", .type = OPT_LIST,
+	  .offset = offsetof(struct config_app, health),
+	  .count_offset = offsetof(struct config_app, nhealth),
+	  .def = "[]", .sub = SECTION_PROBE,
+	  .desc = "probes that must pass after the last wave (and the "
+	  "PostSync hooks), within sync_timeout, for the sync to succeed" },
+	{ .section = SECTION_APP, .key = "analysis", .type = OPT_LIST,
+	  .offset = offsetof(struct config_app, analysis),
+	  .count_offset = offsetof(struct config_app, nanalysis),
+	  .def = "[]", .sub = SECTION_PROBE,
+	  .desc = "checks run after a healthy sync (Prometheus queries, "
+	  "probes); a failure rolls a deploy back" },
+	{ .section = SECTION_APP, .key = "analysis_inconclusive",
+	  .type = OPT_ENUM,
+	  .offset = offsetof(struct config_app, analysis_inconclusive_pass),
+	  .def = "fail", .values = inconclusive_names,
+	  .desc = "what a Prometheus that cannot be asked means: fail (roll "
+	  "back) or pass" },
+	{ .section = SECTION_APP, .key = "analysis_timeout",
+	  .type = OPT_DURATION,
+	  .offset = offsetof(struct config_app, analysis_timeout_ms),
+	  .def = "5m", .min = "1s", .max = "24h",
+	  .desc = "deadline of the whole analysis" },
+	{ .section = SECTION_APP, .key = "hooks", .type = OPT_LIST,
+	  .offset = offsetof(struct config_app, hooks),
+	  .count_offset = offsetof(struct config_app, nhooks),
+	  .def = "[]", .sub = SECTION_HOOK,
+	  .desc = "commands run in a phase of every sync that changes "
+	  "something (a migration before, a restart after)" },
+
+	{ .section = SECTION_PROBE, .key = "name", .type = OPT_STRING,
+	  .offset = offsetof(struct probe, name),
+	  .desc = "what the results call it (default: its type and target)" },
+	{ .section = SECTION_PROBE, .key = "type", .type = OPT_ENUM,
+	  .offset = offsetof(struct probe, type), .flags = OPT_REQUIRED,
+	  .values = probe_type_names,
+	  .desc = "http (a URL's status), command (exit status) or "
+	  "prometheus (an instant query and a condition)" },
+	{ .section = SECTION_PROBE, .key = "url", .type = OPT_STRING,
+	  .offset = offsetof(struct probe, url),
+	  .desc = "http: the URL to GET; prometheus: the server's base URL "
+	  "(http:// only)" },
+	{ .section = SECTION_PROBE, .key = "expect_status", .type = OPT_INTEGER,
+	  .offset = offsetof(struct probe, expect_status), .def = "200",
+	  .min = "100", .max = "599",
+	  .desc = "http: the status that counts as healthy" },
+	{ .section = SECTION_PROBE, .key = "successes", .type = OPT_INTEGER,
+	  .offset = offsetof(struct probe, successes), .def = "1",
+	  .min = "1", .max = "1000",
+	  .desc = "http: answers in a row that make it healthy" },
+	{ .section = SECTION_PROBE, .key = "failures", .type = OPT_INTEGER,
+	  .offset = offsetof(struct probe, failures), .def = "0",
+	  .min = "0", .max = "1000",
+	  .desc = "http: wrong answers in a row that fail it at once (0: "
+	  "keep trying until the deadline)" },
+	{ .section = SECTION_PROBE, .key = "interval", .type = OPT_DURATION,
+	  .offset = offsetof(struct probe, interval_ms), .def = "1s",
+	  .min = "10ms", .max = "1h",
+	  .desc = "time between tries (http) or measurements (prometheus)" },
+	{ .section = SECTION_PROBE, .key = "timeout", .type = OPT_DURATION,
+	  .offset = offsetof(struct probe, timeout_ms), .def = "5s",
+	  .min = "10ms", .max = "1h",
+	  .desc = "bound on one try, one query, or the command" },
+	{ .section = SECTION_PROBE, .key = "command", .type = OPT_STRINGS,
+	  .offset = offsetof(struct probe, argv),
+	  .desc = "command: the program and its arguments (an argv, never a "
+	  "shell, run in the configuration file's directory); exit 0 is "
+	  "healthy" },
+	{ .section = SECTION_PROBE, .key = "query", .type = OPT_STRING,
+	  .offset = offsetof(struct probe, query),
+	  .desc = "prometheus: the PromQL instant query (its first sample is "
+	  "the result)" },
+	{ .section = SECTION_PROBE, .key = "condition", .type = OPT_STRING,
+	  .offset = offsetof(struct probe, condition),
+	  .check = check_condition,
+	  .desc = "prometheus: what a good result is, e.g. `result >= 0.95`" },
+	{ .section = SECTION_PROBE, .key = "count", .type = OPT_INTEGER,
+	  .offset = offsetof(struct probe, count), .def = "1",
+	  .min = "1", .max = "10000",
+	  .desc = "prometheus: measurements taken, interval apart" },
+	{ .section = SECTION_PROBE, .key = "failure_limit",
+	  .type = OPT_INTEGER,
+	  .offset = offsetof(struct probe, failure_limit), .def = "0",
+	  .min = "0", .max = "10000",
+	  .desc = "prometheus: failed measurements tolerated" },
+
+	{ .section = SECTION_HOOK, .key = "name", .type = OPT_STRING,
+	  .offset = offsetof(struct config_hook, name), .flags = OPT_REQUIRED,
+	  .check = check_dns_label,
+	  .desc = "its name in the sync result (a DNS-1123 label)" },
+	{ .section = SECTION_HOOK, .key = "phase", .type = OPT_ENUM,
+	  .offset = offsetof(struct config_hook, phase), .flags = OPT_REQUIRED,
+	  .values = hook_phase_names,
+	  .desc = "PreSync (before the resources), Sync (after them), "
+	  "PostSync (once healthy) or SyncFail (when a sync fails)" },
+	{ .section = SECTION_HOOK, .key = "command", .type = OPT_STRINGS,
+	  .offset = offsetof(struct config_hook, argv), .flags = OPT_REQUIRED,
+	  .desc = "the program and its arguments (an argv, never a shell), "
+	  "run in the configuration file's directory; a name without '/' "
+	  "is looked up in PATH" },
+	{ .section = SECTION_HOOK, .key = "timeout", .type = OPT_DURATION,
+	  .offset = offsetof(struct config_hook, timeout_ms), .def = "1m",
+	  .min = "10ms", .max = "24h",
+	  .desc = "the command is killed past it and the hook fails" },
 
 	{ .section = SECTION_TARGET, .key = "type", .type = OPT_ENUM,
 	  .offset = offsetof(struct config_app, target_type),
@@ -566,6 +692,26 @@ check_env_name(const struct opt *o, const char *s, char **msg)
 	xasprintf(msg, "'%s' must be an environment variable name (letters, "
 	    "digits and '_', not starting with a digit), not '%s'", o->key, s);
 	return (-1);
+}
+
+static int
+check_http_url(const struct opt *o, const char *v, char **cause)
+{
+	if (strncmp(v, "http://", 7) != 0 || v[7] == '\0') {
+		xasprintf(cause, "'%s' must be an http:// URL, not '%s'",
+		    o->key, v);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+check_condition(const struct opt *o, const char *v, char **cause)
+{
+	struct health_condition	c;
+
+	(void)o;
+	return (health_condition_parse(v, &c, cause));
 }
 
 /* "SHA256:" and 43 characters of unpadded base64, as ssh-keygen -l says. */
@@ -1148,6 +1294,74 @@ check_reference(struct config_ctx *ctx, const struct json *node,
 	free(candidates);
 }
 
+/* Each probe has what its type needs, and nothing another type's. */
+static void
+check_probes(struct config_ctx *ctx, const struct json *list,
+    const struct probe *v, size_t n, const char *what, const char *app)
+{
+	static const struct {
+		enum probe_type	 type;
+		const char	*need[4];
+		const char	*only[8];
+	} rules[] = {
+		{ PROBE_HTTP, { "url", NULL },
+		  { "expect_status", "successes", "failures", NULL } },
+		{ PROBE_COMMAND, { "command", NULL }, { NULL } },
+		{ PROBE_PROMETHEUS, { "url", "query", "condition", NULL },
+		  { "count", "failure_limit", NULL } },
+	};
+	static const char *const all_only[] = { "expect_status", "successes",
+	    "failures", "query", "condition", "count", "failure_limit",
+	    "command", NULL };
+	struct json	*item;
+	size_t		 i, k, r;
+	int		 found;
+
+	for (i = 0; i < n; i++) {
+		item = json_array_get(list, i);
+		if (json_type(item) != JSON_OBJECT)
+			continue;
+		for (r = 0; r < sizeof rules / sizeof rules[0]; r++) {
+			if (rules[r].type == v[i].type)
+				break;
+		}
+		if (r == sizeof rules / sizeof rules[0])
+			continue;
+		for (k = 0; rules[r].need[k] != NULL; k++) {
+			if (json_get(item, rules[r].need[k]) == NULL)
+				ctx_error(ctx, item, "app '%s': a %s probe in "
+				    "'%s' needs '%s'", app,
+				    probe_type_name(v[i].type), what,
+				    rules[r].need[k]);
+		}
+		for (k = 0; all_only[k] != NULL; k++) {
+			size_t	j;
+
+			if (json_get(item, all_only[k]) == NULL)
+				continue;
+			found = 0;
+			for (j = 0; rules[r].only[j] != NULL; j++)
+				found |= strcmp(rules[r].only[j],
+				    all_only[k]) == 0;
+			for (j = 0; rules[r].need[j] != NULL; j++)
+				found |= strcmp(rules[r].need[j],
+				    all_only[k]) == 0;
+			if (!found)
+				ctx_error(ctx, json_get(item, all_only[k]),
+				    "app '%s': '%s' does not apply to a %s "
+				    "probe", app, all_only[k],
+				    probe_type_name(v[i].type));
+		}
+		if (v[i].url != NULL && strncmp(v[i].url, "http://", 7) != 0)
+			ctx_error_value(ctx, json_get(item, "url"), "app '%s': "
+			    "probe URL '%s' must be http://", app, v[i].url);
+		if (v[i].type == PROBE_COMMAND && v[i].argv.n == 0 &&
+		    json_get(item, "command") != NULL)
+			ctx_error(ctx, json_get(item, "command"), "app '%s': "
+			    "an empty command", app);
+	}
+}
+
 static void
 check_apps(struct config_ctx *ctx, struct config *cfg,
     const struct json *list, struct strmap *repos)
@@ -1160,6 +1374,16 @@ check_apps(struct config_ctx *ctx, struct config *cfg,
 	int			 line, column;
 
 	names = strmap_new(cfg->napps);
+	for (i = 0; i < cfg->napps; i++) {
+		a = &cfg->apps[i];
+		item = json_array_get(list, i);
+		if (a->name != NULL && json_type(item) == JSON_OBJECT) {
+			check_probes(ctx, json_get(item, "health"), a->health,
+			    a->nhealth, "health", a->name);
+			check_probes(ctx, json_get(item, "analysis"),
+			    a->analysis, a->nanalysis, "analysis", a->name);
+		}
+	}
 	for (i = 0; i < cfg->napps; i++) {
 		a = &cfg->apps[i];
 		item = json_array_get(list, i);

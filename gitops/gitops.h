@@ -157,6 +157,7 @@ char		*duration_format(uint64_t);
 /* Wall-clock and monotonic time in milliseconds. */
 uint64_t	 time_now_ms(void);
 uint64_t	 time_monotonic_ms(void);
+void		 time_sleep_ms(uint64_t);
 /* A string is a DNS-1123 subdomain (Kubernetes object names). */
 int		 name_is_dns_subdomain(const char *);
 /* A string is a DNS-1123 label (namespaces, most names). */
@@ -829,6 +830,15 @@ enum sync_status {
 	SYNC_FAILED,
 	SYNC_DRY_RUN,
 };
+/* One command hook, health probe or analysis check of a sync. */
+struct sync_check {
+	char		*name;
+	const char	*kind;		/* "hook", "health", "analysis" */
+	enum hook_phase	 phase;		/* hooks */
+	const char	*verdict;	/* "Passed", "Failed", "Inconclusive" */
+	char		*detail;	/* what was seen; a hook's output */
+	uint64_t	 ms;
+};
 struct sync_result {
 	char			*app;
 	enum sync_status	 status;
@@ -851,6 +861,15 @@ struct sync_result {
 	char			*revision;		/* may be NULL */
 	/* What the render read (source_record_new), if recorded. */
 	struct strv		 inputs;
+	/* Command hooks, health probes and analysis, in the order run. */
+	struct sync_check	*checks;
+	size_t			 nchecks;
+	char			*version;	/* the service's, at revision */
+	/*
+	 * The resources were applied, then a hook, a health probe or the
+	 * analysis failed: what a rollback of a deploy answers.
+	 */
+	int			 failed_after_apply;
 };
 struct sync_opts {
 	int		 dry_run;
@@ -912,6 +931,86 @@ struct config_repository {
 	int		 line;		/* where it was declared */
 	int		 column;
 };
+/* health.c: probes (also the configuration of apps[].health, analysis) */
+enum probe_type {
+	PROBE_HTTP,
+	PROBE_COMMAND,
+	PROBE_PROMETHEUS,
+};
+struct probe {
+	char		*name;
+	enum probe_type	 type;
+	char		*url;
+	int		 expect_status;
+	int		 successes;
+	int		 failures;
+	uint64_t	 interval_ms;
+	uint64_t	 timeout_ms;
+	struct strv	 argv;
+	char		*query;
+	char		*condition;
+	int		 count;
+	int		 failure_limit;
+	int		 line;
+	int		 column;
+};
+enum probe_verdict {
+	PROBE_PASSED,
+	PROBE_FAILED,
+	PROBE_INCONCLUSIVE,	/* Prometheus could not be asked */
+};
+const char	*probe_type_name(enum probe_type);
+/*
+ * Run a probe to its verdict, bounded by deadline (monotonic ms; 0:
+ * none); *why (allocated) says what was seen. http: GET until it answers
+ * expect_status `successes` times in a row, interval apart; command: one
+ * run, exit 0 passes (envp: its environment, NULL: inherited); prometheus:
+ * `count` measurements interval apart, failing past failure_limit bad
+ * ones, inconclusive when the server could not be asked.
+ */
+enum probe_verdict probe_run(const struct probe *, char *const *,
+		     uint64_t, char **);
+/* A live object's health by the rules of its kind; *why if not Healthy. */
+enum health_status health_of_object(const struct json *, char **);
+struct health_condition {
+	int	 op;
+	double	 value;
+};
+/* "result >= 0.95" (or "0.95 <= result"); < <= > >= == != */
+int		 health_condition_parse(const char *,
+		     struct health_condition *, char **);
+int		 health_condition_eval(const struct health_condition *,
+		     double);
+/* One instant query at a Prometheus base URL: the first sample's value. */
+int		 health_prometheus_query(const char *, const char *, uint64_t,
+		     double *, char **);
+
+/* http.c: a small blocking HTTP/1.1 client (http:// only) */
+struct http_response {
+	int	 status;
+	char	*body;		/* NUL-terminated */
+	size_t	 len;
+};
+/*
+ * METHOD url (with body of type when not NULL) within timeout_ms (0: 10
+ * s), refusing an answer past max_body bytes (0: 4 MiB).
+ */
+int		 http_request(const char *, const char *, const char *,
+		     const char *, size_t, uint64_t, size_t,
+		     struct http_response *, char **);
+void		 http_response_free(struct http_response *);
+/* Percent-encoding for a query string value (allocated). */
+char		*http_query_escape(const char *);
+
+/* apps[].hooks[]: a command run in a phase of a sync. */
+struct config_hook {
+	char		*name;
+	enum hook_phase	 phase;
+	struct strv	 argv;
+	uint64_t	 timeout_ms;
+	int		 line;
+	int		 column;
+};
 struct config_app {
 	char		*name;
 	char		*repository;
@@ -924,6 +1023,14 @@ struct config_app {
 	uint64_t	 sync_timeout_ms;
 	char		*service;
 	char		*environment;
+	struct probe	*health;
+	size_t		 nhealth;
+	struct probe	*analysis;
+	size_t		 nanalysis;
+	int		 analysis_inconclusive_pass;
+	uint64_t	 analysis_timeout_ms;
+	struct config_hook *hooks;
+	size_t		 nhooks;
 	int		 line;
 	int		 column;
 };
@@ -952,6 +1059,7 @@ struct config {
 	char			 *api_token_env;
 	int			  workers;
 	uint64_t		  shutdown_timeout_ms;
+	char			 *notify_url;
 	struct config_repository *repositories;
 	size_t			  nrepositories;
 	struct config_app	 *apps;
@@ -1020,11 +1128,27 @@ struct app_run {
 	int		 record_inputs;	/* keep what the render read */
 	const char	*state_dir;	/* NULL: the result is not recorded */
 	const int	*stop;		/* see struct sync_opts */
+	/*
+	 * The app's configuration, for its hooks, health probes, analysis
+	 * and the service's version (NULL in --path mode: none of those).
+	 */
+	const struct config	*cfg;
+	const struct config_app	*app;
 };
 /*
  * Render the app and sync it against its target directory, recording the
  * result under state_dir; a render that fails is recorded as a failed
- * sync and returned as -1 with its cause.
+ * sync and returned as -1 with its cause. With the app's configuration:
+ * when the sync changes something, its PreSync hooks run before the
+ * resources, Sync hooks after them and PostSync hooks once they are
+ * healthy; then (also when the last sync did not succeed at this
+ * revision) the health probes must pass within sync_timeout and the
+ * analysis within analysis_timeout; a failure anywhere fails the sync
+ * (failed_after_apply once resources were applied) and runs the SyncFail
+ * hooks. Hooks and command probes run in the configuration file's
+ * directory with GITOPS_APP, GITOPS_REVISION, GITOPS_PHASE,
+ * GITOPS_TARGET, GITOPS_SERVICE, GITOPS_ENVIRONMENT, GITOPS_VERSION and
+ * GITOPS_PREVIOUS_VERSION in their environment.
  */
 int		 app_sync(const struct app_run *, struct sync_result **,
 		     char **);
@@ -1202,6 +1326,22 @@ int		 versions_write(const struct config *,
 		     const struct versions_request *, struct versions_result *,
 		     char **);
 void		 versions_result_free(struct versions_result *);
+/*
+ * What a commit of the versions repository deploys, read from its
+ * trailers: a bump (service, environment, versions) or a rollback.
+ */
+struct versions_commit {
+	int	 bump;		/* a deploy the agent can revert */
+	int	 rollback;	/* a revert: never reverted in turn */
+	char	*service;
+	char	*environment;
+	char	*version;
+	char	*previous_version;
+	char	*subject;
+};
+int		 versions_commit_info(const struct config *, const char *,
+		     struct versions_commit *, char **);
+void		 versions_commit_free(struct versions_commit *);
 
 /* The worker process's main: argv[1] is GIT_WORKER_ARG. */
 int		 git_worker_main(int, char **);

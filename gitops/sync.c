@@ -167,16 +167,6 @@ sync_prune_diff(struct target *t, const char *id)
 	return (diff);
 }
 
-static void
-sync_sleep_ms(uint64_t ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) == -1)
-		;
-}
 
 /*
  * Wait until every resource of a step is healthy, within the deadline
@@ -237,7 +227,7 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 		}
 		if (deadline != 0 && delay > deadline - now)
 			delay = deadline - now;
-		sync_sleep_ms(delay);
+		time_sleep_ms(delay);
 		delay = delay * 2 > 1000 ? 1000 : delay * 2;
 	}
 out:
@@ -552,6 +542,12 @@ sync_result_free(struct sync_result *res)
 	free(res->waves);
 	strv_free(&res->kept);
 	strv_free(&res->inputs);
+	for (i = 0; i < res->nchecks; i++) {
+		free(res->checks[i].name);
+		free(res->checks[i].detail);
+	}
+	free(res->checks);
+	free(res->version);
 	free(res->app);
 	free(res->failed_resource);
 	free(res->error);
@@ -637,6 +633,31 @@ sync_result_to_json(const struct sync_result *res)
 	for (i = 0; i < res->kept.n; i++)
 		json_array_append(arr, json_new_string(res->kept.v[i]));
 	json_set(o, "kept", arr);
+	if (res->version != NULL)
+		json_set(o, "version", json_new_string(res->version));
+	if (res->nchecks != 0) {
+		arr = json_new_array();
+		for (i = 0; i < res->nchecks; i++) {
+			e = json_new_object();
+			json_set(e, "name", json_new_string(
+			    res->checks[i].name));
+			json_set(e, "kind", json_new_string(
+			    res->checks[i].kind));
+			if (strcmp(res->checks[i].kind, "hook") == 0)
+				json_set(e, "phase", json_new_string(
+				    phase_name(res->checks[i].phase)));
+			json_set(e, "verdict", json_new_string(
+			    res->checks[i].verdict));
+			json_set(e, "detail", sync_string_or_null(
+			    res->checks[i].detail));
+			json_set(e, "ms", json_new_number(
+			    (double)res->checks[i].ms));
+			json_array_append(arr, e);
+		}
+		json_set(o, "checks", arr);
+	}
+	if (res->failed_after_apply)
+		json_set(o, "failedAfterApply", json_new_bool(1));
 	if (res->inputs.n != 0) {
 		arr = json_new_array();
 		for (i = 0; i < res->inputs.n; i++)

@@ -1856,15 +1856,6 @@ vw_queue_stats_read(const char *dir, size_t *last, size_t *most)
 	free(path);
 }
 
-static void
-vw_sleep_ms(long ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
-}
 
 static void
 vw_queue_gather(const char *dir)
@@ -1894,7 +1885,7 @@ vw_queue_gather(const char *dir)
 			seen = n;
 			last_arrival = now;
 		}
-		vw_sleep_ms(1);
+		time_sleep_ms(1);
 	}
 	log_debug("event=gather want=%zu queued=%zu waited_ms=%llu", want,
 	    seen, (unsigned long long)(time_monotonic_ms() - start));
@@ -2326,7 +2317,7 @@ vw_queue_submit(const struct config *cfg,
 				break;
 			continue;
 		}
-		vw_sleep_ms(VW_QUEUE_POLL_MS);
+		time_sleep_ms(VW_QUEUE_POLL_MS);
 	}
 	if (mine->error != NULL) {
 		*cause = mine->error;
@@ -2410,4 +2401,67 @@ versions_result_free(struct versions_result *r)
 	free(r->previous_image);
 	free(r->image);
 	memset(r, 0, sizeof *r);
+}
+
+/* What a commit's message says of the deploy it makes, if any. */
+static int
+vw_info_cb(const struct git_commit_info *ci, void *arg, char **cause)
+{
+	struct versions_commit	*info = arg;
+	char			*of;
+
+	(void)cause;
+	info->service = vw_message_trailer(ci->message, TRAILER_SERVICE);
+	info->environment = vw_message_trailer(ci->message,
+	    TRAILER_ENVIRONMENT);
+	info->version = vw_message_trailer(ci->message, TRAILER_VERSION);
+	info->previous_version = vw_message_trailer(ci->message,
+	    TRAILER_PREV_VERSION);
+	if ((of = vw_message_trailer(ci->message, TRAILER_ROLLBACK_OF)) !=
+	    NULL || (of = vw_message_reverts(ci->message)) != NULL) {
+		info->rollback = 1;
+		free(of);
+	}
+	info->subject = vw_subject(ci->message);
+	return (1);
+}
+
+int
+versions_commit_info(const struct config *cfg, const char *commit,
+    struct versions_commit *info, char **cause)
+{
+	const struct config_repository	*repo;
+	struct git_cache		*gc = NULL;
+	int				 rc;
+
+	memset(info, 0, sizeof *info);
+	if (cfg->versions.repository == NULL ||
+	    (repo = config_find_repository(cfg,
+	    cfg->versions.repository)) == NULL || repo->url == NULL) {
+		xasprintf(cause, "no versions repository configured");
+		return (-1);
+	}
+	if (git_cache_open(cfg->state_dir, repo->name, repo->url, &gc,
+	    cause) == -1)
+		return (-1);
+	rc = git_log_first_parent(gc, commit, 1, vw_info_cb, info, cause);
+	git_cache_free(gc);
+	if (rc == -1) {
+		versions_commit_free(info);
+		return (-1);
+	}
+	info->bump = info->service != NULL && info->environment != NULL &&
+	    !info->rollback;
+	return (0);
+}
+
+void
+versions_commit_free(struct versions_commit *info)
+{
+	free(info->service);
+	free(info->environment);
+	free(info->version);
+	free(info->previous_version);
+	free(info->subject);
+	memset(info, 0, sizeof *info);
 }

@@ -91,7 +91,8 @@ test_done() {
 	echo "1..$test_count"
 	test_stop_all
 	if [ "$test_failed" -eq 0 ]; then
-		cd "$TEST_BUILDDIR" && rm -rf "$TRASH"
+		# TEST_KEEP=1 keeps the scratch directory (figures, logs).
+		[ -n "${TEST_KEEP:-}" ] || { cd "$TEST_BUILDDIR" && rm -rf "$TRASH"; }
 		exit 0
 	fi
 	echo "# $test_failed of $test_count failed; scratch kept in $TRASH"

@@ -1,0 +1,374 @@
+/*
+ * test_health.c: status rules on real object shapes, conditions, and the
+ * probes (command, http, prometheus) against a real HTTP server on
+ * 127.0.0.1 run by the test itself (a thread answering canned replies,
+ * as a service or Prometheus would).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <math.h>
+#include <pthread.h>
+
+#include "unit.h"
+
+static struct json *
+obj(const char *text)
+{
+	char		*cause = NULL;
+	struct json	*o = json_parse(text, strlen(text), &cause);
+
+	if (o == NULL)
+		fail_msg("%s", cause);
+	return (o);
+}
+
+static void
+expect_health(const char *text, enum health_status want, const char *why)
+{
+	struct json	*o = obj(text);
+	char		*got = NULL;
+
+	assert_int_equal(health_of_object(o, &got), want);
+	if (why != NULL)
+		assert_string_equal(got, why);
+	free(got);
+	json_free(o);
+}
+
+static void
+test_health_of_object_deployment_rules(void **state)
+{
+	/* No status: nothing reports one, nothing to wait for. */
+	expect_health("{\"kind\":\"Deployment\",\"spec\":{\"replicas\":3}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"Deployment\",\"metadata\":{\"generation\":4},"
+	    "\"spec\":{\"replicas\":3},\"status\":{\"observedGeneration\":3,"
+	    "\"replicas\":3,\"updatedReplicas\":3,\"availableReplicas\":3}}",
+	    HEALTH_PROGRESSING, "the controller has not observed generation 4 "
+	    "yet (it saw 3)");
+	expect_health("{\"kind\":\"Deployment\",\"metadata\":{\"generation\":4},"
+	    "\"spec\":{\"replicas\":3},\"status\":{\"observedGeneration\":4,"
+	    "\"replicas\":4,\"updatedReplicas\":2,\"availableReplicas\":3}}",
+	    HEALTH_PROGRESSING, "2 of 3 replicas updated");
+	expect_health("{\"kind\":\"Deployment\",\"metadata\":{\"generation\":4},"
+	    "\"spec\":{\"replicas\":3},\"status\":{\"observedGeneration\":4,"
+	    "\"replicas\":4,\"updatedReplicas\":3,\"availableReplicas\":3}}",
+	    HEALTH_PROGRESSING, "1 old replicas pending termination (of 4)");
+	expect_health("{\"kind\":\"Deployment\",\"metadata\":{\"generation\":4},"
+	    "\"spec\":{\"replicas\":3},\"status\":{\"observedGeneration\":4,"
+	    "\"replicas\":3,\"updatedReplicas\":3,\"availableReplicas\":2}}",
+	    HEALTH_PROGRESSING, "2 of 3 updated replicas available");
+	expect_health("{\"kind\":\"Deployment\",\"metadata\":{\"generation\":4},"
+	    "\"spec\":{\"replicas\":3},\"status\":{\"observedGeneration\":4,"
+	    "\"replicas\":3,\"updatedReplicas\":3,\"availableReplicas\":3}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"Deployment\",\"metadata\":{\"generation\":2},"
+	    "\"spec\":{\"replicas\":3},\"status\":{\"observedGeneration\":2,"
+	    "\"conditions\":[{\"type\":\"Progressing\",\"status\":\"False\","
+	    "\"reason\":\"ProgressDeadlineExceeded\",\"message\":\"ReplicaSet "
+	    "\\\"web-7d9\\\" has timed out progressing.\"}]}}",
+	    HEALTH_DEGRADED, "rollout failed: ReplicaSet \"web-7d9\" has timed "
+	    "out progressing.");
+}
+
+static void
+test_health_of_object_other_kinds(void **state)
+{
+	expect_health("{\"kind\":\"StatefulSet\",\"spec\":{\"replicas\":2},"
+	    "\"status\":{\"updatedReplicas\":2,\"readyReplicas\":1}}",
+	    HEALTH_PROGRESSING, "1 of 2 replicas ready");
+	expect_health("{\"kind\":\"StatefulSet\",\"spec\":{\"replicas\":2},"
+	    "\"status\":{\"updatedReplicas\":2,\"readyReplicas\":2,"
+	    "\"currentRevision\":\"db-1\",\"updateRevision\":\"db-1\"}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"DaemonSet\",\"status\":{"
+	    "\"desiredNumberScheduled\":3,\"updatedNumberScheduled\":3,"
+	    "\"numberAvailable\":2}}", HEALTH_PROGRESSING,
+	    "2 of 3 pods available");
+	expect_health("{\"kind\":\"Job\",\"status\":{\"conditions\":[{\"type\":"
+	    "\"Complete\",\"status\":\"True\"}]}}", HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"Job\",\"status\":{\"conditions\":[{\"type\":"
+	    "\"Failed\",\"status\":\"True\",\"reason\":\"BackoffLimitExceeded\","
+	    "\"message\":\"Job has reached the specified backoff limit\"}]}}",
+	    HEALTH_DEGRADED, "job failed: Job has reached the specified backoff "
+	    "limit");
+	expect_health("{\"kind\":\"Job\",\"status\":{\"active\":1}}",
+	    HEALTH_PROGRESSING, "job running");
+	expect_health("{\"kind\":\"PersistentVolumeClaim\",\"status\":"
+	    "{\"phase\":\"Pending\"}}", HEALTH_PROGRESSING, "claim Pending");
+	expect_health("{\"kind\":\"PersistentVolumeClaim\",\"status\":"
+	    "{\"phase\":\"Bound\"}}", HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"ConfigMap\",\"status\":{}}", HEALTH_HEALTHY,
+	    NULL);
+}
+
+static void
+test_health_condition_parse_and_eval(void **state)
+{
+	struct health_condition	 c;
+	char			*cause = NULL;
+
+	assert_int_equal(health_condition_parse("result >= 0.95", &c, &cause),
+	    0);
+	assert_true(health_condition_eval(&c, 0.95));
+	assert_false(health_condition_eval(&c, 0.9));
+	assert_int_equal(health_condition_parse("0.05 > result", &c, &cause),
+	    0);
+	assert_true(health_condition_eval(&c, 0.01));
+	assert_false(health_condition_eval(&c, 0.05));
+	assert_int_equal(health_condition_parse("result==1", &c, &cause), 0);
+	assert_true(health_condition_eval(&c, 1));
+	assert_int_equal(health_condition_parse("result >= x", &c, &cause),
+	    -1);
+	assert_non_null(strstr(cause, "want 'result OP NUMBER'"));
+	free(cause);
+	assert_int_equal(health_condition_parse("result => 1", &c, &cause),
+	    -1);
+	free(cause);
+}
+
+static void
+test_probe_run_command_exit_status(void **state)
+{
+	struct probe	 p;
+	char		*why = NULL;
+
+	memset(&p, 0, sizeof p);
+	p.type = PROBE_COMMAND;
+	strv_add(&p.argv, "true");
+	assert_int_equal(probe_run(&p, NULL, 0, &why), PROBE_PASSED);
+	free(why);
+	strv_free(&p.argv);
+	strv_add(&p.argv, "sh");
+	strv_add(&p.argv, "-c");
+	strv_add(&p.argv, "echo broken >&2; exit 3");
+	assert_int_equal(probe_run(&p, NULL, 0, &why), PROBE_FAILED);
+	assert_string_equal(why, "'sh' failed: broken\n");
+	free(why);
+	strv_free(&p.argv);
+	strv_add(&p.argv, "sleep");
+	strv_add(&p.argv, "10");
+	p.timeout_ms = 200;
+	assert_int_equal(probe_run(&p, NULL, 0, &why), PROBE_FAILED);
+	assert_string_equal(why, "'sleep' did not finish in time");
+	free(why);
+	strv_free(&p.argv);
+}
+
+/* A server on 127.0.0.1 answering each connection with replies[i]. */
+struct canned {
+	int		 fd;
+	int		 port;
+	const char	*const *replies;
+	size_t		 n;
+	pthread_t	 thread;
+};
+
+/* "RAW bytes" as they are, or "CODE\nBODY" with its Content-Length. */
+static void
+canned_reply(int s, const char *r)
+{
+	const char	*body;
+	char		*out;
+
+	if (strncmp(r, "RAW ", 4) == 0)
+		out = xstrdup(r + 4);
+	else {
+		body = strchr(r, '\n') + 1;
+		xasprintf(&out, "HTTP/1.1 %.*s\r\nContent-Type: application/"
+		    "json\r\nContent-Length: %zu\r\n\r\n%s",
+		    (int)(body - r - 1), r, strlen(body), body);
+	}
+	send(s, out, strlen(out), MSG_NOSIGNAL);
+	free(out);
+}
+
+static void *
+canned_run(void *arg)
+{
+	struct canned	*c = arg;
+	char		 buf[4096];
+	size_t		 i;
+	int		 s;
+
+	for (i = 0; ; i++) {
+		if ((s = accept(c->fd, NULL, NULL)) == -1)
+			break;
+		if (recv(s, buf, sizeof buf, 0) <= 0) {
+			close(s);
+			continue;
+		}
+		canned_reply(s, c->replies[i < c->n ? i : c->n - 1]);
+		close(s);
+	}
+	return (NULL);
+}
+
+static void
+canned_start(struct canned *c, const char *const *replies, size_t n)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof sin;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(c->fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(listen(c->fd, 16), 0);
+	getsockname(c->fd, (struct sockaddr *)&sin, &len);
+	c->port = ntohs(sin.sin_port);
+	c->replies = replies;
+	c->n = n;
+	pthread_create(&c->thread, NULL, canned_run, c);
+}
+
+static void
+canned_stop(struct canned *c)
+{
+	shutdown(c->fd, SHUT_RDWR);
+	close(c->fd);
+	pthread_join(c->thread, NULL);
+}
+
+#define OK200	"200 OK\nok\n"
+#define ERR500	"500 Internal Server Error\nbad\n"
+
+static void
+test_probe_run_http_successes_in_a_row(void **state)
+{
+	static const char *const	 replies[] = { OK200, ERR500, OK200,
+					     OK200, OK200 };
+	struct canned			 c;
+	struct probe			 p;
+	char				*why = NULL, url[64];
+
+	canned_start(&c, replies, 5);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", c.port);
+	memset(&p, 0, sizeof p);
+	p.type = PROBE_HTTP;
+	p.url = url;
+	p.successes = 3;
+	p.interval_ms = 10;
+	/* ok, 500 (resets), then three in a row. */
+	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 5000,
+	    &why), PROBE_PASSED);
+	assert_non_null(strstr(why, "answered 200, 3 times in a row"));
+	free(why);
+	canned_stop(&c);
+}
+
+static void
+test_probe_run_http_failures_fail_fast(void **state)
+{
+	static const char *const	 replies[] = { ERR500 };
+	struct canned			 c;
+	struct probe			 p;
+	char				*why = NULL, url[64];
+	uint64_t			 t0 = time_monotonic_ms();
+
+	canned_start(&c, replies, 1);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", c.port);
+	memset(&p, 0, sizeof p);
+	p.type = PROBE_HTTP;
+	p.url = url;
+	p.successes = 1;
+	p.failures = 3;
+	p.interval_ms = 10;
+	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 60000,
+	    &why), PROBE_FAILED);
+	assert_non_null(strstr(why, "3 wrong answers in a row"));
+	assert_non_null(strstr(why, "answered 500, not 200"));
+	assert_true(time_monotonic_ms() - t0 < 30000);
+	free(why);
+	/* Without a failure count it waits for the deadline. */
+	p.failures = 0;
+	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 200,
+	    &why), PROBE_FAILED);
+	assert_non_null(strstr(why, "not healthy by the deadline"));
+	free(why);
+	canned_stop(&c);
+}
+
+static void
+test_health_prometheus_query_shapes(void **state)
+{
+	/* Shapes from Prometheus' HTTP API documentation. */
+	static const char *const	 replies[] = {
+		"RAW HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n"
+		"6a\r\n{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
+		"\"result\":[{\"metric\":{},\"value\":[1700000000.1,\"0.97\"]}]}}"
+		"\r\n0\r\n\r\n",
+		"200 OK\n{\"status\":\"success\",\"data\":{\"resultType\":"
+		"\"scalar\",\"result\":[1700000000,\"2\"]}}",
+		"200 OK\n{\"status\":\"success\",\"data\":{\"resultType\":"
+		"\"vector\",\"result\":[]}}",
+		"400 Bad Request\n{\"status\":\"error\",\"errorType\":"
+		"\"bad_data\",\"error\":\"parse error\"}",
+	};
+	struct canned			 c;
+	char				*cause = NULL, url[64];
+	double				 v;
+
+	canned_start(&c, replies, 4);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", c.port);
+	assert_int_equal(health_prometheus_query(url, "sum(rate(x[1m]))",
+	    2000, &v, &cause), 0);
+	assert_true(fabs(v - 0.97) < 1e-9);
+	assert_int_equal(health_prometheus_query(url, "scalar(up)", 2000, &v,
+	    &cause), 0);
+	assert_true(v == 2);
+	assert_int_equal(health_prometheus_query(url, "absent", 2000, &v,
+	    &cause), -1);
+	assert_string_equal(cause, "query 'absent' returned no data");
+	free(cause);
+	assert_int_equal(health_prometheus_query(url, "((", 2000, &v,
+	    &cause), -1);
+	assert_string_equal(cause, "query '((' failed (400): parse error");
+	free(cause);
+	canned_stop(&c);
+}
+
+static void
+test_probe_run_prometheus_unreachable_is_inconclusive(void **state)
+{
+	struct probe	 p;
+	char		*why = NULL;
+	char		 url[] = "http://127.0.0.1:1", query[] = "up";
+	char		 cond[] = "result >= 1";
+
+	memset(&p, 0, sizeof p);
+	p.type = PROBE_PROMETHEUS;
+	p.url = url;
+	p.query = query;
+	p.condition = cond;
+	p.count = 2;
+	p.interval_ms = 10;
+	assert_int_equal(probe_run(&p, NULL, 0, &why), PROBE_INCONCLUSIVE);
+	assert_non_null(strstr(why, "could not be asked"));
+	free(why);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_health_of_object_deployment_rules),
+		cmocka_unit_test(test_health_of_object_other_kinds),
+		cmocka_unit_test(test_health_condition_parse_and_eval),
+		cmocka_unit_test(test_probe_run_command_exit_status),
+		cmocka_unit_test(test_probe_run_http_successes_in_a_row),
+		cmocka_unit_test(test_probe_run_http_failures_fail_fast),
+		cmocka_unit_test(test_health_prometheus_query_shapes),
+		cmocka_unit_test(
+		    test_probe_run_prometheus_unreachable_is_inconclusive),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
