@@ -6,7 +6,7 @@ packages="build-essential autoconf automake libtool pkg-config
 	libgit2-dev libevent-dev libssl-dev libcjson-dev libyaml-dev
 	libcmocka-dev git curl python3 valgrind
 	openssh-client openssh-server openssl
-	wrk webhook"
+	wrk webhook prometheus"
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }

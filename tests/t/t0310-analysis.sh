@@ -1,0 +1,162 @@
+#!/bin/sh
+# t0310-analysis: post-deploy analysis against a real Prometheus (Debian's
+# prometheus, started here on 127.0.0.1, scraping the test service's
+# /metrics every second). The success ratio of the service's requests
+# must stay >= 0.95: a good release passes, a bad one (50% errors) is
+# rolled back in Git. With Prometheus stopped the configured inconclusive
+# policy decides: "fail" rolls the deploy back, "pass" keeps it.
+. "$TEST_SRCDIR/tests/lib.sh"
+
+if ! command -v prometheus >/dev/null 2>&1; then
+	echo "1..0 # SKIP prometheus is not installed (contrib/deps.sh installs it)"
+	exit 0
+fi
+
+SECRET="analysis secret"
+mkdir -p srv && git init -q --bare -b main srv/infra.git || exit 1
+test_git_daemon "$TRASH/srv"
+URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
+PORT=$(test_free_port)
+SVC=$(test_free_port)
+PROM=$(test_free_port)
+AGENT="127.0.0.1:$PORT"
+printf '%s\n' "$SECRET" >secret && chmod 600 secret
+test_cleanup_pidfile "$TRASH/agent.pid"
+test_cleanup_pidfile "$TRASH/service.pid"
+test_cleanup_pidfile "$TRASH/prometheus.pid"
+
+write_config() { # INCONCLUSIVE-POLICY
+	cat >agent.yaml <<-EOF
+	listen: $AGENT
+	state_dir: ./state
+	repositories:
+	  - name: infra
+	    url: $URL
+	    poll_interval: 10m
+	    webhook_secret_file: secret
+	apps:
+	  - name: web-staging
+	    repository: infra
+	    path: apps/web/staging
+	    target: {type: directory, path: ./live}
+	    service: web
+	    environment: staging
+	    hooks:
+	      - name: start-service
+	        phase: PostSync
+	        command: [python3, $FIXTURES/service/serve-version.py, --port, "$SVC", --pidfile, service.pid]
+	    analysis_inconclusive: $1
+	    analysis:
+	      - name: success-ratio
+	        type: prometheus
+	        url: http://127.0.0.1:$PROM
+	        query: sum(rate(http_requests_total{code="200"}[5s])) / sum(rate(http_requests_total[5s]))
+	        condition: result >= 0.95
+	        count: 4
+	        interval: 1s
+	        failure_limit: 0
+	        timeout: 2s
+	versions:
+	  repository: infra
+	EOF
+}
+write_config pass
+
+deploy() { # VERSION
+	printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"}' \
+	    "$1" "$1" >deploy.json
+	sig=$(python3 -c 'import hmac, hashlib, sys
+print(hmac.new(sys.argv[1].encode(), open("deploy.json", "rb").read(),
+    hashlib.sha256).hexdigest())' "$SECRET")
+	curl -s -o reply -w '%{http_code}' -X POST --data-binary @deploy.json \
+	    -H "X-Signature: sha256=$sig" "http://$AGENT/api/v1/deployments"
+}
+app_field() {
+	curl -s "http://$AGENT/api/v1/apps/web-staging" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v.get(k) if isinstance(v, dict) else None
+print(v)' "$1"
+}
+field_is() { test "$(app_field "$1")" = "$2"; }
+subject_is() { test "$(git --git-dir=srv/infra.git log -1 --format=%s main)" = "$1"; }
+version_is() { test "$(curl -sf "http://127.0.0.1:$SVC/version")" = "$1"; }
+has_samples() {
+	curl -sf "http://127.0.0.1:$PROM/api/v1/query?query=http_requests_total" |
+	    grep -q '"value"'
+}
+
+test_expect_success 'setup: the repo, Prometheus scraping the service, the agent' '
+	git init -q -b main work &&
+	mkdir -p work/apps/web/staging &&
+	printf "staging:\n  web: \"v1\"\n" >work/versions.yaml &&
+	printf "resources:\n  - cm.yaml\nimages:\n  - name: example/web\n    newTag: v1\n" \
+	    >work/apps/web/staging/kustomization.yaml &&
+	printf "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: staging}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: example/web}]\n" \
+	    >work/apps/web/staging/cm.yaml &&
+	git -C work add -A && git -C work commit -q -m "web v1" &&
+	git -C work push -q "$URL" main &&
+	cat >prom.yml <<-EOF &&
+	global: {scrape_interval: 1s, evaluation_interval: 1s}
+	scrape_configs:
+	  - job_name: web
+	    static_configs: [{targets: ["127.0.0.1:$SVC"]}]
+	EOF
+	(
+		prometheus --config.file=prom.yml --storage.tsdb.path=tsdb \
+		    --web.listen-address=127.0.0.1:$PROM >prometheus.log 2>&1 &
+		echo $! >prometheus.pid
+		${VALGRIND:-} "$GITOPS_AGENT" -c agent.yaml serve >agent.log 2>&1 &
+		echo $! >agent.pid
+	) &&
+	test_wait_for 600 curl -sf "http://127.0.0.1:$PROM/-/ready" &&
+	test_wait_for 600 curl -sf "http://$AGENT/readyz" &&
+	test_wait_for 300 has_samples
+'
+
+test_expect_success 'a good release passes the analysis' '
+	code=$(deploy v2) && test "$code" = 202 &&
+	test_wait_for 300 field_is lastDeploy.outcome committed &&
+	test_wait_for 300 field_is lastSync.version v2 &&
+	test_wait_for 300 field_is status Succeeded &&
+	curl -s "http://$AGENT/api/v1/apps/web-staging" >app.json &&
+	test_grep "success-ratio" app.json &&
+	subject_is "Deploy web v2 to staging"
+'
+
+test_expect_success 'a bad release (50% errors) fails the analysis and is rolled back' '
+	code=$(deploy v3-bad) && test "$code" = 202 &&
+	test_wait_for 600 subject_is "Revert \"Deploy web v3-bad to staging\"" &&
+	test_wait_for 300 version_is v2 &&
+	test_grep "analysis .success-ratio. failed" agent.log &&
+	curl -s "http://$AGENT/metrics" | grep -q "^gitops_rollbacks_total{outcome=\"committed\"} 1$"
+'
+
+test_expect_success 'Prometheus down, policy pass: the deploy stays' '
+	kill "$(cat prometheus.pid)" &&
+	test_wait_for 300 sh -c "! curl -s http://127.0.0.1:$PROM/-/ready" &&
+	code=$(deploy v4) && test "$code" = 202 &&
+	test_wait_for 300 field_is lastDeploy.outcome committed &&
+	test_wait_for 600 field_is lastSync.version v4 &&
+	field_is status Succeeded &&
+	subject_is "Deploy web v4 to staging" &&
+	curl -s "http://$AGENT/api/v1/apps/web-staging" | grep -q Inconclusive
+'
+
+test_expect_success 'Prometheus down, policy fail (after SIGHUP): the deploy is rolled back' '
+	write_config fail &&
+	kill -HUP "$(cat agent.pid)" &&
+	test_wait_for 100 grep -q "configuration reloaded" agent.log &&
+	code=$(deploy v5) && test "$code" = 202 &&
+	test_wait_for 600 subject_is "Revert \"Deploy web v5 to staging\"" &&
+	test_wait_for 300 version_is v4 &&
+	test_grep "was inconclusive" agent.log
+'
+
+test_expect_success 'stop: SIGTERM exits' '
+	pid=$(cat agent.pid) && kill -TERM "$pid" &&
+	test_wait_for 300 sh -c "! kill -0 $pid 2>/dev/null"
+'
+
+test_done
