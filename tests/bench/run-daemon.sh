@@ -160,6 +160,10 @@ run_wrk known "gitops-agent, push for the fetched commit" known.lua \
 agent_rps=$(cat rps.known)
 run_wrk unknown "gitops-agent, push for a new commit" unknown.lua \
     "http://127.0.0.1:$APORT/webhooks/github" "$APID"
+# The ceiling of this HTTP stack on this machine: a GET with no work.
+printf 'wrk.method = "GET"\n' >get.lua
+run_wrk ceiling "gitops-agent, GET /healthz (no work: the ceiling)" get.lua \
+    "http://127.0.0.1:$APORT/healthz" "$APID"
 fetches=$(curl -s "http://127.0.0.1:$APORT/metrics" |
     awk '/^gitops_fetches_total/ { n += $2 } END { print n + 0 }')
 echo "    fetches the agent made through both runs: $fetches"

@@ -203,4 +203,28 @@ test_expect_success 'a dependency cycle is refused by check and sync, live untou
 	test_cmp before after
 '
 
+test_expect_success 'a first service that never gets healthy fails fast; later ones do not start' '
+	rm -rf live state &&
+	awk -v port="$(test_free_port)" "
+	    /^  - name: inventory-staging\$/ { inv = 1 }
+	    inv && /^    sync_timeout:/ { sub(/sync_timeout: .*/, \"sync_timeout: 2s\") }
+	    { print }
+	    inv && /^    environment: staging/ {
+		print \"    health:\"
+		print \"      - {name: inventory-ready, type: http, url: \\\"http://127.0.0.1:\" port \"/ready\\\", interval: 100ms, timeout: 200ms}\"
+		inv = 0
+	    }" $CONFIG >$SHOP/slow.yaml &&
+	grep -A6 "sync_timeout: 2s" $SHOP/slow.yaml | grep -q inventory-ready &&
+	start=$(date +%s) &&
+	test_expect_code 1 gitops_agent -c $SHOP/slow.yaml sync >out 2>err &&
+	test $(( $(date +%s) - start )) -lt 30 &&
+	test_grep "inventory-staging: sync FAILED: health .inventory-ready. failed: not healthy by the deadline" out &&
+	for app in checkout-staging payments-staging frontend-shell-staging; do
+		test_grep "^$app: not synced: a dependency did not sync" err || exit 1
+	done &&
+	test ! -e live/staging/shop-staging/Deployment.apps/checkout-service.yaml &&
+	test -e live/staging/shop-staging/Deployment.apps/catalog-service.yaml &&
+	test -e live/production/shop-production/Deployment.apps/checkout-service.yaml
+'
+
 test_done
