@@ -643,6 +643,7 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 	run.namespace = a->namespace;
 	run.prune = a->prune;
 	run.timeout_ms = a->timeout_ms;
+	run.wave_timeout_ms = a->app != NULL ? a->app->wave_timeout_ms : 0;
 	run.revision = a->revision;
 	run.dry_run = dry_run;
 	run.diff_texts = diffs;

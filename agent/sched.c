@@ -392,6 +392,7 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	run.namespace = app->namespace;
 	run.prune = app->prune;
 	run.timeout_ms = app->sync_timeout_ms;
+	run.wave_timeout_ms = app->wave_timeout_ms;
 	run.revision = commit;
 	run.record_inputs = 1;
 	run.state_dir = cfg->state_dir;

@@ -424,6 +424,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	so.revision = run->revision;
 	so.prune = run->prune;
 	so.timeout_ms = run->timeout_ms;
+	so.wave_timeout_ms = run->wave_timeout_ms;
 	so.stop = run->stop;
 	extras = run->app != NULL && run->cfg != NULL && !run->dry_run &&
 	    (run->app->nhooks != 0 || run->app->nhealth != 0 ||

@@ -287,6 +287,11 @@ static const struct opt opts[] = {
 	  .offset = offsetof(struct config_app, sync_timeout_ms),
 	  .def = "5m", .min = "1s", .max = "24h",
 	  .desc = "deadline of a whole sync (a sync always has one)" },
+	{ .section = SECTION_APP, .key = "wave_timeout", .type = OPT_DURATION,
+	  .offset = offsetof(struct config_app, wave_timeout_ms),
+	  .def = "0s", .min = "0s", .max = "24h",
+	  .desc = "how long one wave may take to become healthy (0s: only "
+	  "sync_timeout bounds it)" },
 	{ .section = SECTION_APP, .key = "service", .type = OPT_STRING,
 	  .offset = offsetof(struct config_app, service),
 	  .desc = "the service it deploys, as named in the versions file "

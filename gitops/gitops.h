@@ -877,6 +877,7 @@ struct sync_opts {
 	/* Make each change's unified diff (costly: YAML and a diff each). */
 	int		 diff_texts;
 	uint64_t	 timeout_ms;	/* whole sync; 0: none */
+	uint64_t	 wave_timeout_ms; /* each wave's health wait; 0: none */
 	const char	*revision;	/* recorded in the result */
 	/*
 	 * Set (non-zero, by another thread) to stop before the next wave:
@@ -1021,6 +1022,7 @@ struct config_app {
 	struct strv	 depends_on;
 	int		 prune;
 	uint64_t	 sync_timeout_ms;
+	uint64_t	 wave_timeout_ms;
 	char		*service;
 	char		*environment;
 	struct probe	*health;
@@ -1121,6 +1123,7 @@ struct app_run {
 	const char	*namespace;	/* default namespace, or NULL */
 	int		 prune;
 	uint64_t	 timeout_ms;
+	uint64_t	 wave_timeout_ms;
 	const char	*revision;	/* commit id recorded, or NULL */
 	int		 dry_run;
 	int		 diff_texts;

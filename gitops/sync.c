@@ -302,7 +302,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 	enum target_remove_status rs;
 	const char		 *bad_id;
 	char			 *err, *d, *fid;
-	uint64_t		  deadline = 0;
+	uint64_t		  deadline = 0, wave_deadline, wave_timeout;
 	size_t			  ninv = 0, nprune = 0, nitems = 0, ntodo;
 	size_t			  i, j, k, last = 0, base;
 	int			  any = 0, failed = 0;
@@ -470,7 +470,16 @@ sync_run(struct target *t, const struct resource_set *desired,
 		if (failed)
 			break;
 		err = NULL;
-		if (sync_wait_healthy(t, st, deadline, opts->timeout_ms,
+		/* A wave's own bound, inside the whole sync's. */
+		wave_deadline = deadline;
+		wave_timeout = opts->timeout_ms;
+		if (opts->wave_timeout_ms != 0 && (deadline == 0 ||
+		    time_monotonic_ms() + opts->wave_timeout_ms < deadline)) {
+			wave_deadline = time_monotonic_ms() +
+			    opts->wave_timeout_ms;
+			wave_timeout = opts->wave_timeout_ms;
+		}
+		if (sync_wait_healthy(t, st, wave_deadline, wave_timeout,
 		    &bad_id, &err) == -1) {
 			sync_fail(res, w, bad_id, err);
 			failed = 1;

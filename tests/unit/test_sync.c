@@ -793,6 +793,34 @@ test_sync_run_unhealthy_wave_times_out_naming_resource(void **state)
 	resource_set_free(set);
 }
 
+/* A wave's own timeout ends the wait long before the sync's. */
+static void
+test_sync_run_wave_timeout_fails_before_sync_timeout(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_opts	 opts;
+	struct sync_result	*res = NULL;
+	char			*cause = NULL;
+	uint64_t		 t0;
+
+	rec.health_id = "Job.batch/shop/migrate";
+	rec.health = HEALTH_PROGRESSING;
+	memset(&opts, 0, sizeof opts);
+	opts.prune = 1;
+	opts.timeout_ms = 60000;
+	opts.wave_timeout_ms = 150;
+	t0 = time_monotonic_ms();
+	assert_int_equal(sync_run(t, set, &opts, &res, &cause), 0);
+	assert_true(time_monotonic_ms() - t0 < 30000);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_string_equal(res->failed_resource, "Job.batch/shop/migrate");
+	assert_non_null(strstr(res->error, "timed out after 150ms"));
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
 static void
 test_sync_run_degraded_resource_fails_at_once(void **state)
 {
@@ -1016,6 +1044,7 @@ main(void)
 		T(test_sync_run_unwritable_path_stops_at_its_wave),
 		T(test_sync_run_apply_failure_stops_later_waves),
 		T(test_sync_run_unhealthy_wave_times_out_naming_resource),
+		T(test_sync_run_wave_timeout_fails_before_sync_timeout),
 		T(test_sync_run_degraded_resource_fails_at_once),
 		T(test_sync_state_save_then_load_round_trips),
 		T(test_sync_run_each_wave_made_durable_once),
