@@ -1694,11 +1694,12 @@ daemon_free(struct agent *a)
 	}
 	daemon_deliveries_free(a->deliveries);
 	daemon_deliveries_free(a->deliveries_old);
-	strmap_free(a->conns);
+	/* evhttp_free runs the close callbacks, which use the map. */
 	if (a->http != NULL)
 		evhttp_free(a->http);	/* frees the listener it was given */
 	else if (a->listener != NULL)
 		evconnlistener_free(a->listener);
+	strmap_free(a->conns);
 	if (a->ssl != NULL)
 		SSL_CTX_free(a->ssl);
 	metrics_free(a->metrics);

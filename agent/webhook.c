@@ -494,7 +494,8 @@ ws_offer(struct webhook_scan *ws, const char *raw, size_t rawlen,
 		return;		/* too long to be a URL, ref or commit */
 	if (one != NULL && *one == NULL)
 		*one = xstrdup(v);
-	else if (many != NULL && *v != '\0' && !strv_contains(many, v))
+	else if (many != NULL && *v != '\0' && many->n < 64 &&
+	    !strv_contains(many, v))
 		strv_add(many, v);
 }
 

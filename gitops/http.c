@@ -200,7 +200,7 @@ http_unchunk(char *body, size_t len, size_t *outlen)
 		in = eol + 2;
 		if (n == 0)
 			break;
-		if ((size_t)(end - in) < n + 2)
+		if (n > (size_t)(end - in) || (size_t)(end - in) - n < 2)
 			return (-1);
 		memmove(out, in, n);
 		out += n;
