@@ -741,12 +741,27 @@ ws_number(struct webhook_scan *ws)
 	return (ws->p > s ? 0 : -1);
 }
 
+/* After a list item or member: 1 at ',' (another follows), 0 at close. */
+static int
+ws_next_item(struct webhook_scan *ws, char close)
+{
+	ws_skip_space(ws);
+	if (ws->p < ws->end && *ws->p == ',') {
+		ws->p++;
+		return (1);
+	}
+	if (ws->p < ws->end && *ws->p == close)
+		return (0);
+	return (ws_fail(ws, close == ']' ? "expected ',' or ']'" :
+	    "expected ',' or '}'"));
+}
+
 static int
 ws_value(struct webhook_scan *ws)
 {
 	const char	*raw;
 	size_t		 rawlen;
-	int		 escaped, first;
+	int		 escaped, first, more;
 
 	ws_skip_space(ws);
 	if (ws->p >= ws->end)
@@ -773,14 +788,10 @@ ws_value(struct webhook_scan *ws)
 				if (ws_value(ws) == -1)
 					return (-1);
 				first = 0;
-				ws_skip_space(ws);
-				if (ws->p < ws->end && *ws->p == ',') {
-					ws->p++;
-					continue;
-				}
-				if (ws->p < ws->end && *ws->p == ']')
+				if ((more = ws_next_item(ws, ']')) == -1)
+					return (-1);
+				if (!more)
 					break;
-				return (ws_fail(ws, "expected ',' or ']'"));
 			}
 		} else {
 			ws->depth++;
@@ -802,14 +813,10 @@ ws_value(struct webhook_scan *ws)
 				if (ws_value(ws) == -1)
 					return (-1);
 				first = 0;
-				ws_skip_space(ws);
-				if (ws->p < ws->end && *ws->p == ',') {
-					ws->p++;
-					continue;
-				}
-				if (ws->p < ws->end && *ws->p == '}')
+				if ((more = ws_next_item(ws, '}')) == -1)
+					return (-1);
+				if (!more)
 					break;
-				return (ws_fail(ws, "expected ',' or '}'"));
 			}
 		}
 		ws->p++;
