@@ -404,6 +404,8 @@ webhook_fields_free(struct webhook_fields *f)
 	strv_free(&f->urls);
 	strv_free(&f->change_refs);
 	strv_free(&f->change_afters);
+	/* Freed twice (the scanner's error path, then its caller) is harmless. */
+	memset(f, 0, sizeof *f);
 }
 
 /* The key at a depth is this name (a string literal). */

@@ -337,6 +337,61 @@ test_webhook_parse_malformed_says_what(void **state)
 	free(cause);
 }
 
+/*
+ * A body cut after fields were kept (issue 13): the scanner's error path
+ * and webhook_parse's both release them; under ASan a double free here
+ * aborted the agent on one unsigned request. Every provider, every field
+ * the scanner keeps, and each fixture cut at every length.
+ */
+static void
+test_webhook_parse_truncated_after_fields_no_double_free(void **state)
+{
+	static const struct {
+		enum webhook_provider	 p;
+		const char		*hdr[3];
+		const char		*fixture;
+	} cases[] = {
+		{ WEBHOOK_GITHUB, { "X-GitHub-Event", "push", NULL },
+		    "github-push.json" },
+		{ WEBHOOK_GITHUB, { "X-GitHub-Event", "repository_dispatch",
+		    NULL }, "github-repository-dispatch.json" },
+		{ WEBHOOK_GITLAB, { "X-Gitlab-Event", "Push Hook", NULL },
+		    "gitlab-push.json" },
+		{ WEBHOOK_GITEA, { "X-Gitea-Event", "push", NULL },
+		    "gitea-push.json" },
+		{ WEBHOOK_BITBUCKET_SERVER, { "X-Event-Key",
+		    "repo:refs_changed", NULL },
+		    "bitbucket-server-refs-changed.json" },
+		{ WEBHOOK_GENERIC, { "X-Gitops-Event", "push", NULL },
+		    "github-push.json" },
+	};
+	const char		*body = "{\"ref\":\"refs/heads/main\",";
+	struct webhook_event	 ev;
+	char			*data, *cause;
+	size_t			 c, len, cut;
+
+	for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		cause = NULL;
+		assert_int_equal(webhook_parse(cases[c].p, hdr_cb,
+		    (void *)cases[c].hdr, body, strlen(body), &ev, &cause), -1);
+		assert_non_null(strstr(cause, "body is not JSON"));
+		free(cause);
+		data = fixture(cases[c].fixture, &len);
+		for (cut = 1; cut < len; cut += 7) {
+			cause = NULL;
+			if (webhook_parse(cases[c].p, hdr_cb,
+			    (void *)cases[c].hdr, data, cut, &ev,
+			    &cause) == 0) {
+				webhook_event_free(&ev);
+				continue;
+			}
+			assert_non_null(cause);
+			free(cause);
+		}
+		free(data);
+	}
+}
+
 /* The scanner is a JSON validator: what it accepts, what it refuses. */
 static void
 test_webhook_parse_scanner_validates_json(void **state)
@@ -535,6 +590,8 @@ main(void)
 		    test_webhook_parse_bitbucket_server_refs_changed),
 		cmocka_unit_test(test_webhook_parse_repository_dispatch_deploy),
 		cmocka_unit_test(test_webhook_parse_malformed_says_what),
+		cmocka_unit_test(
+		    test_webhook_parse_truncated_after_fields_no_double_free),
 		cmocka_unit_test(test_webhook_parse_scanner_validates_json),
 		cmocka_unit_test(test_webhook_parse_deep_and_large_bodies),
 		cmocka_unit_test(test_deploy_request_from_json_checks_fields),
