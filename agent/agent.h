@@ -90,6 +90,12 @@ int		 webhook_verify(enum webhook_provider, webhook_header_fn,
 char		*webhook_url_normalize(const char *);
 struct deploy_request *deploy_request_from_json(const struct json *,
 		     char **);
+/*
+ * The signed body's "timestamp" (RFC 3339) is at most skew seconds from
+ * now (seconds since the epoch); -1 with cause if missing or not.
+ */
+int		 deploy_request_fresh(const struct json *, int64_t, int64_t,
+		     char **);
 struct json	*deploy_request_to_json(const struct deploy_request *);
 void		 deploy_request_free(struct deploy_request *);
 
@@ -109,6 +115,17 @@ double		 metrics_value(const struct metrics *, const char *,
 char		*metrics_render(const struct metrics *);
 /* A label value escaped for the text format (allocated). */
 char		*metrics_label_escape(const char *);
+
+/*
+ * replay.c: the digests (SHA-256, hex) of signed deploy bodies that
+ * landed, kept on disk in a state directory for keep ms (at most max of
+ * them), so that the same body is refused whatever its delivery id.
+ */
+struct replay;
+struct replay	*replay_open(const char *, uint64_t, size_t, char **);
+void		 replay_free(struct replay *);
+int		 replay_landed(const struct replay *, const char *);
+int		 replay_record(struct replay *, const char *, char **);
 
 /*
  * The daemon's configuration as jobs see it: a loaded file and the
@@ -147,6 +164,7 @@ struct job {
 	/* JOB_DEPLOY */
 	struct deploy_request	*deploy;
 	char			*deploy_file;	/* the request, kept until done */
+	char			*deploy_digest;	/* SHA-256 of its signed body */
 	/* What the worker found, read by the loop when it is done. */
 	int			 fetched;	/* fetches made */
 	int			 fetch_failed;
@@ -157,6 +175,8 @@ struct job {
 	int			 bumped;	/* JOB_DEPLOY: versions_write ran */
 	int			 bump_failed;
 	struct versions_result	 bump;
+	int			 deployed;	/* its app synced healthy */
+	int			 interrupted;	/* the shutdown stopped it */
 	uint64_t		 started_ms;
 	uint64_t		 finished_ms;
 };

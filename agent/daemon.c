@@ -53,6 +53,15 @@
 #define DAEMON_DELIVERIES	4096
 #define DAEMON_DELIVERY_TTL_MS	(24 * 60 * 60 * 1000)
 
+/*
+ * Signed deploy bodies that landed are refused again for 8 days (the
+ * README promises 7), at most this many of them; a /api/v1/deployments
+ * request must carry a timestamp at most this far from now.
+ */
+#define DAEMON_REPLAY_KEEP_MS	(8ULL * 24 * 60 * 60 * 1000)
+#define DAEMON_REPLAY_MAX	20000
+#define DAEMON_DEPLOY_SKEW_S	(5 * 60)
+
 /* What the loop knows of a repository. */
 struct repo_view {
 	char		*name;
@@ -102,6 +111,8 @@ struct agent {
 	struct strmap		*apps;		/* name -> struct app_view */
 	struct strmap		*deliveries;	/* id -> time received */
 	struct strmap		*deliveries_old;
+	struct replay		*replay;	/* deploy bodies that landed */
+	struct strmap		*deploys_pending; /* digest -> "1" */
 	struct strmap		*conns;		/* open connections seen */
 	size_t			 nconns;
 	int			 listening;
@@ -510,13 +521,17 @@ daemon_deploy_keys(const struct config *cfg, const struct deploy_request *d,
 
 static void
 daemon_enqueue_deploy(struct agent *a, struct deploy_request *d,
-    char *file, const char *reason)
+    char *file, const char *digest, const char *reason)
 {
 	struct job	*job;
 
 	job = job_new(JOB_DEPLOY, a->ac, reason);
 	job->deploy = d;
 	job->deploy_file = file;
+	if (digest != NULL) {
+		job->deploy_digest = xstrdup(digest);
+		strmap_put(a->deploys_pending, digest, (void *)"1");
+	}
 	daemon_deploy_keys(a->ac->cfg, d, &job->keys);
 	log_info("service=%s environment=%s version=%s job=%llu "
 	    "msg=\"deploy queued\"", d->service, d->environment, d->version,
@@ -588,6 +603,54 @@ daemon_deploy_record(struct agent *a, const struct job *job, const char *sv)
 		    json_new_string(job->bump.commit));
 	if (job->error != NULL)
 		json_set(av->deploy, "error", json_new_string(job->error));
+}
+
+/*
+ * A deploy job is over: its outcome counted, its body remembered if the
+ * bump landed (a replay of it is refused), its file removed unless the
+ * shutdown interrupted it (then it runs again at the next start).
+ */
+static void
+daemon_deploy_done(struct agent *a, struct job *job)
+{
+	const char	*result;
+	char		*cause = NULL;
+	int		 landed;
+
+	landed = job->bumped && !job->bump_failed &&
+	    (job->bump.outcome == VERSIONS_COMMITTED ||
+	    job->bump.outcome == VERSIONS_UNCHANGED);
+	if (job->interrupted)
+		result = "interrupted";
+	else if (job->bumped && !job->bump_failed &&
+	    job->bump.outcome == VERSIONS_REFUSED)
+		result = "refused";
+	else if (job->error != NULL || !landed || !job->deployed)
+		result = "failed";
+	else
+		result = "done";
+	daemon_count(a, "gitops_deployments_total", "result", result, NULL,
+	    NULL);
+	if (job->deploy_digest != NULL) {
+		strmap_remove(a->deploys_pending, job->deploy_digest);
+		if (landed && a->replay != NULL &&
+		    replay_record(a->replay, job->deploy_digest, &cause) == -1) {
+			log_warnx("msg=\"cannot remember a landed deploy\" "
+			    "error=\"%s\"", cause);
+			free(cause);
+		}
+	}
+	if (job->interrupted) {
+		log_info("service=%s environment=%s version=%s file=%s "
+		    "msg=\"deploy interrupted by the shutdown: it resumes at "
+		    "the next start\"", job->deploy->service,
+		    job->deploy->environment, job->deploy->version,
+		    job->deploy_file != NULL ? job->deploy_file : "-");
+		return;
+	}
+	if (job->deploy_file != NULL && unlink(job->deploy_file) == -1 &&
+	    errno != ENOENT)
+		log_warn("cannot remove %s", job->deploy_file);
 }
 
 /* What a finished job found, into the tables and the metrics. */
@@ -685,13 +748,7 @@ daemon_job_done(struct agent *a, struct job *job)
 		if (job->bump.attempts > 1)
 			metrics_add(a->metrics, "gitops_push_retries_total",
 			    NULL, job->bump.attempts - 1);
-		daemon_count(a, "gitops_deployments_total", "result",
-		    job->error != NULL || job->bump_failed ? "failed" :
-		    job->bump.outcome == VERSIONS_REFUSED ? "refused" : "done",
-		    NULL, NULL);
-		if (job->deploy_file != NULL && unlink(job->deploy_file) ==
-		    -1 && errno != ENOENT)
-			log_warn("cannot remove %s", job->deploy_file);
+		daemon_deploy_done(a, job);
 		daemon_deploy_record(a, job, sv);
 	}
 	if (rv != NULL && rv->again && !rv->again_unknown &&
@@ -898,8 +955,11 @@ daemon_repo_index(const struct config *cfg, const char *name)
 	return (-1);
 }
 
-/* The delivery is signed with the secret of one of these repositories. */
-static int
+/*
+ * The repository (of these) whose secret signed the delivery, or NULL:
+ * what a signed request may do depends on whose secret signed it.
+ */
+static const struct config_repository *
 daemon_signed_by(struct agent *a, struct evhttp_request *req,
     enum webhook_provider p, const char *body, size_t len,
     const struct strv *repos)
@@ -913,9 +973,9 @@ daemon_signed_by(struct agent *a, struct evhttp_request *req,
 			continue;
 		if (webhook_verify(p, daemon_header_cb, req, body, len,
 		    ac->webhook_secrets[k], ac->webhook_secret_lens[k]))
-			return (1);
+			return (&ac->cfg->repositories[k]);
 	}
-	return (0);
+	return (NULL);
 }
 
 static void
@@ -931,7 +991,7 @@ daemon_deliveries_free(struct strmap *m)
 	strmap_free(m);
 }
 
-/* Seen in the last day (and remembered now if not). */
+/* Acted on in the last day. */
 static int
 daemon_delivery_seen(struct agent *a, enum webhook_provider p,
     const char *id)
@@ -942,10 +1002,24 @@ daemon_delivery_seen(struct agent *a, enum webhook_provider p,
 	xasprintf(&key, "%s/%s", webhook_provider_name(p), id);
 	if ((at = strmap_get(a->deliveries, key)) == NULL)
 		at = strmap_get(a->deliveries_old, key);
-	if (at != NULL && now - *at < DAEMON_DELIVERY_TTL_MS) {
-		free(key);
-		return (1);
-	}
+	free(key);
+	return (at != NULL && now - *at < DAEMON_DELIVERY_TTL_MS);
+}
+
+/*
+ * Remember a delivery once it was acted on (a deploy only once it is on
+ * disk: a redelivery after a refusal or a 503 must still work).
+ */
+static void
+daemon_delivery_remember(struct agent *a, enum webhook_provider p,
+    const char *id)
+{
+	uint64_t	*at, now = time_now_ms();
+	char		*key;
+
+	if (id == NULL)
+		return;
+	xasprintf(&key, "%s/%s", webhook_provider_name(p), id);
 	if (strmap_count(a->deliveries) >= DAEMON_DELIVERIES) {
 		daemon_deliveries_free(a->deliveries_old);
 		a->deliveries_old = a->deliveries;
@@ -955,13 +1029,12 @@ daemon_delivery_seen(struct agent *a, enum webhook_provider p,
 	*at = now;
 	free(strmap_put(a->deliveries, key, at));
 	free(key);
-	return (0);
 }
 
 /* Keep a deploy request on disk until it is done; the file's path. */
 static char *
 daemon_deploy_save(struct agent *a, const struct deploy_request *d,
-    const char *delivery, char **cause)
+    const char *delivery, const char *digest, char **cause)
 {
 	static uint64_t	 seq;
 	struct json	*o;
@@ -977,6 +1050,7 @@ daemon_deploy_save(struct agent *a, const struct deploy_request *d,
 	o = deploy_request_to_json(d);
 	if (delivery != NULL)
 		json_set(o, "delivery", json_new_string(delivery));
+	json_set(o, "bodyDigest", json_new_string(digest));
 	text = json_print(o, 1);
 	json_free(o);
 	/* A few milliseconds on the loop: deploys are rare, loss is not. */
@@ -1018,36 +1092,87 @@ daemon_deploy_check(const struct config *cfg, const struct deploy_request *d,
 	return (0);
 }
 
-/* Save and queue a checked deploy; answers the request. */
-static void
+/*
+ * Check, save and queue a signed deploy; answers the request. signer is
+ * the repository whose secret signed it: with owner set, the service's
+ * app must be one of that repository's (a team's secret deploys only its
+ * own services); force needs the signer's allow_force_deploy. The same
+ * body is never carried out twice: refused once it landed, acknowledged
+ * while it waits. 0 when it is on disk and queued.
+ */
+static int
 daemon_deploy_accept(struct agent *a, struct evhttp_request *req,
     const char *route, struct deploy_request *d, const char *delivery,
-    const char *reason)
+    const char *reason, const struct config_repository *signer, int owner,
+    const char *body, size_t len)
 {
-	char	*cause = NULL, *file, *msg;
+	const struct config_app	*app;
+	const char		*result = "invalid";
+	char			*cause = NULL, *file, *msg, digest[65];
+	int			 code = 422;
 
-	if (daemon_deploy_check(a->ac->cfg, d, &cause) == -1) {
-		daemon_count(a, "gitops_deployments_total", "result",
-		    "invalid", NULL, NULL);
-		daemon_reply_status(a, req, route, 422, "error", cause);
-		free(cause);
-		deploy_request_free(d);
-		return;
+	sha256_hex(body, len, digest);
+	if (daemon_deploy_check(a->ac->cfg, d, &cause) == -1)
+		goto refuse;
+	app = job_deploy_app(a->ac->cfg, d->service, d->environment);
+	if (owner && strcmp(app->repository, signer->name) != 0) {
+		code = 403;
+		result = "forbidden";
+		xasprintf(&cause, "repository '%s' may not deploy service '%s' "
+		    "to '%s': its app '%s' belongs to repository '%s'",
+		    signer->name, d->service, d->environment, app->name,
+		    app->repository);
+		goto refuse;
 	}
-	if ((file = daemon_deploy_save(a, d, delivery, &cause)) == NULL) {
+	if (d->force && !signer->allow_force_deploy) {
+		code = 403;
+		result = "forbidden";
+		xasprintf(&cause, "'force' is not allowed for deploys signed by "
+		    "repository '%s' (set allow_force_deploy: true on it to "
+		    "allow overriding a held version)", signer->name);
+		goto refuse;
+	}
+	if (a->replay != NULL && replay_landed(a->replay, digest)) {
+		code = 409;
+		result = "replay";
+		xasprintf(&cause, "this deploy request was carried out before "
+		    "(same signed body): a replay is refused; send a new "
+		    "request");
+		goto refuse;
+	}
+	if (strmap_get(a->deploys_pending, digest) != NULL) {
+		daemon_count(a, "gitops_deployments_total", "result",
+		    "duplicate", NULL, NULL);
+		daemon_reply_status(a, req, route, 202, "duplicate", "the same "
+		    "deploy request is queued already");
+		deploy_request_free(d);
+		return (0);
+	}
+	if ((file = daemon_deploy_save(a, d, delivery, digest,
+	    &cause)) == NULL) {
 		log_warnx("msg=\"cannot keep a deploy request\" error=\"%s\"",
 		    cause);
 		daemon_reply_status(a, req, route, 503, "error", "cannot "
 		    "record the deploy request; try again");
 		free(cause);
 		deploy_request_free(d);
-		return;
+		return (-1);
 	}
 	xasprintf(&msg, "deploy of %s %s to %s queued", d->service,
 	    d->version, d->environment);
-	daemon_enqueue_deploy(a, d, file, reason);
+	daemon_enqueue_deploy(a, d, file, digest, reason);
 	daemon_reply_status(a, req, route, 202, "accepted", msg);
 	free(msg);
+	return (0);
+refuse:
+	log_warnx("service=%s environment=%s msg=\"deploy refused\" "
+	    "error=\"%s\"", d->service, d->environment, cause);
+	daemon_count(a, "gitops_deployments_total", "result", result, NULL,
+	    NULL);
+	daemon_reply_status(a, req, route, code, "error", cause);
+	free(cause);
+	deploy_request_free(d);
+	return (-1);
 }
 
 static void
@@ -1083,7 +1208,7 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
     enum webhook_provider p)
 {
 	const struct config		*cfg = a->ac->cfg;
-	const struct config_repository	*r;
+	const struct config_repository	*r, *signer;
 	struct webhook_event		 ev;
 	struct strv			 matched, queued, current, all;
 	struct repo_view		*rv;
@@ -1117,8 +1242,8 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		for (i = 0; i < cfg->nrepositories; i++)
 			strv_add(&all, cfg->repositories[i].name);
 	}
-	if (!daemon_signed_by(a, req, p, body, len, matched.n != 0 ?
-	    &matched : &all)) {
+	if ((signer = daemon_signed_by(a, req, p, body, len, matched.n != 0 ?
+	    &matched : &all)) == NULL) {
 		result = "unauthorized";
 		log_warnx("provider=%s event=%s delivery=%s msg=\"webhook "
 		    "signature missing or wrong\"", pname, ev.event,
@@ -1134,6 +1259,8 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		    "this delivery was received before: not acted on again");
 		goto out;
 	}
+	if (ev.kind != WEBHOOK_DEPLOY)
+		daemon_delivery_remember(a, p, ev.delivery);
 	switch (ev.kind) {
 	case WEBHOOK_PING:
 		result = "ping";
@@ -1162,8 +1289,12 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 			goto out;
 		}
 		result = "deploy";
-		daemon_deploy_accept(a, req, "webhook", ev.deploy, ev.delivery,
-		    "repository_dispatch");
+		if (daemon_deploy_accept(a, req, "webhook", ev.deploy,
+		    ev.delivery, "repository_dispatch", signer, 1, body,
+		    len) == 0)
+			daemon_delivery_remember(a, p, ev.delivery);
+		else
+			result = "refused";
 		ev.deploy = NULL;
 		goto out;
 	case WEBHOOK_PUSH:
@@ -1218,17 +1349,22 @@ out_nofree:
 	strv_free(&all);
 }
 
-/* POST /api/v1/deployments: a deploy request signed like a webhook. */
+/*
+ * POST /api/v1/deployments: a deploy request signed like a webhook with
+ * the versions repository's secret, made at most DAEMON_DEPLOY_SKEW_S
+ * ago (its "timestamp" is inside the signed body).
+ */
 static void
 daemon_deployments(struct agent *a, struct evhttp_request *req)
 {
-	const struct config	*cfg = a->ac->cfg;
-	struct deploy_request	*d;
-	struct json		*o;
-	struct strv		 vr;
-	const char		*body;
-	char			*cause = NULL;
-	size_t			 len;
+	const struct config		*cfg = a->ac->cfg;
+	const struct config_repository	*signer;
+	struct deploy_request		*d = NULL;
+	struct json			*o;
+	struct strv			 vr;
+	const char			*body;
+	char				*cause = NULL;
+	size_t				 len;
 
 	if (!daemon_method_ok(a, req, "deployments", EVHTTP_REQ_POST))
 		return;
@@ -1236,8 +1372,9 @@ daemon_deployments(struct agent *a, struct evhttp_request *req)
 	memset(&vr, 0, sizeof vr);
 	if (cfg->versions.repository != NULL)
 		strv_add(&vr, cfg->versions.repository);
-	if (!daemon_signed_by(a, req, WEBHOOK_GENERIC, body, len, &vr)) {
-		strv_free(&vr);
+	signer = daemon_signed_by(a, req, WEBHOOK_GENERIC, body, len, &vr);
+	strv_free(&vr);
+	if (signer == NULL) {
 		daemon_count(a, "gitops_deployments_total", "result",
 		    "unauthorized", NULL, NULL);
 		daemon_reply_status(a, req, "deployments", 401, "error",
@@ -1245,10 +1382,12 @@ daemon_deployments(struct agent *a, struct evhttp_request *req)
 		    "HMAC-SHA256 and the versions repository's webhook secret");
 		return;
 	}
-	strv_free(&vr);
 	if ((o = json_parse(body, len, &cause)) == NULL ||
-	    (d = deploy_request_from_json(o, &cause)) == NULL) {
+	    (d = deploy_request_from_json(o, &cause)) == NULL ||
+	    deploy_request_fresh(o, (int64_t)(time_now_ms() / 1000),
+	    DAEMON_DEPLOY_SKEW_S, &cause) == -1) {
 		json_free(o);
+		deploy_request_free(d);
 		daemon_count(a, "gitops_deployments_total", "result",
 		    "malformed", NULL, NULL);
 		daemon_reply_status(a, req, "deployments", 400, "error", cause);
@@ -1257,7 +1396,7 @@ daemon_deployments(struct agent *a, struct evhttp_request *req)
 	}
 	json_free(o);
 	daemon_deploy_accept(a, req, "deployments", d, daemon_header_cb(req,
-	    "X-Gitops-Delivery"), "api");
+	    "X-Gitops-Delivery"), "api", signer, 0, body, len);
 }
 
 static struct json *
@@ -1588,7 +1727,8 @@ daemon_replay_deploys(struct agent *a)
 		} else {
 			log_info("file=%s msg=\"deploy request from before "
 			    "the restart\"", path);
-			daemon_enqueue_deploy(a, d, path, "restart");
+			daemon_enqueue_deploy(a, d, path,
+			    json_path_string(o, "bodyDigest", NULL), "restart");
 		}
 		json_free(o);
 		free(data);
@@ -1694,6 +1834,8 @@ daemon_free(struct agent *a)
 	}
 	daemon_deliveries_free(a->deliveries);
 	daemon_deliveries_free(a->deliveries_old);
+	replay_free(a->replay);
+	strmap_free(a->deploys_pending);
 	/* evhttp_free runs the close callbacks, which use the map. */
 	if (a->http != NULL)
 		evhttp_free(a->http);	/* frees the listener it was given */
@@ -1747,7 +1889,10 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 	a.deliveries = strmap_new(DAEMON_DELIVERIES);
 	a.deliveries_old = strmap_new(1);
 	a.conns = strmap_new(64);
+	a.deploys_pending = strmap_new(16);
 	if (file_mkdirs(a.ac->cfg->state_dir, 0755, &cause) == -1 ||
+	    (a.replay = replay_open(a.ac->cfg->state_dir,
+	    DAEMON_REPLAY_KEEP_MS, DAEMON_REPLAY_MAX, &cause)) == NULL ||
 	    daemon_tls_init(&a, &cause) == -1 ||
 	    daemon_listen(&a, &cause) == -1) {
 		fprintf(stderr, "gitops-agent serve: %s\n", cause);

@@ -66,6 +66,7 @@ job_free(struct job *job)
 	strv_free(&job->force);
 	deploy_request_free(job->deploy);
 	free(job->deploy_file);
+	free(job->deploy_digest);
 	free(job->head);
 	free(job->error);
 	json_free(job->reports);
@@ -813,8 +814,11 @@ job_run_deploy(struct job *job, const int *stop)
 	}
 	strv_free(&names);
 	strv_add(&names, app->name);
-	job_sync_apps(job, heads, &names, NULL, stop);
+	job->deployed = job_sync_apps(job, heads, &names, NULL, stop);
 out:
+	/* Not done: the request stays on disk and runs again at restart. */
+	if (!job->deployed && __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0)
+		job->interrupted = 1;
 	strv_free(&names);
 	job_heads_free(heads);
 }

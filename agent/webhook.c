@@ -324,6 +324,34 @@ fail:
 	return (NULL);
 }
 
+int
+deploy_request_fresh(const struct json *o, int64_t now, int64_t skew,
+    char **cause)
+{
+	const char	*t = json_path_string(o, "timestamp", NULL);
+	int64_t		 at;
+
+	if (t == NULL) {
+		xasprintf(cause, "deploy request: 'timestamp' is required (the "
+		    "time it was made, RFC 3339, e.g. 2026-01-02T15:04:05Z, "
+		    "inside the signed body)");
+		return (-1);
+	}
+	if (time_parse_rfc3339(t, &at) == -1) {
+		xasprintf(cause, "deploy request: 'timestamp' is not an RFC 3339 "
+		    "time (2026-01-02T15:04:05Z)");
+		return (-1);
+	}
+	if (at < now - skew || at > now + skew) {
+		xasprintf(cause, "deploy request: 'timestamp' is %lld seconds "
+		    "from now, more than the %lld allowed: a stale or replayed "
+		    "request is refused", (long long)(at - now),
+		    (long long)skew);
+		return (-1);
+	}
+	return (0);
+}
+
 struct json *
 deploy_request_to_json(const struct deploy_request *d)
 {

@@ -229,6 +229,12 @@ static const struct opt opts[] = {
 	  .check = check_env_name,
 	  .desc = "environment variable holding the webhook secret "
 	  "(instead of a file)" },
+	{ .section = SECTION_REPOSITORY, .key = "allow_force_deploy",
+	  .type = OPT_BOOL,
+	  .offset = offsetof(struct config_repository, allow_force_deploy),
+	  .def = "false",
+	  .desc = "a deploy request signed with this repository's webhook "
+	  "secret may set `force` to deploy a held version" },
 	{ .section = SECTION_REPOSITORY, .key = "token_file",
 	  .type = OPT_PATH,
 	  .offset = offsetof(struct config_repository, token_file),

@@ -156,6 +156,8 @@ int		 duration_parse(const char *, uint64_t *, char **);
 char		*duration_format(uint64_t);
 /* Wall-clock and monotonic time in milliseconds. */
 uint64_t	 time_now_ms(void);
+/* RFC 3339 date-time -> seconds since the epoch; -1 if it is not one. */
+int		 time_parse_rfc3339(const char *, int64_t *);
 uint64_t	 time_monotonic_ms(void);
 void		 time_sleep_ms(uint64_t);
 /* A string is a DNS-1123 subdomain (Kubernetes object names). */
@@ -924,6 +926,7 @@ struct config_repository {
 	uint64_t	 timeout_ms;	/* network deadline */
 	char		*webhook_secret_file;
 	char		*webhook_secret_env;
+	int		 allow_force_deploy; /* signed deploys may force */
 	char		*token_file;	/* HTTPS token for the remote */
 	char		*token_env;
 	char		*ssh_key_file;	/* SSH: key, and how the host is known */

@@ -814,6 +814,46 @@ time_now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
+/*
+ * An RFC 3339 date-time ("2026-12-05T07:00:00Z", fractions and a
+ * +hh:mm offset allowed) as seconds since the epoch; -1 when it is not
+ * one.
+ */
+int
+time_parse_rfc3339(const char *s, int64_t *out)
+{
+	struct tm	 tm;
+	const char	*p;
+	int64_t		 off = 0;
+
+	memset(&tm, 0, sizeof tm);
+	if (s == NULL || strlen(s) < 20 || s[4] != '-' || s[7] != '-' ||
+	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' ||
+	    (p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
+	    p != s + 19)
+		return (-1);
+	if (*p == '.') {
+		if (!isdigit((unsigned char)*++p))
+			return (-1);
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+		off = 0;
+	else if ((*p == '+' || *p == '-') && strlen(p) == 6 &&
+	    isdigit((unsigned char)p[1]) && isdigit((unsigned char)p[2]) &&
+	    p[3] == ':' && isdigit((unsigned char)p[4]) &&
+	    isdigit((unsigned char)p[5])) {
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+		    ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		if (*p == '-')
+			off = -off;
+	} else
+		return (-1);
+	*out = (int64_t)timegm(&tm) - off;
+	return (0);
+}
+
 /* Sleep for ms milliseconds, the whole time even when signals come. */
 void
 time_sleep_ms(uint64_t ms)

@@ -175,6 +175,33 @@ test_git_daemon() {
 	exit 1
 }
 
+# test_sign SECRET FILE: the hex HMAC-SHA256 of FILE's bytes with SECRET,
+# as GitHub, Gitea, Bitbucket and the generic provider sign a delivery.
+test_sign() {
+	python3 -c 'import hmac, hashlib, sys
+print(hmac.new(sys.argv[1].encode(), open(sys.argv[2], "rb").read(),
+    hashlib.sha256).hexdigest())' "$1" "$2"
+}
+
+# test_deploy_body OUT JSON: a deploy request for /api/v1/deployments:
+# JSON with a fresh "timestamp" (the agent refuses one 5 minutes old, and a
+# body it carried out before).
+test_deploy_body() {
+	python3 -c 'import datetime, json, sys
+d = json.loads(sys.argv[2])
+d["timestamp"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+open(sys.argv[1], "w").write(json.dumps(d))' "$1" "$2"
+}
+
+# test_post_deploy AGENT SECRET FILE [SIGNATURE]: POST FILE to AGENT's
+# /api/v1/deployments signed with SECRET (or the given hex signature);
+# prints the status code, leaves the answer in ./reply.
+test_post_deploy() {
+	curl -s -o reply -w '%{http_code}' -X POST --data-binary "@$3" \
+	    -H "X-Signature: sha256=${4:-$(test_sign "$2" "$3")}" \
+	    "http://$1/api/v1/deployments"
+}
+
 # A server on 127.0.0.1 that accepts every connection and never says a
 # word (a hung remote); sets HANG_PORT; each accept is logged to $1.
 test_hang_server() {

@@ -7,12 +7,15 @@
 . "$TEST_SRCDIR/tests/lib.sh"
 
 SECRET="deploy secret"
-mkdir -p srv && git init -q --bare -b main srv/infra.git || exit 1
+mkdir -p srv && git init -q --bare -b main srv/infra.git &&
+    git init -q --bare -b main srv/team.git || exit 1
 test_git_daemon "$TRASH/srv"
 URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
 PORT=$(test_free_port)
 AGENT="127.0.0.1:$PORT"
+TEAM_URL="git://127.0.0.1:$GIT_DAEMON_PORT/team.git"
 printf '%s\n' "$SECRET" >secret && chmod 600 secret
+printf 'team secret\n' >team-secret && chmod 600 team-secret
 
 {
 	echo "listen: $AGENT"
@@ -23,18 +26,17 @@ printf '%s\n' "$SECRET" >secret && chmod 600 secret
 	echo "    poll_interval: 10m"
 	echo "    timeout: 10s"
 	echo "    webhook_secret_file: secret"
+	echo "  - name: team"
+	echo "    url: $TEAM_URL"
+	echo "    poll_interval: 10m"
+	echo "    timeout: 10s"
+	echo "    webhook_secret_file: team-secret"
 	sed -n '/^apps:/,$p' "$EXAMPLE/gitops-agent.yaml" |
 	    sed 's|\.\./\.\./\.\./live|./live|'
 	echo "  timeout: 30s"
 	echo "  author_name: Deploy Bot"
 	echo "  author_email: deploy@example.com"
 } >agent.yaml
-
-sign() {
-	python3 -c 'import hmac, hashlib, sys
-print(hmac.new(sys.argv[1].encode(), open(sys.argv[2], "rb").read(),
-    hashlib.sha256).hexdigest())' "$1" "$2"
-}
 
 # dispatch OUT VERSION TAG: the fixture with our repository and version.
 dispatch() {
@@ -52,14 +54,12 @@ dispatch() {
 github() { # EVENT FILE
 	curl -s -o reply -w '%{http_code}' -X POST --data-binary "@$2" \
 	    -H "X-GitHub-Event: $1" \
-	    -H "X-Hub-Signature-256: sha256=$(sign "$SECRET" "$2")" \
+	    -H "X-Hub-Signature-256: sha256=$(test_sign "$SECRET" "$2")" \
 	    "http://$AGENT/webhooks/github"
 }
 
 deployments() { # FILE [SIGNATURE]
-	curl -s -o reply -w '%{http_code}' -X POST --data-binary "@$1" \
-	    -H "X-Signature: sha256=${2:-$(sign "$SECRET" "$1")}" \
-	    "http://$AGENT/api/v1/deployments"
+	test_post_deploy "$AGENT" "$SECRET" "$@"
 }
 
 app_field() { # APP FIELD
@@ -100,6 +100,7 @@ test_expect_success 'setup: the shop on the git daemon, the agent serving it' '
 	git -C work add -A &&
 	git -C work commit -q -m "the shop" &&
 	git -C work push -q "$URL" main &&
+	git -C work push -q "$TEAM_URL" main &&
 	(
 		${VALGRIND:-} "$GITOPS_AGENT" -c agent.yaml serve >agent.log 2>&1 &
 		echo $! >agent.pid
@@ -133,7 +134,7 @@ test_expect_success 'the service was synced after the service it requires' '
 '
 
 test_expect_success 'POST /api/v1/deployments: signed like a webhook' '
-	printf "{\"service\": \"checkout-service\", \"environment\": \"staging\", \"version\": \"v3.0.3-5d6e7f8\", \"tag\": \"5d6e7f8\", \"requires\": [\"inventory-service\"]}" >d2.json &&
+	test_deploy_body d2.json "{\"service\": \"checkout-service\", \"environment\": \"staging\", \"version\": \"v3.0.3-5d6e7f8\", \"tag\": \"5d6e7f8\", \"requires\": [\"inventory-service\"]}" &&
 	code=$(deployments d2.json 0000) && test "$code" = 401 &&
 	code=$(deployments d2.json) && test "$code" = 202 &&
 	test_wait_for 300 subject_is \
@@ -144,14 +145,16 @@ test_expect_success 'POST /api/v1/deployments: signed like a webhook' '
 
 test_expect_success 'a deploy nobody can do: 422, nothing committed' '
 	before=$(git --git-dir=srv/infra.git rev-parse main) &&
-	printf "{\"service\": \"nope\", \"environment\": \"staging\", \"version\": \"v1\"}" >d3.json &&
+	test_deploy_body d3.json "{\"service\": \"nope\", \"environment\": \"staging\", \"version\": \"v1\"}" &&
 	code=$(deployments d3.json) && test "$code" = 422 &&
 	test_grep "no app deploys service" reply &&
-	printf "{\"service\": \"checkout-service\", \"environment\": \"staging\"}" >d4.json &&
+	test_deploy_body d4.json "{\"service\": \"checkout-service\", \"environment\": \"staging\"}" &&
 	code=$(deployments d4.json) && test "$code" = 400 &&
 	test_grep "version" reply &&
 	test "$(git --git-dir=srv/infra.git rev-parse main)" = "$before"
 '
+
+D2='{"service": "checkout-service", "environment": "staging", "version": "v3.0.3-5d6e7f8", "tag": "5d6e7f8", "requires": ["inventory-service"]}'
 
 test_expect_success 'a rolled-back (held) version is refused, then allowed with force' '
 	gitops_agent -c agent.yaml rollback --service checkout-service \
@@ -159,13 +162,92 @@ test_expect_success 'a rolled-back (held) version is refused, then allowed with 
 	test_grep "rolled back checkout-service in staging" rb.out &&
 	subject_is "Revert \"Deploy checkout-service v3.0.3-5d6e7f8 to staging\"" &&
 	before=$(git --git-dir=srv/infra.git rev-parse main) &&
-	code=$(deployments d2.json) && test "$code" = 202 &&
+	test_deploy_body d2b.json "$D2" &&
+	code=$(deployments d2b.json) && test "$code" = 202 &&
 	test_wait_for 300 field_is checkout-staging lastDeploy.outcome refused &&
 	test "$(git --git-dir=srv/infra.git rev-parse main)" = "$before" &&
-	sed "s/}\$/, \"force\": true}/" d2.json >d5.json &&
+	test_deploy_body d5.json "${D2%\}}, \"force\": true}" &&
+	code=$(deployments d5.json) && test "$code" = 403 &&
+	test_grep "allow_force_deploy" reply &&
+	test "$(git --git-dir=srv/infra.git rev-parse main)" = "$before" &&
+	sed -i "s/^    webhook_secret_file: secret\$/&\n    allow_force_deploy: true/" agent.yaml &&
+	kill -HUP "$(cat agent.pid)" &&
+	test_wait_for 300 grep -q "configuration reloaded" agent.log &&
+	test_deploy_body d5.json "${D2%\}}, \"force\": true}" &&
 	code=$(deployments d5.json) && test "$code" = 202 &&
 	test_wait_for 300 field_is checkout-staging lastDeploy.outcome committed &&
 	test "$(remote_subject)" = "Deploy checkout-service v3.0.3-5d6e7f8 to staging"
+'
+
+test_expect_success 'replays: a landed body is refused whatever its delivery id' '
+	before=$(git --git-dir=srv/infra.git rev-parse main) &&
+	code=$(deployments d2.json) && test "$code" = 409 &&
+	test_grep "replay is refused" reply &&
+	curl -s -o reply -w "%{http_code}" -X POST --data-binary @d1.json \
+	    -H "X-GitHub-Event: repository_dispatch" \
+	    -H "X-GitHub-Delivery: a-new-delivery-id" \
+	    -H "X-Hub-Signature-256: sha256=$(test_sign "$SECRET" d1.json)" \
+	    "http://$AGENT/webhooks/github" >code &&
+	test "$(cat code)" = 409 &&
+	test "$(git --git-dir=srv/infra.git rev-parse main)" = "$before" &&
+	test_grep "deploy refused" agent.log
+'
+
+test_expect_success 'a repository may deploy only its own apps services' '
+	before=$(git --git-dir=srv/infra.git rev-parse main) &&
+	python3 - "$FIXTURES/webhooks/github-repository-dispatch.json" "$TEAM_URL" <<-\EOF &&
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	d["repository"]["clone_url"] = sys.argv[2]
+	d["client_payload"]["version"] = "v6.6.6"
+	json.dump(d, open("team.json", "w"))
+	EOF
+	curl -s -o reply -w "%{http_code}" -X POST --data-binary @team.json \
+	    -H "X-GitHub-Event: repository_dispatch" \
+	    -H "X-Hub-Signature-256: sha256=$(test_sign "team secret" team.json)" \
+	    "http://$AGENT/webhooks/github" >code &&
+	test "$(cat code)" = 403 &&
+	test_grep "repository .team. may not deploy service .checkout-service." reply &&
+	dispatch shop.json v6.6.6 666 &&
+	curl -s -o reply -w "%{http_code}" -X POST --data-binary @shop.json \
+	    -H "X-GitHub-Event: repository_dispatch" \
+	    -H "X-Hub-Signature-256: sha256=$(test_sign "team secret" shop.json)" \
+	    "http://$AGENT/webhooks/github" >code &&
+	test "$(cat code)" = 401 &&
+	test "$(git --git-dir=srv/infra.git rev-parse main)" = "$before"
+'
+
+test_expect_success 'a delivery refused with 503 is carried out when redelivered' '
+	test_wait_for 300 sh -c "test \$(ls state/deployments | wc -l) = 0" &&
+	rmdir state/deployments && touch state/deployments &&
+	dispatch d7.json v3.0.7-7777777 7777777 &&
+	post7() {
+		curl -s -o reply -w "%{http_code}" -X POST --data-binary @d7.json \
+		    -H "X-GitHub-Event: repository_dispatch" \
+		    -H "X-GitHub-Delivery: delivery-7" \
+		    -H "X-Hub-Signature-256: sha256=$(test_sign "$SECRET" d7.json)" \
+		    "http://$AGENT/webhooks/github"
+	} &&
+	code=$(post7) && test "$code" = 503 &&
+	rm state/deployments &&
+	code=$(post7) && test "$code" = 202 &&
+	test_grep "deploy of checkout-service v3.0.7-7777777 to staging queued" reply &&
+	test_wait_for 300 subject_is "Deploy checkout-service v3.0.7-7777777 to staging" &&
+	code=$(post7) && test "$code" = 202 &&
+	test_grep "duplicate" reply
+'
+
+test_expect_success '/api/v1/deployments: a missing, stale or bad timestamp is refused' '
+	printf "{\"service\": \"checkout-service\", \"environment\": \"staging\", \"version\": \"v9\"}" >nots.json &&
+	code=$(deployments nots.json) && test "$code" = 400 &&
+	test_grep "timestamp.* is required" reply &&
+	printf "{\"service\": \"checkout-service\", \"environment\": \"staging\", \"version\": \"v9\", \"timestamp\": \"%s\"}" \
+	    "$(date -u -d "-10 minutes" +%Y-%m-%dT%H:%M:%SZ)" >stale.json &&
+	code=$(deployments stale.json) && test "$code" = 400 &&
+	test_grep "more than the 300 allowed" reply &&
+	printf "{\"service\": \"checkout-service\", \"environment\": \"staging\", \"version\": \"v9\", \"timestamp\": \"yesterday\"}" >bad.json &&
+	code=$(deployments bad.json) && test "$code" = 400 &&
+	test_grep "not an RFC 3339" reply
 '
 
 test_expect_success 'a required service that fails: the service is not synced' '
@@ -177,7 +259,7 @@ test_expect_success 'a required service that fails: the service is not synced' '
 	git -C work add -A && git -C work commit -q -m "break inventory" &&
 	git -C work push -q "$URL" main &&
 	synced=$(app_field checkout-staging lastSyncedCommit) &&
-	printf "{\"service\": \"checkout-service\", \"environment\": \"staging\", \"version\": \"v3.0.4-9a9a9a9\", \"tag\": \"9a9a9a9\", \"requires\": [\"inventory-service\"]}" >d6.json &&
+	test_deploy_body d6.json "{\"service\": \"checkout-service\", \"environment\": \"staging\", \"version\": \"v3.0.4-9a9a9a9\", \"tag\": \"9a9a9a9\", \"requires\": [\"inventory-service\"]}" &&
 	code=$(deployments d6.json) && test "$code" = 202 &&
 	test_wait_for 300 field_is checkout-staging lastCheck Skipped &&
 	test "$(app_field inventory-staging status)" = Failed &&

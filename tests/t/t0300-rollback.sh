@@ -42,6 +42,10 @@ apps:
     environment: staging
     sync_timeout: 20s
     hooks:
+      - name: hold-while-slow
+        phase: PreSync
+        command: [sh, -c, 'echo "PreSync \$GITOPS_VERSION" >>presync.log; while [ -e slow ]; do sleep 0.05; done']
+        timeout: 10s
       - name: start-service
         phase: PostSync
         command: [python3, $FIXTURES/service/serve-version.py, --port, "$SVC",
@@ -66,13 +70,9 @@ versions:
 EOF
 
 deploy() { # VERSION [FORCE]
-	printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"%s}' \
-	    "$1" "$1" "${2:+, \"force\": true}" >deploy.json
-	sig=$(python3 -c 'import hmac, hashlib, sys
-print(hmac.new(sys.argv[1].encode(), open("deploy.json", "rb").read(),
-    hashlib.sha256).hexdigest())' "$SECRET")
-	curl -s -o reply -w '%{http_code}' -X POST --data-binary @deploy.json \
-	    -H "X-Signature: sha256=$sig" "http://$AGENT/api/v1/deployments"
+	test_deploy_body deploy.json "$(printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"%s}' \
+	    "$1" "$1" "${2:+, \"force\": true}")" &&
+	test_post_deploy "$AGENT" "$SECRET" deploy.json
 }
 
 app_field() { # FIELD
@@ -95,11 +95,9 @@ remote_version() {
 push_webhook() {
 	printf '{"repository": "%s", "ref": "refs/heads/main", "after": "%s"}' \
 	    "$URL" "$(git -C work rev-parse HEAD)" >push.json
-	sig=$(python3 -c 'import hmac, hashlib, sys
-print(hmac.new(sys.argv[1].encode(), open("push.json", "rb").read(),
-    hashlib.sha256).hexdigest())' "$SECRET")
 	curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @push.json \
-	    -H "X-Gitops-Event: push" -H "X-Signature: sha256=$sig" \
+	    -H "X-Gitops-Event: push" \
+	    -H "X-Signature: sha256=$(test_sign "$SECRET" push.json)" \
 	    "http://$AGENT/webhooks/generic"
 }
 
@@ -179,6 +177,8 @@ test_expect_success 'the rollback is reported: log, metric, API, notification' '
 	test_grep "msg=\"rolled back web in staging" agent.log &&
 	curl -s "http://$AGENT/metrics" >metrics &&
 	test_grep "^gitops_rollbacks_total{outcome=\"committed\"} 1$" metrics &&
+	test_grep "^gitops_deployments_total{result=\"failed\"} 1$" metrics &&
+	test_grep "^gitops_deployments_total{result=\"done\"} 1$" metrics &&
 	test "$(app_field lastRollback.badVersion)" = v3-bad &&
 	test_wait_for 100 grep -q "\"event\":\"rollback\"" events.log &&
 	test_grep "\"badVersion\":\"v3-bad\"" events.log &&
@@ -214,6 +214,29 @@ test_expect_success 'an operator reverts by hand: it converges like any push' '
 	code=$(push_webhook) && test "$code" = 202 &&
 	test_wait_for 300 version_is v2 &&
 	test_wait_for 100 field_is status Succeeded
+'
+
+start_agent() {
+	${VALGRIND:-} "$GITOPS_AGENT" -c agent.yaml serve >>agent.log 2>&1 &
+	echo $! >agent.pid
+}
+
+test_expect_success 'a deploy interrupted by the shutdown resumes at the next start' '
+	touch slow &&
+	code=$(deploy v4) && test "$code" = 202 &&
+	test_wait_for 300 grep -q "^PreSync v4$" presync.log &&
+	pid=$(cat agent.pid) && kill -TERM "$pid" &&
+	test_wait_for 100 grep -q "msg=\"shutting down\"" agent.log &&
+	rm slow &&
+	test_wait_for 300 sh -c "! kill -0 $pid 2>/dev/null" &&
+	test_grep "resumes at the next start" agent.log &&
+	test "$(ls state/deployments | wc -l)" = 1 &&
+	start_agent &&
+	test_wait_for 600 curl -sf "http://$AGENT/readyz" &&
+	test_wait_for 300 field_is lastDeploy.version v4 &&
+	test_wait_for 300 sh -c "test \$(ls state/deployments | wc -l) = 0" &&
+	test_wait_for 300 version_is v4 &&
+	test "$(remote_version)" = v4
 '
 
 test_expect_success 'stop: SIGTERM exits' '

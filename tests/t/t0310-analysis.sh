@@ -63,13 +63,9 @@ write_config() { # INCONCLUSIVE-POLICY
 write_config pass
 
 deploy() { # VERSION
-	printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"}' \
-	    "$1" "$1" >deploy.json
-	sig=$(python3 -c 'import hmac, hashlib, sys
-print(hmac.new(sys.argv[1].encode(), open("deploy.json", "rb").read(),
-    hashlib.sha256).hexdigest())' "$SECRET")
-	curl -s -o reply -w '%{http_code}' -X POST --data-binary @deploy.json \
-	    -H "X-Signature: sha256=$sig" "http://$AGENT/api/v1/deployments"
+	test_deploy_body deploy.json "$(printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"}' \
+	    "$1" "$1")" &&
+	test_post_deploy "$AGENT" "$SECRET" deploy.json
 }
 app_field() {
 	curl -s "http://$AGENT/api/v1/apps/web-staging" | python3 -c '

@@ -419,6 +419,30 @@ test_file_write_temp_fails_cleanly(void **state)
 	free(dir);
 }
 
+static void
+test_time_parse_rfc3339_forms_and_refusals(void **state)
+{
+	static const char *const bad[] = { "", "2026-12-05", "yesterday",
+	    "2026-12-05 07:00:00Z", "2026-12-05T07:00:00", "2026-12-05T07:00:00.Z",
+	    "2026-12-05T07:00:00+0100", "2026-12-05T07:00:00Zjunk",
+	    "2026-13-05T07:00:00Z", NULL };
+	int64_t	t;
+	size_t	i;
+
+	assert_int_equal(time_parse_rfc3339("1970-01-01T00:00:00Z", &t), 0);
+	assert_int_equal(t, 0);
+	assert_int_equal(time_parse_rfc3339("2026-12-05T07:00:00Z", &t), 0);
+	assert_int_equal(t, 1796454000);
+	assert_int_equal(time_parse_rfc3339("2026-12-05T08:30:00.123456+01:30",
+	    &t), 0);
+	assert_int_equal(t, 1796454000);
+	assert_int_equal(time_parse_rfc3339("2026-12-05T05:00:00-02:00", &t),
+	    0);
+	assert_int_equal(t, 1796454000);
+	for (i = 0; bad[i] != NULL; i++)
+		assert_int_equal(time_parse_rfc3339(bad[i], &t), -1);
+}
+
 int
 main(void)
 {
@@ -441,6 +465,7 @@ main(void)
 		cmocka_unit_test(
 		    test_file_write_temp_writes_beside_path_without_rename),
 		cmocka_unit_test(test_file_write_temp_fails_cleanly),
+		cmocka_unit_test(test_time_parse_rfc3339_forms_and_refusals),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

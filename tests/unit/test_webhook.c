@@ -392,6 +392,34 @@ test_webhook_parse_truncated_after_fields_no_double_free(void **state)
 	}
 }
 
+/* A /api/v1/deployments body carries the time it was made. */
+static void
+test_deploy_request_fresh_window(void **state)
+{
+	struct json	*o;
+	char		*cause = NULL;
+	int64_t		 now = 1796454000;	/* 2026-12-05T07:00:00Z */
+
+	o = json_parse("{\"timestamp\": \"2026-12-05T06:56:00Z\"}", 38,
+	    &cause);
+	assert_non_null(o);
+	assert_int_equal(deploy_request_fresh(o, now, 300, &cause), 0);
+	assert_int_equal(deploy_request_fresh(o, now + 120, 300, &cause), -1);
+	assert_string_equal(cause, "deploy request: 'timestamp' is -360 "
+	    "seconds from now, more than the 300 allowed: a stale or replayed "
+	    "request is refused");
+	free(cause);
+	/* From the future: a clock far ahead is refused too. */
+	assert_int_equal(deploy_request_fresh(o, now - 600, 300, &cause), -1);
+	free(cause);
+	json_free(o);
+	o = json_parse("{\"timestamp\": 1796454000}", 25, &cause);
+	assert_int_equal(deploy_request_fresh(o, now, 300, &cause), -1);
+	assert_non_null(strstr(cause, "'timestamp' is required"));
+	free(cause);
+	json_free(o);
+}
+
 /* The scanner is a JSON validator: what it accepts, what it refuses. */
 static void
 test_webhook_parse_scanner_validates_json(void **state)
@@ -590,6 +618,7 @@ main(void)
 		    test_webhook_parse_bitbucket_server_refs_changed),
 		cmocka_unit_test(test_webhook_parse_repository_dispatch_deploy),
 		cmocka_unit_test(test_webhook_parse_malformed_says_what),
+		cmocka_unit_test(test_deploy_request_fresh_window),
 		cmocka_unit_test(
 		    test_webhook_parse_truncated_after_fields_no_double_free),
 		cmocka_unit_test(test_webhook_parse_scanner_validates_json),
