@@ -304,10 +304,12 @@ daemon_apply_config(struct agent *a, int first)
 	struct repo_view	**repos, *rv;
 	struct strmap		*apps;
 	struct app_view		*av;
+	struct strv		 added;
 	char			*err;
 	size_t			 i, j, cursor;
 	void			*v;
 
+	memset(&added, 0, sizeof added);
 	repos = xcalloc(cfg->nrepositories + 1, sizeof *repos);
 	for (i = 0; i < cfg->nrepositories; i++) {
 		rv = NULL;
@@ -342,6 +344,7 @@ daemon_apply_config(struct agent *a, int first)
 		else {
 			av = xcalloc(1, sizeof *av);
 			av->name = xstrdup(cfg->apps[i].name);
+			strv_add(&added, av->name);
 			err = NULL;
 			if (state_load_sync(cfg->state_dir, av->name,
 			    &av->last, &err) == -1) {
@@ -366,8 +369,19 @@ daemon_apply_config(struct agent *a, int first)
 		if (first || (!rv->reconciled && !rv->inflight))
 			daemon_enqueue_repo(a, rv, first ? "startup" :
 			    "reload", 1, NULL, NULL);
+		else {
+			/* An app a reload added is synced now, not at a push. */
+			for (j = 0; j < cfg->napps; j++) {
+				if (strcmp(cfg->apps[j].repository,
+				    rv->name) == 0 && strv_contains(&added,
+				    cfg->apps[j].name))
+					daemon_enqueue_repo(a, rv, "reload", 0,
+					    cfg->apps[j].name, NULL);
+			}
+		}
 		daemon_poll_schedule(rv);
 	}
+	strv_free(&added);
 }
 
 /* Jobs. */
@@ -1580,7 +1594,12 @@ daemon_http_cb(struct evhttp_request *req, void *arg)
 			    "text/plain; version=0.0.4", text);
 			free(text);
 		}
-	} else if (strcmp(path, "/api/v1/apps") == 0)
+	} else if (strncmp(path, "/api/v1/apps", 12) == 0 &&
+	    a->ac->api_token != NULL && !daemon_api_allowed(a, req))
+		/* What the API shows (hook output, errors) needs the token. */
+		daemon_reply_status(a, req, "apps", 401, "error",
+		    "Authorization: Bearer TOKEN missing or wrong");
+	else if (strcmp(path, "/api/v1/apps") == 0)
 		daemon_api_apps(a, req, "");
 	else if (strncmp(path, "/api/v1/apps/", 13) == 0)
 		daemon_api_apps(a, req, path + 13);

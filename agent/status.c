@@ -25,10 +25,13 @@
 #define STATUS_TIMEOUT_S	10
 #define STATUS_MAX_REPLY	(64 * 1024 * 1024)
 
-/* GET path from host:port; the body of a 200 answer, or -1 and cause. */
+/*
+ * GET path from host:port, with the API token if there is one; the body
+ * of a 200 answer, or -1 and cause.
+ */
 static int
-status_get(const char *address, const char *path, char **body, size_t *len,
-    char **cause)
+status_get(const char *address, const char *path, const char *token,
+    char **body, size_t *len, char **cause)
 {
 	struct addrinfo	 hints, *res = NULL, *ai;
 	struct timeval	 tv;
@@ -78,7 +81,9 @@ status_get(const char *address, const char *path, char **body, size_t *len,
 		return (-1);
 	}
 	xasprintf(&req, "GET %s HTTP/1.0\r\nHost: %s\r\nAccept: "
-	    "application/json\r\n\r\n", path, address);
+	    "application/json\r\n%s%s%s\r\n", path, address,
+	    token != NULL ? "Authorization: Bearer " : "",
+	    token != NULL ? token : "", token != NULL ? "\r\n" : "");
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		xasprintf(cause, "cannot send to %s: %s", address,
 		    strerror(errno));
@@ -116,6 +121,8 @@ status_get(const char *address, const char *path, char **body, size_t *len,
 	buf_free(&b);
 	rc = 0;
 out:
+	if (token != NULL)
+		explicit_bzero(req, strlen(req));
 	free(req);
 	free(host);
 	close(fd);
@@ -163,7 +170,8 @@ cmd_status(struct cli_env *env, int argc, char **argv)
 	struct json	*apps = NULL, *e;
 	const char	*address = NULL, *output = "table", *rev, *err, *head;
 	char		*body = NULL, *cause = NULL, ago[32], shortrev[13];
-	size_t		 len;
+	char		*token = NULL;
+	size_t		 len, token_len = 0;
 	int		 ch, rc = EXIT_ERROR;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -189,7 +197,21 @@ cmd_status(struct cli_env *env, int argc, char **argv)
 		}
 		address = cfg->listen;
 	}
-	if (status_get(address, "/api/v1/apps", &body, &len, &cause) == -1 ||
+	/* The token the agent reads, when the configuration names one. */
+	if (cfg == NULL && (cfg = config_load(env->config_file,
+	    &cause)) == NULL) {
+		free(cause);
+		cause = NULL;
+	}
+	if (cfg != NULL && (cfg->api_token_file != NULL ||
+	    cfg->api_token_env != NULL) && config_read_secret(
+	    cfg->api_token_file, cfg->api_token_env, &token, &token_len,
+	    &cause) == -1) {
+		fprintf(stderr, "gitops-agent status: %s\n", cause);
+		goto out;
+	}
+	if (status_get(address, "/api/v1/apps", token, &body, &len,
+	    &cause) == -1 ||
 	    (apps = json_parse(body, len, &cause)) == NULL) {
 		fprintf(stderr, "gitops-agent status: %s\n", cause);
 		goto out;
@@ -219,6 +241,10 @@ cmd_status(struct cli_env *env, int argc, char **argv)
 	}
 	rc = EXIT_OK;
 out:
+	if (token != NULL) {
+		explicit_bzero(token, token_len);
+		free(token);
+	}
 	free(cause);
 	free(body);
 	json_free(apps);

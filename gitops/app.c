@@ -201,12 +201,16 @@ app_check_add(struct sync_result *r, const char *name, const char *kind)
 	return (c);
 }
 
-/* The last bytes of a command's output, for the result. */
+/*
+ * The last bytes of a command's output, for the result (shown by the API
+ * and kept in the state): secret-shaped values masked, valid UTF-8.
+ */
 static char *
 app_output_tail(const struct spawn_result *sr)
 {
 	struct buf	 b;
 	size_t		 max = 4096;
+	char		*out;
 
 	buf_init(&b);
 	if (sr->outlen > 0)
@@ -215,9 +219,9 @@ app_output_tail(const struct spawn_result *sr)
 	if (sr->errlen > 0)
 		buf_add(&b, sr->errlen > max ? sr->err + sr->errlen - max :
 		    sr->err, sr->errlen > max ? max : sr->errlen);
-	buf_addc(&b, '\0');
-	b.len--;
-	return (buf_release(&b));
+	out = redact_output(b.data != NULL ? b.data : "", b.len);
+	buf_free(&b);
+	return (out);
 }
 
 /*

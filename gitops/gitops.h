@@ -156,6 +156,13 @@ int		 duration_parse(const char *, uint64_t *, char **);
 char		*duration_format(uint64_t);
 /* Wall-clock and monotonic time in milliseconds. */
 uint64_t	 time_now_ms(void);
+/*
+ * UTF-8: whether len bytes are valid (no NUL, overlong form, surrogate or
+ * code point past U+10FFFF), and a copy (NUL-terminated) with each byte
+ * that is not part of a valid sequence replaced by U+FFFD.
+ */
+int		 utf8_valid(const char *, size_t);
+char		*utf8_repair(const char *, size_t);
 /* RFC 3339 date-time -> seconds since the epoch; -1 if it is not one. */
 int		 time_parse_rfc3339(const char *, int64_t *);
 uint64_t	 time_monotonic_ms(void);
@@ -411,6 +418,12 @@ struct source	*source_record_new(struct source *, struct strv *);
  */
 int		 source_inputs_touched(const struct strv *,
 		     const struct strv *);
+
+/*
+ * redact.c: a command's output made fit to show: secret-shaped values
+ * masked ("***"), valid UTF-8 (allocated, NUL-terminated).
+ */
+char		*redact_output(const char *, size_t);
 
 /* spawn.c: run an external command with an argv, never a shell */
 struct spawn_result {

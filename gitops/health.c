@@ -432,10 +432,12 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 			spawn_result_free(&sr);
 			return (PROBE_PASSED);
 		}
-		xasprintf(why, "'%s' %s%s%.*s", p->argv.v[0], sr.timed_out ?
+		out = redact_output(sr.err != NULL ? sr.err : "",
+		    sr.errlen > 512 ? 512 : sr.errlen);
+		xasprintf(why, "'%s' %s%s%s", p->argv.v[0], sr.timed_out ?
 		    "did not finish in time" : sr.exited ? "failed" :
-		    "was killed", sr.errlen != 0 ? ": " : "",
-		    (int)(sr.errlen > 512 ? 512 : sr.errlen), sr.err);
+		    "was killed", *out != '\0' ? ": " : "", out);
+		free(out);
 		spawn_result_free(&sr);
 		return (PROBE_FAILED);
 	case PROBE_PROMETHEUS:

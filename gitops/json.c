@@ -241,12 +241,19 @@ json_new_array(void)
 	return (J(cJSON_CreateArray()));
 }
 
+/*
+ * Strings are valid UTF-8 whatever they came from (a hook's output, a
+ * header, a file): a byte that is not is replaced by U+FFFD, so what the
+ * agent prints is always valid JSON.
+ */
 struct json *
 json_new_string(const char *s)
 {
 	const char	*in;
 	size_t		 len = strlen(s);
 
+	if (!utf8_valid(s, len))
+		return (json_new_string_owned(utf8_repair(s, len)));
 	if (len <= JSON_INTERN_VALUE_MAX_LEN &&
 	    (in = json_intern_in(&json_values, s, len)) != NULL)
 		return (J(json_string_interned(in)));
@@ -264,8 +271,15 @@ json_new_string_owned(char *s)
 {
 	cJSON		*c;
 	const char	*in;
+	char		*fixed;
 	size_t		 len = strlen(s);
 
+	if (!utf8_valid(s, len)) {
+		fixed = utf8_repair(s, len);
+		free(s);
+		s = fixed;
+		len = strlen(s);
+	}
 	if (len <= JSON_INTERN_VALUE_MAX_LEN &&
 	    (in = json_intern_in(&json_values, s, len)) != NULL) {
 		free(s);

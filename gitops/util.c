@@ -814,6 +814,75 @@ time_now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t
+utf8_sequence(const unsigned char *s, size_t n)
+{
+	unsigned char	lo = 0x80, hi = 0xbf;
+	size_t		need, i;
+
+	if (s[0] >= 0x01 && s[0] <= 0x7f)
+		return (1);
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 1;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 2;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;	/* no surrogates */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 3;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return (0);
+	if (n < need + 1 || s[1] < lo || s[1] > hi)
+		return (0);
+	for (i = 2; i <= need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+	}
+	return (need + 1);
+}
+
+int
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, n;
+
+	while (i < len) {
+		if ((n = utf8_sequence(p + i, len - i)) == 0)
+			return (0);
+		i += n;
+	}
+	return (1);
+}
+
+char *
+utf8_repair(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	struct buf		 b;
+	size_t			 i = 0, n;
+
+	buf_init(&b);
+	while (i < len) {
+		if ((n = utf8_sequence(p + i, len - i)) == 0) {
+			buf_add(&b, "\xef\xbf\xbd", 3);	/* U+FFFD */
+			i++;
+		} else {
+			buf_add(&b, s + i, n);
+			i += n;
+		}
+	}
+	buf_addc(&b, '\0');
+	return (buf_release(&b));
+}
+
 /*
  * An RFC 3339 date-time ("2026-12-05T07:00:00Z", fractions and a
  * +hh:mm offset allowed) as seconds since the epoch; -1 when it is not

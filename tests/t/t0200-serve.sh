@@ -37,12 +37,7 @@ write_config() { # FILE [EXTRA TOP-LEVEL LINES]
 }
 write_config agent.yaml
 
-# sign SECRET FILE: the hex HMAC-SHA256 of a file's bytes.
-sign() {
-	python3 -c 'import hmac, hashlib, sys
-print(hmac.new(sys.argv[1].encode(), open(sys.argv[2], "rb").read(),
-    hashlib.sha256).hexdigest())' "$1" "$2"
-}
+sign() { test_sign "$@"; }
 
 # A real payload shape with our repository, branch and commit in it.
 payload() { # FIXTURE OUT [URL]
@@ -366,6 +361,22 @@ test_expect_success 'SIGHUP with a bad file: the running configuration stays' '
 	cp agent.good agent.yaml &&
 	kill -HUP "$(cat agent.pid)" &&
 	test_wait_for 100 grep -q "configuration reloaded" agent.log
+'
+
+app_succeeded() { # APP
+	curl -s "http://$AGENT/api/v1/apps/$1" | python3 -c "import json, sys
+sys.exit(json.load(sys.stdin).get(\"status\") != \"Succeeded\")"
+}
+
+test_expect_success 'SIGHUP that adds an app: it is synced at once' '
+	cp agent.yaml agent.good &&
+	sed -i "s|^versions:|  - name: extra-staging\n    repository: shop\n    path: apps/catalog-service/overlays/staging\n    target: {type: directory, path: ./live-extra}\n&|" agent.yaml &&
+	gitops_agent -c agent.yaml check &&
+	kill -HUP "$(cat agent.pid)" &&
+	test_wait_for 300 app_succeeded extra-staging &&
+	test -n "$(find live-extra -name "*.yaml")" &&
+	cp agent.good agent.yaml &&
+	kill -HUP "$(cat agent.pid)"
 '
 
 test_expect_success 'SIGTERM: exits 0, and a restart converges from the state' '

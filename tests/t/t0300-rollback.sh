@@ -19,6 +19,7 @@ SVC=$(test_free_port)
 NOTIFY=$(test_free_port)
 AGENT="127.0.0.1:$PORT"
 printf '%s\n' "$SECRET" >secret && chmod 600 secret
+printf 'api token\n' >api-token && chmod 600 api-token
 test_cleanup_pidfile "$TRASH/agent.pid"
 test_cleanup_pidfile "$TRASH/service.pid"
 test_cleanup_pidfile "$TRASH/notify.pid"
@@ -26,6 +27,7 @@ test_cleanup_pidfile "$TRASH/notify.pid"
 cat >agent.yaml <<EOF
 listen: $AGENT
 state_dir: ./state
+api_token_file: api-token
 notify_url: http://127.0.0.1:$NOTIFY/events
 repositories:
   - name: infra
@@ -44,7 +46,7 @@ apps:
     hooks:
       - name: hold-while-slow
         phase: PreSync
-        command: [sh, -c, 'echo "PreSync \$GITOPS_VERSION" >>presync.log; while [ -e slow ]; do sleep 0.05; done']
+        command: [sh, -c, 'echo "PreSync \$GITOPS_VERSION" >>presync.log; printf "DATABASE_PASSWORD=hunter2\\n\\377 caf\\303"; while [ -e slow ]; do sleep 0.05; done']
         timeout: 10s
       - name: start-service
         phase: PostSync
@@ -76,7 +78,8 @@ deploy() { # VERSION [FORCE]
 }
 
 app_field() { # FIELD
-	curl -s "http://$AGENT/api/v1/apps/web-staging" | python3 -c '
+	curl -s -H "Authorization: Bearer api token" \
+	    "http://$AGENT/api/v1/apps/web-staging" | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
 for k in sys.argv[1].split("."):
@@ -147,6 +150,26 @@ http.server.HTTPServer((\"127.0.0.1\", $NOTIFY), H).serve_forever()
 	test_wait_for 100 version_is v1 &&
 	field_is status Succeeded &&
 	field_is lastSync.checks.1.verdict Passed
+'
+
+test_expect_success 'the API needs the token; hook output is masked and valid UTF-8' '
+	code=$(curl -s -o reply -w "%{http_code}" "http://$AGENT/api/v1/apps") &&
+	test "$code" = 401 &&
+	code=$(curl -s -o reply -w "%{http_code}" \
+	    "http://$AGENT/api/v1/apps/web-staging") &&
+	test "$code" = 401 &&
+	code=$(curl -s -o reply -w "%{http_code}" -H "Authorization: Bearer nope" \
+	    "http://$AGENT/api/v1/apps") &&
+	test "$code" = 401 &&
+	curl -s -o apps.json -H "Authorization: Bearer api token" \
+	    "http://$AGENT/api/v1/apps" &&
+	python3 -c "import json; json.loads(open(\"apps.json\", \"rb\").read().decode(\"utf-8\"))" &&
+	! grep -q hunter2 apps.json &&
+	test_grep "DATABASE_PASSWORD=\*\*\*" apps.json &&
+	! grep -rq hunter2 state/apps &&
+	python3 -c "import json; json.loads(open(\"state/apps/web-staging/last-sync.json\", \"rb\").read().decode(\"utf-8\"))" &&
+	gitops_agent -c agent.yaml status >status.out &&
+	test_grep "^web-staging" status.out
 '
 
 test_expect_success 'deploy a good version: healthy, the hook saw both versions' '
