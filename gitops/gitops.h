@@ -1057,6 +1057,7 @@ struct config {
 	int			  http_max_headers;
 	uint64_t		  http_timeout_ms;
 	int			  http_max_connections;
+	int			  http_max_connections_per_client;
 	char			 *api_token_file;
 	char			 *api_token_env;
 	int			  workers;
