@@ -189,4 +189,49 @@ time.sleep(3)                  # the flood lasts: accept keeps failing
 	stop
 '
 
+test_expect_success 'SIGTERM ends a health probe of a hung service at once' '
+	test_hang_server "$TRASH/hang.log" &&
+	mkdir -p src/app &&
+	cat >src/app/config.yaml <<-EOF &&
+	apiVersion: v1
+	kind: ConfigMap
+	metadata:
+	  name: web
+	  namespace: default
+	data:
+	  a: "1"
+	EOF
+	cat >probe.yaml <<-EOF &&
+	listen: $AGENT
+	state_dir: ./state
+	shutdown_timeout: 120s
+	repositories:
+	  - name: local
+	    directory: ./src
+	    poll_interval: 10m
+	apps:
+	  - name: web
+	    repository: local
+	    path: app
+	    target: {type: directory, path: ./live}
+	    sync_timeout: 120s
+	    health:
+	      - name: hung
+	        type: http
+	        url: http://127.0.0.1:$HANG_PORT/healthz
+	        timeout: 100s
+	EOF
+	: >agent.log &&
+	start probe.yaml &&
+	test_wait_for 600 curl -sf "http://$AGENT/healthz" &&
+	# One accept was the readiness check: the second is the probe.
+	test_wait_for 600 sh -c "test \$(wc -l <hang.log) -ge 2" &&
+	pid=$(cat agent.pid) && kill -TERM "$pid" &&
+	# The probe would wait 100 s, the shutdown 120 s: the agent is gone
+	# long before either.
+	test_wait_for 300 sh -c "! kill -0 $pid 2>/dev/null" &&
+	test_grep "hung.*stopped: the agent is shutting down" agent.log &&
+	test_grep -v "reverted=" agent.log
+'
+
 test_done
