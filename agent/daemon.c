@@ -978,12 +978,11 @@ daemon_newconn_cb(int fd, short events, void *arg)
 }
 
 static struct daemon_conn *
-daemon_conn_find(struct agent *a, struct evhttp_request *req)
+daemon_conn_find(struct agent *a, struct evhttp_connection *evcon)
 {
-	struct evhttp_connection	*evcon;
-	char				 key[32];
+	char	key[32];
 
-	if ((evcon = evhttp_request_get_connection(req)) == NULL)
+	if (evcon == NULL)
 		return (NULL);
 	daemon_conn_key(evcon, key, sizeof key);
 	return (strmap_get(a->conns, key));
@@ -1597,17 +1596,19 @@ daemon_api_apps(struct agent *a, struct evhttp_request *req, const char *rest)
 static void
 daemon_http_cb(struct evhttp_request *req, void *arg)
 {
-	struct agent		*a = arg;
-	struct daemon_conn	*c;
-	struct evhttp_uri	*uri;
-	enum webhook_provider	 p;
-	const char		*path;
-	char			*text;
-	size_t			 i;
-	int			 ready;
+	struct agent			*a = arg;
+	struct evhttp_connection	*evcon;
+	struct daemon_conn		*c;
+	struct evhttp_uri		*uri;
+	enum webhook_provider		 p;
+	const char			*path;
+	char				*text;
+	size_t				 i;
+	int				 ready;
 
 	/* Arrived whole: no deadline while it is answered. */
-	if ((c = daemon_conn_find(a, req)) != NULL)
+	evcon = evhttp_request_get_connection(req);
+	if ((c = daemon_conn_find(a, evcon)) != NULL)
 		daemon_conn_unwait(c);
 	if (a->stopping)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -1662,8 +1663,11 @@ daemon_http_cb(struct evhttp_request *req, void *arg)
 		    "no such route");
 	if (uri != NULL)
 		evhttp_uri_free(uri);
-	/* Answered: kept alive, it waits for its next request. */
-	if (c != NULL)
+	/*
+	 * Answered: kept alive, it waits for its next request. Found again,
+	 * in case answering closed it.
+	 */
+	if ((c = daemon_conn_find(a, evcon)) != NULL)
 		daemon_conn_wait(c);
 }
 
