@@ -24,6 +24,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,9 @@
 #define DAEMON_REPLAY_MAX	20000
 #define DAEMON_DEPLOY_SKEW_S	(5 * 60)
 
+/* Out of descriptors, accepting pauses this long (nginx waits 500 ms). */
+#define DAEMON_ACCEPT_BACKOFF_MS	500
+
 /* What the loop knows of a repository. */
 struct repo_view {
 	char		*name;
@@ -97,6 +101,21 @@ struct app_view {
 	struct json	*rollback;	/* last automatic rollback */
 };
 
+/*
+ * An HTTP connection from its accept to its close. It waits for a request
+ * from its accept, and again after each answer (keep-alive): the request
+ * must have arrived whole by its deadline, http_timeout later.
+ */
+struct daemon_conn {
+	struct evhttp_connection *evcon;
+	struct agent		*agent;
+	struct event		*deadline;
+	char			*peer;		/* the client's address */
+	int			 waiting;	/* in agent's waiting list */
+	TAILQ_ENTRY(daemon_conn) entry;
+};
+TAILQ_HEAD(daemon_conns, daemon_conn);
+
 struct agent {
 	struct event_base	*base;
 	struct evhttp		*http;
@@ -113,8 +132,16 @@ struct agent {
 	struct strmap		*deliveries_old;
 	struct replay		*replay;	/* deploy bodies that landed */
 	struct strmap		*deploys_pending; /* digest -> "1" */
-	struct strmap		*conns;		/* open connections seen */
+	struct strmap		*conns;		/* evcon -> struct daemon_conn */
 	size_t			 nconns;
+	struct daemon_conns	 waiting;	/* waiting longest first */
+	struct strmap		*peers;		/* address -> connections */
+	struct bufferevent	**newbevs;	/* accepted, not yet tracked */
+	size_t			  nnewbevs;
+	struct event		*newconn_ev;
+	struct event		*backoff_ev;	/* accepting again */
+	int			 backoff;
+	int			 reserve_fd;	/* given up to accept at EMFILE */
 	int			 listening;
 	int			 stop;		/* read by workers (atomic) */
 	int			 stopping;
@@ -855,51 +882,226 @@ daemon_reply_json(struct agent *a, struct evhttp_request *req,
 	free(text);
 }
 
+/* Accept when not stopping and not backing off: the one place that says. */
+static void
+daemon_listen_update(struct agent *a)
+{
+	int	want = !a->stopping && !a->backoff;
+
+	if (want && !a->listening)
+		evconnlistener_enable(a->listener);
+	else if (!want && a->listening)
+		evconnlistener_disable(a->listener);
+	a->listening = want;
+}
+
+static void
+daemon_conn_key(struct evhttp_connection *evcon, char *key, size_t len)
+{
+	snprintf(key, len, "%p", (void *)evcon);
+}
+
+static void
+daemon_conn_gauge(struct agent *a)
+{
+	metrics_set(a->metrics, "gitops_http_connections", NULL,
+	    (double)a->nconns);
+}
+
+static void
+daemon_conn_unwait(struct daemon_conn *c)
+{
+	if (c->waiting) {
+		TAILQ_REMOVE(&c->agent->waiting, c, entry);
+		c->waiting = 0;
+	}
+	evtimer_del(c->deadline);
+}
+
+/* Waiting for a request (again): the deadline starts now. */
+static void
+daemon_conn_wait(struct daemon_conn *c)
+{
+	uint64_t	ms = c->agent->ac->cfg->http_timeout_ms;
+	struct timeval	tv;
+
+	daemon_conn_unwait(c);
+	TAILQ_INSERT_TAIL(&c->agent->waiting, c, entry);
+	c->waiting = 1;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(c->deadline, &tv);
+}
+
 static void
 daemon_conn_close_cb(struct evhttp_connection *evcon, void *arg)
 {
-	struct agent	*a = arg;
-	char		 key[32];
+	struct agent		*a = arg;
+	struct daemon_conn	*c;
+	uintptr_t		 n;
+	char			 key[32];
 
-	snprintf(key, sizeof key, "%p", (void *)evcon);
-	if (strmap_remove(a->conns, key) == NULL)
+	daemon_conn_key(evcon, key, sizeof key);
+	if ((c = strmap_remove(a->conns, key)) == NULL)
 		return;
 	a->nconns--;
-	metrics_set(a->metrics, "gitops_http_connections", NULL,
-	    (double)a->nconns);
-	if (!a->listening && !a->stopping && a->nconns <
-	    (size_t)a->ac->cfg->http_max_connections) {
-		evconnlistener_enable(a->listener);
-		a->listening = 1;
-	}
+	daemon_conn_gauge(a);
+	n = (uintptr_t)strmap_get(a->peers, c->peer);
+	if (n <= 1)
+		strmap_remove(a->peers, c->peer);
+	else
+		strmap_put(a->peers, c->peer, (void *)(n - 1));
+	daemon_conn_unwait(c);
+	event_free(c->deadline);
+	free(c->peer);
+	free(c);
+}
+
+/* Close a connection that is not answering: its closecb forgets it. */
+static void
+daemon_conn_close(struct daemon_conn *c, const char *reason)
+{
+	daemon_count(c->agent, "gitops_http_connections_closed_total",
+	    "reason", reason, NULL, NULL);
+	evhttp_connection_free(c->evcon);
+}
+
+/* A request that has not arrived whole by its deadline: a slow sender. */
+static void
+daemon_conn_deadline_cb(int fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	daemon_conn_close(arg, "deadline");
 }
 
 /*
- * Count a connection at its first request; at the cap, stop accepting
- * (new connections wait in the kernel's backlog) until one closes. A
- * connection that never sends a request is closed by the timeout.
+ * Count a connection from its accept. A client address past
+ * http_max_connections_per_client is closed at once; past
+ * http_max_connections, the connection that has waited longest for a
+ * request (an idle keep-alive one, or a slow sender) is closed, so a
+ * new client is always served.
  */
 static void
-daemon_conn_track(struct agent *a, struct evhttp_request *req)
+daemon_conn_track(struct agent *a, struct evhttp_connection *evcon)
 {
-	struct evhttp_connection	*evcon;
-	char				 key[32];
+	const struct config	*cfg = a->ac->cfg;
+	struct daemon_conn	*c, *old;
+	uintptr_t		 n;
+	ev_uint16_t		 port;
+	char			*peer, key[32];
 
-	if ((evcon = evhttp_request_get_connection(req)) == NULL)
+	evhttp_connection_get_peer(evcon, &peer, &port);
+	n = (uintptr_t)strmap_get(a->peers, peer);
+	if (a->stopping ||
+	    n >= (uintptr_t)cfg->http_max_connections_per_client) {
+		daemon_count(a, "gitops_http_connections_closed_total",
+		    "reason", a->stopping ? "stopping" : "per_client", NULL,
+		    NULL);
+		evhttp_connection_free(evcon);
 		return;
-	snprintf(key, sizeof key, "%p", (void *)evcon);
-	if (strmap_get(a->conns, key) != NULL)
-		return;
-	strmap_put(a->conns, key, a);
-	a->nconns++;
-	metrics_set(a->metrics, "gitops_http_connections", NULL,
-	    (double)a->nconns);
-	evhttp_connection_set_closecb(evcon, daemon_conn_close_cb, a);
-	if (a->listening && a->nconns >=
-	    (size_t)a->ac->cfg->http_max_connections) {
-		evconnlistener_disable(a->listener);
-		a->listening = 0;
 	}
+	c = xcalloc(1, sizeof *c);
+	c->evcon = evcon;
+	c->agent = a;
+	c->peer = xstrdup(peer);
+	c->deadline = evtimer_new(a->base, daemon_conn_deadline_cb, c);
+	if (c->deadline == NULL)
+		fatalx("cannot make a connection timer");
+	strmap_put(a->peers, c->peer, (void *)(n + 1));
+	daemon_conn_key(evcon, key, sizeof key);
+	strmap_put(a->conns, key, c);
+	a->nconns++;
+	daemon_conn_gauge(a);
+	evhttp_connection_set_closecb(evcon, daemon_conn_close_cb, a);
+	daemon_conn_wait(c);
+	if (a->nconns > (size_t)cfg->http_max_connections &&
+	    (old = TAILQ_FIRST(&a->waiting)) != c)
+		daemon_conn_close(old, "evicted");
+}
+
+/*
+ * Connections accepted since the last run: evhttp made each one's
+ * connection right after its bufferevent (daemon_bev_cb), and is the
+ * bufferevent's callback argument. Runs in the same loop round as the
+ * accept, before any of them could read; the reference taken at the
+ * accept keeps a bufferevent evhttp already freed readable.
+ */
+static void
+daemon_newconn_cb(int fd, short events, void *arg)
+{
+	struct agent		*a = arg;
+	struct bufferevent	*bev;
+	bufferevent_data_cb	 readcb;
+	void			*evcon;
+	size_t			 i;
+
+	(void)fd;
+	(void)events;
+	for (i = 0; i < a->nnewbevs; i++) {
+		bev = a->newbevs[i];
+		bufferevent_getcb(bev, &readcb, NULL, NULL, &evcon);
+		if (readcb != NULL && evcon != NULL)
+			daemon_conn_track(a, evcon);
+		bufferevent_decref(bev);
+	}
+	a->nnewbevs = 0;
+}
+
+static struct daemon_conn *
+daemon_conn_find(struct agent *a, struct evhttp_connection *evcon)
+{
+	char	key[32];
+
+	if (evcon == NULL)
+		return (NULL);
+	daemon_conn_key(evcon, key, sizeof key);
+	return (strmap_get(a->conns, key));
+}
+
+static void
+daemon_backoff_cb(int fd, short events, void *arg)
+{
+	struct agent	*a = arg;
+
+	(void)fd;
+	(void)events;
+	a->backoff = 0;
+	daemon_listen_update(a);
+}
+
+/* The listener's error callback has no argument of ours: one agent. */
+static struct agent	*daemon_accept_agent;
+
+/*
+ * accept failed for want of a descriptor (or memory): give the reserve
+ * descriptor up to accept and close one waiting client, so it is told
+ * rather than left hanging, and stop accepting for a while. Once per
+ * pause, not once per attempt (the listener would spin on the error).
+ */
+static void
+daemon_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct agent	*a = daemon_accept_agent;
+	struct timeval	 tv;
+	int		 error = EVUTIL_SOCKET_ERROR(), fd;
+
+	(void)arg;
+	if (a->reserve_fd != -1) {
+		close(a->reserve_fd);
+		if ((fd = accept(evconnlistener_get_fd(lev), NULL,
+		    NULL)) != -1)
+			close(fd);
+		a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	log_warnx("error=\"%s\" pause_ms=%d msg=\"cannot accept connections, "
+	    "pausing\"", strerror(error), DAEMON_ACCEPT_BACKOFF_MS);
+	metrics_add(a->metrics, "gitops_http_accept_pauses_total", NULL, 1);
+	a->backoff = 1;
+	daemon_listen_update(a);
+	tv.tv_sec = DAEMON_ACCEPT_BACKOFF_MS / 1000;
+	tv.tv_usec = (DAEMON_ACCEPT_BACKOFF_MS % 1000) * 1000;
+	evtimer_add(a->backoff_ev, &tv);
 }
 
 static int
@@ -1547,15 +1749,20 @@ daemon_api_apps(struct agent *a, struct evhttp_request *req, const char *rest)
 static void
 daemon_http_cb(struct evhttp_request *req, void *arg)
 {
-	struct agent		*a = arg;
-	struct evhttp_uri	*uri;
-	enum webhook_provider	 p;
-	const char		*path;
-	char			*text;
-	size_t			 i;
-	int			 ready;
+	struct agent			*a = arg;
+	struct evhttp_connection	*evcon;
+	struct daemon_conn		*c;
+	struct evhttp_uri		*uri;
+	enum webhook_provider		 p;
+	const char			*path;
+	char				*text;
+	size_t				 i;
+	int				 ready;
 
-	daemon_conn_track(a, req);
+	/* Arrived whole: no deadline while it is answered. */
+	evcon = evhttp_request_get_connection(req);
+	if ((c = daemon_conn_find(a, evcon)) != NULL)
+		daemon_conn_unwait(c);
 	if (a->stopping)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
@@ -1614,6 +1821,12 @@ daemon_http_cb(struct evhttp_request *req, void *arg)
 		    "no such route");
 	if (uri != NULL)
 		evhttp_uri_free(uri);
+	/*
+	 * Answered: kept alive, it waits for its next request. Found again,
+	 * in case answering closed it.
+	 */
+	if ((c = daemon_conn_find(a, evcon)) != NULL)
+		daemon_conn_wait(c);
 }
 
 /* Plain connections, or TLS ones: never NULL (evhttp would serve plain). */
@@ -1634,6 +1847,12 @@ daemon_bev_cb(struct event_base *base, void *arg)
 	}
 	if (bev == NULL)
 		fatalx("cannot make a connection buffer: out of memory");
+	/* Its connection is made next: tracked once the accept is done. */
+	bufferevent_incref(bev);
+	a->newbevs = xreallocarray(a->newbevs, a->nnewbevs + 1,
+	    sizeof *a->newbevs);
+	a->newbevs[a->nnewbevs++] = bev;
+	event_active(a->newconn_ev, EV_TIMEOUT, 1);
 	return (bev);
 }
 
@@ -1702,6 +1921,13 @@ daemon_listen(struct agent *a, char **cause)
 	evhttp_set_gencb(a->http, daemon_http_cb, a);
 	if (evhttp_bind_listener(a->http, a->listener) == NULL)
 		fatalx("cannot attach the HTTP server to its socket");
+	daemon_accept_agent = a;
+	evconnlistener_set_error_cb(a->listener, daemon_accept_error_cb);
+	a->newconn_ev = event_new(a->base, -1, 0, daemon_newconn_cb, a);
+	a->backoff_ev = evtimer_new(a->base, daemon_backoff_cb, a);
+	if (a->newconn_ev == NULL || a->backoff_ev == NULL)
+		fatalx("cannot make the connection events");
+	a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return (0);
 }
 
@@ -1814,10 +2040,7 @@ daemon_signal_cb(int sig, short events, void *arg)
 	    "TERM" : "INT");
 	a->stopping = 1;
 	__atomic_store_n(&a->stop, 1, __ATOMIC_RELEASE);
-	if (a->listening) {
-		evconnlistener_disable(a->listener);
-		a->listening = 0;
-	}
+	daemon_listen_update(a);
 	for (i = 0; i < a->nrepos; i++)
 		evtimer_del(a->repos[i]->poll_ev);
 	/* Jobs not started: the next start redoes them (deploys on disk). */
@@ -1860,7 +2083,17 @@ daemon_free(struct agent *a)
 		evhttp_free(a->http);	/* frees the listener it was given */
 	else if (a->listener != NULL)
 		evconnlistener_free(a->listener);
+	for (i = 0; i < a->nnewbevs; i++)
+		bufferevent_decref(a->newbevs[i]);
+	free(a->newbevs);
 	strmap_free(a->conns);
+	strmap_free(a->peers);
+	if (a->newconn_ev != NULL)
+		event_free(a->newconn_ev);
+	if (a->backoff_ev != NULL)
+		event_free(a->backoff_ev);
+	if (a->reserve_fd != -1)
+		close(a->reserve_fd);
 	if (a->ssl != NULL)
 		SSL_CTX_free(a->ssl);
 	metrics_free(a->metrics);
@@ -1909,6 +2142,9 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 	a.deliveries_old = strmap_new(1);
 	a.conns = strmap_new(64);
 	a.deploys_pending = strmap_new(16);
+	a.peers = strmap_new(64);
+	TAILQ_INIT(&a.waiting);
+	a.reserve_fd = -1;
 	if (file_mkdirs(a.ac->cfg->state_dir, 0755, &cause) == -1 ||
 	    (a.replay = replay_open(a.ac->cfg->state_dir,
 	    DAEMON_REPLAY_KEEP_MS, DAEMON_REPLAY_MAX, &cause)) == NULL ||
@@ -1930,8 +2166,7 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 	    daemon_done_cb, &a);
 	daemon_apply_config(&a, 1);
 	daemon_replay_deploys(&a);
-	evconnlistener_enable(a.listener);
-	a.listening = 1;
+	daemon_listen_update(&a);
 	log_info("listen=%s tls=%s workers=%d repositories=%zu apps=%zu "
 	    "msg=started", a.ac->cfg->listen, a.ssl != NULL ? "yes" : "no",
 	    a.ac->cfg->workers, a.ac->cfg->nrepositories, a.ac->cfg->napps);

@@ -60,6 +60,11 @@ static const struct metric_def metric_defs[] = {
 	  "HTTP requests answered, by route and status code." },
 	{ "gitops_http_connections", METRIC_GAUGE,
 	  "HTTP connections open." },
+	{ "gitops_http_connections_closed_total", METRIC_COUNTER,
+	  "HTTP connections the agent closed before their request arrived, "
+	  "by reason (deadline, evicted, per_client, stopping)." },
+	{ "gitops_http_accept_pauses_total", METRIC_COUNTER,
+	  "Pauses of accepting connections for want of file descriptors." },
 	{ "gitops_config_reloads_total", METRIC_COUNTER,
 	  "Configuration reloads by result." },
 	{ "gitops_app_synced", METRIC_GAUGE,

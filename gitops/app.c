@@ -252,6 +252,7 @@ app_run_hooks(const struct app_run *run, struct app_env *env,
 		so.envp = env->envp;
 		so.timeout_ms = h->timeout_ms;
 		so.max_output = 256 * 1024;
+		so.stop = run->stop;
 		t0 = time_monotonic_ms();
 		cause = NULL;
 		if (spawn_run(h->argv.v, &so, &sr, &cause) == -1) {
@@ -266,7 +267,11 @@ app_run_hooks(const struct app_run *run, struct app_env *env,
 			else {
 				c->verdict = "Failed";
 				d = duration_format(h->timeout_ms);
-				if (sr.timed_out)
+				if (sr.stopped)
+					xasprintf(&why, "%s hook '%s' was "
+					    "stopped: the agent is shutting "
+					    "down", phase_name(phase), h->name);
+				else if (sr.timed_out)
 					xasprintf(&why, "%s hook '%s' did not "
 					    "finish within %s", phase_name(phase),
 					    h->name, d);
@@ -320,7 +325,8 @@ app_run_probes(const struct app_run *run, struct app_env *env,
 		t0 = time_monotonic_ms();
 		if (v[i].type == PROBE_COMMAND)
 			app_env_phase(env, PHASE_POSTSYNC);
-		verdict = probe_run(&v[i], env->envp, deadline, &why);
+		verdict = probe_run(&v[i], env->envp, deadline, run->stop,
+		    &why);
 		c->ms = time_monotonic_ms() - t0;
 		c->detail = why;
 		c->verdict = verdict == PROBE_PASSED ? "Passed" :
@@ -366,6 +372,17 @@ app_service_version(const struct app_run *run)
 	yaml_file_free(yf);
 	free(data);
 	return (out);
+}
+
+/*
+ * A hook, probe or analysis the shutdown interrupted says nothing of the
+ * release: its failure must not roll it back.
+ */
+static int
+app_stopped(const struct app_run *run)
+{
+	return (run->stop != NULL &&
+	    __atomic_load_n(run->stop, __ATOMIC_ACQUIRE) != 0);
 }
 
 /* Fail a result that had succeeded (a hook, probe or analysis said no). */
@@ -491,16 +508,16 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	if (r->status == SYNC_SUCCEEDED && changes &&
 	    ((why = app_run_hooks(run, &env, PHASE_SYNC, r)) != NULL ||
 	    (why = app_run_hooks(run, &env, PHASE_POSTSYNC, r)) != NULL))
-		app_fail(r, why, 1);
+		app_fail(r, why, !app_stopped(run));
 	if (r->status == SYNC_SUCCEEDED && verify && (why = app_run_probes(run,
 	    &env, run->app->health, run->app->nhealth, "health", deadline,
 	    r)) != NULL)
-		app_fail(r, why, 1);
+		app_fail(r, why, !app_stopped(run));
 	if (r->status == SYNC_SUCCEEDED && verify && run->app->nanalysis != 0 &&
 	    (why = app_run_probes(run, &env, run->app->analysis,
 	    run->app->nanalysis, "analysis", time_monotonic_ms() +
 	    run->app->analysis_timeout_ms, r)) != NULL)
-		app_fail(r, why, 1);
+		app_fail(r, why, !app_stopped(run));
 	if (r->status == SYNC_FAILED && (why = app_run_hooks(run, &env,
 	    PHASE_SYNCFAIL, r)) != NULL) {
 		cause_append(&r->error, "%s", why);

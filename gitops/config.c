@@ -145,13 +145,22 @@ static const struct opt opts[] = {
 	{ .section = SECTION_TOP, .key = "http_timeout", .type = OPT_DURATION,
 	  .offset = offsetof(struct config, http_timeout_ms),
 	  .def = "30s", .min = "1s", .max = "10m",
-	  .desc = "a connection idle or slow for this long is closed" },
+	  .desc = "a request must arrive whole within this long of its "
+	  "connection's accept or of the previous answer, or the connection "
+	  "is closed" },
 	{ .section = SECTION_TOP, .key = "http_max_connections",
 	  .type = OPT_INTEGER,
 	  .offset = offsetof(struct config, http_max_connections),
 	  .def = "512", .min = "1", .max = "65536",
-	  .desc = "connections served at once; past it new ones wait in the "
-	  "kernel's backlog" },
+	  .desc = "connections open at once, counted from their accept; past "
+	  "it the one that has waited longest for a request is closed" },
+	{ .section = SECTION_TOP, .key = "http_max_connections_per_client",
+	  .type = OPT_INTEGER,
+	  .offset = offsetof(struct config, http_max_connections_per_client),
+	  .def = "64", .min = "1", .max = "65536",
+	  .desc = "connections one client address may hold open; past it "
+	  "its new ones are closed at once (behind a proxy, raise it to "
+	  "http_max_connections)" },
 	{ .section = SECTION_TOP, .key = "api_token_file", .type = OPT_PATH,
 	  .offset = offsetof(struct config, api_token_file),
 	  .desc = "file holding the bearer token POST /api/v1/apps/NAME/sync "

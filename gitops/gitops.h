@@ -431,6 +431,7 @@ struct spawn_result {
 	int	 status;	/* exit status, or signal number */
 	int	 timed_out;	/* killed at the deadline */
 	int	 truncated;	/* output past the bound was dropped */
+	int	 stopped;	/* killed because *opts->stop was set */
 	char	*out;		/* stdout, NUL-terminated */
 	size_t	 outlen;
 	char	*err;		/* stderr, NUL-terminated */
@@ -443,7 +444,14 @@ struct spawn_opts {
 	size_t		 max_output;	/* per stream; 0: 1 MiB */
 	const char	*input;		/* written to stdin; NULL: /dev/null */
 	size_t		 inputlen;
+	/*
+	 * Set (non-zero, by another thread, as struct sync_opts' stop): the
+	 * child gets SIGTERM within STOP_POLL_MS, SIGKILL STOP_POLL_MS
+	 * later (result: stopped); NULL: never.
+	 */
+	const int	*stop;
 };
+#define STOP_POLL_MS	100
 /* Search PATH for a program; allocated path or NULL. */
 char		*spawn_find_program(const char *);
 /*
@@ -983,10 +991,12 @@ const char	*probe_type_name(enum probe_type);
  * expect_status `successes` times in a row, interval apart; command: one
  * run, exit 0 passes (envp: its environment, NULL: inherited); prometheus:
  * `count` measurements interval apart, failing past failure_limit bad
- * ones, inconclusive when the server could not be asked.
+ * ones, inconclusive when the server could not be asked. Once *stop is
+ * set (by another thread; NULL: never) it fails within about
+ * STOP_POLL_MS, saying so.
  */
 enum probe_verdict probe_run(const struct probe *, char *const *,
-		     uint64_t, char **);
+		     uint64_t, const int *, char **);
 /* A live object's health by the rules of its kind; *why if not Healthy. */
 enum health_status health_of_object(const struct json *, char **);
 struct health_condition {
@@ -1014,6 +1024,10 @@ struct http_response {
  */
 int		 http_request(const char *, const char *, const char *,
 		     const char *, size_t, uint64_t, size_t,
+		     struct http_response *, char **);
+/* The same, given up within ~100 ms once *stop (first) is set. */
+int		 http_request_stop(const int *, const char *, const char *,
+		     const char *, const char *, size_t, uint64_t, size_t,
 		     struct http_response *, char **);
 void		 http_response_free(struct http_response *);
 /* Percent-encoding for a query string value (allocated). */
@@ -1073,6 +1087,7 @@ struct config {
 	int			  http_max_headers;
 	uint64_t		  http_timeout_ms;
 	int			  http_max_connections;
+	int			  http_max_connections_per_client;
 	char			 *api_token_file;
 	char			 *api_token_env;
 	int			  workers;

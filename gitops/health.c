@@ -11,7 +11,9 @@
  *
  * Runs in the thread that syncs (a daemon worker, the CLI's main thread)
  * and blocks while it waits; every wait is bounded by the caller's
- * deadline. Commands run through spawn.c (an argv, never a shell).
+ * deadline, and ends within STOP_POLL_MS once the caller's stop flag is
+ * set (the agent is shutting down). Commands run through spawn.c (an
+ * argv, never a shell).
  */
 #include "config.h"
 
@@ -250,24 +252,57 @@ health_condition_eval(const struct health_condition *c, double v)
 }
 
 
-/* Wait interval, or until the deadline; 0 when the deadline passed. */
 static int
-health_pause(uint64_t interval, uint64_t deadline)
+health_stopped(const int *stop)
 {
-	uint64_t	now = time_monotonic_ms();
+	return (stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0);
+}
+
+/* The verdict of a probe the stop flag interrupted. */
+static enum probe_verdict
+health_stop(char **why)
+{
+	free(*why);
+	*why = xstrdup("stopped: the agent is shutting down");
+	return (PROBE_FAILED);
+}
+
+/*
+ * Wait interval, or until the deadline, or until stop is set; 0 when the
+ * deadline passed or stop is set.
+ */
+static int
+health_pause(uint64_t interval, uint64_t deadline, const int *stop)
+{
+	uint64_t	now = time_monotonic_ms(), until;
 
 	if (deadline != 0 && now >= deadline)
 		return (0);
-	if (deadline != 0 && now + interval > deadline)
-		interval = deadline - now;
-	time_sleep_ms(interval);
-	return (deadline == 0 || time_monotonic_ms() < deadline);
+	until = now + interval;
+	if (deadline != 0 && until > deadline)
+		until = deadline;
+	while (!health_stopped(stop) && (now = time_monotonic_ms()) < until)
+		time_sleep_ms(until - now > STOP_POLL_MS ? STOP_POLL_MS :
+		    until - now);
+	return (!health_stopped(stop) && (deadline == 0 ||
+	    time_monotonic_ms() < deadline));
 }
+
+static int	health_prometheus_ask(const char *, const char *, uint64_t,
+		    const int *, double *, char **);
 
 /* One measurement of a Prometheus query: its value, or -1 and cause. */
 int
 health_prometheus_query(const char *base, const char *query,
     uint64_t timeout_ms, double *value, char **cause)
+{
+	return (health_prometheus_ask(base, query, timeout_ms, NULL, value,
+	    cause));
+}
+
+static int
+health_prometheus_ask(const char *base, const char *query,
+    uint64_t timeout_ms, const int *stop, double *value, char **cause)
 {
 	struct http_response	 resp;
 	struct json		*o = NULL, *res, *v;
@@ -281,8 +316,8 @@ health_prometheus_query(const char *base, const char *query,
 	xasprintf(&url, "%.*s/api/v1/query?query=%s", (int)(n > 0 &&
 	    base[n - 1] == '/' ? n - 1 : n), base, q);
 	free(q);
-	if (http_request("GET", url, NULL, NULL, 0, timeout_ms, 0, &resp,
-	    cause) == -1) {
+	if (http_request_stop(stop, "GET", url, NULL, NULL, 0, timeout_ms, 0,
+	    &resp, cause) == -1) {
 		free(url);
 		return (-1);
 	}
@@ -351,7 +386,7 @@ probe_type_name(enum probe_type t)
  */
 enum probe_verdict
 probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
-    char **why)
+    const int *stop, char **why)
 {
 	struct http_response	 resp;
 	struct spawn_opts	 so;
@@ -369,8 +404,8 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 		want = p->successes > 0 ? p->successes : 1;
 		for (;;) {
 			cause = NULL;
-			if (http_request("GET", p->url, NULL, NULL, 0, timeout,
-			    64 * 1024, &resp, &cause) == 0 &&
+			if (http_request_stop(stop, "GET", p->url, NULL, NULL,
+			    0, timeout, 64 * 1024, &resp, &cause) == 0 &&
 			    resp.status == (p->expect_status != 0 ?
 			    p->expect_status : 200)) {
 				http_response_free(&resp);
@@ -407,7 +442,9 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 			if (ok > 0)
 				bad = 0;
 			if (!health_pause(p->interval_ms != 0 ?
-			    p->interval_ms : 1000, deadline)) {
+			    p->interval_ms : 1000, deadline, stop)) {
+				if (health_stopped(stop))
+					return (health_stop(why));
 				out = *why;
 				xasprintf(why, "not healthy by the deadline: %s",
 				    out != NULL ? out : "no answer yet");
@@ -423,9 +460,14 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 			so.timeout_ms = deadline > time_monotonic_ms() ?
 			    deadline - time_monotonic_ms() : 1;
 		so.max_output = 64 * 1024;
+		so.stop = stop;
 		if (spawn_run(p->argv.v, &so, &sr, &cause) == -1) {
 			*why = cause;
 			return (PROBE_FAILED);
+		}
+		if (sr.stopped) {
+			spawn_result_free(&sr);
+			return (health_stop(why));
 		}
 		if (sr.exited && sr.status == 0) {
 			xasprintf(why, "'%s' exited 0", p->argv.v[0]);
@@ -446,8 +488,8 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 		want = p->count > 0 ? p->count : 1;
 		for (i = 0; i < want; i++) {
 			cause = NULL;
-			if (health_prometheus_query(p->url, p->query, timeout,
-			    &v, &cause) == -1) {
+			if (health_prometheus_ask(p->url, p->query, timeout,
+			    stop, &v, &cause) == -1) {
 				errors++;
 				free(*why);
 				*why = cause;
@@ -461,8 +503,12 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 				if (bad > p->failure_limit)
 					return (PROBE_FAILED);
 			}
+			if (health_stopped(stop))
+				return (health_stop(why));
 			if (i + 1 < want && !health_pause(p->interval_ms != 0 ?
-			    p->interval_ms : 1000, deadline)) {
+			    p->interval_ms : 1000, deadline, stop)) {
+				if (health_stopped(stop))
+					return (health_stop(why));
 				out = *why;
 				xasprintf(why, "analysis not finished by the "
 				    "deadline%s%s", out != NULL ? ": " : "",

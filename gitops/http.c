@@ -2,7 +2,8 @@
  * http.c: a small blocking HTTP/1.1 client for health probes, Prometheus
  * queries and outgoing notifications: http:// only, one request per
  * connection, a deadline over the whole exchange (connect, send,
- * receive), a bound on the answer, Content-Length or chunked bodies.
+ * receive), a stop flag it honours within STOP_POLL_MS, a bound on the
+ * answer, Content-Length or chunked bodies.
  *
  * Runs in whichever thread checks health (a sync's, a worker of the
  * daemon); never on the event loop. Thread-safe: no globals. Never logs;
@@ -99,20 +100,37 @@ http_left(uint64_t deadline)
 }
 
 static int
-http_wait(int fd, short events, uint64_t deadline)
+http_stopped(const int *stop)
+{
+	return (stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0);
+}
+
+/* Ready for events, or -1: ETIMEDOUT at the deadline, ECANCELED at stop. */
+static int
+http_wait(int fd, short events, uint64_t deadline, const int *stop)
 {
 	struct pollfd	pfd;
-	int		n;
+	int		n, left;
 
 	pfd.fd = fd;
 	pfd.events = events;
 	for (;;) {
+		if (http_stopped(stop)) {
+			errno = ECANCELED;
+			return (-1);
+		}
 		pfd.revents = 0;
-		n = poll(&pfd, 1, http_left(deadline));
+		left = http_left(deadline);
+		if (stop != NULL && left > STOP_POLL_MS)
+			n = poll(&pfd, 1, STOP_POLL_MS);
+		else
+			n = poll(&pfd, 1, left);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
 			return (-1);
+		if (n == 0 && left > STOP_POLL_MS && stop != NULL)
+			continue;
 		if (n == 0) {
 			errno = ETIMEDOUT;
 			return (-1);
@@ -122,7 +140,8 @@ http_wait(int fd, short events, uint64_t deadline)
 }
 
 static int
-http_connect(const struct http_url *u, uint64_t deadline, char **cause)
+http_connect(const struct http_url *u, uint64_t deadline, const int *stop,
+    char **cause)
 {
 	struct addrinfo	 hints, *res = NULL, *ai;
 	socklen_t	 len;
@@ -143,7 +162,7 @@ http_connect(const struct http_url *u, uint64_t deadline, char **cause)
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		if (errno == EINPROGRESS && http_wait(fd, POLLOUT,
-		    deadline) == 0) {
+		    deadline, stop) == 0) {
 			len = sizeof err;
 			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
 			    &len) == 0 && err == 0)
@@ -164,14 +183,15 @@ http_connect(const struct http_url *u, uint64_t deadline, char **cause)
 }
 
 static int
-http_send_all(int fd, const char *p, size_t len, uint64_t deadline)
+http_send_all(int fd, const char *p, size_t len, uint64_t deadline,
+    const int *stop)
 {
 	ssize_t	n;
 
 	while (len > 0) {
 		n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (http_wait(fd, POLLOUT, deadline) == -1)
+			if (http_wait(fd, POLLOUT, deadline, stop) == -1)
 				return (-1);
 			continue;
 		}
@@ -216,6 +236,15 @@ http_request(const char *method, const char *url, const char *type,
     const char *body, size_t bodylen, uint64_t timeout_ms, size_t max_body,
     struct http_response *resp, char **cause)
 {
+	return (http_request_stop(NULL, method, url, type, body, bodylen,
+	    timeout_ms, max_body, resp, cause));
+}
+
+int
+http_request_stop(const int *stop, const char *method, const char *url,
+    const char *type, const char *body, size_t bodylen, uint64_t timeout_ms,
+    size_t max_body, struct http_response *resp, char **cause)
+{
 	struct http_url	 u;
 	struct buf	 req, in;
 	char		 chunk[16384], *head_end, *line, *next, *v;
@@ -233,7 +262,7 @@ http_request(const char *method, const char *url, const char *type,
 	    10000);
 	buf_init(&req);
 	buf_init(&in);
-	if ((fd = http_connect(&u, deadline, cause)) == -1)
+	if ((fd = http_connect(&u, deadline, stop, cause)) == -1)
 		goto out;
 	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: "
 	    "gitops-agent/%s\r\nAccept: */*\r\nConnection: close\r\n",
@@ -244,7 +273,7 @@ http_request(const char *method, const char *url, const char *type,
 	buf_adds(&req, "\r\n");
 	if (body != NULL)
 		buf_add(&req, body, bodylen);
-	if (http_send_all(fd, req.data, req.len, deadline) == -1) {
+	if (http_send_all(fd, req.data, req.len, deadline, stop) == -1) {
 		xasprintf(cause, "cannot send to %s: %s", url,
 		    strerror(errno));
 		goto out;
@@ -252,10 +281,15 @@ http_request(const char *method, const char *url, const char *type,
 	for (;;) {
 		n = recv(fd, chunk, sizeof chunk, 0);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (http_wait(fd, POLLIN, deadline) == -1) {
-				xasprintf(cause, "no answer from %s within "
-				    "%llu ms", url,
-				    (unsigned long long)timeout_ms);
+			if (http_wait(fd, POLLIN, deadline, stop) == -1) {
+				if (errno == ECANCELED)
+					xasprintf(cause, "stopped waiting for "
+					    "%s: the agent is shutting down",
+					    url);
+				else
+					xasprintf(cause, "no answer from %s "
+					    "within %llu ms", url,
+					    (unsigned long long)timeout_ms);
 				goto out;
 			}
 			continue;

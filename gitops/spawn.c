@@ -1,7 +1,8 @@
 /*
  * spawn.c: run an external program with an argv (never through a shell),
  * feed it its input, capture its stdout and stderr up to a bound, and stop
- * it at a deadline.
+ * it at a deadline, or at once when the caller's stop flag is set (the
+ * agent is shutting down: SIGKILL follows SIGTERM after STOP_POLL_MS).
  *
  * Used by rendering (kubectl kustomize), and later by hooks, health
  * commands and ssh-keygen. Called from worker threads: no globals, only
@@ -327,6 +328,7 @@ spawn_wait(pid_t pid, const struct spawn_opts *opts, int *infd,
 	size_t		 inoff = 0, i;
 	enum spawn_state state = SPAWN_RUNNING;
 	int		 pidfd, n, timeout, leader_gone = 0, status, rv = -1;
+	int		 signalled = 0;	/* SIGTERM sent: deadline or stop */
 	ssize_t		 w;
 
 	if (opts->timeout_ms != 0) {
@@ -360,11 +362,20 @@ spawn_wait(pid_t pid, const struct spawn_opts *opts, int *infd,
 		now = time_monotonic_ms();
 		if (leader_gone && now >= drain_until)
 			break;	/* a stray process holds the pipes open */
+		if (!leader_gone && !r->timed_out && !r->stopped &&
+		    opts->stop != NULL &&
+		    __atomic_load_n(opts->stop, __ATOMIC_ACQUIRE) != 0) {
+			/* Killed as at the deadline, the grace included. */
+			r->stopped = 1;
+			deadline = now;
+		}
 		if (!leader_gone && deadline != 0 && now >= deadline) {
-			if (!r->timed_out) {
-				r->timed_out = 1;
+			if (!signalled) {
+				signalled = 1;
+				r->timed_out = !r->stopped;
 				spawn_signal(pid, SIGTERM);
-				kill_at = now + SPAWN_KILL_GRACE_MS;
+				kill_at = now + (r->stopped ? STOP_POLL_MS :
+				    SPAWN_KILL_GRACE_MS);
 				spawn_close(infd);
 			} else if (now >= kill_at) {
 				spawn_signal(pid, SIGKILL);
@@ -398,9 +409,9 @@ spawn_wait(pid_t pid, const struct spawn_opts *opts, int *infd,
 		timeout = -1;
 		if (leader_gone)
 			timeout = (int)(drain_until - now);
-		else if (r->timed_out && kill_at != UINT64_MAX)
+		else if (signalled && kill_at != UINT64_MAX)
 			timeout = kill_at > now ? (int)(kill_at - now) : 0;
-		else if (!r->timed_out && deadline != 0) {
+		else if (!signalled && deadline != 0) {
 			if (deadline - now > INT_MAX)
 				timeout = INT_MAX;
 			else
@@ -409,6 +420,9 @@ spawn_wait(pid_t pid, const struct spawn_opts *opts, int *infd,
 		if (pidfd == -1 && !leader_gone &&
 		    (timeout == -1 || timeout > SPAWN_POLL_INTERVAL_MS))
 			timeout = SPAWN_POLL_INTERVAL_MS;
+		if (opts->stop != NULL && !r->stopped && !leader_gone &&
+		    (timeout == -1 || timeout > STOP_POLL_MS))
+			timeout = STOP_POLL_MS;
 
 		if (poll(pfd, (nfds_t)n, timeout) == -1) {
 			if (errno == EINTR)

@@ -141,20 +141,20 @@ test_probe_run_command_exit_status(void **state)
 	memset(&p, 0, sizeof p);
 	p.type = PROBE_COMMAND;
 	strv_add(&p.argv, "true");
-	assert_int_equal(probe_run(&p, NULL, 0, &why), PROBE_PASSED);
+	assert_int_equal(probe_run(&p, NULL, 0, NULL, &why), PROBE_PASSED);
 	free(why);
 	strv_free(&p.argv);
 	strv_add(&p.argv, "sh");
 	strv_add(&p.argv, "-c");
 	strv_add(&p.argv, "echo broken >&2; exit 3");
-	assert_int_equal(probe_run(&p, NULL, 0, &why), PROBE_FAILED);
+	assert_int_equal(probe_run(&p, NULL, 0, NULL, &why), PROBE_FAILED);
 	assert_string_equal(why, "'sh' failed: broken\n");
 	free(why);
 	strv_free(&p.argv);
 	strv_add(&p.argv, "sleep");
 	strv_add(&p.argv, "10");
 	p.timeout_ms = 200;
-	assert_int_equal(probe_run(&p, NULL, 0, &why), PROBE_FAILED);
+	assert_int_equal(probe_run(&p, NULL, 0, NULL, &why), PROBE_FAILED);
 	assert_string_equal(why, "'sleep' did not finish in time");
 	free(why);
 	strv_free(&p.argv);
@@ -256,7 +256,7 @@ test_probe_run_http_successes_in_a_row(void **state)
 	p.successes = 3;
 	p.interval_ms = 10;
 	/* ok, 500 (resets), then three in a row. */
-	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 5000,
+	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 5000, NULL,
 	    &why), PROBE_PASSED);
 	assert_non_null(strstr(why, "answered 200, 3 times in a row"));
 	free(why);
@@ -280,7 +280,7 @@ test_probe_run_http_failures_fail_fast(void **state)
 	p.successes = 1;
 	p.failures = 3;
 	p.interval_ms = 10;
-	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 60000,
+	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 60000, NULL,
 	    &why), PROBE_FAILED);
 	assert_non_null(strstr(why, "3 wrong answers in a row"));
 	assert_non_null(strstr(why, "answered 500, not 200"));
@@ -288,11 +288,85 @@ test_probe_run_http_failures_fail_fast(void **state)
 	free(why);
 	/* Without a failure count it waits for the deadline. */
 	p.failures = 0;
-	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 200,
+	assert_int_equal(probe_run(&p, NULL, time_monotonic_ms() + 200, NULL,
 	    &why), PROBE_FAILED);
 	assert_non_null(strstr(why, "not healthy by the deadline"));
 	free(why);
 	canned_stop(&c);
+}
+
+/*
+ * A server that takes connections (its backlog) and never answers: a
+ * probe waits for it up to its timeout, unless the stop flag is set.
+ */
+static int
+silent_server(int *port)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof sin;
+	int			fd;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	*port = ntohs(sin.sin_port);
+	return (fd);
+}
+
+/* Run p with a stop flag set after 300 ms: stopped, long before 60 s. */
+static void
+expect_stopped(struct probe *p)
+{
+	struct unit_stopper	 st;
+	char			*why = NULL;
+	uint64_t		 t0 = time_monotonic_ms();
+	int			 stop = 0;
+
+	unit_stopper_start(&st, &stop, 300);
+	assert_int_equal(probe_run(p, NULL, t0 + 120000, &stop, &why),
+	    PROBE_FAILED);
+	unit_stopper_join(&st);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "the agent is shutting down"));
+	assert_true(time_monotonic_ms() - t0 < 30000);
+	free(why);
+}
+
+static void
+test_probe_run_stop_ends_every_wait(void **state)
+{
+	const char	*argv[] = { "sleep", "60", NULL };
+	struct probe	 p;
+	char		 url[64];
+	int		 fd, port;
+
+	fd = silent_server(&port);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+	memset(&p, 0, sizeof p);
+	/* An answer that never comes, within a 60 s timeout. */
+	p.type = PROBE_HTTP;
+	p.url = url;
+	p.timeout_ms = 60000;
+	expect_stopped(&p);
+	/* A measurement that never comes. */
+	p.type = PROBE_PROMETHEUS;
+	p.query = (char *)"up";
+	p.condition = (char *)"result == 1";
+	expect_stopped(&p);
+	close(fd);
+	/* The pause between refused attempts, 60 s apart. */
+	p.type = PROBE_HTTP;
+	p.interval_ms = 60000;
+	expect_stopped(&p);
+	/* A command that would run for 60 s. */
+	p.type = PROBE_COMMAND;
+	p.argv.v = (char **)argv;
+	p.argv.n = 2;
+	expect_stopped(&p);
 }
 
 static void
@@ -350,7 +424,7 @@ test_probe_run_prometheus_unreachable_is_inconclusive(void **state)
 	p.condition = cond;
 	p.count = 2;
 	p.interval_ms = 10;
-	assert_int_equal(probe_run(&p, NULL, 0, &why), PROBE_INCONCLUSIVE);
+	assert_int_equal(probe_run(&p, NULL, 0, NULL, &why), PROBE_INCONCLUSIVE);
 	assert_non_null(strstr(why, "could not be asked"));
 	free(why);
 }
@@ -365,6 +439,7 @@ main(void)
 		cmocka_unit_test(test_probe_run_command_exit_status),
 		cmocka_unit_test(test_probe_run_http_successes_in_a_row),
 		cmocka_unit_test(test_probe_run_http_failures_fail_fast),
+		cmocka_unit_test(test_probe_run_stop_ends_every_wait),
 		cmocka_unit_test(test_health_prometheus_query_shapes),
 		cmocka_unit_test(
 		    test_probe_run_prometheus_unreachable_is_inconclusive),

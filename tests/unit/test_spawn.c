@@ -227,6 +227,33 @@ test_spawn_run_deadline_ignored_term_gets_kill(void **state)
 }
 
 static void
+test_spawn_run_stop_flag_kills_before_deadline(void **state)
+{
+	const char		*argv[] = { "sh", "-c",
+				    "trap '' TERM; sleep 60", NULL };
+	struct unit_stopper	st;
+	struct spawn_opts	opts;
+	struct spawn_result	r;
+	uint64_t		t0 = time_monotonic_ms();
+	int			stop = 0;
+
+	(void)state;
+	memset(&opts, 0, sizeof opts);
+	opts.timeout_ms = 60000;
+	opts.stop = &stop;
+	unit_stopper_start(&st, &stop, 300);
+	run_ok((char *const *)argv, &opts, &r);
+	unit_stopper_join(&st);
+	/* Stopped, not timed out; it ignored SIGTERM, so SIGKILL. */
+	assert_int_equal(r.stopped, 1);
+	assert_int_equal(r.timed_out, 0);
+	assert_int_equal(r.exited, 0);
+	assert_int_equal(r.status, SIGKILL);
+	assert_true(time_monotonic_ms() - t0 < 30000);
+	spawn_result_free(&r);
+}
+
+static void
 test_spawn_run_leftover_group_killed_at_exit(void **state)
 {
 	const char		*argv[] = { "sh", "-c",
@@ -475,6 +502,8 @@ main(void)
 		    test_spawn_run_missing_program_fails_to_start),
 		cmocka_unit_test(
 		    test_spawn_run_not_executable_fails_to_start),
+		cmocka_unit_test(
+		    test_spawn_run_stop_flag_kills_before_deadline),
 		cmocka_unit_test(test_spawn_find_program_searches_path),
 		cmocka_unit_test(
 		    test_spawn_run_concurrent_threads_independent),

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,6 +71,38 @@ unit_read(const char *dir, const char *rel)
 	free(path);
 	free(cause);
 	return (rc == 0 ? out[0] : NULL);
+}
+
+/* Sets *flag ms after its start, from another thread, as a SIGTERM does. */
+struct unit_stopper {
+	int		*flag;
+	uint64_t	 ms;
+	pthread_t	 thread;
+};
+
+static inline void *
+unit_stopper_run(void *arg)
+{
+	struct unit_stopper	*s = arg;
+
+	time_sleep_ms(s->ms);
+	__atomic_store_n(s->flag, 1, __ATOMIC_RELEASE);
+	return (NULL);
+}
+
+static inline void
+unit_stopper_start(struct unit_stopper *s, int *flag, uint64_t ms)
+{
+	s->flag = flag;
+	s->ms = ms;
+	if (pthread_create(&s->thread, NULL, unit_stopper_run, s) != 0)
+		fatalx("cannot start a thread");
+}
+
+static inline void
+unit_stopper_join(struct unit_stopper *s)
+{
+	pthread_join(s->thread, NULL);
 }
 
 #endif /* UNIT_H */
