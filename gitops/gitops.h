@@ -915,6 +915,11 @@ int		 state_load_sync(const char *, const char *, struct json **,
 enum config_target_type {
 	TARGET_DIRECTORY,
 };
+/* repositories[].verify_commits: the keys a commit must be signed with. */
+struct config_verify {
+	char		*allowed_signers; /* SSH: ssh-keygen's format */
+	char		*keyring;	/* OpenPGP: a keyring gpgv reads */
+};
 struct config_repository {
 	char		*name;
 	char		*url;
@@ -931,6 +936,7 @@ struct config_repository {
 	char		*ssh_host_key;	/* pinned: "SHA256:..." */
 	int		 line;		/* where it was declared */
 	int		 column;
+	struct config_verify verify_commits; /* both NULL: not asked */
 };
 /* health.c: probes (also the configuration of apps[].health, analysis) */
 enum probe_type {
@@ -1098,6 +1104,20 @@ int		 config_read_secret(const char *, const char *, char **,
 struct git_creds;
 int		 config_repository_creds(const struct config_repository *,
 		     struct git_creds *, char **);
+
+/*
+ * verify.c: a commit's signature checked against a repository's keys:
+ * SSH signatures with `ssh-keygen -Y verify` against allowed_signers
+ * (namespace "git", as git does), OpenPGP ones with `gpgv` against the
+ * keyring. 0 when sig is a good signature of data by a key listed there,
+ * *signer (allocated) saying whose; -1 otherwise, *cause saying why: "it
+ * is not signed" (sig NULL), "its key is not in ...", "bad signature:
+ * ..." or a tool that cannot run ("gpgv is not installed").
+ */
+int		 verify_signature(const struct config_verify *, const char *,
+		     size_t, const char *, size_t, char **, char **);
+/* The files are there and list a key (for the configuration's check). */
+int		 verify_check_files(const struct config_verify *, char **);
 
 /*
  * app.c: one app's sync, as the command line and the daemon do it.
