@@ -1135,6 +1135,13 @@ struct source	*repo_source(const struct config *,
 int		 repo_changed_paths(const struct config *,
 		     const struct config_repository *, const char *,
 		     const char *, struct strv *, char **);
+/*
+ * With verify_commits set on the repository, the commit (a full id) must
+ * carry a good signature by one of its keys: -1 and *cause ("commit ID is
+ * not verified: why") otherwise. 0 at once without verify_commits.
+ */
+int		 repo_verify(const struct config *,
+		     const struct config_repository *, const char *, char **);
 struct app_run {
 	const char	*name;
 	struct source	*source;	/* borrowed */
@@ -1293,6 +1300,13 @@ int		 git_log_first_parent(struct git_cache *, const char *, size_t,
 /* *yes set when the first commit is the second or one of its ancestors. */
 int		 git_is_ancestor(struct git_cache *, const char *,
 		     const char *, int *, char **);
+/*
+ * A commit's signature (its gpgsig header, armoured text) and the data
+ * it signs (the commit without that header, *datalen bytes): *sig NULL
+ * when the commit is not signed.
+ */
+int		 git_commit_signature(struct git_cache *, const char *, char **,
+		     char **, size_t *, char **);
 /*
  * A source reading the tree of a commit (anything git_resolve takes),
  * labelled "URL@SHORTSHA". Symlinks and submodules in the tree are
