@@ -235,6 +235,8 @@ test_expect_success 'serve: an unverified tip is not applied; the API and the lo
 	last_error >status &&
 	test_grep "^Failed commit $tip is not verified: it is not signed" status &&
 	test_grep "commit $tip is not verified: it is not signed" agent.log &&
+	gitops_agent -c serve.yaml status >status &&
+	test_grep "^web .*Failed .*commit $tip is not verified: it is not signed" status &&
 	test_tree_digest live >after &&
 	test_cmp before after &&
 	kill "$(cat agent.pid)"
