@@ -151,7 +151,12 @@ verify_ssh(const char *signers, const char *sigfile, const char *data,
 		return (-1);
 	if (!sr.exited || sr.status != 0) {
 		line = verify_first_line(sr.err);
-		if (strncmp(line, "No principal matched", 20) == 0) {
+		if (strncmp(line, signers, strlen(signers)) == 0 &&
+		    line[strlen(signers)] == ':')
+			/* "FILE:LINE: key has expired...": listed, not now. */
+			xasprintf(
+			    cause, "its key is not allowed now: %s", line);
+		else if (strncmp(line, "No principal matched", 20) == 0) {
 			key = verify_ssh_key(sigfile, data, datalen);
 			xasprintf(cause,
 			    "it is signed by a key not in "

@@ -181,6 +181,26 @@ test_verify_signature_key_not_listed_refused_with_fingerprint(void **state)
 }
 
 static void
+test_verify_signature_expired_key_refused(void **state)
+{
+	struct fixture *f = *state;
+	char *sig, *why, *pub, *line;
+
+	NEED_SSH_KEYGEN(f);
+	pub = unit_read(f->dir, "alice.pub");
+	xasprintf(&line, "alice@example.com valid-before=\"20200101\" %s", pub);
+	unit_write(f->dir, "allowed_signers", line);
+	sig = sign(f, "alice", "git", DATA);
+	why = verdict(f, sig, DATA, NULL);
+	assert_int_equal(strncmp(why, "its key is not allowed now: ", 28), 0);
+	assert_non_null(strstr(why, "key has expired"));
+	free(why);
+	free(sig);
+	free(line);
+	free(pub);
+}
+
+static void
 test_verify_signature_changed_data_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -300,6 +320,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_verify_signature_key_not_listed_refused_with_fingerprint,
 		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_verify_signature_expired_key_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_verify_signature_changed_data_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
