@@ -5,7 +5,7 @@ set -eu
 packages="build-essential autoconf automake libtool pkg-config
 	libgit2-dev libevent-dev libssl-dev libcjson-dev libyaml-dev
 	libcmocka-dev git curl python3 valgrind
-	openssh-client openssh-server openssl
+	openssh-client openssh-server openssl gnupg gpgv
 	wrk webhook prometheus"
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -1,7 +1,9 @@
 /*
  * app.c: one app's sync from its configuration, as the command line and
  * the daemon both do it: fetch its repository, open the tree of a commit
- * (or the directory), render, sync against the target, record the result.
+ * (or the directory), check the commit's signature when the repository
+ * asks (verify_commits), render, sync against the target, record the
+ * result.
  *
  * Runs in the thread that syncs the app (the main thread of a CLI
  * command, a worker thread of the daemon); one sync per app at a time,
@@ -87,6 +89,45 @@ repo_changed_paths(const struct config *cfg,
 	    cause) == -1)
 		return (-1);
 	rc = git_changed_paths(gc, from, to, paths, cause);
+	git_cache_free(gc);
+	return (rc);
+}
+
+int
+repo_verify(const struct config *cfg, const struct config_repository *repo,
+    const char *commit, char **cause)
+{
+	const struct config_verify	*keys = &repo->verify_commits;
+	struct git_cache		*gc = NULL;
+	char				*sig = NULL, *data = NULL;
+	char				*signer = NULL, *why = NULL;
+	size_t				 len;
+	int				 rc = -1;
+
+	if (keys->allowed_signers == NULL && keys->keyring == NULL)
+		return (0);
+	if (repo->url == NULL || commit == NULL) {
+		xasprintf(cause, "repository '%s' verifies commits, and this "
+		    "sync has none to verify", repo->name);
+		return (-1);
+	}
+	if (git_cache_open(cfg->state_dir, repo->name, repo->url, &gc,
+	    &why) == -1 || git_commit_signature(gc, commit, &sig, &data, &len,
+	    &why) == -1)
+		goto out;
+	if (verify_signature(keys, sig, sig != NULL ? strlen(sig) : 0, data,
+	    len, &signer, &why) == -1)
+		goto out;
+	log_info("repo=%s commit=%s signer=\"%s\" msg=\"signature verified\"",
+	    repo->name, commit, signer);
+	rc = 0;
+out:
+	if (rc == -1)
+		xasprintf(cause, "commit %s is not verified: %s", commit, why);
+	free(why);
+	free(signer);
+	free(sig);
+	free(data);
 	git_cache_free(gc);
 	return (rc);
 }
@@ -398,6 +439,35 @@ app_fail(struct sync_result *r, char *why, int after_apply)
 	log_warnx("sync app=%s status=Failed error=\"%s\"", r->app, r->error);
 }
 
+/*
+ * An app of a repository with verify_commits syncs only a verified
+ * commit: anything else fails before the render, so nothing is applied
+ * or pruned and what is live stays the last verified commit's. A dry run
+ * (diff) only warns: it applies nothing, and shows what the commit would.
+ */
+static int
+app_verify(const struct app_run *run, char **cause)
+{
+	const struct config_repository	*repo;
+
+	if (run->cfg == NULL || run->app == NULL || (repo =
+	    config_find_repository(run->cfg, run->app->repository)) == NULL)
+		return (0);
+	if (repo_verify(run->cfg, repo, run->revision, cause) == 0)
+		return (0);
+	if (run->dry_run) {
+		log_warnx("app=%s msg=\"not applied by a sync\" error=\"%s\"",
+		    run->name, *cause);
+		free(*cause);
+		*cause = NULL;
+		return (0);
+	}
+	if (run->state_dir != NULL)
+		app_record_failure(run->state_dir, run->name, run->revision,
+		    *cause);
+	return (-1);
+}
+
 int
 app_sync(const struct app_run *run, struct sync_result **resultp,
     char **cause)
@@ -423,6 +493,8 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		xasprintf(cause, "no target directory: give --target DIR");
 		return (-1);
 	}
+	if (app_verify(run, cause) == -1)
+		goto out;
 	memset(&ro, 0, sizeof ro);
 	ro.default_namespace = run->namespace;
 	ro.no_external = run->no_external;

@@ -33,8 +33,9 @@ enum opt_section {
 	SECTION_VERSIONS,
 	SECTION_PROBE,
 	SECTION_HOOK,
+	SECTION_VERIFY,
 };
-#define SECTION_COUNT	7
+#define SECTION_COUNT	8
 
 enum opt_type {
 	OPT_STRING,
@@ -112,6 +113,8 @@ static const struct section sections[SECTION_COUNT] = {
 	[SECTION_HOOK] = { "apps[].hooks[]", sizeof(struct config_hook), 1,
 	    offsetof(struct config_hook, line),
 	    offsetof(struct config_hook, column) },
+	[SECTION_VERIFY] = { "repositories[].verify_commits",
+	    sizeof(struct config_verify), 0, 0, 0 },
 };
 
 static const struct opt opts[] = {
@@ -271,6 +274,12 @@ static const struct opt opts[] = {
 	  .check = check_host_key,
 	  .desc = "the SSH server's host key fingerprint, pinned, as "
 	  "`ssh-keygen -lf` prints it (SHA256:...)" },
+	{ .section = SECTION_REPOSITORY, .key = "verify_commits",
+	  .type = OPT_MAPPING,
+	  .offset = offsetof(struct config_repository, verify_commits),
+	  .sub = SECTION_VERIFY,
+	  .desc = "apply only commits signed by these keys: an unsigned or "
+	  "unknown tip is refused and the last verified one stays live" },
 
 	{ .section = SECTION_APP, .key = "name", .type = OPT_STRING,
 	  .offset = offsetof(struct config_app, name),
@@ -428,6 +437,17 @@ static const struct opt opts[] = {
 	  .offset = offsetof(struct config_app, target_path),
 	  .flags = OPT_REQUIRED,
 	  .desc = "directory the resources are written to" },
+
+	{ .section = SECTION_VERIFY, .key = "allowed_signers",
+	  .type = OPT_PATH,
+	  .offset = offsetof(struct config_verify, allowed_signers),
+	  .desc = "SSH signatures: an allowed signers file (ssh-keygen(1), "
+	  "as git's gpg.ssh.allowedSignersFile), checked with "
+	  "`ssh-keygen -Y verify -n git`" },
+	{ .section = SECTION_VERIFY, .key = "keyring", .type = OPT_PATH,
+	  .offset = offsetof(struct config_verify, keyring),
+	  .desc = "OpenPGP signatures: a keyring (`gpg --export` output), "
+	  "checked with gpgv" },
 
 	{ .section = SECTION_VERSIONS, .key = "repository", .type = OPT_STRING,
 	  .offset = offsetof(struct config_versions, repository),
@@ -1229,6 +1249,33 @@ opt_label(const char *what, const char *name, char *out, size_t len)
 	return (out);
 }
 
+/* verify_commits names keys, of a Git repository, in files that hold some. */
+static void
+check_verify(struct config_ctx *ctx, const struct config_repository *r,
+    const struct json *node, const char *label)
+{
+	const struct config_verify	*v = &r->verify_commits;
+	char				*cause = NULL;
+
+	if (json_type(node) != JSON_OBJECT)
+		return;
+	if (v->allowed_signers == NULL && v->keyring == NULL) {
+		/* Otherwise a key was misspelt or bad, and said so. */
+		if (json_count(node) == 0)
+			ctx_error(ctx, node, "%s: 'verify_commits' needs "
+			    "'allowed_signers' (SSH) or 'keyring' (OpenPGP)",
+			    label);
+		return;
+	}
+	if (r->directory != NULL)
+		ctx_error(ctx, node, "%s verifies commits, but a 'directory' "
+		    "has none", label);
+	else if (verify_check_files(v, &cause) == -1) {
+		ctx_error(ctx, node, "%s: verify_commits: %s", label, cause);
+		free(cause);
+	}
+}
+
 static void
 check_repositories(struct config_ctx *ctx, struct config *cfg,
     const struct json *list, struct strmap *names)
@@ -1282,6 +1329,7 @@ check_repositories(struct config_ctx *ctx, struct config *cfg,
 		    json_get(item, "token_env") != NULL))
 			ctx_error(ctx, item, "%s sets a token, but a "
 			    "'directory' has no remote to send it to", label);
+		check_verify(ctx, r, json_get(item, "verify_commits"), label);
 		if (r->name == NULL)
 			continue;
 		if ((first = strmap_get(names, r->name)) != NULL) {

@@ -1098,6 +1098,50 @@ git_is_ancestor(struct git_cache *gc, const char *ancestor,
 	return (0);
 }
 
+int
+git_commit_signature(struct git_cache *gc, const char *hex, char **sig,
+    char **data, size_t *datalen, char **cause)
+{
+	git_buf		 sb = { NULL, 0, 0 }, db = { NULL, 0, 0 };
+	git_commit	*commit = NULL;
+	git_oid		 oid;
+	int		 rc, rv = -1;
+
+	*sig = *data = NULL;
+	*datalen = 0;
+	/* Read first: a missing commit is an error, not "unsigned". */
+	if (git_oid_parse(gc->repo, git_cache_label(gc), hex, &commit,
+	    cause) == -1)
+		return (-1);
+	git_oid_cpy(&oid, git_commit_id(commit));
+	git_commit_free(commit);
+	rc = git_commit_extract_signature(&sb, &db, gc->repo, &oid, NULL);
+	if (rc == GIT_ENOTFOUND) {
+		rv = 0;
+		goto out;
+	}
+	if (rc < 0) {
+		xasprintf(cause, "cannot read the signature of commit %s in "
+		    "'%s': %s", hex, git_cache_label(gc), git_errmsg());
+		goto out;
+	}
+	/* Text, checked whole: never cut short at a NUL inside it. */
+	if (memchr(sb.ptr, '\0', sb.size) != NULL) {
+		xasprintf(cause, "its signature holds a NUL byte");
+		goto out;
+	}
+	*sig = xstrndup(sb.ptr, sb.size);
+	*data = xmalloc(db.size + 1);
+	memcpy(*data, db.ptr, db.size);
+	(*data)[db.size] = '\0';
+	*datalen = db.size;
+	rv = 0;
+out:
+	git_buf_dispose(&sb);
+	git_buf_dispose(&db);
+	return (rv);
+}
+
 /*
  * The worker prints one of these on its first line of output; what
  * follows is the remote's reason (status, then its messages).

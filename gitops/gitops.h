@@ -938,6 +938,11 @@ int		 state_load_sync(const char *, const char *, struct json **,
 enum config_target_type {
 	TARGET_DIRECTORY,
 };
+/* repositories[].verify_commits: the keys a commit must be signed with. */
+struct config_verify {
+	char		*allowed_signers; /* SSH: ssh-keygen's format */
+	char		*keyring;	/* OpenPGP: a keyring gpgv reads */
+};
 struct config_repository {
 	char		*name;
 	char		*url;
@@ -955,6 +960,7 @@ struct config_repository {
 	char		*ssh_host_key;	/* pinned: "SHA256:..." */
 	int		 line;		/* where it was declared */
 	int		 column;
+	struct config_verify verify_commits; /* both NULL: not asked */
 };
 /* health.c: probes (also the configuration of apps[].health, analysis) */
 enum probe_type {
@@ -1131,6 +1137,20 @@ int		 config_repository_creds(const struct config_repository *,
 		     struct git_creds *, char **);
 
 /*
+ * verify.c: a commit's signature checked against a repository's keys:
+ * SSH signatures with `ssh-keygen -Y verify` against allowed_signers
+ * (namespace "git", as git does), OpenPGP ones with `gpgv` against the
+ * keyring. 0 when sig is a good signature of data by a key listed there,
+ * *signer (allocated) saying whose; -1 otherwise, *cause saying why: "it
+ * is not signed" (sig NULL), "its key is not in ...", "bad signature:
+ * ..." or a tool that cannot run ("gpgv is not installed").
+ */
+int		 verify_signature(const struct config_verify *, const char *,
+		     size_t, const char *, size_t, char **, char **);
+/* The files are there and list a key (for the configuration's check). */
+int		 verify_check_files(const struct config_verify *, char **);
+
+/*
  * app.c: one app's sync, as the command line and the daemon do it.
  * repo_fetch fetches a repository's branch (its credentials read for the
  * fetch only), the commit id in *tip; repo_source opens the tree of a
@@ -1146,6 +1166,13 @@ struct source	*repo_source(const struct config *,
 int		 repo_changed_paths(const struct config *,
 		     const struct config_repository *, const char *,
 		     const char *, struct strv *, char **);
+/*
+ * With verify_commits set on the repository, the commit (a full id) must
+ * carry a good signature by one of its keys: -1 and *cause ("commit ID is
+ * not verified: why") otherwise. 0 at once without verify_commits.
+ */
+int		 repo_verify(const struct config *,
+		     const struct config_repository *, const char *, char **);
 struct app_run {
 	const char	*name;
 	struct source	*source;	/* borrowed */
@@ -1304,6 +1331,13 @@ int		 git_log_first_parent(struct git_cache *, const char *, size_t,
 /* *yes set when the first commit is the second or one of its ancestors. */
 int		 git_is_ancestor(struct git_cache *, const char *,
 		     const char *, int *, char **);
+/*
+ * A commit's signature (its gpgsig header, armoured text) and the data
+ * it signs (the commit without that header, *datalen bytes): *sig NULL
+ * when the commit is not signed.
+ */
+int		 git_commit_signature(struct git_cache *, const char *, char **,
+		     char **, size_t *, char **);
 /*
  * A source reading the tree of a commit (anything git_resolve takes),
  * labelled "URL@SHORTSHA". Symlinks and submodules in the tree are

@@ -918,6 +918,106 @@ test_config_read_secret_from_env(void **state)
 	free(cause);
 }
 
+/* A Git repository verifying commits with this mapping, in dir. */
+static char *
+verify_config(const char *dir, const char *verify, const char *where,
+    char **cause)
+{
+	struct config	*cfg;
+	char		*name, *text, *out = NULL;
+
+	xasprintf(&name, "%s/gitops-agent.yaml", dir);
+	xasprintf(&text,
+	    "repositories:\n"
+	    "  - name: infra\n"
+	    "    %s\n"
+	    "    verify_commits: %s\n", where, verify);
+	cfg = config_parse(name, text, strlen(text), cause);
+	if (cfg != NULL) {
+		const struct config_verify *v =
+		    &cfg->repositories[0].verify_commits;
+
+		xasprintf(&out, "%s|%s", v->allowed_signers != NULL ?
+		    v->allowed_signers + strlen(dir) : "-", v->keyring != NULL ?
+		    v->keyring + strlen(dir) : "-");
+		config_free(cfg);
+	} else {
+		/* Errors without the scratch directory, which varies. */
+		char *p;
+
+		while ((p = strstr(*cause, dir)) != NULL)
+			memmove(p, p + strlen(dir), strlen(p + strlen(dir)) +
+			    1);
+	}
+	free(text);
+	free(name);
+	return (out);
+}
+
+static void
+test_config_parse_verify_commits_paths_resolved_and_checked(void **state)
+{
+	char	*dir = unit_mkdtemp(), *out, *cause = NULL;
+	const char *git = "url: git://127.0.0.1:1/infra.git";
+
+	unit_write(dir, "keys/allowed", "# ops\n\nalice@example.com "
+	    "ssh-ed25519 AAAA\n");
+	unit_write(dir, "keys/ring.gpg", "\x99\x01");
+	out = verify_config(dir, "{allowed_signers: keys/allowed}", git,
+	    &cause);
+	assert_string_equal(out, "/keys/allowed|-");
+	free(out);
+	out = verify_config(dir, "{keyring: ./keys/ring.gpg}", git, &cause);
+	assert_string_equal(out, "-|/keys/ring.gpg");
+	free(out);
+	out = verify_config(dir, "{allowed_signers: keys/allowed, keyring: "
+	    "keys/ring.gpg}", git, &cause);
+	assert_string_equal(out, "/keys/allowed|/keys/ring.gpg");
+	free(out);
+
+	/* A file missing, empty or only comments fails the check. */
+	assert_null(verify_config(dir, "{allowed_signers: nope}", git,
+	    &cause));
+	assert_string_equal(cause, "/gitops-agent.yaml:4:5: repository "
+	    "'infra': verify_commits: allowed_signers: cannot open '/nope': "
+	    "No such file or directory");
+	free(cause);
+	unit_write(dir, "empty", "");
+	unit_write(dir, "comments", "# nobody yet\n   \n");
+	assert_null(verify_config(dir, "{allowed_signers: empty}", git,
+	    &cause));
+	assert_string_equal(cause, "/gitops-agent.yaml:4:5: repository "
+	    "'infra': verify_commits: allowed_signers '/empty' lists no key");
+	free(cause);
+	assert_null(verify_config(dir, "{allowed_signers: comments}", git,
+	    &cause));
+	assert_non_null(strstr(cause, "'/comments' lists no key"));
+	free(cause);
+	assert_null(verify_config(dir, "{keyring: empty}", git, &cause));
+	assert_string_equal(cause, "/gitops-agent.yaml:4:5: repository "
+	    "'infra': verify_commits: keyring '/empty' is empty");
+	free(cause);
+
+	/* No key at all, a typo, or a directory repository. */
+	assert_null(verify_config(dir, "{}", git, &cause));
+	assert_string_equal(cause, "/gitops-agent.yaml:4:5: repository "
+	    "'infra': 'verify_commits' needs 'allowed_signers' (SSH) or "
+	    "'keyring' (OpenPGP)");
+	free(cause);
+	assert_null(verify_config(dir, "{allowed_signer: keys/allowed}", git,
+	    &cause));
+	assert_string_equal(cause, "/gitops-agent.yaml:4:22: unknown key "
+	    "'allowed_signer' (did you mean 'allowed_signers'?)");
+	free(cause);
+	assert_null(verify_config(dir, "{allowed_signers: keys/allowed}",
+	    "directory: .", &cause));
+	assert_string_equal(cause, "/gitops-agent.yaml:4:5: repository "
+	    "'infra' verifies commits, but a 'directory' has none");
+	free(cause);
+	unit_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -971,6 +1071,8 @@ main(void)
 		cmocka_unit_test(
 		    test_config_read_secret_loose_mode_warns_without_value),
 		cmocka_unit_test(test_config_read_secret_from_env),
+		cmocka_unit_test(
+		    test_config_parse_verify_commits_paths_resolved_and_checked),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -518,6 +518,70 @@ test_git_cache_fetch_local_gives_tip(void **state)
 }
 
 /*
+ * A commit's signature: none on an unsigned commit; on one the agent
+ * signed (git_commit_files with a key), the armoured SSH signature and
+ * the commit without its gpgsig header, which verify with that key.
+ */
+static void
+test_git_commit_signature_unsigned_signed_and_missing(void **state)
+{
+	struct fixture		*f = *state;
+	struct git_file_update	 up = { "apps/new.yaml", "signed\n", 7 };
+	struct git_author	 author = { "Deploy Bot", "deploy@example.com",
+				    NULL };
+	struct config_verify	 keys = { NULL, NULL };
+	char			*sig, *data, *id = NULL, *cause = NULL;
+	char			*pub, *line, *who = NULL;
+	size_t			 len;
+
+	assert_int_equal(git_commit_signature(f->gc, f->c2, &sig, &data, &len,
+	    &cause), 0);
+	assert_null(sig);
+	assert_null(data);
+	assert_int_equal(git_commit_signature(f->gc,
+	    "0123456789012345678901234567890123456789", &sig, &data, &len,
+	    &cause), -1);
+	assert_non_null(strstr(cause, "cannot read commit 0123456789"));
+	free(cause);
+
+	if ((pub = spawn_find_program("ssh-keygen")) == NULL)
+		skip();
+	free(pub);
+	fx_run(f->tmp, "ssh-keygen -q -t ed25519 -N '' -C deploy -f key");
+	author.signing_key = line = path_join(f->tmp, "key");
+	if (git_commit_files(f->gc, f->c2, &up, 1, "signed\n", &author, &id,
+	    &cause) == -1)
+		fail_msg("git_commit_files: %s", cause);
+	free(line);
+	assert_int_equal(git_commit_signature(f->gc, id, &sig, &data, &len,
+	    &cause), 0);
+	assert_non_null(sig);
+	assert_int_equal(strncmp(sig, "-----BEGIN SSH SIGNATURE-----\n", 30),
+	    0);
+	assert_int_equal(strncmp(data, "tree ", 5), 0);
+	assert_int_equal(len, strlen(data));
+	assert_null(strstr(data, "gpgsig"));
+	assert_non_null(strstr(data, "\n\nsigned\n"));
+
+	pub = unit_read(f->tmp, "key.pub");
+	xasprintf(&line, "deploy@example.com namespaces=\"git\" %s", pub);
+	unit_write(f->tmp, "allowed", line);
+	keys.allowed_signers = path_join(f->tmp, "allowed");
+	if (verify_signature(&keys, sig, strlen(sig), data, len, &who,
+	    &cause) == -1)
+		fail_msg("verify_signature: %s", cause);
+	assert_int_equal(strncmp(who, "deploy@example.com with ED25519", 31),
+	    0);
+	free(keys.allowed_signers);
+	free(who);
+	free(line);
+	free(pub);
+	free(sig);
+	free(data);
+	free(id);
+}
+
+/*
  * The driver for the shell tests:
  *   fetch STATE NAME URL BRANCH [TIMEOUT_MS]	prints the commit id
  *   cat STATE NAME REV PATH			prints the file
@@ -620,6 +684,7 @@ main(int argc, char **argv)
 		T(test_git_cache_open_bad_name_refused),
 		T(test_git_messages_hide_url_password),
 		T(test_git_cache_fetch_local_gives_tip),
+		T(test_git_commit_signature_unsigned_signed_and_missing),
 #undef T
 	};
 
