@@ -879,8 +879,9 @@ struct sync_result {
 	size_t			 nchecks;
 	char			*version;	/* the service's, at revision */
 	/*
-	 * The resources were applied, then a hook, a health probe or the
-	 * analysis failed: what a rollback of a deploy answers.
+	 * The resources were applied, then a wave never got healthy (in
+	 * time), or a hook, a health probe or the analysis failed: what a
+	 * rollback of a deploy answers.
 	 */
 	int			 failed_after_apply;
 };
