@@ -61,12 +61,16 @@ lock_command(long pid)
 	if (n == 0)
 		return (NULL);
 	buf[n] = '\0';
-	/* The program's base name, then its arguments, shown safe. */
+	/*
+	 * The program's base name, then its arguments, shown safe: any
+	 * process can choose them, and they end up in log lines.
+	 */
 	len0 = strlen(buf);
 	for (i = 0; i < n; i++) {
 		if (buf[i] == '\0')
 			buf[i] = ' ';
-		else if (!isprint((unsigned char)buf[i]))
+		else if (!isprint((unsigned char)buf[i]) || buf[i] == '"' ||
+		    buf[i] == '\\')
 			buf[i] = '?';
 	}
 	base = buf;
