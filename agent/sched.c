@@ -400,6 +400,8 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	run.stop = stop;
 	run.cfg = cfg;
 	run.app = app;
+	/* A CLI sync of the target is bounded by the same sync_timeout. */
+	run.lock_wait_ms = app->sync_timeout_ms;
 	if (app_sync(&run, &r, &cause) == -1) {
 		log_warnx("app=%s commit=%s msg=\"sync failed\" error=\"%s\"",
 		    app->name, commit != NULL ? commit : "-", cause);

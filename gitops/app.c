@@ -481,6 +481,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	struct strv		 inputs;
 	struct app_env		 env;
 	struct json		*prev = NULL;
+	struct lock		*lk = NULL;
 	const char		*pstatus, *prev_rev;
 	char			*err = NULL, *why, *version = NULL;
 	uint64_t		 deadline;
@@ -510,6 +511,10 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 			    run->revision, *cause);
 		goto out;
 	}
+	/* Two syncs of one target at once lose track of files: one waits. */
+	if (!run->dry_run && (lk = target_dir_lock(run->target_path,
+	    run->lock_wait_ms, run->stop, cause)) == NULL)
+		goto out;
 	t = target_dir_new(run->name, run->target_path);
 	memset(&so, 0, sizeof so);
 	so.dry_run = run->dry_run;
@@ -615,6 +620,7 @@ out:
 	free(version);
 	strv_free(&inputs);
 	target_free(t);
+	lock_release(lk);
 	resource_set_free(set);
 	return (rc);
 }

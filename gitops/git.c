@@ -65,6 +65,12 @@
 /* A push's temporary ref (see worker_push), and when one is stale. */
 #define GIT_PUSH_REF_DIR	"gitops-agent/push"
 #define GIT_PUSH_REF_STALE_MS	(2 * 60 * 60 * 1000)
+/*
+ * Each fetch adds a pack to the cache: past this many, the fetch ends
+ * with `git repack -a -d` (one pack again), bounded in time.
+ */
+#define GIT_REPACK_PACKS	16
+#define GIT_REPACK_TIMEOUT_MS	(2 * 60 * 1000)
 /* What the worker keeps of the remote's messages on a refused push. */
 #define GIT_REMOTE_MSG_MAX	4096
 
@@ -609,6 +615,84 @@ git_is_oid_line(const char *s)
 	return (len == GIT_OID_HEXSZ && git_is_hex(s, len));
 }
 
+/* The packs in the cache (not what a running or killed writer left). */
+static size_t
+git_pack_count(const struct git_cache *gc)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		*p;
+	size_t		 n = 0, len;
+
+	p = path_join(gc->dir, "objects/pack");
+	if ((d = opendir(p)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			len = strlen(de->d_name);
+			if (de->d_name[0] != '.' && len > 5 &&
+			    strncmp(de->d_name, "tmp_", 4) != 0 &&
+			    strcmp(de->d_name + len - 5, ".pack") == 0)
+				n++;
+		}
+		closedir(d);
+	}
+	free(p);
+	return (n);
+}
+
+/*
+ * Past GIT_REPACK_PACKS packs, make them one with `git repack -a -d`,
+ * under the fetch lock (skipped while a fetch holds it: the next one
+ * will do it). git writes the new pack before deleting the old ones, so
+ * killing it at the deadline leaves a valid cache (the next fetch
+ * removes its temporary files). Best effort: a fetch never fails here.
+ */
+static void
+git_cache_repack(struct git_cache *gc)
+{
+	struct spawn_opts	 so;
+	struct spawn_result	 sr;
+	struct lock		*l = NULL;
+	char			*lock, *gitdir, *holder = NULL, *err = NULL;
+	char			*argv[] = { (char *)"git", NULL, (char *)"repack",
+				    (char *)"-a", (char *)"-d", (char *)"-q",
+				    NULL };
+	size_t			 n;
+
+	if ((n = git_pack_count(gc)) <= GIT_REPACK_PACKS)
+		return;
+	lock = path_join(gc->dir, GIT_FETCH_LOCK);
+	if (lock_take(lock, 0, NULL, &l, &holder, &err) != 0) {
+		free(lock);
+		free(holder);
+		free(err);
+		return;
+	}
+	xasprintf(&gitdir, "--git-dir=%s", gc->dir);
+	argv[1] = gitdir;
+	memset(&so, 0, sizeof so);
+	so.timeout_ms = GIT_REPACK_TIMEOUT_MS;
+	so.max_output = 64 * 1024;
+	if (spawn_run(argv, &so, &sr, &err) == -1) {
+		log_warnx("repo=%s packs=%zu msg=\"cannot repack the cache\" "
+		    "error=\"%s\"", gc->name, n, err);
+		free(err);
+	} else {
+		if (!sr.exited || sr.status != 0)
+			log_warnx("repo=%s packs=%zu msg=\"repack of the cache "
+			    "%s\" error=\"%.*s\"", gc->name, n, sr.timed_out ?
+			    "did not finish in time" : "failed",
+			    (int)strcspn(sr.err != NULL ? sr.err : "", "\n"),
+			    sr.err != NULL ? sr.err : "");
+		else
+			log_info("repo=%s packs=%zu msg=\"cache repacked\"",
+			    gc->name, n);
+		spawn_result_free(&sr);
+	}
+	lock_release(l);
+	free(gitdir);
+	free(lock);
+}
+
 int
 git_cache_fetch(struct git_cache *gc, const char *branch, uint64_t timeout_ms,
     const struct git_creds *creds, char **oidp, char **cause)
@@ -638,6 +722,8 @@ git_cache_fetch(struct git_cache *gc, const char *branch, uint64_t timeout_ms,
 		    branch, *oidp);
 	}
 	spawn_result_free(&sr);
+	if (*oidp != NULL)
+		git_cache_repack(gc);
 	return (*oidp != NULL ? 0 : -1);
 }
 
@@ -1951,7 +2037,10 @@ worker_clean_stale(const char *dir)
 		while ((de = readdir(d)) != NULL) {
 			char *f;
 
-			if (strncmp(de->d_name, "pack_git2_", 10) != 0)
+			/* libgit2's partial packs; a killed git repack's. */
+			if (strncmp(de->d_name, "pack_git2_", 10) != 0 &&
+			    strncmp(de->d_name, ".tmp-", 5) != 0 &&
+			    strncmp(de->d_name, "tmp_", 4) != 0)
 				continue;
 			f = path_join(p, de->d_name);
 			unlink(f);

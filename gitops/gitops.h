@@ -140,6 +140,12 @@ int		 file_mkdirs(const char *, mode_t, char **);
  */
 int		 file_write_temp(const char *, const void *, size_t, mode_t,
 		     char **, char **);
+/*
+ * The name file_write_temp and file_write_atomic give a temporary file
+ * (path.tmp.XXXXXX); file_is_temp says whether a name has that shape.
+ */
+#define FILE_TEMP_SUFFIX	".tmp.XXXXXX"
+int		 file_is_temp(const char *);
 int		 file_sync(const char *, char **);
 int		 file_sync_dir(const char *, char **);
 int		 file_syncfs(const char *, char **);
@@ -809,6 +815,13 @@ struct target_dir_counts {
 };
 void		 target_dir_counts(struct target *,
 		     struct target_dir_counts *);
+/*
+ * Take the lock of the directory target at path for a sync
+ * (PATH/.gitops-agent/lock, waiting up to wait ms or until *stop), then
+ * remove the temporary files a crashed sync left there. NULL and *cause
+ * naming the holder when another sync holds it.
+ */
+struct lock	*target_dir_lock(const char *, uint64_t, const int *, char **);
 void		 target_free(struct target *);
 int		 target_get(struct target *, const char *, struct json **,
 		     char **);
@@ -889,8 +902,9 @@ struct sync_result {
 	size_t			 nchecks;
 	char			*version;	/* the service's, at revision */
 	/*
-	 * The resources were applied, then a hook, a health probe or the
-	 * analysis failed: what a rollback of a deploy answers.
+	 * The resources were applied, then a wave never got healthy (in
+	 * time), or a hook, a health probe or the analysis failed: what a
+	 * rollback of a deploy answers.
 	 */
 	int			 failed_after_apply;
 };
@@ -1195,6 +1209,11 @@ struct app_run {
 	 */
 	const struct config	*cfg;
 	const struct config_app	*app;
+	/*
+	 * How long a sync waits for another one of the same target (the
+	 * daemon's, a CLI's) to finish; 0: it fails at once naming it.
+	 */
+	uint64_t		 lock_wait_ms;
 };
 /*
  * Render the app and sync it against its target directory, recording the
@@ -1209,7 +1228,8 @@ struct app_run {
  * hooks. Hooks and command probes run in the configuration file's
  * directory with GITOPS_APP, GITOPS_REVISION, GITOPS_PHASE,
  * GITOPS_TARGET, GITOPS_SERVICE, GITOPS_ENVIRONMENT, GITOPS_VERSION and
- * GITOPS_PREVIOUS_VERSION in their environment.
+ * GITOPS_PREVIOUS_VERSION in their environment. Unless a dry run, the
+ * target is locked from after the render to the recorded result.
  */
 int		 app_sync(const struct app_run *, struct sync_result **,
 		     char **);
@@ -1410,6 +1430,19 @@ struct versions_commit {
 int		 versions_commit_info(const struct config *, const char *,
 		     struct versions_commit *, char **);
 void		 versions_commit_free(struct versions_commit *);
+
+/* lock.c: exclusive file locks between processes, naming the holder */
+struct lock;
+/*
+ * Lock the file at path (created if missing), trying for up to wait ms
+ * (0: once) or until *stop (may be NULL) is set. 0 and *lock when taken;
+ * 1 and *holder (allocated, "pid N (COMMAND)") when another open file
+ * holds it; -1 and *cause on error. The kernel drops it when its holder
+ * dies.
+ */
+int		 lock_take(const char *, uint64_t, const int *, struct lock **,
+		     char **, char **);
+void		 lock_release(struct lock *);
 
 /* The worker process's main: argv[1] is GIT_WORKER_ARG. */
 int		 git_worker_main(int, char **);

@@ -357,6 +357,15 @@ health_prometheus_ask(const char *base, const char *query,
 		    query, s);
 		goto out;
 	}
+	/*
+	 * NaN is Prometheus' 0/0 (a rate with no traffic yet): no evidence
+	 * either way, so a measurement that could not be taken, never a miss
+	 * (every comparison with NaN but != is false).
+	 */
+	if (isnan(*value)) {
+		xasprintf(cause, "query '%s' returned NaN", query);
+		goto out;
+	}
 	rc = 0;
 out:
 	json_free(o);
@@ -519,7 +528,7 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 		}
 		if (ok == 0 && errors > 0) {
 			out = *why;
-			xasprintf(why, "Prometheus at %s could not be asked: %s",
+			xasprintf(why, "Prometheus at %s gave no measurement: %s",
 			    p->url, out != NULL ? out : "no answer");
 			free(out);
 			return (PROBE_INCONCLUSIVE);

@@ -112,6 +112,20 @@ sync_fail(struct sync_result *res, struct sync_wave_result *w,
 	free(msg);
 }
 
+/*
+ * A failure once resources of this sync are live (a wave never got
+ * healthy, the time ran out between waves): the revision is at fault as
+ * when a probe fails after it, which is what a rollback answers.
+ */
+static void
+sync_fail_live(struct sync_result *res, struct sync_wave_result *w,
+    const char *id, char *msg)
+{
+	sync_fail(res, w, id, msg);
+	if (res->created + res->updated != 0)
+		res->failed_after_apply = 1;
+}
+
 /* Rank of the kind of an identity "Kind[.group]/...". */
 static int
 sync_id_rank(const char *id, int *container)
@@ -409,7 +423,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 			xasprintf(&err, "timed out after %s before %s wave %ld",
 			    d, phase_name(st->phase), st->wave);
 			free(d);
-			sync_fail(res, w, NULL, err);
+			sync_fail_live(res, w, NULL, err);
 			failed = 1;
 			break;
 		}
@@ -481,7 +495,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 		}
 		if (sync_wait_healthy(t, st, wave_deadline, wave_timeout,
 		    &bad_id, &err) == -1) {
-			sync_fail(res, w, bad_id, err);
+			sync_fail_live(res, w, bad_id, err);
 			failed = 1;
 			break;
 		}

@@ -1836,3 +1836,104 @@ target_dir_counts(struct target *t, struct target_dir_counts *c)
 
 	*c = dt->counts;
 }
+
+/*
+ * A temporary file of ours: what file_write_temp or file_write_atomic
+ * made of a resource's YAML or the inventory's JSON, and a crash left.
+ */
+static int
+sweep_candidate(const char *name)
+{
+	size_t	n = strlen(name) - (sizeof FILE_TEMP_SUFFIX - 1);
+
+	return (file_is_temp(name) && n > 5 &&
+	    (strncmp(name + n - 5, ".yaml", 5) == 0 ||
+	    strncmp(name + n - 5, ".json", 5) == 0));
+}
+
+/*
+ * Remove our temporary files under the directory dfd (closed here), as
+ * deep as the target's layout goes (NAMESPACE/Kind/NAME.yaml.tmp.X and
+ * .gitops-agent/inventory/APP.json.tmp.X): symbolic links are never
+ * followed. Best effort; counts what it removed.
+ */
+static void
+sweep_dir(int dfd, int depth, size_t *removed)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	int		 fd, isdir;
+
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_UNKNOWN) {
+			if (fstatat(dfd, de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == -1)
+				continue;
+			isdir = S_ISDIR(st.st_mode);
+			if (!isdir && !S_ISREG(st.st_mode))
+				continue;
+		} else if (de->d_type == DT_DIR)
+			isdir = 1;
+		else if (de->d_type == DT_REG)
+			isdir = 0;
+		else
+			continue;
+		if (isdir) {
+			if (depth > 0 && (fd = openat(dfd, de->d_name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC)) != -1)
+				sweep_dir(fd, depth - 1, removed);
+		} else if (sweep_candidate(de->d_name) &&
+		    unlinkat(dfd, de->d_name, 0) == 0)
+			(*removed)++;
+	}
+	closedir(d);
+}
+
+struct lock *
+target_dir_lock(const char *root, uint64_t wait_ms, const int *stop,
+    char **cause)
+{
+	struct lock	*l = NULL;
+	char		*dir, *path, *holder = NULL;
+	size_t		 removed = 0;
+	int		 fd, rc;
+
+	dir = path_join(root, ".gitops-agent");
+	path = path_join(dir, "lock");
+	if (file_mkdirs(dir, 0755, cause) == -1)
+		goto out;
+	if ((rc = lock_take(path, 0, stop, &l, &holder, cause)) == 1 &&
+	    wait_ms != 0) {
+		log_info("target=%s holder=\"%s\" msg=\"waiting for another "
+		    "sync of the target\"", root, holder);
+		free(holder);
+		rc = lock_take(path, wait_ms, stop, &l, &holder, cause);
+	}
+	switch (rc) {
+	case -1:
+		goto out;
+	case 1:
+		xasprintf(cause, "target '%s' is being synced by %s; try again "
+		    "when it is done", root, holder);
+		goto out;
+	}
+	if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
+		sweep_dir(fd, 3, &removed);
+	if (removed != 0)
+		log_info("target=%s removed=%zu msg=\"temporary files of an "
+		    "interrupted sync removed\"", root, removed);
+out:
+	free(holder);
+	free(path);
+	free(dir);
+	return (l);
+}

@@ -460,6 +460,23 @@ fsync_dir(const char *dir, char **cause)
 }
 
 int
+file_is_temp(const char *name)
+{
+	size_t	n = strlen(name), x = sizeof "XXXXXX" - 1, i;
+	size_t	suffix = sizeof FILE_TEMP_SUFFIX - 1;
+
+	/* mkostemp's letters: [A-Za-z0-9], exactly as many as the X's. */
+	if (n <= suffix || memcmp(name + n - suffix, FILE_TEMP_SUFFIX,
+	    suffix - x) != 0)
+		return (0);
+	for (i = n - x; i < n; i++) {
+		if (!isalnum((unsigned char)name[i]))
+			return (0);
+	}
+	return (1);
+}
+
+int
 file_write_atomic(const char *path, const void *data, size_t len,
     mode_t mode, char **cause)
 {
@@ -479,7 +496,7 @@ file_write_atomic(const char *path, const void *data, size_t len,
 		*slash = '\0';
 	if (file_mkdirs(dir, 0755, cause) == -1)
 		goto fail;
-	xasprintf(&tmp, "%s.tmp.XXXXXX", path);
+	xasprintf(&tmp, "%s" FILE_TEMP_SUFFIX, path);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		xasprintf(cause, "cannot create temporary file for '%s': %s",
 		    path, strerror(errno));
@@ -547,7 +564,7 @@ file_write_temp(const char *path, const void *data, size_t len,
 	int		 fd;
 
 	*tmpp = NULL;
-	xasprintf(&tmp, "%s.tmp.XXXXXX", path);
+	xasprintf(&tmp, "%s" FILE_TEMP_SUFFIX, path);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1 && errno == ENOENT) {
 		dir = xstrdup(path);
 		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
@@ -559,7 +576,7 @@ file_write_temp(const char *path, const void *data, size_t len,
 			}
 		}
 		free(dir);
-		xasprintf(&dir, "%s.tmp.XXXXXX", path);
+		xasprintf(&dir, "%s" FILE_TEMP_SUFFIX, path);
 		free(tmp);
 		tmp = dir;
 		fd = mkostemp(tmp, O_CLOEXEC);

@@ -221,3 +221,35 @@ while True:
 	test_cleanup_pid $!
 	test_wait_for 50 python3 -c "import socket; socket.create_connection(('127.0.0.1', $HANG_PORT))"
 }
+
+# test_target_is_inventory DIR: the directory target holds exactly the
+# files its apps' inventories list (nothing a sync lost track of), and no
+# temporary file.
+test_target_is_inventory() {
+	python3 - "$1" <<-'EOF'
+	import json, os, sys
+	root = sys.argv[1]
+	inv = os.path.join(root, ".gitops-agent", "inventory")
+	want = set()
+	for f in os.listdir(inv):
+	    if not f.endswith(".json"):
+	        continue
+	    for line in open(os.path.join(inv, f)):
+	        e = json.loads(line)
+	        if "id" not in e:
+	            continue
+	        p = e["id"].split("/")
+	        ns, name = (p[1], p[2]) if len(p) == 3 else ("_cluster", p[1])
+	        want.add(os.path.join(ns, p[0], name + ".yaml"))
+	have = set()
+	for d, dirs, files in os.walk(root):
+	    if os.path.relpath(d, root).split(os.sep)[0] == ".gitops-agent":
+	        continue
+	    have.update(os.path.relpath(os.path.join(d, f), root) for f in files)
+	for p in sorted(have - want):
+	    print("not in the inventory:", p)
+	for p in sorted(want - have):
+	    print("missing:", p)
+	sys.exit(have != want)
+	EOF
+}

@@ -77,9 +77,8 @@ test_expect_success 'a new push is seen by diff and applied by sync' '
 '
 
 test_expect_success '--revision reads an older commit' '
-	test_expect_code 1 gitops_agent -c agent.yaml diff web \
-	    --revision "$(cat first)" >out &&
-	test_grep "^+  color: blue" out &&
+	gitops_agent -c agent.yaml validate web --revision "$(cat first)" >out &&
+	test_grep "^web: 1 resources OK" out &&
 	short=$(cut -c1-7 first) &&
 	gitops_agent -c agent.yaml validate web --revision "$short" >out &&
 	test_grep "^web: 1 resources OK" out &&
@@ -120,6 +119,26 @@ test_expect_success 'a configured token is read for the fetch, and a missing one
 	GITOPS_TEST_TOKEN=t0k3n-value gitops_agent -c token.yaml -vv sync db >out 2>err &&
 	test_grep "^db: synced in " out &&
 	test_grep -v "t0k3n-value" err
+'
+
+packs() { ls state/repos/infra.git/objects/pack/ | grep -c "^pack-.*\.pack$"; }
+
+# Each fetch adds a pack: past 16 the fetch ends with one `git repack`.
+test_expect_success '60 pushes and fetches leave at most 17 packs, the cache whole' '
+	# The same cache, with a deadline no loaded machine reaches.
+	sed "s/^    timeout: 2s\$/    timeout: 60s/" agent.yaml >patient.yaml &&
+	test_grep "timeout: 60s" patient.yaml &&
+	for i in $(seq 1 60); do
+		git -C work commit -q --allow-empty -m "push $i" &&
+		git -C work push -q origin main &&
+		gitops_agent -c patient.yaml validate db >out 2>err &&
+		test "$(packs)" -le 17 || { echo "after push $i: $(packs) packs"; exit 1; }
+	done &&
+	git --git-dir=state/repos/infra.git fsck --no-dangling 2>&1 &&
+	gitops_agent -c patient.yaml validate web --revision "$(cat first)" >out &&
+	test_grep "^web: 1 resources OK" out &&
+	set_color c61 && gitops_agent -c patient.yaml sync web >out &&
+	test_grep "color: c61" live/shop/ConfigMap/web.yaml
 '
 
 # A tree object git's own tools would never write: an entry named

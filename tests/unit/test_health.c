@@ -409,6 +409,20 @@ test_health_prometheus_query_shapes(void **state)
 	canned_stop(&c);
 }
 
+/* A prometheus probe taking count measurements 10 ms apart. */
+static void
+prometheus_probe(struct probe *p, char *url, char *query, char *cond,
+    int count)
+{
+	memset(p, 0, sizeof *p);
+	p->type = PROBE_PROMETHEUS;
+	p->url = url;
+	p->query = query;
+	p->condition = cond;
+	p->count = count;
+	p->interval_ms = 10;
+}
+
 static void
 test_probe_run_prometheus_unreachable_is_inconclusive(void **state)
 {
@@ -417,16 +431,39 @@ test_probe_run_prometheus_unreachable_is_inconclusive(void **state)
 	char		 url[] = "http://127.0.0.1:1", query[] = "up";
 	char		 cond[] = "result >= 1";
 
-	memset(&p, 0, sizeof p);
-	p.type = PROBE_PROMETHEUS;
-	p.url = url;
-	p.query = query;
-	p.condition = cond;
-	p.count = 2;
-	p.interval_ms = 10;
+	prometheus_probe(&p, url, query, cond, 2);
 	assert_int_equal(probe_run(&p, NULL, 0, NULL, &why), PROBE_INCONCLUSIVE);
-	assert_non_null(strstr(why, "could not be asked"));
+	assert_non_null(strstr(why, "gave no measurement"));
 	free(why);
+}
+
+/* Prometheus' 0/0 (no traffic yet) is no evidence: never a failure. */
+static void
+test_probe_run_prometheus_nan_is_inconclusive(void **state)
+{
+	static const char *const	 replies[] = {
+		"200 OK\n{\"status\":\"success\",\"data\":{\"resultType\":"
+		"\"vector\",\"result\":[{\"metric\":{},\"value\":"
+		"[1700000000,\"NaN\"]}]}}",
+	};
+	struct canned			 c;
+	struct probe			 p;
+	char				*why = NULL, *cause = NULL, url[64];
+	char				 query[] = "errors / requests";
+	char				 cond[] = "result < 0.05";
+	double				 v;
+
+	canned_start(&c, replies, 1);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", c.port);
+	assert_int_equal(health_prometheus_query(url, query, 2000, &v,
+	    &cause), -1);
+	assert_string_equal(cause, "query 'errors / requests' returned NaN");
+	free(cause);
+	prometheus_probe(&p, url, query, cond, 3);
+	assert_int_equal(probe_run(&p, NULL, 0, NULL, &why), PROBE_INCONCLUSIVE);
+	assert_non_null(strstr(why, "returned NaN"));
+	free(why);
+	canned_stop(&c);
 }
 
 int
@@ -443,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_health_prometheus_query_shapes),
 		cmocka_unit_test(
 		    test_probe_run_prometheus_unreachable_is_inconclusive),
+		cmocka_unit_test(test_probe_run_prometheus_nan_is_inconclusive),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -793,29 +793,42 @@ test_sync_run_unhealthy_wave_times_out_naming_resource(void **state)
 	resource_set_free(set);
 }
 
-/* A wave's own timeout ends the wait long before the sync's. */
-static void
-test_sync_run_wave_timeout_fails_before_sync_timeout(void **state)
+/* A sync where the PreSync Job never gets ready, each wave bounded. */
+static struct sync_result *
+run_job_never_ready(struct target *t, const struct resource_set *set,
+    uint64_t wave_timeout_ms)
 {
-	struct resource_set	*set = set_base("v1", 0);
-	struct target		*t = rec_new();
 	struct sync_opts	 opts;
 	struct sync_result	*res = NULL;
 	char			*cause = NULL;
-	uint64_t		 t0;
 
 	rec.health_id = "Job.batch/shop/migrate";
 	rec.health = HEALTH_PROGRESSING;
 	memset(&opts, 0, sizeof opts);
 	opts.prune = 1;
 	opts.timeout_ms = 60000;
-	opts.wave_timeout_ms = 150;
-	t0 = time_monotonic_ms();
+	opts.wave_timeout_ms = wave_timeout_ms;
 	assert_int_equal(sync_run(t, set, &opts, &res, &cause), 0);
+	return (res);
+}
+
+/* A wave's own timeout ends the wait long before the sync's. */
+static void
+test_sync_run_wave_timeout_fails_before_sync_timeout(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	uint64_t		 t0;
+
+	t0 = time_monotonic_ms();
+	res = run_job_never_ready(t, set, 150);
 	assert_true(time_monotonic_ms() - t0 < 30000);
 	assert_int_equal(res->status, SYNC_FAILED);
 	assert_string_equal(res->failed_resource, "Job.batch/shop/migrate");
 	assert_non_null(strstr(res->error, "timed out after 150ms"));
+	/* The Job was written: the revision failed as a probe would. */
+	assert_true(res->failed_after_apply);
 	sync_result_free(res);
 	target_free(t);
 	resource_set_free(set);
@@ -835,6 +848,31 @@ test_sync_run_degraded_resource_fails_at_once(void **state)
 	assert_string_equal(res->failed_resource, "Namespace/shop");
 	assert_non_null(strstr(res->error, "Degraded"));
 	assert_false(live_exists("shop/ConfigMap/a.yaml"));
+	assert_true(res->failed_after_apply);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+/* A wave this sync changed nothing in is not the revision's failure. */
+static void
+test_sync_run_unhealthy_unchanged_wave_is_not_after_apply(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	sync_result_free(res);
+	resource_set_free(set);
+	/* Only wave 5 changes; the PreSync Job, unchanged, never gets ready. */
+	set = set_base("v2", 0);
+	res = run_job_never_ready(t, set, 100);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_string_equal(res->failed_resource, "Job.batch/shop/migrate");
+	assert_int_equal(res->created + res->updated, 0);
+	assert_false(res->failed_after_apply);
 	sync_result_free(res);
 	target_free(t);
 	resource_set_free(set);
@@ -1046,6 +1084,7 @@ main(void)
 		T(test_sync_run_unhealthy_wave_times_out_naming_resource),
 		T(test_sync_run_wave_timeout_fails_before_sync_timeout),
 		T(test_sync_run_degraded_resource_fails_at_once),
+		T(test_sync_run_unhealthy_unchanged_wave_is_not_after_apply),
 		T(test_sync_state_save_then_load_round_trips),
 		T(test_sync_run_each_wave_made_durable_once),
 		T(test_sync_run_commit_failure_stops_at_its_wave),

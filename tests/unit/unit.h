@@ -46,6 +46,22 @@ unit_rmtree(const char *dir)
 	nftw(dir, unit_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* cmocka setup and teardown: a fresh scratch directory in *state. */
+static inline int
+unit_setup_dir(void **state)
+{
+	*state = unit_mkdtemp();
+	return (0);
+}
+
+static inline int
+unit_teardown_dir(void **state)
+{
+	unit_rmtree(*state);
+	free(*state);
+	return (0);
+}
+
 /* Write a file under dir, creating parent directories. */
 static inline void
 unit_write(const char *dir, const char *rel, const char *content)
