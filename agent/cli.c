@@ -523,6 +523,12 @@ cmd_check(struct cli_env *env, int argc, char **argv)
 		return (EXIT_DIFFERENT);
 	}
 	strv_free(&order);
+	if (config_check_secrets(cfg, &cause) == -1) {
+		cli_print_cause(NULL, cause);
+		free(cause);
+		config_free(cfg);
+		return (EXIT_DIFFERENT);
+	}
 	config_free(cfg);
 	printf("configuration OK\n");
 	return (EXIT_OK);

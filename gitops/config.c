@@ -1705,6 +1705,62 @@ config_print_reference(FILE *f)
 	}
 }
 
+/* One secret of check's list: readable and not empty, then wiped. */
+static void
+config_check_secret(const char *what, const char *file, const char *env,
+    char **cause)
+{
+	char	*value = NULL, *err = NULL;
+	size_t	 len;
+
+	if (file == NULL && env == NULL)
+		return;
+	if (config_read_secret(file, env, &value, &len, &err) == -1) {
+		cause_append(cause, "%s: %s", what, err);
+		free(err);
+		return;
+	}
+	explicit_bzero(value, len);
+	free(value);
+}
+
+int
+config_check_secrets(const struct config *cfg, char **cause)
+{
+	const struct config_repository	*r;
+	struct stat			 st;
+	char				*what;
+	size_t				 i;
+
+	*cause = NULL;
+	config_check_secret("api_token", cfg->api_token_file,
+	    cfg->api_token_env, cause);
+	for (i = 0; i < cfg->nrepositories; i++) {
+		r = &cfg->repositories[i];
+		xasprintf(&what, "repository '%s': webhook secret", r->name);
+		config_check_secret(what, r->webhook_secret_file,
+		    r->webhook_secret_env, cause);
+		free(what);
+		xasprintf(&what, "repository '%s': token", r->name);
+		config_check_secret(what, r->token_file, r->token_env, cause);
+		free(what);
+		if (r->ssh_key_file == NULL)
+			continue;
+		if (stat(r->ssh_key_file, &st) == -1)
+			cause_append(cause, "repository '%s': ssh_key_file "
+			    "'%s': %s", r->name, r->ssh_key_file,
+			    strerror(errno));
+		else if (st.st_size == 0)
+			cause_append(cause, "repository '%s': ssh_key_file "
+			    "'%s' is empty", r->name, r->ssh_key_file);
+		else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+			log_warnx("msg=\"secret file is open to group or "
+			    "others; chmod 600 it\" file=%s mode=%04o",
+			    r->ssh_key_file, (unsigned int)(st.st_mode & 07777));
+	}
+	return (*cause == NULL ? 0 : -1);
+}
+
 int
 config_read_secret(const char *file, const char *env, char **out,
     size_t *outlen, char **cause)

@@ -1143,6 +1143,12 @@ void		 config_print_reference(FILE *);
  * caller wipes (explicit_bzero) and frees it. Errors name the file or the
  * variable, never the content.
  */
+/*
+ * Every secret the configuration names (webhook secrets, tokens, the API
+ * token, SSH keys) can be read and is not empty, as serve needs them;
+ * warns of one open to group or others. -1 with every problem in cause.
+ */
+int		 config_check_secrets(const struct config *, char **);
 int		 config_read_secret(const char *, const char *, char **,
 		     size_t *, char **);
 /* A repository's credentials (its token, read now); git_creds_clear. */

@@ -95,7 +95,7 @@ state_save_sync(const char *state_dir, const struct sync_result *res,
 	buf_adds(&b, text);
 	buf_addc(&b, '\n');
 	free(text);
-	rc = file_write_atomic(path, b.data, b.len, 0644, cause);
+	rc = file_write_atomic(path, b.data, b.len, 0600, cause);
 	buf_free(&b);
 	free(path);
 	return (rc);

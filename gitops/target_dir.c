@@ -59,6 +59,9 @@
 #include "gitops.h"
 
 #define INVENTORY_DIR	".gitops-agent/inventory"
+static int	 id_is_secret(const char *);
+struct dir_target;
+static void	 key_load(struct dir_target *);
 #define CLUSTER_DIR	"_cluster"
 /* Read with the same bound as the inventory itself (read_live). */
 #define INVENTORY_MAX_SIZE	YAML_MAX_FILE_SIZE
@@ -130,7 +133,19 @@ struct dir_target {
 	/* Object digests made ahead by dir_warm: id -> struct dir_digest. */
 	struct strmap	*digests;
 	struct dir_digest *digest_v;
+	/*
+	 * The key of a Secret's digests (HMAC-SHA256): an unsalted SHA-256
+	 * of a Secret's bytes in the inventory would let anyone who reads it
+	 * test guesses of the values. Kept in TARGET/.gitops-agent/key (0600)
+	 * so every agent writing the target agrees; made at first use,
+	 * written with the first inventory.
+	 */
+	unsigned char	 key[32];
+	int		 key_loaded;
+	int		 key_saved;
 };
+
+#define KEY_PATH	".gitops-agent/key"
 
 struct dir_digest {
 	const struct json	*obj;	/* the object it is the digest of */
@@ -265,12 +280,91 @@ target_dir_new(const char *app, const char *path)
 	dt->invpath = path_join(path, rel);
 	free(rel);
 	dt->by_id = strmap_new(64);
+	key_load(dt);
 	t = xcalloc(1, sizeof *t);
 	t->ops = &dir_ops;
 	t->app = xstrdup(app);
 	t->label = xstrdup(path);
 	t->arg = dt;
 	return (t);
+}
+
+/* A core Secret's identity: "Secret/NAMESPACE/NAME". */
+static int
+id_is_secret(const char *id)
+{
+	return (strncmp(id, "Secret/", 7) == 0);
+}
+
+/* The key from the target, or a new one (saved by key_save). */
+static void
+key_load(struct dir_target *dt)
+{
+	char		*path, *data = NULL, *cause = NULL;
+	size_t		 len, i;
+	unsigned int	 byte;
+
+	if (dt->key_loaded)
+		return;
+	dt->key_loaded = 1;
+	path = path_join(dt->root, KEY_PATH);
+	if (file_read(path, 1024, &data, &len, &cause) == 0 && len >= 64) {
+		for (i = 0; i < 32; i++) {
+			if (sscanf(data + 2 * i, "%2x", &byte) != 1)
+				break;
+			dt->key[i] = (unsigned char)byte;
+		}
+		if (i == 32)
+			dt->key_saved = 1;
+	}
+	if (!dt->key_saved)
+		arc4random_buf(dt->key, sizeof dt->key);
+	if (data != NULL)
+		explicit_bzero(data, len);
+	free(data);
+	free(cause);
+	free(path);
+}
+
+/* The key on disk before any digest made with it is. */
+static int
+key_save(struct dir_target *dt, char **cause)
+{
+	char	*path, hex[65];
+	size_t	 i;
+	int	 rc;
+
+	key_load(dt);
+	if (dt->key_saved)
+		return (0);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", dt->key[i]);
+	hex[64] = '\n';
+	path = path_join(dt->root, KEY_PATH);
+	rc = file_write_atomic(path, hex, 65, 0600, cause);
+	explicit_bzero(hex, sizeof hex);
+	free(path);
+	if (rc == 0)
+		dt->key_saved = 1;
+	return (rc);
+}
+
+/* The digest the inventory keeps of bytes: keyed for a Secret. */
+static void
+dir_hash(const struct dir_target *dt, int secret, const void *data,
+    size_t len, char out[65])
+{
+	unsigned char	mac[32];
+	size_t		i;
+
+	if (!secret) {
+		sha256_hex(data, len, out);
+		return;
+	}
+	hmac_sha256(dt->key, sizeof dt->key, data, len, mac);
+	for (i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+	out[64] = '\0';
 }
 
 static void
@@ -297,6 +391,7 @@ dir_free(struct target *t)
 	strmap_free(dt->digests);
 	free(dt->digest_v);
 	buf_free(&dt->scratch);
+	explicit_bzero(dt->key, sizeof dt->key);
 	free(dt->root);
 	free(dt->invpath);
 	free(dt);
@@ -676,7 +771,11 @@ inventory_write(struct target *t, char **cause)
 		free(text);
 		json_free(o);
 	}
-	rc = file_write_atomic(dt->invpath, b.data, b.len, 0644, cause);
+	/* The key first: the digests in this inventory need it. */
+	rc = key_save(dt, cause);
+	if (rc == 0)
+		rc = file_write_atomic(dt->invpath, b.data, b.len, 0600,
+		    cause);
 	buf_free(&b);
 	if (rc == 0) {
 		for (i = 0; i < n; i++) {
@@ -710,7 +809,7 @@ entry_settle_from_disk(struct target *t, struct dir_entry *e)
 	free(cause);
 	free(path);
 	if (rc == 0) {
-		sha256_hex(data, len, sha);
+		dir_hash(dt, id_is_secret(e->id), data, len, sha);
 		free(data);
 		/* Written from an object we no longer know the digest of. */
 		if (strcmp(sha, e->pending) == 0 &&
@@ -996,7 +1095,8 @@ object_digest(struct target *t, const struct json *obj, char sha[65])
 
 	dt->scratch.len = 0;
 	digest_walk(&dt->scratch, obj);
-	sha256_hex(dt->scratch.data, dt->scratch.len, sha);
+	dir_hash(dt, diff_is_secret(obj), dt->scratch.data, dt->scratch.len,
+	    sha);
 }
 
 /* The digest of r's object, made ahead by dir_warm when it could be. */
@@ -1015,6 +1115,7 @@ resource_digest(struct target *t, const struct resource *r, char sha[65])
 }
 
 struct digest_job {
+	const struct dir_target	*dt;
 	struct resource *const	*v;
 	struct dir_digest	*out;
 	size_t			 n;
@@ -1031,7 +1132,8 @@ digest_job_run(void *arg)
 	for (i = 0; i < job->n; i++) {
 		b.len = 0;
 		digest_walk(&b, job->v[i]->obj);
-		sha256_hex(b.data, b.len, job->out[i].sha);
+		dir_hash(job->dt, diff_is_secret(job->v[i]->obj), b.data, b.len,
+		    job->out[i].sha);
 		job->out[i].obj = job->v[i]->obj;
 	}
 	buf_free(&b);
@@ -1056,6 +1158,7 @@ dir_warm(struct target *t, struct resource *const *v, size_t n)
 	strmap_free(dt->digests);
 	free(dt->digest_v);
 	dt->digest_v = xcalloc(n + 1, sizeof *dt->digest_v);
+	jobs[0].dt = jobs[1].dt = dt;
 	jobs[0].v = v;
 	jobs[0].out = dt->digest_v;
 	jobs[0].n = half;
@@ -1152,7 +1255,7 @@ written_unchanged(struct target *t, const struct resource *r,
 
 	if ((e = entry_written(t, r)) == NULL)
 		return (0);
-	sha256_hex(data, len, sha);
+	dir_hash(t->arg, id_is_secret(r->id), data, len, sha);
 	if (strcmp(sha, e->sha256) != 0)
 		return (0);
 	stat_set(&ds, st);
@@ -1171,7 +1274,7 @@ holds_written(struct target *t, const struct resource *r, const char *data,
 
 	if ((e = entry_written(t, r)) == NULL || e->sha256[0] == '\0')
 		return (0);
-	sha256_hex(data, len, sha);
+	dir_hash(t->arg, id_is_secret(r->id), data, len, sha);
 	return (strcmp(sha, e->sha256) == 0);
 }
 
@@ -1388,7 +1491,7 @@ dir_prepare(struct target *t, struct resource *const *v, size_t n,
 		return (-1);
 	for (i = 0; i < n; i++) {
 		text = yaml_emit(v[i]->obj);
-		sha256_hex(text, strlen(text), sha);
+		dir_hash(dt, id_is_secret(v[i]->id), text, strlen(text), sha);
 		free(text);
 		e = entry_intend(dt, v[i], sha);
 		if (!entry_accounts(e, sha))
@@ -1448,7 +1551,7 @@ dir_apply(struct target *t, const struct resource *r, char **cause)
 	len = strlen(text);
 	/* A Secret's file is readable by its owner only. */
 	mode = diff_is_secret(r->obj) ? 0600 : 0644;
-	sha256_hex(text, len, sha);
+	dir_hash(dt, id_is_secret(r->id), text, len, sha);
 	resource_digest(t, r, desired);
 	e = entry_intend(dt, r, sha);
 	/* Record intent first, unless prepare already did. */
@@ -1484,7 +1587,7 @@ dir_apply(struct target *t, const struct resource *r, char **cause)
 	rc = read_live(path, &data, &dlen, NULL, &err);
 	free(err);
 	if (rc == 0) {
-		sha256_hex(data, dlen, got);
+		dir_hash(dt, id_is_secret(r->id), data, dlen, got);
 		free(data);
 		if (strcmp(got, sha) == 0)
 			entry_written_as(dt, e, path, sha, desired);
@@ -1703,7 +1806,7 @@ dir_remove(struct target *t, const char *id,
 		free(path);
 		return (0);
 	}
-	sha256_hex(data, len, sha);
+	dir_hash(dt, id_is_secret(id), data, len, sha);
 	free(data);
 	if (strcmp(sha, e->sha256) != 0 && strcmp(sha, e->pending) != 0) {
 		*status = TARGET_KEPT;

@@ -9,6 +9,12 @@
 
 CONFIGS="$FIXTURES/config"
 cp "$CONFIGS"/*.yaml "$CONFIGS"/*.expect . || exit 1
+# The secrets good-example.yaml names: check reads them as serve does.
+mkdir -p some/dir &&
+    printf 'secret\n' >webhook.secret && chmod 600 webhook.secret &&
+    cp webhook.secret some/dir/ || exit 1
+SHOP_WEBHOOK_SECRET=shop-secret
+export SHOP_WEBHOOK_SECRET
 
 for good in good-example good-minimal good-empty; do
 	test_expect_success "check accepts $good.yaml" "
@@ -83,6 +89,35 @@ test_expect_success 'check never prints a webhook secret' '
 	test_grep "poll_interval" err &&
 	test_grep -v "s3cr3t" err &&
 	test_grep -v "s3cr3t" out
+'
+
+test_expect_success 'check fails on a missing or empty secret, warns on an open one' '
+	mkdir -p sec/infra &&
+	cat >sec/gitops-agent.yaml <<-\EOF &&
+	api_token_file: ./api.token
+	repositories:
+	  - name: infra
+	    directory: ./infra
+	    webhook_secret_file: ./webhook.secret
+	apps:
+	  - name: a
+	    repository: infra
+	    path: .
+	    target: {type: directory, path: ./live}
+	EOF
+	test_expect_code 1 gitops_agent -c sec/gitops-agent.yaml check >out 2>err &&
+	test_grep "api_token: .*api.token.*No such file" err &&
+	test_grep "repository .infra.: webhook secret: .*webhook.secret.*No such file" err &&
+	: >sec/webhook.secret && chmod 600 sec/webhook.secret &&
+	printf "tok\n" >sec/api.token && chmod 600 sec/api.token &&
+	test_expect_code 1 gitops_agent -c sec/gitops-agent.yaml check >out 2>err &&
+	test_grep "webhook secret: secret file .*webhook.secret. is empty" err &&
+	test_grep -v "api_token" err &&
+	printf "s3cr3t\n" >sec/webhook.secret && chmod 644 sec/webhook.secret &&
+	gitops_agent -c sec/gitops-agent.yaml check >out 2>err &&
+	test_grep "configuration OK" out &&
+	test_grep "secret file is open to group or others; chmod 600 it" err &&
+	test_grep -v "s3cr3t" err
 '
 
 test_done

@@ -167,6 +167,8 @@ test_expect_success 'the API needs the token; hook output is masked and valid UT
 	! grep -q hunter2 apps.json &&
 	test_grep "DATABASE_PASSWORD=\*\*\*" apps.json &&
 	! grep -rq hunter2 state/apps &&
+	test "$(stat -c %a state/apps/web-staging/last-sync.json)" = 600 &&
+	test "$(stat -c %a live/.gitops-agent/inventory/web-staging.json)" = 600 &&
 	python3 -c "import json; json.loads(open(\"state/apps/web-staging/last-sync.json\", \"rb\").read().decode(\"utf-8\"))" &&
 	gitops_agent -c agent.yaml status >status.out &&
 	test_grep "^web-staging" status.out

@@ -300,6 +300,78 @@ test_target_inventory_save_then_load_keeps_entries(void **state)
 	resource_free(b);
 }
 
+/*
+ * The inventory is its owner's alone, and a Secret's digests in it are
+ * keyed (HMAC-SHA256 with the target's key, itself 0600): a plain SHA-256
+ * of a Secret's bytes would let a reader of the inventory test guesses.
+ * A ConfigMap's stays the plain SHA-256 of its file.
+ */
+static void
+test_target_inventory_private_secret_digest_keyed(void **state)
+{
+	struct target	*t = target_dir_new("shop", root);
+	struct resource	*cm = res_cm("shop", "a", "one", 0);
+	struct resource	*sec = res_yaml("apiVersion: v1\nkind: Secret\n"
+			    "metadata:\n  name: db\n  namespace: shop\n"
+			    "stringData:\n  password: hunter2\n");
+	struct stat	 st;
+	unsigned char	 key[32], mac[32];
+	unsigned int	 byte;
+	char		*cause = NULL, *inv, *keyhex, *path, *bytes, plain[65];
+	char		 keyed[65], *p;
+	enum diff_action a;
+	struct json	*live = NULL;
+	size_t		 i, len;
+
+	apply_ok(t, cm);
+	apply_ok(t, sec);
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	target_free(t);
+	path = path_join(root, ".gitops-agent/inventory/shop.json");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	free(path);
+	path = path_join(root, ".gitops-agent/key");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	free(path);
+	keyhex = unit_read(root, ".gitops-agent/key");
+	for (i = 0; i < 32; i++) {
+		assert_int_equal(sscanf(keyhex + 2 * i, "%2x", &byte), 1);
+		key[i] = (unsigned char)byte;
+	}
+	free(keyhex);
+	inv = unit_read(root, ".gitops-agent/inventory/shop.json");
+
+	path = live_path(sec);
+	assert_int_equal(file_read(path, 1 << 20, &bytes, &len, &cause), 0);
+	free(path);
+	sha256_hex(bytes, len, plain);
+	hmac_sha256(key, sizeof key, bytes, len, mac);
+	for (i = 0; i < 32; i++)
+		snprintf(keyed + 2 * i, 3, "%02x", mac[i]);
+	free(bytes);
+	assert_null(strstr(inv, plain));
+	assert_non_null(p = strstr(inv, "\"id\":\"Secret/shop/db\""));
+	assert_non_null(strstr(p, keyed));
+
+	path = live_path(cm);
+	assert_int_equal(file_read(path, 1 << 20, &bytes, &len, &cause), 0);
+	free(path);
+	sha256_hex(bytes, len, plain);
+	free(bytes);
+	assert_non_null(strstr(inv, plain));
+	free(inv);
+
+	/* Read back with the same key: the Secret is unchanged, not drift. */
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_compare(t, sec, &a, &live, &cause), 0);
+	assert_int_equal(a, DIFF_UNCHANGED);
+	target_free(t);
+	resource_free(cm);
+	resource_free(sec);
+}
+
 static void
 test_target_inventory_save_unchanged_writes_nothing(void **state)
 {
@@ -1174,6 +1246,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_target_compare_unreadable_path_fails,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_inventory_private_secret_digest_keyed, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_target_inventory_save_then_load_keeps_entries,
 		    setup, teardown),
