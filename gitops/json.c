@@ -547,6 +547,41 @@ json_equal(const struct json *a, const struct json *b)
 	return (cJSON_Compare(CC(a), CC(b), 1));
 }
 
+/*
+ * Whether every object in the tree has distinct member names. cJSON keeps
+ * duplicates, and then a lookup sees the first where other readers see
+ * the last, and a tree is not even equal to itself.
+ */
+#define JSON_UNIQUE_LINEAR	16	/* members checked pairwise */
+static int
+json_keys_unique(const cJSON *c)
+{
+	const cJSON	*m, *o;
+	struct strmap	*seen = NULL;
+	size_t		 n = 0;
+	int		 ok = 1;
+
+	for (m = c->child; m != NULL && ok; m = m->next) {
+		if (!json_keys_unique(m))
+			ok = 0;
+		else if (!cJSON_IsObject(c))
+			continue;
+		else if (n++ < JSON_UNIQUE_LINEAR) {
+			for (o = c->child; o != m && ok; o = o->next)
+				ok = strcmp(o->string, m->string) != 0;
+		} else {
+			if (seen == NULL) {
+				seen = strmap_new(2 * JSON_UNIQUE_LINEAR);
+				for (o = c->child; o != m; o = o->next)
+					strmap_put(seen, o->string, (void *)o);
+			}
+			ok = strmap_put(seen, m->string, (void *)m) == NULL;
+		}
+	}
+	strmap_free(seen);
+	return (ok);
+}
+
 struct json *
 json_parse(const char *text, size_t len, char **cause)
 {
@@ -555,6 +590,11 @@ json_parse(const char *text, size_t len, char **cause)
 	int		 line = 1, column = 1;
 
 	c = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (c != NULL && !json_keys_unique(c)) {
+		cJSON_Delete(c);
+		xasprintf(cause, "invalid JSON: an object has a key twice");
+		return (NULL);
+	}
 	if (c != NULL)
 		return (J(c));
 	if (end == NULL || end < text || end > text + len)

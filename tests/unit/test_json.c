@@ -184,6 +184,43 @@ test_json_dup_is_deep(void **state)
 	json_free(b);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_json: a tree with a key twice was not equal to
+ * itself, and a lookup saw the first of the two.
+ */
+static void
+test_json_parse_duplicate_key_refused(void **state)
+{
+	static const char *const bad[] = {
+		"{\"url\":\"5Z\",\"url\":\"ar\"}",
+		"[{\"a\":{\"b\":1,\"c\":2,\"b\":3}}]",
+		/* past the pairwise check: looked up in a map */
+		"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,"
+		    "\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":10,"
+		    "\"k11\":11,\"k12\":12,\"k13\":13,\"k14\":14,\"k15\":15,"
+		    "\"k16\":16,\"k17\":17,\"k3\":18}",
+	};
+	struct json	*j;
+	const char	*ok;
+	char		*cause = NULL;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		j = json_parse(bad[i], strlen(bad[i]), &cause);
+		assert_null(j);
+		assert_non_null(strstr(cause, "key twice"));
+		free(cause);
+		cause = NULL;
+	}
+	/* The same names in different objects are fine. */
+	ok = "{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]}";
+	j = json_parse(ok, strlen(ok), &cause);
+	assert_non_null(j);
+	assert_true(json_equal(j, j));
+	json_free(j);
+}
+
 static void
 test_json_parse_error_positioned(void **state)
 {
@@ -434,6 +471,7 @@ main(void)
 		cmocka_unit_test(test_json_equal_deep),
 		cmocka_unit_test(test_json_dup_is_deep),
 		cmocka_unit_test(test_json_parse_error_positioned),
+		cmocka_unit_test(test_json_parse_duplicate_key_refused),
 		cmocka_unit_test(test_json_print_compact_and_pretty),
 		cmocka_unit_test(test_json_key_of_members_only),
 		cmocka_unit_test(test_json_new_string_owned_takes_string),
