@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -582,6 +583,25 @@ json_keys_unique(const cJSON *c)
 	return (ok);
 }
 
+/*
+ * Whether every number in the tree is finite. cJSON reads a number past a
+ * double's range (1e309) as infinity, which it prints as null: the text
+ * written back would not say what was read.
+ */
+static int
+json_numbers_finite(const cJSON *c)
+{
+	const cJSON	*m;
+
+	if (cJSON_IsNumber(c) && !isfinite(c->valuedouble))
+		return (0);
+	for (m = c->child; m != NULL; m = m->next) {
+		if (!json_numbers_finite(m))
+			return (0);
+	}
+	return (1);
+}
+
 struct json *
 json_parse(const char *text, size_t len, char **cause)
 {
@@ -593,6 +613,11 @@ json_parse(const char *text, size_t len, char **cause)
 	if (c != NULL && !json_keys_unique(c)) {
 		cJSON_Delete(c);
 		xasprintf(cause, "invalid JSON: an object has a key twice");
+		return (NULL);
+	}
+	if (c != NULL && !json_numbers_finite(c)) {
+		cJSON_Delete(c);
+		xasprintf(cause, "invalid JSON: a number out of range");
 		return (NULL);
 	}
 	if (c != NULL)

@@ -184,6 +184,18 @@ test_json_dup_is_deep(void **state)
 	json_free(b);
 }
 
+/* The text is refused, the cause saying why. */
+static void
+json_refused(const char *text, const char *why)
+{
+	char	*cause = NULL;
+
+	assert_null(json_parse(text, strlen(text), &cause));
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, why));
+	free(cause);
+}
+
 /*
  * Found by tests/fuzz/fuzz_json: a tree with a key twice was not equal to
  * itself, and a lookup saw the first of the two.
@@ -206,18 +218,35 @@ test_json_parse_duplicate_key_refused(void **state)
 	size_t		 i;
 
 	(void)state;
-	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		j = json_parse(bad[i], strlen(bad[i]), &cause);
-		assert_null(j);
-		assert_non_null(strstr(cause, "key twice"));
-		free(cause);
-		cause = NULL;
-	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		json_refused(bad[i], "key twice");
 	/* The same names in different objects are fine. */
 	ok = "{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]}";
 	j = json_parse(ok, strlen(ok), &cause);
 	assert_non_null(j);
 	assert_true(json_equal(j, j));
+	json_free(j);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_json: a number past a double's range was read
+ * as infinity and printed back as null.
+ */
+static void
+test_json_parse_number_out_of_range_refused(void **state)
+{
+	static const char *const bad[] = { "[1,-0,1e309,1.5e-7]",
+	    "{\"a\":{\"b\":-1e400}}" };
+	struct json	*j;
+	const char	*ok = "[1e308,-0,1e-400]";
+	char		*cause = NULL;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		json_refused(bad[i], "number out of range");
+	j = json_parse(ok, strlen(ok), &cause);
+	assert_non_null(j);
 	json_free(j);
 }
 
@@ -472,6 +501,7 @@ main(void)
 		cmocka_unit_test(test_json_dup_is_deep),
 		cmocka_unit_test(test_json_parse_error_positioned),
 		cmocka_unit_test(test_json_parse_duplicate_key_refused),
+		cmocka_unit_test(test_json_parse_number_out_of_range_refused),
 		cmocka_unit_test(test_json_print_compact_and_pretty),
 		cmocka_unit_test(test_json_key_of_members_only),
 		cmocka_unit_test(test_json_new_string_owned_takes_string),
