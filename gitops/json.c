@@ -151,7 +151,11 @@ json_intern_in(struct json_intern_table *t, const char *s, size_t len)
 			/* Another thread took the slot first. */
 			p = expect;
 		}
-		if (p[len] == '\0' && memcmp(p, s, len) == 0) {
+		/*
+		 * strncmp stops at p's end: p[len] is read only when p is
+		 * at least as long (a shorter p may end the pool).
+		 */
+		if (strncmp(p, s, len) == 0 && p[len] == '\0') {
 			/* A lost race leaves copy's bytes unused: bounded. */
 			if (copy != NULL)
 				atomic_fetch_sub(&t->count, 1);

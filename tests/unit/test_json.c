@@ -2,7 +2,10 @@
 #include "config.h"
 #include "unit.h"
 
+#include <sys/wait.h>
+
 #include <pthread.h>
+#include <unistd.h>
 
 static struct json *
 parse(const char *text)
@@ -250,6 +253,61 @@ test_json_parse_number_out_of_range_refused(void **state)
 	json_free(j);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_yaml_edit: a lookup compared its text with a
+ * shorter interned one by reading the byte at its own length, past the
+ * shorter one's end: past the pool when that one ends the pool (ASan:
+ * global-buffer-overflow). The pool is filled in a child, so that the
+ * tables of this process stay empty for the tests after it; first in the
+ * list, so that the child starts with empty tables.
+ */
+#define POOL_BYTES	(32 * 1024)	/* json.c's JSON_INTERN_POOL */
+static int
+intern_fill_pool_then_probe(void)
+{
+	char	text[65];
+	size_t	i, used;
+
+	/* Names of 64 bytes (65 with the NUL), then 6 bytes, then "q". */
+	for (i = 0, used = 0; used + 65 + 8 <= POOL_BYTES; i++, used += 65) {
+		snprintf(text, sizeof text, "%064zu", i);
+		if (json_intern(text, 64) == NULL)
+			return (2);
+	}
+	for (; used + 6 + 2 <= POOL_BYTES; used += 6) {
+		snprintf(text, sizeof text, "%05zu", i++);
+		if (json_intern(text, 5) == NULL)
+			return (3);
+	}
+	if (used + 2 != POOL_BYTES || json_intern("q", 1) == NULL ||
+	    json_intern("r", 1) != NULL)	/* the pool is full */
+		return (4);
+	/* New long names probe the slots, "q"'s among them. */
+	for (i = 0; i < 100000; i++) {
+		snprintf(text, sizeof text, "x%063zu", i);
+		if (json_intern(text, 64) != NULL)
+			return (5);
+	}
+	return (json_intern("q", 1) != NULL ? 0 : 6);
+}
+
+static void
+test_json_intern_short_entry_at_pool_end_read_in_bounds(void **state)
+{
+	pid_t	pid;
+	int	status;
+
+	(void)state;
+	if (json_intern_count_get(0) != 0)
+		skip();
+	if ((pid = fork()) == 0)
+		_exit(intern_fill_pool_then_probe());
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void
 test_json_parse_error_positioned(void **state)
 {
@@ -492,6 +550,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* First: it needs empty intern tables. */
+		cmocka_unit_test(
+		    test_json_intern_short_entry_at_pool_end_read_in_bounds),
 		cmocka_unit_test(test_json_new_types_and_values),
 		cmocka_unit_test(test_json_array_append_get_count),
 		cmocka_unit_test(test_json_object_set_replaces),
