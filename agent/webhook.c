@@ -249,9 +249,10 @@ deploy_string(const struct json *o, const char *key, int required,
 		    "%s", key, json_type_phrase(v));
 		return (-1);
 	}
-	if (*s == '\0' || strlen(s) > 256 || strpbrk(s, "\r\n\t") != NULL) {
+	if (*s == '\0' || strlen(s) > 256 || strpbrk(s, "\r\n\t") != NULL ||
+	    !utf8_valid(s, strlen(s))) {
 		xasprintf(cause, "deploy request: '%s' must be a non-empty "
-		    "line of at most 256 characters", key);
+		    "line of at most 256 characters of UTF-8", key);
 		return (-1);
 	}
 	*out = xstrdup(s);
@@ -272,7 +273,8 @@ deploy_strings(const struct json *o, const char *key, struct strv *out,
 		return (-1);
 	}
 	for (e = json_child(v); e != NULL; e = json_next(e)) {
-		if (json_string(e) == NULL || *json_string(e) == '\0') {
+		if (json_string(e) == NULL || *json_string(e) == '\0' ||
+		    !utf8_valid(json_string(e), strlen(json_string(e)))) {
 			xasprintf(cause, "deploy request: '%s' must be a list "
 			    "of service names", key);
 			return (-1);

@@ -1,12 +1,14 @@
 #!/bin/sh
 # deps.sh: install everything gitops-agent needs to build and test from
-# Debian's packages. Run as root (or with sudo available).
+# Debian's packages (12: clang 14 and its libFuzzer runtime for
+# tests/fuzz/run.sh). Run as root (or with sudo available).
 set -eu
 packages="build-essential autoconf automake libtool pkg-config
 	libgit2-dev libevent-dev libssl-dev libcjson-dev libyaml-dev
 	libcmocka-dev git curl python3 valgrind
 	openssh-client openssh-server openssl gnupg gpgv
-	wrk webhook prometheus"
+	wrk webhook prometheus
+	clang libclang-rt-14-dev"
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }

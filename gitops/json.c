@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -150,7 +151,11 @@ json_intern_in(struct json_intern_table *t, const char *s, size_t len)
 			/* Another thread took the slot first. */
 			p = expect;
 		}
-		if (p[len] == '\0' && memcmp(p, s, len) == 0) {
+		/*
+		 * strncmp stops at p's end: p[len] is read only when p is
+		 * at least as long (a shorter p may end the pool).
+		 */
+		if (strncmp(p, s, len) == 0 && p[len] == '\0') {
 			/* A lost race leaves copy's bytes unused: bounded. */
 			if (copy != NULL)
 				atomic_fetch_sub(&t->count, 1);
@@ -561,6 +566,60 @@ json_equal(const struct json *a, const struct json *b)
 	return (cJSON_Compare(CC(a), CC(b), 1));
 }
 
+/*
+ * Whether every object in the tree has distinct member names. cJSON keeps
+ * duplicates, and then a lookup sees the first where other readers see
+ * the last, and a tree is not even equal to itself.
+ */
+#define JSON_UNIQUE_LINEAR	16	/* members checked pairwise */
+static int
+json_keys_unique(const cJSON *c)
+{
+	const cJSON	*m, *o;
+	struct strmap	*seen = NULL;
+	size_t		 n = 0;
+	int		 ok = 1;
+
+	for (m = c->child; m != NULL && ok; m = m->next) {
+		if (!json_keys_unique(m))
+			ok = 0;
+		else if (!cJSON_IsObject(c))
+			continue;
+		else if (n++ < JSON_UNIQUE_LINEAR) {
+			for (o = c->child; o != m && ok; o = o->next)
+				ok = strcmp(o->string, m->string) != 0;
+		} else {
+			if (seen == NULL) {
+				seen = strmap_new(2 * JSON_UNIQUE_LINEAR);
+				for (o = c->child; o != m; o = o->next)
+					strmap_put(seen, o->string, (void *)o);
+			}
+			ok = strmap_put(seen, m->string, (void *)m) == NULL;
+		}
+	}
+	strmap_free(seen);
+	return (ok);
+}
+
+/*
+ * Whether every number in the tree is finite. cJSON reads a number past a
+ * double's range (1e309) as infinity, which it prints as null: the text
+ * written back would not say what was read.
+ */
+static int
+json_numbers_finite(const cJSON *c)
+{
+	const cJSON	*m;
+
+	if (cJSON_IsNumber(c) && !isfinite(c->valuedouble))
+		return (0);
+	for (m = c->child; m != NULL; m = m->next) {
+		if (!json_numbers_finite(m))
+			return (0);
+	}
+	return (1);
+}
+
 struct json *
 json_parse(const char *text, size_t len, char **cause)
 {
@@ -569,6 +628,16 @@ json_parse(const char *text, size_t len, char **cause)
 	int		 line = 1, column = 1;
 
 	c = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (c != NULL && !json_keys_unique(c)) {
+		cJSON_Delete(c);
+		xasprintf(cause, "invalid JSON: an object has a key twice");
+		return (NULL);
+	}
+	if (c != NULL && !json_numbers_finite(c)) {
+		cJSON_Delete(c);
+		xasprintf(cause, "invalid JSON: a number out of range");
+		return (NULL);
+	}
 	if (c != NULL)
 		return (J(c));
 	if (end == NULL || end < text || end > text + len)

@@ -1446,6 +1446,12 @@ yaml_emit_number(struct buf *b, double d)
 	}
 	if (prec == 17)
 		snprintf(tmp, sizeof tmp, "%.17g", d);
+	/*
+	 * An integral value past 2^53 printed as digits alone would read
+	 * back as an inexact integer (refused): keep it a float.
+	 */
+	if (strpbrk(tmp, ".eE") == NULL)
+		strlcat(tmp, ".0", sizeof tmp);
 	buf_adds(b, tmp);
 }
 

@@ -1,14 +1,8 @@
 /*
- * fuzz_yaml.c: libFuzzer harness for yaml_parse and yaml_emit. Not built
- * by make. Every parsed document must emit to text that parses back to an
- * equal tree; anything else aborts. From the top of the source tree, after
- * ./configure (for config.h, here in the build directory B):
- *
- *	clang -g -O1 -fsanitize=fuzzer,address,undefined -DHAVE_CONFIG_H \
- *	    -IB -Igitops -Icompat -o fuzz_yaml tests/fuzz/fuzz_yaml.c \
- *	    gitops/yaml.c gitops/json.c gitops/util.c gitops/xmalloc.c \
- *	    gitops/log.c compat/strlcpy.c -lyaml -lcjson -lcrypto -lm
- *	./fuzz_yaml -max_len=4096 -timeout=10 CORPUS_DIR
+ * fuzz_yaml.c: libFuzzer harness for yaml_parse and yaml_emit. Every
+ * parsed document must emit to text that parses back to an equal tree,
+ * and every error is positioned ("fuzz:LINE:COLUMN: message"); anything
+ * else aborts. Built and run by tests/fuzz/run.sh; replayed by make check.
  */
 #include "config.h"
 
@@ -17,8 +11,7 @@
 #include <string.h>
 
 #include "gitops.h"
-
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+#include "fuzz.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

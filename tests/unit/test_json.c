@@ -2,7 +2,10 @@
 #include "config.h"
 #include "unit.h"
 
+#include <sys/wait.h>
+
 #include <pthread.h>
+#include <unistd.h>
 
 static struct json *
 parse(const char *text)
@@ -182,6 +185,127 @@ test_json_dup_is_deep(void **state)
 	assert_null(json_dup(NULL));
 	json_free(a);
 	json_free(b);
+}
+
+/* The text is refused, the cause saying why. */
+static void
+json_refused(const char *text, const char *why)
+{
+	char	*cause = NULL;
+
+	assert_null(json_parse(text, strlen(text), &cause));
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, why));
+	free(cause);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_json: a tree with a key twice was not equal to
+ * itself, and a lookup saw the first of the two.
+ */
+static void
+test_json_parse_duplicate_key_refused(void **state)
+{
+	static const char *const bad[] = {
+		"{\"url\":\"5Z\",\"url\":\"ar\"}",
+		"[{\"a\":{\"b\":1,\"c\":2,\"b\":3}}]",
+		/* past the pairwise check: looked up in a map */
+		"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,"
+		    "\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":10,"
+		    "\"k11\":11,\"k12\":12,\"k13\":13,\"k14\":14,\"k15\":15,"
+		    "\"k16\":16,\"k17\":17,\"k3\":18}",
+	};
+	struct json	*j;
+	const char	*ok;
+	char		*cause = NULL;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		json_refused(bad[i], "key twice");
+	/* The same names in different objects are fine. */
+	ok = "{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]}";
+	j = json_parse(ok, strlen(ok), &cause);
+	assert_non_null(j);
+	assert_true(json_equal(j, j));
+	json_free(j);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_json: a number past a double's range was read
+ * as infinity and printed back as null.
+ */
+static void
+test_json_parse_number_out_of_range_refused(void **state)
+{
+	static const char *const bad[] = { "[1,-0,1e309,1.5e-7]",
+	    "{\"a\":{\"b\":-1e400}}" };
+	struct json	*j;
+	const char	*ok = "[1e308,-0,1e-400]";
+	char		*cause = NULL;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		json_refused(bad[i], "number out of range");
+	j = json_parse(ok, strlen(ok), &cause);
+	assert_non_null(j);
+	json_free(j);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_yaml_edit: a lookup compared its text with a
+ * shorter interned one by reading the byte at its own length, past the
+ * shorter one's end: past the pool when that one ends the pool (ASan:
+ * global-buffer-overflow). The pool is filled in a child, so that the
+ * tables of this process stay empty for the tests after it; first in the
+ * list, so that the child starts with empty tables.
+ */
+#define POOL_BYTES	(32 * 1024)	/* json.c's JSON_INTERN_POOL */
+static int
+intern_fill_pool_then_probe(void)
+{
+	char	text[65];
+	size_t	i, used;
+
+	/* Names of 64 bytes (65 with the NUL), then 6 bytes, then "q". */
+	for (i = 0, used = 0; used + 65 + 8 <= POOL_BYTES; i++, used += 65) {
+		snprintf(text, sizeof text, "%064zu", i);
+		if (json_intern(text, 64) == NULL)
+			return (2);
+	}
+	for (; used + 6 + 2 <= POOL_BYTES; used += 6) {
+		snprintf(text, sizeof text, "%05zu", i++);
+		if (json_intern(text, 5) == NULL)
+			return (3);
+	}
+	if (used + 2 != POOL_BYTES || json_intern("q", 1) == NULL ||
+	    json_intern("r", 1) != NULL)	/* the pool is full */
+		return (4);
+	/* New long names probe the slots, "q"'s among them. */
+	for (i = 0; i < 100000; i++) {
+		snprintf(text, sizeof text, "x%063zu", i);
+		if (json_intern(text, 64) != NULL)
+			return (5);
+	}
+	return (json_intern("q", 1) != NULL ? 0 : 6);
+}
+
+static void
+test_json_intern_short_entry_at_pool_end_read_in_bounds(void **state)
+{
+	pid_t	pid;
+	int	status;
+
+	(void)state;
+	if (json_intern_count_get(0) != 0)
+		skip();
+	if ((pid = fork()) == 0)
+		_exit(intern_fill_pool_then_probe());
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void
@@ -426,6 +550,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* First: it needs empty intern tables. */
+		cmocka_unit_test(
+		    test_json_intern_short_entry_at_pool_end_read_in_bounds),
 		cmocka_unit_test(test_json_new_types_and_values),
 		cmocka_unit_test(test_json_array_append_get_count),
 		cmocka_unit_test(test_json_object_set_replaces),
@@ -434,6 +561,8 @@ main(void)
 		cmocka_unit_test(test_json_equal_deep),
 		cmocka_unit_test(test_json_dup_is_deep),
 		cmocka_unit_test(test_json_parse_error_positioned),
+		cmocka_unit_test(test_json_parse_duplicate_key_refused),
+		cmocka_unit_test(test_json_parse_number_out_of_range_refused),
 		cmocka_unit_test(test_json_print_compact_and_pretty),
 		cmocka_unit_test(test_json_key_of_members_only),
 		cmocka_unit_test(test_json_new_string_owned_takes_string),

@@ -532,7 +532,12 @@ test_deploy_request_from_json_checks_fields(void **state)
 		{ "{\"service\":\"a\\nb\",\"environment\":\"e\","
 		  "\"version\":\"v1\"}",
 		  "deploy request: 'service' must be a non-empty line of at "
-		  "most 256 characters" },
+		  "most 256 characters of UTF-8" },
+		/* Found by fuzz_deploy: not UTF-8, it would not round-trip. */
+		{ "{\"service\":\"a\",\"environment\":\"e\","
+		  "\"version\":\"v\377\"}",
+		  "deploy request: 'version' must be a non-empty line of at "
+		  "most 256 characters of UTF-8" },
 		{ "{\"service\":\"a\",\"environment\":\"e\",\"version\":\"v1\","
 		  "\"requires\":\"b\"}",
 		  "deploy request: 'requires' must be a list of service "

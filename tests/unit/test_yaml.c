@@ -880,6 +880,11 @@ test_yaml_emit_numbers_shortest(void **state)
 		{ 1e20, "1e+20" },
 		{ 0.30000000000000004, "0.30000000000000004" },
 		{ 123456.789, "123456.789" },
+		/*
+		 * Integral past 2^53: digits alone would read back as an
+		 * inexact integer (found by fuzz_yaml).
+		 */
+		{ 33333333333333333.0, "33333333333333332.0" },
 	};
 	struct json	*j;
 	char		*want;
