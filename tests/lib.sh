@@ -60,16 +60,66 @@ test_stop_all() {
 }
 trap 'test_stop_all' EXIT
 
+# Prerequisites, as git's: test_set_prereq NAME once a script knows it
+# has something; test_expect_success NAME 'title' 'commands' skips the
+# test without it.
+test_prereqs=" "
+test_set_prereq() {
+	test_prereqs="$test_prereqs$1 "
+}
+test_have_prereq() {
+	case "$test_prereqs" in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# test_when_finished 'commands': run once the current test is over,
+# whether it passed or not (the test body runs in a subshell, so the
+# commands are kept in a file the script runs after it).
+test_when_finished() {
+	printf '%s\n' "$*" >>"$TRASH/.cleanup.$test_count"
+}
+
+test_run_cleanup() {
+	if [ -f "$TRASH/.cleanup.$test_count" ]; then
+		(. "$TRASH/.cleanup.$test_count") >>"$TRASH/.out.$test_count" 2>&1
+		rm -f "$TRASH/.cleanup.$test_count"
+	fi
+}
+
 test_expect_success() {
+	if [ $# -eq 3 ]; then
+		if ! test_have_prereq "$1"; then
+			test_skip "$2" "missing $1"
+			return
+		fi
+		shift
+	fi
 	test_title=$1
 	test_count=$((test_count + 1))
 	if (eval "$2") >"$TRASH/.out.$test_count" 2>&1; then
+		test_run_cleanup
 		echo "ok $test_count - $test_title"
 	else
+		test_run_cleanup
 		test_failed=$((test_failed + 1))
 		echo "not ok $test_count - $test_title"
 		sed 's/^/# /' "$TRASH/.out.$test_count"
 	fi
+}
+
+# test_must_fail CMD...: the command fails as a program does (exit 1 to
+# 125), not by succeeding, a signal (a crash) or not being found.
+test_must_fail() {
+	"$@"
+	code=$?
+	if [ "$code" -eq 0 ]; then
+		echo "succeeded unexpectedly: $*"
+		return 1
+	elif [ "$code" -gt 125 ]; then
+		echo "died (exit $code): $*"
+		return 1
+	fi
+	return 0
 }
 
 test_expect_failure() {

@@ -370,13 +370,14 @@ sys.exit(json.load(sys.stdin).get(\"status\") != \"Succeeded\")"
 
 test_expect_success 'SIGHUP that adds an app: it is synced at once' '
 	cp agent.yaml agent.good &&
+	test_when_finished "cp agent.good agent.yaml && kill -HUP \$(cat agent.pid)" &&
 	sed -i "s|^versions:|  - name: extra-staging\n    repository: shop\n    path: apps/catalog-service/overlays/staging\n    target: {type: directory, path: ./live-extra}\n&|" agent.yaml &&
 	gitops_agent -c agent.yaml check &&
 	kill -HUP "$(cat agent.pid)" &&
 	test_wait_for 300 app_succeeded extra-staging &&
 	test -n "$(find live-extra -name "*.yaml")" &&
-	cp agent.good agent.yaml &&
-	kill -HUP "$(cat agent.pid)"
+	test_must_fail gitops_agent -c agent.yaml sync extra-staging-nope 2>err &&
+	test_grep "extra-staging-nope" err
 '
 
 test_expect_success 'SIGTERM: exits 0, and a restart converges from the state' '
