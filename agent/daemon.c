@@ -1223,8 +1223,10 @@ daemon_delivery_seen(struct agent *a, enum webhook_provider p,
 }
 
 /*
- * Remember a delivery once it was acted on (a deploy only once it is on
- * disk: a redelivery after a refusal or a 503 must still work).
+ * Remember a delivery once it was acted on. Never a deploy's: its body's
+ * digest identifies it (queued: a duplicate; landed: a replay), so a
+ * redelivery of one that was refused, answered 503 or failed is carried
+ * out.
  */
 static void
 daemon_delivery_remember(struct agent *a, enum webhook_provider p,
@@ -1507,9 +1509,7 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		result = "deploy";
 		if (daemon_deploy_accept(a, req, "webhook", ev.deploy,
 		    ev.delivery, "repository_dispatch", signer, 1, body,
-		    len) == 0)
-			daemon_delivery_remember(a, p, ev.delivery);
-		else
+		    len) == -1)
 			result = "refused";
 		ev.deploy = NULL;
 		goto out;

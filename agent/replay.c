@@ -57,10 +57,7 @@ replay_put(struct replay *r, const char *digest, uint64_t at)
 	free(strmap_put(r->seen, digest, e));
 }
 
-/*
- * Drop entries older than keep_ms (or from the future: a clock set back),
- * then, at max, all but the max/2 recorded last.
- */
+/* Drop entries older than keep_ms, then, at max, all but the max/2 newest. */
 static void
 replay_trim(struct replay *r, uint64_t now)
 {
@@ -74,7 +71,11 @@ replay_trim(struct replay *r, uint64_t now)
 	if (strmap_count(r->seen) >= r->max)
 		cut = r->seq - r->max / 2;
 	while (strmap_next(r->seen, &cursor, &k, (void **)&e)) {
-		if (now - e->at > r->keep_ms || e->at > now || e->seq <= cut)
+		/*
+		 * One from the future (the clock was set back) is kept: it
+		 * ages from its own time, never dropped for the clock's sake.
+		 */
+		if ((e->at < now && now - e->at > r->keep_ms) || e->seq <= cut)
 			strv_add(&old, k);
 	}
 	for (i = 0; i < old.n; i++)
@@ -135,6 +136,7 @@ replay_open(const char *state_dir, uint64_t keep_ms, size_t max,
 	struct replay	*r = xcalloc(1, sizeof *r);
 	char		*data = NULL, *line, *next, *end;
 	size_t		 len, n = 0;
+	int		 torn = 0;
 	unsigned long long at;
 
 	r->path = path_join(state_dir, REPLAY_FILE);
@@ -150,8 +152,11 @@ replay_open(const char *state_dir, uint64_t keep_ms, size_t max,
 		return (r);
 	}
 	for (line = data; line < data + len; line = next) {
-		if ((next = memchr(line, '\n', data + len - line)) == NULL)
-			break;	/* a line cut by a crash: never landed */
+		if ((next = memchr(line, '\n', data + len - line)) == NULL) {
+			/* Cut by a crash: never landed; rewritten below. */
+			torn = 1;
+			break;
+		}
 		*next++ = '\0';
 		n++;
 		if (strlen(line) < 66 || line[64] != ' ' ||
@@ -166,7 +171,9 @@ replay_open(const char *state_dir, uint64_t keep_ms, size_t max,
 	}
 	free(data);
 	replay_trim(r, time_now_ms());
-	if (strmap_count(r->seen) != n && replay_rewrite(r, cause) == -1)
+	/* A record appended after a torn line must start a line of its own. */
+	if ((torn || strmap_count(r->seen) != n) &&
+	    replay_rewrite(r, cause) == -1)
 		goto fail;
 	return (r);
 fail:
@@ -193,8 +200,9 @@ int
 replay_landed(const struct replay *r, const char *digest)
 {
 	struct replay_entry	*e = strmap_get(r->seen, digest);
+	uint64_t		 now = time_now_ms();
 
-	return (e != NULL && time_now_ms() - e->at <= r->keep_ms);
+	return (e != NULL && (e->at >= now || now - e->at <= r->keep_ms));
 }
 
 int
@@ -223,10 +231,9 @@ replay_record(struct replay *r, const char *digest, char **cause)
 		return (-1);
 	}
 	if (write(fd, line, n) != n || fsync(fd) == -1) {
-		xasprintf(cause, "cannot write '%s': %s", r->path,
-		    strerror(errno));
 		close(fd);
-		return (-1);
+		/* A short append would tear the file: write it whole. */
+		return (replay_rewrite(r, cause));
 	}
 	close(fd);
 	return (0);

@@ -818,8 +818,13 @@ job_run_deploy(struct job *job, const int *stop)
 	strv_add(&names, app->name);
 	job->deployed = job_sync_apps(job, heads, &names, NULL, stop);
 out:
-	/* Not done: the request stays on disk and runs again at restart. */
-	if (!job->deployed && __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0)
+	/*
+	 * Stopped between its bump and its syncs: the request stays on disk
+	 * and runs again at restart. A refused or failed bump is an outcome.
+	 */
+	if (!job->deployed && !job->bump_failed && job->bumped &&
+	    job->bump.outcome != VERSIONS_REFUSED && job->error == NULL &&
+	    __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0)
 		job->interrupted = 1;
 	strv_free(&names);
 	job_heads_free(heads);

@@ -243,25 +243,34 @@ app_check_add(struct sync_result *r, const char *name, const char *kind)
 }
 
 /*
- * The last bytes of a command's output, for the result (shown by the API
- * and kept in the state): secret-shaped values masked, valid UTF-8.
+ * The last lines of a command's output, for the result (shown by the API
+ * and kept in the state): masked before it is cut, so a cut never splits
+ * a key from its secret value; at most 4 KiB, from a line's start.
  */
 static char *
 app_output_tail(const struct spawn_result *sr)
 {
 	struct buf	 b;
-	size_t		 max = 4096;
-	char		*out;
+	size_t		 max = 4096, len;
+	char		*all, *from, *out;
 
 	buf_init(&b);
 	if (sr->outlen > 0)
-		buf_add(&b, sr->outlen > max ? sr->out + sr->outlen - max :
-		    sr->out, sr->outlen > max ? max : sr->outlen);
+		buf_add(&b, sr->out, sr->outlen);
+	if (sr->outlen > 0 && sr->errlen > 0 && sr->out[sr->outlen - 1] != '\n')
+		buf_addc(&b, '\n');
 	if (sr->errlen > 0)
-		buf_add(&b, sr->errlen > max ? sr->err + sr->errlen - max :
-		    sr->err, sr->errlen > max ? max : sr->errlen);
-	out = redact_output(b.data != NULL ? b.data : "", b.len);
+		buf_add(&b, sr->err, sr->errlen);
+	all = redact_output(b.data != NULL ? b.data : "", b.len);
 	buf_free(&b);
+	len = strlen(all);
+	if (len <= max)
+		return (all);
+	from = all + len - max;
+	while (*from != '\0' && from[-1] != '\n')
+		from++;
+	out = xstrdup(from);
+	free(all);
 	return (out);
 }
 

@@ -1724,17 +1724,38 @@ config_check_secret(const char *what, const char *file, const char *env,
 	free(value);
 }
 
+/* A file check reads as serve will: there, not empty; a key private. */
+static void
+config_check_file(const char *what, const char *file, int secret,
+    char **cause)
+{
+	struct stat	st;
+
+	if (file == NULL)
+		return;
+	if (stat(file, &st) == -1)
+		cause_append(cause, "%s '%s': %s", what, file,
+		    strerror(errno));
+	else if (st.st_size == 0)
+		cause_append(cause, "%s '%s' is empty", what, file);
+	else if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		log_warnx("msg=\"secret file is open to group or others; "
+		    "chmod 600 it\" file=%s mode=%04o", file,
+		    (unsigned int)(st.st_mode & 07777));
+}
+
 int
 config_check_secrets(const struct config *cfg, char **cause)
 {
 	const struct config_repository	*r;
-	struct stat			 st;
 	char				*what;
 	size_t				 i;
 
 	*cause = NULL;
 	config_check_secret("api_token", cfg->api_token_file,
 	    cfg->api_token_env, cause);
+	config_check_file("tls_cert_file", cfg->tls_cert_file, 0, cause);
+	config_check_file("tls_key_file", cfg->tls_key_file, 1, cause);
 	for (i = 0; i < cfg->nrepositories; i++) {
 		r = &cfg->repositories[i];
 		xasprintf(&what, "repository '%s': webhook secret", r->name);
@@ -1744,19 +1765,9 @@ config_check_secrets(const struct config *cfg, char **cause)
 		xasprintf(&what, "repository '%s': token", r->name);
 		config_check_secret(what, r->token_file, r->token_env, cause);
 		free(what);
-		if (r->ssh_key_file == NULL)
-			continue;
-		if (stat(r->ssh_key_file, &st) == -1)
-			cause_append(cause, "repository '%s': ssh_key_file "
-			    "'%s': %s", r->name, r->ssh_key_file,
-			    strerror(errno));
-		else if (st.st_size == 0)
-			cause_append(cause, "repository '%s': ssh_key_file "
-			    "'%s' is empty", r->name, r->ssh_key_file);
-		else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-			log_warnx("msg=\"secret file is open to group or "
-			    "others; chmod 600 it\" file=%s mode=%04o",
-			    r->ssh_key_file, (unsigned int)(st.st_mode & 07777));
+		xasprintf(&what, "repository '%s': ssh_key_file", r->name);
+		config_check_file(what, r->ssh_key_file, 1, cause);
+		free(what);
 	}
 	return (*cause == NULL ? 0 : -1);
 }

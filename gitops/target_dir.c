@@ -367,6 +367,26 @@ dir_hash(const struct dir_target *dt, int secret, const void *data,
 	out[64] = '\0';
 }
 
+/*
+ * The bytes hash to one of the inventory's digests (b may be NULL). For a
+ * Secret, a plain SHA-256 counts too: an inventory written before its
+ * digests were keyed still proves the file is ours, so it can be pruned.
+ */
+static int
+dir_hash_matches(const struct dir_target *dt, int secret, const void *data,
+    size_t len, const char *a, const char *b)
+{
+	char	sha[65];
+
+	dir_hash(dt, secret, data, len, sha);
+	if (strcmp(sha, a) == 0 || (b != NULL && strcmp(sha, b) == 0))
+		return (1);
+	if (!secret)
+		return (0);
+	sha256_hex(data, len, sha);
+	return (strcmp(sha, a) == 0 || (b != NULL && strcmp(sha, b) == 0));
+}
+
 static void
 dir_free(struct target *t)
 {
@@ -1270,12 +1290,11 @@ holds_written(struct target *t, const struct resource *r, const char *data,
     size_t len)
 {
 	struct dir_entry	*e;
-	char			 sha[65];
 
 	if ((e = entry_written(t, r)) == NULL || e->sha256[0] == '\0')
 		return (0);
-	dir_hash(t->arg, id_is_secret(r->id), data, len, sha);
-	return (strcmp(sha, e->sha256) == 0);
+	return (dir_hash_matches(t->arg, id_is_secret(r->id), data, len,
+	    e->sha256, NULL));
 }
 
 /*
@@ -1774,7 +1793,7 @@ dir_remove(struct target *t, const char *id,
 {
 	struct dir_target	*dt = t->arg;
 	struct dir_entry	*e;
-	char			*path, *data = NULL, sha[65];
+	char			*path, *data = NULL;
 	size_t			 len;
 	int			 rc;
 
@@ -1806,14 +1825,15 @@ dir_remove(struct target *t, const char *id,
 		free(path);
 		return (0);
 	}
-	dir_hash(dt, id_is_secret(id), data, len, sha);
-	free(data);
-	if (strcmp(sha, e->sha256) != 0 && strcmp(sha, e->pending) != 0) {
+	if (!dir_hash_matches(dt, id_is_secret(id), data, len, e->sha256,
+	    e->pending)) {
+		free(data);
 		*status = TARGET_KEPT;
 		entry_drop(dt, e);
 		free(path);
 		return (0);
 	}
+	free(data);
 	if (unlink(path) == -1 && errno != ENOENT) {
 		xasprintf(cause, "cannot remove '%s': %s", path,
 		    strerror(errno));

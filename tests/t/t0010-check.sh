@@ -117,7 +117,12 @@ test_expect_success 'check fails on a missing or empty secret, warns on an open 
 	gitops_agent -c sec/gitops-agent.yaml check >out 2>err &&
 	test_grep "configuration OK" out &&
 	test_grep "secret file is open to group or others; chmod 600 it" err &&
-	test_grep -v "s3cr3t" err
+	test_grep -v "s3cr3t" err &&
+	chmod 600 sec/webhook.secret &&
+	sed -i "1i tls_cert_file: ./tls.crt\ntls_key_file: ./tls.key" sec/gitops-agent.yaml &&
+	test_expect_code 1 gitops_agent -c sec/gitops-agent.yaml check >out 2>err &&
+	test_grep "tls_cert_file .*tls.crt.*No such file" err &&
+	test_grep "tls_key_file .*tls.key.*No such file" err
 '
 
 test_done

@@ -217,24 +217,41 @@ test_expect_success 'a repository may deploy only its own apps services' '
 	test "$(git --git-dir=srv/infra.git rev-parse main)" = "$before"
 '
 
-test_expect_success 'a delivery refused with 503 is carried out when redelivered' '
-	test_wait_for 300 sh -c "test \$(ls state/deployments | wc -l) = 0" &&
+# post_dispatch FILE DELIVERY: a signed repository_dispatch with that id.
+post_dispatch() {
+	curl -s -o reply -w "%{http_code}" -X POST --data-binary "@$1" \
+	    -H "X-GitHub-Event: repository_dispatch" \
+	    -H "X-GitHub-Delivery: $2" \
+	    -H "X-Hub-Signature-256: sha256=$(test_sign "$SECRET" "$1")" \
+	    "http://$AGENT/webhooks/github"
+}
+
+deploys_done() {
+	test "$(ls state/deployments | wc -l)" = 0
+}
+
+test_expect_success 'a redelivery after a 503 or a failed deploy is carried out' '
+	test_wait_for 300 deploys_done &&
 	rmdir state/deployments && touch state/deployments &&
 	dispatch d7.json v3.0.7-7777777 7777777 &&
-	post7() {
-		curl -s -o reply -w "%{http_code}" -X POST --data-binary @d7.json \
-		    -H "X-GitHub-Event: repository_dispatch" \
-		    -H "X-GitHub-Delivery: delivery-7" \
-		    -H "X-Hub-Signature-256: sha256=$(test_sign "$SECRET" d7.json)" \
-		    "http://$AGENT/webhooks/github"
-	} &&
-	code=$(post7) && test "$code" = 503 &&
+	code=$(post_dispatch d7.json delivery-7) && test "$code" = 503 &&
 	rm state/deployments &&
-	code=$(post7) && test "$code" = 202 &&
+	code=$(post_dispatch d7.json delivery-7) && test "$code" = 202 &&
 	test_grep "deploy of checkout-service v3.0.7-7777777 to staging queued" reply &&
 	test_wait_for 300 subject_is "Deploy checkout-service v3.0.7-7777777 to staging" &&
-	code=$(post7) && test "$code" = 202 &&
-	test_grep "duplicate" reply
+	test_wait_for 300 deploys_done &&
+	code=$(post_dispatch d7.json delivery-7) && test "$code" = 409 &&
+	test_grep "replay is refused" reply &&
+	dispatch d8.json v3.0.8-8888888 8888888 &&
+	mv srv/infra.git srv/away.git &&
+	code=$(post_dispatch d8.json delivery-8) && test "$code" = 202 &&
+	test_wait_for 300 field_is checkout-staging lastDeploy.version v3.0.8-8888888 &&
+	test_wait_for 300 field_is checkout-staging lastDeploy.outcome failed &&
+	mv srv/away.git srv/infra.git &&
+	test_wait_for 300 deploys_done &&
+	code=$(post_dispatch d8.json delivery-8) && test "$code" = 202 &&
+	test_grep "queued" reply &&
+	test_wait_for 300 subject_is "Deploy checkout-service v3.0.8-8888888 to staging"
 '
 
 test_expect_success '/api/v1/deployments: a missing, stale or bad timestamp is refused' '

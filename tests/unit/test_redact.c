@@ -34,6 +34,27 @@ test_redact_output_masks_secret_shaped_lines(void **state)
 	    "-----END OPENSSH PRIVATE KEY-----\nafter",
 	    "-----BEGIN OPENSSH PRIVATE KEY-----\n***\n***\n"
 	    "-----END OPENSSH PRIVATE KEY-----\nafter");
+	/* Found in review: each of these went through unmasked. */
+	check("{\"type\": \"service_account\", \"private_key\": "
+	    "\"-----BEGIN PRIVATE KEY-----\\nMIIEvQ\\n-----END PRIVATE "
+	    "KEY-----\\n\"}", "{\"type\": \"service_account\", "
+	    "\"private_key\": \"-----BEGIN PRIVATE KEY-----***-----END "
+	    "PRIVATE KEY-----\\n\"}");
+	check("key: -----BEGIN PRIVATE KEY-----MIIEvQ-----END PRIVATE KEY-----",
+	    "key: -----BEGIN PRIVATE KEY-----***-----END PRIVATE KEY-----");
+	check("-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQdGBF\n"
+	    "-----END PGP PRIVATE KEY BLOCK-----\n",
+	    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n***\n"
+	    "-----END PGP PRIVATE KEY BLOCK-----\n");
+	check("db at postgres://app:s3cr/et+x@db:5432/shop ok",
+	    "db at postgres://app:***@db:5432/shop ok");
+	check("redis://:pa@ss@host:6379", "redis://:***@host:6379");
+	check("dsn app:pw@tcp(db:3306)/x", "dsn app:***@tcp(db:3306)/x");
+	check("+ curl -u admin:hunter2 https://x", "+ curl -u admin:*** https://x");
+	check("+ mysql --password hunter2 -h db", "+ mysql --password ***");
+	check("export DB_PASS=hunter2", "export DB_PASS=***");
+	check("password:\n  hunter2\nnext: 1", "password:\n***\nnext: 1");
+	check("tests passed: 42", "tests passed: 42");
 	/* What is not secret-shaped stays as it was. */
 	check("applied 3 resources in 12 ms\nhttps://example.com/a:b\n",
 	    "applied 3 resources in 12 ms\nhttps://example.com/a:b\n");

@@ -116,6 +116,53 @@ test_replay_record_bounded_keeps_newest(void **state)
 	free(dir);
 }
 
+/* Found in review: a torn last line ate the next record at a restart. */
+static void
+test_replay_torn_line_does_not_swallow_next_record(void **state)
+{
+	struct replay	*r;
+	char		*dir = unit_mkdtemp(), *cause = NULL, *text, d[65], e[65];
+
+	digest_of(1, d);
+	digest_of(2, e);
+	xasprintf(&text, "%s %llu\n%.30s", d,
+	    (unsigned long long)time_now_ms(), e);
+	unit_write(dir, "deployments-landed", text);
+	free(text);
+	r = replay_open(dir, 8 * DAY_MS, 100, &cause);
+	assert_non_null(r);
+	assert_int_equal(replay_record(r, e, &cause), 0);
+	replay_free(r);
+	r = replay_open(dir, 8 * DAY_MS, 100, &cause);
+	assert_true(replay_landed(r, d));
+	assert_true(replay_landed(r, e));
+	replay_free(r);
+	unit_rmtree(dir);
+	free(dir);
+}
+
+/* Found in review: a clock set back made landed bodies replayable. */
+static void
+test_replay_entry_from_future_kept(void **state)
+{
+	struct replay	*r;
+	char		*dir = unit_mkdtemp(), *cause = NULL, *text, d[65];
+
+	digest_of(1, d);
+	xasprintf(&text, "%s %llu\n", d,
+	    (unsigned long long)time_now_ms() + 3600 * 1000ULL);
+	unit_write(dir, "deployments-landed", text);
+	free(text);
+	r = replay_open(dir, 8 * DAY_MS, 100, &cause);
+	assert_true(replay_landed(r, d));
+	replay_free(r);
+	r = replay_open(dir, 8 * DAY_MS, 100, &cause);
+	assert_true(replay_landed(r, d));
+	replay_free(r);
+	unit_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -123,6 +170,9 @@ main(void)
 		cmocka_unit_test(test_replay_record_survives_reopen),
 		cmocka_unit_test(test_replay_open_forgets_old_and_cut_lines),
 		cmocka_unit_test(test_replay_record_bounded_keeps_newest),
+		cmocka_unit_test(
+		    test_replay_torn_line_does_not_swallow_next_record),
+		cmocka_unit_test(test_replay_entry_from_future_kept),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

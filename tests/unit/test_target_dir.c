@@ -372,6 +372,44 @@ test_target_inventory_private_secret_digest_keyed(void **state)
 	resource_free(sec);
 }
 
+/*
+ * Found in review: an inventory written before Secrets' digests were
+ * keyed holds a plain SHA-256; the Secret is still ours, and pruned.
+ */
+static void
+test_target_remove_secret_of_unkeyed_inventory_prunes(void **state)
+{
+	struct target		*t = target_dir_new("shop", root);
+	struct resource		*sec = res_yaml("apiVersion: v1\nkind: Secret\n"
+				    "metadata:\n  name: db\n  namespace: shop\n"
+				    "stringData:\n  password: hunter2\n");
+	enum target_remove_status rs;
+	char			*cause = NULL, *inv, *path, *bytes, *p;
+	char			 plain[65];
+	size_t			 len;
+
+	apply_ok(t, sec);
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	target_free(t);
+	path = live_path(sec);
+	assert_int_equal(file_read(path, 1 << 20, &bytes, &len, &cause), 0);
+	sha256_hex(bytes, len, plain);
+	free(bytes);
+	/* The Secret's entry as the release before wrote it. */
+	inv = unit_read(root, ".gitops-agent/inventory/shop.json");
+	assert_non_null(p = strstr(inv, "\"sha256\":\""));
+	memcpy(p + 10, plain, 64);
+	unit_write(root, ".gitops-agent/inventory/shop.json", inv);
+	free(inv);
+	t = target_dir_new("shop", root);
+	assert_int_equal(target_remove(t, sec->id, &rs, &cause), 0);
+	assert_int_equal(rs, TARGET_REMOVED);
+	assert_false(exists(path));
+	free(path);
+	target_free(t);
+	resource_free(sec);
+}
+
 static void
 test_target_inventory_save_unchanged_writes_nothing(void **state)
 {
@@ -1249,6 +1287,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_target_inventory_private_secret_digest_keyed, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_target_remove_secret_of_unkeyed_inventory_prunes,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_target_inventory_save_then_load_keeps_entries,
 		    setup, teardown),
