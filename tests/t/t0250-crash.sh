@@ -22,7 +22,7 @@ printf '%s\n' "$SECRET" >secret && chmod 600 secret
 test_cleanup_pidfile "$TRASH/agent.pid"
 
 # Few rounds and longer sleeps under valgrind, where everything is slower.
-ROUNDS=${CRASH_ROUNDS:-12}
+ROUNDS=${CRASH_ROUNDS:-6}
 SCALE=1
 if [ -n "${VALGRIND:-}" ]; then
 	ROUNDS=${CRASH_ROUNDS:-3}
