@@ -21,13 +21,15 @@ AGENT="127.0.0.1:$PORT"
 printf '%s\n' "$SECRET" >secret && chmod 600 secret
 test_cleanup_pidfile "$TRASH/agent.pid"
 
-# Few rounds and longer sleeps under valgrind, where everything is slower.
+# Not under valgrind (make check-valgrind): a kill -9 leaves valgrind
+# nothing to report and the rounds would take many minutes; the
+# sanitizer run covers the agent's memory here.
+if [ -n "${VALGRIND:-}" ]; then
+	echo "1..0 # SKIP killed with SIGKILL, nothing for valgrind to check"
+	exit 0
+fi
 ROUNDS=${CRASH_ROUNDS:-6}
 SCALE=1
-if [ -n "${VALGRIND:-}" ]; then
-	ROUNDS=${CRASH_ROUNDS:-3}
-	SCALE=10
-fi
 SEED=${CRASH_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 echo "# seed $SEED (rerun with CRASH_SEED=$SEED), $ROUNDS rounds"
 
