@@ -462,23 +462,26 @@ static const char *job_fetch(struct job *, struct strmap *,
 
 /*
  * A sync of revision failed after its resources were applied (a hook, a
- * health probe, the analysis). When revision is a bump of the app's own
- * service and environment, commit its rollback (only that service's
- * values, only while they still hold the bad ones; the version held),
- * then sync the app at the rollback. Anything else is not the agent's to
+ * health probe, the analysis). When the commits since good (the app's
+ * last good sync) hold a bump of the app's own service and environment,
+ * not reverted since, commit the rollback of the newest such bump (only
+ * that service's values, only while they still hold the bad ones; the
+ * version held), even under unrelated commits, then sync the app at the
+ * rollback. Anything else, or no good sync known, is not the agent's to
  * revert: it is reported as it is.
  */
 static void
 job_rollback(struct job *job, struct strmap *heads,
     const struct config_repository *repo, const struct config_app *app,
-    const char *revision, const int *stop)
+    const char *revision, const char *good, const int *stop)
 {
 	const struct config	*cfg = job->ac->cfg;
+	struct versions_blame	 blame;
 	struct versions_commit	 info;
 	struct versions_request	 req;
 	struct versions_result	 vr;
 	struct json		*rb, *ev;
-	const char		*head;
+	const char		*head, *what;
 	char			*cause = NULL;
 	uint64_t		 t0 = time_monotonic_ms(), pushed_ms = 0;
 
@@ -486,32 +489,55 @@ job_rollback(struct job *job, struct strmap *heads,
 	    app->environment == NULL ||
 	    strcmp(cfg->versions.repository, app->repository) != 0)
 		return;
-	if (versions_commit_info(cfg, revision, &info, &cause) == -1) {
-		log_warnx("app=%s commit=%s msg=\"cannot read the failed "
-		    "commit\" error=\"%s\"", app->name, revision, cause);
+	if (versions_blame(cfg, revision, good, app->service,
+	    app->environment, &blame, &cause) == -1) {
+		log_warnx("app=%s commit=%s msg=\"cannot read the commits "
+		    "since the last good sync\" error=\"%s\"", app->name,
+		    revision, cause);
 		free(cause);
 		return;
 	}
-	if (!info.bump || strcmp(info.service, app->service) != 0 ||
-	    strcmp(info.environment, app->environment) != 0) {
-		log_warnx("app=%s commit=%s msg=\"sync failed on a commit that "
-		    "is not a deploy of %s to %s: not reverted\"", app->name,
-		    revision, app->service, app->environment);
-		versions_commit_free(&info);
+	if (blame.kind != VERSIONS_BLAME_FOUND) {
+		what = "commits not known to be a deploy";
+		if (blame.kind == VERSIONS_BLAME_NONE)
+			what = "commits that are not a deploy";
+		else if (blame.kind == VERSIONS_BLAME_REVERTED)
+			what = "an already reverted deploy";
+		log_warnx("app=%s commit=%s good=%s blamed=%s commits=%zu "
+		    "msg=\"sync failed on %s of %s to %s: not reverted\"",
+		    app->name, revision, good != NULL ? good : "-",
+		    blame.commit != NULL ? blame.commit : "-", blame.commits,
+		    what, app->service, app->environment);
+		versions_blame_free(&blame);
 		return;
 	}
+	if (versions_commit_info(cfg, blame.commit, &info, &cause) == -1) {
+		log_warnx("app=%s commit=%s msg=\"cannot read the failed "
+		    "commit\" error=\"%s\"", app->name, blame.commit, cause);
+		free(cause);
+		versions_blame_free(&blame);
+		return;
+	}
+	log_info("app=%s commit=%s good=%s blamed=%s commits=%zu "
+	    "msg=\"sync failed: blaming the newest deploy of %s to %s since "
+	    "the last good sync\"", app->name, revision, good, blame.commit,
+	    blame.commits, app->service, app->environment);
 	memset(&req, 0, sizeof req);
 	req.kind = VERSIONS_ROLLBACK;
 	req.service = app->service;
 	req.environment = app->environment;
-	req.commit = revision;
+	req.commit = blame.commit;
 	rb = json_new_object();
-	json_set(rb, "revertedCommit", json_new_string(revision));
+	json_set(rb, "revertedCommit", json_new_string(blame.commit));
+	json_set(rb, "failedCommit", json_new_string(revision));
+	json_set(rb, "lastGoodCommit", json_new_string(good));
+	json_set(rb, "commitsLookedAt", json_new_number(
+	    (double)blame.commits));
 	json_set(rb, "badVersion", info.version != NULL ?
 	    json_new_string(info.version) : json_new_null());
 	if (versions_write(cfg, &req, &vr, &cause) == -1) {
 		log_warnx("app=%s commit=%s msg=\"rollback failed\" "
-		    "error=\"%s\"", app->name, revision, cause);
+		    "error=\"%s\"", app->name, blame.commit, cause);
 		json_set(rb, "outcome", json_new_string("failed"));
 		json_set(rb, "error", json_new_string(cause));
 		free(cause);
@@ -528,7 +554,7 @@ job_rollback(struct job *job, struct strmap *heads,
 		    (double)(pushed_ms - t0)));
 		log_info("app=%s service=%s environment=%s reverted=%s "
 		    "commit=%s ms=%llu msg=\"%s\"", app->name, app->service,
-		    app->environment, revision, vr.commit != NULL ? vr.commit :
+		    app->environment, blame.commit, vr.commit != NULL ? vr.commit :
 		    "-", (unsigned long long)(pushed_ms - t0), vr.summary);
 		if (vr.outcome == VERSIONS_COMMITTED) {
 			/* Converge on it now: fetch the rollback, sync. */
@@ -548,24 +574,33 @@ job_rollback(struct job *job, struct strmap *heads,
 	json_set(ev, "environment", json_new_string(app->environment));
 	json_free(rb);
 	versions_commit_free(&info);
+	versions_blame_free(&blame);
 	job_notify(cfg, ev);
 }
 
-/* An app's last recorded sync succeeded (for a dependency elsewhere). */
+/*
+ * An app's last recorded sync succeeded (for a dependency elsewhere); its
+ * revision in *good if good is not NULL (NULL if none recorded).
+ */
 static int
-job_app_succeeded(const struct config *cfg, const char *name)
+job_app_succeeded(const struct config *cfg, const char *name, char **good)
 {
 	struct json	*state = NULL;
-	const char	*status;
+	const char	*status, *rev;
 	char		*err = NULL;
 	int		 ok;
 
+	if (good != NULL)
+		*good = NULL;
 	if (state_load_sync(cfg->state_dir, name, &state, &err) == -1) {
 		free(err);
 		return (0);
 	}
 	status = json_path_string(state, "status", NULL);
 	ok = status != NULL && strcmp(status, "Succeeded") == 0;
+	rev = json_path_string(state, "revision", NULL);
+	if (ok && good != NULL && rev != NULL)
+		*good = xstrdup(rev);
 	json_free(state);
 	return (ok);
 }
@@ -634,7 +669,7 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 	const struct config_repository	*repo;
 	struct strv			 order, failed;
 	const char			*head, *why;
-	char				*cause = NULL, *msg, *failed_rev;
+	char				*cause = NULL, *msg, *failed_rev, *good;
 	size_t				 i;
 	int				 all_ok = 1;
 
@@ -656,7 +691,7 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 		if ((only != NULL && strcmp(app->repository, only) != 0) ||
 		    (only == NULL && !strv_contains(names, app->name))) {
 			/* A dependency synced elsewhere: its record says. */
-			if (!job_app_succeeded(cfg, app->name))
+			if (!job_app_succeeded(cfg, app->name, NULL))
 				strv_add(&failed, app->name);
 			continue;
 		}
@@ -690,13 +725,16 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 			continue;
 		}
 		failed_rev = NULL;
+		/* Read before the sync records its own outcome over it. */
+		job_app_succeeded(cfg, app->name, &good);
 		if (!job_sync_app(job, repo, app, head, stop, &failed_rev)) {
 			strv_add(&failed, app->name);
 			all_ok = 0;
 			if (failed_rev != NULL)
 				job_rollback(job, heads, repo, app,
-				    failed_rev, stop);
+				    failed_rev, good, stop);
 		}
+		free(good);
 		free(failed_rev);
 	}
 	strv_free(&failed);

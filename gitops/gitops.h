@@ -1436,6 +1436,31 @@ struct versions_commit {
 int		 versions_commit_info(const struct config *, const char *,
 		     struct versions_commit *, char **);
 void		 versions_commit_free(struct versions_commit *);
+/*
+ * Which bump of service to environment a failed sync of head is to blame:
+ * the newest on the first-parent history from head down to good (the
+ * last commit that synced well, excluded), looking at most
+ * VERSIONS_BLAME_MAX commits. UNKNOWN when good is NULL, not met within
+ * the bound or not an ancestor; REVERTED when a newer commit in the range
+ * already reverts that bump. 0 with b filled (b->commit for FOUND and
+ * REVERTED, freed by versions_blame_free); -1 with cause.
+ */
+#define VERSIONS_BLAME_MAX	100
+enum versions_blame_kind {
+	VERSIONS_BLAME_UNKNOWN,
+	VERSIONS_BLAME_NONE,
+	VERSIONS_BLAME_FOUND,
+	VERSIONS_BLAME_REVERTED
+};
+struct versions_blame {
+	enum versions_blame_kind kind;
+	char			*commit;
+	size_t			 commits;	/* looked at in the range */
+};
+int		 versions_blame(const struct config *, const char *,
+		     const char *, const char *, const char *,
+		     struct versions_blame *, char **);
+void		 versions_blame_free(struct versions_blame *);
 
 /* lock.c: exclusive file locks between processes, naming the holder */
 struct lock;

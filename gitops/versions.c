@@ -732,9 +732,16 @@ vw_subject(const char *msg)
 	return (xstrndup(msg, strcspn(msg, "\n")));
 }
 
-/* Finding the newest bump of the service that was not reverted. */
+/*
+ * Finding the newest bump of the service that was not reverted; with stop
+ * (blame), only down to that commit, and the newest bump even if reverted.
+ */
 struct vw_find {
-	struct vw	*w;
+	const char	*service;
+	const char	*environment;
+	const char	*stop;
+	int		 stopped;
+	int		 was_reverted;
 	struct strv	 reverted;
 	char		*found;
 	size_t		 seen;
@@ -748,6 +755,10 @@ vw_find_cb(const struct git_commit_info *ci, void *arg, char **cause)
 	int		 ours;
 
 	(void)cause;
+	if (f->stop != NULL && strcmp(ci->id, f->stop) == 0) {
+		f->stopped = 1;
+		return (1);
+	}
 	f->seen++;
 	if ((of = vw_message_reverts(ci->message)) != NULL) {
 		strv_add(&f->reverted, of);
@@ -761,12 +772,16 @@ vw_find_cb(const struct git_commit_info *ci, void *arg, char **cause)
 	}
 	svc = vw_message_trailer(ci->message, TRAILER_SERVICE);
 	env = vw_message_trailer(ci->message, TRAILER_ENVIRONMENT);
-	ours = vw_streq(svc, f->w->req->service) &&
-	    vw_streq(env, f->w->req->environment);
+	ours = vw_streq(svc, f->service) && vw_streq(env, f->environment);
 	free(svc);
 	free(env);
-	if (!ours || strv_contains(&f->reverted, ci->id))
+	if (!ours)
 		return (0);
+	if (strv_contains(&f->reverted, ci->id)) {
+		if (f->stop == NULL)
+			return (0);
+		f->was_reverted = 1;
+	}
 	f->found = xstrdup(ci->id);
 	return (1);
 }
@@ -838,7 +853,8 @@ vw_rollback_target(struct vw *w, const char *tip, char **cause)
 		}
 	} else {
 		memset(&f, 0, sizeof f);
-		f.w = w;
+		f.service = req->service;
+		f.environment = req->environment;
 		if (git_log_first_parent(w->gc, tip, VERSIONS_HISTORY_MAX,
 		    vw_find_cb, &f, cause) == -1) {
 			strv_free(&f.reverted);
@@ -2426,23 +2442,32 @@ vw_info_cb(const struct git_commit_info *ci, void *arg, char **cause)
 	return (1);
 }
 
-int
-versions_commit_info(const struct config *cfg, const char *commit,
-    struct versions_commit *info, char **cause)
+/* The local cache of the versions repository. */
+static int
+vw_versions_cache(const struct config *cfg, struct git_cache **gc,
+    char **cause)
 {
 	const struct config_repository	*repo;
-	struct git_cache		*gc = NULL;
-	int				 rc;
 
-	memset(info, 0, sizeof *info);
 	if (cfg->versions.repository == NULL ||
 	    (repo = config_find_repository(cfg,
 	    cfg->versions.repository)) == NULL || repo->url == NULL) {
 		xasprintf(cause, "no versions repository configured");
 		return (-1);
 	}
-	if (git_cache_open(cfg->state_dir, repo->name, repo->url, &gc,
-	    cause) == -1)
+	return (git_cache_open(cfg->state_dir, repo->name, repo->url, gc,
+	    cause));
+}
+
+int
+versions_commit_info(const struct config *cfg, const char *commit,
+    struct versions_commit *info, char **cause)
+{
+	struct git_cache	*gc = NULL;
+	int			 rc;
+
+	memset(info, 0, sizeof *info);
+	if (vw_versions_cache(cfg, &gc, cause) == -1)
 		return (-1);
 	rc = git_log_first_parent(gc, commit, 1, vw_info_cb, info, cause);
 	git_cache_free(gc);
@@ -2453,6 +2478,52 @@ versions_commit_info(const struct config *cfg, const char *commit,
 	info->bump = info->service != NULL && info->environment != NULL &&
 	    !info->rollback;
 	return (0);
+}
+
+int
+versions_blame(const struct config *cfg, const char *head, const char *good,
+    const char *service, const char *environment, struct versions_blame *b,
+    char **cause)
+{
+	struct git_cache	*gc = NULL;
+	struct vw_find		 f;
+	int			 rc;
+
+	memset(b, 0, sizeof *b);
+	if (good == NULL)
+		return (0);
+	if (vw_versions_cache(cfg, &gc, cause) == -1)
+		return (-1);
+	memset(&f, 0, sizeof f);
+	f.service = service;
+	f.environment = environment;
+	f.stop = good;
+	/* One more than the bound, to meet the good commit right after it. */
+	rc = git_log_first_parent(gc, head, VERSIONS_BLAME_MAX + 1, vw_find_cb,
+	    &f, cause);
+	git_cache_free(gc);
+	strv_free(&f.reverted);
+	if (rc == -1) {
+		free(f.found);
+		return (-1);
+	}
+	b->commits = f.seen;
+	if (f.found != NULL && f.seen <= VERSIONS_BLAME_MAX) {
+		b->kind = f.was_reverted ? VERSIONS_BLAME_REVERTED :
+		    VERSIONS_BLAME_FOUND;
+		b->commit = f.found;
+		f.found = NULL;
+	} else if (f.stopped && f.seen <= VERSIONS_BLAME_MAX)
+		b->kind = VERSIONS_BLAME_NONE;
+	free(f.found);
+	return (0);
+}
+
+void
+versions_blame_free(struct versions_blame *b)
+{
+	free(b->commit);
+	memset(b, 0, sizeof *b);
 }
 
 void

@@ -241,6 +241,30 @@ test_expect_success 'an operator reverts by hand: it converges like any push' '
 	test_wait_for 100 field_is status Succeeded
 '
 
+test_expect_success 'a bad deploy under an unrelated commit: the deploy is blamed' '
+	good=$(git -C work rev-parse HEAD) &&
+	gitops_agent -c agent.yaml bump --service web --environment staging \
+	    --version v5-bad --tag v5-bad >out 2>err &&
+	bump=$(git --git-dir=srv/infra.git rev-parse main) &&
+	git -C work pull -q "$URL" main &&
+	echo unrelated >work/NOTES &&
+	git -C work add NOTES && git -C work commit -qm "unrelated notes" &&
+	git -C work push -q "$URL" main &&
+	code=$(push_webhook) && test "$code" = 202 &&
+	test_wait_for 300 subject_is "Revert \"Deploy web v5-bad to staging\"" &&
+	test "$(remote_version)" = v2 &&
+	git --git-dir=srv/infra.git show main:NOTES >notes &&
+	test_grep "^unrelated$" notes &&
+	test_wait_for 300 version_is v2 &&
+	test_wait_for 300 field_is lastRollback.revertedCommit "$bump" &&
+	test_wait_for 100 field_is status Succeeded &&
+	field_is lastRollback.failedCommit "$(git -C work rev-parse HEAD)" &&
+	field_is lastRollback.lastGoodCommit "$good" &&
+	field_is lastRollback.commitsLookedAt 2 &&
+	field_is lastRollback.badVersion v5-bad &&
+	test_grep "good=$good blamed=$bump commits=2" agent.log
+'
+
 start_agent() {
 	${VALGRIND:-} "$GITOPS_AGENT" -c agent.yaml serve >>agent.log 2>&1 &
 	echo $! >agent.pid

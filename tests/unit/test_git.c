@@ -27,24 +27,6 @@ struct fixture {
 };
 
 static void
-fx_run(const char *dir, const char *script)
-{
-	const char		*argv[] = { "sh", "-ec", script, NULL };
-	struct spawn_opts	 so;
-	struct spawn_result	 sr;
-	char			*cause = NULL;
-
-	memset(&so, 0, sizeof so);
-	so.cwd = dir;
-	so.timeout_ms = 60000;
-	if (spawn_run((char *const *)argv, &so, &sr, &cause) == -1)
-		fatalx("fixture: %s", cause);
-	if (!sr.exited || sr.status != 0)
-		fatalx("fixture failed: %s\n%s", script, sr.err);
-	spawn_result_free(&sr);
-}
-
-static void
 fx_read_id(struct fixture *f, const char *name, char id[41])
 {
 	char	*s = unit_read(f->tmp, name);
@@ -100,7 +82,7 @@ setup(void **state)
 	    "git rev-parse HEAD >../c2\n"
 	    "git push -q '%s' main:refs/remotes/origin/main "
 	    "refs/tags/v1:refs/tags/v1\n", git_cache_path(f->gc));
-	fx_run(f->work, script);
+	unit_sh(f->work, script);
 	free(script);
 	fx_read_id(f, "c1", f->c1);
 	fx_read_id(f, "c2", f->c2);
@@ -547,7 +529,7 @@ test_git_commit_signature_unsigned_signed_and_missing(void **state)
 	if ((pub = spawn_find_program("ssh-keygen")) == NULL)
 		skip();
 	free(pub);
-	fx_run(f->tmp, "ssh-keygen -q -t ed25519 -N '' -C deploy -f key");
+	unit_sh(f->tmp, "ssh-keygen -q -t ed25519 -N '' -C deploy -f key");
 	author.signing_key = line = path_join(f->tmp, "key");
 	if (git_commit_files(f->gc, f->c2, &up, 1, "signed\n", &author, &id,
 	    &cause) == -1)

@@ -74,6 +74,25 @@ unit_write(const char *dir, const char *rel, const char *content)
 	free(path);
 }
 
+/* Run a shell script in dir (git fixtures); any failure ends the test. */
+static inline void
+unit_sh(const char *dir, const char *script)
+{
+	const char		*argv[] = { "sh", "-ec", script, NULL };
+	struct spawn_opts	 so;
+	struct spawn_result	 sr;
+	char			*cause = NULL;
+
+	memset(&so, 0, sizeof so);
+	so.cwd = dir;
+	so.timeout_ms = 60000;
+	if (spawn_run((char *const *)argv, &so, &sr, &cause) == -1)
+		fatalx("fixture: %s", cause);
+	if (!sr.exited || sr.status != 0)
+		fatalx("fixture failed: %s\n%s", script, sr.err);
+	spawn_result_free(&sr);
+}
+
 /* Read a file under dir; NULL if it does not exist. */
 static inline char *
 unit_read(const char *dir, const char *rel)
