@@ -6,8 +6,9 @@
  *
  *	clang -g -O1 -fsanitize=fuzzer,address,undefined -DHAVE_CONFIG_H \
  *	    -IB -Igitops -Icompat -o fuzz_yaml tests/fuzz/fuzz_yaml.c \
- *	    gitops/yaml.c gitops/json.c gitops/util.c gitops/xmalloc.c \
- *	    gitops/log.c compat/strlcpy.c -lyaml -lcjson -lcrypto -lm
+ *	    gitops/yaml.c gitops/yaml_emit.c gitops/json.c gitops/util.c \
+ *	    gitops/xmalloc.c gitops/log.c compat/strlcpy.c -lyaml -lcjson \
+ *	    -lcrypto -lm
  *	./fuzz_yaml -max_len=4096 -timeout=10 CORPUS_DIR
  */
 #include "config.h"
