@@ -2,9 +2,9 @@
  * gitops.h: the library that does the work of gitops-agent.
  *
  * Nothing here knows about libevent or HTTP. Each third-party library is
- * reached through one file only: cJSON through json.c, libyaml through
- * yaml.c, libgit2 through the git modules. Everything else uses the API
- * declared below.
+ * reached through one module only: cJSON through json.c, libyaml through
+ * the yaml files, libgit2 through the git modules. Everything else uses
+ * the API declared below.
  */
 #ifndef GITOPS_H
 #define GITOPS_H
@@ -266,7 +266,10 @@ struct json	*json_parse(const char *, size_t, char **);
 /* Compact or indented JSON text; allocated. */
 char		*json_print(const struct json *, int);
 
-/* yaml.c: YAML text to documents (with positions) and back */
+/*
+ * yaml.c: YAML text to documents (with positions); yaml_emit.c: back to
+ * text; yaml_edit.c: byte-preserving value edits
+ */
 #define YAML_ALLOW_EMPTY	0x1	/* an empty stream is not an error */
 #define YAML_PLAIN_STRINGS	0x2	/* plain scalars other than null stay text */
 struct yaml_doc {
