@@ -1710,6 +1710,7 @@ config_read_secret(const char *file, const char *env, char **out,
     size_t *outlen, char **cause)
 {
 	struct stat	 st;
+	char		 mode[8];
 	const char	*value;
 	char		*data = NULL;
 	size_t		 len = 0;
@@ -1736,10 +1737,14 @@ config_read_secret(const char *file, const char *env, char **out,
 		*out = xstrdup(value);
 		return (0);
 	}
-	if (stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		log_warnx("msg=\"secret file is open to group or others; "
-		    "chmod 600 it\" file=%s mode=%04o", file,
+	if (stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		snprintf(mode, sizeof mode, "%04o",
 		    (unsigned int)(st.st_mode & 07777));
+		log_event(LOG_LEVEL_WARN,
+		    "secret file is open to group or others; chmod 600 "
+		    "it",
+		    "file", file, "mode", mode, NULL);
+	}
 	if (file_read(file, CONFIG_SECRET_MAX, &data, &len, cause) == -1)
 		return (-1);
 	if (len > 0 && data[len - 1] == '\n') {
