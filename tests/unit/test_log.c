@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <sys/wait.h>
+
 #include <errno.h>
 
 #include "unit.h"
@@ -126,6 +128,35 @@ test_log_event_errno_appends_error_and_levels_filter(void **state)
 	free(buf);
 }
 
+static void
+test_fatalx_message_is_one_quoted_value(void **state)
+{
+	char	 out[512];
+	int	 fd[2], status;
+	ssize_t	 n;
+	pid_t	 pid;
+	FILE	*f;
+
+	(void)state;
+	assert_int_equal(pipe(fd), 0);
+	if ((pid = fork()) == 0) {
+		close(fd[0]);
+		f = fdopen(fd[1], "w");
+		log_init(LOG_LEVEL_INFO, f);
+		fatalx("bad '%s'", "x\"\nlevel=error msg=forged");
+	}
+	close(fd[1]);
+	n = read(fd[0], out, sizeof out - 1);
+	close(fd[0]);
+	assert_true(n > 0);
+	out[n] = '\0';
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 1);
+	assert_non_null(strstr(out, " level=fatal "
+	    "msg=\"bad 'x\\\"\\nlevel=error msg=forged'\"\n"));
+	assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+}
+
 int
 main(void)
 {
@@ -135,6 +166,7 @@ main(void)
 		    test_log_event_safe_values_bare_null_dash_empty_quoted),
 		cmocka_unit_test(
 		    test_log_event_errno_appends_error_and_levels_filter),
+		cmocka_unit_test(test_fatalx_message_is_one_quoted_value),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
