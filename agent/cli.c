@@ -358,8 +358,8 @@ cli_git_source(const struct config *cfg,
 			strmap_put(cli_fetched, repo->name, tip);
 			return (NULL);
 		}
-		log_info("repo=%s branch=%s commit=%s msg=fetched",
-		    repo->name, repo->branch, tip);
+		log_event(LOG_LEVEL_INFO, "fetched", "repo", repo->name,
+		    "branch", repo->branch, "commit", tip, NULL);
 		strmap_put(cli_fetched, repo->name, tip);
 	}
 	return (repo_source(cfg, repo, revision != NULL ? revision : tip,

@@ -375,8 +375,9 @@ daemon_apply_config(struct agent *a, int first)
 			err = NULL;
 			if (state_load_sync(cfg->state_dir, av->name,
 			    &av->last, &err) == -1) {
-				log_warnx("app=%s msg=\"cannot read its last "
-				    "sync\" error=\"%s\"", av->name, err);
+				log_event(LOG_LEVEL_WARN,
+				    "cannot read its last sync", "app",
+				    av->name, "error", err, NULL);
 				free(err);
 			}
 			daemon_app_synced_gauge(a, av);
@@ -510,8 +511,8 @@ daemon_enqueue_repo(struct agent *a, struct repo_view *rv, const char *reason,
 	job->all = all;
 	daemon_merge_force(&job->force, app);
 	rv->inflight = 1;
-	log_debug("repo=%s job=%llu reason=%s msg=queued", rv->name,
-	    (unsigned long long)job->id, reason);
+	log_event(LOG_LEVEL_DEBUG, "queued", "repo", rv->name, "job",
+	    LOG_UINT(job->id), "reason", reason, NULL);
 	daemon_push(a, job);
 }
 
@@ -574,9 +575,9 @@ daemon_enqueue_deploy(struct agent *a, struct deploy_request *d,
 		strmap_put(a->deploys_pending, digest, (void *)"1");
 	}
 	daemon_deploy_keys(a->ac->cfg, d, &job->keys);
-	log_info("service=%s environment=%s version=%s job=%llu "
-	    "msg=\"deploy queued\"", d->service, d->environment, d->version,
-	    (unsigned long long)job->id);
+	log_event(LOG_LEVEL_INFO, "deploy queued", "service", d->service,
+	    "environment", d->environment, "version", d->version, "job",
+	    LOG_UINT(job->id), NULL);
 	daemon_push(a, job);
 }
 
@@ -676,22 +677,25 @@ daemon_deploy_done(struct agent *a, struct job *job)
 		strmap_remove(a->deploys_pending, job->deploy_digest);
 		if (landed && a->replay != NULL &&
 		    replay_record(a->replay, job->deploy_digest, &cause) == -1) {
-			log_warnx("msg=\"cannot remember a landed deploy\" "
-			    "error=\"%s\"", cause);
+			log_event(LOG_LEVEL_WARN,
+			    "cannot remember a landed deploy", "error", cause,
+			    NULL);
 			free(cause);
 		}
 	}
 	if (job->interrupted) {
-		log_info("service=%s environment=%s version=%s file=%s "
-		    "msg=\"deploy interrupted by the shutdown: it resumes at "
-		    "the next start\"", job->deploy->service,
-		    job->deploy->environment, job->deploy->version,
-		    job->deploy_file != NULL ? job->deploy_file : "-");
+		log_event(LOG_LEVEL_INFO,
+		    "deploy interrupted by the shutdown: it resumes at "
+		    "the next start",
+		    "service", job->deploy->service, "environment",
+		    job->deploy->environment, "version", job->deploy->version,
+		    "file", job->deploy_file, NULL);
 		return;
 	}
 	if (job->deploy_file != NULL && unlink(job->deploy_file) == -1 &&
 	    errno != ENOENT)
-		log_warn("cannot remove %s", job->deploy_file);
+		log_event_errno(LOG_LEVEL_WARN, "cannot remove the deploy file",
+		    "file", job->deploy_file, NULL);
 }
 
 /* What a finished job found, into the tables and the metrics. */
@@ -1094,8 +1098,9 @@ daemon_accept_error_cb(struct evconnlistener *lev, void *arg)
 			close(fd);
 		a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
-	log_warnx("error=\"%s\" pause_ms=%d msg=\"cannot accept connections, "
-	    "pausing\"", strerror(error), DAEMON_ACCEPT_BACKOFF_MS);
+	log_event(LOG_LEVEL_WARN, "cannot accept connections, pausing", "error",
+	    strerror(error), "pause_ms", LOG_INT(DAEMON_ACCEPT_BACKOFF_MS),
+	    NULL);
 	metrics_add(a->metrics, "gitops_http_accept_pauses_total", NULL, 1);
 	a->backoff = 1;
 	daemon_listen_update(a);
@@ -1368,8 +1373,8 @@ daemon_deploy_accept(struct agent *a, struct evhttp_request *req,
 	}
 	if ((file = daemon_deploy_save(a, d, delivery, digest,
 	    &cause)) == NULL) {
-		log_warnx("msg=\"cannot keep a deploy request\" error=\"%s\"",
-		    cause);
+		log_event(LOG_LEVEL_WARN, "cannot keep a deploy request",
+		    "error", cause, NULL);
 		daemon_reply_status(a, req, route, 503, "error", "cannot "
 		    "record the deploy request; try again");
 		free(cause);
@@ -1383,8 +1388,8 @@ daemon_deploy_accept(struct agent *a, struct evhttp_request *req,
 	free(msg);
 	return (0);
 refuse:
-	log_warnx("service=%s environment=%s msg=\"deploy refused\" "
-	    "error=\"%s\"", d->service, d->environment, cause);
+	log_event(LOG_LEVEL_WARN, "deploy refused", "service", d->service,
+	    "environment", d->environment, "error", cause, NULL);
 	daemon_count(a, "gitops_deployments_total", "result", result, NULL,
 	    NULL);
 	daemon_reply_status(a, req, route, code, "error", cause);
@@ -1448,8 +1453,8 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 	if (webhook_parse(p, daemon_header_cb, req, body, len, &ev,
 	    &cause) == -1) {
 		result = "malformed";
-		log_warnx("provider=%s msg=\"malformed webhook\" error=\"%s\"",
-		    pname, cause);
+		log_event(LOG_LEVEL_WARN, "malformed webhook", "provider",
+		    pname, "error", cause, NULL);
 		daemon_reply_status(a, req, "webhook", 400, "error", cause);
 		free(cause);
 		goto out_nofree;
@@ -1463,9 +1468,9 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 	if ((signer = daemon_signed_by(a, req, p, body, len, matched.n != 0 ?
 	    &matched : &all)) == NULL) {
 		result = "unauthorized";
-		log_warnx("provider=%s event=%s delivery=%s msg=\"webhook "
-		    "signature missing or wrong\"", pname, ev.event,
-		    ev.delivery != NULL ? ev.delivery : "-");
+		log_event(LOG_LEVEL_WARN, "webhook signature missing or wrong",
+		    "provider", pname, "event", ev.event, "delivery",
+		    ev.delivery, NULL);
 		daemon_reply_status(a, req, "webhook", 401, "error",
 		    "signature missing or wrong (a repository without a "
 		    "webhook secret accepts no webhooks)");
@@ -1486,8 +1491,8 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		goto out;
 	case WEBHOOK_OTHER:
 		result = "ignored";
-		log_info("provider=%s event=%s msg=\"event ignored\"", pname,
-		    ev.event);
+		log_event(LOG_LEVEL_INFO, "event ignored", "provider", pname,
+		    "event", ev.event, NULL);
 		xasprintf(&msg, "event '%s' ignored", ev.event);
 		daemon_reply_status(a, req, "webhook", 202, "ignored", msg);
 		goto out;
@@ -1548,9 +1553,9 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		goto out;
 	}
 	result = "accepted";
-	log_info("provider=%s delivery=%s repo=%s commit=%s msg=\"push "
-	    "accepted\"", pname, ev.delivery != NULL ? ev.delivery : "-",
-	    queued.v[0], ev.after != NULL ? ev.after : "-");
+	log_event(LOG_LEVEL_INFO, "push accepted", "provider", pname,
+	    "delivery", ev.delivery, "repo", queued.v[0], "commit", ev.after,
+	    NULL);
 	xasprintf(&msg, "fetch of %s queued", queued.v[0]);
 	daemon_reply_status(a, req, "webhook", 202, "accepted", msg);
 out:
@@ -1964,14 +1969,15 @@ daemon_replay_deploys(struct agent *a)
 		    (o = json_parse(data, len, &cause)) == NULL ||
 		    (d = deploy_request_from_json(o, &cause)) == NULL ||
 		    daemon_deploy_check(a->ac->cfg, d, &cause) == -1) {
-			log_warnx("file=%s msg=\"deploy request dropped\" "
-			    "error=\"%s\"", path, cause);
+			log_event(LOG_LEVEL_WARN, "deploy request dropped",
+			    "file", path, "error", cause, NULL);
 			unlink(path);
 			deploy_request_free(d);
 			free(path);
 		} else {
-			log_info("file=%s msg=\"deploy request from before "
-			    "the restart\"", path);
+			log_event(LOG_LEVEL_INFO,
+			    "deploy request from before the restart", "file",
+			    path, NULL);
 			daemon_enqueue_deploy(a, d, path,
 			    json_path_string(o, "bodyDigest", NULL), "restart");
 		}
@@ -1990,24 +1996,26 @@ daemon_reload(struct agent *a)
 	char			*cause = NULL;
 
 	if ((ac = agent_config_load(a->config_file, &cause)) == NULL) {
-		log_warnx("file=%s msg=\"reload refused, the running "
-		    "configuration stays\" error=\"%s\"", a->config_file,
-		    cause);
+		log_event(LOG_LEVEL_WARN,
+		    "reload refused, the running configuration stays", "file",
+		    a->config_file, "error", cause, NULL);
 		free(cause);
 		metrics_add(a->metrics, "gitops_config_reloads_total",
 		    "result=\"failed\"", 1);
 		return;
 	}
 	if (strcmp(ac->cfg->listen, a->ac->cfg->listen) != 0)
-		log_warnx("msg=\"the listen address changes at the next "
-		    "restart\" listen=%s", a->ac->cfg->listen);
+		log_event(LOG_LEVEL_WARN,
+		    "the listen address changes at the next restart", "listen",
+		    a->ac->cfg->listen, NULL);
 	agent_config_unref(a->ac);
 	a->ac = ac;
 	log_set_level(ac->cfg->log_level);
 	daemon_apply_config(a, 0);
 	metrics_add(a->metrics, "gitops_config_reloads_total",
 	    "result=\"ok\"", 1);
-	log_info("file=%s msg=\"configuration reloaded\"", a->config_file);
+	log_event(LOG_LEVEL_INFO, "configuration reloaded", "file",
+	    a->config_file, NULL);
 }
 
 static void
@@ -2015,7 +2023,8 @@ daemon_shutdown_timeout_cb(int fd, short events, void *arg)
 {
 	struct agent	*a = arg;
 
-	log_warnx("msg=\"shutdown timeout: exiting with work running\"");
+	log_event(LOG_LEVEL_WARN, "shutdown timeout: exiting with work running",
+	    NULL);
 	event_base_loopexit(a->base, NULL);
 }
 
@@ -2036,8 +2045,8 @@ daemon_signal_cb(int sig, short events, void *arg)
 		return;
 	if (a->stopping)
 		return;
-	log_info("signal=%s msg=\"shutting down\"", sig == SIGTERM ?
-	    "TERM" : "INT");
+	log_event(LOG_LEVEL_INFO, "shutting down", "signal",
+	    sig == SIGTERM ? "TERM" : "INT", NULL);
 	a->stopping = 1;
 	__atomic_store_n(&a->stop, 1, __ATOMIC_RELEASE);
 	daemon_listen_update(a);
@@ -2167,19 +2176,22 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 	daemon_apply_config(&a, 1);
 	daemon_replay_deploys(&a);
 	daemon_listen_update(&a);
-	log_info("listen=%s tls=%s workers=%d repositories=%zu apps=%zu "
-	    "msg=started", a.ac->cfg->listen, a.ssl != NULL ? "yes" : "no",
-	    a.ac->cfg->workers, a.ac->cfg->nrepositories, a.ac->cfg->napps);
+	log_event(LOG_LEVEL_INFO, "started", "listen", a.ac->cfg->listen, "tls",
+	    a.ssl != NULL ? "yes" : "no", "workers",
+	    LOG_INT(a.ac->cfg->workers), "repositories",
+	    LOG_UINT(a.ac->cfg->nrepositories), "apps",
+	    LOG_UINT(a.ac->cfg->napps), NULL);
 	event_base_dispatch(a.base);
 	if (sched_stop(a.sched, 1000) == -1) {
 		/* A worker is still in a fetch or a wave: leave it be. */
-		log_warnx("msg=\"exiting with a job still running\"");
+		log_event(
+		    LOG_LEVEL_WARN, "exiting with a job still running", NULL);
 		fflush(NULL);
 		_exit(0);
 	}
 	/* Jobs that finished after the loop stopped: their files go too. */
 	daemon_done_cb(-1, 0, &a);
-	log_info("msg=stopped");
+	log_event(LOG_LEVEL_INFO, "stopped", NULL);
 	rc = EXIT_OK;
 out:
 	if (a.sched != NULL)

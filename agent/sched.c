@@ -403,8 +403,8 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	/* A CLI sync of the target is bounded by the same sync_timeout. */
 	run.lock_wait_ms = app->sync_timeout_ms;
 	if (app_sync(&run, &r, &cause) == -1) {
-		log_warnx("app=%s commit=%s msg=\"sync failed\" error=\"%s\"",
-		    app->name, commit != NULL ? commit : "-", cause);
+		log_event(LOG_LEVEL_WARN, "sync failed", "app", app->name,
+		    "commit", commit, "error", cause, NULL);
 		job_report(job, app->name, "Failed", cause, NULL);
 	} else {
 		ok = r->status == SYNC_SUCCEEDED;
@@ -415,11 +415,12 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 		json_remove(j, "inputs");
 		job_report(job, app->name, sync_status_name(r->status), NULL,
 		    j);
-		log_info("app=%s commit=%s status=%s created=%zu updated=%zu "
-		    "pruned=%zu unchanged=%zu ms=%llu", app->name,
-		    commit != NULL ? commit : "-", sync_status_name(r->status),
-		    r->created, r->updated, r->pruned, r->unchanged,
-		    (unsigned long long)(r->finished_ms - r->started_ms));
+		log_event(LOG_LEVEL_INFO, "synced", "app", app->name, "commit",
+		    commit, "status", sync_status_name(r->status), "created",
+		    LOG_UINT(r->created), "updated", LOG_UINT(r->updated),
+		    "pruned", LOG_UINT(r->pruned), "unchanged",
+		    LOG_UINT(r->unchanged), "ms",
+		    LOG_UINT(r->finished_ms - r->started_ms), NULL);
 	}
 	free(cause);
 	free(commit);
@@ -444,13 +445,14 @@ job_notify(const struct config *cfg, struct json *event)
 	json_free(event);
 	if (http_request("POST", cfg->notify_url, "application/json", body,
 	    strlen(body), 5000, 64 * 1024, &resp, &cause) == -1) {
-		log_warnx("url=%s msg=\"notification not delivered\" "
-		    "error=\"%s\"", cfg->notify_url, cause);
+		log_event(LOG_LEVEL_WARN, "notification not delivered", "url",
+		    cfg->notify_url, "error", cause, NULL);
 		free(cause);
 	} else {
 		if (resp.status / 100 != 2)
-			log_warnx("url=%s status=%d msg=\"notification "
-			    "refused\"", cfg->notify_url, resp.status);
+			log_event(LOG_LEVEL_WARN, "notification refused", "url",
+			    cfg->notify_url, "status", LOG_INT(resp.status),
+			    NULL);
 		http_response_free(&resp);
 	}
 	free(body);
@@ -491,9 +493,9 @@ job_rollback(struct job *job, struct strmap *heads,
 		return;
 	if (versions_blame(cfg, revision, good, app->service,
 	    app->environment, &blame, &cause) == -1) {
-		log_warnx("app=%s commit=%s msg=\"cannot read the commits "
-		    "since the last good sync\" error=\"%s\"", app->name,
-		    revision, cause);
+		log_event(LOG_LEVEL_WARN, "cannot read the commits since the "
+		    "last good sync", "app", app->name, "commit", revision,
+		    "error", cause, NULL);
 		free(cause);
 		return;
 	}
@@ -503,25 +505,30 @@ job_rollback(struct job *job, struct strmap *heads,
 			what = "commits that are not a deploy";
 		else if (blame.kind == VERSIONS_BLAME_REVERTED)
 			what = "an already reverted deploy";
-		log_warnx("app=%s commit=%s good=%s blamed=%s commits=%zu "
-		    "msg=\"sync failed on %s of %s to %s: not reverted\"",
-		    app->name, revision, good != NULL ? good : "-",
-		    blame.commit != NULL ? blame.commit : "-", blame.commits,
+		xasprintf(&cause, "sync failed on %s of %s to %s: not reverted",
 		    what, app->service, app->environment);
-		versions_blame_free(&blame);
-		return;
-	}
-	if (versions_commit_info(cfg, blame.commit, &info, &cause) == -1) {
-		log_warnx("app=%s commit=%s msg=\"cannot read the failed "
-		    "commit\" error=\"%s\"", app->name, blame.commit, cause);
+		log_event(LOG_LEVEL_WARN, cause, "app", app->name, "commit",
+		    revision, "good", good, "blamed", blame.commit, "commits",
+		    LOG_UINT(blame.commits), NULL);
 		free(cause);
 		versions_blame_free(&blame);
 		return;
 	}
-	log_info("app=%s commit=%s good=%s blamed=%s commits=%zu "
-	    "msg=\"sync failed: blaming the newest deploy of %s to %s since "
-	    "the last good sync\"", app->name, revision, good, blame.commit,
-	    blame.commits, app->service, app->environment);
+	if (versions_commit_info(cfg, blame.commit, &info, &cause) == -1) {
+		log_event(LOG_LEVEL_WARN, "cannot read the failed commit",
+		    "app", app->name, "commit", blame.commit, "error", cause,
+		    NULL);
+		free(cause);
+		versions_blame_free(&blame);
+		return;
+	}
+	xasprintf(&cause, "sync failed: blaming the newest deploy of %s to %s "
+	    "since the last good sync", app->service, app->environment);
+	log_event(LOG_LEVEL_INFO, cause, "app", app->name, "commit", revision,
+	    "good", good, "blamed", blame.commit, "commits",
+	    LOG_UINT(blame.commits), NULL);
+	free(cause);
+	cause = NULL;
 	memset(&req, 0, sizeof req);
 	req.kind = VERSIONS_ROLLBACK;
 	req.service = app->service;
@@ -536,8 +543,8 @@ job_rollback(struct job *job, struct strmap *heads,
 	json_set(rb, "badVersion", info.version != NULL ?
 	    json_new_string(info.version) : json_new_null());
 	if (versions_write(cfg, &req, &vr, &cause) == -1) {
-		log_warnx("app=%s commit=%s msg=\"rollback failed\" "
-		    "error=\"%s\"", app->name, blame.commit, cause);
+		log_event(LOG_LEVEL_WARN, "rollback failed", "app", app->name,
+		    "commit", blame.commit, "error", cause, NULL);
 		json_set(rb, "outcome", json_new_string("failed"));
 		json_set(rb, "error", json_new_string(cause));
 		free(cause);
@@ -552,10 +559,10 @@ job_rollback(struct job *job, struct strmap *heads,
 			json_set(rb, "commit", json_new_string(vr.commit));
 		json_set(rb, "msToCommit", json_new_number(
 		    (double)(pushed_ms - t0)));
-		log_info("app=%s service=%s environment=%s reverted=%s "
-		    "commit=%s ms=%llu msg=\"%s\"", app->name, app->service,
-		    app->environment, blame.commit, vr.commit != NULL ? vr.commit :
-		    "-", (unsigned long long)(pushed_ms - t0), vr.summary);
+		log_event(LOG_LEVEL_INFO, vr.summary, "app", app->name,
+		    "service", app->service, "environment", app->environment,
+		    "reverted", blame.commit, "commit", vr.commit, "ms",
+		    LOG_UINT(pushed_ms - t0), NULL);
 		if (vr.outcome == VERSIONS_COMMITTED) {
 			/* Converge on it now: fetch the rollback, sync. */
 			job_heads_forget(heads, repo->name);
@@ -620,8 +627,8 @@ job_fetch(struct job *job, struct strmap *heads,
 	t0 = time_monotonic_ms();
 	job->fetched++;
 	if (repo_fetch(job->ac->cfg, repo, &tip, &cause) == -1) {
-		log_warnx("repo=%s msg=\"fetch failed\" error=\"%s\"",
-		    repo->name, cause);
+		log_event(LOG_LEVEL_WARN, "fetch failed", "repo", repo->name,
+		    "error", cause, NULL);
 		job->fetch_failed++;
 		if (job->error == NULL)
 			job->error = cause;
@@ -629,8 +636,8 @@ job_fetch(struct job *job, struct strmap *heads,
 			free(cause);
 		tip = xstrdup("!");
 	} else
-		log_info("repo=%s branch=%s commit=%s msg=fetched",
-		    repo->name, repo->branch, tip);
+		log_event(LOG_LEVEL_INFO, "fetched", "repo", repo->name,
+		    "branch", repo->branch, "commit", tip, NULL);
 	job->fetch_seconds += (double)(time_monotonic_ms() - t0) / 1000.0;
 	strmap_put(heads, repo->name, tip);
 	return (*tip == '!' ? NULL : tip);
@@ -676,7 +683,8 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 	memset(&order, 0, sizeof order);
 	memset(&failed, 0, sizeof failed);
 	if (plan_app_order(cfg, names, &order, &cause) == -1) {
-		log_warnx("msg=\"cannot order the apps\" error=\"%s\"", cause);
+		log_event(LOG_LEVEL_WARN, "cannot order the apps", "error",
+		    cause, NULL);
 		if (job->error == NULL)
 			job->error = cause;
 		else
@@ -704,7 +712,7 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 		if (app_dependency_failed(cfg, app->name, &failed)) {
 			xasprintf(&msg, "not synced: a dependency did not sync");
 			job_report(job, app->name, "Skipped", msg, NULL);
-			log_warnx("app=%s msg=\"%s\"", app->name, msg);
+			log_event(LOG_LEVEL_WARN, msg, "app", app->name, NULL);
 			free(msg);
 			strv_add(&failed, app->name);
 			all_ok = 0;
@@ -819,16 +827,16 @@ job_run_deploy(struct job *job, const int *stop)
 	vq.force = d->force;
 	job->bumped = 1;
 	if (versions_write(cfg, &vq, &job->bump, &cause) == -1) {
-		log_warnx("service=%s environment=%s version=%s msg=\"bump "
-		    "failed\" error=\"%s\"", d->service, d->environment,
-		    d->version, cause);
+		log_event(LOG_LEVEL_WARN, "bump failed", "service", d->service,
+		    "environment", d->environment, "version", d->version,
+		    "error", cause, NULL);
 		job->bump_failed = 1;
 		job->error = cause;
 		goto out;
 	}
-	log_info("service=%s environment=%s version=%s commit=%s msg=\"%s\"",
-	    d->service, d->environment, d->version, job->bump.commit != NULL ?
-	    job->bump.commit : "-", job->bump.summary);
+	log_event(LOG_LEVEL_INFO, job->bump.summary, "service", d->service,
+	    "environment", d->environment, "version", d->version, "commit",
+	    job->bump.commit, NULL);
 	if (job->bump.outcome == VERSIONS_REFUSED)
 		goto out;
 	if ((app = job_deploy_app(cfg, d->service, d->environment)) == NULL) {

@@ -118,8 +118,8 @@ repo_verify(const struct config *cfg, const struct config_repository *repo,
 	if (verify_signature(keys, sig, sig != NULL ? strlen(sig) : 0, data,
 	    len, &signer, &why) == -1)
 		goto out;
-	log_info("repo=%s commit=%s signer=\"%s\" msg=\"signature verified\"",
-	    repo->name, commit, signer);
+	log_event(LOG_LEVEL_INFO, "signature verified", "repo", repo->name,
+	    "commit", commit, "signer", signer, NULL);
 	rc = 0;
 out:
 	if (rc == -1)
@@ -146,8 +146,8 @@ app_record_failure(const char *state_dir, const char *app,
 		r->revision = xstrdup(revision);
 	r->error = xstrdup(why);
 	if (state_save_sync(state_dir, r, &cause) == -1) {
-		log_warnx("app=%s msg=\"cannot record the failed sync\" "
-		    "error=\"%s\"", app, cause);
+		log_event(LOG_LEVEL_WARN, "cannot record the failed sync",
+		    "app", app, "error", cause, NULL);
 		free(cause);
 	}
 	sync_result_free(r);
@@ -339,9 +339,9 @@ app_run_hooks(const struct app_run *run, struct app_env *env,
 			spawn_result_free(&sr);
 		}
 		c->ms = time_monotonic_ms() - t0;
-		log_info("app=%s hook=%s phase=%s verdict=%s ms=%llu",
-		    run->name, h->name, phase_name(phase), c->verdict,
-		    (unsigned long long)c->ms);
+		log_event(LOG_LEVEL_INFO, "hook run", "app", run->name, "hook",
+		    h->name, "phase", phase_name(phase), "verdict", c->verdict,
+		    "ms", LOG_UINT(c->ms), NULL);
 		if (why != NULL)
 			return (why);
 	}
@@ -381,8 +381,10 @@ app_run_probes(const struct app_run *run, struct app_env *env,
 		c->detail = why;
 		c->verdict = verdict == PROBE_PASSED ? "Passed" :
 		    verdict == PROBE_FAILED ? "Failed" : "Inconclusive";
-		log_info("app=%s %s=\"%s\" verdict=%s detail=\"%s\"",
-		    run->name, kind, name, c->verdict, why != NULL ? why : "");
+		/* kind is a literal of the callers: health or analysis. */
+		log_event(LOG_LEVEL_INFO, "probe run", "app", run->name, kind,
+		    name, "verdict", c->verdict, "detail",
+		    why != NULL ? why : "", NULL);
 		if (verdict == PROBE_FAILED || (verdict == PROBE_INCONCLUSIVE &&
 		    !run->app->analysis_inconclusive_pass))
 			xasprintf(&fail, "%s '%s' %s: %s", kind, name,
@@ -445,7 +447,8 @@ app_fail(struct sync_result *r, char *why, int after_apply)
 		r->error = why;
 	else
 		free(why);
-	log_warnx("sync app=%s status=Failed error=\"%s\"", r->app, r->error);
+	log_event(LOG_LEVEL_WARN, "sync failed", "app", r->app, "status",
+	    "Failed", "error", r->error, NULL);
 }
 
 /*
@@ -465,8 +468,8 @@ app_verify(const struct app_run *run, char **cause)
 	if (repo_verify(run->cfg, repo, run->revision, cause) == 0)
 		return (0);
 	if (run->dry_run) {
-		log_warnx("app=%s msg=\"not applied by a sync\" error=\"%s\"",
-		    run->name, *cause);
+		log_event(LOG_LEVEL_WARN, "not applied by a sync", "app",
+		    run->name, "error", *cause, NULL);
 		free(*cause);
 		*cause = NULL;
 		return (0);

@@ -1725,11 +1725,19 @@ config_check_secret(const char *what, const char *file, const char *env,
 }
 
 /* A file check reads as serve will: there, not empty; a key private. */
+static const char *
+config_mode_text(mode_t m, char out[8])
+{
+	snprintf(out, 8, "%04o", (unsigned int)(m & 07777));
+	return (out);
+}
+
 static void
 config_check_file(const char *what, const char *file, int secret,
     char **cause)
 {
 	struct stat	st;
+	char		mode[8];
 
 	if (file == NULL)
 		return;
@@ -1739,9 +1747,9 @@ config_check_file(const char *what, const char *file, int secret,
 	else if (st.st_size == 0)
 		cause_append(cause, "%s '%s' is empty", what, file);
 	else if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		log_warnx("msg=\"secret file is open to group or others; "
-		    "chmod 600 it\" file=%s mode=%04o", file,
-		    (unsigned int)(st.st_mode & 07777));
+		log_event(LOG_LEVEL_WARN, "secret file is open to group or "
+		    "others; chmod 600 it", "file", file, "mode",
+		    config_mode_text(st.st_mode, mode), NULL);
 }
 
 int
@@ -1777,6 +1785,7 @@ config_read_secret(const char *file, const char *env, char **out,
     size_t *outlen, char **cause)
 {
 	struct stat	 st;
+	char		 mode[8];
 	const char	*value;
 	char		*data = NULL;
 	size_t		 len = 0;
@@ -1803,10 +1812,14 @@ config_read_secret(const char *file, const char *env, char **out,
 		*out = xstrdup(value);
 		return (0);
 	}
-	if (stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		log_warnx("msg=\"secret file is open to group or others; "
-		    "chmod 600 it\" file=%s mode=%04o", file,
+	if (stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		snprintf(mode, sizeof mode, "%04o",
 		    (unsigned int)(st.st_mode & 07777));
+		log_event(LOG_LEVEL_WARN,
+		    "secret file is open to group or others; chmod 600 "
+		    "it",
+		    "file", file, "mode", mode, NULL);
+	}
 	if (file_read(file, CONFIG_SECRET_MAX, &data, &len, cause) == -1)
 		return (-1);
 	if (len > 0 && data[len - 1] == '\n') {

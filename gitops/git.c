@@ -652,7 +652,7 @@ git_cache_repack(struct git_cache *gc)
 	struct spawn_opts	 so;
 	struct spawn_result	 sr;
 	struct lock		*l = NULL;
-	char			*lock, *gitdir, *holder = NULL, *err = NULL;
+	char			*lock, *gitdir, *holder = NULL, *err = NULL, *first;
 	char			*argv[] = { (char *)"git", NULL, (char *)"repack",
 				    (char *)"-a", (char *)"-d", (char *)"-q",
 				    NULL };
@@ -673,19 +673,24 @@ git_cache_repack(struct git_cache *gc)
 	so.timeout_ms = GIT_REPACK_TIMEOUT_MS;
 	so.max_output = 64 * 1024;
 	if (spawn_run(argv, &so, &sr, &err) == -1) {
-		log_warnx("repo=%s packs=%zu msg=\"cannot repack the cache\" "
-		    "error=\"%s\"", gc->name, n, err);
+		log_event(LOG_LEVEL_WARN, "cannot repack the cache", "repo",
+		    gc->name, "packs", LOG_UINT(n), "error", err, NULL);
 		free(err);
 	} else {
-		if (!sr.exited || sr.status != 0)
-			log_warnx("repo=%s packs=%zu msg=\"repack of the cache "
-			    "%s\" error=\"%.*s\"", gc->name, n, sr.timed_out ?
-			    "did not finish in time" : "failed",
-			    (int)strcspn(sr.err != NULL ? sr.err : "", "\n"),
-			    sr.err != NULL ? sr.err : "");
-		else
-			log_info("repo=%s packs=%zu msg=\"cache repacked\"",
-			    gc->name, n);
+		if (!sr.exited || sr.status != 0) {
+			/* Its first line says why; the rest is noise. */
+			first = xstrndup(sr.err != NULL ? sr.err : "",
+			    strcspn(sr.err != NULL ? sr.err : "", "\n"));
+			log_event(LOG_LEVEL_WARN,
+			    sr.timed_out ? "repack of the cache did not "
+					   "finish in time"
+					 : "repack of the cache failed",
+			    "repo", gc->name, "packs", LOG_UINT(n), "error",
+			    first, NULL);
+			free(first);
+		} else
+			log_event(LOG_LEVEL_INFO, "cache repacked", "repo",
+			    gc->name, "packs", LOG_UINT(n), NULL);
 		spawn_result_free(&sr);
 	}
 	lock_release(l);
@@ -718,8 +723,9 @@ git_cache_fetch(struct git_cache *gc, const char *branch, uint64_t timeout_ms,
 		    "commit id", git_cache_label(gc));
 	else {
 		*oidp = xstrndup(sr.out, GIT_OID_HEXSZ);
-		log_debug("event=fetch repo=%s branch=%s commit=%s", gc->name,
-		    branch, *oidp);
+		log_event(LOG_LEVEL_DEBUG, "fetched into the cache", "event",
+		    "fetch", "repo", gc->name, "branch", branch, "commit",
+		    *oidp, NULL);
 	}
 	spawn_result_free(&sr);
 	if (*oidp != NULL)
@@ -1282,9 +1288,12 @@ git_cache_push(struct git_cache *gc, const char *branch, const char *expected,
 		xasprintf(cause, "cannot push to '%s': the push worker gave "
 		    "no result", git_cache_label(gc));
 	if (rv == 0)
-		log_debug("event=push repo=%s branch=%s commit=%s result=%s",
-		    gc->name, branch, commit, *result == GIT_PUSHED ? "pushed" :
-		    *result == GIT_PUSH_STALE ? "stale" : "rejected");
+		log_event(LOG_LEVEL_DEBUG, "pushed", "event", "push", "repo",
+		    gc->name, "branch", branch, "commit", commit, "result",
+		    *result == GIT_PUSHED	    ? "pushed"
+			: *result == GIT_PUSH_STALE ? "stale"
+						    : "rejected",
+		    NULL);
 	spawn_result_free(&sr);
 	return (rv);
 }
@@ -2187,8 +2196,8 @@ worker_use_quick_stream(const char *url)
 
 	if (strncmp(url, "git://", 6) == 0 &&
 	    git_stream_register(GIT_STREAM_STANDARD, &reg) < 0)
-		log_warnx("msg=\"cannot register the git:// stream\" "
-		    "error=\"%s\"", git_error_last()->message);
+		log_event(LOG_LEVEL_WARN, "cannot register the git:// stream",
+		    "error", git_error_last()->message, NULL);
 }
 
 /* An in-memory remote for the configured URL (see git_remote_setup). */

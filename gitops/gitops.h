@@ -36,6 +36,7 @@ struct target;
 struct config;
 
 /* log.c */
+struct buf;
 enum log_level {
 	LOG_LEVEL_DEBUG,
 	LOG_LEVEL_INFO,
@@ -43,14 +44,27 @@ enum log_level {
 };
 void		 log_init(enum log_level, FILE *);
 void		 log_set_level(enum log_level);
-void		 log_debug(const char *, ...)
-		     __attribute__((format(printf, 1, 2)));
-void		 log_info(const char *, ...)
-		     __attribute__((format(printf, 1, 2)));
-void		 log_warn(const char *, ...)
-		     __attribute__((format(printf, 1, 2)));
-void		 log_warnx(const char *, ...)
-		     __attribute__((format(printf, 1, 2)));
+/*
+ * log_event(LOG_LEVEL_INFO, "msg", "key", value, ..., NULL): a message,
+ * then key/value pairs ended by NULL, written as one logfmt line. Keys are
+ * literal identifiers ([a-z][a-z0-9_]*, checked: a bad one aborts); values
+ * are any strings, bare when safe, else quoted and escaped; a NULL value
+ * is written as -. Numbers through LOG_INT()/LOG_UINT(). log_event_errno
+ * appends error=strerror(errno). fatal and fatalx take a printf message,
+ * written as one quoted msg= value.
+ */
+void		 log_event(enum log_level, const char *, ...)
+		     __attribute__((sentinel));
+void		 log_event_errno(enum log_level, const char *, ...)
+		     __attribute__((sentinel));
+void		 log_format(struct buf *, const char *, const char *, va_list,
+		     const char *);
+void		 log_value(struct buf *, const char *);
+const char	*log_int(char *, size_t, long long);
+const char	*log_uint(char *, size_t, unsigned long long);
+/* The buffer is a compound literal: it lives until the end of the call. */
+#define LOG_INT(n)	log_int((char[24]){ 0 }, 24, (long long)(n))
+#define LOG_UINT(n)	log_uint((char[24]){ 0 }, 24, (unsigned long long)(n))
 __attribute__((noreturn)) void fatal(const char *, ...)
 		     __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn)) void fatalx(const char *, ...)

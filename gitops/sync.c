@@ -272,8 +272,9 @@ sync_run_syncfail(struct target *t, const struct plan *plan,
 		    (action != DIFF_UNCHANGED &&
 		    (target_prepare(t, &r, 1, &cause) == -1 ||
 		    target_apply(t, r, &cause) == -1))) {
-			log_warnx("sync app=%s phase=SyncFail resource=%s "
-			    "error=\"%s\"", res->app, r->id, cause);
+			log_event(LOG_LEVEL_WARN, "SyncFail hook failed", "app",
+			    res->app, "phase", "SyncFail", "resource", r->id,
+			    "error", cause, NULL);
 			cause_append(&res->error, "SyncFail hook '%s': %s",
 			    r->id, cause);
 			w->ok = 0;
@@ -499,9 +500,10 @@ sync_run(struct target *t, const struct resource_set *desired,
 			failed = 1;
 			break;
 		}
-		log_info("sync app=%s phase=%s wave=%ld applied=%zu "
-		    "unchanged=%zu", res->app, phase_name(st->phase),
-		    st->wave, w->applied, w->unchanged);
+		log_event(LOG_LEVEL_INFO, "wave applied", "app", res->app,
+		    "phase", phase_name(st->phase), "wave", LOG_INT(st->wave),
+		    "applied", LOG_UINT(w->applied), "unchanged",
+		    LOG_UINT(w->unchanged), NULL);
 	}
 
 	for (i = nprune; !failed && opts->prune && i-- > 0;) {
@@ -515,16 +517,17 @@ sync_run(struct target *t, const struct resource_set *desired,
 			res->pruned++;
 		else if (rs == TARGET_KEPT) {
 			strv_add(&res->kept, prune[i].e->id);
-			log_warnx("sync app=%s resource=%s msg=\"not pruned: "
-			    "changed since the agent wrote it, no longer "
-			    "tracked\"", res->app, prune[i].e->id);
+			log_event(LOG_LEVEL_WARN,
+			    "not pruned: changed since the agent wrote it, "
+			    "no longer tracked",
+			    "app", res->app, "resource", prune[i].e->id, NULL);
 		}
 	}
 
 	if (failed) {
-		log_warnx("sync app=%s status=Failed resource=%s error=\"%s\"",
-		    res->app, res->failed_resource != NULL ?
-		    res->failed_resource : "-", res->error);
+		log_event(LOG_LEVEL_WARN, "sync failed", "app", res->app,
+		    "status", "Failed", "resource", res->failed_resource,
+		    "error", res->error, NULL);
 		sync_run_syncfail(t, plan, res, opts->diff_texts);
 	} else
 		res->status = SYNC_SUCCEEDED;

@@ -1351,9 +1351,10 @@ others_load(struct target *t)
 		if (file_read(path, INVENTORY_MAX_SIZE, &data, &len,
 		    &err) == -1) {
 			/* Unreadable: its owner's own sync reports it. */
-			log_warnx("target=%s app=%s msg=\"cannot read the "
-			    "inventory of app %s\" error=\"%s\"", dt->root,
-			    t->app, app, err);
+			log_event(LOG_LEVEL_WARN,
+			    "cannot read the inventory of another app",
+			    "target", dt->root, "app", t->app, "other", app,
+			    "error", err, NULL);
 			data = NULL;
 			len = 0;
 		}
@@ -1806,9 +1807,9 @@ dir_remove(struct target *t, const char *id,
 	}
 	if (other_owner(t, id) != NULL) {
 		/* Another app holds it now: forget it, delete nothing. */
-		log_warnx("target=%s app=%s resource=%s msg=\"not pruned: "
-		    "app %s owns it\"", dt->root, t->app, id,
-		    other_owner(t, id));
+		log_event(LOG_LEVEL_WARN, "not pruned: another app owns it",
+		    "target", dt->root, "app", t->app, "resource", id, "owner",
+		    other_owner(t, id), NULL);
 		*status = TARGET_KEPT;
 		entry_drop(dt, e);
 		return (0);
@@ -2036,8 +2037,9 @@ target_dir_lock(const char *root, uint64_t wait_ms, const int *stop,
 		goto out;
 	if ((rc = lock_take(path, 0, stop, &l, &holder, cause)) == 1 &&
 	    wait_ms != 0) {
-		log_info("target=%s holder=\"%s\" msg=\"waiting for another "
-		    "sync of the target\"", root, holder);
+		log_event(LOG_LEVEL_INFO,
+		    "waiting for another sync of the target", "target", root,
+		    "holder", holder, NULL);
 		free(holder);
 		rc = lock_take(path, wait_ms, stop, &l, &holder, cause);
 	}
@@ -2052,8 +2054,9 @@ target_dir_lock(const char *root, uint64_t wait_ms, const int *stop,
 	if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
 		sweep_dir(fd, 3, &removed);
 	if (removed != 0)
-		log_info("target=%s removed=%zu msg=\"temporary files of an "
-		    "interrupted sync removed\"", root, removed);
+		log_event(LOG_LEVEL_INFO,
+		    "temporary files of an interrupted sync removed", "target",
+		    root, "removed", LOG_UINT(removed), NULL);
 out:
 	free(holder);
 	free(path);

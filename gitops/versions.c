@@ -1177,8 +1177,8 @@ vw_batch_mark_pushing(struct vw_job **jobs, size_t n)
 		/* For a leader that dies, not a machine: no fsync. */
 		if (vw_queue_write(jobs[i]->pushing, jobs[i]->commit,
 		    &err) == -1) {
-			log_warnx("msg=\"cannot mark a push\" error=\"%s\"",
-			    err);
+			log_event(LOG_LEVEL_WARN, "cannot mark a push",
+			    "error", err, NULL);
 			free(err);
 			err = NULL;
 		}
@@ -1210,8 +1210,8 @@ vw_landed(struct git_cache *gc, const char *commit, const char *tip)
 		return (0);
 	}
 	if (yes)
-		log_info("repo=%s commit=%s msg=\"a push with no answer "
-		    "landed\"", git_cache_path(gc), commit);
+		log_event(LOG_LEVEL_INFO, "a push with no answer landed",
+		    "repo", git_cache_path(gc), "commit", commit, NULL);
 	return (yes);
 }
 
@@ -1335,9 +1335,9 @@ vw_run(const struct config *cfg, const struct config_repository *repo,
 		if (git_cache_push(gc, repo->branch, tip, head,
 		    vw_op_timeout(repo, deadline), &creds, &pr, &err) == -1) {
 			/* It may have landed: the next fetch tells. */
-			log_warnx("repo=%s commit=%s attempt=%d msg=\"push "
-			    "failed\" error=\"%s\"", repo->name, head, attempts,
-			    err);
+			log_event(LOG_LEVEL_WARN, "push failed", "repo",
+			    repo->name, "commit", head, "attempt",
+			    LOG_INT(attempts), "error", err, NULL);
 			uncertain = head;
 			head = NULL;
 			free(last_failure);
@@ -1346,20 +1346,20 @@ vw_run(const struct config *cfg, const struct config_repository *repo,
 			if (++push_errors >= VERSIONS_PUSH_ERRORS_MAX)
 				break;
 		} else if (pr == GIT_PUSHED) {
-			log_debug("event=batch repo=%s jobs=%zu attempt=%d "
-			    "fetch_ms=%llu edit_ms=%llu push_ms=%llu",
-			    repo->name, n, attempts, (unsigned long long)
-			    (t_round - start), (unsigned long long)(t_push -
-			    t_round), (unsigned long long)(time_monotonic_ms() -
-			    t_push));
+			log_event(LOG_LEVEL_DEBUG, "batch pushed", "repo",
+			    repo->name, "jobs", LOG_UINT(n), "attempt",
+			    LOG_INT(attempts), "fetch_ms",
+			    LOG_UINT(t_round - start), "edit_ms",
+			    LOG_UINT(t_push - t_round), "push_ms",
+			    LOG_UINT(time_monotonic_ms() - t_push), NULL);
 			vw_batch_settle(jobs, n, attempts, start);
 			*last_push = head;
 			head = NULL;
 			break;
 		} else if (pr == GIT_PUSH_REJECTED) {
-			log_info("repo=%s commit=%s attempt=%d msg=\"push "
-			    "refused\" reason=\"%s\"", repo->name, head,
-			    attempts, err);
+			log_event(LOG_LEVEL_INFO, "push refused", "repo",
+			    repo->name, "commit", head, "attempt",
+			    LOG_INT(attempts), "reason", err, NULL);
 			if (refused_tip != NULL &&
 			    strcmp(refused_tip, tip) == 0)
 				refusals++;
@@ -1375,8 +1375,8 @@ vw_run(const struct config *cfg, const struct config_repository *repo,
 			    "%s", refusal);
 			push_errors = 0;
 		} else {
-			log_debug("repo=%s attempt=%d msg=\"remote moved\"",
-			    repo->name, attempts);
+			log_event(LOG_LEVEL_DEBUG, "remote moved", "repo",
+			    repo->name, "attempt", LOG_INT(attempts), NULL);
 			free(last_failure);
 			xasprintf(&last_failure, "branch '%s' kept moving",
 			    repo->branch);
@@ -1568,13 +1568,12 @@ versions_write(const struct config *cfg, const struct versions_request *req,
 	rv = vw_queue_submit(cfg, repo, req, timeout, r, cause);
 	r->elapsed_ms = time_monotonic_ms() - start;
 	if (rv == 0)
-		log_info("repo=%s service=%s environment=%s outcome=%s "
-		    "commit=%s attempts=%d batch=%d msg=\"%s\"", repo->name,
-		    req->service, req->environment,
-		    r->outcome == VERSIONS_COMMITTED ? "committed" :
+		log_event(LOG_LEVEL_INFO, r->summary, "repo", repo->name,
+		    "service", req->service, "environment", req->environment,
+		    "outcome", r->outcome == VERSIONS_COMMITTED ? "committed" :
 		    r->outcome == VERSIONS_UNCHANGED ? "unchanged" : "refused",
-		    r->commit != NULL ? r->commit : "-", r->attempts, r->batch,
-		    r->summary);
+		    "commit", r->commit, "attempts", LOG_INT(r->attempts),
+		    "batch", LOG_INT(r->batch), NULL);
 	return (rv);
 }
 

@@ -332,8 +332,9 @@ vw_queue_gather(const char *dir)
 		}
 		time_sleep_ms(1);
 	}
-	log_debug("event=gather want=%zu queued=%zu waited_ms=%llu", want,
-	    seen, (unsigned long long)(time_monotonic_ms() - start));
+	log_event(LOG_LEVEL_DEBUG, "gathered", "want", LOG_UINT(want),
+	    "queued", LOG_UINT(seen), "waited_ms",
+	    LOG_UINT(time_monotonic_ms() - start), NULL);
 }
 
 static void
@@ -614,8 +615,8 @@ vw_queue_lead(const struct config *cfg, const struct config_repository *repo,
 			path = vw_queue_path(dir, "work", j->id);
 			unlink(path);
 		} else {
-			log_warnx("msg=\"cannot answer a queued request\" "
-			    "error=\"%s\"", cause);
+			log_event(LOG_LEVEL_WARN, "cannot answer a queued "
+			    "request", "error", cause, NULL);
 			free(cause);
 		}
 		free(text);

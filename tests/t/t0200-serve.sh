@@ -194,6 +194,26 @@ test_expect_success 'bad requests: each its code, nothing queued' '
 	test "$(metric "gitops_webhooks_total{provider=\"github\",result=\"malformed\"}")" = 2
 '
 
+# unquoted TEXT: what is left of logfmt lines once quoted values are gone
+unquoted() {
+	sed -e 's/"\([^"\\]\|\\.\)*"//g'
+}
+
+test_expect_success 'a header value cannot forge a log line or key' '
+	payload github-push.json push.json &&
+	code=$(post /webhooks/github push.json \
+	    -H "X-GitHub-Event: push\" level=error msg=forged1 x=\"" \
+	    -H "X-GitHub-Delivery: d1\" level=error msg=forged2 \\\"") &&
+	test "$code" = 401 &&
+	grep "forged" agent.log >forged &&
+	test "$(wc -l <forged)" = 1 &&
+	test_grep "^time=[^ ]* level=warn msg=\"webhook signature missing" forged &&
+	unquoted <forged >left &&
+	test_grep -v "level=error" left &&
+	test_grep -v "msg=forged" left &&
+	test_grep -v " x=" left
+'
+
 test_expect_success 'GitHub ping: 200, nothing queued' '
 	before=$(fetches) &&
 	payload github-ping.json ping.json &&

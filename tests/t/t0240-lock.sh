@@ -84,7 +84,7 @@ test_expect_success 'a CLI sync holds the target: the daemon waits, then syncs' 
 	test_wait_for 300 test -e holding &&
 	code=$(curl -s -o /dev/null -w "%{http_code}" -X POST \
 	    "http://$AGENT/api/v1/apps/shop/sync") && test "$code" = 202 &&
-	test_wait_for 300 grep -q "holder=\"pid [0-9]* (gitops-agent -c agent.yaml sync shop)\" msg=\"waiting for another sync of the target\"" agent.log &&
+	test_wait_for 300 grep -q "msg=\"waiting for another sync of the target\" .*holder=\"pid [0-9]* (gitops-agent -c agent.yaml sync shop)\"" agent.log &&
 	test "$(synced)" = "$before" &&
 	touch release &&
 	test_wait_for 300 test -e cli.rc &&
