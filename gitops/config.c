@@ -1725,11 +1725,17 @@ config_check_secret(const char *what, const char *file, const char *env,
 }
 
 /* A file check reads as serve will: there, not empty; a key private. */
-static const char *
-config_mode_text(mode_t m, char out[8])
+/* A secret others may read: said once, where it is read. */
+static void
+config_warn_open(const char *file, const struct stat *st)
 {
-	snprintf(out, 8, "%04o", (unsigned int)(m & 07777));
-	return (out);
+	char	mode[8];
+
+	if ((st->st_mode & (S_IRWXG | S_IRWXO)) == 0)
+		return;
+	snprintf(mode, sizeof mode, "%04o", (unsigned int)(st->st_mode & 07777));
+	log_event(LOG_LEVEL_WARN, "secret file is open to group or others; "
+	    "chmod 600 it", "file", file, "mode", mode, NULL);
 }
 
 static void
@@ -1737,7 +1743,6 @@ config_check_file(const char *what, const char *file, int secret,
     char **cause)
 {
 	struct stat	st;
-	char		mode[8];
 
 	if (file == NULL)
 		return;
@@ -1746,10 +1751,8 @@ config_check_file(const char *what, const char *file, int secret,
 		    strerror(errno));
 	else if (st.st_size == 0)
 		cause_append(cause, "%s '%s' is empty", what, file);
-	else if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		log_event(LOG_LEVEL_WARN, "secret file is open to group or "
-		    "others; chmod 600 it", "file", file, "mode",
-		    config_mode_text(st.st_mode, mode), NULL);
+	else if (secret)
+		config_warn_open(file, &st);
 }
 
 int
@@ -1785,7 +1788,6 @@ config_read_secret(const char *file, const char *env, char **out,
     size_t *outlen, char **cause)
 {
 	struct stat	 st;
-	char		 mode[8];
 	const char	*value;
 	char		*data = NULL;
 	size_t		 len = 0;
@@ -1812,14 +1814,8 @@ config_read_secret(const char *file, const char *env, char **out,
 		*out = xstrdup(value);
 		return (0);
 	}
-	if (stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		snprintf(mode, sizeof mode, "%04o",
-		    (unsigned int)(st.st_mode & 07777));
-		log_event(LOG_LEVEL_WARN,
-		    "secret file is open to group or others; chmod 600 "
-		    "it",
-		    "file", file, "mode", mode, NULL);
-	}
+	if (stat(file, &st) == 0)
+		config_warn_open(file, &st);
 	if (file_read(file, CONFIG_SECRET_MAX, &data, &len, cause) == -1)
 		return (-1);
 	if (len > 0 && data[len - 1] == '\n') {

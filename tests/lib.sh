@@ -252,6 +252,24 @@ test_post_deploy() {
 	    "http://$1/api/v1/deployments"
 }
 
+# test_infra_remote SECRET [REPO...]: bare repositories srv/infra.git (and
+# srv/REPO.git for each REPO) served by a real git daemon; sets URL (of
+# infra.git), PORT and AGENT (a free 127.0.0.1 address for the agent) and
+# writes SECRET to ./secret, mode 0600, for webhook_secret_file.
+test_infra_remote() {
+	secret=$1
+	shift
+	mkdir -p srv || exit 1
+	for r in infra "$@"; do
+		git init -q --bare -b main "srv/$r.git" || exit 1
+	done
+	test_git_daemon "$TRASH/srv"
+	URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
+	PORT=$(test_free_port)
+	AGENT="127.0.0.1:$PORT"
+	printf '%s\n' "$secret" >secret && chmod 600 secret || exit 1
+}
+
 # A server on 127.0.0.1 that accepts every connection and never says a
 # word (a hung remote); sets HANG_PORT; each accept is logged to $1.
 test_hang_server() {

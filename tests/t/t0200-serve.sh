@@ -10,12 +10,7 @@
 SECRET="It's a Secret to Everybody"
 WEBHOOKS="$FIXTURES/webhooks"
 
-mkdir -p srv && git init -q --bare -b main srv/infra.git || exit 1
-test_git_daemon "$TRASH/srv"
-URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
-PORT=$(test_free_port)
-AGENT="127.0.0.1:$PORT"
-printf '%s\n' "$SECRET" >secret && chmod 600 secret
+test_infra_remote "$SECRET"
 
 # The example's configuration, reading the repository from the daemon.
 write_config() { # FILE [EXTRA TOP-LEVEL LINES]

@@ -7,14 +7,8 @@
 . "$TEST_SRCDIR/tests/lib.sh"
 
 SECRET="deploy secret"
-mkdir -p srv && git init -q --bare -b main srv/infra.git &&
-    git init -q --bare -b main srv/team.git || exit 1
-test_git_daemon "$TRASH/srv"
-URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
-PORT=$(test_free_port)
-AGENT="127.0.0.1:$PORT"
+test_infra_remote "$SECRET" team
 TEAM_URL="git://127.0.0.1:$GIT_DAEMON_PORT/team.git"
-printf '%s\n' "$SECRET" >secret && chmod 600 secret
 printf 'team secret\n' >team-secret && chmod 600 team-secret
 
 {

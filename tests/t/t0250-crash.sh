@@ -13,12 +13,7 @@
 . "$TEST_SRCDIR/tests/lib.sh"
 
 SECRET="crash secret"
-mkdir -p srv && git init -q --bare -b main srv/infra.git || exit 1
-test_git_daemon "$TRASH/srv"
-URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
-PORT=$(test_free_port)
-AGENT="127.0.0.1:$PORT"
-printf '%s\n' "$SECRET" >secret && chmod 600 secret
+test_infra_remote "$SECRET"
 test_cleanup_pidfile "$TRASH/agent.pid"
 
 # Not under valgrind (make check-valgrind): a kill -9 leaves valgrind

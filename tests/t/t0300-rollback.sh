@@ -11,14 +11,9 @@
 . "$TEST_SRCDIR/tests/lib.sh"
 
 SECRET="rollback secret"
-mkdir -p srv && git init -q --bare -b main srv/infra.git || exit 1
-test_git_daemon "$TRASH/srv"
-URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
-PORT=$(test_free_port)
+test_infra_remote "$SECRET"
 SVC=$(test_free_port)
 NOTIFY=$(test_free_port)
-AGENT="127.0.0.1:$PORT"
-printf '%s\n' "$SECRET" >secret && chmod 600 secret
 printf 'api token\n' >api-token && chmod 600 api-token
 test_cleanup_pidfile "$TRASH/agent.pid"
 test_cleanup_pidfile "$TRASH/service.pid"

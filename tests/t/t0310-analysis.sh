@@ -13,14 +13,9 @@ if ! command -v prometheus >/dev/null 2>&1; then
 fi
 
 SECRET="analysis secret"
-mkdir -p srv && git init -q --bare -b main srv/infra.git || exit 1
-test_git_daemon "$TRASH/srv"
-URL="git://127.0.0.1:$GIT_DAEMON_PORT/infra.git"
-PORT=$(test_free_port)
+test_infra_remote "$SECRET"
 SVC=$(test_free_port)
 PROM=$(test_free_port)
-AGENT="127.0.0.1:$PORT"
-printf '%s\n' "$SECRET" >secret && chmod 600 secret
 test_cleanup_pidfile "$TRASH/agent.pid"
 test_cleanup_pidfile "$TRASH/service.pid"
 test_cleanup_pidfile "$TRASH/prometheus.pid"
