@@ -404,12 +404,15 @@ webhook_event_free(struct webhook_event *ev)
  */
 #define WEBHOOK_SCAN_DEPTH	128
 #define WEBHOOK_VALUE_MAX	4096	/* longer strings are never kept */
+#define WEBHOOK_KEY_MAX		32	/* longer keys match no field */
 
 struct webhook_scan {
 	const char	*start, *p, *end;
 	int		 depth;
-	const char	*key[WEBHOOK_SCAN_DEPTH];	/* raw, or NULL: item */
+	const char	*key[WEBHOOK_SCAN_DEPTH];	/* text, or NULL: item */
 	size_t		 keylen[WEBHOOK_SCAN_DEPTH];
+	/* A key written with escapes, decoded: "re\u0066" is "ref". */
+	char		 keybuf[WEBHOOK_SCAN_DEPTH][WEBHOOK_KEY_MAX + 1];
 	struct webhook_fields *out;
 	const char	*error;
 };
@@ -727,6 +730,34 @@ ws_decode(const char *raw, size_t len, int escaped, char *out)
 	return (0);
 }
 
+/*
+ * The key at a depth: its raw bytes when it has no escapes, else its
+ * decoded text, so that a key matches by what it means, as every JSON
+ * parser reads it (a key too long to be one we want matches nothing).
+ */
+static void
+ws_set_key(struct webhook_scan *ws, int d, const char *raw, size_t rawlen,
+    int escaped)
+{
+	char	v[WEBHOOK_VALUE_MAX + 1];
+	size_t	n;
+
+	ws->key[d] = raw;
+	ws->keylen[d] = rawlen;
+	if (!escaped)
+		return;
+	if (ws_decode(raw, rawlen, escaped, v) == -1 ||
+	    (n = strlen(v)) > WEBHOOK_KEY_MAX) {
+		ws->keybuf[d][0] = '\0';
+		ws->key[d] = ws->keybuf[d];
+		ws->keylen[d] = WEBHOOK_KEY_MAX + 1;	/* matches no name */
+		return;
+	}
+	memcpy(ws->keybuf[d], v, n + 1);
+	ws->key[d] = ws->keybuf[d];
+	ws->keylen[d] = n;
+}
+
 static int
 ws_literal(struct webhook_scan *ws, const char *word)
 {
@@ -836,8 +867,8 @@ ws_value(struct webhook_scan *ws)
 				if (ws_string(ws, &raw, &rawlen,
 				    &escaped) == -1)
 					return (-1);
-				ws->key[ws->depth - 1] = raw;
-				ws->keylen[ws->depth - 1] = rawlen;
+				ws_set_key(ws, ws->depth - 1, raw, rawlen,
+				    escaped);
 				ws_skip_space(ws);
 				if (ws->p >= ws->end || *ws->p != ':')
 					return (ws_fail(ws, "expected ':'"));

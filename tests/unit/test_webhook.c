@@ -263,6 +263,39 @@ test_webhook_parse_bitbucket_server_refs_changed(void **state)
 	free(body);
 }
 
+/*
+ * A key written with escapes means what it decodes to, as it does to
+ * every JSON parser: "re\u0066" is "ref" (it was skipped, so the scanner
+ * and a provider's own reading disagreed about what was pushed).
+ */
+static void
+test_webhook_parse_escaped_keys_read_as_decoded(void **state)
+{
+	const char		*h[] = { "X-GitHub-Event", "push", NULL };
+	const char		*body = "{\"re\\u0066\": \"refs/heads/main\", "
+				    "\"\\u0061fter\": \"0123456789012345678901234"
+				    "567890123456789\", \"repository\": {\"clone_"
+				    "\\u0075rl\": \"https://example.com/a/b.git\", "
+				    "\"\\u0075rl\\u0075rl\\u0075rl\\u0075rl\\u0075rl"
+				    "\\u0075rl\\u0075rl\\u0075rl\\u0075rl\": "
+				    "\"https://example.com/not/this.git\"}}";
+	struct webhook_event	 ev;
+	char			*cause = NULL;
+
+	(void)state;
+	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h, body,
+	    strlen(body), &ev, &cause), 0);
+	assert_int_equal(ev.kind, WEBHOOK_PUSH);
+	assert_int_equal(ev.branches.n, 1);
+	assert_string_equal(ev.branches.v[0], "main");
+	assert_string_equal(ev.after,
+	    "0123456789012345678901234567890123456789");
+	/* A long key matches no field. */
+	assert_int_equal(ev.urls.n, 1);
+	assert_string_equal(ev.urls.v[0], "https://example.com/a/b.git");
+	webhook_event_free(&ev);
+}
+
 static void
 test_webhook_parse_repository_dispatch_deploy(void **state)
 {
@@ -621,6 +654,7 @@ main(void)
 		cmocka_unit_test(test_webhook_parse_each_provider_fixture),
 		cmocka_unit_test(
 		    test_webhook_parse_bitbucket_server_refs_changed),
+		cmocka_unit_test(test_webhook_parse_escaped_keys_read_as_decoded),
 		cmocka_unit_test(test_webhook_parse_repository_dispatch_deploy),
 		cmocka_unit_test(test_webhook_parse_malformed_says_what),
 		cmocka_unit_test(test_deploy_request_fresh_window),
