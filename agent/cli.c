@@ -29,7 +29,7 @@ struct cli_app {
 	char			*name;
 	struct source		*source;
 	char			*path;		/* inside the source */
-	char			*target_path;	/* NULL: none given */
+	struct config_target	 target;		/* path NULL: none given */
 	char			*namespace;	/* default namespace or NULL */
 	int			 prune;
 	uint64_t		 timeout_ms;
@@ -257,7 +257,7 @@ cli_app_free(struct cli_app *a)
 	free(a->name);
 	source_free(a->source);
 	free(a->path);
-	free(a->target_path);
+	free(a->target.path);
 	free(a->namespace);
 	free(a->revision);
 	free(a);
@@ -291,7 +291,7 @@ cli_app_from_path(const struct cli_opts *o, char **cause)
 		a->source = source_dir_new("/");
 	a->path = xstrdup(abs[1] == '\0' ? "" : abs + 1);
 	if (o->target != NULL)
-		a->target_path = xstrdup(o->target);
+		a->target.path = xstrdup(o->target);
 	if (o->app_name != NULL)
 		a->name = xstrdup(o->app_name);
 	else if (o->target != NULL) {
@@ -402,8 +402,13 @@ cli_app_from_config(const struct config *cfg, const char *name,
 		return (NULL);
 	}
 	a->path = xstrdup(app->path);
-	a->target_path = xstrdup(o->target != NULL ? o->target :
-	    app->target_path);
+	/* --target DIR: the app's resources go to that directory instead. */
+	if (o->target != NULL)
+		a->target.path = xstrdup(o->target);
+	else {
+		a->target.type = app->target.type;
+		a->target.path = xstrdup(app->target.path);
+	}
 	if (app->namespace != NULL)
 		a->namespace = xstrdup(app->namespace);
 	a->prune = o->prune == -1 ? app->prune : o->prune;
@@ -645,7 +650,7 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 	run.name = a->name;
 	run.source = a->source;
 	run.path = a->path;
-	run.target_path = a->target_path;
+	run.target = a->target.path != NULL ? &a->target : NULL;
 	run.namespace = a->namespace;
 	run.prune = a->prune;
 	run.timeout_ms = a->timeout_ms;

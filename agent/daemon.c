@@ -456,6 +456,15 @@ daemon_key_add(struct strv *keys, const char *kind, const char *name)
 }
 
 static void
+daemon_target_key_add(struct strv *keys, const struct config_target *ct)
+{
+	char	*k = target_key(ct);
+
+	daemon_key_add(keys, "target", k);
+	free(k);
+}
+
+static void
 daemon_repo_keys(const struct config *cfg, const char *repo,
     struct strv *keys)
 {
@@ -464,8 +473,7 @@ daemon_repo_keys(const struct config *cfg, const char *repo,
 	daemon_key_add(keys, "repository", repo);
 	for (i = 0; i < cfg->napps; i++) {
 		if (strcmp(cfg->apps[i].repository, repo) == 0)
-			daemon_key_add(keys, "target",
-			    cfg->apps[i].target_path);
+			daemon_target_key_add(keys, &cfg->apps[i].target);
 	}
 }
 
@@ -556,7 +564,7 @@ daemon_deploy_keys(const struct config *cfg, const struct deploy_request *d,
 		if (app == NULL)
 			continue;
 		daemon_key_add(keys, "repository", app->repository);
-		daemon_key_add(keys, "target", app->target_path);
+		daemon_target_key_add(keys, &app->target);
 	}
 	/* Dependencies of those apps are only read: no key. */
 }
@@ -1627,11 +1635,14 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	struct repo_view	*rv = daemon_repo(a, app->repository);
 	struct json		*o = json_new_object(), *last;
 	const char		*rev;
+	char			*target;
 
 	json_set(o, "name", json_new_string(app->name));
 	json_set(o, "repository", json_new_string(app->repository));
 	json_set(o, "path", json_new_string(app->path));
-	json_set(o, "target", json_new_string(app->target_path));
+	target = target_key(&app->target);
+	json_set(o, "target", json_new_string(target));
+	free(target);
 	if (app->service != NULL)
 		json_set(o, "service", json_new_string(app->service));
 	if (app->environment != NULL)

@@ -389,7 +389,7 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	run.name = app->name;
 	run.source = src;
 	run.path = app->path;
-	run.target_path = app->target_path;
+	run.target = &app->target;
 	run.namespace = app->namespace;
 	run.prune = app->prune;
 	run.timeout_ms = app->sync_timeout_ms;

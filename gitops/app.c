@@ -178,7 +178,7 @@ app_env_init(struct app_env *env, const struct app_run *run,
 {
 	const char	*keep[] = { "PATH=", "HOME=", "LANG=", "TZ=", "TMPDIR=",
 			    "USER=", "LOGNAME=", NULL };
-	char		**e, *slash;
+	char		**e, *slash, *target;
 	size_t		 i;
 
 	memset(env, 0, sizeof *env);
@@ -191,7 +191,9 @@ app_env_init(struct app_env *env, const struct app_run *run,
 	}
 	app_env_set(&env->vars, "GITOPS_APP", run->name);
 	app_env_set(&env->vars, "GITOPS_REVISION", run->revision);
-	app_env_set(&env->vars, "GITOPS_TARGET", run->target_path);
+	target = target_key(run->target);
+	app_env_set(&env->vars, "GITOPS_TARGET", target);
+	free(target);
 	app_env_set(&env->vars, "GITOPS_SERVICE", run->app->service);
 	app_env_set(&env->vars, "GITOPS_ENVIRONMENT", run->app->environment);
 	app_env_set(&env->vars, "GITOPS_VERSION", version);
@@ -502,7 +504,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	*resultp = NULL;
 	memset(&inputs, 0, sizeof inputs);
 	memset(&env, 0, sizeof env);
-	if (run->target_path == NULL) {
+	if (run->target == NULL) {
 		xasprintf(cause, "no target directory: give --target DIR");
 		return (-1);
 	}
@@ -524,10 +526,11 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		goto out;
 	}
 	/* Two syncs of one target at once lose track of files: one waits. */
-	if (!run->dry_run && (lk = target_dir_lock(run->target_path,
+	if (!run->dry_run && (lk = target_lock(run->target,
 	    run->lock_wait_ms, run->stop, cause)) == NULL)
 		goto out;
-	t = target_dir_new(run->name, run->target_path);
+	if ((t = target_open(run->name, run->target, cause)) == NULL)
+		goto out;
 	memset(&so, 0, sizeof so);
 	so.dry_run = run->dry_run;
 	so.diff_texts = run->diff_texts;
@@ -554,7 +557,8 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	changes = sync_result_has_changes(dry);
 	sync_result_free(dry);
 	target_free(t);
-	t = target_dir_new(run->name, run->target_path);
+	if ((t = target_open(run->name, run->target, cause)) == NULL)
+		goto out;
 	so.dry_run = 0;
 	if (run->state_dir != NULL && state_load_sync(run->state_dir,
 	    run->name, &prev, &err) == -1) {

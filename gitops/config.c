@@ -430,11 +430,11 @@ static const struct opt opts[] = {
 	  .desc = "the command is killed past it and the hook fails" },
 
 	{ .section = SECTION_TARGET, .key = "type", .type = OPT_ENUM,
-	  .offset = offsetof(struct config_app, target_type),
+	  .offset = offsetof(struct config_app, target.type),
 	  .def = "directory", .values = target_type_names,
 	  .desc = "kind of target: directory writes one file per resource" },
 	{ .section = SECTION_TARGET, .key = "path", .type = OPT_PATH,
-	  .offset = offsetof(struct config_app, target_path),
+	  .offset = offsetof(struct config_app, target.path),
 	  .flags = OPT_REQUIRED,
 	  .desc = "directory the resources are written to" },
 

@@ -34,6 +34,7 @@ struct resource_set;
 struct plan;
 struct target;
 struct config;
+struct config_target;
 
 /* log.c */
 struct buf;
@@ -840,6 +841,24 @@ void		 target_dir_counts(struct target *,
  */
 struct lock	*target_dir_lock(const char *, uint64_t, const int *, char **);
 void		 target_free(struct target *);
+/*
+ * The target of an app as its configuration describes it, whatever its
+ * kind: the only place that chooses one. NULL and *cause if it cannot be
+ * opened.
+ */
+struct target	*target_open(const char *, const struct config_target *,
+		     char **);
+/*
+ * Take the lock two syncs of one target share (waiting up to wait ms or
+ * until *stop); NULL and *cause naming the holder.
+ */
+struct lock	*target_lock(const struct config_target *, uint64_t,
+		     const int *, char **);
+/*
+ * What names a target (for messages, the API and the daemon's per-target
+ * serialisation): two apps with the same key share a target. Allocated.
+ */
+char		*target_key(const struct config_target *);
 int		 target_get(struct target *, const char *, struct json **,
 		     char **);
 int		 target_compare(struct target *, const struct resource *,
@@ -969,6 +988,11 @@ int		 state_load_sync(const char *, const char *, struct json **,
 enum config_target_type {
 	TARGET_DIRECTORY,
 };
+/* Where an app's resources go (target_open() makes one of it). */
+struct config_target {
+	enum config_target_type type;
+	char		*path;		/* directory: the folder */
+};
 /* repositories[].verify_commits: the keys a commit must be signed with. */
 struct config_verify {
 	char		*allowed_signers; /* SSH: ssh-keygen's format */
@@ -1083,8 +1107,7 @@ struct config_app {
 	char		*name;
 	char		*repository;
 	char		*path;		/* normalised, inside the repo */
-	enum config_target_type target_type;
-	char		*target_path;
+	struct config_target target;
 	char		*namespace;	/* default for namespaced resources */
 	struct strv	 depends_on;
 	int		 prune;
@@ -1214,7 +1237,7 @@ struct app_run {
 	const char	*name;
 	struct source	*source;	/* borrowed */
 	const char	*path;		/* inside the source */
-	const char	*target_path;
+	const struct config_target *target; /* NULL: none given */
 	const char	*namespace;	/* default namespace, or NULL */
 	int		 prune;
 	uint64_t	 timeout_ms;

@@ -1,7 +1,8 @@
 /*
  * target.c: the generic face of a target (where resources are applied):
- * dispatch to a target's ops, the fallbacks for optional ops, and names of
- * health states. Knows nothing of any one kind of target.
+ * the factory that opens the kind a configuration names, dispatch to a
+ * target's ops, the fallbacks for optional ops, and names of health
+ * states. Past the factory, knows nothing of any one kind of target.
  *
  * Runs in whichever thread runs a sync; a target is used by one thread at
  * a time. Never logs what it applies (it may hold Secrets).
@@ -29,6 +30,43 @@ health_status_name(enum health_status h)
 		break;
 	}
 	return ("Unknown");
+}
+
+struct target *
+target_open(const char *app, const struct config_target *ct, char **cause)
+{
+	switch (ct->type) {
+	case TARGET_DIRECTORY:
+		if (ct->path == NULL)
+			break;
+		return (target_dir_new(app, ct->path));
+	}
+	xasprintf(cause, "app '%s': its target names no directory", app);
+	return (NULL);
+}
+
+struct lock *
+target_lock(const struct config_target *ct, uint64_t wait_ms,
+    const int *stop, char **cause)
+{
+	switch (ct->type) {
+	case TARGET_DIRECTORY:
+		if (ct->path == NULL)
+			break;
+		return (target_dir_lock(ct->path, wait_ms, stop, cause));
+	}
+	xasprintf(cause, "the target names no directory");
+	return (NULL);
+}
+
+char *
+target_key(const struct config_target *ct)
+{
+	switch (ct->type) {
+	case TARGET_DIRECTORY:
+		break;
+	}
+	return (xstrdup(ct->path != NULL ? ct->path : ""));
 }
 
 void

@@ -14,7 +14,7 @@ test_cleanup_pidfile "$TRASH/agent.pid"
 
 # The hook: say it holds, wait for the release (bounded), consume it.
 cat >hold.sh <<EOF
-echo "\$GITOPS_APP" >>$TRASH/held.log
+echo "\$GITOPS_APP \$GITOPS_TARGET" >>$TRASH/held.log
 touch $TRASH/holding
 i=0
 while [ ! -e $TRASH/release ] && [ \$i -lt 600 ]; do
@@ -74,6 +74,7 @@ test_expect_success 'the daemon mid-sync holds the target: sync fails naming it'
 	test_expect_code 1 gitops_agent -c agent.yaml sync shop >out 2>err &&
 	test_grep "^shop: target .*live. is being synced by pid $(cat agent.pid) ($serve_cmd); try again when it is done$" err &&
 	test "$(wc -l <held.log)" = 1 &&
+	test_grep "^shop live$" held.log &&
 	touch release &&
 	test_wait_for 300 field_is status Succeeded &&
 	test_target_is_inventory live &&

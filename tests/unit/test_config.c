@@ -76,8 +76,8 @@ test_config_parse_defaults_applied(void **state)
 	assert_string_equal(a->name, "web");
 	assert_string_equal(a->repository, "infra");
 	assert_string_equal(a->path, "apps/web");
-	assert_int_equal(a->target_type, TARGET_DIRECTORY);
-	assert_string_equal(a->target_path, "conf/live");
+	assert_int_equal(a->target.type, TARGET_DIRECTORY);
+	assert_string_equal(a->target.path, "conf/live");
 	assert_null(a->namespace);
 	assert_int_equal(a->depends_on.n, 0);
 	assert_int_equal(a->prune, 1);
@@ -171,11 +171,11 @@ test_config_parse_full_example_every_value(void **state)
 	a = config_find_app(cfg, "inventory-staging");
 	assert_ptr_equal(a, &cfg->apps[0]);
 	assert_string_equal(a->path, "apps/inventory/staging");
-	assert_string_equal(a->target_path, "/srv/live");
+	assert_string_equal(a->target.path, "/srv/live");
 	a = config_find_app(cfg, "checkout-staging");
 	assert_ptr_equal(a, &cfg->apps[1]);
 	assert_string_equal(a->path, "apps/checkout-service/overlays/staging");
-	assert_string_equal(a->target_path, "conf/../live/staging");
+	assert_string_equal(a->target.path, "conf/../live/staging");
 	assert_string_equal(a->namespace, "shop");
 	assert_int_equal(a->depends_on.n, 1);
 	assert_string_equal(a->depends_on.v[0], "inventory-staging");
@@ -221,7 +221,7 @@ test_config_parse_relative_paths_resolved_against_file(void **state)
 	assert_string_equal(cfg->repositories[0].directory, "some/dir");
 	assert_string_equal(cfg->repositories[0].webhook_secret_file,
 	    "some/dir/../secret");
-	assert_string_equal(cfg->apps[0].target_path, "some/dir");
+	assert_string_equal(cfg->apps[0].target.path, "some/dir");
 	config_free(cfg);
 
 	/* A file in the current directory: paths stay as written. */
@@ -709,7 +709,7 @@ test_config_load_file_and_missing_file(void **state)
 	assert_string_equal(cfg->file, path);
 	free(path);
 	xasprintf(&path, "%s/sub/live", dir);
-	assert_string_equal(cfg->apps[0].target_path, path);
+	assert_string_equal(cfg->apps[0].target.path, path);
 	free(path);
 	config_free(cfg);
 

@@ -1260,6 +1260,39 @@ test_target_apply_object_digest_is_stable(void **state)
 	target_free(t);
 }
 
+/* The factory opens the kind the configuration names, and keys it. */
+static void
+test_target_open_directory_from_config(void **state)
+{
+	struct config_target	 ct = { .type = TARGET_DIRECTORY };
+	struct target		*t;
+	struct resource		*r = res_cm("shop", "a", "one", 0);
+	struct lock		*lk;
+	char			*cause = NULL, *key, *got;
+
+	(void)state;
+	assert_null(target_open("shop", &ct, &cause));
+	assert_string_equal(cause, "app 'shop': its target names no directory");
+	free(cause);
+	cause = NULL;
+	ct.path = root;
+	key = target_key(&ct);
+	assert_string_equal(key, root);
+	free(key);
+	lk = target_lock(&ct, 0, NULL, &cause);
+	assert_non_null(lk);
+	t = target_open("shop", &ct, &cause);
+	assert_non_null(t);
+	apply_ok(t, r);
+	assert_int_equal(target_inventory_save(t, &cause), 0);
+	got = unit_read(root, "shop/ConfigMap/a.yaml");
+	assert_non_null(got);
+	free(got);
+	target_free(t);
+	lock_release(lk);
+	resource_free(r);
+}
+
 int
 main(void)
 {
@@ -1272,6 +1305,8 @@ main(void)
 		cmocka_unit_test(
 		    test_target_dir_path_cluster_scoped_uses_cluster_dir),
 		cmocka_unit_test(test_target_dir_path_unsafe_id_returns_null),
+		cmocka_unit_test_setup_teardown(
+		    test_target_open_directory_from_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_target_apply_new_resource_writes_yaml_atomically,
 		    setup, teardown),
