@@ -43,7 +43,7 @@ type server struct {
 }
 
 func main() {
-	dir := flag.String("dir", "", "directory for kubeconfig, token.kubeconfig and admin-token")
+	dir := flag.String("dir", "", "directory for kubeconfig, token.kubeconfig, admin-token, ca.crt and url")
 	latency := flag.Int("latency", 0, "milliseconds of latency added to every request")
 	swagger := flag.String("swagger", defaultSwagger, "Kubernetes OpenAPI v2 document with the built-in kinds' schemas")
 	flag.Parse()
@@ -213,11 +213,14 @@ current-context: kube-double
 }
 
 // writeFiles writes each file whole (a temporary name, then rename), so
-// that a test polling for the kubeconfig never reads half of one.
+// that a test polling for the kubeconfig never reads half of one; the
+// kubeconfig comes last, when everything else is in place.
 func writeFiles(dir, url string, ca, client pemPair, token, adminToken string) error {
 	b64 := base64.StdEncoding.EncodeToString
 	files := []struct{ name, text string }{
 		{"admin-token", adminToken + "\n"},
+		{"ca.crt", string(ca.cert)},
+		{"url", url + "\n"},
 		{"token.kubeconfig", kubeconfig(url, ca, "    token: "+token)},
 		{"kubeconfig", kubeconfig(url, ca, "    client-certificate-data: "+b64(client.cert)+
 			"\n    client-key-data: "+b64(client.key))},
