@@ -2,7 +2,8 @@
 // selectors, limit/continue paging, tables for kubectl get), DELETE with
 // preconditions, propagation and finalizers, and the bookkeeping every
 // write shares (resourceVersion, uid, generation, watch events). One lock
-// guards all objects; handlers take it, nothing under it blocks on a client.
+// guards all objects; GET, LIST and watch write to the client after
+// releasing it (a write's answer is one object, written under it).
 package main
 
 import (
@@ -314,17 +315,21 @@ func wantsTable(r *http.Request) bool {
 }
 
 func (s *store) get(w http.ResponseWriter, r *http.Request, tg *target) *apiError {
+	var resp interface{}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	o := s.find(tg.t, tg.ns, tg.name)
-	if o == nil {
+	switch {
+	case o == nil:
+	case wantsTable(r):
+		resp = s.table([]*object{o}, "")
+	default:
+		resp = s.render(o)
+	}
+	s.mu.Unlock()
+	if resp == nil {
 		return notFoundError(tg, tg.name)
 	}
-	if wantsTable(r) {
-		writeJSON(w, http.StatusOK, s.table([]*object{o}, ""))
-		return nil
-	}
-	writeJSON(w, http.StatusOK, s.render(o))
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -514,6 +519,14 @@ func (s *store) list(w http.ResponseWriter, r *http.Request, tg *target) *apiErr
 		}
 		start = string(b)
 	}
+	resp := s.listResponse(r, tg, sel, start, limit)
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// listResponse is one page of a LIST, made under the lock and written
+// after it, so that a slow reader never holds the store.
+func (s *store) listResponse(r *http.Request, tg *target, sel *selection, start string, limit int) map[string]interface{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keys, objs := s.selected(tg, sel)
@@ -529,17 +542,15 @@ func (s *store) list(w http.ResponseWriter, r *http.Request, tg *target) *apiErr
 		objs = objs[:limit]
 	}
 	if wantsTable(r) {
-		writeJSON(w, http.StatusOK, s.table(objs, str(listMeta, "continue")))
-		return nil
+		return s.table(objs, str(listMeta, "continue"))
 	}
 	items := make([]interface{}, len(objs))
 	for i, o := range objs {
 		items[i] = s.render(o)
 	}
-	writeJSON(w, http.StatusOK, map[string]interface{}{
+	return map[string]interface{}{
 		"kind": tg.t.kind + "List", "apiVersion": tg.t.gv(), "metadata": listMeta, "items": items,
-	})
-	return nil
+	}
 }
 
 // table is the meta.k8s.io/v1 Table kubectl get asks for: name and age.

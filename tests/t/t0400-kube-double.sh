@@ -274,6 +274,28 @@ test_expect_success KUBE 'delete: gone, then 404; a uid precondition that does n
 	test_must_fail kc get configmap sel2
 '
 
+test_expect_success KUBE 'propagation: Background deletes what the object owns, Orphan keeps it' '
+	owned() { # CHILD PARENT
+		uid=$(kc get configmap "$2" -o jsonpath="{.metadata.uid}") &&
+		printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  ownerReferences: [{apiVersion: v1, kind: ConfigMap, name: %s, uid: %s}]\n" \
+		    "$1" "$2" "$uid" | kc apply --server-side -f -
+	} &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: p1}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: p2}\n" >parents.yaml &&
+	kc apply --server-side -f parents.yaml &&
+	owned c1 p1 && owned c2 p2 &&
+	kc delete configmap p1 --cascade=background &&
+	test_must_fail kc get configmap c1 &&
+	kc delete configmap p2 --cascade=orphan &&
+	kc get configmap c2 -o jsonpath="{.metadata.ownerReferences}" >refs &&
+	test ! -s refs
+'
+
+test_expect_success KUBE 'a Deployment selector is immutable too' '
+	sed "s/{app: web}}/{app: web2}}/" web7.yaml >websel.yaml &&
+	test_must_fail kc apply --server-side --force-conflicts -f websel.yaml 2>err &&
+	test_grep "spec.selector: Invalid value: .*field is immutable" err
+'
+
 cat >crd.yaml <<'YAML'
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
