@@ -8,7 +8,9 @@ packages="build-essential autoconf automake libtool pkg-config
 	libcmocka-dev git curl python3 valgrind
 	openssh-client openssh-server openssl gnupg gpgv
 	wrk webhook prometheus
-	clang libclang-rt-14-dev"
+	clang libclang-rt-14-dev
+	golang-go golang-k8s-sigs-structured-merge-diff-dev
+	golang-k8s-kube-openapi-dev golang-k8s-sigs-yaml-dev"
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }

@@ -321,3 +321,56 @@ test_target_is_inventory() {
 	sys.exit(have != want)
 	EOF
 }
+
+# The Kubernetes API server double (tests/kube/; the README's testing
+# section). test_kube_prereq, at a script's top level, sets the KUBE
+# prerequisite when the double was built (needs go) and kubectl is
+# installed; otherwise KUBE tests skip, and under CI (CI set) a failing
+# test says what is missing: the double is a test dependency CI must have.
+KUBE_DOUBLE="$TEST_BUILDDIR/tests/kube/kube-double"
+test_kube_prereq() {
+	kube_missing=""
+	[ -x "$KUBE_DOUBLE" ] || kube_missing="$KUBE_DOUBLE (go not found at build time)"
+	command -v kubectl >/dev/null 2>&1 || kube_missing="$kube_missing kubectl"
+	if [ -z "$kube_missing" ]; then
+		test_set_prereq KUBE
+	elif [ -n "${CI:-}" ]; then
+		test_expect_success "the Kubernetes double can run (missing: $kube_missing)" 'false'
+	else
+		echo "# KUBE tests skip: missing $kube_missing"
+	fi
+}
+
+# test_kube_double DIR [ARG...]: start the double writing into DIR (its
+# pid in DIR/pid) and wait, at most 30 s, for its kubeconfig. Register
+# DIR/pid with test_cleanup_pidfile (top level) or stop it with
+# test_when_finished "test_kube_stop DIR".
+test_kube_double() {
+	kube_dir=$1 && shift &&
+	mkdir -p "$kube_dir" &&
+	rm -f "$kube_dir/kubeconfig" &&
+	{ "$KUBE_DOUBLE" --dir "$kube_dir" "$@" >>"$kube_dir/log" 2>&1 &
+	  echo $! >"$kube_dir/pid"; } &&
+	test_wait_for 300 test -f "$kube_dir/kubeconfig"
+}
+
+test_kube_stop() {
+	kill "$(cat "$1/pid")" 2>/dev/null
+	test_wait_for 100 sh -c "! kill -0 $(cat "$1/pid") 2>/dev/null"
+}
+
+# test_kube_curl DIR TOKENFILE [CURL ARG...] PATH: curl the double with
+# the bearer token in TOKENFILE, passed through a config on stdin so it
+# never shows in a process list.
+test_kube_curl() {
+	kube_dir=$1 kube_token=$2 && shift 2 &&
+	printf 'header = "Authorization: Bearer %s"\n' "$(cat "$kube_token")" |
+	curl -s --max-time 30 -K - --cacert "$kube_dir/ca.crt" "$@"
+}
+
+# test_kube_admin DIR METHOD KNOB [JSON]: a knob of the double's admin
+# endpoint (/double/KNOB); the answer on stdout, failing on an HTTP error.
+test_kube_admin() {
+	kube_url=$(cat "$1/url") &&
+	test_kube_curl "$1" "$1/admin-token" -f -X "$2" ${4:+-d "$4"} "$kube_url/double/$3"
+}
