@@ -128,10 +128,10 @@ int		 replay_landed(const struct replay *, const char *);
 int		 replay_record(struct replay *, const char *, char **);
 
 /*
- * The daemon's configuration as jobs see it: a loaded file and the
- * secrets it names, read once. Shared between the loop and the jobs that
- * started under it; freed by the last to let go (a reload makes a new
- * one while jobs may still hold the old).
+ * agent_config.c: the daemon's configuration as jobs see it: a loaded
+ * file and the secrets it names, read once. Shared between the loop and
+ * the jobs that started under it; freed by the last to let go (a reload
+ * makes a new one while jobs may still hold the old).
  */
 struct agent_config {
 	struct config	 *cfg;
