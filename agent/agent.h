@@ -145,7 +145,7 @@ struct agent_config *agent_config_load(const char *, char **);
 struct agent_config *agent_config_ref(struct agent_config *);
 void		 agent_config_unref(struct agent_config *);
 
-/* sched.c: the job queue, the worker threads, and what a job does */
+/* sched.c: the job queue and the worker threads; jobs.c: what a job does */
 enum job_kind {
 	JOB_REPO,	/* fetch a repository, sync the apps it changed */
 	JOB_DEPLOY,	/* bump a service's version, sync it after requires */
