@@ -128,10 +128,10 @@ int		 replay_landed(const struct replay *, const char *);
 int		 replay_record(struct replay *, const char *, char **);
 
 /*
- * The daemon's configuration as jobs see it: a loaded file and the
- * secrets it names, read once. Shared between the loop and the jobs that
- * started under it; freed by the last to let go (a reload makes a new
- * one while jobs may still hold the old).
+ * agent_config.c: the daemon's configuration as jobs see it: a loaded
+ * file and the secrets it names, read once. Shared between the loop and
+ * the jobs that started under it; freed by the last to let go (a reload
+ * makes a new one while jobs may still hold the old).
  */
 struct agent_config {
 	struct config	 *cfg;
@@ -145,7 +145,7 @@ struct agent_config *agent_config_load(const char *, char **);
 struct agent_config *agent_config_ref(struct agent_config *);
 void		 agent_config_unref(struct agent_config *);
 
-/* sched.c: the job queue, the worker threads, and what a job does */
+/* sched.c: the job queue and the worker threads; jobs.c: what a job does */
 enum job_kind {
 	JOB_REPO,	/* fetch a repository, sync the apps it changed */
 	JOB_DEPLOY,	/* bump a service's version, sync it after requires */

@@ -270,6 +270,104 @@ test_infra_remote() {
 	printf '%s\n' "$secret" >secret && chmod 600 secret || exit 1
 }
 
+# test_web_config [LINE...]: ./agent.yaml for an agent at $AGENT serving
+# the shop's web-staging app (service web, environment staging) from the
+# infra repository at $URL into ./live, the webhook secret in ./secret
+# (test_infra_remote sets these); each LINE is a top-level option put
+# before the repositories. Append the app's own options (hooks, health,
+# analysis), then test_web_config_versions.
+test_web_config() {
+	{
+		printf 'listen: %s\nstate_dir: ./state\n' "$AGENT" &&
+		for line in "$@"; do
+			printf '%s\n' "$line" || return 1
+		done &&
+		cat <<-EOF
+		repositories:
+		  - name: infra
+		    url: $URL
+		    poll_interval: 10m
+		    timeout: 10s
+		    webhook_secret_file: secret
+		apps:
+		  - name: web-staging
+		    repository: infra
+		    path: apps/web/staging
+		    target: {type: directory, path: ./live}
+		    service: web
+		    environment: staging
+		EOF
+	} >agent.yaml
+}
+
+# test_web_repo VERSION: ./work, a new repository holding the web app for
+# staging at VERSION (versions.yaml; apps/web/staging: a kustomization
+# setting example/web's tag, and one Deployment), nothing committed.
+test_web_repo() {
+	git init -q -b main work &&
+	mkdir -p work/apps/web/staging &&
+	printf 'staging:\n  web: "%s"\n' "$1" >work/versions.yaml &&
+	cat >work/apps/web/staging/kustomization.yaml <<-EOF &&
+	resources:
+	  - deployment.yaml
+	images:
+	  - name: example/web
+	    newTag: $1
+	EOF
+	cat >work/apps/web/staging/deployment.yaml <<-EOF
+	apiVersion: apps/v1
+	kind: Deployment
+	metadata:
+	  name: web
+	  namespace: staging
+	spec:
+	  template:
+	    spec:
+	      containers:
+	        - name: web
+	          image: example/web
+	EOF
+}
+
+# test_web_config_versions: the versions section (bumps and rollbacks
+# committed to infra) appended to ./agent.yaml.
+test_web_config_versions() {
+	cat >>agent.yaml <<-EOF
+	versions:
+	  repository: infra
+	  timeout: 30s
+	  author_name: Deploy Bot
+	  author_email: deploy@example.com
+	EOF
+}
+
+# test_web_deploy VERSION: POST a signed deploy of web VERSION (tag
+# VERSION) to staging with $SECRET (test_post_deploy: the code on stdout,
+# the answer in ./reply).
+test_web_deploy() {
+	test_deploy_body deploy.json "$(printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"}' \
+	    "$1" "$1")" &&
+	test_post_deploy "$AGENT" "$SECRET" deploy.json
+}
+
+# test_app_field APP FIELD [CURL-ARG...]: FIELD (a dotted path, a list
+# item by its index) of GET /api/v1/apps/APP from the agent at $AGENT,
+# as Python prints it (None when absent).
+test_app_field() {
+	app=$1
+	field=$2
+	shift 2
+	curl -s "$@" "http://$AGENT/api/v1/apps/$app" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    if isinstance(v, list) and k.isdigit():
+        v = v[int(k)] if int(k) < len(v) else None
+    else:
+        v = v.get(k) if isinstance(v, dict) else None
+print(v)' "$field"
+}
+
 # A server on 127.0.0.1 that accepts every connection and never says a
 # word (a hung remote); sets HANG_PORT; each accept is logged to $1.
 test_hang_server() {

@@ -28,34 +28,16 @@ SCALE=1
 SEED=${CRASH_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 echo "# seed $SEED (rerun with CRASH_SEED=$SEED), $ROUNDS rounds"
 
-cat >agent.yaml <<EOF
-listen: $AGENT
-state_dir: ./state
-repositories:
-  - name: infra
-    url: $URL
-    poll_interval: 10m
-    timeout: 10s
-    webhook_secret_file: secret
-apps:
-  - name: web-staging
-    repository: infra
-    path: apps/web/staging
-    target: {type: directory, path: ./live}
-    service: web
-    environment: staging
+test_web_config &&
+cat >>agent.yaml <<EOF &&
     sync_timeout: 20s
     health:
       - name: not-bad
         type: command
         command: [sh, -c, '! grep -q "example/web:.*bad" live/staging/Deployment.apps/web.yaml']
         timeout: 10s
-versions:
-  repository: infra
-  timeout: 30s
-  author_name: Deploy Bot
-  author_email: deploy@example.com
 EOF
+test_web_config_versions || exit 1
 
 start_agent() {
 	${VALGRIND:-} "$GITOPS_AGENT" -c agent.yaml serve >>agent.log 2>&1 &
@@ -135,14 +117,7 @@ state_parses() {
 	done <json-files
 }
 
-app_field() { # FIELD
-	curl -s "http://$AGENT/api/v1/apps/web-staging" | python3 -c '
-import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v.get(k) if isinstance(v, dict) else None
-print(v)' "$1"
-}
+app_field() { test_app_field web-staging "$1"; }
 
 # Converged: no deploy waiting on disk, the remote's tip synced, and no
 # sync under way.
@@ -154,29 +129,7 @@ converged() {
 }
 
 test_expect_success 'setup: the infra repository on the git daemon' '
-	git init -q -b main work &&
-	mkdir -p work/apps/web/staging &&
-	printf "staging:\n  web: \"v0\"\n" >work/versions.yaml &&
-	cat >work/apps/web/staging/kustomization.yaml <<-EOF &&
-	resources:
-	  - deployment.yaml
-	images:
-	  - name: example/web
-	    newTag: v0
-	EOF
-	cat >work/apps/web/staging/deployment.yaml <<-EOF &&
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata:
-	  name: web
-	  namespace: staging
-	spec:
-	  template:
-	    spec:
-	      containers:
-	        - name: web
-	          image: example/web
-	EOF
+	test_web_repo v0 &&
 	configmaps 0 &&
 	git -C work add -A && git -C work commit -q -m "web v0" &&
 	git -C work push -q "$URL" main &&

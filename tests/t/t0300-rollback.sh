@@ -19,24 +19,9 @@ test_cleanup_pidfile "$TRASH/agent.pid"
 test_cleanup_pidfile "$TRASH/service.pid"
 test_cleanup_pidfile "$TRASH/notify.pid"
 
-cat >agent.yaml <<EOF
-listen: $AGENT
-state_dir: ./state
-api_token_file: api-token
-notify_url: http://127.0.0.1:$NOTIFY/events
-repositories:
-  - name: infra
-    url: $URL
-    poll_interval: 10m
-    timeout: 10s
-    webhook_secret_file: secret
-apps:
-  - name: web-staging
-    repository: infra
-    path: apps/web/staging
-    target: {type: directory, path: ./live}
-    service: web
-    environment: staging
+test_web_config "api_token_file: api-token" \
+    "notify_url: http://127.0.0.1:$NOTIFY/events" &&
+cat >>agent.yaml <<EOF &&
     sync_timeout: 20s
     hooks:
       - name: hold-while-slow
@@ -59,27 +44,11 @@ apps:
         failures: 3
         interval: 100ms
         timeout: 1s
-versions:
-  repository: infra
-  timeout: 30s
-  author_name: Deploy Bot
-  author_email: deploy@example.com
 EOF
-
-deploy() { # VERSION [FORCE]
-	test_deploy_body deploy.json "$(printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"%s}' \
-	    "$1" "$1" "${2:+, \"force\": true}")" &&
-	test_post_deploy "$AGENT" "$SECRET" deploy.json
-}
+test_web_config_versions || exit 1
 
 app_field() { # FIELD
-	curl -s -H "Authorization: Bearer api token" \
-	    "http://$AGENT/api/v1/apps/web-staging" | python3 -c '
-import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v.get(k) if isinstance(v, dict) else None
-print(v)' "$1"
+	test_app_field web-staging "$1" -H "Authorization: Bearer api token"
 }
 field_is() { test "$(app_field "$1")" = "$2"; }
 live_version() { curl -sf "http://127.0.0.1:$SVC/version"; }
@@ -100,29 +69,7 @@ push_webhook() {
 }
 
 test_expect_success 'setup: the infra repo, a notification receiver, the agent' '
-	git init -q -b main work &&
-	mkdir -p work/apps/web/staging &&
-	printf "staging:\n  web: \"v1\"\n" >work/versions.yaml &&
-	cat >work/apps/web/staging/kustomization.yaml <<-EOF &&
-	resources:
-	  - deployment.yaml
-	images:
-	  - name: example/web
-	    newTag: v1
-	EOF
-	cat >work/apps/web/staging/deployment.yaml <<-EOF &&
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata:
-	  name: web
-	  namespace: staging
-	spec:
-	  template:
-	    spec:
-	      containers:
-	        - name: web
-	          image: example/web
-	EOF
+	test_web_repo v1 &&
 	git -C work add -A && git -C work commit -q -m "web v1" &&
 	git -C work push -q "$URL" main &&
 	(
@@ -170,7 +117,7 @@ test_expect_success 'the API needs the token; hook output is masked and valid UT
 '
 
 test_expect_success 'deploy a good version: healthy, the hook saw both versions' '
-	code=$(deploy v2) && test "$code" = 202 &&
+	code=$(test_web_deploy v2) && test "$code" = 202 &&
 	test_wait_for 300 field_is lastDeploy.outcome committed &&
 	test_wait_for 300 version_is v2 &&
 	test_wait_for 100 field_is status Succeeded &&
@@ -179,7 +126,7 @@ test_expect_success 'deploy a good version: healthy, the hook saw both versions'
 '
 
 test_expect_success 'deploy a bad version: health fails, the agent reverts it in Git' '
-	code=$(deploy v3-bad) && test "$code" = 202 &&
+	code=$(test_web_deploy v3-bad) && test "$code" = 202 &&
 	test_wait_for 300 subject_is "Revert \"Deploy web v3-bad to staging\"" &&
 	test "$(remote_version)" = v2 &&
 	git --git-dir=srv/infra.git log -1 --format=%B main >msg &&
@@ -208,7 +155,7 @@ test_expect_success 'the rollback is reported: log, metric, API, notification' '
 
 test_expect_success 'the bad version is held: a new deploy of it is refused' '
 	before=$(git --git-dir=srv/infra.git rev-parse main) &&
-	code=$(deploy v3-bad) && test "$code" = 202 &&
+	code=$(test_web_deploy v3-bad) && test "$code" = 202 &&
 	test_wait_for 300 field_is lastDeploy.outcome refused &&
 	test "$(git --git-dir=srv/infra.git rev-parse main)" = "$before" &&
 	version_is v2
@@ -267,7 +214,7 @@ start_agent() {
 
 test_expect_success 'a deploy interrupted by the shutdown resumes at the next start' '
 	touch slow &&
-	code=$(deploy v4) && test "$code" = 202 &&
+	code=$(test_web_deploy v4) && test "$code" = 202 &&
 	test_wait_for 300 grep -q "^PreSync v4$" presync.log &&
 	pid=$(cat agent.pid) && kill -TERM "$pid" &&
 	test_wait_for 100 grep -q "msg=\"shutting down\"" agent.log &&

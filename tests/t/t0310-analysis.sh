@@ -21,21 +21,8 @@ test_cleanup_pidfile "$TRASH/service.pid"
 test_cleanup_pidfile "$TRASH/prometheus.pid"
 
 write_config() { # INCONCLUSIVE-POLICY
-	cat >agent.yaml <<-EOF
-	listen: $AGENT
-	state_dir: ./state
-	repositories:
-	  - name: infra
-	    url: $URL
-	    poll_interval: 10m
-	    webhook_secret_file: secret
-	apps:
-	  - name: web-staging
-	    repository: infra
-	    path: apps/web/staging
-	    target: {type: directory, path: ./live}
-	    service: web
-	    environment: staging
+	test_web_config &&
+	cat >>agent.yaml <<-EOF &&
 	    hooks:
 	      - name: start-service
 	        phase: PostSync
@@ -51,25 +38,12 @@ write_config() { # INCONCLUSIVE-POLICY
 	        interval: 1s
 	        failure_limit: 0
 	        timeout: 2s
-	versions:
-	  repository: infra
 	EOF
+	test_web_config_versions
 }
 write_config pass
 
-deploy() { # VERSION
-	test_deploy_body deploy.json "$(printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"}' \
-	    "$1" "$1")" &&
-	test_post_deploy "$AGENT" "$SECRET" deploy.json
-}
-app_field() {
-	curl -s "http://$AGENT/api/v1/apps/web-staging" | python3 -c '
-import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v.get(k) if isinstance(v, dict) else None
-print(v)' "$1"
-}
+app_field() { test_app_field web-staging "$1"; }
 field_is() { test "$(app_field "$1")" = "$2"; }
 subject_is() { test "$(git --git-dir=srv/infra.git log -1 --format=%s main)" = "$1"; }
 version_is() { test "$(curl -sf "http://127.0.0.1:$SVC/version")" = "$1"; }
@@ -79,13 +53,7 @@ has_samples() {
 }
 
 test_expect_success 'setup: the repo, Prometheus scraping the service, the agent' '
-	git init -q -b main work &&
-	mkdir -p work/apps/web/staging &&
-	printf "staging:\n  web: \"v1\"\n" >work/versions.yaml &&
-	printf "resources:\n  - cm.yaml\nimages:\n  - name: example/web\n    newTag: v1\n" \
-	    >work/apps/web/staging/kustomization.yaml &&
-	printf "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: staging}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: example/web}]\n" \
-	    >work/apps/web/staging/cm.yaml &&
+	test_web_repo v1 &&
 	git -C work add -A && git -C work commit -q -m "web v1" &&
 	git -C work push -q "$URL" main &&
 	cat >prom.yml <<-EOF &&
@@ -107,7 +75,7 @@ test_expect_success 'setup: the repo, Prometheus scraping the service, the agent
 '
 
 test_expect_success 'a good release passes the analysis' '
-	code=$(deploy v2) && test "$code" = 202 &&
+	code=$(test_web_deploy v2) && test "$code" = 202 &&
 	test_wait_for 300 field_is lastDeploy.outcome committed &&
 	test_wait_for 300 field_is lastSync.version v2 &&
 	test_wait_for 300 field_is status Succeeded &&
@@ -117,7 +85,7 @@ test_expect_success 'a good release passes the analysis' '
 '
 
 test_expect_success 'a bad release (50% errors) fails the analysis and is rolled back' '
-	code=$(deploy v3-bad) && test "$code" = 202 &&
+	code=$(test_web_deploy v3-bad) && test "$code" = 202 &&
 	test_wait_for 600 subject_is "Revert \"Deploy web v3-bad to staging\"" &&
 	test_wait_for 300 version_is v2 &&
 	test_grep "analysis .success-ratio. failed" agent.log &&
@@ -127,7 +95,7 @@ test_expect_success 'a bad release (50% errors) fails the analysis and is rolled
 test_expect_success 'Prometheus down, policy pass: the deploy stays' '
 	kill "$(cat prometheus.pid)" &&
 	test_wait_for 300 sh -c "! curl -s http://127.0.0.1:$PROM/-/ready" &&
-	code=$(deploy v4) && test "$code" = 202 &&
+	code=$(test_web_deploy v4) && test "$code" = 202 &&
 	test_wait_for 300 field_is lastDeploy.outcome committed &&
 	test_wait_for 600 field_is lastSync.version v4 &&
 	field_is status Succeeded &&
@@ -139,7 +107,7 @@ test_expect_success 'Prometheus down, policy fail (after SIGHUP): the deploy is 
 	write_config fail &&
 	kill -HUP "$(cat agent.pid)" &&
 	test_wait_for 100 grep -q "configuration reloaded" agent.log &&
-	code=$(deploy v5) && test "$code" = 202 &&
+	code=$(test_web_deploy v5) && test "$code" = 202 &&
 	test_wait_for 600 subject_is "Revert \"Deploy web v5 to staging\"" &&
 	test_wait_for 300 version_is v4 &&
 	test_grep "was inconclusive" agent.log
