@@ -123,27 +123,24 @@ http_url_check(const char *url, int *loopback, char **cause)
 
 	if ((u = curl_url()) == NULL)
 		fatalx("cannot create a libcurl URL handle");
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		xasprintf(cause, "'%s': not a valid http:// or https:// URL",
-		    url);
-		goto out;
-	}
-	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
 		xasprintf(cause, "'%s': only http:// and https:// URLs are "
 		    "supported", url);
-		goto out;
-	}
-	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+	else if (scheme == NULL ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		xasprintf(cause, "'%s': not a valid http:// or https:// URL",
+		    url);
+	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
 		xasprintf(cause, "a URL of %s://%s: credentials in the URL "
 		    "are not supported", scheme, host);
-		goto out;
+	else {
+		*loopback = strcasecmp(host, "localhost") == 0 ||
+		    strncmp(host, "127.", 4) == 0 ||
+		    strcmp(host, "[::1]") == 0;
+		rc = 0;
 	}
-	*loopback = strcasecmp(host, "localhost") == 0 ||
-	    strncmp(host, "127.", 4) == 0 || strcmp(host, "[::1]") == 0;
-	rc = 0;
-out:
 	curl_free(scheme);
 	curl_free(user);
 	curl_free(host);
