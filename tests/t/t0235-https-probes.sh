@@ -66,16 +66,8 @@ serve other
 OTHER=$TLS_PORT
 
 test_expect_success 'setup: an app' '
-	mkdir -p src/app &&
-	cat >src/app/config.yaml <<-EOF
-	apiVersion: v1
-	kind: ConfigMap
-	metadata:
-	  name: web
-	  namespace: default
-	data:
-	  a: "1"
-	EOF
+	mkdir -p src &&
+	cp -R "$FIXTURES/manifests/good" src/app
 '
 
 test_expect_success 'the CA in ca_file: the https probe passes' '
