@@ -58,9 +58,10 @@ http_conn_free(void *arg)
 }
 
 /*
- * curl_global_init is not thread-safe before 7.84, and curl_easy_init
- * calls it when it has not run: the first request, in whichever thread,
- * runs it once through pthread_once before any handle exists.
+ * curl_global_init once, through pthread_once (as git_init does), before
+ * this process makes any handle: curl_easy_init would otherwise call it
+ * itself, unguarded. Debian's 7.88 initialises thread-safely
+ * (CURL_VERSION_THREADSAFE); the once guards the rest.
  */
 static void
 http_init_cb(void)
@@ -345,6 +346,9 @@ http_send(const struct http_req *req, struct http_response *resp,
 out:
 	if (added)
 		curl_multi_remove_handle(c->multi, c->easy);
+	/* Nothing of this frame stays in the handle past the return. */
+	if (c != NULL)
+		curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(headers);
 	buf_free(&sink.body);
 	return (rc);
