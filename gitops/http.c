@@ -225,6 +225,8 @@ http_error(const struct http_req *req, CURLcode r, const char *errbuf,
 {
 	const char	*why = *errbuf != '\0' ? errbuf : curl_easy_strerror(r);
 
+	if (r == CURLE_WRITE_ERROR && sink->too_big)
+		r = CURLE_FILESIZE_EXCEEDED;
 	switch (r) {
 	case CURLE_OPERATION_TIMEDOUT:
 		xasprintf(cause, "no answer from %s within %llu ms", req->url,
@@ -234,13 +236,6 @@ http_error(const struct http_req *req, CURLcode r, const char *errbuf,
 		xasprintf(cause, "answer from %s larger than %zu bytes",
 		    req->url, sink->max);
 		break;
-	case CURLE_WRITE_ERROR:
-		if (sink->too_big) {
-			xasprintf(cause, "answer from %s larger than %zu "
-			    "bytes", req->url, sink->max);
-			break;
-		}
-		goto other;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		xasprintf(cause, "cannot resolve the host of %s: %s", req->url,
@@ -255,7 +250,6 @@ http_error(const struct http_req *req, CURLcode r, const char *errbuf,
 		xasprintf(cause, "TLS with %s failed: %s", req->url, why);
 		break;
 	default:
-	other:
 		xasprintf(cause, "%s %s failed: %s", req->method, req->url,
 		    why);
 		break;
@@ -346,9 +340,15 @@ http_send(const struct http_req *req, struct http_response *resp,
 out:
 	if (added)
 		curl_multi_remove_handle(c->multi, c->easy);
-	/* Nothing of this frame stays in the handle past the return. */
-	if (c != NULL)
-		curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);
+	/*
+	 * Nothing of this request (error buffer, headers, sink, body) stays
+	 * in the handle; its connections do. No signals, even when a
+	 * thread's exit closes them.
+	 */
+	if (c != NULL) {
+		curl_easy_reset(c->easy);
+		curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
+	}
 	curl_slist_free_all(headers);
 	buf_free(&sink.body);
 	return (rc);
