@@ -176,8 +176,8 @@ static const struct opt opts[] = {
 	{ .section = SECTION_TOP, .key = "notify_url", .type = OPT_STRING,
 	  .offset = offsetof(struct config, notify_url),
 	  .check = check_http_url,
-	  .desc = "http:// URL that gets a JSON POST for every automatic "
-	  "rollback" },
+	  .desc = "http:// or https:// URL that gets a JSON POST for every "
+	  "automatic rollback" },
 	{ .section = SECTION_TOP, .key = "workers", .type = OPT_INTEGER,
 	  .offset = offsetof(struct config, workers),
 	  .def = "2", .min = "1", .max = "64",
@@ -365,7 +365,11 @@ static const struct opt opts[] = {
 	{ .section = SECTION_PROBE, .key = "url", .type = OPT_STRING,
 	  .offset = offsetof(struct probe, url),
 	  .desc = "http: the URL to GET; prometheus: the server's base URL "
-	  "(http:// only)" },
+	  "(http:// or https://, its certificate always verified)" },
+	{ .section = SECTION_PROBE, .key = "ca_file", .type = OPT_PATH,
+	  .offset = offsetof(struct probe, ca_file),
+	  .desc = "http, prometheus: PEM file of the CAs an https:// URL's "
+	  "certificate is checked against (default: the system's)" },
 	{ .section = SECTION_PROBE, .key = "expect_status", .type = OPT_INTEGER,
 	  .offset = offsetof(struct probe, expect_status), .def = "200",
 	  .min = "100", .max = "599",
@@ -737,9 +741,10 @@ check_env_name(const struct opt *o, const char *s, char **msg)
 static int
 check_http_url(const struct opt *o, const char *v, char **cause)
 {
-	if (strncmp(v, "http://", 7) != 0 || v[7] == '\0') {
-		xasprintf(cause, "'%s' must be an http:// URL, not '%s'",
-		    o->key, v);
+	if ((strncmp(v, "http://", 7) != 0 || v[7] == '\0') &&
+	    (strncmp(v, "https://", 8) != 0 || v[8] == '\0')) {
+		xasprintf(cause, "'%s' must be an http:// or https:// URL, not "
+		    "'%s'", o->key, v);
 		return (-1);
 	}
 	return (0);
@@ -1373,14 +1378,15 @@ check_probes(struct config_ctx *ctx, const struct json *list,
 		const char	*only[8];
 	} rules[] = {
 		{ PROBE_HTTP, { "url", NULL },
-		  { "expect_status", "successes", "failures", NULL } },
+		  { "expect_status", "successes", "failures", "ca_file",
+		    NULL } },
 		{ PROBE_COMMAND, { "command", NULL }, { NULL } },
 		{ PROBE_PROMETHEUS, { "url", "query", "condition", NULL },
-		  { "count", "failure_limit", NULL } },
+		  { "count", "failure_limit", "ca_file", NULL } },
 	};
 	static const char *const all_only[] = { "expect_status", "successes",
 	    "failures", "query", "condition", "count", "failure_limit",
-	    "command", NULL };
+	    "command", "ca_file", NULL };
 	struct json	*item;
 	size_t		 i, k, r;
 	int		 found;
@@ -1420,9 +1426,11 @@ check_probes(struct config_ctx *ctx, const struct json *list,
 				    "probe", app, all_only[k],
 				    probe_type_name(v[i].type));
 		}
-		if (v[i].url != NULL && strncmp(v[i].url, "http://", 7) != 0)
+		if (v[i].url != NULL && strncmp(v[i].url, "http://", 7) != 0 &&
+		    strncmp(v[i].url, "https://", 8) != 0)
 			ctx_error_value(ctx, json_get(item, "url"), "app '%s': "
-			    "probe URL '%s' must be http://", app, v[i].url);
+			    "probe URL '%s' must be http:// or https://", app,
+			    v[i].url);
 		if (v[i].type == PROBE_COMMAND && v[i].argv.n == 0 &&
 		    json_get(item, "command") != NULL)
 			ctx_error(ctx, json_get(item, "command"), "app '%s': "

@@ -1039,6 +1039,7 @@ struct probe {
 	int		 failure_limit;
 	int		 line;
 	int		 column;
+	char		*ca_file;	/* https: CAs trusted; NULL: system's */
 };
 enum probe_verdict {
 	PROBE_PASSED,
@@ -1073,7 +1074,7 @@ int		 health_condition_eval(const struct health_condition *,
 int		 health_prometheus_query(const char *, const char *, uint64_t,
 		     double *, char **);
 
-/* http.c: a small blocking HTTP/1.1 client (http:// only) */
+/* http.c: a blocking HTTP client on libcurl (http:// and https://) */
 struct http_response {
 	int	 status;
 	char	*body;		/* NUL-terminated */
@@ -1093,6 +1094,26 @@ int		 http_request_stop(const int *, const char *, const char *,
 void		 http_response_free(struct http_response *);
 /* Percent-encoding for a query string value (allocated). */
 char		*http_query_escape(const char *);
+/* One request for http_send: http_request's arguments, and more. */
+struct http_req {
+	const char	*method;
+	const char	*url;
+	const char	*type;		/* of body; NULL: application/json */
+	const char	*body;		/* NULL: none */
+	size_t		 bodylen;
+	uint64_t	 timeout_ms;	/* 0: 10 s */
+	size_t		 max_body;	/* 0: 4 MiB */
+	const int	*stop;		/* NULL: never */
+	const char	*ca_file;	/* https: PEM CAs; NULL: the system's */
+};
+/*
+ * Send req, answer in *resp. A connection is kept per thread and reused
+ * by the next request to the same server; TLS is always verified;
+ * redirects are not followed; proxies as curl reads them from the
+ * environment.
+ */
+int		 http_send(const struct http_req *, struct http_response *,
+		     char **);
 
 /* apps[].hooks[]: a command run in a phase of a sync. */
 struct config_hook {

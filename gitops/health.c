@@ -289,21 +289,23 @@ health_pause(uint64_t interval, uint64_t deadline, const int *stop)
 }
 
 static int	health_prometheus_ask(const char *, const char *, uint64_t,
-		    const int *, double *, char **);
+		    const int *, const char *, double *, char **);
 
 /* One measurement of a Prometheus query: its value, or -1 and cause. */
 int
 health_prometheus_query(const char *base, const char *query,
     uint64_t timeout_ms, double *value, char **cause)
 {
-	return (health_prometheus_ask(base, query, timeout_ms, NULL, value,
-	    cause));
+	return (health_prometheus_ask(base, query, timeout_ms, NULL, NULL,
+	    value, cause));
 }
 
 static int
 health_prometheus_ask(const char *base, const char *query,
-    uint64_t timeout_ms, const int *stop, double *value, char **cause)
+    uint64_t timeout_ms, const int *stop, const char *ca_file, double *value,
+    char **cause)
 {
+	struct http_req		 req;
 	struct http_response	 resp;
 	struct json		*o = NULL, *res, *v;
 	const char		*status, *s;
@@ -316,8 +318,13 @@ health_prometheus_ask(const char *base, const char *query,
 	xasprintf(&url, "%.*s/api/v1/query?query=%s", (int)(n > 0 &&
 	    base[n - 1] == '/' ? n - 1 : n), base, q);
 	free(q);
-	if (http_request_stop(stop, "GET", url, NULL, NULL, 0, timeout_ms, 0,
-	    &resp, cause) == -1) {
+	memset(&req, 0, sizeof req);
+	req.method = "GET";
+	req.url = url;
+	req.timeout_ms = timeout_ms;
+	req.stop = stop;
+	req.ca_file = ca_file;
+	if (http_send(&req, &resp, cause) == -1) {
 		free(url);
 		return (-1);
 	}
@@ -397,6 +404,7 @@ enum probe_verdict
 probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
     const int *stop, char **why)
 {
+	struct http_req		 req;
 	struct http_response	 resp;
 	struct spawn_opts	 so;
 	struct spawn_result	 sr;
@@ -410,11 +418,17 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 	timeout = p->timeout_ms != 0 ? p->timeout_ms : 5000;
 	switch (p->type) {
 	case PROBE_HTTP:
+		memset(&req, 0, sizeof req);
+		req.method = "GET";
+		req.url = p->url;
+		req.timeout_ms = timeout;
+		req.max_body = 64 * 1024;
+		req.stop = stop;
+		req.ca_file = p->ca_file;
 		want = p->successes > 0 ? p->successes : 1;
 		for (;;) {
 			cause = NULL;
-			if (http_request_stop(stop, "GET", p->url, NULL, NULL,
-			    0, timeout, 64 * 1024, &resp, &cause) == 0 &&
+			if (http_send(&req, &resp, &cause) == 0 &&
 			    resp.status == (p->expect_status != 0 ?
 			    p->expect_status : 200)) {
 				http_response_free(&resp);
@@ -498,7 +512,7 @@ probe_run(const struct probe *p, char *const *envp, uint64_t deadline,
 		for (i = 0; i < want; i++) {
 			cause = NULL;
 			if (health_prometheus_ask(p->url, p->query, timeout,
-			    stop, &v, &cause) == -1) {
+			    stop, p->ca_file, &v, &cause) == -1) {
 				errors++;
 				free(*why);
 				*why = cause;

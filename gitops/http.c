@@ -1,102 +1,93 @@
 /*
- * http.c: a small blocking HTTP/1.1 client for health probes, Prometheus
- * queries and outgoing notifications: http:// only, one request per
- * connection, a deadline over the whole exchange (connect, send,
- * receive), a stop flag it honours within STOP_POLL_MS, a bound on the
- * answer, Content-Length or chunked bodies.
+ * http.c: the HTTP client, on libcurl (its only user): health probes,
+ * Prometheus queries and outgoing notifications over http:// or
+ * https:// (TLS always verified, against the system's CAs or a given
+ * file). A deadline bounds the whole exchange, a stop flag is honoured
+ * within STOP_POLL_MS, the answer is bounded, redirects are not
+ * followed, and proxies come from the environment as curl reads them
+ * (http_proxy, https_proxy, no_proxy), as the Go clients of peers do
+ * (and, like them, never for a loopback host).
  *
- * Runs in whichever thread checks health (a sync's, a worker of the
- * daemon); never on the event loop. Thread-safe: no globals. Never logs;
- * errors name the URL and the cause.
+ * Runs in whichever thread checks health or notifies (a sync's, a worker
+ * of the daemon); never on the event loop. Each thread keeps its own
+ * curl handles (a pthread key), so a connection is reused by the same
+ * thread's next request to that server, and nothing is shared between
+ * threads. Never logs; errors name the URL and the cause.
  */
 #include "config.h"
 
-#include <sys/socket.h>
-#include <sys/types.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "gitops.h"
 
-#define HTTP_DEFAULT_MAX_BODY	(4 * 1024 * 1024)
+#define HTTP_DEFAULT_MAX_BODY	 (4 * 1024 * 1024)
+#define HTTP_DEFAULT_TIMEOUT_MS	 10000
+#define HTTP_MAX_IDLE		 4	/* idle connections kept a thread */
 
-struct http_url {
-	char	*host;
-	char	*port;
-	char	*path;		/* with the query */
+/* One thread's handles: the multi one keeps the idle connections. */
+struct http_conn {
+	CURLM	*multi;
+	CURL	*easy;
 };
 
+/* What the write callback gathers. */
+struct http_sink {
+	struct buf	 body;
+	size_t		 max;
+	int		 too_big;
+};
+
+static pthread_once_t	http_once = PTHREAD_ONCE_INIT;
+static pthread_key_t	http_key;
+
+/* A thread's handles, on its exit (connections closed). */
 static void
-http_url_free(struct http_url *u)
+http_conn_free(void *arg)
 {
-	free(u->host);
-	free(u->port);
-	free(u->path);
+	struct http_conn	*c = arg;
+
+	curl_easy_cleanup(c->easy);
+	curl_multi_cleanup(c->multi);
+	free(c);
 }
 
-static int
-http_url_parse(const char *url, struct http_url *u, char **cause)
+/*
+ * curl_global_init once, through pthread_once (as git_init does), before
+ * this process makes any handle: curl_easy_init would otherwise call it
+ * itself, unguarded. Debian's 7.88 initialises thread-safely
+ * (CURL_VERSION_THREADSAFE); the once guards the rest.
+ */
+static void
+http_init_cb(void)
 {
-	const char	*p, *slash, *colon, *close;
-
-	memset(u, 0, sizeof *u);
-	if (strncasecmp(url, "http://", 7) != 0) {
-		xasprintf(cause, "'%s': only http:// URLs are supported", url);
-		return (-1);
-	}
-	p = url + 7;
-	slash = strchr(p, '/');
-	if (slash == NULL)
-		slash = p + strlen(p);
-	if (memchr(p, '@', (size_t)(slash - p)) != NULL) {
-		xasprintf(cause, "'%s': credentials in the URL are not "
-		    "supported", url);
-		return (-1);
-	}
-	if (*p == '[') {
-		if ((close = memchr(p, ']', (size_t)(slash - p))) == NULL)
-			goto bad;
-		u->host = xstrndup(p + 1, (size_t)(close - p - 1));
-		colon = close + 1 < slash && close[1] == ':' ? close + 1 : NULL;
-	} else {
-		colon = memchr(p, ':', (size_t)(slash - p));
-		u->host = xstrndup(p, (size_t)((colon != NULL ? colon : slash) -
-		    p));
-	}
-	if (*u->host == '\0')
-		goto bad;
-	u->port = colon != NULL ? xstrndup(colon + 1, (size_t)(slash - colon -
-	    1)) : xstrdup("80");
-	if (*u->port == '\0' || strspn(u->port, "0123456789") !=
-	    strlen(u->port))
-		goto bad;
-	u->path = xstrdup(*slash == '\0' ? "/" : slash);
-	return (0);
-bad:
-	xasprintf(cause, "'%s': not a valid http:// URL", url);
-	http_url_free(u);
-	return (-1);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("cannot initialise libcurl");
+	if (pthread_key_create(&http_key, http_conn_free) != 0)
+		fatalx("cannot create the HTTP client's thread key");
 }
 
-/* Milliseconds left before the deadline, at least 0. */
-static int
-http_left(uint64_t deadline)
+static struct http_conn *
+http_conn_get(void)
 {
-	uint64_t	now = time_monotonic_ms();
+	struct http_conn	*c;
 
-	return (now >= deadline ? 0 : deadline - now > 60 * 60 * 1000 ?
-	    60 * 60 * 1000 : (int)(deadline - now));
+	pthread_once(&http_once, http_init_cb);
+	if ((c = pthread_getspecific(http_key)) != NULL)
+		return (c);
+	c = xcalloc(1, sizeof *c);
+	if ((c->multi = curl_multi_init()) == NULL ||
+	    (c->easy = curl_easy_init()) == NULL)
+		fatalx("cannot create a libcurl handle");
+	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_IDLE);
+	if (pthread_setspecific(http_key, c) != 0)
+		fatalx("cannot keep the HTTP client's handles");
+	return (c);
 }
 
 static int
@@ -105,130 +96,262 @@ http_stopped(const int *stop)
 	return (stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0);
 }
 
-/* Ready for events, or -1: ETIMEDOUT at the deadline, ECANCELED at stop. */
-static int
-http_wait(int fd, short events, uint64_t deadline, const int *stop)
+static size_t
+http_write_cb(char *data, size_t size, size_t n, void *arg)
 {
-	struct pollfd	pfd;
-	int		n, left;
+	struct http_sink	*s = arg;
+	size_t			 len = size * n;
 
-	pfd.fd = fd;
-	pfd.events = events;
-	for (;;) {
-		if (http_stopped(stop)) {
-			errno = ECANCELED;
-			return (-1);
-		}
-		pfd.revents = 0;
-		left = http_left(deadline);
-		if (stop != NULL && left > STOP_POLL_MS)
-			n = poll(&pfd, 1, STOP_POLL_MS);
-		else
-			n = poll(&pfd, 1, left);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return (-1);
-		if (n == 0 && left > STOP_POLL_MS && stop != NULL)
-			continue;
-		if (n == 0) {
-			errno = ETIMEDOUT;
-			return (-1);
-		}
-		return (0);
+	if (len > s->max - s->body.len) {
+		s->too_big = 1;
+		return (0);	/* curl stops with CURLE_WRITE_ERROR */
+	}
+	buf_add(&s->body, data, len);
+	return (len);
+}
+
+/*
+ * Only http:// and https://, and no user or password in it (it would
+ * show in every error message and log line naming the URL). *loopback
+ * says whether its host is this machine.
+ */
+static int
+http_url_check(const char *url, int *loopback, char **cause)
+{
+	CURLU	*u;
+	char	*scheme = NULL, *user = NULL, *host = NULL;
+	int	 rc = -1;
+
+	if ((u = curl_url()) == NULL)
+		fatalx("cannot create a libcurl URL handle");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+		xasprintf(cause, "'%s': only http:// and https:// URLs are "
+		    "supported", url);
+	else if (scheme == NULL ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		xasprintf(cause, "'%s': not a valid http:// or https:// URL",
+		    url);
+	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		xasprintf(cause, "a URL of %s://%s: credentials in the URL "
+		    "are not supported", scheme, host);
+	else {
+		*loopback = strcasecmp(host, "localhost") == 0 ||
+		    strncmp(host, "127.", 4) == 0 ||
+		    strcmp(host, "[::1]") == 0;
+		rc = 0;
+	}
+	curl_free(scheme);
+	curl_free(user);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return (rc);
+}
+
+static void
+http_header(struct curl_slist **headers, const char *line)
+{
+	struct curl_slist	*l;
+
+	if ((l = curl_slist_append(*headers, line)) == NULL)
+		fatalx("cannot add an HTTP header");
+	*headers = l;
+}
+
+/* Set e up for req: 0, or -1 if libcurl refused an option. */
+static int
+http_setup(CURL *e, const struct http_req *req, int loopback,
+    struct http_sink *sink, struct curl_slist **headers, char *errbuf)
+{
+	static char	 agent[] = "gitops-agent/" GITOPS_VERSION;
+	CURLcode	 r = CURLE_OK;
+	uint64_t	 timeout;
+	char		*type;
+
+	timeout = req->timeout_ms != 0 ? req->timeout_ms :
+	    HTTP_DEFAULT_TIMEOUT_MS;
+	curl_easy_reset(e);
+#define SET(opt, v)	do {						\
+	if (r == CURLE_OK)						\
+		r = curl_easy_setopt(e, opt, v);			\
+} while (0)
+	SET(CURLOPT_ERRORBUFFER, errbuf);
+	SET(CURLOPT_URL, req->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	/* This machine is never reached through a proxy (as in Go). */
+	if (loopback)
+		SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_TIMEOUT_MS, (long)timeout);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)timeout);
+	SET(CURLOPT_USERAGENT, agent);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (req->ca_file != NULL)
+		SET(CURLOPT_CAINFO, req->ca_file);
+	SET(CURLOPT_WRITEFUNCTION, http_write_cb);
+	SET(CURLOPT_WRITEDATA, sink);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink->max);
+	if (req->body != NULL) {
+		SET(CURLOPT_POSTFIELDS, req->body);
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->bodylen);
+		if (strcmp(req->method, "POST") != 0)
+			SET(CURLOPT_CUSTOMREQUEST, req->method);
+		/* No 100-continue round trip: nobody here refuses a body. */
+		http_header(headers, "Expect:");
+		xasprintf(&type, "Content-Type: %s", req->type != NULL ?
+		    req->type : "application/json");
+		http_header(headers, type);
+		free(type);
+		SET(CURLOPT_HTTPHEADER, *headers);
+	} else if (strcmp(req->method, "HEAD") == 0)
+		SET(CURLOPT_NOBODY, 1L);
+	else if (strcmp(req->method, "GET") != 0)
+		SET(CURLOPT_CUSTOMREQUEST, req->method);
+#undef SET
+	return (r == CURLE_OK ? 0 : -1);
+}
+
+/* *cause for a transfer that ended with r. */
+static void
+http_error(const struct http_req *req, CURLcode r, const char *errbuf,
+    const struct http_sink *sink, uint64_t timeout, char **cause)
+{
+	const char	*why = *errbuf != '\0' ? errbuf : curl_easy_strerror(r);
+
+	if (r == CURLE_WRITE_ERROR && sink->too_big)
+		r = CURLE_FILESIZE_EXCEEDED;
+	switch (r) {
+	case CURLE_OPERATION_TIMEDOUT:
+		xasprintf(cause, "no answer from %s within %llu ms", req->url,
+		    (unsigned long long)timeout);
+		break;
+	case CURLE_FILESIZE_EXCEEDED:
+		xasprintf(cause, "answer from %s larger than %zu bytes",
+		    req->url, sink->max);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		xasprintf(cause, "cannot resolve the host of %s: %s", req->url,
+		    why);
+		break;
+	case CURLE_COULDNT_CONNECT:
+		xasprintf(cause, "cannot connect to %s: %s", req->url, why);
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		xasprintf(cause, "TLS with %s failed: %s", req->url, why);
+		break;
+	default:
+		xasprintf(cause, "%s %s failed: %s", req->method, req->url,
+		    why);
+		break;
 	}
 }
 
-static int
-http_connect(const struct http_url *u, uint64_t deadline, const int *stop,
+int
+http_send(const struct http_req *req, struct http_response *resp,
     char **cause)
 {
-	struct addrinfo	 hints, *res = NULL, *ai;
-	socklen_t	 len;
-	int		 fd = -1, e, err = ECONNREFUSED, one = 1;
+	struct http_conn	*c = NULL;
+	struct http_sink	 sink;
+	struct curl_slist	*headers = NULL;
+	CURLMsg			*msg;
+	CURLMcode		 mc;
+	CURLcode		 r = CURLE_OK;
+	char			 errbuf[CURL_ERROR_SIZE];
+	uint64_t		 timeout, deadline, now, wait;
+	long			 status = 0;
+	int			 running = 1, queued, added = 0, loopback;
+	int			 rc = -1;
 
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	if ((e = getaddrinfo(u->host, u->port, &hints, &res)) != 0) {
-		xasprintf(cause, "cannot resolve '%s': %s", u->host,
-		    gai_strerror(e));
-		return (-1);
+	memset(resp, 0, sizeof *resp);
+	memset(&sink, 0, sizeof sink);
+	buf_init(&sink.body);
+	sink.max = req->max_body != 0 ? req->max_body : HTTP_DEFAULT_MAX_BODY;
+	timeout = req->timeout_ms != 0 ? req->timeout_ms :
+	    HTTP_DEFAULT_TIMEOUT_MS;
+	errbuf[0] = '\0';
+	if (http_url_check(req->url, &loopback, cause) == -1)
+		goto out;
+	c = http_conn_get();
+	if (http_setup(c->easy, req, loopback, &sink, &headers, errbuf) ==
+	    -1) {
+		xasprintf(cause, "%s %s: libcurl refused an option: %s",
+		    req->method, req->url, errbuf);
+		goto out;
 	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
-		    SOCK_NONBLOCK, ai->ai_protocol);
-		if (fd == -1)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS && http_wait(fd, POLLOUT,
-		    deadline, stop) == 0) {
-			len = sizeof err;
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
-			    &len) == 0 && err == 0)
-				break;
-		} else
-			err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		xasprintf(cause, "cannot connect to %s:%s: %s", u->host,
-		    u->port, strerror(err));
-		return (-1);
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return (fd);
-}
-
-static int
-http_send_all(int fd, const char *p, size_t len, uint64_t deadline,
-    const int *stop)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (http_wait(fd, POLLOUT, deadline, stop) == -1)
-				return (-1);
-			continue;
-		}
-		if (n == -1)
-			return (-1);
-		p += n;
-		len -= (size_t)n;
-	}
-	return (0);
-}
-
-/* Decode a chunked body in place; -1 if malformed. */
-static int
-http_unchunk(char *body, size_t len, size_t *outlen)
-{
-	char		*in = body, *end = body + len, *out = body, *eol;
-	unsigned long	 n;
-
+	if (curl_multi_add_handle(c->multi, c->easy) != CURLM_OK)
+		fatalx("cannot start a libcurl transfer");
+	added = 1;
+	/*
+	 * The multi interface rather than curl_easy_perform: waits of at
+	 * most STOP_POLL_MS between looks at the stop flag (curl's progress
+	 * callback runs only about once a second on a silent connection).
+	 */
+	deadline = time_monotonic_ms() + timeout;
 	for (;;) {
-		if ((eol = memmem(in, (size_t)(end - in), "\r\n", 2)) == NULL)
-			return (-1);
-		errno = 0;
-		n = strtoul(in, NULL, 16);
-		if (errno != 0 || !isxdigit((unsigned char)*in))
-			return (-1);
-		in = eol + 2;
-		if (n == 0)
+		if ((mc = curl_multi_perform(c->multi, &running)) !=
+		    CURLM_OK) {
+			xasprintf(cause, "%s %s failed: %s", req->method,
+			    req->url, curl_multi_strerror(mc));
+			goto out;
+		}
+		if (running == 0)
 			break;
-		if (n > (size_t)(end - in) || (size_t)(end - in) - n < 2)
-			return (-1);
-		memmove(out, in, n);
-		out += n;
-		in += n + 2;
+		if (http_stopped(req->stop)) {
+			xasprintf(cause, "stopped waiting for %s: the agent is "
+			    "shutting down", req->url);
+			goto out;
+		}
+		if ((now = time_monotonic_ms()) >= deadline) {
+			r = CURLE_OPERATION_TIMEDOUT;
+			break;
+		}
+		wait = deadline - now;
+		if (wait > (req->stop != NULL ? STOP_POLL_MS : 60000))
+			wait = req->stop != NULL ? STOP_POLL_MS : 60000;
+		curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
 	}
-	*outlen = (size_t)(out - body);
-	*out = '\0';
-	return (0);
+	if (running == 0) {
+		while ((msg = curl_multi_info_read(c->multi, &queued)) !=
+		    NULL) {
+			if (msg->msg == CURLMSG_DONE)
+				r = msg->data.result;
+		}
+	}
+	if (r != CURLE_OK) {
+		http_error(req, r, errbuf, &sink, timeout, cause);
+		goto out;
+	}
+	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	resp->status = (int)status;
+	resp->len = sink.body.len;
+	buf_addc(&sink.body, '\0');
+	resp->body = buf_release(&sink.body);
+	rc = 0;
+out:
+	if (added)
+		curl_multi_remove_handle(c->multi, c->easy);
+	/*
+	 * Nothing of this request (error buffer, headers, sink, body) stays
+	 * in the handle; its connections do. No signals, even when a
+	 * thread's exit closes them.
+	 */
+	if (c != NULL) {
+		curl_easy_reset(c->easy);
+		curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
+	}
+	curl_slist_free_all(headers);
+	buf_free(&sink.body);
+	return (rc);
 }
 
 int
@@ -245,123 +368,18 @@ http_request_stop(const int *stop, const char *method, const char *url,
     const char *type, const char *body, size_t bodylen, uint64_t timeout_ms,
     size_t max_body, struct http_response *resp, char **cause)
 {
-	struct http_url	 u;
-	struct buf	 req, in;
-	char		 chunk[16384], *head_end, *line, *next, *v;
-	uint64_t	 deadline;
-	size_t		 headlen, clen = 0;
-	ssize_t		 n;
-	int		 fd = -1, rc = -1, chunked = 0, has_clen = 0;
+	struct http_req	req;
 
-	memset(resp, 0, sizeof *resp);
-	if (max_body == 0)
-		max_body = HTTP_DEFAULT_MAX_BODY;
-	if (http_url_parse(url, &u, cause) == -1)
-		return (-1);
-	deadline = time_monotonic_ms() + (timeout_ms != 0 ? timeout_ms :
-	    10000);
-	buf_init(&req);
-	buf_init(&in);
-	if ((fd = http_connect(&u, deadline, stop, cause)) == -1)
-		goto out;
-	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: "
-	    "gitops-agent/%s\r\nAccept: */*\r\nConnection: close\r\n",
-	    method, u.path, u.host, u.port, GITOPS_VERSION);
-	if (body != NULL)
-		buf_printf(&req, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-		    type != NULL ? type : "application/json", bodylen);
-	buf_adds(&req, "\r\n");
-	if (body != NULL)
-		buf_add(&req, body, bodylen);
-	if (http_send_all(fd, req.data, req.len, deadline, stop) == -1) {
-		xasprintf(cause, "cannot send to %s: %s", url,
-		    strerror(errno));
-		goto out;
-	}
-	for (;;) {
-		n = recv(fd, chunk, sizeof chunk, 0);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (http_wait(fd, POLLIN, deadline, stop) == -1) {
-				if (errno == ECANCELED)
-					xasprintf(cause, "stopped waiting for "
-					    "%s: the agent is shutting down",
-					    url);
-				else
-					xasprintf(cause, "no answer from %s "
-					    "within %llu ms", url,
-					    (unsigned long long)timeout_ms);
-				goto out;
-			}
-			continue;
-		}
-		if (n == -1) {
-			xasprintf(cause, "cannot read from %s: %s", url,
-			    strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		buf_add(&in, chunk, (size_t)n);
-		if (in.len > max_body + 65536) {
-			xasprintf(cause, "answer from %s larger than %zu bytes",
-			    url, max_body);
-			goto out;
-		}
-	}
-	buf_addc(&in, '\0');
-	in.len--;
-	if (sscanf(in.data, "HTTP/%*d.%*d %d", &resp->status) != 1 ||
-	    (head_end = strstr(in.data, "\r\n\r\n")) == NULL) {
-		xasprintf(cause, "%s did not answer HTTP", url);
-		goto out;
-	}
-	*head_end = '\0';
-	headlen = (size_t)(head_end - in.data) + 4;
-	for (line = strstr(in.data, "\r\n"); line != NULL; line = next) {
-		line += 2;
-		next = strstr(line, "\r\n");
-		if (next != NULL)
-			*next = '\0';
-		if ((v = strchr(line, ':')) == NULL)
-			continue;
-		*v++ = '\0';
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (strcasecmp(line, "Transfer-Encoding") == 0 &&
-		    strcasestr(v, "chunked") != NULL)
-			chunked = 1;
-		else if (strcasecmp(line, "Content-Length") == 0) {
-			clen = strtoul(v, NULL, 10);
-			has_clen = 1;
-		}
-	}
-	resp->len = in.len - headlen;
-	resp->body = xmalloc(resp->len + 1);
-	memcpy(resp->body, in.data + headlen, resp->len);
-	resp->body[resp->len] = '\0';
-	if (chunked && http_unchunk(resp->body, resp->len, &resp->len) == -1) {
-		xasprintf(cause, "%s sent a malformed chunked body", url);
-		goto out;
-	}
-	if (!chunked && has_clen && clen < resp->len) {
-		resp->len = clen;
-		resp->body[clen] = '\0';
-	}
-	if (resp->len > max_body) {
-		xasprintf(cause, "answer from %s larger than %zu bytes", url,
-		    max_body);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (rc == -1)
-		http_response_free(resp);
-	if (fd != -1)
-		close(fd);
-	buf_free(&req);
-	buf_free(&in);
-	http_url_free(&u);
-	return (rc);
+	memset(&req, 0, sizeof req);
+	req.method = method;
+	req.url = url;
+	req.type = type;
+	req.body = body;
+	req.bodylen = bodylen;
+	req.timeout_ms = timeout_ms;
+	req.max_body = max_body;
+	req.stop = stop;
+	return (http_send(&req, resp, cause));
 }
 
 void

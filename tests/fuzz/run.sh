@@ -22,7 +22,7 @@ if [ ! -f "$builddir/config.h" ]; then
 	echo "run.sh: no config.h in $builddir: run configure there first" >&2
 	exit 2
 fi
-pkgs="libgit2 libevent openssl libcjson yaml-0.1"
+pkgs="libgit2 libevent openssl libcjson yaml-0.1 libcurl"
 # shellcheck disable=SC2086
 cflags="-g -O1 -std=gnu11 -pthread -DHAVE_CONFIG_H -I$builddir -I$top/gitops
 	-I$top/agent -I$top/compat -I$top/tests/fuzz $(pkg-config --cflags $pkgs)"

@@ -212,17 +212,7 @@ canned_run(void *arg)
 static void
 canned_start(struct canned *c, const char *const *replies, size_t n)
 {
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof sin;
-
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(c->fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	assert_int_equal(listen(c->fd, 16), 0);
-	getsockname(c->fd, (struct sockaddr *)&sin, &len);
-	c->port = ntohs(sin.sin_port);
+	c->fd = unit_listen(&c->port);
 	c->replies = replies;
 	c->n = n;
 	pthread_create(&c->thread, NULL, canned_run, c);
@@ -295,28 +285,6 @@ test_probe_run_http_failures_fail_fast(void **state)
 	canned_stop(&c);
 }
 
-/*
- * A server that takes connections (its backlog) and never answers: a
- * probe waits for it up to its timeout, unless the stop flag is set.
- */
-static int
-silent_server(int *port)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof sin;
-	int			fd;
-
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	*port = ntohs(sin.sin_port);
-	return (fd);
-}
-
 /* Run p with a stop flag set after 300 ms: stopped, long before 60 s. */
 static void
 expect_stopped(struct probe *p)
@@ -344,7 +312,7 @@ test_probe_run_stop_ends_every_wait(void **state)
 	char		 url[64];
 	int		 fd, port;
 
-	fd = silent_server(&port);
+	fd = unit_listen(&port);
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
 	memset(&p, 0, sizeof p);
 	/* An answer that never comes, within a 60 s timeout. */

@@ -5,7 +5,11 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <ftw.h>
 #include <pthread.h>
@@ -138,6 +142,29 @@ static inline void
 unit_stopper_join(struct unit_stopper *s)
 {
 	pthread_join(s->thread, NULL);
+}
+
+/*
+ * A socket listening on 127.0.0.1 (a free port, in *port) that nobody
+ * accepts from: connections wait in its backlog, never answered (a hung
+ * service), until the caller accepts or closes it.
+ */
+static inline int
+unit_listen(int *port)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof sin;
+	int			fd;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	*port = ntohs(sin.sin_port);
+	return (fd);
 }
 
 #endif /* UNIT_H */
