@@ -8,7 +8,7 @@
  * Runs in the thread that syncs the app (the main thread of a CLI
  * command, a worker thread of the daemon); one sync per app at a time,
  * one thread per repository cache at a time. Never touches the network
- * itself: fetches go through git.c's worker process.
+ * itself: fetches go through the git worker process (git_worker.c).
  */
 #include "config.h"
 

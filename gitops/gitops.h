@@ -1310,8 +1310,9 @@ int		 app_dependency_failed(const struct config *, const char *,
 int		 app_state_inputs(const struct json *, struct strv *);
 
 /*
- * git.c: the repository cache and reading desired state from commits
- * (the only file that uses libgit2).
+ * git.c: the repository cache; git_source.c: reading desired state from
+ * commits; git_worker.c: the worker process that fetches and pushes (the
+ * git files are the only libgit2 users).
  *
  * One bare cache per repository, STATE_DIR/repos/NAME.git, whose remote
  * "origin" is the configured URL. A fetch runs in a worker process (this

@@ -12,7 +12,7 @@
  * group-commit queue in versions_queue.c, whose leader runs vw_run().
  *
  * Runs in the caller's thread and blocks; network operations run in
- * git.c's worker process, each within the repository's deadline. It
+ * the git worker process, each within the repository's deadline. It
  * never touches a working tree: files are read from commits and written
  * as new commits in the repository's cache.
  */
