@@ -292,6 +292,11 @@ char		*json_print(const struct json *, int);
  * kubectl) and dates (a timestamp rewritten by kustomize). Manifests.
  */
 #define YAML_WARN_AMBIGUOUS	0x4
+/*
+ * Plain y, yes, on (true) and n, no, off (false), any case form YAML 1.1
+ * has, are booleans: how kubectl and kustomize read a kustomization.
+ */
+#define YAML_BOOL11		0x8
 struct yaml_doc {
 	struct json	*root;	/* owned by the yaml_file until detached */
 	int		 line;	/* 1-based position of the document's node */

@@ -753,6 +753,10 @@ yaml_scalar_json(struct yaml_parse *y, yaml_event_t *ev, int steal)
 		if ((y->flags & YAML_PLAIN_STRINGS) != 0 &&
 		    k != YAML_KIND_NULL)
 			return (yaml_string_json(ev, steal));
+		if (k == YAML_KIND_STRING && (y->flags & YAML_BOOL11) != 0 &&
+		    yaml_is_bool11(s))
+			return (json_new_bool(s[0] == 'y' || s[0] == 'Y' ||
+			    s[1] == 'n' || s[1] == 'N'));
 		if (k == YAML_KIND_STRING &&
 		    (y->flags & YAML_WARN_AMBIGUOUS) != 0)
 			yaml_warn_ambiguous(y, ev);

@@ -628,6 +628,24 @@ test_yaml_parse_ambiguous_plain_warned_and_kept(void **state)
 }
 
 static void
+test_yaml_parse_bool11_flag_reads_booleans(void **state)
+{
+	struct yaml_file	*f;
+	const struct json	*r;
+
+	f = parse_ok("a: on\nb: No\nc: 'yes'\nd: y\ne: OFF\nf: onn\n",
+	    YAML_BOOL11);
+	r = f->docs[0].root;
+	assert_int_equal(json_type(json_get(r, "a")), JSON_TRUE);
+	assert_int_equal(json_type(json_get(r, "b")), JSON_FALSE);
+	assert_string_equal(json_string(json_get(r, "c")), "yes");
+	assert_int_equal(json_type(json_get(r, "d")), JSON_TRUE);
+	assert_int_equal(json_type(json_get(r, "e")), JSON_FALSE);
+	assert_string_equal(json_string(json_get(r, "f")), "onn");
+	yaml_file_free(f);
+}
+
+static void
 test_yaml_parse_bad_tagged_value_rejected(void **state)
 {
 	parse_fails("a: !!int abc\n", "t.yaml:1:4: invalid !!int value "
@@ -1164,6 +1182,7 @@ main(void)
 		cmocka_unit_test(test_yaml_node_position_key_and_value),
 		cmocka_unit_test(test_yaml_parse_scalar_resolution_table),
 		cmocka_unit_test(test_yaml_parse_ambiguous_plain_warned_and_kept),
+		cmocka_unit_test(test_yaml_parse_bool11_flag_reads_booleans),
 		cmocka_unit_test(test_yaml_parse_bad_tagged_value_rejected),
 		cmocka_unit_test(test_yaml_parse_keys_are_text),
 		cmocka_unit_test(test_yaml_parse_json_input_accepted),
