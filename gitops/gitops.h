@@ -287,6 +287,17 @@ char		*json_print(const struct json *, int);
  */
 #define YAML_ALLOW_EMPTY	0x1	/* an empty stream is not an error */
 #define YAML_PLAIN_STRINGS	0x2	/* plain scalars other than null stay text */
+/*
+ * Log a warning (with FILE:LINE:COLUMN) for each plain scalar kubectl and
+ * kustomize read differently: on, yes, y, off, no, n (a boolean to
+ * kubectl) and dates (a timestamp rewritten by kustomize). Manifests.
+ */
+#define YAML_WARN_AMBIGUOUS	0x4
+/*
+ * Plain y, yes, on (true) and n, no, off (false), any case form YAML 1.1
+ * has, are booleans: how kubectl and kustomize read a kustomization.
+ */
+#define YAML_BOOL11		0x8
 struct yaml_doc {
 	struct json	*root;	/* owned by the yaml_file until detached */
 	int		 line;	/* 1-based position of the document's node */
@@ -303,8 +314,10 @@ struct yaml_file {
  * "NAME:LINE:COLUMN: message": syntax errors, duplicate keys, alias
  * expansion past YAML_MAX_ALIAS_NODES, nesting past YAML_MAX_DEPTH, non
  * scalar keys. Plain scalars resolve as in YAML 1.2's core schema (null,
- * booleans, integers, floats; .inf, .nan and numbers past a double stay
- * strings); quoted ones are always strings. Merge keys ("<<: *base") are
+ * true, false, floats; .inf and .nan stay strings; a number a double
+ * cannot hold exactly is an error) but integers as Kubernetes' clients (go-yaml) read them: '_' ignored,
+ * 0x, 0o, 0b, and a leading 0 for octal (010 is 8); quoted scalars and
+ * keys are always strings. Merge keys ("<<: *base") are
  * honoured, explicit keys winning. Empty documents (only comments, or
  * "---" alone) are dropped; with no document left the stream is an error
  * ("NAME:1:1: no documents") unless flags has YAML_ALLOW_EMPTY.

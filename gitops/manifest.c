@@ -850,8 +850,8 @@ load_file(struct manifest_load *ml, const char *path)
 		load_error(ml, cause);
 		goto out;
 	}
-	if (yaml_parse(display, data, len, YAML_ALLOW_EMPTY, &yf,
-	    &cause) == -1) {
+	if (yaml_parse(display, data, len, YAML_ALLOW_EMPTY |
+	    YAML_WARN_AMBIGUOUS, &yf, &cause) == -1) {
 		load_error(ml, cause);
 		goto out;
 	}

@@ -484,8 +484,9 @@ render_kust_parse(struct render_ctx *ctx, const char *dir, const char *file,
 	if (source_read(ctx->src, file, YAML_MAX_FILE_SIZE, &data, &len,
 	    cause) == -1)
 		goto fail;
-	if (yaml_parse(k->display, data, len, YAML_ALLOW_EMPTY, &k->yf,
-	    cause) == -1)
+	/* kustomize reads its file as YAML 1.1: namespace: on is a bool. */
+	if (yaml_parse(k->display, data, len, YAML_ALLOW_EMPTY | YAML_BOOL11,
+	    &k->yf, cause) == -1)
 		goto fail;
 	free(data);
 	data = NULL;
@@ -573,7 +574,7 @@ render_kust_check(struct render_ctx *ctx, struct render_kust *k,
 	    json_type(f) != JSON_NULL) {
 		if ((s = json_string(f)) == NULL) {
 			render_pos_error(k, f, cause,
-			    "namespace must be a string");
+			    "namespace must be a string: quote it");
 			goto fail;
 		}
 		if (*s != '\0' && !name_is_dns_label(s)) {

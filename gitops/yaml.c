@@ -452,10 +452,6 @@ yaml_radix(const char *s, int base)
 }
 
 /*
- * YAML 1.2 core schema. .inf and .nan stay strings: JSON has no such
- * numbers and Kubernetes never wants them.
- */
-/*
  * An integer's kind, judged on its digits (a double would round 2^53 + 1
  * down to 2^53 and hide the loss): INT up to 2^53, else INEXACT.
  */
@@ -473,11 +469,75 @@ yaml_int_kind(const char *digits, int base)
 	return (YAML_KIND_INT);
 }
 
+/*
+ * A scalar starting with a digit or a sign, as go-yaml reads it (the
+ * reader of kubectl, YAML 1.1, and of kustomize, YAML 1.2, which agree
+ * on numbers): every '_' dropped, then an integer in Go's notation (0x,
+ * 0o, 0b, or a leading 0 for octal) or a float. So 010 is 8, 1_000 is
+ * 1000 and 0x_1F is 31.
+ */
+static enum yaml_kind
+yaml_resolve_number(const char *s, double *d)
+{
+	char		 small[64], *p, *t;
+	const char	*digits, *set = "0123456789";
+	enum yaml_kind	 k = YAML_KIND_STRING;
+	size_t		 n = strlen(s);
+	int		 base = 10, neg = 0;
+
+	p = n < sizeof small ? small : xmalloc(n + 1);
+	for (t = p; *s != '\0'; s++) {
+		if (*s != '_')
+			*t++ = *s;
+	}
+	*t = '\0';
+	t = p;
+	if (*t == '-' || *t == '+')
+		neg = *t++ == '-';
+	digits = t;
+	if (t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+		base = 16;
+		set = "0123456789abcdefABCDEF";
+		digits = t + 2;
+	} else if (t[0] == '0' && (t[1] == 'o' || t[1] == 'O')) {
+		base = 8;
+		digits = t + 2;
+	} else if (t[0] == '0' && (t[1] == 'b' || t[1] == 'B')) {
+		base = 2;
+		digits = t + 2;
+	} else if (t[0] == '0' && yaml_is_digits(t + 1, "01234567")) {
+		base = 8;
+		digits = t + 1;
+	}
+	if (base == 8)
+		set = "01234567";
+	else if (base == 2)
+		set = "01";
+	if (yaml_is_digits(digits, set)) {
+		/* -0 is 0, as in Go: JSON has no negative zero. */
+		*d = yaml_radix(digits, base);
+		if (neg && *d != 0)
+			*d = -*d;
+		k = yaml_int_kind(digits, base);
+	} else if (yaml_is_float(p)) {
+		*d = strtod(p, NULL);
+		k = isfinite(*d) ? YAML_KIND_FLOAT : YAML_KIND_INEXACT;
+	}
+	if (p != small)
+		free(p);
+	return (k);
+}
+
+/*
+ * Null and booleans as in YAML 1.2's core schema (kubectl's YAML 1.1 also
+ * reads on, yes, y, off, no, n as booleans, kustomize as strings: they
+ * stay strings, see yaml_ambiguous()); numbers as yaml_resolve_number()
+ * says. .inf and .nan stay strings: JSON has no such numbers and
+ * Kubernetes never wants them.
+ */
 enum yaml_kind
 yaml_resolve(const char *s, double *d)
 {
-	const char	*t = s;
-
 	switch (*s) {
 	case '\0':
 	case '~':
@@ -502,29 +562,142 @@ yaml_resolve(const char *s, double *d)
 		    strcmp(s, "FALSE") == 0)
 			return (YAML_KIND_FALSE);
 		break;
-	case '0':
-		if (s[1] == 'o' && yaml_is_digits(s + 2, "01234567")) {
-			*d = yaml_radix(s + 2, 8);
-			return (yaml_int_kind(s + 2, 8));
-		}
-		if (s[1] == 'x' && yaml_is_digits(s + 2,
-		    "0123456789abcdefABCDEF")) {
-			*d = yaml_radix(s + 2, 16);
-			return (yaml_int_kind(s + 2, 16));
-		}
+	case '+':
+	case '-':
+		return (yaml_resolve_number(s, d));
+	default:
+		if (*s >= '0' && *s <= '9')
+			return (yaml_resolve_number(s, d));
 		break;
-	}
-	if (*t == '-' || *t == '+')
-		t++;
-	if (yaml_is_digits(t, "0123456789")) {
-		*d = strtod(s, NULL);
-		return (yaml_int_kind(t, 10));
 	}
 	if (yaml_is_float(s)) {
 		*d = strtod(s, NULL);
 		return (isfinite(*d) ? YAML_KIND_FLOAT : YAML_KIND_INEXACT);
 	}
 	return (YAML_KIND_STRING);
+}
+
+int
+yaml_is_bool11(const char *s)
+{
+	static const char *const words[] = {
+		"y", "Y", "yes", "Yes", "YES", "on", "On", "ON",
+		"n", "N", "no", "No", "NO", "off", "Off", "OFF", NULL
+	};
+	size_t	i;
+
+	for (i = 0; words[i] != NULL; i++) {
+		if (strcmp(s, words[i]) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* min to max decimal digits at *sp, their value in *v; *sp moves on. */
+static int
+yaml_scan_int(const char **sp, int min, int max, int *v)
+{
+	const char	*s = *sp;
+
+	*v = 0;
+	while (s - *sp < max && *s >= '0' && *s <= '9')
+		*v = *v * 10 + (*s++ - '0');
+	min = s - *sp >= min;
+	*sp = s;
+	return (min);
+}
+
+static int
+yaml_days_in(int year, int month)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+
+	if (month == 2 && year % 4 == 0 &&
+	    (year % 100 != 0 || year % 400 == 0))
+		return (29);
+	return (days[month - 1]);
+}
+
+/*
+ * Whether kustomize would write this plain scalar back as other text.
+ * go-yaml v3 reads YYYY-M-D, YYYY-M-D[Tt]h:m:s[.f](Z|+hh:mm) and
+ * YYYY-M-D h:m:s[.f] as timestamps, and kustomize writes them in RFC
+ * 3339 (2024-01-02 becomes 2024-01-02T00:00:00Z); kubectl keeps the
+ * text. Only a timestamp already in that form comes back the same.
+ */
+static int
+yaml_is_rewritten_timestamp(const char *s)
+{
+	const char	*p = s, *f;
+	int		 year, month, day, h, m, sec, same, sep;
+
+	if (!yaml_scan_int(&p, 4, 4, &year) || *p++ != '-' ||
+	    !yaml_scan_int(&p, 1, 2, &month) || *p++ != '-' ||
+	    !yaml_scan_int(&p, 1, 2, &day) || month < 1 || month > 12 ||
+	    day < 1 || day > yaml_days_in(year, month))
+		return (0);
+	if (*p == '\0')
+		return (1);
+	same = p - s == 10 && *p == 'T';
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return (0);
+	sep = *p;
+	f = p++;
+	if (!yaml_scan_int(&p, 1, 2, &h) || *p++ != ':' ||
+	    !yaml_scan_int(&p, 1, 2, &m) || *p++ != ':' ||
+	    !yaml_scan_int(&p, 1, 2, &sec) || h > 23 || m > 59 || sec > 59)
+		return (0);
+	same = same && p - f == 9;
+	if (*p == '.') {
+		f = ++p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == f)
+			return (0);
+		same = same && p[-1] != '0' && p - f <= 9;
+	}
+	if (sep == ' ')
+		return (*p == '\0');
+	if (*p == 'Z')
+		p++;
+	else if (*p == '+' || *p == '-') {
+		f = p + 1;
+		if (!yaml_scan_int(&f, 2, 2, &h) || *f++ != ':' ||
+		    !yaml_scan_int(&f, 2, 2, &m))
+			return (0);
+		/* Go writes a zero offset as Z. */
+		same = same && strncmp(p + 1, "00:00", 5) != 0;
+		p = f;
+	} else
+		return (0);
+	return (*p == '\0' && !same);
+}
+
+/*
+ * Warn of a plain scalar that kubectl and kustomize read differently:
+ * the agent keeps YAML 1.2's reading (text), and the same file means
+ * one thing to kubectl apply and another after kustomize.
+ */
+static void
+yaml_warn_ambiguous(struct yaml_parse *y, const yaml_event_t *ev)
+{
+	const char	*s = (const char *)ev->data.scalar.value;
+	const char	*msg;
+	char		*at;
+
+	if (yaml_is_bool11(s))
+		msg = "kubectl reads this plain scalar as a boolean and "
+		    "kustomize as a string (kept): quote it";
+	else if (yaml_is_rewritten_timestamp(s))
+		msg = "kustomize rewrites this plain scalar as a timestamp and "
+		    "kubectl keeps the text (kept): quote it";
+	else
+		return;
+	xasprintf(&at, "%s:%d:%d", y->name, (int)ev->start_mark.line + 1,
+	    (int)ev->start_mark.column + 1);
+	log_event(LOG_LEVEL_WARN, msg, "file", at, "value", s, NULL);
+	free(at);
 }
 
 /* A string node of the event's text, taken from the event if steal. */
@@ -580,6 +753,13 @@ yaml_scalar_json(struct yaml_parse *y, yaml_event_t *ev, int steal)
 		if ((y->flags & YAML_PLAIN_STRINGS) != 0 &&
 		    k != YAML_KIND_NULL)
 			return (yaml_string_json(ev, steal));
+		if (k == YAML_KIND_STRING && (y->flags & YAML_BOOL11) != 0 &&
+		    yaml_is_bool11(s))
+			return (json_new_bool(s[0] == 'y' || s[0] == 'Y' ||
+			    s[1] == 'n' || s[1] == 'N'));
+		if (k == YAML_KIND_STRING &&
+		    (y->flags & YAML_WARN_AMBIGUOUS) != 0)
+			yaml_warn_ambiguous(y, ev);
 		if (k == YAML_KIND_INEXACT)
 			goto inexact;
 		return (yaml_kind_json(k, ev, steal, d));

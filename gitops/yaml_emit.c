@@ -105,16 +105,14 @@ int
 yaml_plain_ok(const char *s)
 {
 	static const char *const words[] = {
-		"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
-		"on", "On", "ON", "off", "Off", "OFF", "<<", "=",
-		".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN", NULL
+		"<<", "=", ".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN", NULL
 	};
 	size_t	 n = strlen(s);
 	double	 d;
 
 	if (n == 0 || yaml_resolve(s, &d) != YAML_KIND_STRING)
 		return (0);
-	if (yaml_in_list(s, words))
+	if (yaml_in_list(s, words) || yaml_is_bool11(s))
 		return (0);
 	if (strchr("-?:,[]{}#&*!|>'\"%@`+ ", s[0]) != NULL)
 		return (0);

@@ -25,6 +25,8 @@ enum yaml_kind {
 
 /* yaml.c */
 enum yaml_kind	 yaml_resolve(const char *, double *);
+/* Plain words kubectl's YAML 1.1 reads as booleans and YAML 1.2 as text. */
+int		 yaml_is_bool11(const char *);
 
 /* yaml_emit.c */
 int		 yaml_all_printable(const char *, int);

@@ -221,4 +221,55 @@ test_expect_success 'a diamond graph of kustomizations is bounded' '
 	test_grep "kustomization graph too large" err
 '
 
+# Plain scalars as kubectl reads them: YAML 1.1 integers; the words
+# and dates kubectl and kustomize read differently are kept and warned of.
+mkdir -p nums
+cat >nums/d.yaml <<\EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: d
+  namespace: ns
+spec:
+  replicas: 010
+  revisionHistoryLimit: 1_0
+  progressDeadlineSeconds: 0x1F
+  minReadySeconds: -0b101
+  template:
+    metadata:
+      labels: {enabled: on, day: 2024-01-02, tag: "010"}
+EOF
+
+test_expect_success 'plain integers are read as kubectl reads them' '
+	gitops_agent sync --no-external-renderer --path nums \
+	    --target live/nums 2>err &&
+	f=live/nums/ns/Deployment.apps/d.yaml &&
+	test_grep "replicas: 8$" $f &&
+	test_grep "revisionHistoryLimit: 10$" $f &&
+	test_grep "progressDeadlineSeconds: 31$" $f &&
+	test_grep "minReadySeconds: -5$" $f &&
+	test_grep "tag: \"010\"" $f
+'
+
+test_expect_success 'on and dates are kept as text, with a warning' '
+	f=live/nums/ns/Deployment.apps/d.yaml &&
+	test_grep "enabled: \"on\"" $f &&
+	test_grep "day: \"2024-01-02\"" $f &&
+	test_grep "level=warn.*boolean.*quote it.*file=[^ ]*nums/d.yaml:13:25 value=on" err &&
+	test_grep "level=warn.*timestamp.*quote it.*file=[^ ]*nums/d.yaml:13:34 value=2024-01-02" err &&
+	test $(grep -c level=warn err) = 2
+'
+
+if command -v kubectl >/dev/null 2>&1; then
+	test_expect_success 'kubectl reads the integers the same' '
+		kubectl label --local -f nums/d.yaml -o json x=y >k.json &&
+		test_grep "\"replicas\": 8," k.json &&
+		test_grep "\"revisionHistoryLimit\": 10," k.json &&
+		test_grep "\"progressDeadlineSeconds\": 31," k.json &&
+		test_grep "\"minReadySeconds\": -5," k.json
+	'
+else
+	test_skip 'kubectl reads the integers the same' 'kubectl not installed'
+fi
+
 test_done

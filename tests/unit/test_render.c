@@ -513,6 +513,18 @@ test_render_path_bad_values_rejected(void **state)
 	    "be a string: quote it"));
 	free(cause);
 
+	/* A YAML 1.1 boolean, to kustomize as to the agent. */
+	unit_write(f->dir, "e/kustomization.yaml", "namespace: on\n");
+	free(render_fail_check(f, "e", "e/kustomization.yaml:1:1: namespace "
+	    "must be a string: quote it"));
+	unit_write(f->dir, "g/kustomization.yaml",
+	    "commonLabels:\n  app: x\n  enabled: Yes\n");
+	free(render_fail_check(f, "g", "g/kustomization.yaml:3:3: "
+	    "commonLabels value of 'enabled' must be a string: quote it"));
+	unit_write(f->dir, "h/kustomization.yaml",
+	    "namespace: \"on\"\ncommonLabels: {enabled: 'off'}\n");
+	resource_set_free(render_ok(f, "h", NULL, 1));
+
 	unit_write(f->dir, "d/kustomization.yaml", "namespace: Bad_NS\n");
 	cause = render_fail(f, "d", 1);
 	assert_non_null(strstr(cause, "d/kustomization.yaml:1:1: invalid "

@@ -465,7 +465,34 @@ test_yaml_parse_scalar_resolution_table(void **state)
 		{ "42", JSON_NUMBER, 42, NULL },
 		{ "-17", JSON_NUMBER, -17, NULL },
 		{ "+5", JSON_NUMBER, 5, NULL },
-		{ "0123", JSON_NUMBER, 123, NULL },
+		/* Integers as go-yaml reads them (kubectl and kustomize). */
+		{ "0123", JSON_NUMBER, 83, NULL },
+		{ "010", JSON_NUMBER, 8, NULL },
+		{ "-010", JSON_NUMBER, -8, NULL },
+		{ "00", JSON_NUMBER, 0, NULL },
+		{ "09", JSON_NUMBER, 9, NULL },
+		{ "012.5", JSON_NUMBER, 12.5, NULL },
+		{ "1_000", JSON_NUMBER, 1000, NULL },
+		{ "1__0_", JSON_NUMBER, 10, NULL },
+		{ "0_10", JSON_NUMBER, 8, NULL },
+		{ "1_000.5", JSON_NUMBER, 1000.5, NULL },
+		{ "-_5", JSON_NUMBER, -5, NULL },
+		{ "0X1f", JSON_NUMBER, 31, NULL },
+		{ "0x_1F", JSON_NUMBER, 31, NULL },
+		{ "+0x10", JSON_NUMBER, 16, NULL },
+		{ "-0x10", JSON_NUMBER, -16, NULL },
+		{ "0b101", JSON_NUMBER, 5, NULL },
+		{ "0B1_1", JSON_NUMBER, 3, NULL },
+		{ "-0b11", JSON_NUMBER, -3, NULL },
+		{ "0O17", JSON_NUMBER, 15, NULL },
+		{ "-0o17", JSON_NUMBER, -15, NULL },
+		{ "0b", JSON_STRING, 0, "0b" },
+		{ "0b2", JSON_STRING, 0, "0b2" },
+		{ "_1", JSON_STRING, 0, "_1" },
+		{ "-_", JSON_STRING, 0, "-_" },
+		{ "._5", JSON_STRING, 0, "._5" },
+		{ "0x1p3", JSON_STRING, 0, "0x1p3" },
+		{ "2024-01-02", JSON_STRING, 0, "2024-01-02" },
 		{ "0o17", JSON_NUMBER, 15, NULL },
 		{ "0x1F", JSON_NUMBER, 31, NULL },
 		{ "0xff", JSON_NUMBER, 255, NULL },
@@ -481,7 +508,6 @@ test_yaml_parse_scalar_resolution_table(void **state)
 		{ ".inf", JSON_STRING, 0, ".inf" },
 		{ "-.Inf", JSON_STRING, 0, "-.Inf" },
 		{ ".nan", JSON_STRING, 0, ".nan" },
-		{ "1_000", JSON_STRING, 0, "1_000" },
 		{ "1.2.3", JSON_STRING, 0, "1.2.3" },
 		{ "v1.2", JSON_STRING, 0, "v1.2" },
 		{ "12:30", JSON_STRING, 0, "12:30" },
@@ -525,6 +551,98 @@ test_yaml_parse_scalar_resolution_table(void **state)
 		json_free(j);
 		free(text);
 	}
+}
+
+/* What a parse with these flags logs (allocated, "" if nothing). */
+static char *
+parse_logged(const char *text, int flags)
+{
+	struct yaml_file	*f;
+	char			*logged = NULL;
+	size_t			 len = 0;
+	FILE			*log;
+
+	log = open_memstream(&logged, &len);
+	log_init(LOG_LEVEL_INFO, log);
+	f = parse_ok(text, flags);
+	log_init(LOG_LEVEL_INFO, NULL);
+	fclose(log);
+	yaml_file_free(f);
+	return (logged);
+}
+
+static void
+test_yaml_parse_ambiguous_plain_warned_and_kept(void **state)
+{
+	/* kubectl reads a boolean, or kustomize rewrites a timestamp. */
+	static const char *const warned[] = {
+		"on", "Yes", "y", "N", "OFF", "no", "2024-01-02", "2024-1-2",
+		"2024-02-29", "2024-01-02 03:04:05", "2024-01-02t03:04:05Z",
+		"2024-01-02T3:04:05Z", "2024-01-02T03:04:05.500+01:00",
+		"2024-01-02T03:04:05+00:00", "2024-01-02 03:04:05.1", NULL
+	};
+	/* Both read the same (kustomize writes a timestamp back as is). */
+	static const char *const quiet[] = {
+		"\"on\"", "'2024-01-02'", "!!str yes", "true", "onn", "1_000",
+		"2024-01-02T03:04:05Z", "2024-01-02T03:04:05.5+01:00",
+		"2024-01-02T03:04:05", "2024-13-02", "2023-02-29",
+		"12024-01-02", "2024-01-02x", "2024-01-02 03:04:05Z", NULL
+	};
+	struct json	*j;
+	char		*text, *logged;
+	size_t		 i;
+
+	for (i = 0; warned[i] != NULL; i++) {
+		xasprintf(&text, "a:\n  v: %s\n", warned[i]);
+		logged = parse_logged(text, YAML_WARN_AMBIGUOUS);
+		if (strstr(logged, "level=warn") == NULL ||
+		    strstr(logged, "quote it") == NULL ||
+		    strstr(logged, "file=t.yaml:2:6 value=") == NULL ||
+		    strstr(logged, warned[i]) == NULL) {
+			print_error("case '%s': logged '%s'\n", warned[i],
+			    logged);
+			fail();
+		}
+		free(logged);
+		/* Kept as text, as today; and quiet without the flag. */
+		j = parse_one(text);
+		assert_string_equal(json_path_string(j, "a", "v", NULL),
+		    warned[i]);
+		json_free(j);
+		logged = parse_logged(text, 0);
+		assert_string_equal(logged, "");
+		free(logged);
+		free(text);
+	}
+	for (i = 0; quiet[i] != NULL; i++) {
+		xasprintf(&text, "a:\n  v: %s\n", quiet[i]);
+		logged = parse_logged(text, YAML_WARN_AMBIGUOUS);
+		if (*logged != '\0') {
+			print_error("case '%s': logged '%s'\n", quiet[i],
+			    logged);
+			fail();
+		}
+		free(logged);
+		free(text);
+	}
+}
+
+static void
+test_yaml_parse_bool11_flag_reads_booleans(void **state)
+{
+	struct yaml_file	*f;
+	const struct json	*r;
+
+	f = parse_ok("a: on\nb: No\nc: 'yes'\nd: y\ne: OFF\nf: onn\n",
+	    YAML_BOOL11);
+	r = f->docs[0].root;
+	assert_int_equal(json_type(json_get(r, "a")), JSON_TRUE);
+	assert_int_equal(json_type(json_get(r, "b")), JSON_FALSE);
+	assert_string_equal(json_string(json_get(r, "c")), "yes");
+	assert_int_equal(json_type(json_get(r, "d")), JSON_TRUE);
+	assert_int_equal(json_type(json_get(r, "e")), JSON_FALSE);
+	assert_string_equal(json_string(json_get(r, "f")), "onn");
+	yaml_file_free(f);
 }
 
 static void
@@ -1063,6 +1181,8 @@ main(void)
 		cmocka_unit_test(test_yaml_doc_detach_caller_owns),
 		cmocka_unit_test(test_yaml_node_position_key_and_value),
 		cmocka_unit_test(test_yaml_parse_scalar_resolution_table),
+		cmocka_unit_test(test_yaml_parse_ambiguous_plain_warned_and_kept),
+		cmocka_unit_test(test_yaml_parse_bool11_flag_reads_booleans),
 		cmocka_unit_test(test_yaml_parse_bad_tagged_value_rejected),
 		cmocka_unit_test(test_yaml_parse_keys_are_text),
 		cmocka_unit_test(test_yaml_parse_json_input_accepted),
