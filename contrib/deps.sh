@@ -6,6 +6,7 @@ set -eu
 packages="build-essential autoconf automake libtool pkg-config
 	libgit2-dev libevent-dev libssl-dev libcjson-dev libyaml-dev
 	libcmocka-dev git curl python3 valgrind
+	python3-yaml
 	openssh-client openssh-server openssl gnupg gpgv
 	wrk webhook prometheus
 	clang libclang-rt-14-dev"
