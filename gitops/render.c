@@ -87,9 +87,12 @@ static const char *render_fields_external[] = {
 
 /*
  * Where commonLabels go besides metadata.labels, as kustomize's default
- * field specs say. group NULL matches any group. Through a list (like
- * volumeClaimTemplates) the rest of the path applies to every item.
- * create: make the path when it is missing.
+ * field specs say (api/internal/konfig/builtinpluginconsts). group NULL
+ * matches any group. Through a list the rest of the path applies to every
+ * item. create: make the path's missing maps; a segment marked "[]" must
+ * be a list that is there, never one made (a StatefulSet without
+ * volumeClaimTemplates gets none), and a value of another type than the
+ * path needs is left alone.
  */
 struct render_fieldspec {
 	const char	*group;
@@ -128,7 +131,7 @@ static const struct render_fieldspec render_label_specs[] = {
 	{ "apps", "StatefulSet", "spec/selector/matchLabels", 1 },
 	{ "apps", "StatefulSet", "spec/template/metadata/labels", 1 },
 	AFFINITY("apps", "StatefulSet"),
-	{ "apps", "StatefulSet", "spec/volumeClaimTemplates/metadata/labels",
+	{ "apps", "StatefulSet", "spec/volumeClaimTemplates[]/metadata/labels",
 	    1 },
 	{ "batch", "Job", "spec/selector/matchLabels", 0 },
 	{ "batch", "Job", "spec/template/metadata/labels", 1 },
@@ -772,6 +775,8 @@ render_labels_at(struct json *node, const char *path, int create,
 	const char	*slash;
 	char		*seg;
 	struct json	*next, *item, *l;
+	size_t		 n;
+	int		 list;
 
 	if (json_type(node) == JSON_ARRAY) {
 		for (item = json_child(node); item != NULL;
@@ -789,7 +794,14 @@ render_labels_at(struct json *node, const char *path, int create,
 	slash = strchr(path, '/');
 	seg = slash != NULL ? xstrndup(path, (size_t)(slash - path)) :
 	    xstrdup(path);
+	n = strlen(seg);
+	if ((list = n > 2 && strcmp(seg + n - 2, "[]") == 0))
+		seg[n - 2] = '\0';
 	next = json_get(node, seg);
+	if (list && json_type(next) != JSON_ARRAY) {
+		free(seg);
+		return;
+	}
 	if (next == NULL || json_type(next) == JSON_NULL) {
 		if (!create) {
 			free(seg);

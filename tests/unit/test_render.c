@@ -279,6 +279,40 @@ test_render_path_common_labels_reach_selectors(void **state)
 	resource_set_free(set);
 }
 
+/*
+ * kustomize's field spec spec/volumeClaimTemplates[]/metadata/labels never
+ * makes the list: a StatefulSet without one gains nothing there (a map
+ * would be an invalid object), and one of another type is left alone.
+ */
+static void
+test_render_path_common_labels_never_create_a_list(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+	const char		*a = "StatefulSet.apps/ns/a";
+	const char		*b = "StatefulSet.apps/ns/b";
+
+	unit_write(f->dir, "app/kustomization.yaml",
+	    "namespace: ns\ncommonLabels: {team: payments}\n"
+	    "resources: [res.yaml]\n");
+	unit_write(f->dir, "app/res.yaml",
+	    "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: a}\n"
+	    "spec:\n  template: {spec: {containers: []}}\n"
+	    "---\napiVersion: apps/v1\nkind: StatefulSet\n"
+	    "metadata: {name: b}\n"
+	    "spec:\n  template: {spec: {containers: []}}\n"
+	    "  volumeClaimTemplates: {}\n");
+	set = render_ok(f, "app", NULL, 1);
+	assert_string_equal(get_str(set, a,
+	    "spec/selector/matchLabels/team"), "payments");
+	assert_string_equal(get_str(set, a,
+	    "spec/template/metadata/labels/team"), "payments");
+	assert_false(has_path(set, a, "spec/volumeClaimTemplates"));
+	assert_int_equal(json_count(json_path(get_obj(set, b), "spec",
+	    "volumeClaimTemplates", NULL)), 0);
+	resource_set_free(set);
+}
+
 static void
 test_render_path_images_rewritten_by_rules(void **state)
 {
@@ -990,6 +1024,7 @@ main(void)
 		T(test_render_path_namespace_set_on_namespaced_only),
 		T(test_render_path_no_namespace_field_default_applies),
 		T(test_render_path_common_labels_reach_selectors),
+	T(test_render_path_common_labels_never_create_a_list),
 		T(test_render_path_images_rewritten_by_rules),
 		T(test_render_path_nested_folder_needs_kustomization),
 		T(test_render_path_overlay_applies_after_base),
