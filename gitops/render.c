@@ -696,6 +696,41 @@ render_image_split(const char *image, char **name, char **tag,
 	}
 }
 
+static int
+render_str_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/*
+ * Whether an image's parts match a rule's name. As kustomize, a name may
+ * carry a tag or digest ("busybox:1.0"): then only an image with that tag
+ * (any digest), or with that digest (and the same tag or none), matches.
+ * Unlike kustomize, which reads the name as a regular expression, the
+ * match is literal: "my.app" is not "myxapp".
+ */
+static int
+render_image_match(const char *name, const char *tag, const char *digest,
+    const char *rule)
+{
+	char	*rname, *rtag, *rdigest;
+	int	 match;
+
+	render_image_split(rule, &rname, &rtag, &rdigest);
+	match = strcmp(name, rname) == 0;
+	if (match && rtag != NULL)
+		match = render_str_same(tag, rtag);
+	if (match && rdigest != NULL)
+		match = render_str_same(digest, rdigest) &&
+		    render_str_same(tag, rtag);
+	free(rname);
+	free(rtag);
+	free(rdigest);
+	return (match);
+}
+
 /* The new image for one rule, or NULL when it does not match. */
 static char *
 render_image_apply(const char *image, const struct render_image *rule)
@@ -704,7 +739,7 @@ render_image_apply(const char *image, const struct render_image *rule)
 	struct buf	 b;
 
 	render_image_split(image, &name, &tag, &digest);
-	if (strcmp(name, rule->name) != 0) {
+	if (!render_image_match(name, tag, digest, rule->name)) {
 		free(name);
 		free(tag);
 		free(digest);

@@ -50,8 +50,6 @@ known_bug() {
 	    "item 2: namespace of service references" ;;
 	ns-rolebinding-sa-in-set|ns-webhook-service-in-set) echo "item 2:" \
 	    "references to a moved ServiceAccount or Service" ;;
-	img-tag-in-name|img-tag-in-name-newname|img-digest-in-name) echo \
-	    "item 5: a tag or digest in an images name" ;;
 	*) return 1 ;;
 	esac
 }

@@ -313,6 +313,52 @@ test_render_path_common_labels_never_create_a_list(void **state)
 	resource_set_free(set);
 }
 
+/*
+ * An images name with a tag or digest matches the image with that tag or
+ * digest only, as kustomize; and a '.' in it is a '.', unlike kustomize.
+ */
+static void
+test_render_path_images_name_with_tag_matches_that_tag(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+	const char		*p = "Pod/ns/p";
+
+	unit_write(f->dir, "app/kustomization.yaml",
+	    "namespace: ns\nresources: [pod.yaml]\nimages:\n"
+	    "- {name: 'busybox:1.0', newTag: '1.36'}\n"
+	    "- {name: 'app@sha256:0000000000000000000000000000000000000000"
+	    "000000000000000000000000', newTag: v1}\n"
+	    "- {name: my.app, newTag: v2}\n");
+	unit_write(f->dir, "app/pod.yaml",
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+	    "  containers:\n"
+	    "  - {name: a, image: 'busybox:1.0'}\n"
+	    "  - {name: b, image: busybox}\n"
+	    "  - {name: c, image: 'busybox:2.0'}\n"
+	    "  - {name: d, image: 'app@sha256:00000000000000000000000000000000"
+	    "00000000000000000000000000000000'}\n"
+	    "  - {name: e, image: 'app:0'}\n"
+	    "  - {name: f, image: 'myxapp:1'}\n"
+	    "  - {name: g, image: 'my.app:1'}\n");
+	set = render_ok(f, "app", NULL, 1);
+	assert_string_equal(get_str(set, p, "spec/containers/0/image"),
+	    "busybox:1.36");
+	assert_string_equal(get_str(set, p, "spec/containers/1/image"),
+	    "busybox");
+	assert_string_equal(get_str(set, p, "spec/containers/2/image"),
+	    "busybox:2.0");
+	assert_string_equal(get_str(set, p, "spec/containers/3/image"),
+	    "app:v1");
+	assert_string_equal(get_str(set, p, "spec/containers/4/image"),
+	    "app:0");
+	assert_string_equal(get_str(set, p, "spec/containers/5/image"),
+	    "myxapp:1");
+	assert_string_equal(get_str(set, p, "spec/containers/6/image"),
+	    "my.app:v2");
+	resource_set_free(set);
+}
+
 static void
 test_render_path_images_rewritten_by_rules(void **state)
 {
@@ -1026,6 +1072,7 @@ main(void)
 		T(test_render_path_common_labels_reach_selectors),
 	T(test_render_path_common_labels_never_create_a_list),
 		T(test_render_path_images_rewritten_by_rules),
+		T(test_render_path_images_name_with_tag_matches_that_tag),
 		T(test_render_path_nested_folder_needs_kustomization),
 		T(test_render_path_overlay_applies_after_base),
 		T(test_render_path_unsupported_field_named_with_position),
