@@ -149,6 +149,20 @@ static const struct render_fieldspec render_label_specs[] = {
 	    "spec/egress/to/podSelector/matchLabels", 0 },
 };
 
+/*
+ * Service references namespace: moves along, as kustomize's namespace
+ * field specs say. create 2: set the last key when its map is there (an
+ * APIService's spec.service): kustomize's create: true would also give a
+ * local APIService a service holding only a namespace, which the API
+ * server refuses.
+ */
+static const struct render_fieldspec render_namespace_specs[] = {
+	{ "apiregistration.k8s.io", "APIService", "spec/service/namespace",
+	    2 },
+	{ "apiextensions.k8s.io", "CustomResourceDefinition",
+	    "spec/conversion/webhook/clientConfig/service/namespace", 0 },
+};
+
 /* One entry of `images`. */
 struct render_image {
 	const char	*name;
@@ -849,6 +863,46 @@ render_labels_at(struct json *node, const char *path, int create,
 	render_labels_at(next, slash != NULL ? slash + 1 : "", create, labels);
 }
 
+/*
+ * Set the string at a field spec's path of maps: a missing last key only
+ * with create, missing maps on the way only with create 1.
+ */
+static void
+render_set_at(struct json *node, const char *path, int create,
+    const char *value)
+{
+	const char	*slash;
+	char		*seg;
+	struct json	*next;
+
+	while (json_type(node) == JSON_OBJECT &&
+	    (slash = strchr(path, '/')) != NULL) {
+		seg = xstrndup(path, (size_t)(slash - path));
+		next = json_get(node, seg);
+		if (next == NULL && create == 1) {
+			json_set(node, seg, json_new_object());
+			next = json_get(node, seg);
+		}
+		free(seg);
+		node = next;
+		path = slash + 1;
+	}
+	if (json_type(node) != JSON_OBJECT)
+		return;
+	if (json_get(node, path) != NULL || create != 0)
+		json_set(node, path, json_new_string(value));
+}
+
+/* Whether a field spec is for resource r. */
+static int
+render_fieldspec_matches(const struct render_fieldspec *fs,
+    const struct resource *r)
+{
+	if (strcmp(fs->kind, r->kind) != 0)
+		return (0);
+	return (fs->group == NULL || strcmp(fs->group, r->group) == 0);
+}
+
 /* This level's namespace, labels and images, on one resource. */
 static int
 render_transform(struct render_kust *k, struct resource *r,
@@ -885,6 +939,15 @@ render_transform(struct render_kust *k, struct resource *r,
 			json_set(s, "namespace",
 			    json_new_string(k->namespace));
 		}
+		for (i = 0; i < sizeof render_namespace_specs /
+		    sizeof render_namespace_specs[0]; i++) {
+			if (render_fieldspec_matches(&render_namespace_specs[i],
+			    r))
+				render_set_at(r->obj,
+				    render_namespace_specs[i].path,
+				    render_namespace_specs[i].create,
+				    k->namespace);
+		}
 	}
 
 	if (k->labels != NULL) {
@@ -894,10 +957,7 @@ render_transform(struct render_kust *k, struct resource *r,
 			const struct render_fieldspec *fs =
 			    &render_label_specs[i];
 
-			if (strcmp(fs->kind, r->kind) != 0)
-				continue;
-			if (fs->group != NULL && strcmp(fs->group,
-			    r->group) != 0)
+			if (!render_fieldspec_matches(fs, r))
 				continue;
 			render_labels_at(r->obj, fs->path, fs->create,
 			    k->labels);

@@ -46,8 +46,6 @@ in_progress() {
 # Bugs of the built-in renderer this branch fixes, one commit each.
 known_bug() {
 	case $1 in
-	ns-apiservice|ns-apiservice-no-namespace|ns-crd-conversion) echo \
-	    "item 2: namespace of service references" ;;
 	ns-rolebinding-sa-in-set|ns-webhook-service-in-set) echo "item 2:" \
 	    "references to a moved ServiceAccount or Service" ;;
 	*) return 1 ;;

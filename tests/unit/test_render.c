@@ -214,6 +214,51 @@ test_render_path_namespace_set_on_namespaced_only(void **state)
 	resource_set_free(set);
 }
 
+/*
+ * namespace: moves the service references kustomize's namespace field
+ * specs name: an APIService's spec.service (given one when it has none),
+ * a CRD's conversion webhook service (only when set); a local APIService
+ * gains no service.
+ */
+static void
+test_render_path_namespace_moves_service_references(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+
+	unit_write(f->dir, "app/kustomization.yaml",
+	    "namespace: prod\nresources: [res.yaml]\n");
+	unit_write(f->dir, "app/res.yaml",
+	    "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\n"
+	    "metadata: {name: a}\n"
+	    "spec: {service: {name: s, namespace: kube-system}}\n"
+	    "---\napiVersion: apiregistration.k8s.io/v1\nkind: APIService\n"
+	    "metadata: {name: b}\nspec: {service: {name: s}}\n"
+	    "---\napiVersion: apiregistration.k8s.io/v1\nkind: APIService\n"
+	    "metadata: {name: local}\nspec: {group: apps}\n"
+	    "---\napiVersion: apiextensions.k8s.io/v1\n"
+	    "kind: CustomResourceDefinition\nmetadata: {name: c}\n"
+	    "spec:\n  conversion:\n    webhook:\n      clientConfig:\n"
+	    "        service: {name: conv, namespace: system}\n"
+	    "---\napiVersion: apiextensions.k8s.io/v1\n"
+	    "kind: CustomResourceDefinition\nmetadata: {name: d}\n"
+	    "spec: {conversion: {strategy: None}}\n");
+	set = render_ok(f, "app", NULL, 1);
+	assert_string_equal(get_str(set, "APIService.apiregistration.k8s.io/a",
+	    "spec/service/namespace"), "prod");
+	assert_string_equal(get_str(set, "APIService.apiregistration.k8s.io/b",
+	    "spec/service/namespace"), "prod");
+	assert_false(has_path(set, "APIService.apiregistration.k8s.io/local",
+	    "spec/service"));
+	assert_string_equal(get_str(set,
+	    "CustomResourceDefinition.apiextensions.k8s.io/c",
+	    "spec/conversion/webhook/clientConfig/service/namespace"), "prod");
+	assert_false(has_path(set,
+	    "CustomResourceDefinition.apiextensions.k8s.io/d",
+	    "spec/conversion/webhook"));
+	resource_set_free(set);
+}
+
 static void
 test_render_path_no_namespace_field_default_applies(void **state)
 {
@@ -1069,6 +1114,7 @@ main(void)
 		T(test_render_path_plain_folder_loaded_as_manifests),
 		T(test_render_path_namespace_set_on_namespaced_only),
 		T(test_render_path_no_namespace_field_default_applies),
+	T(test_render_path_namespace_moves_service_references),
 		T(test_render_path_common_labels_reach_selectors),
 	T(test_render_path_common_labels_never_create_a_list),
 		T(test_render_path_images_rewritten_by_rules),
