@@ -7,6 +7,7 @@ packages="build-essential autoconf automake libtool pkg-config
 	libgit2-dev libevent-dev libssl-dev libcjson-dev libyaml-dev
 	libcmocka-dev git curl python3 valgrind
 	libcurl4-openssl-dev
+	python3-yaml
 	openssh-client openssh-server openssl gnupg gpgv
 	wrk webhook prometheus
 	clang libclang-rt-14-dev

@@ -87,9 +87,12 @@ static const char *render_fields_external[] = {
 
 /*
  * Where commonLabels go besides metadata.labels, as kustomize's default
- * field specs say. group NULL matches any group. Through a list (like
- * volumeClaimTemplates) the rest of the path applies to every item.
- * create: make the path when it is missing.
+ * field specs say (api/internal/konfig/builtinpluginconsts). group NULL
+ * matches any group. Through a list the rest of the path applies to every
+ * item. create: make the path's missing maps; a segment marked "[]" must
+ * be a list that is there, never one made (a StatefulSet without
+ * volumeClaimTemplates gets none), and a value of another type than the
+ * path needs is left alone.
  */
 struct render_fieldspec {
 	const char	*group;
@@ -128,7 +131,7 @@ static const struct render_fieldspec render_label_specs[] = {
 	{ "apps", "StatefulSet", "spec/selector/matchLabels", 1 },
 	{ "apps", "StatefulSet", "spec/template/metadata/labels", 1 },
 	AFFINITY("apps", "StatefulSet"),
-	{ "apps", "StatefulSet", "spec/volumeClaimTemplates/metadata/labels",
+	{ "apps", "StatefulSet", "spec/volumeClaimTemplates[]/metadata/labels",
 	    1 },
 	{ "batch", "Job", "spec/selector/matchLabels", 0 },
 	{ "batch", "Job", "spec/template/metadata/labels", 1 },
@@ -144,6 +147,20 @@ static const struct render_fieldspec render_label_specs[] = {
 	    "spec/ingress/from/podSelector/matchLabels", 0 },
 	{ "networking.k8s.io", "NetworkPolicy",
 	    "spec/egress/to/podSelector/matchLabels", 0 },
+};
+
+/*
+ * Service references namespace: moves along, as kustomize's namespace
+ * field specs say. create 2: set the last key when its map is there (an
+ * APIService's spec.service): kustomize's create: true would also give a
+ * local APIService a service holding only a namespace, which the API
+ * server refuses.
+ */
+static const struct render_fieldspec render_namespace_specs[] = {
+	{ "apiregistration.k8s.io", "APIService", "spec/service/namespace",
+	    2 },
+	{ "apiextensions.k8s.io", "CustomResourceDefinition",
+	    "spec/conversion/webhook/clientConfig/service/namespace", 0 },
 };
 
 /* One entry of `images`. */
@@ -694,6 +711,41 @@ render_image_split(const char *image, char **name, char **tag,
 	}
 }
 
+static int
+render_str_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/*
+ * Whether an image's parts match a rule's name. As kustomize, a name may
+ * carry a tag or digest ("busybox:1.0"): then only an image with that tag
+ * (any digest), or with that digest (and the same tag or none), matches.
+ * Unlike kustomize, which reads the name as a regular expression, the
+ * match is literal: "my.app" is not "myxapp".
+ */
+static int
+render_image_match(const char *name, const char *tag, const char *digest,
+    const char *rule)
+{
+	char	*rname, *rtag, *rdigest;
+	int	 match;
+
+	render_image_split(rule, &rname, &rtag, &rdigest);
+	match = strcmp(name, rname) == 0;
+	if (match && rtag != NULL)
+		match = render_str_same(tag, rtag);
+	if (match && rdigest != NULL)
+		match = render_str_same(digest, rdigest) &&
+		    render_str_same(tag, rtag);
+	free(rname);
+	free(rtag);
+	free(rdigest);
+	return (match);
+}
+
 /* The new image for one rule, or NULL when it does not match. */
 static char *
 render_image_apply(const char *image, const struct render_image *rule)
@@ -702,7 +754,7 @@ render_image_apply(const char *image, const struct render_image *rule)
 	struct buf	 b;
 
 	render_image_split(image, &name, &tag, &digest);
-	if (strcmp(name, rule->name) != 0) {
+	if (!render_image_match(name, tag, digest, rule->name)) {
 		free(name);
 		free(tag);
 		free(digest);
@@ -773,6 +825,8 @@ render_labels_at(struct json *node, const char *path, int create,
 	const char	*slash;
 	char		*seg;
 	struct json	*next, *item, *l;
+	size_t		 n;
+	int		 list;
 
 	if (json_type(node) == JSON_ARRAY) {
 		for (item = json_child(node); item != NULL;
@@ -790,7 +844,14 @@ render_labels_at(struct json *node, const char *path, int create,
 	slash = strchr(path, '/');
 	seg = slash != NULL ? xstrndup(path, (size_t)(slash - path)) :
 	    xstrdup(path);
+	n = strlen(seg);
+	if ((list = n > 2 && strcmp(seg + n - 2, "[]") == 0))
+		seg[n - 2] = '\0';
 	next = json_get(node, seg);
+	if (list && json_type(next) != JSON_ARRAY) {
+		free(seg);
+		return;
+	}
 	if (next == NULL || json_type(next) == JSON_NULL) {
 		if (!create) {
 			free(seg);
@@ -801,6 +862,46 @@ render_labels_at(struct json *node, const char *path, int create,
 	}
 	free(seg);
 	render_labels_at(next, slash != NULL ? slash + 1 : "", create, labels);
+}
+
+/*
+ * Set the string at a field spec's path of maps: a missing last key only
+ * with create, missing maps on the way only with create 1.
+ */
+static void
+render_set_at(struct json *node, const char *path, int create,
+    const char *value)
+{
+	const char	*slash;
+	char		*seg;
+	struct json	*next;
+
+	while (json_type(node) == JSON_OBJECT &&
+	    (slash = strchr(path, '/')) != NULL) {
+		seg = xstrndup(path, (size_t)(slash - path));
+		next = json_get(node, seg);
+		if (next == NULL && create == 1) {
+			json_set(node, seg, json_new_object());
+			next = json_get(node, seg);
+		}
+		free(seg);
+		node = next;
+		path = slash + 1;
+	}
+	if (json_type(node) != JSON_OBJECT)
+		return;
+	if (json_get(node, path) != NULL || create != 0)
+		json_set(node, path, json_new_string(value));
+}
+
+/* Whether a field spec is for resource r. */
+static int
+render_fieldspec_matches(const struct render_fieldspec *fs,
+    const struct resource *r)
+{
+	if (strcmp(fs->kind, r->kind) != 0)
+		return (0);
+	return (fs->group == NULL || strcmp(fs->group, r->group) == 0);
 }
 
 /* This level's namespace, labels and images, on one resource. */
@@ -839,6 +940,15 @@ render_transform(struct render_kust *k, struct resource *r,
 			json_set(s, "namespace",
 			    json_new_string(k->namespace));
 		}
+		for (i = 0; i < sizeof render_namespace_specs /
+		    sizeof render_namespace_specs[0]; i++) {
+			if (render_fieldspec_matches(&render_namespace_specs[i],
+			    r))
+				render_set_at(r->obj,
+				    render_namespace_specs[i].path,
+				    render_namespace_specs[i].create,
+				    k->namespace);
+		}
 	}
 
 	if (k->labels != NULL) {
@@ -848,10 +958,7 @@ render_transform(struct render_kust *k, struct resource *r,
 			const struct render_fieldspec *fs =
 			    &render_label_specs[i];
 
-			if (strcmp(fs->kind, r->kind) != 0)
-				continue;
-			if (fs->group != NULL && strcmp(fs->group,
-			    r->group) != 0)
+			if (!render_fieldspec_matches(fs, r))
 				continue;
 			render_labels_at(r->obj, fs->path, fs->create,
 			    k->labels);

@@ -214,6 +214,51 @@ test_render_path_namespace_set_on_namespaced_only(void **state)
 	resource_set_free(set);
 }
 
+/*
+ * namespace: moves the service references kustomize's namespace field
+ * specs name: an APIService's spec.service (given one when it has none),
+ * a CRD's conversion webhook service (only when set); a local APIService
+ * gains no service.
+ */
+static void
+test_render_path_namespace_moves_service_references(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+
+	unit_write(f->dir, "app/kustomization.yaml",
+	    "namespace: prod\nresources: [res.yaml]\n");
+	unit_write(f->dir, "app/res.yaml",
+	    "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\n"
+	    "metadata: {name: a}\n"
+	    "spec: {service: {name: s, namespace: kube-system}}\n"
+	    "---\napiVersion: apiregistration.k8s.io/v1\nkind: APIService\n"
+	    "metadata: {name: b}\nspec: {service: {name: s}}\n"
+	    "---\napiVersion: apiregistration.k8s.io/v1\nkind: APIService\n"
+	    "metadata: {name: local}\nspec: {group: apps}\n"
+	    "---\napiVersion: apiextensions.k8s.io/v1\n"
+	    "kind: CustomResourceDefinition\nmetadata: {name: c}\n"
+	    "spec:\n  conversion:\n    webhook:\n      clientConfig:\n"
+	    "        service: {name: conv, namespace: system}\n"
+	    "---\napiVersion: apiextensions.k8s.io/v1\n"
+	    "kind: CustomResourceDefinition\nmetadata: {name: d}\n"
+	    "spec: {conversion: {strategy: None}}\n");
+	set = render_ok(f, "app", NULL, 1);
+	assert_string_equal(get_str(set, "APIService.apiregistration.k8s.io/a",
+	    "spec/service/namespace"), "prod");
+	assert_string_equal(get_str(set, "APIService.apiregistration.k8s.io/b",
+	    "spec/service/namespace"), "prod");
+	assert_false(has_path(set, "APIService.apiregistration.k8s.io/local",
+	    "spec/service"));
+	assert_string_equal(get_str(set,
+	    "CustomResourceDefinition.apiextensions.k8s.io/c",
+	    "spec/conversion/webhook/clientConfig/service/namespace"), "prod");
+	assert_false(has_path(set,
+	    "CustomResourceDefinition.apiextensions.k8s.io/d",
+	    "spec/conversion/webhook"));
+	resource_set_free(set);
+}
+
 static void
 test_render_path_no_namespace_field_default_applies(void **state)
 {
@@ -276,6 +321,86 @@ test_render_path_common_labels_reach_selectors(void **state)
 	    "metadata/labels/team"), "payments");
 	/* Only labels: a ConfigMap has no selector to gain. */
 	assert_false(has_path(set, "ConfigMap/default/cm", "spec"));
+	resource_set_free(set);
+}
+
+/*
+ * kustomize's field spec spec/volumeClaimTemplates[]/metadata/labels never
+ * makes the list: a StatefulSet without one gains nothing there (a map
+ * would be an invalid object), and one of another type is left alone.
+ */
+static void
+test_render_path_common_labels_never_create_a_list(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+	const char		*a = "StatefulSet.apps/ns/a";
+	const char		*b = "StatefulSet.apps/ns/b";
+
+	unit_write(f->dir, "app/kustomization.yaml",
+	    "namespace: ns\ncommonLabels: {team: payments}\n"
+	    "resources: [res.yaml]\n");
+	unit_write(f->dir, "app/res.yaml",
+	    "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: a}\n"
+	    "spec:\n  template: {spec: {containers: []}}\n"
+	    "---\napiVersion: apps/v1\nkind: StatefulSet\n"
+	    "metadata: {name: b}\n"
+	    "spec:\n  template: {spec: {containers: []}}\n"
+	    "  volumeClaimTemplates: {}\n");
+	set = render_ok(f, "app", NULL, 1);
+	assert_string_equal(get_str(set, a,
+	    "spec/selector/matchLabels/team"), "payments");
+	assert_string_equal(get_str(set, a,
+	    "spec/template/metadata/labels/team"), "payments");
+	assert_false(has_path(set, a, "spec/volumeClaimTemplates"));
+	assert_int_equal(json_count(json_path(get_obj(set, b), "spec",
+	    "volumeClaimTemplates", NULL)), 0);
+	resource_set_free(set);
+}
+
+/*
+ * An images name with a tag or digest matches the image with that tag or
+ * digest only, as kustomize; and a '.' in it is a '.', unlike kustomize.
+ */
+static void
+test_render_path_images_name_with_tag_matches_that_tag(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+	const char		*p = "Pod/ns/p";
+
+	unit_write(f->dir, "app/kustomization.yaml",
+	    "namespace: ns\nresources: [pod.yaml]\nimages:\n"
+	    "- {name: 'busybox:1.0', newTag: '1.36'}\n"
+	    "- {name: 'app@sha256:0000000000000000000000000000000000000000"
+	    "000000000000000000000000', newTag: v1}\n"
+	    "- {name: my.app, newTag: v2}\n");
+	unit_write(f->dir, "app/pod.yaml",
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+	    "  containers:\n"
+	    "  - {name: a, image: 'busybox:1.0'}\n"
+	    "  - {name: b, image: busybox}\n"
+	    "  - {name: c, image: 'busybox:2.0'}\n"
+	    "  - {name: d, image: 'app@sha256:00000000000000000000000000000000"
+	    "00000000000000000000000000000000'}\n"
+	    "  - {name: e, image: 'app:0'}\n"
+	    "  - {name: f, image: 'myxapp:1'}\n"
+	    "  - {name: g, image: 'my.app:1'}\n");
+	set = render_ok(f, "app", NULL, 1);
+	assert_string_equal(get_str(set, p, "spec/containers/0/image"),
+	    "busybox:1.36");
+	assert_string_equal(get_str(set, p, "spec/containers/1/image"),
+	    "busybox");
+	assert_string_equal(get_str(set, p, "spec/containers/2/image"),
+	    "busybox:2.0");
+	assert_string_equal(get_str(set, p, "spec/containers/3/image"),
+	    "app:v1");
+	assert_string_equal(get_str(set, p, "spec/containers/4/image"),
+	    "app:0");
+	assert_string_equal(get_str(set, p, "spec/containers/5/image"),
+	    "myxapp:1");
+	assert_string_equal(get_str(set, p, "spec/containers/6/image"),
+	    "my.app:v2");
 	resource_set_free(set);
 }
 
@@ -1001,8 +1126,11 @@ main(void)
 		T(test_render_path_plain_folder_loaded_as_manifests),
 		T(test_render_path_namespace_set_on_namespaced_only),
 		T(test_render_path_no_namespace_field_default_applies),
+	T(test_render_path_namespace_moves_service_references),
 		T(test_render_path_common_labels_reach_selectors),
+	T(test_render_path_common_labels_never_create_a_list),
 		T(test_render_path_images_rewritten_by_rules),
+		T(test_render_path_images_name_with_tag_matches_that_tag),
 		T(test_render_path_nested_folder_needs_kustomization),
 		T(test_render_path_overlay_applies_after_base),
 		T(test_render_path_unsupported_field_named_with_position),
