@@ -819,6 +819,8 @@ struct target {
 	const struct target_ops	*ops;
 	char			*app;	/* whose inventory */
 	char			*label;	/* for messages */
+	/* where namespaced resources that name none go ("default") */
+	char			*namespace;
 	void			*arg;
 };
 /*
@@ -1092,6 +1094,8 @@ struct http_response {
 	int	 status;
 	char	*body;		/* NUL-terminated */
 	size_t	 len;
+	uint64_t retry_after_ms; /* Retry-After in seconds, as ms; 0: none */
+	char	*warnings;	/* Warning headers' texts, a line each */
 };
 /*
  * METHOD url (with body of type when not NULL) within timeout_ms (0: 10
@@ -1118,6 +1122,17 @@ struct http_req {
 	size_t		 max_body;	/* 0: 4 MiB */
 	const int	*stop;		/* NULL: never */
 	const char	*ca_file;	/* https: PEM CAs; NULL: the system's */
+	/* From memory, never a file (a kubeconfig's -data keys): */
+	const char	*ca_blob;	/* PEM CAs; NULL: ca_file */
+	size_t		 ca_blob_len;
+	const char	*cert_blob;	/* client certificate, PEM */
+	size_t		 cert_blob_len;
+	const char	*key_blob;	/* its private key, PEM */
+	size_t		 key_blob_len;
+	const char	*bearer;	/* Authorization: Bearer; NULL: none */
+	int		 insecure;	/* no TLS verification (said, logged) */
+	const char	*tls_server_name; /* name the certificate must have */
+	const char	*accept;	/* Accept header; NULL: curl's */
 };
 /*
  * Send req, answer in *resp. A connection is kept per thread and reused

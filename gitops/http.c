@@ -386,6 +386,7 @@ void
 http_response_free(struct http_response *resp)
 {
 	free(resp->body);
+	free(resp->warnings);
 	memset(resp, 0, sizeof *resp);
 }
 

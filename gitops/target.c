@@ -78,6 +78,7 @@ target_free(struct target *t)
 		t->ops->free(t);
 	free(t->app);
 	free(t->label);
+	free(t->namespace);
 	free(t);
 }
 

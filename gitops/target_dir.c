@@ -285,6 +285,7 @@ target_dir_new(const char *app, const char *path)
 	t->ops = &dir_ops;
 	t->app = xstrdup(app);
 	t->label = xstrdup(path);
+	t->namespace = xstrdup("default");
 	t->arg = dt;
 	return (t);
 }

@@ -1,0 +1,157 @@
+/*
+ * kube.h: the Kubernetes API client, internal to the library (its one
+ * user is the kubernetes target, target_kube.c).
+ *
+ * kubeconfig.c reads where the API server is and how to prove who we are
+ * (a kubeconfig's clusters, users and contexts, or a pod's service
+ * account); kube.c speaks the API over http.c: discovery, GET, LIST,
+ * server-side apply, DELETE, errors as the server's Status says them,
+ * retries, and a client-side rate limit.
+ *
+ * Everything here is thread-safe: a sync applies a wave from several
+ * threads over one struct kube. Nothing here logs a credential or an
+ * object's content.
+ */
+#ifndef KUBE_H
+#define KUBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct json;
+struct http_req;
+
+/* kubeconfig.c: credentials and the server */
+struct kube_auth;
+struct kube_auth_opts {
+	/* NULL: $KUBECONFIG's first file, else ~/.kube/config */
+	const char	*kubeconfig;
+	const char	*context;	/* NULL: the current-context */
+	int		 in_cluster;	/* the pod's service account */
+};
+/*
+ * Read the credentials; *cause names the file and the key at fault. The
+ * certificate, key and CA are kept in memory, never written to a file.
+ */
+struct kube_auth *kube_auth_load(const struct kube_auth_opts *, char **);
+/* "https://host:port", no trailing slash. */
+const char	*kube_auth_server(const struct kube_auth *);
+/* The context's namespace, or the pod's; "" when none says. */
+const char	*kube_auth_namespace(const struct kube_auth *);
+/* The kubeconfig said insecure-skip-tls-verify. */
+int		 kube_auth_insecure(const struct kube_auth *);
+/*
+ * Fill req's TLS and credential fields for one request: re-reads a token
+ * file whose content changed (a rotated service account token), runs an
+ * exec plugin whose credential expired. What it points req at stays valid
+ * until kube_auth_release(*hold).
+ */
+int		 kube_auth_prepare(struct kube_auth *, struct http_req *,
+		     void **, char **);
+void		 kube_auth_release(struct kube_auth *, void *);
+/*
+ * After a 401: drop a cached credential so the next prepare fetches a new
+ * one. 1 when there was one to drop (a retry may succeed), 0 if not.
+ */
+int		 kube_auth_invalidate(struct kube_auth *);
+void		 kube_auth_free(struct kube_auth *);
+
+/* kube.c: the client */
+struct kube;
+struct kube_opts {
+	struct kube_auth_opts auth;
+	double		 qps;		/* 0: 50 */
+	int		 burst;		/* 0: 100 */
+	uint64_t	 timeout_ms;	/* a request, retries included; 0: 30 s */
+	const int	*stop;		/* NULL: never */
+};
+struct kube	*kube_open(const struct kube_opts *, char **);
+void		 kube_close(struct kube *);
+const char	*kube_server(const struct kube *);
+/* kube_auth_namespace of its credentials. */
+const char	*kube_namespace(const struct kube *);
+/* Requests sent, by verb (for tests and the benchmark). */
+struct kube_counts {
+	size_t		 get, list, apply, delete, discovery;
+};
+void		 kube_counts(const struct kube *, struct kube_counts *);
+
+/* A kind the server serves, as discovery says. */
+struct kube_kind {
+	char		*group;		/* "" for the core group */
+	char		*version;	/* the version requests use */
+	char		*kind;
+	char		*resource;	/* plural: "deployments" */
+	int		 namespaced;
+};
+/*
+ * The kind named by apiVersion and kind (kube_kind_lookup) or by group and
+ * kind in the server's preferred version (kube_kind_by_group). Discovery
+ * (aggregated, the legacy one as fallback) is cached and fetched again
+ * once when the kind is not in it. 0 and *k (valid until kube_close), 1
+ * when the server does not serve it, -1 and *cause.
+ */
+int		 kube_kind_lookup(struct kube *, const char *, const char *,
+		     const struct kube_kind **, char **);
+int		 kube_kind_by_group(struct kube *, const char *, const char *,
+		     const struct kube_kind **, char **);
+/* Discovery is stale (CRDs were applied): fetch it again when next used. */
+void		 kube_discovery_invalidate(struct kube *);
+
+/* Why a request failed, when the server said. */
+enum kube_why {
+	KUBE_WHY_OTHER,
+	KUBE_WHY_NOT_FOUND,	/* 404 */
+	KUBE_WHY_CONFLICT,	/* 409 with field manager conflicts */
+	KUBE_WHY_MODIFIED,	/* 409 otherwise (a precondition failed) */
+	KUBE_WHY_IMMUTABLE,	/* 422 naming an immutable field */
+	KUBE_WHY_INVALID,	/* 422 otherwise */
+	KUBE_WHY_FORBIDDEN,	/* 403 */
+	KUBE_WHY_UNAUTHORIZED,	/* 401, after one refresh */
+};
+
+/*
+ * A request answered 2xx is 0. Otherwise -1, *why (when not NULL) and
+ * *cause: the server's reason and message, each cause of a 422, the
+ * other managers and their fields of a 409 conflict. 429 (honouring
+ * Retry-After), 5xx and dropped connections are retried with backoff
+ * until the timeout; 401 once after kube_auth_invalidate; 403 and 422
+ * never. Warning headers (deprecated APIs) are logged once each.
+ */
+/* *obj NULL when it does not exist. */
+int		 kube_get(struct kube *, const struct kube_kind *,
+		     const char *, const char *, struct json **, char **);
+/*
+ * Every page of a LIST of kind in namespace ns ("" or NULL: all of them,
+ * or cluster-scoped) matching labelSelector sel (NULL: all). *items is a
+ * JSON array of the objects; a failure on any page, or a list cut short,
+ * is -1, never a shorter list.
+ */
+int		 kube_list(struct kube *, const struct kube_kind *,
+		     const char *, const char *, struct json **, char **);
+#define KUBE_FORCE	0x1	/* take fields other managers own */
+#define KUBE_DRY_RUN	0x2	/* dryRun=All: nothing is changed */
+/*
+ * Server-side apply of obj (its namespace and name say where) as field
+ * manager mgr, with fieldValidation=Strict. Server-owned fields
+ * (metadata.managedFields, resourceVersion, uid, creationTimestamp,
+ * generation, and status) are never sent. *result (when not NULL) is
+ * the object the server answered.
+ */
+int		 kube_apply(struct kube *, const struct kube_kind *,
+		     const struct json *, const char *, int, struct json **,
+		     enum kube_why *, char **);
+/*
+ * DELETE with propagationPolicy Background and, when uid is not NULL,
+ * preconditions.uid. A 404 is success with *why KUBE_WHY_NOT_FOUND.
+ */
+int		 kube_delete(struct kube *, const struct kube_kind *,
+		     const char *, const char *, const char *,
+		     enum kube_why *, char **);
+/*
+ * fn(arg, i) for each i below n, on up to par threads at once (the
+ * caller's among them); returns when all are done.
+ */
+void		 kube_parallel(size_t, int, void (*)(void *, size_t), void *);
+
+#endif
