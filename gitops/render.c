@@ -1049,11 +1049,15 @@ render_ref_candidate(struct render_ctx *ctx, const struct resource *from,
 	    render_ns_effective(c, c->namespace)));
 }
 
-/* Point one reference (a mapping) at the object it names. */
+/*
+ * Point one reference (a mapping) at the object it names. origs: the
+ * namespaces objects had in their files, which a reference's namespace
+ * names first (else the rendered ones).
+ */
 static int
 render_ref_fix(struct render_ctx *ctx, const struct resource_set *set,
-    const struct resource *from, const struct render_ref *ref,
-    struct json *node, char **cause)
+    const struct strmap *origs, const struct resource *from,
+    const struct render_ref *ref, struct json *node, char **cause)
 {
 	const struct resource	*to = NULL, *c;
 	const char		*name, *ns = NULL;
@@ -1065,10 +1069,7 @@ render_ref_fix(struct render_ctx *ctx, const struct resource_set *set,
 	if (json_get(node, "namespace") != NULL) {
 		if ((ns = json_string(json_get(node, "namespace"))) == NULL)
 			return (0);
-		/* The namespace of the files first, then the rendered one. */
-		for (i = 0; i < set->n && !by_orig; i++)
-			by_orig = render_str_eq(ns,
-			    render_ns_original(ctx, set->v[i]));
+		by_orig = strmap_get(origs, ns) != NULL;
 	}
 	for (i = 0; i < set->n; i++) {
 		c = set->v[i];
@@ -1093,8 +1094,9 @@ render_ref_fix(struct render_ctx *ctx, const struct resource_set *set,
 /* Follow path (through lists) to the references below node. */
 static int
 render_ref_walk(struct render_ctx *ctx, const struct resource_set *set,
-    const struct resource *from, const struct render_ref *ref,
-    struct json *node, const char *path, char **cause)
+    const struct strmap *origs, const struct resource *from,
+    const struct render_ref *ref, struct json *node, const char *path,
+    char **cause)
 {
 	struct json	*item;
 	const char	*slash;
@@ -1103,8 +1105,8 @@ render_ref_walk(struct render_ctx *ctx, const struct resource_set *set,
 	if (json_type(node) == JSON_ARRAY) {
 		for (item = json_child(node); item != NULL;
 		    item = json_next(item)) {
-			if (render_ref_walk(ctx, set, from, ref, item, path,
-			    cause) == -1)
+			if (render_ref_walk(ctx, set, origs, from, ref, item,
+			    path, cause) == -1)
 				return (-1);
 		}
 		return (0);
@@ -1112,13 +1114,14 @@ render_ref_walk(struct render_ctx *ctx, const struct resource_set *set,
 	if (json_type(node) != JSON_OBJECT)
 		return (0);
 	if (*path == '\0')
-		return (render_ref_fix(ctx, set, from, ref, node, cause));
+		return (render_ref_fix(ctx, set, origs, from, ref, node,
+		    cause));
 	slash = strchr(path, '/');
 	seg = slash != NULL ? xstrndup(path, (size_t)(slash - path)) :
 	    xstrdup(path);
 	item = json_get(node, seg);
 	free(seg);
-	return (render_ref_walk(ctx, set, from, ref, item,
+	return (render_ref_walk(ctx, set, origs, from, ref, item,
 	    slash != NULL ? slash + 1 : "", cause));
 }
 
@@ -1129,22 +1132,28 @@ render_references(struct render_ctx *ctx, struct resource_set *set,
 {
 	const struct render_ref	*ref;
 	struct resource		*r;
+	struct strmap		*origs = strmap_new(0);
+	const char		*ns;
 	size_t			 i, j;
+	int			 rv = 0;
 
 	for (i = 0; i < set->n; i++) {
+		if ((ns = render_ns_original(ctx, set->v[i])) != NULL)
+			strmap_put(origs, ns, (void *)ns);
+	}
+	for (i = 0; i < set->n && rv == 0; i++) {
 		r = set->v[i];
-		for (j = 0; j < sizeof render_refs / sizeof render_refs[0];
-		    j++) {
+		for (j = 0; j < sizeof render_refs / sizeof render_refs[0] &&
+		    rv == 0; j++) {
 			ref = &render_refs[j];
-			if (strcmp(ref->kind, r->kind) != 0 ||
-			    strcmp(ref->group, r->group) != 0)
-				continue;
-			if (render_ref_walk(ctx, set, r, ref, r->obj,
-			    ref->path, cause) == -1)
-				return (-1);
+			if (strcmp(ref->kind, r->kind) == 0 &&
+			    strcmp(ref->group, r->group) == 0)
+				rv = render_ref_walk(ctx, set, origs, r, ref,
+				    r->obj, ref->path, cause);
 		}
 	}
-	return (0);
+	strmap_free(origs);
+	return (rv);
 }
 
 /* One entry of resources: a kustomization folder or a manifest file. */
