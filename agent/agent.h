@@ -222,6 +222,7 @@ int	cmd_status(struct cli_env *, int, char **);
 /* cli.c */
 int	cmd_check(struct cli_env *, int, char **);
 int	cmd_validate(struct cli_env *, int, char **);
+int	cmd_render(struct cli_env *, int, char **);
 int	cmd_plan(struct cli_env *, int, char **);
 int	cmd_diff(struct cli_env *, int, char **);
 int	cmd_sync(struct cli_env *, int, char **);

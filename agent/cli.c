@@ -417,8 +417,9 @@ cli_app_from_config(const struct config *cfg, const char *name,
 	return (a);
 }
 
+/* Render an app; resources that declare no namespace keep none. */
 static int
-cli_render(struct cli_app *a, const struct cli_opts *o,
+cli_render_path(struct cli_app *a, const struct cli_opts *o,
     struct resource_set **set, char **cause)
 {
 	struct render_opts	ro;
@@ -427,6 +428,30 @@ cli_render(struct cli_app *a, const struct cli_opts *o,
 	ro.default_namespace = a->namespace;
 	ro.no_external = o->no_external;
 	return (render_path(a->source, a->path, &ro, set, cause));
+}
+
+/*
+ * Render an app as its sync would see it: the namespace of resources that
+ * declare none is the app's, or its target's ("default" for --path with
+ * no target, as a directory target's).
+ */
+static int
+cli_render(struct cli_app *a, const struct cli_opts *o,
+    struct resource_set **set, char **cause)
+{
+	struct target	*t;
+	int		 rv;
+
+	if (cli_render_path(a, o, set, cause) == -1)
+		return (-1);
+	if (a->target.path == NULL)
+		return (resource_set_default_namespace(*set, "default",
+		    cause));
+	if ((t = target_open(a->name, &a->target, cause)) == NULL)
+		return (-1);
+	rv = resource_set_default_namespace(*set, t->namespace, cause);
+	target_free(t);
+	return (rv);
 }
 
 /*
@@ -585,6 +610,69 @@ cmd_validate(struct cli_env *env, int argc, char **argv)
 	return (failed ? EXIT_DIFFERENT : EXIT_OK);
 }
 
+/*
+ * The app a one-app command names (or --path's) rendered, raw: with no
+ * namespace given to those that declare none. EXIT_OK and *cfgp, *ap and
+ * *setp for the caller to free (also on failure), or an exit status.
+ */
+static int
+cli_render_one(struct cli_env *env, char **argv, const struct cli_opts *o,
+    int raw, struct config **cfgp, struct cli_app **ap,
+    struct resource_set **setp)
+{
+	char	*cause = NULL;
+
+	if (o->path == NULL && (*cfgp = cli_load_config(env)) == NULL)
+		return (EXIT_DIFFERENT);
+	if ((*ap = cli_app_get(*cfgp, argv[optind], o, &cause)) == NULL ||
+	    (raw ? cli_render_path(*ap, o, setp, &cause) :
+	    cli_render(*ap, o, setp, &cause)) == -1) {
+		cli_print_cause(NULL, cause);
+		free(cause);
+		return (EXIT_DIFFERENT);
+	}
+	return (EXIT_OK);
+}
+
+/*
+ * The render alone, as `kubectl kustomize` prints it: the documents of
+ * one app in order, no namespace given to those that name none.
+ */
+int
+cmd_render(struct cli_env *env, int argc, char **argv)
+{
+	static const int	 allowed[] = { OPT_PATH, OPT_NO_EXTERNAL,
+				     OPT_REVISION, 0 };
+	struct cli_opts		 o;
+	struct config		*cfg = NULL;
+	struct cli_app		*a = NULL;
+	struct resource_set	*set = NULL;
+	char			*text;
+	size_t			 i;
+	int			 rc;
+
+	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+		return (EXIT_ERROR);
+	if ((o.path == NULL && argc - optind != 1) ||
+	    (o.path != NULL && argc > optind)) {
+		fprintf(stderr, "usage: gitops-agent render APP | "
+		    "--path DIR\n");
+		return (EXIT_ERROR);
+	}
+	if ((rc = cli_render_one(env, argv, &o, 1, &cfg, &a, &set)) ==
+	    EXIT_OK) {
+		for (i = 0; i < set->n; i++) {
+			text = yaml_emit(set->v[i]->obj);
+			printf("%s%s", i != 0 ? "---\n" : "", text);
+			free(text);
+		}
+	}
+	resource_set_free(set);
+	cli_app_free(a);
+	config_free(cfg);
+	return (rc);
+}
+
 int
 cmd_plan(struct cli_env *env, int argc, char **argv)
 {
@@ -596,7 +684,7 @@ cmd_plan(struct cli_env *env, int argc, char **argv)
 	struct resource_set	*set = NULL;
 	struct plan		*plan;
 	struct json		*j;
-	char			*cause = NULL, *text;
+	char			*text;
 	int			 rc = EXIT_DIFFERENT;
 
 	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
@@ -612,13 +700,9 @@ cmd_plan(struct cli_env *env, int argc, char **argv)
 		    "--path, not both\n");
 		return (EXIT_ERROR);
 	}
-	if (o.path == NULL && (cfg = cli_load_config(env)) == NULL)
-		return (EXIT_DIFFERENT);
-	if ((a = cli_app_get(cfg, argv[optind], &o, &cause)) == NULL ||
-	    cli_render(a, &o, &set, &cause) == -1) {
-		cli_print_cause(NULL, cause);
+	if ((rc = cli_render_one(env, argv, &o, 0, &cfg, &a, &set)) !=
+	    EXIT_OK)
 		goto out;
-	}
 	plan = plan_build(set);
 	if (o.output != NULL && strcmp(o.output, "json") == 0) {
 		j = plan_to_json(plan);
@@ -631,7 +715,6 @@ cmd_plan(struct cli_env *env, int argc, char **argv)
 	plan_free(plan);
 	rc = EXIT_OK;
 out:
-	free(cause);
 	resource_set_free(set);
 	cli_app_free(a);
 	config_free(cfg);

@@ -28,6 +28,8 @@ static const struct command commands[] = {
 	    "check the configuration file and print every error" },
 	{ "validate", cmd_validate, "validate [APP...] | --path DIR",
 	    "load and render manifests without applying anything" },
+	{ "render", cmd_render, "render APP | --path DIR",
+	    "print the rendered resources as YAML, as kubectl kustomize does" },
 	{ "plan", cmd_plan, "plan APP | --path DIR [--output table|json]",
 	    "show the ordered phases and waves of a sync" },
 	{ "diff", cmd_diff,

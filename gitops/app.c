@@ -531,6 +531,9 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		goto out;
 	if ((t = target_open(run->name, run->target, cause)) == NULL)
 		goto out;
+	/* The render leaves it to the target: its namespace for those left. */
+	if (resource_set_default_namespace(set, t->namespace, cause) == -1)
+		goto out;
 	memset(&so, 0, sizeof so);
 	so.dry_run = run->dry_run;
 	so.diff_texts = run->diff_texts;

@@ -552,9 +552,10 @@ int		 kind_is_cluster_scoped(const char *);
  * subdomain), metadata.namespace (a DNS label), the hook and wave
  * annotations. The resource takes ownership of obj on success; on failure
  * obj is the caller's, unchanged, and cause is "FILE:LINE:COLUMN: message".
- * Namespaced kinds without a namespace get default_namespace (NULL:
- * "default"), written into obj; cluster-scoped kinds have any namespace
- * dropped from obj. A "Skip" hook gives a resource with skip set.
+ * Namespaced kinds without a namespace get default_namespace, written
+ * into obj (NULL: they keep an empty one, for the target to fill in with
+ * resource_set_default_namespace); cluster-scoped kinds have any
+ * namespace dropped from obj. A "Skip" hook gives a resource with skip set.
  */
 struct resource	*resource_new(struct json *, const char *, int, int,
 		     const char *, char **);
@@ -571,12 +572,23 @@ struct resource_set *resource_set_new(void);
 void		 resource_set_free(struct resource_set *);
 /*
  * Adds; fails (and frees nothing) if the identity is already present:
- * "FILE:LINE:COLUMN: duplicate resource 'ID': first declared at FILE:LINE".
+ * "FILE:LINE:COLUMN: duplicate resource 'ID': first declared at FILE:LINE"
+ * and why, when the two differ in API version (one object to the API
+ * server) or in namespace (none and "default", one to kustomize).
  */
 int		 resource_set_add(struct resource_set *, struct resource *,
 		     char **);
 struct resource	*resource_set_find(const struct resource_set *,
 		     const char *);
+/*
+ * Give every namespaced resource of set with an empty namespace ns (the
+ * target's), in its document and its identity. Namespaced: not one of
+ * kind_is_cluster_scoped's kinds nor a kind a CRD of set declares with
+ * scope Cluster. Fails on an invalid ns, or on two resources that become
+ * one (set is then only fit to be freed).
+ */
+int		 resource_set_default_namespace(struct resource_set *,
+		     const char *, char **);
 /*
  * Load every *.yaml, *.yml, *.json under path (recursively, sorted by
  * name; names starting with '.' and kustomization files left out); path
@@ -598,7 +610,8 @@ int		 manifest_load_yaml(struct resource_set *, struct yaml_file *,
 
 /* render.c: an app's path to its resources (plain files or kustomize) */
 struct render_opts {
-	const char	*default_namespace;	/* may be NULL */
+	/* given at the end to those that declare none; NULL: none */
+	const char	*default_namespace;
 	const char	*kubectl;	/* NULL: search PATH for kubectl */
 	int		 no_external;	/* never run kubectl */
 	uint64_t	 timeout_ms;	/* for kubectl; 0: 60 s */
@@ -610,7 +623,9 @@ struct render_opts {
  * run on the materialized source; any other folder is loaded as plain
  * manifests. Without kubectl (or with no_external) a field beyond the
  * subset is an error "FILE:LINE:COLUMN: kustomization field 'patches' is
- * not supported by the built-in renderer and ...". Thread-safe.
+ * not supported by the built-in renderer and ...". Namespaced resources
+ * that declare no namespace keep none (as kustomize leaves them) unless
+ * default_namespace is given. Thread-safe.
  */
 int		 render_path(struct source *, const char *,
 		     const struct render_opts *, struct resource_set **,

@@ -377,9 +377,11 @@ wave_get(const struct doc_pos *dp, const struct json *ann,
  * Check a document and build its resource; obj is referenced, not owned,
  * and edited only on success (the namespace written in, or dropped).
  *
- * Namespaces: a namespaced kind without one gets default_namespace (or
- * "default"), written into obj too, so the desired and the applied
- * documents agree. A cluster-scoped kind that carries one has it dropped,
+ * Namespaces: a namespaced kind without one gets default_namespace,
+ * written into obj too, so the desired and the applied documents agree;
+ * with none it keeps an empty namespace (as kustomize leaves it) until
+ * the target names one (resource_set_default_namespace). A
+ * cluster-scoped kind that carries one has it dropped,
  * from the identity and from obj: the API server ignores and clears it,
  * and keeping it would make the same object look different in two
  * manifests. An empty namespace counts as none, as kubectl takes it.
@@ -475,8 +477,8 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 	}
 	if (cluster)
 		ns = NULL;
-	else if (ns == NULL) {
-		ns = default_namespace != NULL ? default_namespace : "default";
+	else if (ns == NULL && default_namespace != NULL) {
+		ns = default_namespace;
 		if (!name_is_dns_label(ns)) {
 			pos_error(dp, NULL, cause, "invalid default namespace "
 			    "'%s': must be a lowercase RFC 1123 label", ns);
@@ -514,8 +516,9 @@ resource_build(struct json *obj, const struct doc_pos *dp,
 	if (cluster) {
 		if (json_get(md, "namespace") != NULL)
 			json_remove(md, "namespace");
-	} else if (json_string(json_get(md, "namespace")) == NULL ||
-	    strcmp(json_string(json_get(md, "namespace")), r->namespace) != 0)
+	} else if (*r->namespace != '\0' &&
+	    (json_string(json_get(md, "namespace")) == NULL ||
+	    strcmp(json_string(json_get(md, "namespace")), r->namespace) != 0))
 		json_set(md, "namespace", json_new_string(r->namespace));
 	return (r);
 fail:
@@ -604,15 +607,66 @@ resource_set_free(struct resource_set *set)
 	free(set);
 }
 
+/*
+ * Why r and old, of one identity, cannot both be: the message names both
+ * places. Two versions of one group are one object to the API server, as
+ * no namespace and "default" are one namespace to kustomize.
+ */
+static void
+resource_duplicate_error(const struct resource *r, const struct resource *old,
+    char **cause)
+{
+	const char	*id = *r->namespace != '\0' ? r->id : old->id;
+
+	if (strcmp(r->api_version, old->api_version) != 0)
+		xasprintf(cause, "%s:%d:%d: duplicate resource '%s': first "
+		    "declared at %s:%d as %s, and %s is another version of "
+		    "the same API group: the API server keeps one object "
+		    "of that name", r->file, r->line, r->column, id,
+		    old->file, old->line, old->api_version, r->api_version);
+	else if (strcmp(r->namespace, old->namespace) != 0)
+		xasprintf(cause, "%s:%d:%d: duplicate resource '%s': first "
+		    "declared at %s:%d (no namespace is 'default' to "
+		    "kustomize)", r->file, r->line, r->column, id, old->file,
+		    old->line);
+	else
+		xasprintf(cause, "%s:%d:%d: duplicate resource '%s': first "
+		    "declared at %s:%d", r->file, r->line, r->column, id,
+		    old->file, old->line);
+}
+
+/*
+ * The resource of set that r would be the same object as: its identity,
+ * or, namespaced, the one without a namespace if r's is "default" and the
+ * other way round.
+ */
+static struct resource *
+resource_set_same(const struct resource_set *set, const struct resource *r)
+{
+	struct resource	*old;
+	char		*alt;
+
+	if ((old = strmap_get(set->by_id, r->id)) != NULL ||
+	    kind_is_cluster_scoped(r->kind))
+		return (old);
+	if (*r->namespace == '\0')
+		alt = resource_id_make(r->group, r->kind, "default", r->name);
+	else if (strcmp(r->namespace, "default") == 0)
+		alt = resource_id_make(r->group, r->kind, "", r->name);
+	else
+		return (NULL);
+	old = strmap_get(set->by_id, alt);
+	free(alt);
+	return (old);
+}
+
 int
 resource_set_add(struct resource_set *set, struct resource *r, char **cause)
 {
 	struct resource	*old;
 
-	if ((old = strmap_get(set->by_id, r->id)) != NULL) {
-		xasprintf(cause, "%s:%d:%d: duplicate resource '%s': first "
-		    "declared at %s:%d", r->file, r->line, r->column, r->id,
-		    old->file, old->line);
+	if ((old = resource_set_same(set, r)) != NULL) {
+		resource_duplicate_error(r, old, cause);
 		return (-1);
 	}
 	if (set->n == set->cap) {
@@ -628,6 +682,83 @@ struct resource *
 resource_set_find(const struct resource_set *set, const char *id)
 {
 	return (strmap_get(set->by_id, id));
+}
+
+/* "Kind.group" of each CRD of set that declares its kind cluster-scoped. */
+static struct strmap *
+resource_set_cluster_crds(const struct resource_set *set)
+{
+	struct strmap		*crds = strmap_new(0);
+	const struct resource	*r;
+	const char		*scope, *group, *kind;
+	char			*key;
+	size_t			 i;
+
+	for (i = 0; i < set->n; i++) {
+		r = set->v[i];
+		if (strcmp(r->kind, "CustomResourceDefinition") != 0 ||
+		    strcmp(r->group, "apiextensions.k8s.io") != 0)
+			continue;
+		scope = json_path_string(r->obj, "spec", "scope", NULL);
+		group = json_path_string(r->obj, "spec", "group", NULL);
+		kind = json_path_string(r->obj, "spec", "names", "kind", NULL);
+		if (scope == NULL || strcmp(scope, "Cluster") != 0 ||
+		    group == NULL || kind == NULL)
+			continue;
+		xasprintf(&key, "%s.%s", kind, group);
+		strmap_put(crds, key, (void *)r);
+		free(key);
+	}
+	return (crds);
+}
+
+int
+resource_set_default_namespace(struct resource_set *set, const char *ns,
+    char **cause)
+{
+	struct strmap	*crds;
+	struct resource	*r, *old;
+	char		*key;
+	size_t		 i;
+	int		 cluster;
+
+	if (!name_is_dns_label(ns)) {
+		xasprintf(cause, "invalid default namespace '%s': must be a "
+		    "lowercase RFC 1123 label", ns);
+		return (-1);
+	}
+	crds = resource_set_cluster_crds(set);
+	for (i = 0; i < set->n; i++) {
+		r = set->v[i];
+		if (*r->namespace != '\0' || kind_is_cluster_scoped(r->kind))
+			continue;
+		xasprintf(&key, "%s.%s", r->kind, r->group);
+		cluster = strmap_get(crds, key) != NULL;
+		free(key);
+		if (cluster)
+			continue;
+		json_set(json_get(r->obj, "metadata"), "namespace",
+		    json_new_string(ns));
+		free(r->namespace);
+		r->namespace = xstrdup(ns);
+		free(r->id);
+		r->id = resource_id_make(r->group, r->kind, r->namespace,
+		    r->name);
+	}
+	strmap_free(crds);
+
+	/* Identities changed: index them again. */
+	strmap_free(set->by_id);
+	set->by_id = strmap_new(0);
+	for (i = 0; i < set->n; i++) {
+		r = set->v[i];
+		if ((old = strmap_get(set->by_id, r->id)) != NULL) {
+			resource_duplicate_error(r, old, cause);
+			return (-1);
+		}
+		strmap_put(set->by_id, r->id, r);
+	}
+	return (0);
 }
 
 /* What loading one document found: a resource or a message. */

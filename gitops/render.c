@@ -198,6 +198,8 @@ struct render_ctx {
 	struct strmap		 *walked;
 	const char		 *root;		/* materialized */
 	char			 *realroot;	/* root, resolved */
+	/* Each loaded document ("%p" of its json) to its file's namespace. */
+	struct strmap		 *orig_ns;
 };
 
 static int	render_kustomization(struct render_ctx *, const char *,
@@ -381,7 +383,6 @@ render_parse_images(struct render_kust *k, struct json *list, char **cause)
 	struct json		*item, *f;
 	struct render_image	*img;
 	const char		*key;
-	double			 d;
 
 	if (json_type(list) != JSON_ARRAY) {
 		render_pos_error(k, list, cause, "images must be a list");
@@ -397,20 +398,6 @@ render_parse_images(struct render_kust *k, struct json *list, char **cause)
 		img = &k->images[k->nimages++];
 		for (f = json_child(item); f != NULL; f = json_next(f)) {
 			key = json_key(f);
-			if (strcmp(key, "newTag") == 0 &&
-			    json_type(f) == JSON_NUMBER) {
-				/* newTag: 3 reads as a number; 1.10 would not
-				 * survive, so only whole numbers are taken. */
-				d = json_number(f);
-				if (d < 0 || d > 1e15 ||
-				    d != (double)(long long)d) {
-					render_pos_error(k, f, cause, "newTag "
-					    "must be a string: quote it");
-					return (-1);
-				}
-				xasprintf(&img->new_tag, "%.0f", d);
-				continue;
-			}
 			if (strcmp(key, "name") != 0 &&
 			    strcmp(key, "newName") != 0 &&
 			    strcmp(key, "newTag") != 0 &&
@@ -421,9 +408,10 @@ render_parse_images(struct render_kust *k, struct json *list, char **cause)
 			}
 			if (json_type(f) == JSON_NULL)
 				continue;
+			/* newTag: 3 is a number, refused by kustomize too. */
 			if (json_string(f) == NULL) {
-				render_pos_error(k, f, cause, "images field "
-				    "'%s' must be a string", key);
+				render_pos_error(k, f, cause, "%s must be a "
+				    "string: quote it", key);
 				return (-1);
 			}
 			if (strcmp(key, "name") == 0)
@@ -906,8 +894,7 @@ render_fieldspec_matches(const struct render_fieldspec *fs,
 
 /* This level's namespace, labels and images, on one resource. */
 static int
-render_transform(struct render_kust *k, struct resource *r,
-    const char *default_namespace, char **cause)
+render_transform(struct render_kust *k, struct resource *r, char **cause)
 {
 	struct json	*md, *subjects, *s;
 	size_t		 i;
@@ -968,7 +955,205 @@ render_transform(struct render_kust *k, struct resource *r,
 	for (i = 0; i < k->nimages; i++)
 		render_images_walk(r->obj, &k->images[i], 0);
 
-	return (resource_refresh(r, default_namespace, cause));
+	return (resource_refresh(r, NULL, cause));
+}
+
+/*
+ * Remember the namespace each resource of set had in its file, which
+ * kustomize's name references match on (kustomize's original id).
+ */
+static void
+render_note_origin(struct render_ctx *ctx, const struct resource_set *set)
+{
+	char	 key[32];
+	size_t	 i;
+
+	for (i = 0; i < set->n; i++) {
+		snprintf(key, sizeof key, "%p", (void *)set->v[i]->obj);
+		free(strmap_put(ctx->orig_ns, key,
+		    xstrdup(set->v[i]->namespace)));
+	}
+}
+
+/*
+ * References that carry a namespace, which kustomize's name reference
+ * transformer points at the object referred to once the render is done
+ * (api/filters/nameref): a role binding's subjects at a ServiceAccount, a
+ * webhook's service at a Service. Each is a mapping with name and maybe
+ * namespace; the object is any in the set of the kind, version v1, with
+ * that name, and in that namespace when the reference names one.
+ */
+static const struct render_ref {
+	const char	*group;
+	const char	*kind;
+	const char	*path;
+	const char	*to_kind;
+} render_refs[] = {
+	{ "rbac.authorization.k8s.io", "RoleBinding", "subjects",
+	    "ServiceAccount" },
+	{ "rbac.authorization.k8s.io", "ClusterRoleBinding", "subjects",
+	    "ServiceAccount" },
+	{ "admissionregistration.k8s.io", "ValidatingWebhookConfiguration",
+	    "webhooks/clientConfig/service", "Service" },
+	{ "admissionregistration.k8s.io", "MutatingWebhookConfiguration",
+	    "webhooks/clientConfig/service", "Service" },
+};
+
+/* kustomize's effective namespace: NULL cluster-scoped, "" is default. */
+static const char *
+render_ns_effective(const struct resource *r, const char *ns)
+{
+	if (kind_is_cluster_scoped(r->kind))
+		return (NULL);
+	return (*ns == '\0' ? "default" : ns);
+}
+
+static const char *
+render_ns_original(struct render_ctx *ctx, const struct resource *r)
+{
+	char		 key[32];
+	const char	*ns;
+
+	snprintf(key, sizeof key, "%p", (void *)r->obj);
+	ns = strmap_get(ctx->orig_ns, key);
+	return (render_ns_effective(r, ns != NULL ? ns : r->namespace));
+}
+
+static int
+render_str_eq(const char *a, const char *b)
+{
+	return (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether c is an object reference ref of referrer from may name. */
+static int
+render_ref_candidate(struct render_ctx *ctx, const struct resource *from,
+    const struct render_ref *ref, const char *name, const char *ns,
+    int by_orig, const struct resource *c)
+{
+	size_t	n = strlen(c->api_version);
+
+	if (strcmp(c->kind, ref->to_kind) != 0 || strcmp(c->name, name) != 0 ||
+	    (strcmp(c->api_version, "v1") != 0 &&
+	    (n < 3 || strcmp(c->api_version + n - 3, "/v1") != 0)))
+		return (0);
+	if (ns != NULL && !render_str_eq(ns, by_orig ?
+	    render_ns_original(ctx, c) : render_ns_effective(c, c->namespace)))
+		return (0);
+	/* A namespaced referrer names a Service of its own namespace. */
+	if (kind_is_cluster_scoped(from->kind) ||
+	    kind_is_cluster_scoped(c->kind) ||
+	    strcmp(c->kind, "ServiceAccount") == 0)
+		return (1);
+	return (render_str_eq(render_ns_effective(from, from->namespace),
+	    render_ns_effective(c, c->namespace)));
+}
+
+/*
+ * Point one reference (a mapping) at the object it names. origs: the
+ * namespaces objects had in their files, which a reference's namespace
+ * names first (else the rendered ones).
+ */
+static int
+render_ref_fix(struct render_ctx *ctx, const struct resource_set *set,
+    const struct strmap *origs, const struct resource *from,
+    const struct render_ref *ref, struct json *node, char **cause)
+{
+	const struct resource	*to = NULL, *c;
+	const char		*name, *ns = NULL;
+	size_t			 i;
+	int			 by_orig = 0;
+
+	if ((name = json_string(json_get(node, "name"))) == NULL)
+		return (0);
+	if (json_get(node, "namespace") != NULL) {
+		if ((ns = json_string(json_get(node, "namespace"))) == NULL)
+			return (0);
+		by_orig = strmap_get(origs, ns) != NULL;
+	}
+	for (i = 0; i < set->n; i++) {
+		c = set->v[i];
+		if (!render_ref_candidate(ctx, from, ref, name, ns, by_orig, c))
+			continue;
+		if (to != NULL && strcmp(to->namespace, c->namespace) != 0) {
+			xasprintf(cause, "%s:%d:%d: %s '%s' names %s '%s', "
+			    "which may be the one in '%s' or the one in '%s'",
+			    from->file, from->line,
+			    from->column, from->kind, from->name, ref->to_kind,
+			    name, to->namespace, c->namespace);
+			return (-1);
+		}
+		if (to == NULL)
+			to = c;
+	}
+	if (to != NULL && *to->namespace != '\0')
+		json_set(node, "namespace", json_new_string(to->namespace));
+	return (0);
+}
+
+/* Follow path (through lists) to the references below node. */
+static int
+render_ref_walk(struct render_ctx *ctx, const struct resource_set *set,
+    const struct strmap *origs, const struct resource *from,
+    const struct render_ref *ref, struct json *node, const char *path,
+    char **cause)
+{
+	struct json	*item;
+	const char	*slash;
+	char		*seg;
+
+	if (json_type(node) == JSON_ARRAY) {
+		for (item = json_child(node); item != NULL;
+		    item = json_next(item)) {
+			if (render_ref_walk(ctx, set, origs, from, ref, item,
+			    path, cause) == -1)
+				return (-1);
+		}
+		return (0);
+	}
+	if (json_type(node) != JSON_OBJECT)
+		return (0);
+	if (*path == '\0')
+		return (render_ref_fix(ctx, set, origs, from, ref, node,
+		    cause));
+	slash = strchr(path, '/');
+	seg = slash != NULL ? xstrndup(path, (size_t)(slash - path)) :
+	    xstrdup(path);
+	item = json_get(node, seg);
+	free(seg);
+	return (render_ref_walk(ctx, set, origs, from, ref, item,
+	    slash != NULL ? slash + 1 : "", cause));
+}
+
+/* kustomize's last step: references follow the objects they name. */
+static int
+render_references(struct render_ctx *ctx, struct resource_set *set,
+    char **cause)
+{
+	const struct render_ref	*ref;
+	struct resource		*r;
+	struct strmap		*origs = strmap_new(0);
+	const char		*ns;
+	size_t			 i, j;
+	int			 rv = 0;
+
+	for (i = 0; i < set->n; i++) {
+		if ((ns = render_ns_original(ctx, set->v[i])) != NULL)
+			strmap_put(origs, ns, (void *)ns);
+	}
+	for (i = 0; i < set->n && rv == 0; i++) {
+		r = set->v[i];
+		for (j = 0; j < sizeof render_refs / sizeof render_refs[0] &&
+		    rv == 0; j++) {
+			ref = &render_refs[j];
+			if (strcmp(ref->kind, r->kind) == 0 &&
+			    strcmp(ref->group, r->group) == 0)
+				rv = render_ref_walk(ctx, set, origs, r, ref,
+				    r->obj, ref->path, cause);
+		}
+	}
+	strmap_free(origs);
+	return (rv);
 }
 
 /* One entry of resources: a kustomization folder or a manifest file. */
@@ -1022,11 +1207,12 @@ render_resource_entry(struct render_ctx *ctx, struct render_kust *k,
 			goto out;
 		}
 		tmp = resource_set_new();
-		if (manifest_load_file(tmp, ctx->src, path,
-		    ctx->opts->default_namespace, cause) == -1) {
+		if (manifest_load_file(tmp, ctx->src, path, NULL,
+		    cause) == -1) {
 			resource_set_free(tmp);
 			goto out;
 		}
+		render_note_origin(ctx, tmp);
 		rv = render_set_move(tmp, set, cause);
 		break;
 	}
@@ -1118,8 +1304,7 @@ render_kustomization(struct render_ctx *ctx, const char *dir,
 	/* Identities change (namespace): collect them again. */
 	out = resource_set_new();
 	for (i = 0; i < set->n; i++) {
-		if (render_transform(k, set->v[i],
-		    ctx->opts->default_namespace, cause) == -1)
+		if (render_transform(k, set->v[i], cause) == -1)
 			goto fail;
 	}
 	if (render_set_move(set, out, cause) == -1) {
@@ -1655,8 +1840,7 @@ render_kubectl(struct render_ctx *ctx, const char *kubectl, const char *path,
 	    cause) == -1)
 		goto out;
 	set = resource_set_new();
-	if (manifest_load_yaml(set, yf, ctx->opts->default_namespace,
-	    cause) == -1)
+	if (manifest_load_yaml(set, yf, NULL, cause) == -1)
 		goto out;
 	*setp = set;
 	set = NULL;
@@ -1700,6 +1884,7 @@ render_path(struct source *src, const char *path,
 	ctx.opts = opts;
 	ctx.kusts = strmap_new(16);
 	ctx.walked = strmap_new(16);
+	ctx.orig_ns = strmap_new(64);
 
 	if ((norm = path_normalize(path)) == NULL) {
 		xasprintf(cause, "path '%s' is outside the source", path);
@@ -1709,12 +1894,11 @@ render_path(struct source *src, const char *path,
 	    cause)) == -1)
 		goto out;
 	if (found == 0) {
-		rv = manifest_load_dir(src, norm, opts->default_namespace,
-		    setp, cause);
+		rv = manifest_load_dir(src, norm, NULL, setp, cause);
 		goto out;
 	}
 	if (render_kustomization(&ctx, norm, file, setp, &err) == 0) {
-		rv = 0;
+		rv = render_references(&ctx, *setp, cause);
 		goto out;
 	}
 	/* A plain error (an unknown field, say) comes first. */
@@ -1736,9 +1920,20 @@ render_path(struct source *src, const char *path,
 	rv = render_kubectl(&ctx, kubectl, norm, file, setp, cause);
 
 out:
+	if (rv == 0 && opts->default_namespace != NULL)
+		rv = resource_set_default_namespace(*setp,
+		    opts->default_namespace, cause);
+	if (rv == -1) {
+		resource_set_free(*setp);
+		*setp = NULL;
+	}
 	while (strmap_next(ctx.kusts, &cursor, &key, &value))
 		render_kust_free(value);
 	strmap_free(ctx.kusts);
+	cursor = 0;
+	while (strmap_next(ctx.orig_ns, &cursor, &key, &value))
+		free(value);
+	strmap_free(ctx.orig_ns);
 	strmap_free(ctx.walked);
 	free(err);
 	free(ctx.unsupported);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # kustomize-diff.py: the objects of a render as sorted canonical JSON, one
 # object a line, so that two renders compare with diff (t0065).
-#   kustomize-diff.py FILE   the YAML stream kubectl kustomize wrote
+#   kustomize-diff.py FILE   a YAML stream (kubectl kustomize, gitops-agent
+#                            render)
 #   kustomize-diff.py DIR    a directory target's files (one object each;
 #                            the agent's own state under .gitops-agent
 #                            left out)

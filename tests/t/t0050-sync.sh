@@ -304,4 +304,28 @@ test_expect_success 'two apps in one directory never take over each other'"'"'s 
 	test_grep "from: b" shared/default/ConfigMap/c.yaml
 '
 
+# Content of a target's resource files (not its inventory).
+tree_content() {
+	(cd "$1" && find . -path ./.gitops-agent -prune -o -type f -print |
+	    LC_ALL=C sort | xargs sha256sum)
+}
+
+# fixtures/inventory-old/live: a target the agent wrote when it gave
+# resources without a namespace "default" itself (before the render left
+# that to the target): the same apps now render with none, and the target
+# must name the same objects.
+test_expect_success 'a target written with namespace default invented syncs as is' '
+	cp -R "$FIXTURES/inventory-old" old &&
+	chmod -R u+w old &&
+	tree_content old/live >before &&
+	gitops_agent sync --path old/kust --target old/live --app kust >out &&
+	test_grep "0 created, 0 updated, 0 pruned, 3 unchanged" out &&
+	gitops_agent sync --path old/plain --target old/live --app plain >out &&
+	test_grep "0 created, 0 updated, 0 pruned, 2 unchanged" out &&
+	tree_content old/live >after &&
+	test_cmp before after &&
+	gitops_agent plan --path old/kust >out &&
+	test_grep "Deployment  *default  *web" out
+'
+
 test_done

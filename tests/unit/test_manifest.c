@@ -125,10 +125,11 @@ test_resource_new_namespace_defaulted_and_written(void **state)
 	assert_string_equal(json_path_string(r->obj, "metadata", "namespace",
 	    NULL), "shop");
 	resource_free(r);
+	/* None given: none invented, the target decides. */
 	r = res_ok(DEPLOY("{\"name\":\"x\"}"), NULL);
-	assert_string_equal(r->id, "Deployment.apps/default/x");
-	assert_string_equal(json_path_string(r->obj, "metadata", "namespace",
-	    NULL), "default");
+	assert_string_equal(r->namespace, "");
+	assert_string_equal(r->id, "Deployment.apps/x");
+	assert_null(json_path_string(r->obj, "metadata", "namespace", NULL));
 	resource_free(r);
 	/* An empty namespace is none, as kubectl takes it. */
 	r = res_ok(DEPLOY("{\"name\":\"x\",\"namespace\":\"\"}"), "shop");
@@ -457,6 +458,131 @@ test_resource_set_add_find_and_duplicate(void **state)
 	resource_set_free(set);
 }
 
+/* Add res_ok(text, ns) to set, expecting success. */
+static struct resource *
+set_add_ok(struct resource_set *set, const char *text, const char *ns)
+{
+	struct resource	*r = res_ok(text, ns);
+	char		*cause = NULL;
+
+	if (resource_set_add(set, r, &cause) == -1)
+		fail_msg("resource_set_add: %s", cause);
+	return (r);
+}
+
+/* Adding text to set fails with exactly want. */
+static void
+set_add_fails(struct resource_set *set, const char *text, const char *ns,
+    const char *want)
+{
+	struct resource	*r;
+	char		*cause = NULL;
+
+	r = resource_new(doc(text), "g.yaml", 9, 3, ns, &cause);
+	assert_non_null(r);
+	assert_int_equal(resource_set_add(set, r, &cause), -1);
+	assert_string_equal(cause, want);
+	free(cause);
+	resource_free(r);
+}
+
+static void
+test_resource_set_add_two_api_versions_says_why(void **state)
+{
+	struct resource_set	*set = resource_set_new();
+
+	set_add_ok(set, DEPLOY("{\"name\":\"d\"}"), "shop");
+	set_add_fails(set, "{\"apiVersion\":\"apps/v1beta2\",\"kind\":"
+	    "\"Deployment\",\"metadata\":{\"name\":\"d\"}}", "shop",
+	    "g.yaml:9:3: duplicate resource 'Deployment.apps/shop/d': first "
+	    "declared at f.yaml:3 as apps/v1, and apps/v1beta2 is another "
+	    "version of the same API group: the API server keeps one object "
+	    "of that name");
+	assert_int_equal(set->n, 1);
+	resource_set_free(set);
+}
+
+static void
+test_resource_set_add_no_namespace_is_default_duplicate(void **state)
+{
+	struct resource_set	*set = resource_set_new();
+	const char		*want = "g.yaml:9:3: duplicate resource "
+				    "'Deployment.apps/default/d': first "
+				    "declared at f.yaml:3 (no namespace is "
+				    "'default' to kustomize)";
+
+	set_add_ok(set, DEPLOY("{\"name\":\"d\"}"), NULL);
+	set_add_fails(set, DEPLOY("{\"name\":\"d\"}"), "default", want);
+	resource_set_free(set);
+	set = resource_set_new();
+	set_add_ok(set, DEPLOY("{\"name\":\"d\"}"), "default");
+	set_add_fails(set, DEPLOY("{\"name\":\"d\"}"), NULL, want);
+	/* Another namespace is another object. */
+	set_add_ok(set, DEPLOY("{\"name\":\"d\"}"), "shop");
+	assert_int_equal(set->n, 2);
+	resource_set_free(set);
+}
+
+#define CRD_WIDGET "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":" \
+	"\"CustomResourceDefinition\",\"metadata\":{\"name\":" \
+	"\"widgets.example.com\"},\"spec\":{\"group\":\"example.com\"," \
+	"\"scope\":\"Cluster\",\"names\":{\"kind\":\"Widget\"}}}"
+#define CR(kind, name) "{\"apiVersion\":\"example.com/v1\",\"kind\":\"" \
+	kind "\",\"metadata\":{\"name\":\"" name "\"}}"
+
+static void
+test_resource_set_default_namespace_fills_namespaced_only(void **state)
+{
+	struct resource_set	*set = resource_set_new();
+	struct resource		*d, *cm;
+	char			*cause = NULL;
+
+	d = set_add_ok(set, DEPLOY("{\"name\":\"x\"}"), NULL);
+	cm = set_add_ok(set, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+	    "\"metadata\":{\"name\":\"c\",\"namespace\":\"mine\"}}", NULL);
+	set_add_ok(set, "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\","
+	    "\"kind\":\"ClusterRole\",\"metadata\":{\"name\":\"r\"}}", NULL);
+	set_add_ok(set, CRD_WIDGET, NULL);
+	set_add_ok(set, CR("Widget", "w"), NULL);
+	set_add_ok(set, CR("Gadget", "g"), NULL);
+	assert_int_equal(resource_set_default_namespace(set, "team", &cause),
+	    0);
+	assert_ptr_equal(resource_set_find(set, "Deployment.apps/team/x"), d);
+	assert_null(resource_set_find(set, "Deployment.apps/x"));
+	assert_string_equal(d->namespace, "team");
+	assert_string_equal(json_path_string(d->obj, "metadata", "namespace",
+	    NULL), "team");
+	assert_ptr_equal(resource_set_find(set, "ConfigMap/mine/c"), cm);
+	assert_non_null(resource_set_find(set,
+	    "ClusterRole.rbac.authorization.k8s.io/r"));
+	/* A CRD of the set says Widget is cluster-scoped; Gadget is not. */
+	assert_non_null(resource_set_find(set, "Widget.example.com/w"));
+	assert_non_null(resource_set_find(set, "Gadget.example.com/team/g"));
+	resource_set_free(set);
+}
+
+static void
+test_resource_set_default_namespace_collision_fails(void **state)
+{
+	struct resource_set	*set = resource_set_new();
+	char			*cause = NULL;
+
+	set_add_ok(set, DEPLOY("{\"name\":\"x\"}"), "team");
+	set_add_ok(set, DEPLOY("{\"name\":\"x\"}"), NULL);
+	assert_int_equal(resource_set_default_namespace(set, "Bad", &cause),
+	    -1);
+	assert_string_equal(cause, "invalid default namespace 'Bad': must be "
+	    "a lowercase RFC 1123 label");
+	free(cause);
+	cause = NULL;
+	assert_int_equal(resource_set_default_namespace(set, "team", &cause),
+	    -1);
+	assert_string_equal(cause, "f.yaml:3:1: duplicate resource "
+	    "'Deployment.apps/team/x': first declared at f.yaml:3");
+	free(cause);
+	resource_set_free(set);
+}
+
 /* Loading. */
 
 static char *
@@ -569,7 +695,7 @@ test_manifest_load_dir_file_positions_recorded(void **state)
 	free(want);
 	assert_int_equal(set->v[0]->line, 2);
 	assert_int_equal(set->v[1]->line, 7);
-	assert_string_equal(set->v[0]->namespace, "default");
+	assert_string_equal(set->v[0]->namespace, "");
 	resource_set_free(set);
 }
 
@@ -665,7 +791,7 @@ test_manifest_load_dir_duplicate_across_files(void **state)
 	unit_write(f->dir, "d/a.yaml", "# first\n" CM("same"));
 	unit_write(f->dir, "d/b/c.yaml", CM("other") "---\n" CM("same"));
 	load_fails(f, "d", "@R/d/b/c.yaml:6:1: duplicate resource "
-	    "'ConfigMap/default/same': first declared at @R/d/a.yaml:2");
+	    "'ConfigMap/same': first declared at @R/d/a.yaml:2");
 }
 
 static void
@@ -1138,6 +1264,14 @@ main(void)
 		cmocka_unit_test(test_kind_is_cluster_scoped_known_kinds),
 		cmocka_unit_test(test_phase_name_all_phases),
 		cmocka_unit_test(test_resource_set_add_find_and_duplicate),
+		cmocka_unit_test(
+		    test_resource_set_add_two_api_versions_says_why),
+		cmocka_unit_test(
+		    test_resource_set_add_no_namespace_is_default_duplicate),
+		cmocka_unit_test(
+		    test_resource_set_default_namespace_fills_namespaced_only),
+		cmocka_unit_test(
+		    test_resource_set_default_namespace_collision_fails),
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 		T(test_manifest_load_dir_walks_sorted_and_skips),
 		T(test_manifest_load_dir_file_positions_recorded),

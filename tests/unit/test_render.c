@@ -273,6 +273,114 @@ test_render_path_no_namespace_field_default_applies(void **state)
 	resource_set_free(set);
 }
 
+/*
+ * With no namespace anywhere a namespaced resource keeps none, as
+ * kustomize leaves it: the target names it (default_namespace here).
+ */
+static void
+test_render_path_no_namespace_kept_empty(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+
+	unit_write(f->dir, "app/kustomization.yaml",
+	    "commonLabels: {app: web}\nresources: [r.yaml]\n");
+	unit_write(f->dir, "app/r.yaml", "apiVersion: v1\nkind: ConfigMap\n"
+	    "metadata: {name: cm}\n---\n"
+	    "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+	    "metadata: {name: cr}\n");
+	set = render_ok(f, "app", NULL, 1);
+	assert_int_equal(set->n, 2);
+	assert_string_equal(get_str(set, "ConfigMap/cm", "metadata/labels/app"),
+	    "web");
+	assert_false(has_path(set, "ConfigMap/cm", "metadata/namespace"));
+	resource_set_free(set);
+	set = render_ok(f, "app", "team", 1);
+	assert_string_equal(get_str(set, "ConfigMap/team/cm",
+	    "metadata/namespace"), "team");
+	assert_false(has_path(set, "ClusterRole.rbac.authorization.k8s.io/cr",
+	    "metadata/namespace"));
+	resource_set_free(set);
+}
+
+/*
+ * References that carry a namespace follow a ServiceAccount or Service of
+ * the render that namespace: moved (kustomize's name references): one
+ * naming no namespace, or the one the object had in its file; another
+ * namespace names another object and is kept.
+ */
+static void
+test_render_path_references_follow_moved_objects(void **state)
+{
+	struct fixture		*f = *state;
+	struct resource_set	*set;
+	const char		*rb = "RoleBinding.rbac.authorization.k8s.io/"
+				    "prod/rb";
+	const char		*vw = "ValidatingWebhookConfiguration."
+				    "admissionregistration.k8s.io/v";
+
+	unit_write(f->dir, "app/kustomization.yaml",
+	    "namespace: prod\nresources: [r.yaml]\n");
+	unit_write(f->dir, "app/r.yaml",
+	    "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: builder}\n"
+	    "---\napiVersion: rbac.authorization.k8s.io/v1\n"
+	    "kind: RoleBinding\nmetadata: {name: rb}\n"
+	    "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole,"
+	    " name: edit}\n"
+	    "subjects:\n"
+	    "- {kind: ServiceAccount, name: builder}\n"
+	    "- {kind: ServiceAccount, name: builder, namespace: elsewhere}\n"
+	    "- {kind: ServiceAccount, name: builder, namespace: default}\n"
+	    "- {kind: ServiceAccount, name: other}\n"
+	    "---\napiVersion: v1\nkind: Service\n"
+	    "metadata: {name: hook, namespace: system}\n"
+	    "spec: {ports: [{port: 443}]}\n"
+	    "---\napiVersion: admissionregistration.k8s.io/v1\n"
+	    "kind: ValidatingWebhookConfiguration\nmetadata: {name: v}\n"
+	    "webhooks:\n"
+	    "- name: a.example.com\n"
+	    "  clientConfig: {service: {name: hook, namespace: system}}\n"
+	    "- name: b.example.com\n"
+	    "  clientConfig: {service: {name: hook, namespace: kube-system}}\n"
+	    "- name: c.example.com\n"
+	    "  clientConfig: {url: \"https://hook.example.com/c\"}\n");
+	set = render_ok(f, "app", NULL, 1);
+	assert_string_equal(get_str(set, rb, "subjects/0/namespace"), "prod");
+	assert_string_equal(get_str(set, rb, "subjects/1/namespace"),
+	    "elsewhere");
+	assert_string_equal(get_str(set, rb, "subjects/2/namespace"), "prod");
+	assert_false(has_path(set, rb, "subjects/3/namespace"));
+	assert_string_equal(get_str(set, vw,
+	    "webhooks/0/clientConfig/service/namespace"), "prod");
+	assert_string_equal(get_str(set, vw,
+	    "webhooks/1/clientConfig/service/namespace"), "kube-system");
+	assert_false(has_path(set, vw, "webhooks/2/clientConfig/service"));
+	resource_set_free(set);
+
+	/* Two it may name: refused, as kustomize does. */
+	unit_write(f->dir, "a/kustomization.yaml",
+	    "namespace: a\nresources: [sa.yaml]\n");
+	unit_write(f->dir, "a/sa.yaml",
+	    "apiVersion: v1\nkind: ServiceAccount\n"
+	    "metadata: {name: builder}\n");
+	unit_write(f->dir, "b/kustomization.yaml",
+	    "namespace: b\nresources: [sa.yaml]\n");
+	unit_write(f->dir, "b/sa.yaml",
+	    "apiVersion: v1\nkind: ServiceAccount\n"
+	    "metadata: {name: builder}\n");
+	unit_write(f->dir, "top/kustomization.yaml",
+	    "resources: [../a, ../b, rb.yaml]\n");
+	unit_write(f->dir, "top/rb.yaml",
+	    "apiVersion: rbac.authorization.k8s.io/v1\n"
+	    "kind: ClusterRoleBinding\nmetadata: {name: crb}\n"
+	    "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole,"
+	    " name: edit}\n"
+	    "subjects:\n- {kind: ServiceAccount, name: builder}\n");
+	free(render_fail_check(f, "top", "top/rb.yaml:1:1: ClusterRoleBinding "
+	    "'crb' names ServiceAccount 'builder', which may be the one in "
+	    "'a' or the one in 'b'"));
+}
+
 static void
 test_render_path_common_labels_reach_selectors(void **state)
 {
@@ -297,7 +405,7 @@ test_render_path_common_labels_reach_selectors(void **state)
 	    "  volumeClaimTemplates:\n  - metadata: {name: data}\n"
 	    "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n"
 	    "  labels: {keep: me}\n");
-	set = render_ok(f, "app", NULL, 1);
+	set = render_ok(f, "app", "default", 1);
 	assert_string_equal(get_str(set, d, "metadata/labels/team"),
 	    "payments");
 	/* commonLabels win over the resource's own value. */
@@ -417,7 +525,6 @@ test_render_path_images_rewritten_by_rules(void **state)
 	    "  digest: sha256:bbbb\n"
 	    "- name: busybox\n  newTag: \"2\"\n  digest: sha256:cccc\n"
 	    "- name: ghcr.io/acme/app\n  newName: ghcr.io/acme/app2\n"
-	    "- name: numbered\n  newTag: 3\n"
 	    "resources: [res.yaml]\n");
 	unit_write(f->dir, "app/res.yaml",
 	    DEPLOYMENT("a", "nginx:1.25@sha256:aaaa", "localhost:5000/init:1.0")
@@ -427,13 +534,12 @@ test_render_path_images_rewritten_by_rules(void **state)
 	    DEPLOYMENT("c", "nginx-extra:1", "docker.io/library/nginx:1")
 	    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
 	    "spec:\n  containers:\n  - {name: c, image: nginx}\n"
-	    "  - {name: d, image: numbered:1}\n"
 	    "  - {name: e, image: \"ghcr.io/acme/app@sha256:dddd\"}\n"
 	    "---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: cj}\n"
 	    "spec:\n  schedule: \"* * * * *\"\n  jobTemplate:\n    spec:\n"
 	    "      template:\n        spec:\n          containers:\n"
 	    "          - {name: c, image: \"busybox:1.36\"}\n");
-	set = render_ok(f, "app", NULL, 1);
+	set = render_ok(f, "app", "default", 1);
 	/* newTag replaces both tag and digest. */
 	assert_string_equal(get_str(set, "Deployment.apps/default/a",
 	    "spec/template/spec/containers/0/image"), "nginx:1.27");
@@ -455,11 +561,9 @@ test_render_path_images_rewritten_by_rules(void **state)
 	    "docker.io/library/nginx:1");
 	assert_string_equal(get_str(set, "Pod/default/p",
 	    "spec/containers/0/image"), "nginx:1.27");
-	assert_string_equal(get_str(set, "Pod/default/p",
-	    "spec/containers/1/image"), "numbered:3");
 	/* A digest without a tag is kept under a new name. */
 	assert_string_equal(get_str(set, "Pod/default/p",
-	    "spec/containers/2/image"), "ghcr.io/acme/app2@sha256:dddd");
+	    "spec/containers/1/image"), "ghcr.io/acme/app2@sha256:dddd");
 	/* Tag and digest together, in a CronJob's template. */
 	assert_string_equal(get_str(set, "CronJob.batch/default/cj",
 	    "spec/jobTemplate/spec/template/spec/containers/0/image"),
@@ -484,7 +588,7 @@ test_render_path_nested_folder_needs_kustomization(void **state)
 	    "namespace: deep\nresources: [cm.yaml]\n");
 	unit_write(f->dir, "app/sub/deeper/cm.yaml", "apiVersion: v1\n"
 	    "kind: ConfigMap\nmetadata: {name: nested}\n");
-	set = render_ok(f, "app", NULL, 1);
+	set = render_ok(f, "app", "default", 1);
 	assert_int_equal(set->n, 2);
 	assert_non_null(resource_set_find(set, "ConfigMap/deep/nested"));
 	assert_non_null(resource_set_find(set, "ConfigMap/default/top"));
@@ -637,6 +741,11 @@ test_render_path_bad_values_rejected(void **state)
 	assert_non_null(strstr(cause, "c/kustomization.yaml:3:3: newTag must "
 	    "be a string: quote it"));
 	free(cause);
+	/* A whole number too, as kustomize refuses it. */
+	unit_write(f->dir, "i/kustomization.yaml",
+	    "images:\n- name: x\n  newTag: 3\n");
+	free(render_fail_check(f, "i", "i/kustomization.yaml:3:3: newTag "
+	    "must be a string: quote it"));
 
 	/* A YAML 1.1 boolean, to kustomize as to the agent. */
 	unit_write(f->dir, "e/kustomization.yaml", "namespace: on\n");
@@ -732,7 +841,7 @@ test_render_path_duplicate_across_bases_rejected(void **state)
 	    "resources: [../a, ../b]\n");
 	cause = render_fail(f, "top", 1);
 	assert_non_null(strstr(cause, "duplicate resource "
-	    "'ConfigMap/default/same'"));
+	    "'ConfigMap/same'"));
 	free(cause);
 }
 
@@ -1055,7 +1164,7 @@ test_render_path_kubectl_checked_paths_run(void **state)
 	    "kind: ConfigMap\nmetadata: {name: c}\n");
 	if (render_repo(f, "apps/x", &set, &cause) == -1)
 		fail_msg("render_path: %s", cause);
-	assert_non_null(resource_set_find(set, "ConfigMap/default/fake"));
+	assert_non_null(resource_set_find(set, "ConfigMap/fake"));
 	resource_set_free(set);
 	args = unit_read(f->dir, "bin/args");
 	assert_non_null(args);
@@ -1126,6 +1235,8 @@ main(void)
 		T(test_render_path_plain_folder_loaded_as_manifests),
 		T(test_render_path_namespace_set_on_namespaced_only),
 		T(test_render_path_no_namespace_field_default_applies),
+		T(test_render_path_no_namespace_kept_empty),
+		T(test_render_path_references_follow_moved_objects),
 	T(test_render_path_namespace_moves_service_references),
 		T(test_render_path_common_labels_reach_selectors),
 	T(test_render_path_common_labels_never_create_a_list),
