@@ -482,6 +482,9 @@ http_send(const struct http_req *req, struct http_response *resp,
 	}
 	if (r != CURLE_OK) {
 		http_error(req, r, errbuf, &sink, timeout, cause);
+		resp->broken = r == CURLE_GOT_NOTHING ||
+		    r == CURLE_SEND_ERROR || r == CURLE_RECV_ERROR ||
+		    r == CURLE_PARTIAL_FILE || r == CURLE_COULDNT_CONNECT;
 		goto out;
 	}
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);

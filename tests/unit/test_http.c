@@ -232,6 +232,7 @@ test_http_request_stalled_server_times_out(void **state)
 	    &resp, &cause), -1);
 	xasprintf(&want, "no answer from %s within 200 ms", url);
 	assert_string_equal(cause, want);
+	assert_false(resp.broken);
 	free(want);
 	free(cause);
 	close(fd);
@@ -302,6 +303,8 @@ test_http_request_refused_connection_names_url(void **state)
 	    &resp, &cause), -1);
 	assert_non_null(strstr(cause, "cannot connect to "));
 	assert_non_null(strstr(cause, url));
+	/* Worth a retry, unlike a timeout. */
+	assert_true(resp.broken);
 	free(cause);
 }
 
