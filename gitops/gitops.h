@@ -1111,6 +1111,8 @@ struct http_response {
 	size_t	 len;
 	uint64_t retry_after_ms; /* Retry-After in seconds, as ms; 0: none */
 	char	*warnings;	/* Warning headers' texts, a line each */
+	/* On failure: the connection broke or was refused (worth a retry). */
+	int	 broken;
 };
 /*
  * METHOD url (with body of type when not NULL) within timeout_ms (0: 10

@@ -1,12 +1,14 @@
 /*
  * http.c: the HTTP client, on libcurl (its only user): health probes,
- * Prometheus queries and outgoing notifications over http:// or
- * https:// (TLS always verified, against the system's CAs or a given
- * file). A deadline bounds the whole exchange, a stop flag is honoured
- * within STOP_POLL_MS, the answer is bounded, redirects are not
- * followed, and proxies come from the environment as curl reads them
- * (http_proxy, https_proxy, no_proxy), as the Go clients of peers do
- * (and, like them, never for a loopback host).
+ * Prometheus queries, outgoing notifications and the Kubernetes API
+ * client over http:// or https:// (TLS verified, against the system's
+ * CAs, a given file or CAs in memory, unless the caller says insecure; a
+ * client certificate and key from memory, never written to a file). A
+ * deadline bounds the whole exchange, a stop flag is honoured within
+ * STOP_POLL_MS, the answer is bounded, redirects are not followed, and
+ * proxies come from the environment as curl reads them (http_proxy,
+ * https_proxy, no_proxy), as the Go clients of peers do (and, like them,
+ * never for a loopback host).
  *
  * Runs in whichever thread checks health or notifies (a sync's, a worker
  * of the daemon); never on the event loop. Each thread keeps its own
@@ -29,6 +31,8 @@
 #define HTTP_DEFAULT_MAX_BODY	 (4 * 1024 * 1024)
 #define HTTP_DEFAULT_TIMEOUT_MS	 10000
 #define HTTP_MAX_IDLE		 4	/* idle connections kept a thread */
+#define HTTP_MAX_WARNINGS	 16	/* Warning headers kept an answer */
+#define HTTP_MAX_WARNING_LEN	 512	/* bytes kept of each */
 
 /* One thread's handles: the multi one keeps the idle connections. */
 struct http_conn {
@@ -36,11 +40,20 @@ struct http_conn {
 	CURL	*easy;
 };
 
-/* What the write callback gathers. */
+/* What the write and header callbacks gather. */
 struct http_sink {
 	struct buf	 body;
 	size_t		 max;
 	int		 too_big;
+	struct buf	 warnings;	/* texts, a line each */
+	size_t		 nwarnings;
+};
+
+/* What a request's options point at, freed when it is done. */
+struct http_xfer {
+	struct curl_slist	*headers;
+	struct curl_slist	*connect_to;
+	char			*url;	/* rewritten for tls_server_name */
 };
 
 static pthread_once_t	http_once = PTHREAD_ONCE_INIT;
@@ -111,6 +124,59 @@ http_write_cb(char *data, size_t size, size_t n, void *arg)
 }
 
 /*
+ * The text of a Warning header's value (RFC 7234: code, agent, then a
+ * quoted text), control characters replaced, at most
+ * HTTP_MAX_WARNING_LEN bytes, as a line of s->warnings.
+ */
+static void
+http_warning_add(struct http_sink *s, const char *v, size_t len)
+{
+	const char	*q, *end = v + len;
+	size_t		 i;
+
+	if (s->nwarnings >= HTTP_MAX_WARNINGS)
+		return;
+	if ((q = memchr(v, '"', len)) != NULL) {
+		v = q + 1;
+		for (q = end; q > v && q[-1] != '"'; q--)
+			;
+		if (q > v)
+			end = q - 1;
+	}
+	if ((size_t)(end - v) > HTTP_MAX_WARNING_LEN)
+		end = v + HTTP_MAX_WARNING_LEN;
+	for (i = 0; v + i < end; i++) {
+		if (v[i] == '\\' && v + i + 1 < end && v[i + 1] == '"')
+			continue;
+		buf_addc(&s->warnings, (unsigned char)v[i] < 0x20 ||
+		    v[i] == 0x7f ? '?' : v[i]);
+	}
+	buf_addc(&s->warnings, '\n');
+	s->nwarnings++;
+}
+
+/* Each header line of the answer: a new status line starts afresh. */
+static size_t
+http_header_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct http_sink	*s = arg;
+	size_t			 len = size * n, skip = 8;
+
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		s->warnings.len = 0;
+		s->nwarnings = 0;
+	} else if (len > skip && strncasecmp(data, "Warning:", skip) == 0) {
+		while (len > skip && (data[len - 1] == '\n' ||
+		    data[len - 1] == '\r'))
+			len--;
+		while (skip < len && (data[skip] == ' ' || data[skip] == '\t'))
+			skip++;
+		http_warning_add(s, data + skip, len - skip);
+	}
+	return (size * n);
+}
+
+/*
  * Only http:// and https://, and no user or password in it (it would
  * show in every error message and log line naming the URL). *loopback
  * says whether its host is this machine.
@@ -159,10 +225,55 @@ http_header(struct curl_slist **headers, const char *line)
 	*headers = l;
 }
 
+/*
+ * tls_server_name: the URL names that host (so curl sends it as SNI and
+ * checks the certificate against it) and CURLOPT_CONNECT_TO sends the
+ * connection where the URL pointed. 0, or -1 if the name is refused.
+ */
+static int
+http_server_name(const struct http_req *req, struct http_xfer *x)
+{
+	CURLU	*u;
+	char	*host = NULL, *port = NULL, *to = NULL;
+	int	 rc = -1;
+
+	if ((u = curl_url()) == NULL)
+		fatalx("cannot create a libcurl URL handle");
+	if (curl_url_set(u, CURLUPART_URL, req->url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_HOST, req->tls_server_name, 0) !=
+	    CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &x->url, 0) != CURLUE_OK)
+		goto fail;
+	xasprintf(&to, "::%s:%s", host, port);
+	http_header(&x->connect_to, to);
+	rc = 0;
+fail:
+	free(to);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return (rc);
+}
+
+/* A blob option, copied by curl (it lives as long as the handle's use). */
+static CURLcode
+http_blob(CURL *e, CURLoption opt, const char *data, size_t len)
+{
+	struct curl_blob	blob;
+
+	blob.data = (void *)(uintptr_t)data;
+	blob.len = len;
+	blob.flags = CURL_BLOB_COPY;
+	return (curl_easy_setopt(e, opt, &blob));
+}
+
 /* Set e up for req: 0, or -1 if libcurl refused an option. */
 static int
 http_setup(CURL *e, const struct http_req *req, int loopback,
-    struct http_sink *sink, struct curl_slist **headers, char *errbuf)
+    struct http_sink *sink, struct http_xfer *x, char *errbuf)
 {
 	static char	 agent[] = "gitops-agent/" GITOPS_VERSION;
 	CURLcode	 r = CURLE_OK;
@@ -177,7 +288,16 @@ http_setup(CURL *e, const struct http_req *req, int loopback,
 		r = curl_easy_setopt(e, opt, v);			\
 } while (0)
 	SET(CURLOPT_ERRORBUFFER, errbuf);
-	SET(CURLOPT_URL, req->url);
+	if (req->tls_server_name != NULL) {
+		if (http_server_name(req, x) == -1) {
+			snprintf(errbuf, CURL_ERROR_SIZE, "tls_server_name "
+			    "'%s' is not a host name", req->tls_server_name);
+			return (-1);
+		}
+		SET(CURLOPT_URL, x->url);
+		SET(CURLOPT_CONNECT_TO, x->connect_to);
+	} else
+		SET(CURLOPT_URL, req->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -191,29 +311,59 @@ http_setup(CURL *e, const struct http_req *req, int loopback,
 	SET(CURLOPT_TIMEOUT_MS, (long)timeout);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)timeout);
 	SET(CURLOPT_USERAGENT, agent);
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (req->ca_file != NULL)
+	SET(CURLOPT_SSL_VERIFYPEER, req->insecure ? 0L : 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, req->insecure ? 0L : 2L);
+	if (req->ca_blob != NULL && r == CURLE_OK)
+		r = http_blob(e, CURLOPT_CAINFO_BLOB, req->ca_blob,
+		    req->ca_blob_len);
+	else if (req->ca_file != NULL)
 		SET(CURLOPT_CAINFO, req->ca_file);
+	/*
+	 * curl keeps the certificate in the connection's TLS configuration
+	 * and reuses a connection only for a request with the same one.
+	 */
+	if (req->cert_blob != NULL && r == CURLE_OK) {
+		r = http_blob(e, CURLOPT_SSLCERT_BLOB, req->cert_blob,
+		    req->cert_blob_len);
+		SET(CURLOPT_SSLCERTTYPE, "PEM");
+	}
+	if (req->key_blob != NULL && r == CURLE_OK) {
+		r = http_blob(e, CURLOPT_SSLKEY_BLOB, req->key_blob,
+		    req->key_blob_len);
+		SET(CURLOPT_SSLKEYTYPE, "PEM");
+	}
 	SET(CURLOPT_WRITEFUNCTION, http_write_cb);
 	SET(CURLOPT_WRITEDATA, sink);
+	SET(CURLOPT_HEADERFUNCTION, http_header_cb);
+	SET(CURLOPT_HEADERDATA, sink);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink->max);
+	if (req->accept != NULL) {
+		xasprintf(&type, "Accept: %s", req->accept);
+		http_header(&x->headers, type);
+		free(type);
+	}
+	if (req->bearer != NULL) {
+		xasprintf(&type, "Authorization: Bearer %s", req->bearer);
+		http_header(&x->headers, type);
+		freezero_string(type);
+	}
 	if (req->body != NULL) {
 		SET(CURLOPT_POSTFIELDS, req->body);
 		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->bodylen);
 		if (strcmp(req->method, "POST") != 0)
 			SET(CURLOPT_CUSTOMREQUEST, req->method);
 		/* No 100-continue round trip: nobody here refuses a body. */
-		http_header(headers, "Expect:");
+		http_header(&x->headers, "Expect:");
 		xasprintf(&type, "Content-Type: %s", req->type != NULL ?
 		    req->type : "application/json");
-		http_header(headers, type);
+		http_header(&x->headers, type);
 		free(type);
-		SET(CURLOPT_HTTPHEADER, *headers);
 	} else if (strcmp(req->method, "HEAD") == 0)
 		SET(CURLOPT_NOBODY, 1L);
 	else if (strcmp(req->method, "GET") != 0)
 		SET(CURLOPT_CUSTOMREQUEST, req->method);
+	if (x->headers != NULL)
+		SET(CURLOPT_HTTPHEADER, x->headers);
 #undef SET
 	return (r == CURLE_OK ? 0 : -1);
 }
@@ -262,7 +412,9 @@ http_send(const struct http_req *req, struct http_response *resp,
 {
 	struct http_conn	*c = NULL;
 	struct http_sink	 sink;
-	struct curl_slist	*headers = NULL;
+	struct http_xfer	 x;
+	struct curl_slist	*l;
+	curl_off_t		 retry_after = -1;
 	CURLMsg			*msg;
 	CURLMcode		 mc;
 	CURLcode		 r = CURLE_OK;
@@ -274,7 +426,9 @@ http_send(const struct http_req *req, struct http_response *resp,
 
 	memset(resp, 0, sizeof *resp);
 	memset(&sink, 0, sizeof sink);
+	memset(&x, 0, sizeof x);
 	buf_init(&sink.body);
+	buf_init(&sink.warnings);
 	sink.max = req->max_body != 0 ? req->max_body : HTTP_DEFAULT_MAX_BODY;
 	timeout = req->timeout_ms != 0 ? req->timeout_ms :
 	    HTTP_DEFAULT_TIMEOUT_MS;
@@ -282,8 +436,7 @@ http_send(const struct http_req *req, struct http_response *resp,
 	if (http_url_check(req->url, &loopback, cause) == -1)
 		goto out;
 	c = http_conn_get();
-	if (http_setup(c->easy, req, loopback, &sink, &headers, errbuf) ==
-	    -1) {
+	if (http_setup(c->easy, req, loopback, &sink, &x, errbuf) == -1) {
 		xasprintf(cause, "%s %s: libcurl refused an option: %s",
 		    req->method, req->url, errbuf);
 		goto out;
@@ -329,10 +482,21 @@ http_send(const struct http_req *req, struct http_response *resp,
 	}
 	if (r != CURLE_OK) {
 		http_error(req, r, errbuf, &sink, timeout, cause);
+		resp->broken = r == CURLE_GOT_NOTHING ||
+		    r == CURLE_SEND_ERROR || r == CURLE_RECV_ERROR ||
+		    r == CURLE_PARTIAL_FILE || r == CURLE_COULDNT_CONNECT;
 		goto out;
 	}
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	resp->status = (int)status;
+	if (curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &retry_after) ==
+	    CURLE_OK && retry_after > 0)
+		resp->retry_after_ms = retry_after > 86400 ? 86400000 :
+		    (uint64_t)retry_after * 1000;
+	if (sink.warnings.len != 0) {
+		buf_addc(&sink.warnings, '\0');
+		resp->warnings = buf_release(&sink.warnings);
+	}
 	resp->len = sink.body.len;
 	buf_addc(&sink.body, '\0');
 	resp->body = buf_release(&sink.body);
@@ -349,8 +513,14 @@ out:
 		curl_easy_reset(c->easy);
 		curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
 	}
-	curl_slist_free_all(headers);
+	/* The Authorization header is wiped, not only freed. */
+	for (l = x.headers; l != NULL; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(x.headers);
+	curl_slist_free_all(x.connect_to);
+	curl_free(x.url);
 	buf_free(&sink.body);
+	buf_free(&sink.warnings);
 	return (rc);
 }
 

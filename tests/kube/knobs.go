@@ -27,6 +27,9 @@ type fault struct {
 	Count      int    `json:"count"`
 	RetryAfter int    `json:"retryAfter"`
 	Message    string `json:"message"`
+	// Skip lets the first Skip matching requests through (a LIST whose
+	// second page fails).
+	Skip int `json:"skip"`
 }
 
 type knobs struct {
@@ -61,6 +64,10 @@ func (f *fault) matches(r *http.Request) bool {
 func take(list []*fault, r *http.Request) ([]*fault, *fault) {
 	for i, f := range list {
 		if f.matches(r) {
+			if f.Skip > 0 {
+				f.Skip--
+				return list, nil
+			}
 			f.Count--
 			if f.Count <= 0 {
 				list = append(list[:i:i], list[i+1:]...)

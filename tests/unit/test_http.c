@@ -3,7 +3,9 @@
  * the test (a thread that keeps connections open, records what it was
  * sent and answers a canned reply): bodies sent and bounded, redirects
  * not followed, connections reused, URLs refused, a stalled server timed
- * out or given up at the stop flag, proxies from the environment.
+ * out or given up at the stop flag, proxies from the environment; then
+ * TLS against the Kubernetes double (tests/kube/): CAs, client
+ * certificates and tokens from memory, tls_server_name, insecure.
  */
 #include "config.h"
 
@@ -230,6 +232,7 @@ test_http_request_stalled_server_times_out(void **state)
 	    &resp, &cause), -1);
 	xasprintf(&want, "no answer from %s within 200 ms", url);
 	assert_string_equal(cause, want);
+	assert_false(resp.broken);
 	free(want);
 	free(cause);
 	close(fd);
@@ -300,6 +303,8 @@ test_http_request_refused_connection_names_url(void **state)
 	    &resp, &cause), -1);
 	assert_non_null(strstr(cause, "cannot connect to "));
 	assert_non_null(strstr(cause, url));
+	/* Worth a retry, unlike a timeout. */
+	assert_true(resp.broken);
 	free(cause);
 }
 
@@ -337,6 +342,239 @@ test_http_request_proxy_from_environment(void **state)
 	srv_stop(&proxy);
 }
 
+/* PATCH and DELETE carry their bodies, with Accept and a bearer token. */
+static void
+test_http_send_patch_and_delete_with_bodies(void **state)
+{
+	struct srv		 s;
+	struct http_req		 req;
+	struct http_response	 resp;
+	char			*cause = NULL, url[64];
+
+	srv_start(&s, OK_HELLO);
+	srv_url(&s, url, sizeof url, "/apis/x?fieldManager=m");
+	memset(&req, 0, sizeof req);
+	req.method = "PATCH";
+	req.url = url;
+	req.type = "application/apply-patch+yaml";
+	req.body = "{\"kind\":\"A\"}";
+	req.bodylen = strlen(req.body);
+	req.accept = "application/json";
+	req.bearer = "t0ken";
+	assert_int_equal(http_send(&req, &resp, &cause), 0);
+	assert_int_equal(resp.status, 200);
+	http_response_free(&resp);
+	assert_non_null(strstr(s.got.data,
+	    "PATCH /apis/x?fieldManager=m HTTP/1.1\r\n"));
+	assert_non_null(strstr(s.got.data,
+	    "\r\nContent-Type: application/apply-patch+yaml\r\n"));
+	assert_non_null(strstr(s.got.data, "\r\nAccept: application/json\r\n"));
+	assert_non_null(strstr(s.got.data,
+	    "\r\nAuthorization: Bearer t0ken\r\n"));
+	assert_non_null(strstr(s.got.data, "\r\n\r\n{\"kind\":\"A\"}"));
+	req.method = "DELETE";
+	req.body = "{\"propagationPolicy\":\"Background\"}";
+	req.bodylen = strlen(req.body);
+	req.type = NULL;
+	req.bearer = NULL;
+	assert_int_equal(http_send(&req, &resp, &cause), 0);
+	http_response_free(&resp);
+	assert_non_null(strstr(s.got.data, "DELETE /apis/x?fieldManager=m "));
+	assert_null(strstr(s.got.data, "Authorization"));
+	assert_non_null(strstr(s.got.data,
+	    "\r\n\r\n{\"propagationPolicy\":\"Background\"}"));
+	srv_stop(&s);
+}
+
+/* Retry-After in seconds; Warning texts a line each, bounded. */
+static void
+test_http_send_retry_after_and_warnings(void **state)
+{
+	struct srv		 s;
+	struct http_response	 resp;
+	struct buf		 reply;
+	char			*cause = NULL, url[64], *long_one, *p;
+	int			 i;
+
+	srv_start(&s, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\n"
+	    "Warning: 299 - \"apps/v1beta1 Deployment is deprecated\"\r\n"
+	    "warning: 299 - \"a \\\"quoted\\\" word\"\r\n"
+	    "Content-Length: 0\r\n\r\n");
+	srv_url(&s, url, sizeof url, "/x");
+	assert_int_equal(http_request("GET", url, NULL, NULL, 0, 5000, 0,
+	    &resp, &cause), 0);
+	assert_int_equal(resp.status, 429);
+	assert_int_equal(resp.retry_after_ms, 3000);
+	assert_string_equal(resp.warnings, "apps/v1beta1 Deployment is "
+	    "deprecated\na \"quoted\" word\n");
+	http_response_free(&resp);
+	srv_stop(&s);
+	/* None: nothing. */
+	srv_start(&s, OK_HELLO);
+	srv_url(&s, url, sizeof url, "/x");
+	assert_int_equal(http_request("GET", url, NULL, NULL, 0, 5000, 0,
+	    &resp, &cause), 0);
+	assert_int_equal(resp.retry_after_ms, 0);
+	assert_null(resp.warnings);
+	http_response_free(&resp);
+	srv_stop(&s);
+	/* One of 2000 bytes, then forty: 16 kept, each cut at 512. */
+	long_one = xmalloc(2001);
+	memset(long_one, 'z', 2000);
+	long_one[2000] = '\0';
+	buf_init(&reply);
+	buf_printf(&reply, "HTTP/1.1 200 OK\r\nWarning: 299 - \"%s\"\r\n",
+	    long_one);
+	for (i = 1; i < 40; i++)
+		buf_printf(&reply, "Warning: 299 - \"w%d\"\r\n", i);
+	buf_adds(&reply, "Content-Length: 0\r\n\r\n");
+	p = buf_release(&reply);
+	srv_start(&s, p);
+	srv_url(&s, url, sizeof url, "/x");
+	assert_int_equal(http_request("GET", url, NULL, NULL, 0, 5000, 0,
+	    &resp, &cause), 0);
+	assert_int_equal(strspn(resp.warnings, "z"), 512);
+	assert_non_null(strstr(resp.warnings, "z\nw1\nw2\n"));
+	assert_non_null(strstr(resp.warnings, "\nw15\n"));
+	assert_null(strstr(resp.warnings, "w16"));
+	http_response_free(&resp);
+	srv_stop(&s);
+	free(p);
+	free(long_one);
+}
+
+/* users[0].user.KEY of a kubeconfig the double wrote (allocated). */
+static char *
+kube_user_key(const struct unit_kube *k, const char *file, const char *key)
+{
+	struct yaml_file	*yf;
+	char			*path = unit_kube_path(k, file), *cause, *v;
+	const char		*s;
+
+	assert_int_equal(yaml_parse_file(path, NULL, 0, &yf, &cause), 0);
+	s = json_path_string(json_array_get(json_get(yf->docs[0].root,
+	    "users"), 0), "user", key, NULL);
+	assert_non_null(s);
+	v = xstrdup(s);
+	yaml_file_free(yf);
+	free(path);
+	return (v);
+}
+
+/* users[0].user.KEY, base64-decoded (allocated). */
+static char *
+kube_user_data(const struct unit_kube *k, const char *key, size_t *len)
+{
+	char		*b64 = kube_user_key(k, "kubeconfig", key);
+	unsigned char	*out;
+
+	assert_int_equal(base64_decode(b64, strlen(b64), &out, len), 0);
+	free(b64);
+	return ((char *)out);
+}
+
+/* GET /api on the double, its CA trusted, nothing more. */
+static void
+kube_req(struct http_req *req, const struct unit_kube *k, char **url)
+{
+	xasprintf(url, "%s/api", k->url);
+	memset(req, 0, sizeof *req);
+	req->method = "GET";
+	req->url = *url;
+	req->timeout_ms = 30000;
+	req->ca_blob = k->ca;
+	req->ca_blob_len = strlen(k->ca);
+}
+
+/* GET /api on the double as req says: the status, or -1 and *cause. */
+static int
+kube_get_api(struct http_req *req, char **cause)
+{
+	struct http_response	resp;
+	int			status;
+
+	if (http_send(req, &resp, cause) == -1)
+		return (-1);
+	status = resp.status;
+	http_response_free(&resp);
+	return (status);
+}
+
+/*
+ * A client certificate from memory authenticates; the next request of
+ * the same thread without it does not ride on its connection (the
+ * double trusts a connection's certificate, so reuse would answer 200).
+ */
+static void
+test_http_send_tls_client_cert_from_memory(void **state)
+{
+	struct unit_kube	 k;
+	struct http_req		 req;
+	char			*cause = NULL, *url, *cert, *key, *token;
+	size_t			 certlen, keylen;
+
+	unit_kube_start(&k);
+	cert = kube_user_data(&k, "client-certificate-data", &certlen);
+	key = kube_user_data(&k, "client-key-data", &keylen);
+	token = kube_user_key(&k, "token.kubeconfig", "token");
+	kube_req(&req, &k, &url);
+	assert_int_equal(kube_get_api(&req, &cause), 401);
+	req.cert_blob = cert;
+	req.cert_blob_len = certlen;
+	req.key_blob = key;
+	req.key_blob_len = keylen;
+	assert_int_equal(kube_get_api(&req, &cause), 200);
+	assert_int_equal(kube_get_api(&req, &cause), 200);
+	req.cert_blob = req.key_blob = NULL;
+	assert_int_equal(kube_get_api(&req, &cause), 401);
+	/* Not the CA: refused, the system's CAs do not know the double. */
+	req.ca_blob = NULL;
+	assert_int_equal(kube_get_api(&req, &cause), -1);
+	assert_non_null(strstr(cause, "TLS with "));
+	free(cause);
+	/* insecure: no verification at all. */
+	req.insecure = 1;
+	assert_int_equal(kube_get_api(&req, &cause), 401);
+	/* A bearer token. */
+	req.insecure = 0;
+	req.ca_blob = k.ca;
+	req.bearer = k.admin;	/* not an API token */
+	assert_int_equal(kube_get_api(&req, &cause), 401);
+	req.bearer = token;
+	assert_int_equal(kube_get_api(&req, &cause), 200);
+	free(token);
+	explicit_bzero(key, keylen);
+	free(key);
+	free(cert);
+	free(url);
+	unit_kube_stop(&k);
+}
+
+/*
+ * tls_server_name: the certificate is checked against that name, the
+ * connection goes where the URL says.
+ */
+static void
+test_http_send_tls_server_name(void **state)
+{
+	struct unit_kube	 k;
+	struct http_req		 req;
+	char			*cause = NULL, *url;
+
+	unit_kube_start(&k);
+	kube_req(&req, &k, &url);
+	req.tls_server_name = "localhost";
+	assert_int_equal(kube_get_api(&req, &cause), 401);
+	req.tls_server_name = "api.example.invalid";
+	assert_int_equal(kube_get_api(&req, &cause), -1);
+	assert_non_null(strstr(cause, "TLS with "));
+	/* Errors name the URL asked for. */
+	assert_non_null(strstr(cause, url));
+	free(cause);
+	free(url);
+	unit_kube_stop(&k);
+}
+
 static void
 test_http_query_escape_reserved(void **state)
 {
@@ -361,6 +599,10 @@ main(void)
 		cmocka_unit_test(test_http_request_refuses_other_urls),
 		cmocka_unit_test(test_http_request_refused_connection_names_url),
 		cmocka_unit_test(test_http_request_proxy_from_environment),
+		cmocka_unit_test(test_http_send_patch_and_delete_with_bodies),
+		cmocka_unit_test(test_http_send_retry_after_and_warnings),
+		cmocka_unit_test(test_http_send_tls_client_cert_from_memory),
+		cmocka_unit_test(test_http_send_tls_server_name),
 		cmocka_unit_test(test_http_query_escape_reserved),
 	};
 

@@ -7,13 +7,17 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -165,6 +169,127 @@ unit_listen(int *port)
 	getsockname(fd, (struct sockaddr *)&sin, &len);
 	*port = ntohs(sin.sin_port);
 	return (fd);
+}
+
+/*
+ * The Kubernetes API server double (tests/kube/kube-double, $KUBE_DOUBLE
+ * as the Makefile sets it) run in a scratch directory: its URL, CA and
+ * admin token read back. A test skips without it, and fails under CI (CI
+ * set), as tests/lib.sh's test_kube_prereq does.
+ */
+struct unit_kube {
+	char	*dir;
+	pid_t	 pid;
+	char	*url;		/* https://127.0.0.1:PORT */
+	char	*ca;		/* PEM */
+	char	*admin;		/* the admin token, for /double/ knobs */
+};
+
+static inline void
+unit_kube_start(struct unit_kube *k)
+{
+	const char			*bin = getenv("KUBE_DOUBLE");
+	const char			*argv[4];
+	char				*kc, *nl;
+	posix_spawn_file_actions_t	 fa;
+	int				 i;
+
+	memset(k, 0, sizeof *k);
+	if (bin == NULL || access(bin, X_OK) != 0) {
+		if (getenv("CI") != NULL && *getenv("CI") != '\0')
+			fail_msg("the Kubernetes double is missing (%s): go "
+			    "not found at build time", bin != NULL ? bin :
+			    "KUBE_DOUBLE unset");
+		skip();
+	}
+	k->dir = unit_mkdtemp();
+	kc = path_join(k->dir, "log");
+	argv[0] = bin;
+	argv[1] = "--dir";
+	argv[2] = k->dir;
+	argv[3] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, kc, O_WRONLY | O_CREAT, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	assert_int_equal(posix_spawn(&k->pid, bin, &fa, NULL,
+	    (char *const *)argv, environ),
+	    0);
+	posix_spawn_file_actions_destroy(&fa);
+	free(kc);
+	/* Readiness by polling: the kubeconfig is written last. */
+	kc = path_join(k->dir, "kubeconfig");
+	for (i = 0; i < 600 && access(kc, R_OK) != 0; i++)
+		time_sleep_ms(50);
+	free(kc);
+	assert_non_null(k->url = unit_read(k->dir, "url"));
+	assert_non_null(k->ca = unit_read(k->dir, "ca.crt"));
+	assert_non_null(k->admin = unit_read(k->dir, "admin-token"));
+	if ((nl = strchr(k->url, '\n')) != NULL)
+		*nl = '\0';
+	if ((nl = strchr(k->admin, '\n')) != NULL)
+		*nl = '\0';
+}
+
+static inline void
+unit_kube_stop(struct unit_kube *k)
+{
+	int	status;
+
+	if (k->pid > 0) {
+		kill(k->pid, SIGTERM);
+		waitpid(k->pid, &status, 0);
+	}
+	if (k->dir != NULL)
+		unit_rmtree(k->dir);
+	free(k->dir);
+	free(k->url);
+	free(k->ca);
+	free(k->admin);
+	memset(k, 0, sizeof *k);
+}
+
+/*
+ * A file the double wrote (kubeconfig, token.kubeconfig), as a path
+ * (allocated).
+ */
+static inline char *
+unit_kube_path(const struct unit_kube *k, const char *name)
+{
+	return (path_join(k->dir, name));
+}
+
+/*
+ * METHOD /double/KNOB with an optional JSON body; the answer's body
+ * (allocated) when out is not NULL. Any failure ends the test.
+ */
+static inline void
+unit_kube_admin(const struct unit_kube *k, const char *method,
+    const char *knob, const char *json, char **out)
+{
+	struct http_req		 req;
+	struct http_response	 resp;
+	char			*url, *cause = NULL;
+
+	xasprintf(&url, "%s/double/%s", k->url, knob);
+	memset(&req, 0, sizeof req);
+	req.method = method;
+	req.url = url;
+	req.body = json;
+	req.bodylen = json != NULL ? strlen(json) : 0;
+	req.timeout_ms = 30000;
+	req.ca_blob = k->ca;
+	req.ca_blob_len = strlen(k->ca);
+	req.bearer = k->admin;
+	if (http_send(&req, &resp, &cause) == -1)
+		fail_msg("%s %s: %s", method, url, cause);
+	if (resp.status != 200)
+		fail_msg("%s %s: %d %s", method, url, resp.status, resp.body);
+	if (out != NULL) {
+		*out = resp.body;
+		resp.body = NULL;
+	}
+	http_response_free(&resp);
+	free(url);
 }
 
 #endif /* UNIT_H */
