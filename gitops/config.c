@@ -865,12 +865,20 @@ address_check(const char *s)
 	return (0);
 }
 
-/* A path from the file, relative to the file's directory. */
+/*
+ * A path from the file, relative to the file's directory; "~/" is the
+ * home directory, as a shell and kubectl read it.
+ */
 static char *
 path_resolve(const char *dir, const char *path)
 {
+	const char	*home;
+
 	if (*path == '/')
 		return (xstrdup(path));
+	if (path[0] == '~' && path[1] == '/' &&
+	    (home = getenv("HOME")) != NULL && *home == '/')
+		return (path_join(home, path + 2));
 	while (path[0] == '.' && path[1] == '/') {
 		path += 2;
 		while (*path == '/')

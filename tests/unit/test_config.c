@@ -215,17 +215,25 @@ test_config_parse_kubernetes_target(void **state)
 	    "  - name: b\n"
 	    "    repository: infra\n"
 	    "    path: y\n"
-	    "    target: {type: kubernetes, in_cluster: true}\n";
+	    "    target: {type: kubernetes, in_cluster: true}\n"
+	    "  - name: c\n"
+	    "    repository: infra\n"
+	    "    path: z\n"
+	    "    target: {type: kubernetes, kubeconfig: ~/.kube/config}\n";
 	struct config		*cfg;
 	struct config_target	 copy;
 	char			*cause = NULL;
 	char			*key;
 
 	(void)state;
+	setenv("HOME", "/home/u", 1);
 	cfg = config_parse("conf/gitops-agent.yaml", text, strlen(text),
 	    &cause);
 	assert_non_null(cfg);
 	assert_int_equal(cfg->apps[0].target.type, TARGET_KUBERNETES);
+	/* "~/" is the home directory, as kubectl reads it. */
+	assert_string_equal(cfg->apps[2].target.kubeconfig,
+	    "/home/u/.kube/config");
 	assert_string_equal(cfg->apps[0].target.kubeconfig, "conf/kc");
 	assert_string_equal(cfg->apps[0].target.namespace, "shop");
 	assert_string_equal(cfg->apps[0].target.field_manager, "gitops-agent");
