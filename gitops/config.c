@@ -459,9 +459,9 @@ static const struct opt opts[] = {
 	{ .section = SECTION_TARGET, .key = "namespace", .type = OPT_STRING,
 	  .offset = offsetof(struct config_app, target.namespace),
 	  .check = check_dns_label,
-	  .desc = "kubernetes: where namespaced resources that name none go, "
-	  "and where the app's inventory (an ApplySet ConfigMap) lives "
-	  "(default: the context's namespace, else default)" },
+	  .desc = "kubernetes: where namespaced resources that name none go "
+	  "(default: the context's namespace, else default); the app's "
+	  "inventory lives in the agent's namespace" },
 	{ .section = SECTION_TARGET, .key = "field_manager",
 	  .type = OPT_STRING,
 	  .offset = offsetof(struct config_app, target.field_manager),

@@ -80,6 +80,7 @@ struct kube_target {
 	int			 force_prune;
 	uint64_t		 timeout_ms;
 	char			*parent;	/* the parent ConfigMap's name */
+	char			*parent_ns;	/* and namespace: the agent's */
 	char			*set_id;
 	const struct kube_kind	*configmap;
 	pthread_mutex_t		 mu;	/* inv, dirty and fresh */
@@ -494,10 +495,10 @@ kt_load(struct target *t, char **cause)
 
 	if (kt->loaded)
 		return (0);
-	if (kube_get(kt->k, kt->configmap, t->namespace, kt->parent, &parent,
+	if (kube_get(kt->k, kt->configmap, kt->parent_ns, kt->parent, &parent,
 	    &err) == -1) {
 		xasprintf(cause, "cannot read the inventory of app '%s' "
-		    "(ConfigMap %s/%s): %s", t->app, t->namespace, kt->parent,
+		    "(ConfigMap %s/%s): %s", t->app, kt->parent_ns, kt->parent,
 		    err);
 		goto out;
 	}
@@ -512,7 +513,7 @@ kt_load(struct target *t, char **cause)
 	    strlen(KT_TOOLING_NAME) + 1) != 0) {
 		xasprintf(cause, "ConfigMap %s/%s is not the inventory of app "
 		    "'%s': its ApplySet tooling is '%s', not %s; rename the app "
-		    "or remove that ConfigMap", t->namespace, kt->parent,
+		    "or remove that ConfigMap", kt->parent_ns, kt->parent,
 		    t->app, s != NULL ? s : "(none)", KT_TOOLING_NAME);
 		goto out;
 	}
@@ -520,14 +521,14 @@ kt_load(struct target *t, char **cause)
 	    NULL);
 	if (s == NULL || strcmp(s, kt->set_id) != 0) {
 		xasprintf(cause, "ConfigMap %s/%s: its label %s is '%s', not "
-		    "'%s'", t->namespace, kt->parent, KT_LABEL_SET,
+		    "'%s'", kt->parent_ns, kt->parent, KT_LABEL_SET,
 		    s != NULL ? s : "(none)", kt->set_id);
 		goto out;
 	}
 	s = json_path_string(parent, "data", KT_INVENTORY_KEY, NULL);
 	if (s != NULL && kt_parse(kt, s) == -1) {
 		xasprintf(cause, "ConfigMap %s/%s: data.%s is not an inventory "
-		    "this agent wrote", t->namespace, kt->parent,
+		    "this agent wrote", kt->parent_ns, kt->parent,
 		    KT_INVENTORY_KEY);
 		goto out;
 	}
@@ -609,7 +610,7 @@ kt_parent(struct target *t)
 			s = kt_id_group_kind(v[i]->id);
 			strv_add(&kinds, s);
 			free(s);
-			if (*ns != '\0' && strcmp(ns, t->namespace) != 0)
+			if (*ns != '\0' && strcmp(ns, kt->parent_ns) != 0)
 				strv_add(&nss, ns);
 			free(group);
 			free(kind);
@@ -623,7 +624,7 @@ kt_parent(struct target *t)
 	json_set(cm, "kind", json_new_string("ConfigMap"));
 	meta = kt_member(cm, "metadata");
 	json_set(meta, "name", json_new_string(kt->parent));
-	json_set(meta, "namespace", json_new_string(t->namespace));
+	json_set(meta, "namespace", json_new_string(kt->parent_ns));
 	json_set(kt_member(meta, "labels"), KT_LABEL_SET,
 	    json_new_string(kt->set_id));
 	json_set(kt_member(meta, "annotations"), KT_ANN_TOOLING,
@@ -656,7 +657,7 @@ kt_inventory_save(struct target *t, char **cause)
 	json_free(cm);
 	if (rc == -1) {
 		xasprintf(cause, "cannot write the inventory of app '%s' "
-		    "(ConfigMap %s/%s): %s", t->app, t->namespace, kt->parent,
+		    "(ConfigMap %s/%s): %s", t->app, kt->parent_ns, kt->parent,
 		    err);
 		free(err);
 		return (-1);
@@ -1514,6 +1515,7 @@ kt_free(struct target *t)
 	free(kt->staged);
 	free(kt->manager);
 	free(kt->parent);
+	free(kt->parent_ns);
 	free(kt->set_id);
 	free(kt);
 	t->arg = NULL;
@@ -1558,10 +1560,13 @@ target_kube_new(const char *app, const struct config_target *ct,
 	t->ops = &kt_ops;
 	t->app = xstrdup(app);
 	t->arg = kt;
-	ns = ct->namespace != NULL ? ct->namespace : kube_namespace(k);
-	t->namespace = xstrdup(ns != NULL && *ns != '\0' ? ns : "default");
+	/* The agent's namespace: the pod's, or the context's. */
+	ns = kube_namespace(k);
+	kt->parent_ns = xstrdup(ns != NULL && *ns != '\0' ? ns : "default");
+	t->namespace = xstrdup(ct->namespace != NULL ? ct->namespace :
+	    kt->parent_ns);
 	xasprintf(&kt->parent, KT_PARENT_PREFIX "%s", app);
-	kt->set_id = target_kube_applyset_id(kt->parent, t->namespace,
+	kt->set_id = target_kube_applyset_id(kt->parent, kt->parent_ns,
 	    "ConfigMap", "");
 	xasprintf(&t->label, "%s namespace %s", kube_server(k),
 	    t->namespace);

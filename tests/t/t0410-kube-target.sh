@@ -144,13 +144,13 @@ test_expect_success KUBE 'sync applies in waves and records an ApplySet kubectl 
 	kc -n shop get deployment checkout -o jsonpath="{.spec.replicas}" >v &&
 	test "$(cat v)" = 2 &&
 	kc -n shop get service checkout -o name &&
-	id=$(kc -n shop get configmap gitops-agent.shop \
+	id=$(kc -n default get configmap gitops-agent.shop \
 	    -o jsonpath="{.metadata.labels.applyset\.kubernetes\.io/id}") &&
 	case $id in applyset-*-v1) ;; *) echo "id: $id"; exit 1;; esac &&
-	kc -n shop get configmap gitops-agent.shop \
+	kc -n default get configmap gitops-agent.shop \
 	    -o jsonpath="{.metadata.annotations.applyset\.kubernetes\.io/tooling}" >v &&
 	test_grep "^gitops-agent/" v &&
-	kc -n shop get configmap gitops-agent.shop \
+	kc -n default get configmap gitops-agent.shop \
 	    -o jsonpath="{.metadata.annotations.applyset\.kubernetes\.io/contains-group-kinds}" >v &&
 	test "$(cat v)" = "ConfigMap,Deployment.apps,Namespace,Service" &&
 	kc -n shop get deployment,configmap,service -l "applyset.kubernetes.io/part-of=$id" -o name >members &&
@@ -163,16 +163,16 @@ test_expect_success KUBE 'sync applies in waves and records an ApplySet kubectl 
 '
 
 test_expect_success KUBE 'the same ApplySet id as kubectl computes for that parent' '
-	id=$(kc -n shop get configmap gitops-agent.shop \
+	id=$(kc -n default get configmap gitops-agent.shop \
 	    -o jsonpath="{.metadata.labels.applyset\.kubernetes\.io/id}") &&
-	want=$(printf "gitops-agent.shop.shop.ConfigMap." | openssl dgst -sha256 -binary |
+	want=$(printf "gitops-agent.shop.default.ConfigMap." | openssl dgst -sha256 -binary |
 	    base64 | tr "+/" "-_" | tr -d "=") &&
 	test "$id" = "applyset-$want-v1"
 '
 
 test_expect_success KUBE 'kubectl refuses to prune the set: its tooling is ours' '
-	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: intruder, namespace: shop}\n" >intruder.yaml &&
-	test_must_fail env KUBECTL_APPLYSET=true kubectl --request-timeout=30s -n shop apply \
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: intruder, namespace: default}\n" >intruder.yaml &&
+	test_must_fail env KUBECTL_APPLYSET=true kubectl --request-timeout=30s -n default apply \
 	    --server-side --applyset=configmap/gitops-agent.shop --prune -f intruder.yaml 2>err &&
 	test_grep -i "tooling\|gitops-agent" err &&
 	kc -n shop get deployment checkout -o name
