@@ -260,6 +260,17 @@ kt_cmp_free(struct kt_cmp *c)
 	free(c);
 }
 
+/* What an unchanged resource no longer needs: live, what to send. */
+static void
+kt_cmp_trim(struct kt_cmp *c)
+{
+	if (c->action != DIFF_UNCHANGED)
+		return;
+	json_free(c->live);
+	json_free(c->send);
+	c->live = c->send = NULL;
+}
+
 static void
 kt_map_clear(struct strmap *m, void (*fn)(void *))
 {
@@ -809,6 +820,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	pthread_mutex_unlock(&kt->mu);
 	if (same) {
 		c->action = DIFF_UNCHANGED;
+		kt_cmp_trim(c);
 		return;
 	}
 	if (kube_apply(kt->k, kind, c->send, kt->manager, KUBE_DRY_RUN |
@@ -826,6 +838,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	/* Unchanged at this resourceVersion: no dry-run next time. */
 	if (c->action == DIFF_UNCHANGED && e != NULL)
 		kt_entry_seen(kt, r, c->live, c->digest);
+	kt_cmp_trim(c);
 }
 
 struct kt_job {
@@ -956,6 +969,8 @@ kt_warm(struct target *t, struct resource *const *v, size_t n)
 				c->live = json_dup(it);
 			free(id);
 		}
+		json_free(lists[i].items);	/* memory: one list at a time */
+		lists[i].items = NULL;
 	}
 	cur = 0;
 	i = 0;
