@@ -60,6 +60,7 @@ struct cli_opts {
 	int		 prune;		/* -1: default */
 	uint64_t	 timeout_ms;	/* 0: default */
 	int		 no_external;
+	int		 force_prune;	/* past a target's prune bound */
 };
 
 enum {
@@ -82,6 +83,7 @@ enum {
 	OPT_DIGEST,
 	OPT_COMMIT,
 	OPT_FORCE,
+	OPT_FORCE_PRUNE,
 };
 
 static const struct option cli_long_options[] = {
@@ -104,6 +106,7 @@ static const struct option cli_long_options[] = {
 	{ "digest", required_argument, NULL, OPT_DIGEST },
 	{ "commit", required_argument, NULL, OPT_COMMIT },
 	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "force-prune", no_argument, NULL, OPT_FORCE_PRUNE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -206,6 +209,9 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 		case OPT_FORCE:
 			o->force = 1;
 			break;
+		case OPT_FORCE_PRUNE:
+			o->force_prune = 1;
+			break;
 		}
 	}
 	o->args = argv + optind;
@@ -257,7 +263,7 @@ cli_app_free(struct cli_app *a)
 	free(a->name);
 	source_free(a->source);
 	free(a->path);
-	free(a->target.path);
+	config_target_clear(&a->target);
 	free(a->namespace);
 	free(a->revision);
 	free(a);
@@ -405,10 +411,9 @@ cli_app_from_config(const struct config *cfg, const char *name,
 	/* --target DIR: the app's resources go to that directory instead. */
 	if (o->target != NULL)
 		a->target.path = xstrdup(o->target);
-	else {
-		a->target.type = app->target.type;
-		a->target.path = xstrdup(app->target.path);
-	}
+	else
+		config_target_copy(&a->target, &app->target);
+	a->target.force_prune = o->force_prune;
 	if (app->namespace != NULL)
 		a->namespace = xstrdup(app->namespace);
 	a->prune = o->prune == -1 ? app->prune : o->prune;
@@ -733,7 +738,8 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 	run.name = a->name;
 	run.source = a->source;
 	run.path = a->path;
-	run.target = a->target.path != NULL ? &a->target : NULL;
+	run.target = a->target.path != NULL ||
+	    a->target.type != TARGET_DIRECTORY ? &a->target : NULL;
 	run.namespace = a->namespace;
 	run.prune = a->prune;
 	run.timeout_ms = a->timeout_ms;
@@ -875,7 +881,8 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
 				     OPT_OUTPUT, OPT_STATE_DIR, OPT_DRY_RUN,
 				     OPT_PRUNE, OPT_NO_PRUNE, OPT_TIMEOUT,
-				     OPT_NO_EXTERNAL, OPT_REVISION, 0 };
+				     OPT_NO_EXTERNAL, OPT_REVISION,
+				     OPT_FORCE_PRUNE, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct strv		 order, failed;

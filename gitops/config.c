@@ -86,7 +86,8 @@ static int	check_http_url(const struct opt *, const char *, char **);
 
 static const char *const log_level_names[] = { "debug", "info", "warn",
     NULL };
-static const char *const target_type_names[] = { "directory", NULL };
+static const char *const target_type_names[] = { "directory",
+    "kubernetes", NULL };
 /* By enum probe_type and enum hook_phase. */
 static const char *const probe_type_names[] = { "http", "command",
     "prometheus", NULL };
@@ -436,11 +437,62 @@ static const struct opt opts[] = {
 	{ .section = SECTION_TARGET, .key = "type", .type = OPT_ENUM,
 	  .offset = offsetof(struct config_app, target.type),
 	  .def = "directory", .values = target_type_names,
-	  .desc = "kind of target: directory writes one file per resource" },
+	  .desc = "kind of target: directory writes one file per resource, "
+	  "kubernetes applies them to a cluster's API server" },
 	{ .section = SECTION_TARGET, .key = "path", .type = OPT_PATH,
 	  .offset = offsetof(struct config_app, target.path),
-	  .flags = OPT_REQUIRED,
-	  .desc = "directory the resources are written to" },
+	  .desc = "directory: the folder the resources are written to "
+	  "(required)" },
+	{ .section = SECTION_TARGET, .key = "kubeconfig", .type = OPT_PATH,
+	  .offset = offsetof(struct config_app, target.kubeconfig),
+	  .desc = "kubernetes: the kubeconfig file (default: $KUBECONFIG's "
+	  "first file, else ~/.kube/config)" },
+	{ .section = SECTION_TARGET, .key = "context", .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, target.context),
+	  .desc = "kubernetes: the kubeconfig context (default: its "
+	  "current-context)" },
+	{ .section = SECTION_TARGET, .key = "in_cluster", .type = OPT_BOOL,
+	  .offset = offsetof(struct config_app, target.in_cluster),
+	  .def = "false",
+	  .desc = "kubernetes: use the pod's service account instead of a "
+	  "kubeconfig" },
+	{ .section = SECTION_TARGET, .key = "namespace", .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, target.namespace),
+	  .check = check_dns_label,
+	  .desc = "kubernetes: where namespaced resources that name none go "
+	  "(default: the context's namespace, else default); the app's "
+	  "inventory lives in the agent's namespace" },
+	{ .section = SECTION_TARGET, .key = "field_manager",
+	  .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, target.field_manager),
+	  .def = "gitops-agent",
+	  .desc = "kubernetes: the field manager of server-side apply" },
+	{ .section = SECTION_TARGET, .key = "force_conflicts",
+	  .type = OPT_BOOL,
+	  .offset = offsetof(struct config_app, target.force_conflicts),
+	  .def = "true",
+	  .desc = "kubernetes: take fields another manager owns (false: a "
+	  "conflict fails the sync, naming the manager and the fields)" },
+	{ .section = SECTION_TARGET, .key = "qps", .type = OPT_INTEGER,
+	  .offset = offsetof(struct config_app, target.qps),
+	  .def = "50", .min = "1", .max = "100000",
+	  .desc = "kubernetes: requests a second, on average" },
+	{ .section = SECTION_TARGET, .key = "burst", .type = OPT_INTEGER,
+	  .offset = offsetof(struct config_app, target.burst),
+	  .def = "100", .min = "1", .max = "100000",
+	  .desc = "kubernetes: requests sent at once above qps" },
+	{ .section = SECTION_TARGET, .key = "request_timeout",
+	  .type = OPT_DURATION,
+	  .offset = offsetof(struct config_app, target.request_timeout_ms),
+	  .def = "30s", .min = "1s", .max = "10m",
+	  .desc = "kubernetes: one request, its retries included" },
+	{ .section = SECTION_TARGET, .key = "prune_max_percent",
+	  .type = OPT_INTEGER,
+	  .offset = offsetof(struct config_app, target.prune_max_percent),
+	  .def = "50", .min = "0", .max = "100",
+	  .desc = "kubernetes: a sync that would prune more than this share "
+	  "of the inventory (or all of it) is refused, unless `sync "
+	  "--force-prune`" },
 
 	{ .section = SECTION_VERIFY, .key = "allowed_signers",
 	  .type = OPT_PATH,
@@ -813,12 +865,20 @@ address_check(const char *s)
 	return (0);
 }
 
-/* A path from the file, relative to the file's directory. */
+/*
+ * A path from the file, relative to the file's directory; "~/" is the
+ * home directory, as a shell and kubectl read it.
+ */
 static char *
 path_resolve(const char *dir, const char *path)
 {
+	const char	*home;
+
 	if (*path == '/')
 		return (xstrdup(path));
+	if (path[0] == '~' && path[1] == '/' &&
+	    (home = getenv("HOME")) != NULL && *home == '/')
+		return (path_join(home, path + 2));
 	while (path[0] == '.' && path[1] == '/') {
 		path += 2;
 		while (*path == '/')
@@ -1242,6 +1302,39 @@ section_free(enum opt_section section, void *base)
 			break;
 		}
 	}
+	if (section == SECTION_TARGET) {
+		/* Not an option: check_target sets it. */
+		free(((struct config_app *)base)->target.lock_file);
+		((struct config_app *)base)->target.lock_file = NULL;
+	}
+}
+
+void
+config_target_copy(struct config_target *dst, const struct config_target *src)
+{
+	*dst = *src;
+	dst->path = src->path != NULL ? xstrdup(src->path) : NULL;
+	dst->kubeconfig = src->kubeconfig != NULL ? xstrdup(src->kubeconfig) :
+	    NULL;
+	dst->context = src->context != NULL ? xstrdup(src->context) : NULL;
+	dst->namespace = src->namespace != NULL ? xstrdup(src->namespace) :
+	    NULL;
+	dst->field_manager = src->field_manager != NULL ?
+	    xstrdup(src->field_manager) : NULL;
+	dst->lock_file = src->lock_file != NULL ? xstrdup(src->lock_file) :
+	    NULL;
+}
+
+void
+config_target_clear(struct config_target *ct)
+{
+	free(ct->path);
+	free(ct->kubeconfig);
+	free(ct->context);
+	free(ct->namespace);
+	free(ct->field_manager);
+	free(ct->lock_file);
+	memset(ct, 0, sizeof *ct);
 }
 
 static const char *
@@ -1438,6 +1531,49 @@ check_probes(struct config_ctx *ctx, const struct json *list,
 	}
 }
 
+/*
+ * The keys of a target that its type uses: path for a directory, the
+ * rest for kubernetes. A kubernetes target gets its lock file under
+ * state_dir, named by its key.
+ */
+static void
+check_target(struct config_ctx *ctx, const struct config *cfg,
+    struct config_target *ct, const struct json *node)
+{
+	const struct opt	*o;
+	const struct json	*m;
+	const char		*type = target_type_names[ct->type];
+	char			*key, hex[65];
+	int			 dir = ct->type == TARGET_DIRECTORY;
+
+	if (json_type(node) != JSON_OBJECT)
+		return;
+	for (m = json_child(node); m != NULL; m = json_next(m)) {
+		if ((o = opt_find(SECTION_TARGET, json_key(m))) == NULL ||
+		    strcmp(o->key, "type") == 0)
+			continue;
+		if ((strcmp(o->key, "path") == 0) != dir)
+			ctx_error(ctx, m, "'%s' is not a key of a %s target",
+			    o->key, type);
+	}
+	if (dir && json_get(node, "path") == NULL)
+		ctx_error(ctx, node, "missing required key 'path' (the "
+		    "directory target's folder)");
+	if (dir)
+		return;
+	if (ct->in_cluster && json_get(node, "kubeconfig") != NULL)
+		ctx_error(ctx, json_get(node, "kubeconfig"), "a target with "
+		    "'in_cluster: true' reads no kubeconfig: choose one");
+	if (cfg->state_dir == NULL)
+		return;
+	key = target_key(ct);
+	sha256_hex(key, strlen(key), hex);
+	free(key);
+	free(ct->lock_file);
+	xasprintf(&ct->lock_file, "%s/locks/kubernetes-%.16s.lock",
+	    cfg->state_dir, hex);
+}
+
 static void
 check_apps(struct config_ctx *ctx, struct config *cfg,
     const struct json *list, struct strmap *repos)
@@ -1453,6 +1589,9 @@ check_apps(struct config_ctx *ctx, struct config *cfg,
 	for (i = 0; i < cfg->napps; i++) {
 		a = &cfg->apps[i];
 		item = json_array_get(list, i);
+		if (json_type(item) == JSON_OBJECT)
+			check_target(ctx, cfg, &a->target,
+			    json_get(item, "target"));
 		if (a->name != NULL && json_type(item) == JSON_OBJECT) {
 			check_probes(ctx, json_get(item, "health"), a->health,
 			    a->nhealth, "health", a->name);

@@ -25,15 +25,26 @@ timingsafe_equal(const void *a, size_t alen, const void *b, size_t blen)
 }
 
 void
+sha256(const void *data, size_t len, unsigned char out[32])
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32)
+		fatalx("sha256: EVP_Digest failed");
+	memcpy(out, md, 32);
+}
+
+void
 sha256_hex(const void *data, size_t len, char out[65])
 {
 	static const char	 hex[] = "0123456789abcdef";
-	unsigned char		 md[EVP_MAX_MD_SIZE];
-	unsigned int		 mdlen = 0, i;
+	unsigned char		 md[32];
+	size_t			 i;
 
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
-		fatalx("sha256_hex: EVP_Digest failed");
-	for (i = 0; i < mdlen && i < 32; i++) {
+	sha256(data, len, md);
+	for (i = 0; i < sizeof md; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 0xf];
 	}

@@ -194,6 +194,8 @@ int		 name_is_dns_subdomain(const char *);
 int		 name_is_dns_label(const char *);
 /* Constant-time comparison of two byte strings. */
 int		 timingsafe_equal(const void *, size_t, const void *, size_t);
+/* SHA-256 of a buffer: 32 bytes. */
+void		 sha256(const void *, size_t, unsigned char[32]);
 /* SHA-256 of a buffer as 64 lower-case hex characters plus NUL. */
 void		 sha256_hex(const void *, size_t, char[65]);
 /* HMAC-SHA1 (known_hosts' hashed names); out holds 20 bytes. */
@@ -544,6 +546,8 @@ struct resource_set {
 #define ANNOTATION_ARGO_WAVE		"argocd.argoproj.io/sync-wave"
 #define ANNOTATION_WAVE			"gitops-agent.io/sync-wave"
 const char	*phase_name(enum hook_phase);
+/* The phase of a name phase_name gives; -1 if none. */
+int		 phase_parse(const char *, enum hook_phase *);
 /* Kinds that are never namespaced (Namespace, ClusterRole, CRD, ...). */
 int		 kind_is_cluster_scoped(const char *);
 /*
@@ -829,6 +833,13 @@ struct target_ops {
 	 */
 	void	(*warm)(struct target *, struct resource *const *, size_t);
 	void	(*free)(struct target *);
+	/*
+	 * Optional: refuse, before anything is applied, a sync that would
+	 * prune nprune of the inventory's ninv resources, desired holding
+	 * ndesired.
+	 */
+	int	(*prune_check)(struct target *, size_t, size_t, size_t,
+		    char **);
 };
 struct target {
 	const struct target_ops	*ops;
@@ -885,6 +896,24 @@ struct target	*target_open(const char *, const struct config_target *,
 struct lock	*target_lock(const struct config_target *, uint64_t,
 		     const int *, char **);
 /*
+ * Take the lock file at path (its folder made if missing) for a sync of
+ * the target label names, waiting as target_lock does.
+ */
+struct lock	*target_lock_file(const char *, const char *, uint64_t,
+		     const int *, char **);
+/*
+ * A Kubernetes target for app: server-side apply to the cluster the
+ * configuration names, the inventory an ApplySet (target_kube.c).
+ */
+struct target	*target_kube_new(const char *, const struct config_target *,
+		     char **);
+/*
+ * kubectl's ApplySet id of a parent object (name, namespace, kind,
+ * group): "applyset-" base64url(sha256("NAME.NS.KIND.GROUP")) "-v1".
+ */
+char		*target_kube_applyset_id(const char *, const char *,
+		     const char *, const char *);
+/*
  * What names a target (for messages, the API and the daemon's per-target
  * serialisation): two apps with the same key share a target. Allocated.
  */
@@ -907,6 +936,8 @@ int		 target_inventory(struct target *, struct strv *, char **);
 int		 target_prepare(struct target *, struct resource *const *,
 		     size_t, char **);
 int		 target_inventory_save(struct target *, char **);
+int		 target_prune_check(struct target *, size_t, size_t, size_t,
+		     char **);
 /* Start staging applies; commit makes them visible and durable. */
 void		 target_begin(struct target *);
 int		 target_commit(struct target *, char **, char **);
@@ -1017,12 +1048,30 @@ int		 state_load_sync(const char *, const char *, struct json **,
 /* config.c: the configuration file */
 enum config_target_type {
 	TARGET_DIRECTORY,
+	TARGET_KUBERNETES,
 };
 /* Where an app's resources go (target_open() makes one of it). */
 struct config_target {
 	enum config_target_type type;
 	char		*path;		/* directory: the folder */
+	/* kubernetes: */
+	char		*kubeconfig;	/* NULL: $KUBECONFIG, ~/.kube/config */
+	char		*context;	/* NULL: the current-context */
+	int		 in_cluster;	/* the pod's service account */
+	char		*namespace;	/* NULL: the context's, else default */
+	char		*field_manager;
+	int		 force_conflicts;
+	int		 qps;
+	int		 burst;
+	uint64_t	 request_timeout_ms;
+	int		 prune_max_percent; /* of the inventory, per sync */
+	int		 force_prune;	/* --force-prune: no such bound */
+	char		*lock_file;	/* STATE_DIR/locks/...: set by config */
 };
+/* A deep copy of src into dst; config_target_clear frees what it owns. */
+void		 config_target_copy(struct config_target *,
+		     const struct config_target *);
+void		 config_target_clear(struct config_target *);
 /* repositories[].verify_commits: the keys a commit must be signed with. */
 struct config_verify {
 	char		*allowed_signers; /* SSH: ssh-keygen's format */

@@ -56,6 +56,20 @@ phase_name(enum hook_phase phase)
 	return ("unknown");
 }
 
+int
+phase_parse(const char *s, enum hook_phase *phase)
+{
+	int	i;
+
+	for (i = 0; i < PHASE_COUNT; i++) {
+		if (strcmp(phase_name((enum hook_phase)i), s) == 0) {
+			*phase = (enum hook_phase)i;
+			return (0);
+		}
+	}
+	return (-1);
+}
+
 /*
  * Without a cluster to ask, scope is known by kind: the built-in
  * cluster-scoped kinds and those of widely used CRDs. Any other kind is

@@ -389,6 +389,26 @@ sync_run(struct target *t, const struct resource_set *desired,
 		    NULL);
 	}
 
+	/*
+	 * Refused before anything is applied: a resource that cannot be
+	 * compared (a kind the target does not serve), a prune the target
+	 * finds too large.
+	 */
+	err = NULL;
+	if (opts->prune && nprune != 0 && target_prune_check(t, nprune,
+	    ninv, desired->n, &err) == -1) {
+		sync_fail(res, NULL, NULL, err);
+		goto done;
+	}
+	if (first_error != NULL && !opts->dry_run) {
+		sync_fail(res, NULL, first_error->r->id,
+		    xstrdup(first_error->error));
+		log_event(LOG_LEVEL_WARN, "sync failed", "app", res->app,
+		    "status", "Failed", "resource", res->failed_resource,
+		    "error", res->error, NULL);
+		goto done;
+	}
+
 	if (opts->dry_run) {
 		res->status = SYNC_DRY_RUN;
 		for (k = 0; k < nitems; k++) {

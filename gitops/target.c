@@ -40,9 +40,42 @@ target_open(const char *app, const struct config_target *ct, char **cause)
 		if (ct->path == NULL)
 			break;
 		return (target_dir_new(app, ct->path));
+	case TARGET_KUBERNETES:
+		return (target_kube_new(app, ct, cause));
 	}
 	xasprintf(cause, "app '%s': its target names no directory", app);
 	return (NULL);
+}
+
+struct lock *
+target_lock_file(const char *path, const char *label, uint64_t wait_ms,
+    const int *stop, char **cause)
+{
+	struct lock	*l = NULL;
+	char		*dir, *slash, *holder = NULL;
+	int		 rc;
+
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir)
+		*slash = '\0';
+	rc = slash == NULL || slash == dir ? 0 : file_mkdirs(dir, 0755, cause);
+	free(dir);
+	if (rc == -1)
+		return (NULL);
+	if ((rc = lock_take(path, 0, stop, &l, &holder, cause)) == 1 &&
+	    wait_ms != 0) {
+		log_event(LOG_LEVEL_INFO,
+		    "waiting for another sync of the target", "target", label,
+		    "holder", holder, NULL);
+		free(holder);
+		holder = NULL;
+		rc = lock_take(path, wait_ms, stop, &l, &holder, cause);
+	}
+	if (rc == 1)
+		xasprintf(cause, "target '%s' is being synced by %s; try again "
+		    "when it is done", label, holder);
+	free(holder);
+	return (rc == 0 ? l : NULL);
 }
 
 struct lock *
@@ -54,17 +87,35 @@ target_lock(const struct config_target *ct, uint64_t wait_ms,
 		if (ct->path == NULL)
 			break;
 		return (target_dir_lock(ct->path, wait_ms, stop, cause));
+	case TARGET_KUBERNETES:
+		if (ct->lock_file == NULL)
+			break;
+		return (target_lock_file(ct->lock_file, "kubernetes",
+		    wait_ms, stop, cause));
 	}
-	xasprintf(cause, "the target names no directory");
+	xasprintf(cause, "the target names no %s", ct->type ==
+	    TARGET_DIRECTORY ? "directory" : "lock file (no state_dir)");
 	return (NULL);
 }
 
+/*
+ * A directory target's key is its path; a cluster's names the
+ * credentials, the context and the namespace it defaults to.
+ */
 char *
 target_key(const struct config_target *ct)
 {
+	char	*key;
+
 	switch (ct->type) {
 	case TARGET_DIRECTORY:
 		break;
+	case TARGET_KUBERNETES:
+		xasprintf(&key, "kubernetes:%s:%s:%s", ct->in_cluster ?
+		    "in-cluster" : ct->kubeconfig != NULL ? ct->kubeconfig :
+		    "default", ct->context != NULL ? ct->context : "",
+		    ct->namespace != NULL ? ct->namespace : "");
+		return (key);
 	}
 	return (xstrdup(ct->path != NULL ? ct->path : ""));
 }
@@ -214,4 +265,13 @@ target_warm(struct target *t, struct resource *const *v, size_t n)
 {
 	if (t->ops->warm != NULL)
 		t->ops->warm(t, v, n);
+}
+
+int
+target_prune_check(struct target *t, size_t nprune, size_t ninv,
+    size_t ndesired, char **cause)
+{
+	if (t->ops->prune_check == NULL)
+		return (0);
+	return (t->ops->prune_check(t, nprune, ninv, ndesired, cause));
 }

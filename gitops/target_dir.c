@@ -501,21 +501,6 @@ fsync_parent(const char *path, char **cause)
 	return (rc);
 }
 
-/* Phase from its name in the inventory. */
-static int
-phase_parse(const char *s, enum hook_phase *phase)
-{
-	int	i;
-
-	for (i = 0; i < PHASE_COUNT; i++) {
-		if (strcmp(phase_name((enum hook_phase)i), s) == 0) {
-			*phase = (enum hook_phase)i;
-			return (0);
-		}
-	}
-	return (-1);
-}
-
 static int
 digest_ok(const char *s)
 {
@@ -2027,40 +2012,21 @@ struct lock *
 target_dir_lock(const char *root, uint64_t wait_ms, const int *stop,
     char **cause)
 {
-	struct lock	*l = NULL;
-	char		*dir, *path, *holder = NULL;
+	struct lock	*l;
+	char		*path;
 	size_t		 removed = 0;
-	int		 fd, rc;
+	int		 fd;
 
-	dir = path_join(root, ".gitops-agent");
-	path = path_join(dir, "lock");
-	if (file_mkdirs(dir, 0755, cause) == -1)
-		goto out;
-	if ((rc = lock_take(path, 0, stop, &l, &holder, cause)) == 1 &&
-	    wait_ms != 0) {
-		log_event(LOG_LEVEL_INFO,
-		    "waiting for another sync of the target", "target", root,
-		    "holder", holder, NULL);
-		free(holder);
-		rc = lock_take(path, wait_ms, stop, &l, &holder, cause);
-	}
-	switch (rc) {
-	case -1:
-		goto out;
-	case 1:
-		xasprintf(cause, "target '%s' is being synced by %s; try again "
-		    "when it is done", root, holder);
-		goto out;
-	}
+	path = path_join(root, ".gitops-agent/lock");
+	l = target_lock_file(path, root, wait_ms, stop, cause);
+	free(path);
+	if (l == NULL)
+		return (NULL);
 	if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
 		sweep_dir(fd, 3, &removed);
 	if (removed != 0)
 		log_event(LOG_LEVEL_INFO,
 		    "temporary files of an interrupted sync removed", "target",
 		    root, "removed", LOG_UINT(removed), NULL);
-out:
-	free(holder);
-	free(path);
-	free(dir);
 	return (l);
 }

@@ -201,6 +201,67 @@ test_config_parse_versions_file_default(void **state)
 }
 
 static void
+test_config_parse_kubernetes_target(void **state)
+{
+	static const char text[] =
+	    "state_dir: /var/lib/ga\n"
+	    "repositories: [{name: infra, directory: .}]\n"
+	    "apps:\n"
+	    "  - name: a\n"
+	    "    repository: infra\n"
+	    "    path: x\n"
+	    "    target: {type: kubernetes, kubeconfig: kc, namespace: shop,\n"
+	    "             request_timeout: 5s, force_conflicts: false}\n"
+	    "  - name: b\n"
+	    "    repository: infra\n"
+	    "    path: y\n"
+	    "    target: {type: kubernetes, in_cluster: true}\n"
+	    "  - name: c\n"
+	    "    repository: infra\n"
+	    "    path: z\n"
+	    "    target: {type: kubernetes, kubeconfig: ~/.kube/config}\n";
+	struct config		*cfg;
+	struct config_target	 copy;
+	char			*cause = NULL;
+	char			*key;
+
+	(void)state;
+	setenv("HOME", "/home/u", 1);
+	cfg = config_parse("conf/gitops-agent.yaml", text, strlen(text),
+	    &cause);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->apps[0].target.type, TARGET_KUBERNETES);
+	/* "~/" is the home directory, as kubectl reads it. */
+	assert_string_equal(cfg->apps[2].target.kubeconfig,
+	    "/home/u/.kube/config");
+	assert_string_equal(cfg->apps[0].target.kubeconfig, "conf/kc");
+	assert_string_equal(cfg->apps[0].target.namespace, "shop");
+	assert_string_equal(cfg->apps[0].target.field_manager, "gitops-agent");
+	assert_int_equal(cfg->apps[0].target.force_conflicts, 0);
+	assert_int_equal(cfg->apps[0].target.request_timeout_ms, 5000);
+	assert_int_equal(cfg->apps[0].target.qps, 50);
+	assert_int_equal(cfg->apps[0].target.burst, 100);
+	assert_int_equal(cfg->apps[0].target.prune_max_percent, 50);
+	assert_null(cfg->apps[0].target.path);
+	assert_int_equal(cfg->apps[1].target.force_conflicts, 1);
+	assert_int_equal(cfg->apps[1].target.in_cluster, 1);
+	/* Each target's lock is under state_dir, named by its key. */
+	assert_non_null(cfg->apps[0].target.lock_file);
+	assert_true(strncmp(cfg->apps[0].target.lock_file,
+	    "/var/lib/ga/locks/kubernetes-", 29) == 0);
+	assert_string_not_equal(cfg->apps[0].target.lock_file,
+	    cfg->apps[1].target.lock_file);
+	key = target_key(&cfg->apps[0].target);
+	assert_string_equal(key, "kubernetes:conf/kc::shop");
+	free(key);
+	config_target_copy(&copy, &cfg->apps[0].target);
+	assert_string_equal(copy.lock_file, cfg->apps[0].target.lock_file);
+	assert_ptr_not_equal(copy.lock_file, cfg->apps[0].target.lock_file);
+	config_target_clear(&copy);
+	config_free(cfg);
+}
+
+static void
 test_config_parse_relative_paths_resolved_against_file(void **state)
 {
 	static const char text[] =
@@ -1071,6 +1132,7 @@ main(void)
 		cmocka_unit_test(
 		    test_config_read_secret_loose_mode_warns_without_value),
 		cmocka_unit_test(test_config_read_secret_from_env),
+		cmocka_unit_test(test_config_parse_kubernetes_target),
 		cmocka_unit_test(
 		    test_config_parse_verify_commits_paths_resolved_and_checked),
 	};

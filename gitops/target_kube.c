@@ -1,0 +1,1598 @@
+/*
+ * target_kube.c: a Kubernetes cluster as a target. Resources go by
+ * server-side apply; the app's inventory is a kubectl ApplySet whose
+ * parent is a ConfigMap (gitops-agent.APP in the target's namespace),
+ * its members labelled applyset.kubernetes.io/part-of and annotated with
+ * their own identity. Prune deletes only what that inventory holds and
+ * what still proves it is ours.
+ *
+ * Comparing is cheap when nothing moved: warm LISTs each kind and
+ * namespace of the render once (by the part-of label), and an object
+ * whose resourceVersion is the one the agent's last apply answered, and
+ * whose desired digest is the one it applied, is unchanged with no more
+ * requests. Anything else is asked of the server (a dryRun=All apply)
+ * and compared with live, server-owned fields left out, so defaults the
+ * server fills in are never drift. Comparisons and the applies of a
+ * wave run on several threads over one client.
+ *
+ * Runs in the thread of a sync (and the threads kube_parallel starts
+ * from it). Never logs an object's content.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gitops.h"
+#include "kube.h"
+
+#define KT_PARALLEL		8
+#define KT_LABEL_SET		"applyset.kubernetes.io/id"
+#define KT_LABEL_PART_OF	"applyset.kubernetes.io/part-of"
+#define KT_ANN_TOOLING		"applyset.kubernetes.io/tooling"
+#define KT_ANN_GROUP_KINDS	"applyset.kubernetes.io/contains-group-kinds"
+#define KT_ANN_NAMESPACES	"applyset.kubernetes.io/additional-namespaces"
+#define KT_ANN_IDENTITY		"gitops-agent.io/identity"
+#define KT_ANN_PRUNE		"gitops-agent.io/prune"
+#define KT_ANN_OPTIONS		"gitops-agent.io/sync-options"
+#define KT_ANN_ARGO_OPTIONS	"argocd.argoproj.io/sync-options"
+#define KT_ANN_LAST_APPLIED	"kubectl.kubernetes.io/last-applied-configuration"
+#define KT_TOOLING_NAME		"gitops-agent"
+#define KT_TOOLING		KT_TOOLING_NAME "/" GITOPS_VERSION
+#define KT_INVENTORY_KEY	"inventory"
+#define KT_PARENT_PREFIX	"gitops-agent."
+#define KT_DIGEST_LEN		16
+#define KT_INVENTORY_FORMAT	"gitops-agent-inventory/v1"
+
+/* One member of the inventory. */
+struct kt_entry {
+	char		*id;
+	enum hook_phase	 phase;
+	long		 wave;
+	char		*rv;		/* resourceVersion our apply answered */
+	char		*digest;	/* of the object that apply sent */
+};
+
+/* What a comparison found for one desired resource. */
+struct kt_cmp {
+	struct resource		*r;
+	struct json		*send;	/* what an apply sends */
+	char			 digest[65];
+	struct json		*live;	/* NULL: absent (or not looked) */
+	enum diff_action	 action;
+	char			*error;
+	int			 done;
+};
+
+/* One LIST of warm: a kind in a namespace. */
+struct kt_list {
+	const struct kube_kind	*kind;
+	char			*ns;
+	struct json		*items;
+};
+
+struct kube_target {
+	struct kube		*k;
+	char			*manager;
+	int			 force;
+	int			 prune_max_percent;
+	int			 force_prune;
+	uint64_t		 timeout_ms;
+	char			*parent;	/* the parent ConfigMap's name */
+	char			*parent_ns;	/* and namespace: the agent's */
+	char			*set_id;
+	const struct kube_kind	*configmap;
+	pthread_mutex_t		 mu;	/* inv, dirty and fresh */
+	struct strmap		*inv;	/* id -> struct kt_entry */
+	int			 loaded;
+	int			 dirty;
+	struct strmap		*cmp;	/* id -> struct kt_cmp */
+	struct strmap		*crd_kinds; /* "Kind.group" a desired CRD makes */
+	struct strmap		*fresh;	/* id -> what an apply answered */
+	int			 batching;
+	struct resource		**staged;
+	size_t			 nstaged;
+	size_t			 capstaged;
+};
+
+static int	kt_get(struct target *, const char *, struct json **, char **);
+static int	kt_compare(struct target *, const struct resource *,
+		    enum diff_action *, struct json **, char **);
+static int	kt_apply(struct target *, const struct resource *, char **);
+static int	kt_remove(struct target *, const char *,
+		    enum target_remove_status *, char **);
+static int	kt_health(struct target *, const struct resource *,
+		    enum health_status *, char **);
+static int	kt_inventory(struct target *, struct target_entry **,
+		    size_t *, char **);
+static int	kt_prepare(struct target *, struct resource *const *, size_t,
+		    char **);
+static int	kt_inventory_save(struct target *, char **);
+static void	kt_begin(struct target *);
+static int	kt_commit(struct target *, char **, char **);
+static void	kt_warm(struct target *, struct resource *const *, size_t);
+static void	kt_free(struct target *);
+static int	kt_prune_check(struct target *, size_t, size_t, size_t,
+		    char **);
+
+static const struct target_ops kt_ops = {
+	.name = "kubernetes",
+	.diff_mode = DIFF_PROJECT,
+	.get = kt_get,
+	.compare = kt_compare,
+	.apply = kt_apply,
+	.remove = kt_remove,
+	.health = kt_health,
+	.inventory = kt_inventory,
+	.prepare = kt_prepare,
+	.inventory_save = kt_inventory_save,
+	.begin = kt_begin,
+	.commit = kt_commit,
+	.warm = kt_warm,
+	.free = kt_free,
+	.prune_check = kt_prune_check,
+};
+
+/*
+ * kubectl's ApplySet id of a parent: "applyset-" and the unpadded
+ * base64url of sha256("NAME.NAMESPACE.KIND.GROUP"), then "-v1".
+ */
+char *
+target_kube_applyset_id(const char *name, const char *ns, const char *kind,
+    const char *group)
+{
+	unsigned char	 md[32];
+	char		*text, *b64, *p, *id;
+
+	xasprintf(&text, "%s.%s.%s.%s", name, ns, kind, group);
+	sha256(text, strlen(text), md);
+	free(text);
+	b64 = base64_encode(md, sizeof md);
+	for (p = b64; *p != '\0'; p++) {
+		if (*p == '+')
+			*p = '-';
+		else if (*p == '/')
+			*p = '_';
+		else if (*p == '=') {
+			*p = '\0';
+			break;
+		}
+	}
+	xasprintf(&id, "applyset-%s-v1", b64);
+	free(b64);
+	return (id);
+}
+
+/*
+ * Split an identity, "Kind[.group]/namespace/name" or "Kind[.group]/name",
+ * into allocated parts (namespace "" when cluster-scoped).
+ */
+static int
+kt_id_split(const char *id, char **group, char **kind, char **ns,
+    char **name)
+{
+	const char	*s1, *s2, *dot;
+
+	if ((s1 = strchr(id, '/')) == NULL || s1 == id || s1[1] == '\0')
+		return (-1);
+	dot = memchr(id, '.', (size_t)(s1 - id));
+	*kind = xstrndup(id, (size_t)((dot != NULL ? dot : s1) - id));
+	*group = dot != NULL ? xstrndup(dot + 1, (size_t)(s1 - dot - 1)) :
+	    xstrdup("");
+	if ((s2 = strchr(s1 + 1, '/')) != NULL) {
+		*ns = xstrndup(s1 + 1, (size_t)(s2 - s1 - 1));
+		*name = xstrdup(s2 + 1);
+	} else {
+		*ns = xstrdup("");
+		*name = xstrdup(s1 + 1);
+	}
+	return (0);
+}
+
+/* "Kind[.group]" of an identity. */
+static char *
+kt_id_group_kind(const char *id)
+{
+	return (xstrndup(id, strcspn(id, "/")));
+}
+
+/* A comma-separated option list of an annotation holds opt. */
+static int
+kt_option(const struct json *obj, const char *ann, const char *opt)
+{
+	const char	*s, *e;
+	size_t		 n = strlen(opt);
+
+	s = json_path_string(obj, "metadata", "annotations", ann, NULL);
+	while (s != NULL && *s != '\0') {
+		while (*s == ' ' || *s == ',')
+			s++;
+		e = s + strcspn(s, ",");
+		while (e > s && e[-1] == ' ')
+			e--;
+		if ((size_t)(e - s) == n && strncmp(s, opt, n) == 0)
+			return (1);
+		s = e + strspn(e, " ");
+	}
+	return (0);
+}
+
+static int
+kt_sync_option(const struct json *obj, const char *opt)
+{
+	return (kt_option(obj, KT_ANN_OPTIONS, opt) ||
+	    kt_option(obj, KT_ANN_ARGO_OPTIONS, opt));
+}
+
+static struct json *
+kt_member(struct json *obj, const char *key)
+{
+	struct json	*m;
+
+	if ((m = json_get(obj, key)) == NULL ||
+	    json_type(m) != JSON_OBJECT) {
+		m = json_new_object();
+		json_set(obj, key, m);
+	}
+	return (m);
+}
+
+static void
+kt_entry_free(struct kt_entry *e)
+{
+	if (e == NULL)
+		return;
+	free(e->id);
+	free(e->rv);
+	free(e->digest);
+	free(e);
+}
+
+static void
+kt_cmp_free(struct kt_cmp *c)
+{
+	if (c == NULL)
+		return;
+	json_free(c->send);
+	json_free(c->live);
+	free(c->error);
+	free(c);
+}
+
+/* What an unchanged resource no longer needs: live, what to send. */
+static void
+kt_cmp_trim(struct kt_cmp *c)
+{
+	if (c->action != DIFF_UNCHANGED)
+		return;
+	json_free(c->live);
+	json_free(c->send);
+	c->live = c->send = NULL;
+}
+
+static void
+kt_map_clear(struct strmap *m, void (*fn)(void *))
+{
+	size_t	 cur = 0;
+	void	*v;
+
+	while (strmap_next(m, &cur, NULL, &v))
+		fn(v);
+}
+
+static void
+kt_entry_free_cb(void *v)
+{
+	kt_entry_free(v);
+}
+
+static void
+kt_cmp_free_cb(void *v)
+{
+	kt_cmp_free(v);
+}
+
+static void
+kt_json_free_cb(void *v)
+{
+	json_free(v);
+}
+
+/* The error of a resource: where it was declared, then why. */
+static char *
+kt_error(const struct resource *r, const char *cause)
+{
+	char	*s;
+
+	if (r->file != NULL)
+		xasprintf(&s, "%s:%d: %s: %s", r->file, r->line, r->id, cause);
+	else
+		xasprintf(&s, "%s: %s", r->id, cause);
+	return (s);
+}
+
+/*
+ * The kind of a resource as the cluster serves it. 1 when it is not
+ * served but a CRD of this render makes it (it will be once applied).
+ */
+static int
+kt_kind(struct kube_target *kt, const struct resource *r,
+    const struct kube_kind **kind, char **cause)
+{
+	char	*gk, *err = NULL;
+	int	 rc;
+
+	rc = kube_kind_lookup(kt->k, r->api_version, r->kind, kind, &err);
+	if (rc == -1) {
+		*cause = kt_error(r, err);
+		free(err);
+		return (-1);
+	}
+	if (rc == 0)
+		return (0);
+	gk = kt_id_group_kind(r->id);
+	rc = kt->crd_kinds != NULL && strmap_get(kt->crd_kinds, gk) != NULL;
+	free(gk);
+	if (rc)
+		return (1);
+	xasprintf(&err, "the cluster does not serve kind %s of apiVersion "
+	    "%s (nor does a CustomResourceDefinition of this app make it)",
+	    r->kind, r->api_version);
+	*cause = kt_error(r, err);
+	free(err);
+	return (-1);
+}
+
+/*
+ * What an apply of r sends: its object with the namespace the kind
+ * wants, the ApplySet's part-of label and the identity annotation.
+ */
+static struct json *
+kt_send(struct kube_target *kt, struct target *t, const struct resource *r,
+    const struct kube_kind *kind)
+{
+	struct json	*obj, *meta;
+	const char	*ns;
+
+	obj = json_dup(r->obj);
+	meta = kt_member(obj, "metadata");
+	ns = json_path_string(meta, "namespace", NULL);
+	if (kind != NULL && !kind->namespaced)
+		json_remove(meta, "namespace");
+	else if (ns == NULL || *ns == '\0')
+		json_set(meta, "namespace", json_new_string(t->namespace));
+	json_set(kt_member(meta, "labels"), KT_LABEL_PART_OF,
+	    json_new_string(kt->set_id));
+	json_set(kt_member(meta, "annotations"), KT_ANN_IDENTITY,
+	    json_new_string(r->id));
+	return (obj);
+}
+
+static void
+kt_digest(const struct json *obj, char out[65])
+{
+	char	*text;
+
+	text = json_print(obj, 0);
+	sha256_hex(text, strlen(text), out);
+	out[KT_DIGEST_LEN] = '\0';	/* to detect a change, not to sign */
+	free(text);
+}
+
+/* A copy of an object without what the server owns, to compare. */
+static struct json *
+kt_comparable(const struct json *obj)
+{
+	struct json	*o, *meta;
+
+	o = json_dup(obj);
+	json_remove(o, "status");
+	if ((meta = json_get(o, "metadata")) != NULL) {
+		json_remove(meta, "managedFields");
+		json_remove(meta, "resourceVersion");
+		json_remove(meta, "generation");
+	}
+	return (o);
+}
+
+static struct kt_entry *
+kt_entry_get(struct kube_target *kt, const char *id)
+{
+	return (strmap_get(kt->inv, id));
+}
+
+static struct kt_entry *
+kt_entry_add(struct kube_target *kt, const char *id, enum hook_phase phase,
+    long wave)
+{
+	struct kt_entry	*e;
+
+	if ((e = strmap_get(kt->inv, id)) == NULL) {
+		e = xcalloc(1, sizeof *e);
+		e->id = xstrdup(id);
+		strmap_put(kt->inv, id, e);
+		kt->dirty = 1;
+	}
+	if (e->phase != phase || e->wave != wave)
+		kt->dirty = 1;
+	e->phase = phase;
+	e->wave = wave;
+	return (e);
+}
+
+/* Record what an apply answered (or a comparison found unchanged). */
+static void
+kt_entry_seen(struct kube_target *kt, const struct resource *r,
+    const struct json *live, const char *digest)
+{
+	struct kt_entry	*e;
+	const char	*rv;
+
+	rv = json_path_string(live, "metadata", "resourceVersion", NULL);
+	pthread_mutex_lock(&kt->mu);
+	e = kt_entry_add(kt, r->id, r->phase, r->wave);
+	if (rv != NULL && (e->rv == NULL || strcmp(e->rv, rv) != 0)) {
+		free(e->rv);
+		e->rv = xstrdup(rv);
+		kt->dirty = 1;
+	}
+	if (e->digest == NULL || strcmp(e->digest, digest) != 0) {
+		free(e->digest);
+		e->digest = xstrdup(digest);
+		kt->dirty = 1;
+	}
+	pthread_mutex_unlock(&kt->mu);
+}
+
+/*
+ * The inventory text: a format line, then a line a member, its fields
+ * separated by tabs: identity, phase, wave, the resourceVersion of the
+ * last apply ("-" if none) and the digest of what it sent ("-"). About
+ * 80 bytes a member: 10,000 fit a ConfigMap's 1 MiB.
+ */
+static int
+kt_parse(struct kube_target *kt, const char *text)
+{
+	struct kt_entry	*e;
+	enum hook_phase	 phase;
+	const char	*line, *end;
+	char		*copy, *f[6], *p, *ep;
+	long		 wave;
+	size_t		 n;
+	int		 first = 1;
+
+	for (line = text; *line != '\0'; line = *end != '\0' ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		copy = xstrndup(line, (size_t)(end - line));
+		if (first) {
+			first = 0;
+			n = strcmp(copy, KT_INVENTORY_FORMAT);
+			free(copy);
+			if (n != 0)
+				return (-1);
+			continue;
+		}
+		for (n = 0, p = copy; n < 6 && p != NULL; n++)
+			f[n] = strsep(&p, "\t");
+		if (*copy == '\0') {
+			free(copy);
+			continue;
+		}
+		wave = n == 5 ? strtol(f[2], &ep, 10) : 0;
+		if (n != 5 || p != NULL || strchr(f[0], '/') == NULL ||
+		    phase_parse(f[1], &phase) == -1 || *f[2] == '\0' ||
+		    *ep != '\0' || strmap_get(kt->inv, f[0]) != NULL) {
+			free(copy);
+			return (-1);
+		}
+		e = kt_entry_add(kt, f[0], phase, wave);
+		e->rv = strcmp(f[3], "-") != 0 ? xstrdup(f[3]) : NULL;
+		e->digest = strcmp(f[4], "-") != 0 ? xstrdup(f[4]) : NULL;
+		free(copy);
+	}
+	return (first ? -1 : 0);
+}
+
+/* The parent ConfigMap, read once: the inventory it holds. */
+static int
+kt_load(struct target *t, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	struct json		*parent = NULL;
+	const char		*s;
+	char			*err = NULL;
+	int			 rc = -1;
+
+	if (kt->loaded)
+		return (0);
+	if (kube_get(kt->k, kt->configmap, kt->parent_ns, kt->parent, &parent,
+	    &err) == -1) {
+		xasprintf(cause, "cannot read the inventory of app '%s' "
+		    "(ConfigMap %s/%s): %s", t->app, kt->parent_ns, kt->parent,
+		    err);
+		goto out;
+	}
+	if (parent == NULL) {
+		kt->loaded = 1;
+		rc = 0;
+		goto out;
+	}
+	s = json_path_string(parent, "metadata", "annotations",
+	    KT_ANN_TOOLING, NULL);
+	if (s == NULL || strncmp(s, KT_TOOLING_NAME "/",
+	    strlen(KT_TOOLING_NAME) + 1) != 0) {
+		xasprintf(cause, "ConfigMap %s/%s is not the inventory of app "
+		    "'%s': its ApplySet tooling is '%s', not %s; rename the app "
+		    "or remove that ConfigMap", kt->parent_ns, kt->parent,
+		    t->app, s != NULL ? s : "(none)", KT_TOOLING_NAME);
+		goto out;
+	}
+	s = json_path_string(parent, "metadata", "labels", KT_LABEL_SET,
+	    NULL);
+	if (s == NULL || strcmp(s, kt->set_id) != 0) {
+		xasprintf(cause, "ConfigMap %s/%s: its label %s is '%s', not "
+		    "'%s'", kt->parent_ns, kt->parent, KT_LABEL_SET,
+		    s != NULL ? s : "(none)", kt->set_id);
+		goto out;
+	}
+	s = json_path_string(parent, "data", KT_INVENTORY_KEY, NULL);
+	if (s != NULL && kt_parse(kt, s) == -1) {
+		xasprintf(cause, "ConfigMap %s/%s: data.%s is not an inventory "
+		    "this agent wrote", kt->parent_ns, kt->parent,
+		    KT_INVENTORY_KEY);
+		goto out;
+	}
+	kt->dirty = 0;
+	kt->loaded = 1;
+	rc = 0;
+out:
+	free(err);
+	json_free(parent);
+	return (rc);
+}
+
+static int
+kt_entry_cmp(const void *a, const void *b)
+{
+	const struct kt_entry	*x = *(struct kt_entry *const *)a;
+	const struct kt_entry	*y = *(struct kt_entry *const *)b;
+
+	return (strcmp(x->id, y->id));
+}
+
+/* The inventory's entries, sorted by id; the array only is allocated. */
+static struct kt_entry **
+kt_entries(struct kube_target *kt, size_t *n)
+{
+	struct kt_entry	**v;
+	size_t		  cur = 0;
+	void		 *e;
+
+	*n = 0;
+	v = xcalloc(strmap_count(kt->inv) + 1, sizeof *v);
+	while (strmap_next(kt->inv, &cur, NULL, &e))
+		v[(*n)++] = e;
+	if (*n > 1)
+		qsort(v, *n, sizeof *v, kt_entry_cmp);
+	return (v);
+}
+
+/* "A,B,C" of the sorted, distinct strings of sv. */
+static char *
+kt_join(struct strv *sv)
+{
+	struct buf	 b;
+	size_t		 i;
+
+	strv_sort(sv);
+	buf_init(&b);
+	for (i = 0; i < sv->n; i++) {
+		if (i != 0 && strcmp(sv->v[i], sv->v[i - 1]) == 0)
+			continue;
+		if (b.len != 0)
+			buf_add(&b, ",", 1);
+		buf_add(&b, sv->v[i], strlen(sv->v[i]));
+	}
+	return (buf_release(&b));
+}
+
+/* The parent ConfigMap for the inventory as it is now. */
+static struct json *
+kt_parent(struct target *t)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_entry		**v;
+	struct json		*cm, *meta, *data;
+	struct buf		 inv;
+	struct strv		 kinds = { NULL, 0 }, nss = { NULL, 0 };
+	char			*group, *kind, *ns, *name, *s;
+	size_t			 n, i;
+
+	v = kt_entries(kt, &n);
+	buf_init(&inv);
+	buf_adds(&inv, KT_INVENTORY_FORMAT "\n");
+	for (i = 0; i < n; i++) {
+		buf_printf(&inv, "%s\t%s\t%ld\t%s\t%s\n", v[i]->id,
+		    phase_name(v[i]->phase), v[i]->wave,
+		    v[i]->rv != NULL ? v[i]->rv : "-",
+		    v[i]->digest != NULL ? v[i]->digest : "-");
+		if (kt_id_split(v[i]->id, &group, &kind, &ns, &name) == 0) {
+			s = kt_id_group_kind(v[i]->id);
+			strv_add(&kinds, s);
+			free(s);
+			if (*ns != '\0' && strcmp(ns, kt->parent_ns) != 0)
+				strv_add(&nss, ns);
+			free(group);
+			free(kind);
+			free(ns);
+			free(name);
+		}
+	}
+	free(v);
+	cm = json_new_object();
+	json_set(cm, "apiVersion", json_new_string("v1"));
+	json_set(cm, "kind", json_new_string("ConfigMap"));
+	meta = kt_member(cm, "metadata");
+	json_set(meta, "name", json_new_string(kt->parent));
+	json_set(meta, "namespace", json_new_string(kt->parent_ns));
+	json_set(kt_member(meta, "labels"), KT_LABEL_SET,
+	    json_new_string(kt->set_id));
+	json_set(kt_member(meta, "annotations"), KT_ANN_TOOLING,
+	    json_new_string(KT_TOOLING));
+	json_set(kt_member(meta, "annotations"), KT_ANN_GROUP_KINDS,
+	    json_new_string_owned(kt_join(&kinds)));
+	json_set(kt_member(meta, "annotations"), KT_ANN_NAMESPACES,
+	    json_new_string_owned(kt_join(&nss)));
+	data = kt_member(cm, "data");
+	json_set(data, KT_INVENTORY_KEY, json_new_string_owned(
+	    buf_release(&inv)));
+	strv_free(&kinds);
+	strv_free(&nss);
+	return (cm);
+}
+
+static int
+kt_inventory_save(struct target *t, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	struct json		*cm;
+	char			*err = NULL;
+	int			 rc;
+
+	if (!kt->loaded || !kt->dirty)
+		return (0);
+	cm = kt_parent(t);
+	rc = kube_apply(kt->k, kt->configmap, cm, kt->manager, KUBE_FORCE,
+	    NULL, NULL, &err);
+	json_free(cm);
+	if (rc == -1) {
+		xasprintf(cause, "cannot write the inventory of app '%s' "
+		    "(ConfigMap %s/%s): %s", t->app, kt->parent_ns, kt->parent,
+		    err);
+		free(err);
+		return (-1);
+	}
+	kt->dirty = 0;
+	return (0);
+}
+
+static int
+kt_inventory(struct target *t, struct target_entry **out, size_t *nout,
+    char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_entry		**v;
+	size_t			  n, i;
+
+	if (kt_load(t, cause) == -1)
+		return (-1);
+	v = kt_entries(kt, &n);
+	*out = xcalloc(n + 1, sizeof **out);
+	for (i = 0; i < n; i++) {
+		(*out)[i].id = xstrdup(v[i]->id);
+		(*out)[i].phase = v[i]->phase;
+		(*out)[i].wave = v[i]->wave;
+	}
+	*nout = n;
+	free(v);
+	return (0);
+}
+
+/*
+ * Before these are applied, the inventory says they may be live, so an
+ * agent that dies while applying leaves nothing it does not account for.
+ */
+static int
+kt_prepare(struct target *t, struct resource *const *v, size_t n,
+    char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	size_t			 i;
+	int			 grew = 0;
+
+	if (kt_load(t, cause) == -1)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (kt_entry_get(kt, v[i]->id) == NULL) {
+			kt_entry_add(kt, v[i]->id, v[i]->phase, v[i]->wave);
+			grew = 1;
+		}
+	}
+	return (grew ? kt_inventory_save(t, cause) : 0);
+}
+
+/* The kind of an identity, by its group in the preferred version. */
+static int
+kt_id_kind(struct kube_target *kt, const char *id, const struct kube_kind
+    **kind, char **ns, char **name, char **cause)
+{
+	char	*group, *kname, *err = NULL;
+	int	 rc;
+
+	if (kt_id_split(id, &group, &kname, ns, name) == -1) {
+		xasprintf(cause, "malformed identity '%s'", id);
+		return (-1);
+	}
+	rc = kube_kind_by_group(kt->k, group, kname, kind, &err);
+	if (rc == -1) {
+		xasprintf(cause, "%s: %s", id, err);
+		free(err);
+	}
+	free(group);
+	free(kname);
+	if (rc != 0) {
+		free(*ns);
+		free(*name);
+		*ns = *name = NULL;
+	}
+	return (rc);
+}
+
+static int
+kt_get(struct target *t, const char *id, struct json **live, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	const struct kube_kind	*kind;
+	char			*ns, *name, *err = NULL;
+	int			 rc;
+
+	if ((rc = kt_id_kind(kt, id, &kind, &ns, &name, cause)) != 0)
+		return (rc == 1 ? 0 : -1);	/* not served: nothing live */
+	rc = kube_get(kt->k, kind, ns, name, live, &err);
+	if (rc == -1) {
+		xasprintf(cause, "%s: %s", id, err);
+		free(err);
+	}
+	free(ns);
+	free(name);
+	return (rc);
+}
+
+/* Compare one resource: what warm does for each, on its threads. */
+static void
+kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
+{
+	const struct resource	*r = c->r;
+	const struct kube_kind	*kind;
+	struct kt_entry		*e;
+	struct json		*result = NULL, *a, *b;
+	const char		*rv, *other;
+	char			*err = NULL;
+	int			 rc, same;
+
+	c->done = 1;
+	if ((rc = kt_kind(kt, r, &kind, &c->error)) == -1)
+		return;
+	c->send = kt_send(kt, t, r, rc == 0 ? kind : NULL);
+	kt_digest(c->send, c->digest);
+	if (rc == 1) {
+		c->action = DIFF_CREATE;	/* its CRD comes first */
+		return;
+	}
+	if (c->live == NULL && kube_get(kt->k, kind,
+	    json_path_string(c->send, "metadata", "namespace", NULL),
+	    r->name, &c->live, &err) == -1) {
+		c->error = kt_error(r, err);
+		free(err);
+		return;
+	}
+	if (c->live == NULL) {
+		c->action = DIFF_CREATE;
+		return;
+	}
+	other = json_path_string(c->live, "metadata", "labels",
+	    KT_LABEL_PART_OF, NULL);
+	if (other != NULL && strcmp(other, kt->set_id) != 0) {
+		xasprintf(&err, "it exists and belongs to another ApplySet "
+		    "(%s=%s): not taken over", KT_LABEL_PART_OF, other);
+		c->error = kt_error(r, err);
+		free(err);
+		return;
+	}
+	/* Nothing moved since our last apply of this very object. */
+	rv = json_path_string(c->live, "metadata", "resourceVersion", NULL);
+	pthread_mutex_lock(&kt->mu);
+	e = kt_entry_get(kt, r->id);
+	same = e != NULL && e->rv != NULL && e->digest != NULL &&
+	    rv != NULL && strcmp(e->rv, rv) == 0 &&
+	    strcmp(e->digest, c->digest) == 0;
+	pthread_mutex_unlock(&kt->mu);
+	if (same) {
+		c->action = DIFF_UNCHANGED;
+		kt_cmp_trim(c);
+		return;
+	}
+	if (kube_apply(kt->k, kind, c->send, kt->manager, KUBE_DRY_RUN |
+	    (kt->force ? KUBE_FORCE : 0), &result, NULL, &err) == -1) {
+		c->error = kt_error(r, err);
+		free(err);
+		return;
+	}
+	a = kt_comparable(result);
+	b = kt_comparable(c->live);
+	c->action = json_equal(a, b) ? DIFF_UNCHANGED : DIFF_UPDATE;
+	json_free(a);
+	json_free(b);
+	json_free(result);
+	/* Unchanged at this resourceVersion: no dry-run next time. */
+	if (c->action == DIFF_UNCHANGED && e != NULL)
+		kt_entry_seen(kt, r, c->live, c->digest);
+	kt_cmp_trim(c);
+}
+
+struct kt_job {
+	struct target	 *t;
+	struct kt_cmp	**cmps;
+	struct kt_list	 *lists;
+	struct resource	**res;
+};
+
+static void
+kt_compare_job(void *arg, size_t i)
+{
+	struct kt_job	*j = arg;
+
+	kt_compare_one(j->t->arg, j->t, j->cmps[i]);
+}
+
+static void
+kt_list_job(void *arg, size_t i)
+{
+	struct kt_job		*j = arg;
+	struct kube_target	*kt = j->t->arg;
+	struct kt_list		*l = &j->lists[i];
+	char			*sel, *err = NULL;
+
+	xasprintf(&sel, "%s=%s", KT_LABEL_PART_OF, kt->set_id);
+	if (kube_list(kt->k, l->kind, l->ns, sel, &l->items, &err) == -1) {
+		/* Then each is read by itself: never "nothing is live". */
+		log_event(LOG_LEVEL_DEBUG, "list failed", "app", j->t->app,
+		    "kind", l->kind->kind, "namespace", l->ns, "error", err,
+		    NULL);
+		l->items = NULL;
+		free(err);
+	}
+	free(sel);
+}
+
+/*
+ * Compare every desired resource at once: one LIST per kind and
+ * namespace finds what is live and ours, then each is compared on
+ * KT_PARALLEL threads.
+ */
+static void
+kt_warm(struct target *t, struct resource *const *v, size_t n)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_job		 job;
+	struct kt_cmp		*c;
+	struct kt_list		*lists;
+	const struct kube_kind	*kind;
+	struct strmap		*groups;
+	struct json		*it;
+	const char		*group, *ckind, *ns, *name;
+	char			*key, *gk, *id, *err = NULL;
+	size_t			 i, nlists = 0, cur;
+	void			*p;
+
+	if (kt->cmp == NULL)
+		kt->cmp = strmap_new(n + 1);
+	if (kt->crd_kinds == NULL)
+		kt->crd_kinds = strmap_new(8);
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i]->kind, "CustomResourceDefinition") != 0 ||
+		    strcmp(v[i]->group, "apiextensions.k8s.io") != 0)
+			continue;
+		group = json_path_string(v[i]->obj, "spec", "group", NULL);
+		ckind = json_path_string(v[i]->obj, "spec", "names", "kind",
+		    NULL);
+		if (group == NULL || ckind == NULL)
+			continue;
+		xasprintf(&gk, "%s.%s", ckind, group);
+		strmap_put(kt->crd_kinds, gk, kt);
+		free(gk);
+	}
+	(void)kt_load(t, &err);	/* its error comes again from inventory */
+	free(err);
+	err = NULL;
+
+	/* One LIST per kind and namespace of the render. */
+	groups = strmap_new(16);
+	lists = xcalloc(n + 1, sizeof *lists);
+	for (i = 0; i < n; i++) {
+		if (v[i]->skip || strmap_get(kt->cmp, v[i]->id) != NULL ||
+		    kube_kind_lookup(kt->k, v[i]->api_version, v[i]->kind,
+		    &kind, &err) != 0) {
+			free(err);
+			err = NULL;
+			continue;
+		}
+		ns = !kind->namespaced ? "" : *v[i]->namespace != '\0' ?
+		    v[i]->namespace : t->namespace;
+		xasprintf(&key, "%s/%s/%s/%s", kind->group, kind->version,
+		    kind->resource, ns);
+		if (strmap_get(groups, key) == NULL) {
+			lists[nlists].kind = kind;
+			lists[nlists].ns = xstrdup(ns);
+			strmap_put(groups, key, &lists[nlists]);
+			nlists++;
+		}
+		free(key);
+	}
+	memset(&job, 0, sizeof job);
+	job.t = t;
+	job.lists = lists;
+	kube_parallel(nlists, KT_PARALLEL, kt_list_job, &job);
+
+	job.cmps = xcalloc(n + 1, sizeof *job.cmps);
+	for (i = 0; i < n; i++) {
+		if (v[i]->skip || strmap_get(kt->cmp, v[i]->id) != NULL)
+			continue;
+		c = xcalloc(1, sizeof *c);
+		c->r = v[i];
+		strmap_put(kt->cmp, v[i]->id, c);
+	}
+	/* Live objects the LISTs found, by identity. */
+	for (i = 0; i < nlists; i++) {
+		for (it = json_child(lists[i].items); it != NULL;
+		    it = json_next(it)) {
+			ns = json_path_string(it, "metadata", "namespace",
+			    NULL);
+			name = json_path_string(it, "metadata", "name", NULL);
+			if (name == NULL)
+				continue;
+			id = resource_id_make(lists[i].kind->group,
+			    lists[i].kind->kind, ns != NULL ? ns : "", name);
+			if ((c = strmap_get(kt->cmp, id)) != NULL &&
+			    c->live == NULL)
+				c->live = json_dup(it);
+			free(id);
+		}
+		json_free(lists[i].items);	/* memory: one list at a time */
+		lists[i].items = NULL;
+	}
+	cur = 0;
+	i = 0;
+	while (strmap_next(kt->cmp, &cur, NULL, &p)) {
+		if (!((struct kt_cmp *)p)->done)
+			job.cmps[i++] = p;
+	}
+	kube_parallel(i, KT_PARALLEL, kt_compare_job, &job);
+	for (i = 0; i < nlists; i++) {
+		free(lists[i].ns);
+		json_free(lists[i].items);
+	}
+	free(lists);
+	free(job.cmps);
+	strmap_free(groups);
+}
+
+static int
+kt_compare(struct target *t, const struct resource *r,
+    enum diff_action *action, struct json **live, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_cmp		*c;
+
+	if ((c = strmap_get(kt->cmp, r->id)) == NULL || c->r != r) {
+		kt_warm(t, (struct resource *const *)&r, 1);
+		c = strmap_get(kt->cmp, r->id);
+	}
+	if (c == NULL) {
+		xasprintf(cause, "%s: not compared", r->id);
+		return (-1);
+	}
+	if (c->error != NULL) {
+		*cause = xstrdup(c->error);
+		return (-1);
+	}
+	*action = c->action;
+	if (live != NULL && c->action == DIFF_UPDATE && c->live != NULL)
+		*live = json_dup(c->live);
+	return (0);
+}
+
+/* Wait, within the request timeout, until a CRD is Established. */
+static int
+kt_wait_established(struct kube_target *kt, const struct resource *r,
+    char **cause)
+{
+	const struct kube_kind	*kind;
+	struct json		*live = NULL, *c;
+	const char		*type, *status;
+	char			*err = NULL;
+	uint64_t		 deadline, delay = 10;
+	int			 ok = 0;
+
+	if (kube_kind_lookup(kt->k, r->api_version, r->kind, &kind,
+	    &err) != 0) {
+		*cause = kt_error(r, err != NULL ? err : "not served");
+		free(err);
+		return (-1);
+	}
+	deadline = time_monotonic_ms() + kt->timeout_ms;
+	for (;;) {
+		if (kube_get(kt->k, kind, NULL, r->name, &live, &err) == -1) {
+			*cause = kt_error(r, err);
+			free(err);
+			return (-1);
+		}
+		for (c = json_child(json_path(live, "status", "conditions",
+		    NULL)); c != NULL; c = json_next(c)) {
+			type = json_path_string(c, "type", NULL);
+			status = json_path_string(c, "status", NULL);
+			if (type != NULL && status != NULL &&
+			    strcmp(type, "Established") == 0 &&
+			    strcmp(status, "True") == 0)
+				ok = 1;
+		}
+		json_free(live);
+		live = NULL;
+		if (ok)
+			return (0);
+		if (time_monotonic_ms() >= deadline)
+			break;
+		time_sleep_ms(delay);
+		delay = delay * 2 > 500 ? 500 : delay * 2;
+	}
+	*cause = kt_error(r, "the CustomResourceDefinition was not "
+	    "Established in time");
+	return (-1);
+}
+
+/* Wait, within the request timeout, until an object is gone. */
+static int
+kt_wait_gone(struct kube_target *kt, const struct kube_kind *kind,
+    const char *ns, const char *name, char **cause)
+{
+	struct json	*live = NULL;
+	uint64_t	 deadline, delay = 10;
+
+	deadline = time_monotonic_ms() + kt->timeout_ms;
+	for (;;) {
+		if (kube_get(kt->k, kind, ns, name, &live, cause) == -1)
+			return (-1);
+		if (live == NULL)
+			return (0);
+		json_free(live);
+		live = NULL;
+		if (time_monotonic_ms() >= deadline)
+			break;
+		time_sleep_ms(delay);
+		delay = delay * 2 > 500 ? 500 : delay * 2;
+	}
+	*cause = xstrdup("it was deleted to be replaced, and is still there");
+	return (-1);
+}
+
+/*
+ * An immutable field changed and the resource opts in to Replace=true:
+ * delete the live object (only that one, by uid), wait until it is
+ * gone, and apply again.
+ */
+static int
+kt_replace(struct kube_target *kt, const struct kube_kind *kind,
+    const struct json *send, struct json **result, char **cause)
+{
+	struct json	*live = NULL;
+	const char	*ns, *name;
+	int		 rc = -1;
+
+	ns = json_path_string(send, "metadata", "namespace", NULL);
+	name = json_path_string(send, "metadata", "name", NULL);
+	if (kube_get(kt->k, kind, ns, name, &live, cause) == -1)
+		return (-1);
+	if (live != NULL && kube_delete(kt->k, kind, ns, name,
+	    json_path_string(live, "metadata", "uid", NULL), NULL,
+	    cause) == -1)
+		goto out;
+	if (kt_wait_gone(kt, kind, ns, name, cause) == -1)
+		goto out;
+	rc = kube_apply(kt->k, kind, send, kt->manager, kt->force ?
+	    KUBE_FORCE : 0, result, NULL, cause);
+out:
+	json_free(live);
+	return (rc);
+}
+
+/* Apply one resource now; what it answered is kept for health. */
+static int
+kt_apply_now(struct target *t, const struct resource *r, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	const struct kube_kind	*kind;
+	struct kt_cmp		*c;
+	struct json		*send = NULL, *result = NULL, *old;
+	enum kube_why		 why = KUBE_WHY_OTHER;
+	char			*err = NULL, digest[65];
+	int			 rc = -1;
+
+	if (kt_kind(kt, r, &kind, cause) != 0) {
+		/* Its CRD is applied by now: ask discovery again. */
+		kube_discovery_invalidate(kt->k);
+		free(*cause);
+		*cause = NULL;
+		if (kt_kind(kt, r, &kind, cause) != 0) {
+			if (*cause == NULL)
+				*cause = kt_error(r, "not served");
+			return (-1);
+		}
+	}
+	c = strmap_get(kt->cmp, r->id);
+	if (c != NULL && c->send != NULL && c->r == r) {
+		send = json_dup(c->send);
+		memcpy(digest, c->digest, sizeof digest);
+	} else {
+		send = kt_send(kt, t, r, kind);
+		kt_digest(send, digest);
+	}
+	if (kube_apply(kt->k, kind, send, kt->manager, kt->force ?
+	    KUBE_FORCE : 0, &result, &why, &err) == -1) {
+		if (why != KUBE_WHY_IMMUTABLE ||
+		    !kt_sync_option(r->obj, "Replace=true")) {
+			if (why == KUBE_WHY_IMMUTABLE) {
+				char *s;
+
+				xasprintf(&s, "%s (annotate it %s: "
+				    "Replace=true to delete and create it)",
+				    err, KT_ANN_OPTIONS);
+				free(err);
+				err = s;
+			}
+			*cause = kt_error(r, err);
+			goto out;
+		}
+		free(err);
+		err = NULL;
+		if (kt_replace(kt, kind, send, &result, &err) == -1) {
+			*cause = kt_error(r, err);
+			goto out;
+		}
+	}
+	kt_entry_seen(kt, r, result, digest);
+	pthread_mutex_lock(&kt->mu);
+	if ((old = strmap_put(kt->fresh, r->id, result)) != NULL)
+		json_free(old);
+	pthread_mutex_unlock(&kt->mu);
+	result = NULL;
+	rc = 0;
+out:
+	free(err);
+	json_free(send);
+	json_free(result);
+	return (rc);
+}
+
+static int
+kt_apply(struct target *t, const struct resource *r, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+
+	if (!kt->batching)
+		return (kt_apply_now(t, r, cause));
+	if (kt->nstaged == kt->capstaged) {
+		kt->capstaged = kt->capstaged == 0 ? 16 : kt->capstaged * 2;
+		kt->staged = xreallocarray(kt->staged, kt->capstaged,
+		    sizeof *kt->staged);
+	}
+	kt->staged[kt->nstaged++] = (struct resource *)r;
+	return (0);
+}
+
+static void
+kt_begin(struct target *t)
+{
+	struct kube_target	*kt = t->arg;
+
+	kt->batching = 1;
+	kt->nstaged = 0;
+}
+
+struct kt_apply_job {
+	struct target		 *t;
+	struct resource		**v;
+	char			**errors;
+};
+
+static void
+kt_apply_job(void *arg, size_t i)
+{
+	struct kt_apply_job	*j = arg;
+
+	(void)kt_apply_now(j->t, j->v[i], &j->errors[i]);
+}
+
+/* Kinds applied ahead of the rest of their wave, as Flux stages them. */
+static int
+kt_first_stage(const struct resource *r)
+{
+	return (strncmp(r->id, "Namespace/", 10) == 0 ||
+	    strncmp(r->id, "CustomResourceDefinition.apiextensions.k8s.io/",
+	    46) == 0);
+}
+
+/*
+ * Apply what the wave staged, on KT_PARALLEL threads: Namespaces and
+ * CRDs first (the CRDs waited to Established and discovery refreshed),
+ * then the rest. Every apply that succeeded is in the inventory; *id
+ * names the first in plan order that failed.
+ */
+static int
+kt_commit(struct target *t, char **id, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_apply_job	 job;
+	struct resource		**first, **rest;
+	size_t			  nfirst = 0, nrest = 0, i;
+	int			  crds = 0, rc = 0;
+
+	kt->batching = 0;
+	if (kt->nstaged == 0)
+		return (0);
+	first = xcalloc(kt->nstaged, sizeof *first);
+	rest = xcalloc(kt->nstaged, sizeof *rest);
+	for (i = 0; i < kt->nstaged; i++) {
+		if (kt_first_stage(kt->staged[i]))
+			first[nfirst++] = kt->staged[i];
+		else
+			rest[nrest++] = kt->staged[i];
+	}
+	memset(&job, 0, sizeof job);
+	job.t = t;
+	job.errors = xcalloc(kt->nstaged, sizeof *job.errors);
+	job.v = first;
+	kube_parallel(nfirst, KT_PARALLEL, kt_apply_job, &job);
+	for (i = 0; i < nfirst && rc == 0; i++) {
+		if (job.errors[i] != NULL) {
+			*id = xstrdup(first[i]->id);
+			*cause = job.errors[i];
+			job.errors[i] = NULL;
+			rc = -1;
+		} else if (strcmp(first[i]->kind,
+		    "CustomResourceDefinition") == 0) {
+			crds = 1;
+			if (kt_wait_established(kt, first[i], cause) == -1) {
+				*id = xstrdup(first[i]->id);
+				rc = -1;
+			}
+		}
+	}
+	for (i = 0; i < nfirst; i++)
+		free(job.errors[i]);
+	if (crds)
+		kube_discovery_invalidate(kt->k);
+	if (rc == 0) {
+		memset(job.errors, 0, kt->nstaged * sizeof *job.errors);
+		job.v = rest;
+		kube_parallel(nrest, KT_PARALLEL, kt_apply_job, &job);
+		for (i = 0; i < nrest; i++) {
+			if (job.errors[i] != NULL && rc == 0) {
+				*id = xstrdup(rest[i]->id);
+				*cause = job.errors[i];
+				job.errors[i] = NULL;
+				rc = -1;
+			}
+			free(job.errors[i]);
+		}
+	}
+	free(job.errors);
+	free(first);
+	free(rest);
+	kt->nstaged = 0;
+	return (rc);
+}
+
+/*
+ * Health from the live object (kstatus's first rules, then the kind's
+ * own): what the apply of this wave answered the first time, then GETs.
+ */
+static int
+kt_health(struct target *t, const struct resource *r,
+    enum health_status *h, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	struct json		*live, *c;
+	const char		*type, *status;
+	char			*why = NULL;
+
+	pthread_mutex_lock(&kt->mu);
+	live = strmap_remove(kt->fresh, r->id);
+	pthread_mutex_unlock(&kt->mu);
+	if (live == NULL && kt_get(t, r->id, &live, cause) == -1)
+		return (-1);
+	if (live == NULL) {
+		*h = HEALTH_MISSING;
+		return (0);
+	}
+	if (json_path(live, "metadata", "deletionTimestamp", NULL) != NULL)
+		*h = HEALTH_PROGRESSING;
+	else if (strcmp(r->kind, "CustomResourceDefinition") == 0) {
+		*h = HEALTH_PROGRESSING;
+		for (c = json_child(json_path(live, "status", "conditions",
+		    NULL)); c != NULL; c = json_next(c)) {
+			type = json_path_string(c, "type", NULL);
+			status = json_path_string(c, "status", NULL);
+			if (type != NULL && status != NULL &&
+			    strcmp(type, "Established") == 0 &&
+			    strcmp(status, "True") == 0)
+				*h = HEALTH_HEALTHY;
+		}
+	} else {
+		*h = health_of_object(live, &why);
+		free(why);
+	}
+	json_free(live);
+	return (0);
+}
+
+/* Kinds pruned only when the object itself says so. */
+static int
+kt_guarded_kind(const char *id)
+{
+	return (strncmp(id, "Namespace/", 10) == 0 ||
+	    strncmp(id, "CustomResourceDefinition.apiextensions.k8s.io/",
+	    46) == 0 || strncmp(id, "PersistentVolume/", 17) == 0 ||
+	    strncmp(id, "PersistentVolumeClaim/", 22) == 0);
+}
+
+/* Why live must not be pruned as a member of our set; NULL if it may. */
+static const char *
+kt_not_ours(struct kube_target *kt, const char *id, const struct json *live)
+{
+	const struct json	*m;
+	const char		*s;
+	int			 managed = 0;
+
+	s = json_path_string(live, "metadata", "labels", KT_LABEL_PART_OF,
+	    NULL);
+	if (s == NULL || strcmp(s, kt->set_id) != 0)
+		return ("its " KT_LABEL_PART_OF " label is not this app's");
+	s = json_path_string(live, "metadata", "annotations", KT_ANN_IDENTITY,
+	    NULL);
+	if (s == NULL || strcmp(s, id) != 0)
+		return ("its " KT_ANN_IDENTITY " annotation names another "
+		    "object");
+	for (m = json_child(json_path(live, "metadata", "managedFields",
+	    NULL)); m != NULL; m = json_next(m)) {
+		s = json_path_string(m, "manager", NULL);
+		if (s != NULL && strcmp(s, kt->manager) == 0)
+			managed = 1;
+	}
+	if (!managed)
+		return ("the agent's field manager manages none of it");
+	if (json_count(json_path(live, "metadata", "ownerReferences",
+	    NULL)) != 0)
+		return ("it has an owner");
+	if (kt_sync_option(live, "Prune=false"))
+		return ("it is annotated Prune=false");
+	s = json_path_string(live, "metadata", "annotations", KT_ANN_PRUNE,
+	    NULL);
+	if (kt_guarded_kind(id) && (s == NULL || strcmp(s, "true") != 0))
+		return ("its kind is pruned only when annotated "
+		    KT_ANN_PRUNE ": \"true\"");
+	return (NULL);
+}
+
+static void
+kt_forget(struct kube_target *kt, const char *id)
+{
+	struct kt_entry	*e;
+
+	pthread_mutex_lock(&kt->mu);
+	if ((e = strmap_remove(kt->inv, id)) != NULL) {
+		kt_entry_free(e);
+		kt->dirty = 1;
+	}
+	pthread_mutex_unlock(&kt->mu);
+}
+
+/*
+ * Prune one member: only what the inventory holds, and still proves it is
+ * ours; DELETE by uid, in the background. Whatever happens it leaves the
+ * inventory unless the DELETE failed.
+ */
+static int
+kt_remove(struct target *t, const char *id, enum target_remove_status *st,
+    char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	const struct kube_kind	*kind;
+	struct json		*live = NULL;
+	enum kube_why		 why = KUBE_WHY_OTHER;
+	const char		*reason;
+	char			*ns = NULL, *name = NULL, *err = NULL;
+	int			 rc;
+
+	if (kt_load(t, cause) == -1)
+		return (-1);
+	if (kt_entry_get(kt, id) == NULL) {
+		xasprintf(cause, "'%s' is not in the inventory of app '%s'",
+		    id, t->app);
+		return (-1);
+	}
+	if ((rc = kt_id_kind(kt, id, &kind, &ns, &name, cause)) == -1)
+		return (-1);
+	if (rc == 1) {
+		/* Its kind is gone (its CRD was deleted): so is it. */
+		*st = TARGET_GONE;
+		kt_forget(kt, id);
+		return (0);
+	}
+	rc = -1;
+	if (kube_get(kt->k, kind, ns, name, &live, &err) == -1) {
+		xasprintf(cause, "%s: %s", id, err);
+		goto out;
+	}
+	if (live == NULL) {
+		*st = TARGET_GONE;
+		kt_forget(kt, id);
+		rc = 0;
+		goto out;
+	}
+	if ((reason = kt_not_ours(kt, id, live)) != NULL) {
+		log_event(LOG_LEVEL_WARN, "not pruned", "app", t->app,
+		    "resource", id, "reason", reason, NULL);
+		*st = TARGET_KEPT;
+		kt_forget(kt, id);
+		rc = 0;
+		goto out;
+	}
+	if (kube_delete(kt->k, kind, ns, name, json_path_string(live,
+	    "metadata", "uid", NULL), &why, &err) == -1) {
+		if (why == KUBE_WHY_MODIFIED) {
+			/* Replaced by another object since the GET. */
+			*st = TARGET_KEPT;
+			kt_forget(kt, id);
+			rc = 0;
+		} else
+			xasprintf(cause, "%s: %s", id, err);
+		goto out;
+	}
+	*st = why == KUBE_WHY_NOT_FOUND ? TARGET_GONE : TARGET_REMOVED;
+	kt_forget(kt, id);
+	rc = 0;
+out:
+	free(err);
+	free(ns);
+	free(name);
+	json_free(live);
+	return (rc);
+}
+
+static int
+kt_prune_check(struct target *t, size_t nprune, size_t ninv,
+    size_t ndesired, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+
+	if (kt->force_prune || nprune == 0)
+		return (0);
+	if (ndesired == 0) {
+		xasprintf(cause, "the render of app '%s' is empty: pruning "
+		    "would delete all %zu resources of its inventory; refused "
+		    "(sync --force-prune does it)", t->app, ninv);
+		return (-1);
+	}
+	if (nprune * 100 > (size_t)kt->prune_max_percent * ninv) {
+		xasprintf(cause, "app '%s' would prune %zu of the %zu resources "
+		    "of its inventory, more than prune_max_percent (%d%%); "
+		    "refused (sync --force-prune does it)", t->app, nprune,
+		    ninv, kt->prune_max_percent);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+kt_free(struct target *t)
+{
+	struct kube_target	*kt = t->arg;
+
+	if (kt == NULL)
+		return;
+	if (kt->inv != NULL) {
+		kt_map_clear(kt->inv, kt_entry_free_cb);
+		strmap_free(kt->inv);
+	}
+	if (kt->cmp != NULL) {
+		kt_map_clear(kt->cmp, kt_cmp_free_cb);
+		strmap_free(kt->cmp);
+	}
+	if (kt->fresh != NULL) {
+		kt_map_clear(kt->fresh, kt_json_free_cb);
+		strmap_free(kt->fresh);
+	}
+	if (kt->crd_kinds != NULL)
+		strmap_free(kt->crd_kinds);
+	kube_close(kt->k);
+	pthread_mutex_destroy(&kt->mu);
+	free(kt->staged);
+	free(kt->manager);
+	free(kt->parent);
+	free(kt->parent_ns);
+	free(kt->set_id);
+	free(kt);
+	t->arg = NULL;
+}
+
+struct target *
+target_kube_new(const char *app, const struct config_target *ct,
+    char **cause)
+{
+	struct kube_target	*kt;
+	struct target		*t;
+	struct kube_opts	 ko;
+	struct kube		*k;
+	const char		*ns;
+	char			*err = NULL;
+
+	memset(&ko, 0, sizeof ko);
+	ko.auth.kubeconfig = ct->kubeconfig;
+	ko.auth.context = ct->context;
+	ko.auth.in_cluster = ct->in_cluster;
+	ko.qps = ct->qps;
+	ko.burst = ct->burst;
+	ko.timeout_ms = ct->request_timeout_ms;
+	if ((k = kube_open(&ko, &err)) == NULL) {
+		xasprintf(cause, "app '%s': %s", app, err);
+		free(err);
+		return (NULL);
+	}
+	kt = xcalloc(1, sizeof *kt);
+	kt->k = k;
+	kt->manager = xstrdup(ct->field_manager != NULL ? ct->field_manager :
+	    "gitops-agent");
+	kt->force = ct->force_conflicts;
+	kt->prune_max_percent = ct->prune_max_percent;
+	kt->force_prune = ct->force_prune;
+	kt->timeout_ms = ct->request_timeout_ms != 0 ?
+	    ct->request_timeout_ms : 30000;
+	pthread_mutex_init(&kt->mu, NULL);
+	kt->inv = strmap_new(64);
+	kt->fresh = strmap_new(64);
+	t = xcalloc(1, sizeof *t);
+	t->ops = &kt_ops;
+	t->app = xstrdup(app);
+	t->arg = kt;
+	/* The agent's namespace: the pod's, or the context's. */
+	ns = kube_namespace(k);
+	kt->parent_ns = xstrdup(ns != NULL && *ns != '\0' ? ns : "default");
+	t->namespace = xstrdup(ct->namespace != NULL ? ct->namespace :
+	    kt->parent_ns);
+	xasprintf(&kt->parent, KT_PARENT_PREFIX "%s", app);
+	kt->set_id = target_kube_applyset_id(kt->parent, kt->parent_ns,
+	    "ConfigMap", "");
+	xasprintf(&t->label, "%s namespace %s", kube_server(k),
+	    t->namespace);
+	if (kube_kind_lookup(k, "v1", "ConfigMap", &kt->configmap,
+	    &err) != 0) {
+		xasprintf(cause, "app '%s': the cluster at %s serves no "
+		    "ConfigMaps%s%s", app, kube_server(k), err != NULL ? ": " :
+		    "", err != NULL ? err : "");
+		free(err);
+		target_free(t);
+		return (NULL);
+	}
+	return (t);
+}

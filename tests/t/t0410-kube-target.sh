@@ -1,0 +1,336 @@
+#!/bin/sh
+# t0410-kube-target: a Kubernetes cluster (the API double, tests/kube/)
+# as an app's target, through the CLI: server-side apply in waves, an
+# ApplySet inventory kubectl recognises, no request when nothing changed,
+# fields removed from Git removed live, another manager's fields kept, a
+# conflict that names the manager, a CRD and its resource in one sync, an
+# unknown kind refused before anything is applied, immutable fields and
+# Replace=true, prune of only what is ours, an empty render refused, and
+# transient API failures survived. kubectl checks what is live.
+. "$TEST_SRCDIR/tests/lib.sh"
+
+test_kube_prereq
+K="$TRASH/kube"
+export KUBECONFIG="$K/kubeconfig"
+test_cleanup_pidfile "$K/pid"
+kc() {
+	kubectl --request-timeout=30s "$@"
+}
+# counts VERB: how many requests of that verb the double served since
+# the counter was reset (requests_reset).
+requests_reset() {
+	test_kube_admin "$K" DELETE requests >/dev/null
+}
+counts() {
+	test_kube_admin "$K" GET requests >counts.json &&
+	python3 -c 'import json,sys; print(json.load(open("counts.json"))["verbs"].get(sys.argv[1], 0))' "$1"
+}
+
+write_app() { # REPLICAS LOG_LEVEL
+	mkdir -p app
+	cat >app/namespace.yaml <<-EOF
+	apiVersion: v1
+	kind: Namespace
+	metadata:
+	  name: shop
+	  annotations:
+	    argocd.argoproj.io/sync-wave: "-1"
+	EOF
+	cat >app/config.yaml <<-EOF
+	apiVersion: v1
+	kind: ConfigMap
+	metadata:
+	  name: checkout-config
+	  namespace: shop
+	data:
+	  LOG_LEVEL: $2
+	  EXTRA: "yes"
+	EOF
+	cat >app/deployment.yaml <<-EOF
+	apiVersion: apps/v1
+	kind: Deployment
+	metadata:
+	  name: checkout
+	  namespace: shop
+	  annotations:
+	    argocd.argoproj.io/sync-wave: "5"
+	spec:
+	  $1
+	  selector:
+	    matchLabels:
+	      app: checkout
+	  template:
+	    metadata:
+	      labels:
+	        app: checkout
+	    spec:
+	      containers:
+	      - name: app
+	        image: ghcr.io/acme/checkout-service:v3.0.1
+	EOF
+	cat >app/service.yaml <<-EOF
+	apiVersion: v1
+	kind: Service
+	metadata:
+	  name: checkout
+	spec:
+	  selector:
+	    app: checkout
+	  ports:
+	  - port: 80
+	EOF
+}
+
+write_config() { # FORCE_CONFLICTS
+	cat >gitops-agent.yaml <<-EOF
+	state_dir: ./state
+	repositories:
+	  - name: local
+	    directory: .
+	apps:
+	  - name: shop
+	    repository: local
+	    path: app
+	    target:
+	      type: kubernetes
+	      kubeconfig: $K/kubeconfig
+	      namespace: shop
+	      force_conflicts: $1
+	    prune: true
+	    sync_timeout: 60s
+	EOF
+}
+
+test_expect_success KUBE 'setup: the double, an app and its configuration' '
+	test_kube_double "$K" &&
+	write_app "replicas: 2" info &&
+	write_config true &&
+	gitops-agent -c gitops-agent.yaml check
+'
+
+test_expect_success 'a target takes only the keys of its type' '
+	cat >bad.yaml <<-EOF &&
+	repositories: [{name: local, directory: .}]
+	apps:
+	  - name: a
+	    repository: local
+	    path: app
+	    target: {type: kubernetes, path: ./live, namespace: shop}
+	  - name: b
+	    repository: local
+	    path: app
+	    target: {type: directory, path: ./live, context: prod}
+	  - name: c
+	    repository: local
+	    path: app
+	    target: {type: directory}
+	  - name: d
+	    repository: local
+	    path: app
+	    target: {type: kubernetes, in_cluster: true, kubeconfig: ./kc}
+	EOF
+	test_must_fail gitops-agent -c bad.yaml check 2>err &&
+	test_grep "bad.yaml:6:.*.path. is not a key of a kubernetes target" err &&
+	test_grep "bad.yaml:10:.*.context. is not a key of a directory target" err &&
+	test_grep "missing required key .path." err &&
+	test_grep "in_cluster: true. reads no kubeconfig" err
+'
+
+test_expect_success KUBE 'sync applies in waves and records an ApplySet kubectl recognises' '
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	kc get namespace shop -o name &&
+	kc -n shop get configmap checkout-config -o jsonpath="{.data.LOG_LEVEL}" >v &&
+	test "$(cat v)" = info &&
+	kc -n shop get deployment checkout -o jsonpath="{.spec.replicas}" >v &&
+	test "$(cat v)" = 2 &&
+	kc -n shop get service checkout -o name &&
+	id=$(kc -n default get configmap gitops-agent.shop \
+	    -o jsonpath="{.metadata.labels.applyset\.kubernetes\.io/id}") &&
+	case $id in applyset-*-v1) ;; *) echo "id: $id"; exit 1;; esac &&
+	kc -n default get configmap gitops-agent.shop \
+	    -o jsonpath="{.metadata.annotations.applyset\.kubernetes\.io/tooling}" >v &&
+	test_grep "^gitops-agent/" v &&
+	kc -n default get configmap gitops-agent.shop \
+	    -o jsonpath="{.metadata.annotations.applyset\.kubernetes\.io/contains-group-kinds}" >v &&
+	test "$(cat v)" = "ConfigMap,Deployment.apps,Namespace,Service" &&
+	kc -n shop get deployment,configmap,service -l "applyset.kubernetes.io/part-of=$id" -o name >members &&
+	test "$(wc -l <members)" = 3 &&
+	kc -n shop get deployment checkout \
+	    -o jsonpath="{.metadata.annotations.gitops-agent\.io/identity}" >v &&
+	test "$(cat v)" = "Deployment.apps/shop/checkout" &&
+	kc -n shop get deployment checkout -o jsonpath="{.metadata.managedFields[*].manager}" >v &&
+	test "$(cat v)" = gitops-agent
+'
+
+test_expect_success KUBE 'the same ApplySet id as kubectl computes for that parent' '
+	id=$(kc -n default get configmap gitops-agent.shop \
+	    -o jsonpath="{.metadata.labels.applyset\.kubernetes\.io/id}") &&
+	want=$(printf "gitops-agent.shop.default.ConfigMap." | openssl dgst -sha256 -binary |
+	    base64 | tr "+/" "-_" | tr -d "=") &&
+	test "$id" = "applyset-$want-v1"
+'
+
+test_expect_success KUBE 'kubectl refuses to prune the set: its tooling is ours' '
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: intruder, namespace: default}\n" >intruder.yaml &&
+	test_must_fail env KUBECTL_APPLYSET=true kubectl --request-timeout=30s -n default apply \
+	    --server-side --applyset=configmap/gitops-agent.shop --prune -f intruder.yaml 2>err &&
+	test_grep -i "tooling\|gitops-agent" err &&
+	kc -n shop get deployment checkout -o name
+'
+
+test_expect_success KUBE 'a second sync sends no apply, and lists instead of getting' '
+	requests_reset &&
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	test "$(counts apply)" = 0 &&
+	test "$(counts get)" -le 2 &&
+	test "$(counts list)" -le 4
+'
+
+test_expect_success KUBE 'a field removed from Git is removed live' '
+	sed -i "/EXTRA/d" app/config.yaml &&
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get configmap checkout-config -o jsonpath="{.data}" >v &&
+	test_grep LOG_LEVEL v &&
+	! grep EXTRA v
+'
+
+test_expect_success KUBE 'a field another manager owns is kept: no fight with an HPA' '
+	write_app "" info &&
+	sed -i "/EXTRA/d" app/config.yaml &&
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	printf "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: checkout, namespace: shop}\nspec: {replicas: 5}\n" >hpa.yaml &&
+	kc apply --server-side --field-manager=hpa-controller --force-conflicts -f hpa.yaml &&
+	requests_reset &&
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	test "$(counts apply)" -le 1 &&
+	kc -n shop get deployment checkout -o jsonpath="{.spec.replicas}" >v &&
+	test "$(cat v)" = 5
+'
+
+test_expect_success KUBE 'force_conflicts: false fails naming the other manager' '
+	write_config false &&
+	test_when_finished "write_config true" &&
+	write_app "replicas: 3" info &&
+	sed -i "/EXTRA/d" app/config.yaml &&
+	test_must_fail gitops-agent -c gitops-agent.yaml sync shop >out 2>err &&
+	cat out err >all &&
+	test_grep "hpa-controller" all &&
+	test_grep "spec.replicas" all &&
+	kc -n shop get deployment checkout -o jsonpath="{.spec.replicas}" >v &&
+	test "$(cat v)" = 5
+'
+
+test_expect_success KUBE 'force_conflicts: true takes the field' '
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get deployment checkout -o jsonpath="{.spec.replicas}" >v &&
+	test "$(cat v)" = 3
+'
+
+test_expect_success KUBE 'a CRD and its custom resource in one sync' '
+	cat >app/crd.yaml <<-EOF &&
+	apiVersion: apiextensions.k8s.io/v1
+	kind: CustomResourceDefinition
+	metadata:
+	  name: widgets.acme.example
+	spec:
+	  group: acme.example
+	  scope: Namespaced
+	  names: {plural: widgets, singular: widget, kind: Widget}
+	  versions:
+	  - name: v1
+	    served: true
+	    storage: true
+	    schema:
+	      openAPIV3Schema:
+	        type: object
+	        x-kubernetes-preserve-unknown-fields: true
+	EOF
+	cat >app/widget.yaml <<-EOF &&
+	apiVersion: acme.example/v1
+	kind: Widget
+	metadata: {name: w1, namespace: shop}
+	spec: {size: 3}
+	EOF
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get widgets.acme.example w1 -o jsonpath="{.spec.size}" >v &&
+	test "$(cat v)" = 3
+'
+
+test_expect_success KUBE 'an unknown kind is refused before anything is applied' '
+	cat >app/gadget.yaml <<-EOF &&
+	apiVersion: nowhere.example/v1
+	kind: Gadget
+	metadata: {name: g1, namespace: shop}
+	EOF
+	sed -i "s/LOG_LEVEL: info/LOG_LEVEL: debug/" app/config.yaml &&
+	test_must_fail gitops-agent -c gitops-agent.yaml sync shop >out 2>err &&
+	cat out err >all &&
+	test_grep "app/gadget.yaml:[0-9]*:.*does not serve kind Gadget" all &&
+	kc -n shop get configmap checkout-config -o jsonpath="{.data.LOG_LEVEL}" >v &&
+	test "$(cat v)" = info &&
+	rm app/gadget.yaml &&
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get configmap checkout-config -o jsonpath="{.data.LOG_LEVEL}" >v &&
+	test "$(cat v)" = debug
+'
+
+test_expect_success KUBE 'an immutable field fails naming it, unless Replace=true' '
+	kc -n shop get deployment checkout -o jsonpath="{.metadata.uid}" >uid1 &&
+	sed -i "s/app: checkout$/app: checkout2/" app/deployment.yaml &&
+	test_must_fail gitops-agent -c gitops-agent.yaml sync shop >out 2>err &&
+	cat out err >all &&
+	test_grep -i "immutable" all &&
+	test_grep "Replace=true" all &&
+	sed -i "s/^  annotations:$/  annotations:\n    gitops-agent.io\/sync-options: Replace=true/" app/deployment.yaml &&
+	grep -q Replace=true app/deployment.yaml &&
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get deployment checkout -o jsonpath="{.metadata.uid}" >uid2 &&
+	! test_cmp uid1 uid2 &&
+	kc -n shop get deployment checkout -o jsonpath="{.spec.selector.matchLabels.app}" >v &&
+	test "$(cat v)" = checkout2
+'
+
+test_expect_success KUBE 'prune deletes what left Git, and keeps what is no longer ours' '
+	kc -n shop label configmap checkout-config applyset.kubernetes.io/part-of- &&
+	rm app/service.yaml app/config.yaml &&
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	test_must_fail kc -n shop get service checkout 2>err &&
+	test_grep NotFound err &&
+	kc -n shop get configmap checkout-config -o name &&
+	test_grep "checkout-config" out
+'
+
+test_expect_success KUBE 'a Namespace is pruned only with its opt-in' '
+	rm app/namespace.yaml app/widget.yaml app/crd.yaml &&
+	gitops-agent -c gitops-agent.yaml sync shop --force-prune >out &&
+	kc get namespace shop -o name &&
+	kc get crd widgets.acme.example -o name
+'
+
+test_expect_success KUBE 'an empty render prunes nothing unless --force-prune' '
+	mkdir -p empty &&
+	sed -i "s#path: app#path: empty#" gitops-agent.yaml &&
+	test_when_finished "sed -i \"s#path: empty#path: app#\" gitops-agent.yaml" &&
+	echo "# nothing" >empty/README.yaml &&
+	test_must_fail gitops-agent -c gitops-agent.yaml sync shop >out 2>err &&
+	cat out err >all &&
+	test_grep "empty" all &&
+	test_grep "force-prune" all &&
+	kc -n shop get deployment checkout -o name
+'
+
+test_expect_success KUBE 'transient failures are survived: 429, 500, a dropped connection' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults; test_kube_admin \"$K\" DELETE drops" &&
+	sed -i "s/checkout-service:v3.0.1/checkout-service:v3.0.2/" app/deployment.yaml &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"PATCH\",\"path\":\"/apis/apps/v1/namespaces/shop/deployments/checkout\",\"status\":429,\"retryAfter\":1,\"count\":1}" &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"GET\",\"path\":\"/api/v1/namespaces/shop/configmaps/gitops-agent.shop\",\"status\":500,\"count\":2}" &&
+	test_kube_admin "$K" POST drops \
+	    "{\"verb\":\"GET\",\"path\":\"/apis/apps/v1/namespaces/shop/deployments\",\"count\":1}" &&
+	gitops-agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get deployment checkout -o jsonpath="{.spec.template.spec.containers[0].image}" >v &&
+	test "$(cat v)" = ghcr.io/acme/checkout-service:v3.0.2
+'
+
+test_done
