@@ -783,6 +783,13 @@ struct target_ops {
 	 * server fills in fields of its own.
 	 */
 	enum diff_mode	 diff_mode;
+	/*
+	 * Non-zero when compare asks the server to validate the object (a
+	 * dry-run apply): a compare error then fails the whole sync before
+	 * anything is applied, as Argo CD's dry-run does. Zero: it fails
+	 * the resource at its wave.
+	 */
+	int		 validates;
 	/* *live is NULL when the resource does not exist. */
 	int	(*get)(struct target *, const char *, struct json **,
 		    char **);

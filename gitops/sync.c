@@ -390,9 +390,9 @@ sync_run(struct target *t, const struct resource_set *desired,
 	}
 
 	/*
-	 * Refused before anything is applied: a resource that cannot be
-	 * compared (a kind the target does not serve), a prune the target
-	 * finds too large.
+	 * Refused before anything is applied: a resource the server does
+	 * not accept (a kind it does not serve, an invalid field), a prune
+	 * the target finds too large.
 	 */
 	err = NULL;
 	if (opts->prune && nprune != 0 && target_prune_check(t, nprune,
@@ -400,7 +400,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 		sync_fail(res, NULL, NULL, err);
 		goto done;
 	}
-	if (first_error != NULL && !opts->dry_run) {
+	if (first_error != NULL && t->ops->validates && !opts->dry_run) {
 		sync_fail(res, NULL, first_error->r->id,
 		    xstrdup(first_error->error));
 		log_event(LOG_LEVEL_WARN, "sync failed", "app", res->app,

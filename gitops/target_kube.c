@@ -119,6 +119,7 @@ static int	kt_prune_check(struct target *, size_t, size_t, size_t,
 static const struct target_ops kt_ops = {
 	.name = "kubernetes",
 	.diff_mode = DIFF_PROJECT,
+	.validates = 1,		/* compare is a dry-run apply */
 	.get = kt_get,
 	.compare = kt_compare,
 	.apply = kt_apply,
@@ -769,6 +770,24 @@ kt_get(struct target *t, const char *id, struct json **live, char **cause)
 	return (rc);
 }
 
+/*
+ * The error of a refused apply; an immutable field says how to opt in to
+ * recreating the resource.
+ */
+static char *
+kt_apply_error(const struct resource *r, enum kube_why why, const char *err)
+{
+	char	*s, *cause;
+
+	if (why != KUBE_WHY_IMMUTABLE)
+		return (kt_error(r, err));
+	xasprintf(&s, "%s (annotate it %s: Replace=true to delete and create "
+	    "it)", err, KT_ANN_OPTIONS);
+	cause = kt_error(r, s);
+	free(s);
+	return (cause);
+}
+
 /* Compare one resource: what warm does for each, on its threads. */
 static void
 kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
@@ -778,6 +797,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	struct kt_entry		*e;
 	struct json		*result = NULL, *a, *b;
 	const char		*rv, *other;
+	enum kube_why		 why;
 	char			*err = NULL;
 	int			 rc, same;
 
@@ -824,9 +844,14 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 		return;
 	}
 	if (kube_apply(kt->k, kind, c->send, kt->manager, KUBE_DRY_RUN |
-	    (kt->force ? KUBE_FORCE : 0), &result, NULL, &err) == -1) {
-		c->error = kt_error(r, err);
+	    (kt->force ? KUBE_FORCE : 0), &result, &why, &err) == -1) {
+		if (why == KUBE_WHY_IMMUTABLE &&
+		    kt_sync_option(r->obj, "Replace=true"))
+			c->action = DIFF_UPDATE;	/* recreated */
+		else
+			c->error = kt_apply_error(r, why, err);
 		free(err);
+		kt_cmp_trim(c);
 		return;
 	}
 	a = kt_comparable(result);
@@ -1151,16 +1176,9 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 	    KUBE_FORCE : 0, &result, &why, &err) == -1) {
 		if (why != KUBE_WHY_IMMUTABLE ||
 		    !kt_sync_option(r->obj, "Replace=true")) {
-			if (why == KUBE_WHY_IMMUTABLE) {
-				char *s;
-
-				xasprintf(&s, "%s (annotate it %s: "
-				    "Replace=true to delete and create it)",
-				    err, KT_ANN_OPTIONS);
-				free(err);
-				err = s;
-			}
-			*cause = kt_error(r, err);
+			*cause = kt_apply_error(r, why, err);
+			free(err);
+			err = NULL;
 			goto out;
 		}
 		free(err);

@@ -326,7 +326,8 @@ test_config_parse_unknown_key_in_nested_mapping(void **state)
 	    "    path: apps/web\n"
 	    "    target: {pth: ./live}\n"
 	    "versions: {repository: infra, fil: v.yaml}\n",
-	    NAME ":8:5: missing required key 'path'\n"
+	    NAME ":8:5: missing required key 'path' (the directory target's "
+	    "folder)\n"
 	    NAME ":8:14: unknown key 'pth' (did you mean 'path'?)\n"
 	    NAME ":9:31: unknown key 'fil' (did you mean 'file'?)");
 }
@@ -502,8 +503,9 @@ test_config_parse_target_type_checked(void **state)
 	    "  - name: web\n"
 	    "    repository: infra\n"
 	    "    path: apps/web\n"
-	    "    target: {type: kubernetes, path: ./live}\n",
-	    NAME ":8:20: 'type' must be one of directory, not 'kubernetes'");
+	    "    target: {type: helm, path: ./live}\n",
+	    NAME ":8:20: 'type' must be one of directory, kubernetes, not "
+	    "'helm'");
 }
 
 static void
@@ -524,7 +526,8 @@ test_config_parse_missing_required_at_mapping(void **state)
 	    NAME ":2:5: missing required key 'name'\n"
 	    NAME ":5:5: missing required key 'path'\n"
 	    NAME ":5:5: missing required key 'target'\n"
-	    NAME ":10:5: missing required key 'path'\n"
+	    NAME ":10:5: missing required key 'path' (the directory target's "
+	    "folder)\n"
 	    NAME ":11:1: missing required key 'repository'");
 }
 
@@ -803,9 +806,9 @@ test_config_print_reference_lists_every_option(void **state)
 		"| `prune` | boolean | `true` |",
 		"| `sync_timeout` | duration, 1s to 24h | `5m` |",
 		"### `apps[].target`",
-		"| `type` | one of `directory` | `directory` |",
-		"| `path` | path (relative to the file's directory) | "
-		    "required |",
+		"| `type` | one of `directory`, `kubernetes` | `directory` |",
+		"| `path` | path (relative to the file's directory) |  | "
+		    "directory: the folder",
 		"### `versions`",
 		"| `file` | path in the repository | `versions.yaml` |",
 	};

@@ -23,6 +23,7 @@ static struct {
 	struct strv		 log;
 	struct strv		 batch;	/* begin, apply ID, commit */
 	const char		*fail_apply;	/* id whose apply fails */
+	const char		*fail_compare;	/* id whose compare fails */
 	/* id whose path a directory takes once it is applied (staged) */
 	const char		*block_after_apply;
 	const char		*health_id;	/* its health is forced */
@@ -41,6 +42,10 @@ static int
 rec_compare(struct target *t, const struct resource *r,
     enum diff_action *a, struct json **live, char **cause)
 {
+	if (rec.fail_compare != NULL && strcmp(rec.fail_compare, r->id) == 0) {
+		xasprintf(cause, "injected compare failure");
+		return (-1);
+	}
 	return (target_compare(rec.inner, r, a, live, cause));
 }
 
@@ -153,6 +158,23 @@ static const struct target_ops rec_ops = {
 	.free = rec_free,
 };
 
+/* The same, comparing as a server's dry-run apply does. */
+static const struct target_ops rec_validating_ops = {
+	.name = "recording",
+	.validates = 1,
+	.get = rec_get,
+	.compare = rec_compare,
+	.apply = rec_apply,
+	.remove = rec_remove,
+	.health = rec_health,
+	.inventory = rec_inventory,
+	.prepare = rec_prepare,
+	.inventory_save = rec_save,
+	.begin = rec_begin,
+	.commit = rec_commit,
+	.free = rec_free,
+};
+
 static struct target *
 rec_new(void)
 {
@@ -162,6 +184,7 @@ rec_new(void)
 	strv_free(&rec.batch);
 	rec.inner = target_dir_new("shop", root);
 	rec.fail_apply = NULL;
+	rec.fail_compare = NULL;
 	rec.block_after_apply = NULL;
 	rec.health_id = NULL;
 	rec.intent_missing = 0;
@@ -769,6 +792,42 @@ test_sync_run_apply_failure_stops_later_waves(void **state)
 	resource_set_free(set);
 }
 
+/*
+ * A target that validates at compare (Kubernetes' dry-run apply): one
+ * resource refused fails the sync before any wave is applied; a target
+ * that does not fails that resource at its wave.
+ */
+static void
+test_sync_run_validation_failure_applies_nothing(void **state)
+{
+	struct resource_set	*set = set_base("v1", 1);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	t->ops = &rec_validating_ops;
+	rec.fail_compare = "ConfigMap/shop/c";
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_string_equal(res->failed_resource, "ConfigMap/shop/c");
+	assert_non_null(strstr(res->error, "injected compare failure"));
+	assert_int_equal(rec.log.n, 0);
+	assert_int_equal(res->created, 0);
+	assert_false(live_exists("_cluster/Namespace/shop.yaml"));
+	sync_result_free(res);
+	target_free(t);
+
+	t = rec_new();
+	rec.fail_compare = "ConfigMap/shop/c";
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_string_equal(res->failed_resource, "ConfigMap/shop/c");
+	assert_true(live_exists("_cluster/Namespace/shop.yaml"));
+	assert_true(live_exists("shop/ConfigMap/a.yaml"));
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
 static void
 test_sync_run_unhealthy_wave_times_out_naming_resource(void **state)
 {
@@ -1081,6 +1140,7 @@ main(void)
 		T(test_sync_run_dry_run_writes_nothing),
 		T(test_sync_run_unwritable_path_stops_at_its_wave),
 		T(test_sync_run_apply_failure_stops_later_waves),
+		T(test_sync_run_validation_failure_applies_nothing),
 		T(test_sync_run_unhealthy_wave_times_out_naming_resource),
 		T(test_sync_run_wave_timeout_fails_before_sync_timeout),
 		T(test_sync_run_degraded_resource_fails_at_once),
