@@ -338,4 +338,45 @@ test_expect_success KUBE 'transient failures are survived: 429, 500, a dropped c
 	test "$(cat v)" = ghcr.io/acme/checkout-service:v3.0.2
 '
 
+test_expect_success KUBE 'a copied part-of label is not ours: never pruned' '
+	kc -n shop get deployment checkout \
+	    -o jsonpath="{.metadata.labels.applyset\.kubernetes\.io/part-of}" >setid &&
+	test_grep "^applyset-" setid &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: copycat\n  namespace: shop\n  labels: {applyset.kubernetes.io/part-of: %s}\ndata: {k: v}\n" \
+	    "$(cat setid)" >copycat.yaml &&
+	kc apply --server-side --field-manager=someone -f copycat.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop --force-prune >out &&
+	kc -n shop get configmap copycat -o name
+'
+
+test_expect_success KUBE 'an object of another ApplySet is not taken over' '
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: theirs\n  namespace: shop\n  labels: {applyset.kubernetes.io/part-of: applyset-other-v1}\ndata: {owner: them}\n" >theirs.yaml &&
+	kc apply --server-side --field-manager=them -f theirs.yaml &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: theirs, namespace: shop}\ndata: {owner: us}\n" >app/theirs.yaml &&
+	test_when_finished "rm -f app/theirs.yaml" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "ConfigMap/shop/theirs" err &&
+	test_grep "another ApplySet" err &&
+	kc -n shop get configmap theirs -o jsonpath="{.data.owner}" >v &&
+	test "$(cat v)" = them
+'
+
+test_expect_success KUBE 'a failed read of what left Git prunes nothing' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults" &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: doomed, namespace: shop}\ndata: {k: v}\n" >app/doomed.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get configmap doomed -o name &&
+	rm app/doomed.yaml &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"GET\",\"path\":\"/api/v1/namespaces/shop/configmaps/doomed\",\"status\":403,\"count\":100}" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "ConfigMap/shop/doomed" err &&
+	kc -n shop get configmaps -o name >names &&
+	test_grep "configmap/doomed" names &&
+	test_kube_admin "$K" DELETE faults &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	test_must_fail kc -n shop get configmap doomed 2>err &&
+	test_grep NotFound err
+'
+
 test_done
