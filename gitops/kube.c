@@ -885,41 +885,32 @@ kube_apply_body(const struct json *obj)
 	return (text);
 }
 
-int
-kube_apply(struct kube *k, const struct kube_kind *kk, const struct json *obj,
-    const char *mgr, int flags, struct json **result, enum kube_why *why,
+/* A PATCH of the object at ns/name of type ctype: *result its answer. */
+static int
+kube_patch_call(struct kube *k, const struct kube_kind *kk, const char *ns,
+    const char *name, struct buf *query, const char *ctype,
+    const char *body, struct json **result, enum kube_why *why,
     char **cause)
 {
 	struct kube_call	 c;
 	struct http_response	 r;
 	struct buf		 path;
 	enum kube_why		 w = KUBE_WHY_OTHER;
-	const char		*ns, *name;
-	char			*body = NULL, *e;
 	int			 rc = -1;
 
 	if (result != NULL)
 		*result = NULL;
 	buf_init(&path);
-	ns = json_path_string(obj, "metadata", "namespace", NULL);
-	name = json_path_string(obj, "metadata", "name", NULL);
 	if (kube_where(kk, ns, name, cause) == -1)
 		goto fail;
 	kube_path(&path, kk, ns, name);
-	e = http_query_escape(mgr);
-	buf_printf(&path, "?fieldManager=%s&fieldValidation=Strict", e);
-	free(e);
-	if (flags & KUBE_FORCE)
-		buf_adds(&path, "&force=true");
-	if (flags & KUBE_DRY_RUN)
-		buf_adds(&path, "&dryRun=All");
+	buf_add(&path, query->data, query->len);
 	buf_addc(&path, '\0');
-	body = kube_apply_body(obj);
 	memset(&c, 0, sizeof c);
 	c.verb = KUBE_VERB_APPLY;
 	c.method = "PATCH";
 	c.path = path.data;
-	c.type = "application/apply-patch+yaml";
+	c.type = ctype;
 	c.body = body;
 	c.bodylen = strlen(body);
 	if (kube_call(k, &c, &r, &w, cause) == -1) {
@@ -936,8 +927,55 @@ kube_apply(struct kube *k, const struct kube_kind *kk, const struct json *obj,
 fail:
 	if (why != NULL)
 		*why = w;
-	free(body);
 	buf_free(&path);
+	return (rc);
+}
+
+int
+kube_apply(struct kube *k, const struct kube_kind *kk, const struct json *obj,
+    const char *mgr, int flags, struct json **result, enum kube_why *why,
+    char **cause)
+{
+	struct buf	 q;
+	char		*body, *e;
+	int		 rc;
+
+	buf_init(&q);
+	e = http_query_escape(mgr);
+	buf_printf(&q, "?fieldManager=%s&fieldValidation=Strict", e);
+	free(e);
+	if (flags & KUBE_FORCE)
+		buf_adds(&q, "&force=true");
+	if (flags & KUBE_DRY_RUN)
+		buf_adds(&q, "&dryRun=All");
+	body = kube_apply_body(obj);
+	rc = kube_patch_call(k, kk,
+	    json_path_string(obj, "metadata", "namespace", NULL),
+	    json_path_string(obj, "metadata", "name", NULL), &q,
+	    "application/apply-patch+yaml", body, result, why, cause);
+	free(body);
+	buf_free(&q);
+	return (rc);
+}
+
+int
+kube_json_patch(struct kube *k, const struct kube_kind *kk, const char *ns,
+    const char *name, const struct json *ops, const char *mgr,
+    struct json **result, enum kube_why *why, char **cause)
+{
+	struct buf	 q;
+	char		*body, *e;
+	int		 rc;
+
+	buf_init(&q);
+	e = http_query_escape(mgr);
+	buf_printf(&q, "?fieldManager=%s", e);
+	free(e);
+	body = json_print(ops, 0);
+	rc = kube_patch_call(k, kk, ns, name, &q,
+	    "application/json-patch+json", body, result, why, cause);
+	free(body);
+	buf_free(&q);
 	return (rc);
 }
 

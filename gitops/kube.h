@@ -142,6 +142,14 @@ int		 kube_apply(struct kube *, const struct kube_kind *,
 		     const struct json *, const char *, int, struct json **,
 		     enum kube_why *, char **);
 /*
+ * A JSON patch (RFC 6902) of the object ns/name as field manager mgr: a
+ * failed "test" operation is KUBE_WHY_INVALID (422) or a 409.
+ */
+int		 kube_json_patch(struct kube *, const struct kube_kind *,
+		     const char *, const char *, const struct json *,
+		     const char *, struct json **, enum kube_why *,
+		     char **);
+/*
  * DELETE with propagationPolicy Background and, when uid is not NULL,
  * preconditions.uid. A 404 is success with *why KUBE_WHY_NOT_FOUND.
  */

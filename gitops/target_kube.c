@@ -788,6 +788,169 @@ kt_apply_error(const struct resource *r, enum kube_why why, const char *err)
 	return (cause);
 }
 
+/*
+ * Adoption of what a client-side `kubectl apply` left, as Flux does
+ * (kubernetes #99003): the last-applied-configuration annotation, and the
+ * managedFields of the client-side managers, whose fields would otherwise
+ * never be removed by a server-side apply that drops them.
+ */
+static const char *const kt_csa_managers[] = {
+	"kubectl-client-side-apply", "before-first-apply",
+};
+
+static int
+kt_csa_entry(const struct json *m)
+{
+	const char	*mgr = json_path_string(m, "manager", NULL);
+	const char	*op = json_path_string(m, "operation", NULL);
+	size_t		 i;
+
+	if (mgr == NULL || op == NULL || strcmp(op, "Update") != 0 ||
+	    json_get(m, "subresource") != NULL)
+		return (0);
+	for (i = 0; i < sizeof kt_csa_managers / sizeof kt_csa_managers[0];
+	    i++)
+		if (strcmp(mgr, kt_csa_managers[i]) == 0)
+			return (1);
+	return (0);
+}
+
+/* Live still carries a client-side apply's leftovers. */
+static int
+kt_needs_adopt(const struct json *live)
+{
+	const struct json	*m;
+
+	if (json_path(live, "metadata", "annotations", KT_ANN_LAST_APPLIED,
+	    NULL) != NULL)
+		return (1);
+	for (m = json_child(json_path(live, "metadata", "managedFields",
+	    NULL)); m != NULL; m = json_next(m))
+		if (kt_csa_entry(m))
+			return (1);
+	return (0);
+}
+
+/* Every field set b holds, added to a (fieldsV1 objects). */
+static void
+kt_fields_union(struct json *a, const struct json *b)
+{
+	const struct json	*c;
+	struct json		*have;
+
+	for (c = json_child(b); c != NULL; c = json_next(c)) {
+		have = json_get(a, json_key(c));
+		if (have != NULL && json_type(have) == JSON_OBJECT &&
+		    json_type(c) == JSON_OBJECT)
+			kt_fields_union(have, c);
+		else if (have == NULL)
+			json_set(a, json_key(c), json_dup(c));
+	}
+}
+
+/*
+ * The JSON patch that adopts live: at its resourceVersion, without the
+ * annotation, the client-side managers' fields given to mgr (an Apply
+ * entry, merged with the one mgr may have for that apiVersion).
+ */
+static struct json *
+kt_adopt_patch(const struct json *live, const char *mgr)
+{
+	const struct json	*m;
+	struct json		*ops, *op, *list, *mine, *e;
+	const char		*rv, *av, *eav;
+	size_t			 i;
+
+	ops = json_new_array();
+	if ((rv = json_path_string(live, "metadata", "resourceVersion",
+	    NULL)) != NULL) {
+		op = json_new_object();
+		json_set(op, "op", json_new_string("test"));
+		json_set(op, "path", json_new_string("/metadata/resourceVersion"));
+		json_set(op, "value", json_new_string(rv));
+		json_array_append(ops, op);
+	}
+	if (json_path(live, "metadata", "annotations", KT_ANN_LAST_APPLIED,
+	    NULL) != NULL) {
+		op = json_new_object();
+		json_set(op, "op", json_new_string("remove"));
+		json_set(op, "path", json_new_string("/metadata/annotations/"
+		    "kubectl.kubernetes.io~1last-applied-configuration"));
+		json_array_append(ops, op);
+	}
+	list = json_new_array();
+	for (m = json_child(json_path(live, "metadata", "managedFields",
+	    NULL)); m != NULL; m = json_next(m))
+		if (!kt_csa_entry(m))
+			json_array_append(list, json_dup(m));
+	for (m = json_child(json_path(live, "metadata", "managedFields",
+	    NULL)); m != NULL; m = json_next(m)) {
+		if (!kt_csa_entry(m))
+			continue;
+		av = json_path_string(m, "apiVersion", NULL);
+		mine = NULL;
+		for (i = 0; i < json_count(list); i++) {
+			e = json_array_get(list, i);
+			eav = json_path_string(e, "apiVersion", NULL);
+			if (strcmp(json_path_string(e, "manager", NULL) != NULL ?
+			    json_path_string(e, "manager", NULL) : "", mgr) ==
+			    0 && json_path_string(e, "operation", NULL) !=
+			    NULL && strcmp(json_path_string(e, "operation",
+			    NULL), "Apply") == 0 && av != NULL && eav != NULL &&
+			    strcmp(av, eav) == 0 &&
+			    json_get(e, "subresource") == NULL)
+				mine = e;
+		}
+		if (mine == NULL) {
+			mine = json_dup(m);
+			json_set(mine, "manager", json_new_string(mgr));
+			json_set(mine, "operation", json_new_string("Apply"));
+			json_array_append(list, mine);
+		} else if (json_get(m, "fieldsV1") != NULL) {
+			if (json_get(mine, "fieldsV1") == NULL)
+				json_set(mine, "fieldsV1", json_new_object());
+			kt_fields_union(json_get(mine, "fieldsV1"),
+			    json_get(m, "fieldsV1"));
+		}
+	}
+	op = json_new_object();
+	json_set(op, "op", json_new_string("replace"));
+	json_set(op, "path", json_new_string("/metadata/managedFields"));
+	json_set(op, "value", list);
+	json_array_append(ops, op);
+	return (ops);
+}
+
+/*
+ * Adopt live before the first server-side apply to it; a change since it
+ * was read fails the patch's test, and the sync, to be redone.
+ */
+static int
+kt_adopt(struct kube_target *kt, const struct kube_kind *kind,
+    const struct resource *r, const struct json *live, char **cause)
+{
+	struct json	*ops;
+	char		*err = NULL, *s;
+	int		 rc;
+
+	ops = kt_adopt_patch(live, kt->manager);
+	rc = kube_json_patch(kt->k, kind,
+	    json_path_string(live, "metadata", "namespace", NULL),
+	    json_path_string(live, "metadata", "name", NULL), ops,
+	    kt->manager, NULL, NULL, &err);
+	json_free(ops);
+	if (rc == -1) {
+		xasprintf(&s, "taking over what kubectl apply left: %s", err);
+		*cause = kt_error(r, s);
+		free(s);
+		free(err);
+		return (-1);
+	}
+	log_event(LOG_LEVEL_INFO, "adopted", "resource", r->id, "from",
+	    "kubectl client-side apply", NULL);
+	return (0);
+}
+
 /* Compare one resource: what warm does for each, on its threads. */
 static void
 kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
@@ -841,6 +1004,10 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	if (same) {
 		c->action = DIFF_UNCHANGED;
 		kt_cmp_trim(c);
+		return;
+	}
+	if (kt_needs_adopt(c->live)) {
+		c->action = DIFF_UPDATE;	/* adopted at its apply */
 		return;
 	}
 	if (kube_apply(kt->k, kind, c->send, kt->manager, KUBE_DRY_RUN |
@@ -1172,6 +1339,10 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 		send = kt_send(kt, t, r, kind);
 		kt_digest(send, digest);
 	}
+	if (c != NULL && c->r == r && c->live != NULL &&
+	    kt_needs_adopt(c->live) &&
+	    kt_adopt(kt, kind, r, c->live, cause) == -1)
+		goto out;
 	if (kube_apply(kt->k, kind, send, kt->manager, kt->force ?
 	    KUBE_FORCE : 0, &result, &why, &err) == -1) {
 		if (why != KUBE_WHY_IMMUTABLE ||

@@ -379,4 +379,22 @@ test_expect_success KUBE 'a failed read of what left Git prunes nothing' '
 	test_grep NotFound err
 '
 
+test_expect_success KUBE 'an object kubectl applied client-side is adopted: later removals work' '
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy, namespace: shop}\ndata: {a: \"1\", b: \"2\"}\n" >legacy.yaml &&
+	kc apply -f legacy.yaml &&
+	kc -n shop get configmap legacy -o yaml --show-managed-fields >before &&
+	test_grep "last-applied-configuration" before &&
+	test_grep "kubectl-client-side-apply" before &&
+	cp legacy.yaml app/legacy.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get configmap legacy -o yaml --show-managed-fields >after &&
+	! grep "last-applied-configuration" after &&
+	! grep "kubectl-client-side-apply" after &&
+	sed -i "s/, b: \"2\"//" app/legacy.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get configmap legacy -o jsonpath="{.data}" >v &&
+	test_grep "\"a\":\"1\"" v &&
+	! grep "\"b\"" v
+'
+
 test_done
