@@ -77,7 +77,7 @@ generate() {
 	               "spec:\n  replicas: 2\n  selector:\n    matchLabels: {app: a%d}\n  template:\n"
 	               "    metadata:\n      labels: {app: a%d}\n    spec:\n      containers:\n"
 	               "      - name: app\n        image: ghcr.io/acme/app:v%d\n        ports:\n"
-	               "        - containerPort: 8080\n" % (i, i, i))
+	               "        - containerPort: 8080\n          protocol: TCP\n" % (i, i, i))
 	    elif k == "Role":
 	        doc = ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n" + meta +
 	               "rules:\n- apiGroups: ['']\n  resources: [configmaps]\n  verbs: [get, list]\n")
