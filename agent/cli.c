@@ -111,15 +111,14 @@ static const struct option cli_long_options[] = {
 };
 
 /*
- * Parse the options of a subcommand. allowed lists the long options it
- * takes (by id); anything else is a usage error naming the option.
+ * Parse the options of a subcommand; main.c has checked that the command
+ * takes them (the command table says which).
  */
 static int
-cli_parse_opts(int argc, char **argv, const int *allowed,
-    struct cli_opts *o)
+cli_parse_opts(int argc, char **argv, struct cli_opts *o)
 {
 	char	*cause = NULL;
-	int	 ch, i, ok;
+	int	 ch;
 
 	memset(o, 0, sizeof *o);
 	o->prune = -1;
@@ -129,18 +128,9 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 	    NULL)) != -1) {
 		if (ch == 'o')
 			ch = OPT_OUTPUT;
+		/* main.c checked them against the command table. */
 		if (ch == '?' || ch == ':') {
-			fprintf(stderr, "gitops-agent %s: bad or incomplete "
-			    "option '%s'\n", argv[0], argv[optind - 1]);
-			return (-1);
-		}
-		for (ok = 0, i = 0; allowed[i] != 0; i++) {
-			if (allowed[i] == ch)
-				ok = 1;
-		}
-		if (!ok) {
-			fprintf(stderr, "gitops-agent %s: option '%s' does not "
-			    "apply to this command\n", argv[0],
+			cli_usage_error(argv[0], "bad option '%s'",
 			    argv[optind - 1]);
 			return (-1);
 		}
@@ -172,8 +162,8 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 		case OPT_TIMEOUT:
 			if (duration_parse(optarg, &o->timeout_ms,
 			    &cause) == -1 || o->timeout_ms == 0) {
-				fprintf(stderr, "gitops-agent %s: --timeout: "
-				    "%s\n", argv[0], cause != NULL ? cause :
+				cli_usage_error(argv[0], "--timeout: %s",
+				    cause != NULL ? cause :
 				    "must be more than zero");
 				free(cause);
 				return (-1);
@@ -226,8 +216,8 @@ cli_check_output(const char *cmd, const char *output, const char *a,
 	if (output == NULL || strcmp(output, a) == 0 ||
 	    strcmp(output, b) == 0)
 		return (0);
-	fprintf(stderr, "gitops-agent %s: unknown output format '%s' (use %s "
-	    "or %s)\n", cmd, output, a, b);
+	cli_usage_error(cmd, "unknown output format '%s' (use %s or %s)",
+	    output, a, b);
 	return (-1);
 }
 
@@ -476,9 +466,8 @@ cli_resolve_apps(struct cli_env *env, int argc, char **argv,
 	memset(order, 0, sizeof *order);
 	if (o->path != NULL) {
 		if (argc > optind) {
-			fprintf(stderr, "gitops-agent %s: give either APP or "
-			    "--path, not both\n", argv[0]);
-			return (EXIT_ERROR);
+			return (cli_usage_error(argv[0], "give either APP or "
+			    "--path, not both"));
 		}
 		strv_add(order, "");
 		return (EXIT_OK);
@@ -533,20 +522,39 @@ cli_app_get(const struct config *cfg, const char *name,
 	return (cli_app_from_config(cfg, name, o, cause));
 }
 
+/* The operands of a one-app command: APP, or none with --path. */
+static int
+cli_one_app(const char *cmd, const struct cli_opts *o)
+{
+	if (o->path != NULL && o->nargs > 0) {
+		cli_usage_error(cmd, "give either APP or --path, not both");
+		return (-1);
+	}
+	if (o->path == NULL && o->nargs == 0) {
+		cli_usage_error(cmd, "missing APP (or --path DIR)");
+		return (-1);
+	}
+	if (o->nargs > 1) {
+		cli_usage_error(cmd, "one APP only ('%s' is one too many)",
+		    o->args[1]);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 cmd_check(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { 0 };
 	struct cli_opts		 o;
 	struct config		*cfg;
 	struct strv		 order;
 	char			*cause = NULL;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+	if (cli_parse_opts(argc, argv, &o) == -1)
 		return (EXIT_ERROR);
 	if (argc > optind) {
-		fprintf(stderr, "usage: gitops-agent [-c FILE] check\n");
-		return (EXIT_ERROR);
+		return (cli_usage_error(argv[0], "unexpected argument '%s'",
+		    argv[optind]));
 	}
 	if ((cfg = cli_load_config(env)) == NULL)
 		return (EXIT_DIFFERENT);
@@ -579,8 +587,6 @@ cmd_config_reference(struct cli_env *env, int argc, char **argv)
 int
 cmd_validate(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_NO_EXTERNAL,
-				     OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg;
 	struct strv		 order;
@@ -590,7 +596,7 @@ cmd_validate(struct cli_env *env, int argc, char **argv)
 	size_t			 i;
 	int			 rc, failed = 0;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+	if (cli_parse_opts(argc, argv, &o) == -1)
 		return (EXIT_ERROR);
 	if ((rc = cli_resolve_apps(env, argc, argv, &o, &cfg,
 	    &order)) != EXIT_OK)
@@ -646,8 +652,6 @@ cli_render_one(struct cli_env *env, char **argv, const struct cli_opts *o,
 int
 cmd_render(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_NO_EXTERNAL,
-				     OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct cli_app		*a = NULL;
@@ -656,14 +660,10 @@ cmd_render(struct cli_env *env, int argc, char **argv)
 	size_t			 i;
 	int			 rc;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+	if (cli_parse_opts(argc, argv, &o) == -1)
 		return (EXIT_ERROR);
-	if ((o.path == NULL && argc - optind != 1) ||
-	    (o.path != NULL && argc > optind)) {
-		fprintf(stderr, "usage: gitops-agent render APP | "
-		    "--path DIR\n");
+	if (cli_one_app(argv[0], &o) == -1)
 		return (EXIT_ERROR);
-	}
 	if ((rc = cli_render_one(env, argv, &o, 1, &cfg, &a, &set)) ==
 	    EXIT_OK) {
 		for (i = 0; i < set->n; i++) {
@@ -681,8 +681,6 @@ cmd_render(struct cli_env *env, int argc, char **argv)
 int
 cmd_plan(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_OUTPUT,
-				     OPT_NO_EXTERNAL, OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct cli_app		*a = NULL;
@@ -692,19 +690,11 @@ cmd_plan(struct cli_env *env, int argc, char **argv)
 	char			*text;
 	int			 rc = EXIT_DIFFERENT;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "table", "json") == -1)
 		return (EXIT_ERROR);
-	if (o.path == NULL && argc - optind != 1) {
-		fprintf(stderr, "usage: gitops-agent plan APP | --path DIR "
-		    "[--output table|json]\n");
+	if (cli_one_app(argv[0], &o) == -1)
 		return (EXIT_ERROR);
-	}
-	if (o.path != NULL && argc > optind) {
-		fprintf(stderr, "gitops-agent plan: give either APP or "
-		    "--path, not both\n");
-		return (EXIT_ERROR);
-	}
 	if ((rc = cli_render_one(env, argv, &o, 0, &cfg, &a, &set)) !=
 	    EXIT_OK)
 		goto out;
@@ -758,9 +748,6 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 int
 cmd_diff(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
-				     OPT_OUTPUT, OPT_PRUNE, OPT_NO_PRUNE,
-				     OPT_NO_EXTERNAL, OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct cli_app		*a = NULL;
@@ -770,16 +757,14 @@ cmd_diff(struct cli_env *env, int argc, char **argv)
 	size_t			 i;
 	int			 rc = EXIT_ERROR, json;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "text", "json") == -1)
 		return (EXIT_ERROR);
 	json = o.output != NULL && strcmp(o.output, "json") == 0;
-	if ((o.path == NULL && argc - optind != 1) ||
-	    (o.path != NULL && (argc > optind || o.target == NULL))) {
-		fprintf(stderr, "usage: gitops-agent diff APP | --path DIR "
-		    "--target DIR [--output text|json]\n");
+	if (cli_one_app(argv[0], &o) == -1)
 		return (EXIT_ERROR);
-	}
+	if (o.path != NULL && o.target == NULL)
+		return (cli_usage_error(argv[0], "--path needs --target"));
 	if (o.path == NULL && (cfg = cli_load_config(env)) == NULL)
 		return (EXIT_ERROR);
 	if ((a = cli_app_get(cfg, argv[optind], &o, &cause)) == NULL ||
@@ -878,11 +863,6 @@ cli_print_result(const struct sync_result *r)
 int
 cmd_sync(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
-				     OPT_OUTPUT, OPT_STATE_DIR, OPT_DRY_RUN,
-				     OPT_PRUNE, OPT_NO_PRUNE, OPT_TIMEOUT,
-				     OPT_NO_EXTERNAL, OPT_REVISION,
-				     OPT_FORCE_PRUNE, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct strv		 order, failed;
@@ -894,15 +874,12 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 	size_t			 i;
 	int			 rc, json;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "text", "json") == -1)
 		return (EXIT_ERROR);
 	json = o.output != NULL && strcmp(o.output, "json") == 0;
-	if (o.path != NULL && o.target == NULL) {
-		fprintf(stderr, "usage: gitops-agent sync --path DIR --target "
-		    "DIR [--dry-run]\n");
-		return (EXIT_ERROR);
-	}
+	if (o.path != NULL && o.target == NULL)
+		return (cli_usage_error(argv[0], "--path needs --target"));
 	if ((rc = cli_resolve_apps(env, argc, argv, &o, &cfg,
 	    &order)) != EXIT_OK)
 		return (rc);
@@ -964,13 +941,6 @@ static int
 cli_versions(struct cli_env *env, int argc, char **argv,
     enum versions_kind kind)
 {
-	static const int	 allowed_bump[] = { OPT_SERVICE,
-				     OPT_ENVIRONMENT, OPT_VERSION, OPT_IMAGE,
-				     OPT_TAG, OPT_DIGEST, OPT_FORCE,
-				     OPT_TIMEOUT, OPT_OUTPUT, 0 };
-	static const int	 allowed_rollback[] = { OPT_SERVICE,
-				     OPT_ENVIRONMENT, OPT_COMMIT, OPT_IMAGE,
-				     OPT_TIMEOUT, OPT_OUTPUT, 0 };
 	struct versions_request	 req;
 	struct versions_result	 r;
 	struct cli_opts		 o;
@@ -979,22 +949,17 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 	char			*cause = NULL, *text;
 	int			 rc;
 
-	if (cli_parse_opts(argc, argv, kind == VERSIONS_BUMP ? allowed_bump :
-	    allowed_rollback, &o) == -1 ||
+	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "text", "json") == -1)
 		return (EXIT_ERROR);
-	if (o.nargs != 0 || o.service == NULL || o.environment == NULL ||
-	    (kind == VERSIONS_BUMP && o.version == NULL)) {
-		if (kind == VERSIONS_BUMP)
-			fprintf(stderr, "usage: gitops-agent bump --service S "
-			    "--environment E --version V [--image I] "
-			    "[--tag T | --digest D] [--force]\n");
-		else
-			fprintf(stderr, "usage: gitops-agent rollback "
-			    "--service S --environment E [--commit SHA] "
-			    "[--image I]\n");
-		return (EXIT_ERROR);
-	}
+	if (o.nargs != 0)
+		return (cli_usage_error(argv[0], "unexpected argument '%s'",
+		    o.args[0]));
+	if (o.service == NULL || o.environment == NULL ||
+	    (kind == VERSIONS_BUMP && o.version == NULL))
+		return (cli_usage_error(argv[0], "missing %s",
+		    o.service == NULL ? "--service S" : o.environment == NULL ?
+		    "--environment E" : "--version V"));
 	if ((cfg = cli_load_config(env)) == NULL)
 		return (EXIT_ERROR);
 	memset(&req, 0, sizeof req);

@@ -884,16 +884,12 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 {
 	struct agent	 a;
 	char		*cause = NULL;
-	int		 rc = EXIT_ERROR, ch;
+	int		 rc = EXIT_ERROR;
 
-	while ((ch = getopt(argc, argv, "")) != -1) {
-		fprintf(stderr, "usage: gitops-agent serve\n");
-		return (EXIT_ERROR);
-	}
-	if (argc > optind) {
-		fprintf(stderr, "usage: gitops-agent serve\n");
-		return (EXIT_ERROR);
-	}
+	/* main.c checked the options: serve takes none. */
+	if (argc > 1)
+		return (cli_usage_error(argv[0], "unexpected argument '%s'",
+		    argv[1]));
 	memset(&a, 0, sizeof a);
 	a.config_file = env->config_file;
 	a.started_ms = time_now_ms();

@@ -150,7 +150,7 @@ test_expect_success 'bump: bad input is refused, saying what and where' '
 	    2>err &&
 	test_grep "kustomization.yaml: no images entry named .ghcr.io/acme/nope. (it has: ghcr.io/acme/checkout, ghcr.io/acme/migrate)" err &&
 	test_expect_code 2 gitops_agent -c agent.yaml bump --service checkout \
-	    2>err && test_grep "usage: gitops-agent bump" err
+	    2>err && test_grep "^gitops-agent bump: missing --environment" err
 '
 
 test_expect_success 'numbers stay text: 1.10 is rolled back to 1.10, not 1.1' '
