@@ -61,6 +61,7 @@ struct cli_opts {
 	uint64_t	 timeout_ms;	/* 0: default */
 	int		 no_external;
 	int		 force_prune;	/* past a target's prune bound */
+	int		 versions_only;	/* bump, rollback: no app needed */
 };
 
 enum {
@@ -84,6 +85,7 @@ enum {
 	OPT_COMMIT,
 	OPT_FORCE,
 	OPT_FORCE_PRUNE,
+	OPT_VERSIONS_ONLY,
 };
 
 static const struct option cli_long_options[] = {
@@ -107,6 +109,7 @@ static const struct option cli_long_options[] = {
 	{ "commit", required_argument, NULL, OPT_COMMIT },
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "force-prune", no_argument, NULL, OPT_FORCE_PRUNE },
+	{ "versions-only", no_argument, NULL, OPT_VERSIONS_ONLY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -201,6 +204,9 @@ cli_parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_FORCE_PRUNE:
 			o->force_prune = 1;
+			break;
+		case OPT_VERSIONS_ONLY:
+			o->versions_only = 1;
 			break;
 		}
 	}
@@ -933,6 +939,21 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 }
 
 /*
+ * What applies a commit of the versions repository: the agent syncing
+ * the app at its next fetch (a webhook or a poll), not this command.
+ */
+static void
+cli_versions_follow(const struct cli_env *env, const struct config_app *app)
+{
+	const char	*c = env->config_given ? " -c " : "";
+
+	printf("not deployed yet: a running agent syncs app '%s' when it next "
+	    "fetches repository '%s'; follow it with 'gitops-agent%s%s "
+	    "status'\n", app->name, app->repository, c,
+	    env->config_given ? env->config_file : "");
+}
+
+/*
  * bump and rollback: one commit to the versions repository, pushed
  * compare-and-swap. Exit 0 when it landed or the remote already held it,
  * 1 when it was refused (held, superseded) or failed, 2 on usage.
@@ -941,6 +962,7 @@ static int
 cli_versions(struct cli_env *env, int argc, char **argv,
     enum versions_kind kind)
 {
+	const struct config_app	*app;
 	struct versions_request	 req;
 	struct versions_result	 r;
 	struct cli_opts		 o;
@@ -973,6 +995,7 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 	req.commit = o.commit;
 	req.force = o.force;
 	req.timeout_ms = o.timeout_ms;
+	req.require_image = !o.versions_only;
 	if (versions_write(cfg, &req, &r, &cause) == -1) {
 		cli_print_cause(argv[0], cause);
 		free(cause);
@@ -980,6 +1003,7 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 		return (EXIT_DIFFERENT);
 	}
 	rc = r.outcome == VERSIONS_REFUSED ? EXIT_DIFFERENT : EXIT_OK;
+	app = job_deploy_app(cfg, o.service, o.environment);
 	if (o.output != NULL && strcmp(o.output, "json") == 0) {
 		j = json_new_object();
 		json_set(j, "outcome", json_new_string(
@@ -1001,17 +1025,21 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 		json_set(j, "attempts", json_new_number(r.attempts));
 		json_set(j, "batch", json_new_number(r.batch));
 		json_set(j, "elapsedMs", json_new_number((double)r.elapsed_ms));
+		if (app != NULL)
+			json_set(j, "app", json_new_string(app->name));
 		text = json_print(j, 1);
 		printf("%s\n", text);
 		free(text);
 		json_free(j);
 	} else if (r.outcome == VERSIONS_REFUSED)
 		fprintf(stderr, "%s: %s\n", argv[0], r.summary);
-	else if (r.commit != NULL)
+	else if (r.commit != NULL) {
 		printf("%s: commit %s (attempt %d, batch of %d, %llu ms)\n",
 		    r.summary, r.commit, r.attempts, r.batch,
 		    (unsigned long long)r.elapsed_ms);
-	else
+		if (app != NULL)
+			cli_versions_follow(env, app);
+	} else
 		printf("%s\n", r.summary);
 	versions_result_free(&r);
 	config_free(cfg);

@@ -33,6 +33,9 @@
 #define O_TIMEOUT(what) { 0, "timeout", "DURATION", what }
 #define O_SERVICE { 0, "service", "S", "the service" }
 #define O_ENVIRONMENT { 0, "environment", "E", "the environment" }
+#define O_VERSIONS_ONLY                                                       \
+	{ 0, "versions-only", NULL, "only record the version: no app or "     \
+	    "image entry needed" }
 #define O_END { 0, NULL, NULL, NULL }
 
 const struct cli_option cli_global_options[] = {
@@ -69,13 +72,13 @@ static const struct cli_option opts_bump[] = { O_SERVICE, O_ENVIRONMENT,
 	{ 0, "digest", "D", "pin the image digest instead of a tag" },
 	{ 0, "force", NULL, "deploy a version that a rollback holds" },
 	O_TIMEOUT("give up after it (default: versions.timeout)"),
-	O_OUTPUT("text or json"), O_END };
+	O_VERSIONS_ONLY, O_OUTPUT("text or json"), O_END };
 static const struct cli_option opts_rollback[] = { O_SERVICE,
 	O_ENVIRONMENT,
 	{ 0, "commit", "SHA", "the deploy to revert (default: the newest)" },
 	{ 0, "image", "I", "the images entry (default: the deploy's)" },
 	O_TIMEOUT("give up after it (default: versions.timeout)"),
-	O_OUTPUT("text or json"), O_END };
+	O_VERSIONS_ONLY, O_OUTPUT("text or json"), O_END };
 static const struct cli_option opts_status[] = {
 	{ 0, "address", "HOST:PORT", "the agent (default: listen)" },
 	O_OUTPUT("table or json"), O_END };
@@ -126,11 +129,11 @@ static const struct cli_command cli_table[] = {
 	    "apply wave by wave, then prune; all apps in order if none given",
 	    opts_sync, ex_sync },
 	{ "bump", cmd_bump, "--service S --environment E --version V "
-	    "[--image I] [--tag T | --digest D] [--force]",
+	    "[--image I] [--tag T | --digest D] [--force] [--versions-only]",
 	    "commit a version bump and push it compare-and-swap", opts_bump,
 	    ex_bump },
 	{ "rollback", cmd_rollback, "--service S --environment E "
-	    "[--commit SHA]", "commit the revert of a deploy's values and "
+	    "[--commit SHA] [--versions-only]", "commit the revert of a deploy's values and "
 	    "push it", opts_rollback, ex_rollback },
 	{ "serve", cmd_serve, "", "run the agent: webhooks, polling, syncs, "
 	    "API and metrics", opts_none, ex_serve },

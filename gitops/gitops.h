@@ -1557,6 +1557,8 @@ struct versions_request {
 	const char		*commit;	/* rollback: NULL the newest bump */
 	int			 force;		/* bump a held version */
 	uint64_t		 timeout_ms;	/* 0: versions.timeout */
+	/* An app must deploy it and its images entry be found (the CLI). */
+	int			 require_image;
 };
 enum versions_outcome {
 	VERSIONS_COMMITTED,	/* pushed: commit */
