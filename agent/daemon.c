@@ -528,7 +528,7 @@ daemon_job_done(struct agent *a, struct job *job)
 	struct app_view		*av;
 	struct json		*rep, *res;
 	const char		*name, *outcome, *reason, *sv;
-	char			*l, *err;
+	char			*l, *err, at[TIME_FORMAT_LEN];
 	double			 secs;
 
 	if (job->fetched != 0) {
@@ -570,8 +570,8 @@ daemon_job_done(struct agent *a, struct job *job)
 			    NULL);
 			json_free(av->rollback);
 			av->rollback = json_dup(res);
-			json_set(av->rollback, "at", json_new_number(
-			    (double)job->finished_ms / 1000.0));
+			time_format(job->finished_ms, at, sizeof at);
+			json_set(av->rollback, "at", json_new_string(at));
 			continue;
 		}
 		daemon_set_string(&av->outcome, outcome);
