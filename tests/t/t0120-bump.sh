@@ -157,7 +157,8 @@ test_expect_success 'bump and rollback say committed, and how to follow the depl
 	gitops_agent -c agent.yaml bump --service checkout \
 	    --environment staging --version v1.1.1 >out &&
 	test_grep "^committed checkout v1.1.1 to staging: commit " out &&
-	test_grep "^not deployed yet: a running agent syncs app .checkout-staging. when it next fetches repository .infra.; follow it with .gitops-agent -c agent.yaml status.$" out &&
+	test_grep "^not deployed yet: a running agent syncs app .checkout-staging. when it next fetches repository .infra.; follow it with .gitops-agent -c agent.yaml status.$" \
+	    out &&
 	! grep -q "deployed checkout" out &&
 	gitops_agent -c agent.yaml rollback --service checkout \
 	    --environment staging >out &&
@@ -196,7 +197,14 @@ test_expect_success 'an app with no images entry: exit 1 naming it, unless --ver
 	git -C work pull -q "$URL" main &&
 	git -C work add -A && git -C work commit -q -m bare &&
 	git -C work push -q "$URL" main &&
-	printf "  - name: bare-staging\n    repository: infra\n    path: apps/bare/staging\n    target: {type: directory, path: ./live}\n    service: bare\n    environment: staging\n" >bare-app &&
+	cat >bare-app <<-\EOF &&
+	  - name: bare-staging
+	    repository: infra
+	    path: apps/bare/staging
+	    target: {type: directory, path: ./live}
+	    service: bare
+	    environment: staging
+	EOF
 	sed "/^apps:/r bare-app" agent.yaml >bare.yaml &&
 	before=$(git ls-remote "$URL" refs/heads/main) &&
 	test_expect_code 1 gitops_agent -c bare.yaml bump --service bare \
@@ -251,7 +259,8 @@ test_expect_success 'a value with a line break is refused, never copied into tra
 	sed -i "/^staging:/r $GOLDEN/evil-line.txt" check/versions.yaml &&
 	test_grep "evil" check/versions.yaml &&
 	git -C check commit -q -am evil && git -C check push -q origin main &&
-	test_expect_code 1 gitops_agent -c agent.yaml bump --versions-only --service evil \
+	test_expect_code 1 gitops_agent -c agent.yaml bump \
+	    --versions-only --service evil \
 	    --environment staging --version v2 2>err &&
 	test_grep "holds a control character" err &&
 	fresh_clone && sed -i "/^  evil:/d" check/versions.yaml &&
@@ -391,7 +400,8 @@ test_expect_success 'signed commits: git verify-commit accepts them' '
 test_expect_success 'a missing signing key fails before anything is pushed' '
 	write_config nokey.yaml "$URL" "  signing_key: ./nokey" &&
 	before=$(git ls-remote "$URL" refs/heads/main) &&
-	test_expect_code 1 gitops_agent -c nokey.yaml bump --versions-only --service payments \
+	test_expect_code 1 gitops_agent -c nokey.yaml bump \
+	    --versions-only --service payments \
 	    --environment production --version v1.9.2 2>err &&
 	test_grep "cannot sign the commit with .*nokey" err &&
 	test "$(git ls-remote "$URL" refs/heads/main)" = "$before"
@@ -417,7 +427,8 @@ spawn_bg() {
 
 test_expect_success 'a writer killed while queued: its request never lands' '
 	hold_queue 30 &&
-	spawn_bg "$GITOPS_AGENT" -c agent.yaml bump --versions-only --service payments \
+	spawn_bg "$GITOPS_AGENT" -c agent.yaml bump \
+	    --versions-only --service payments \
 	    --environment production --version v-killed >killed.out 2>&1 &&
 	test_wait_for 50 sh -c "ls state/repos/infra.queue/req-*.json" &&
 	kill -9 $bg_pid && { wait $bg_pid; true; } &&
@@ -433,10 +444,12 @@ test_expect_success 'a writer killed while queued: its request never lands' '
 test_expect_success 'writers with other settings share the queue, never a batch' '
 	write_config other.yaml "$URL" "  held_file: other-held.yaml" &&
 	hold_queue 30 &&
-	spawn_bg gitops_agent -c agent.yaml bump --versions-only --service catalog \
+	spawn_bg gitops_agent -c agent.yaml bump \
+	    --versions-only --service catalog \
 	    --environment staging --version v0.9.2 >a.out 2>&1 &&
 	a=$bg_pid &&
-	spawn_bg gitops_agent -c other.yaml bump --versions-only --service catalog \
+	spawn_bg gitops_agent -c other.yaml bump \
+	    --versions-only --service catalog \
 	    --environment staging --version v0.9.3 >b.out 2>&1 &&
 	b=$bg_pid &&
 	test_wait_for 50 sh -c "test \$(ls state/repos/infra.queue/req-*.json | wc -l) -eq 2" &&
@@ -469,7 +482,8 @@ test_expect_success 'a leader that died after pushing: the next one checks, neve
 test_expect_success 'a queued writer past its deadline withdraws, nothing committed' '
 	before=$(git ls-remote "$URL" refs/heads/main) &&
 	hold_queue 30 &&
-	test_expect_code 1 gitops_agent -c agent.yaml bump --versions-only --service catalog \
+	test_expect_code 1 gitops_agent -c agent.yaml bump \
+	    --versions-only --service catalog \
 	    --environment staging --version v0.9.9 --timeout 1s 2>err;
 	release_queue;
 	test_grep "gave up after 1s waiting for the other writers of .infra. to finish (nothing was committed)" err &&
