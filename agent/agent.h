@@ -230,4 +230,33 @@ int	cmd_config_reference(struct cli_env *, int, char **);
 int	cmd_bump(struct cli_env *, int, char **);
 int	cmd_rollback(struct cli_env *, int, char **);
 
+/* commands.c: the command table, the help, usage errors */
+#define CLI_DEFAULT_CONFIG "./gitops-agent.yaml"
+struct cli_option {
+	int		 short_name;	/* 0: none */
+	const char	*name;		/* the long name, without "--" */
+	const char	*arg;		/* its argument's name; NULL: none */
+	const char	*help;
+};
+struct cli_command {
+	const char		*name;
+	int			(*fn)(struct cli_env *, int, char **);
+	const char		*synopsis;	/* after the name */
+	const char		*summary;
+	const struct cli_option	*options;	/* to a NULL name */
+	const char *const	*examples;	/* to a NULL */
+};
+/* -c/--config, -v, -h/--help, -V/--version: anywhere on the line. */
+extern const struct cli_option cli_global_options[];
+const struct cli_command *cli_commands(size_t *);
+const struct cli_command *cli_command_find(const char *);
+const struct cli_option *cli_option_find(const struct cli_option *,
+		     const char *, size_t, int);
+int		 cli_option_known(const char *, size_t, int);
+void		 cli_help(FILE *, const struct cli_command *);
+int		 cli_usage_error(const char *, const char *, ...)
+		     __attribute__((__format__(__printf__, 2, 3)));
+int		 cmd_version(struct cli_env *, int, char **);
+int		 cmd_help(struct cli_env *, int, char **);
+
 #endif /* AGENT_H */

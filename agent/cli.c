@@ -61,6 +61,7 @@ struct cli_opts {
 	uint64_t	 timeout_ms;	/* 0: default */
 	int		 no_external;
 	int		 force_prune;	/* past a target's prune bound */
+	int		 versions_only;	/* bump, rollback: no app needed */
 };
 
 enum {
@@ -84,6 +85,7 @@ enum {
 	OPT_COMMIT,
 	OPT_FORCE,
 	OPT_FORCE_PRUNE,
+	OPT_VERSIONS_ONLY,
 };
 
 static const struct option cli_long_options[] = {
@@ -107,19 +109,19 @@ static const struct option cli_long_options[] = {
 	{ "commit", required_argument, NULL, OPT_COMMIT },
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "force-prune", no_argument, NULL, OPT_FORCE_PRUNE },
+	{ "versions-only", no_argument, NULL, OPT_VERSIONS_ONLY },
 	{ NULL, 0, NULL, 0 },
 };
 
 /*
- * Parse the options of a subcommand. allowed lists the long options it
- * takes (by id); anything else is a usage error naming the option.
+ * Parse the options of a subcommand; main.c has checked that the command
+ * takes them (the command table says which).
  */
 static int
-cli_parse_opts(int argc, char **argv, const int *allowed,
-    struct cli_opts *o)
+cli_parse_opts(int argc, char **argv, struct cli_opts *o)
 {
 	char	*cause = NULL;
-	int	 ch, i, ok;
+	int	 ch;
 
 	memset(o, 0, sizeof *o);
 	o->prune = -1;
@@ -129,18 +131,9 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 	    NULL)) != -1) {
 		if (ch == 'o')
 			ch = OPT_OUTPUT;
+		/* main.c checked them against the command table. */
 		if (ch == '?' || ch == ':') {
-			fprintf(stderr, "gitops-agent %s: bad or incomplete "
-			    "option '%s'\n", argv[0], argv[optind - 1]);
-			return (-1);
-		}
-		for (ok = 0, i = 0; allowed[i] != 0; i++) {
-			if (allowed[i] == ch)
-				ok = 1;
-		}
-		if (!ok) {
-			fprintf(stderr, "gitops-agent %s: option '%s' does not "
-			    "apply to this command\n", argv[0],
+			cli_usage_error(argv[0], "bad option '%s'",
 			    argv[optind - 1]);
 			return (-1);
 		}
@@ -172,8 +165,8 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 		case OPT_TIMEOUT:
 			if (duration_parse(optarg, &o->timeout_ms,
 			    &cause) == -1 || o->timeout_ms == 0) {
-				fprintf(stderr, "gitops-agent %s: --timeout: "
-				    "%s\n", argv[0], cause != NULL ? cause :
+				cli_usage_error(argv[0], "--timeout: %s",
+				    cause != NULL ? cause :
 				    "must be more than zero");
 				free(cause);
 				return (-1);
@@ -212,6 +205,9 @@ cli_parse_opts(int argc, char **argv, const int *allowed,
 		case OPT_FORCE_PRUNE:
 			o->force_prune = 1;
 			break;
+		case OPT_VERSIONS_ONLY:
+			o->versions_only = 1;
+			break;
 		}
 	}
 	o->args = argv + optind;
@@ -226,8 +222,8 @@ cli_check_output(const char *cmd, const char *output, const char *a,
 	if (output == NULL || strcmp(output, a) == 0 ||
 	    strcmp(output, b) == 0)
 		return (0);
-	fprintf(stderr, "gitops-agent %s: unknown output format '%s' (use %s "
-	    "or %s)\n", cmd, output, a, b);
+	cli_usage_error(cmd, "unknown output format '%s' (use %s or %s)",
+	    output, a, b);
 	return (-1);
 }
 
@@ -476,9 +472,8 @@ cli_resolve_apps(struct cli_env *env, int argc, char **argv,
 	memset(order, 0, sizeof *order);
 	if (o->path != NULL) {
 		if (argc > optind) {
-			fprintf(stderr, "gitops-agent %s: give either APP or "
-			    "--path, not both\n", argv[0]);
-			return (EXIT_ERROR);
+			return (cli_usage_error(argv[0], "give either APP or "
+			    "--path, not both"));
 		}
 		strv_add(order, "");
 		return (EXIT_OK);
@@ -533,20 +528,39 @@ cli_app_get(const struct config *cfg, const char *name,
 	return (cli_app_from_config(cfg, name, o, cause));
 }
 
+/* The operands of a one-app command: APP, or none with --path. */
+static int
+cli_one_app(const char *cmd, const struct cli_opts *o)
+{
+	if (o->path != NULL && o->nargs > 0) {
+		cli_usage_error(cmd, "give either APP or --path, not both");
+		return (-1);
+	}
+	if (o->path == NULL && o->nargs == 0) {
+		cli_usage_error(cmd, "missing APP (or --path DIR)");
+		return (-1);
+	}
+	if (o->nargs > 1) {
+		cli_usage_error(cmd, "one APP only ('%s' is one too many)",
+		    o->args[1]);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 cmd_check(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { 0 };
 	struct cli_opts		 o;
 	struct config		*cfg;
 	struct strv		 order;
 	char			*cause = NULL;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+	if (cli_parse_opts(argc, argv, &o) == -1)
 		return (EXIT_ERROR);
 	if (argc > optind) {
-		fprintf(stderr, "usage: gitops-agent [-c FILE] check\n");
-		return (EXIT_ERROR);
+		return (cli_usage_error(argv[0], "unexpected argument '%s'",
+		    argv[optind]));
 	}
 	if ((cfg = cli_load_config(env)) == NULL)
 		return (EXIT_DIFFERENT);
@@ -579,8 +593,6 @@ cmd_config_reference(struct cli_env *env, int argc, char **argv)
 int
 cmd_validate(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_NO_EXTERNAL,
-				     OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg;
 	struct strv		 order;
@@ -590,7 +602,7 @@ cmd_validate(struct cli_env *env, int argc, char **argv)
 	size_t			 i;
 	int			 rc, failed = 0;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+	if (cli_parse_opts(argc, argv, &o) == -1)
 		return (EXIT_ERROR);
 	if ((rc = cli_resolve_apps(env, argc, argv, &o, &cfg,
 	    &order)) != EXIT_OK)
@@ -646,8 +658,6 @@ cli_render_one(struct cli_env *env, char **argv, const struct cli_opts *o,
 int
 cmd_render(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_NO_EXTERNAL,
-				     OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct cli_app		*a = NULL;
@@ -656,14 +666,10 @@ cmd_render(struct cli_env *env, int argc, char **argv)
 	size_t			 i;
 	int			 rc;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1)
+	if (cli_parse_opts(argc, argv, &o) == -1)
 		return (EXIT_ERROR);
-	if ((o.path == NULL && argc - optind != 1) ||
-	    (o.path != NULL && argc > optind)) {
-		fprintf(stderr, "usage: gitops-agent render APP | "
-		    "--path DIR\n");
+	if (cli_one_app(argv[0], &o) == -1)
 		return (EXIT_ERROR);
-	}
 	if ((rc = cli_render_one(env, argv, &o, 1, &cfg, &a, &set)) ==
 	    EXIT_OK) {
 		for (i = 0; i < set->n; i++) {
@@ -681,8 +687,6 @@ cmd_render(struct cli_env *env, int argc, char **argv)
 int
 cmd_plan(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_OUTPUT,
-				     OPT_NO_EXTERNAL, OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct cli_app		*a = NULL;
@@ -692,19 +696,11 @@ cmd_plan(struct cli_env *env, int argc, char **argv)
 	char			*text;
 	int			 rc = EXIT_DIFFERENT;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "table", "json") == -1)
 		return (EXIT_ERROR);
-	if (o.path == NULL && argc - optind != 1) {
-		fprintf(stderr, "usage: gitops-agent plan APP | --path DIR "
-		    "[--output table|json]\n");
+	if (cli_one_app(argv[0], &o) == -1)
 		return (EXIT_ERROR);
-	}
-	if (o.path != NULL && argc > optind) {
-		fprintf(stderr, "gitops-agent plan: give either APP or "
-		    "--path, not both\n");
-		return (EXIT_ERROR);
-	}
 	if ((rc = cli_render_one(env, argv, &o, 0, &cfg, &a, &set)) !=
 	    EXIT_OK)
 		goto out;
@@ -758,9 +754,6 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 int
 cmd_diff(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
-				     OPT_OUTPUT, OPT_PRUNE, OPT_NO_PRUNE,
-				     OPT_NO_EXTERNAL, OPT_REVISION, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct cli_app		*a = NULL;
@@ -770,16 +763,14 @@ cmd_diff(struct cli_env *env, int argc, char **argv)
 	size_t			 i;
 	int			 rc = EXIT_ERROR, json;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "text", "json") == -1)
 		return (EXIT_ERROR);
 	json = o.output != NULL && strcmp(o.output, "json") == 0;
-	if ((o.path == NULL && argc - optind != 1) ||
-	    (o.path != NULL && (argc > optind || o.target == NULL))) {
-		fprintf(stderr, "usage: gitops-agent diff APP | --path DIR "
-		    "--target DIR [--output text|json]\n");
+	if (cli_one_app(argv[0], &o) == -1)
 		return (EXIT_ERROR);
-	}
+	if (o.path != NULL && o.target == NULL)
+		return (cli_usage_error(argv[0], "--path needs --target"));
 	if (o.path == NULL && (cfg = cli_load_config(env)) == NULL)
 		return (EXIT_ERROR);
 	if ((a = cli_app_get(cfg, argv[optind], &o, &cause)) == NULL ||
@@ -878,11 +869,6 @@ cli_print_result(const struct sync_result *r)
 int
 cmd_sync(struct cli_env *env, int argc, char **argv)
 {
-	static const int	 allowed[] = { OPT_PATH, OPT_TARGET, OPT_APP,
-				     OPT_OUTPUT, OPT_STATE_DIR, OPT_DRY_RUN,
-				     OPT_PRUNE, OPT_NO_PRUNE, OPT_TIMEOUT,
-				     OPT_NO_EXTERNAL, OPT_REVISION,
-				     OPT_FORCE_PRUNE, 0 };
 	struct cli_opts		 o;
 	struct config		*cfg = NULL;
 	struct strv		 order, failed;
@@ -894,15 +880,12 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 	size_t			 i;
 	int			 rc, json;
 
-	if (cli_parse_opts(argc, argv, allowed, &o) == -1 ||
+	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "text", "json") == -1)
 		return (EXIT_ERROR);
 	json = o.output != NULL && strcmp(o.output, "json") == 0;
-	if (o.path != NULL && o.target == NULL) {
-		fprintf(stderr, "usage: gitops-agent sync --path DIR --target "
-		    "DIR [--dry-run]\n");
-		return (EXIT_ERROR);
-	}
+	if (o.path != NULL && o.target == NULL)
+		return (cli_usage_error(argv[0], "--path needs --target"));
 	if ((rc = cli_resolve_apps(env, argc, argv, &o, &cfg,
 	    &order)) != EXIT_OK)
 		return (rc);
@@ -956,6 +939,21 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 }
 
 /*
+ * What applies a commit of the versions repository: the agent syncing
+ * the app at its next fetch (a webhook or a poll), not this command.
+ */
+static void
+cli_versions_follow(const struct cli_env *env, const struct config_app *app)
+{
+	const char	*c = env->config_given ? " -c " : "";
+
+	printf("not deployed yet: a running agent syncs app '%s' when it next "
+	    "fetches repository '%s'; follow it with 'gitops-agent%s%s "
+	    "status'\n", app->name, app->repository, c,
+	    env->config_given ? env->config_file : "");
+}
+
+/*
  * bump and rollback: one commit to the versions repository, pushed
  * compare-and-swap. Exit 0 when it landed or the remote already held it,
  * 1 when it was refused (held, superseded) or failed, 2 on usage.
@@ -964,13 +962,7 @@ static int
 cli_versions(struct cli_env *env, int argc, char **argv,
     enum versions_kind kind)
 {
-	static const int	 allowed_bump[] = { OPT_SERVICE,
-				     OPT_ENVIRONMENT, OPT_VERSION, OPT_IMAGE,
-				     OPT_TAG, OPT_DIGEST, OPT_FORCE,
-				     OPT_TIMEOUT, OPT_OUTPUT, 0 };
-	static const int	 allowed_rollback[] = { OPT_SERVICE,
-				     OPT_ENVIRONMENT, OPT_COMMIT, OPT_IMAGE,
-				     OPT_TIMEOUT, OPT_OUTPUT, 0 };
+	const struct config_app	*app;
 	struct versions_request	 req;
 	struct versions_result	 r;
 	struct cli_opts		 o;
@@ -979,22 +971,17 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 	char			*cause = NULL, *text;
 	int			 rc;
 
-	if (cli_parse_opts(argc, argv, kind == VERSIONS_BUMP ? allowed_bump :
-	    allowed_rollback, &o) == -1 ||
+	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "text", "json") == -1)
 		return (EXIT_ERROR);
-	if (o.nargs != 0 || o.service == NULL || o.environment == NULL ||
-	    (kind == VERSIONS_BUMP && o.version == NULL)) {
-		if (kind == VERSIONS_BUMP)
-			fprintf(stderr, "usage: gitops-agent bump --service S "
-			    "--environment E --version V [--image I] "
-			    "[--tag T | --digest D] [--force]\n");
-		else
-			fprintf(stderr, "usage: gitops-agent rollback "
-			    "--service S --environment E [--commit SHA] "
-			    "[--image I]\n");
-		return (EXIT_ERROR);
-	}
+	if (o.nargs != 0)
+		return (cli_usage_error(argv[0], "unexpected argument '%s'",
+		    o.args[0]));
+	if (o.service == NULL || o.environment == NULL ||
+	    (kind == VERSIONS_BUMP && o.version == NULL))
+		return (cli_usage_error(argv[0], "missing %s",
+		    o.service == NULL ? "--service S" : o.environment == NULL ?
+		    "--environment E" : "--version V"));
 	if ((cfg = cli_load_config(env)) == NULL)
 		return (EXIT_ERROR);
 	memset(&req, 0, sizeof req);
@@ -1008,6 +995,7 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 	req.commit = o.commit;
 	req.force = o.force;
 	req.timeout_ms = o.timeout_ms;
+	req.require_image = !o.versions_only;
 	if (versions_write(cfg, &req, &r, &cause) == -1) {
 		cli_print_cause(argv[0], cause);
 		free(cause);
@@ -1015,6 +1003,7 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 		return (EXIT_DIFFERENT);
 	}
 	rc = r.outcome == VERSIONS_REFUSED ? EXIT_DIFFERENT : EXIT_OK;
+	app = job_deploy_app(cfg, o.service, o.environment);
 	if (o.output != NULL && strcmp(o.output, "json") == 0) {
 		j = json_new_object();
 		json_set(j, "outcome", json_new_string(
@@ -1036,17 +1025,21 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 		json_set(j, "attempts", json_new_number(r.attempts));
 		json_set(j, "batch", json_new_number(r.batch));
 		json_set(j, "elapsedMs", json_new_number((double)r.elapsed_ms));
+		if (app != NULL)
+			json_set(j, "app", json_new_string(app->name));
 		text = json_print(j, 1);
 		printf("%s\n", text);
 		free(text);
 		json_free(j);
 	} else if (r.outcome == VERSIONS_REFUSED)
 		fprintf(stderr, "%s: %s\n", argv[0], r.summary);
-	else if (r.commit != NULL)
+	else if (r.commit != NULL) {
 		printf("%s: commit %s (attempt %d, batch of %d, %llu ms)\n",
 		    r.summary, r.commit, r.attempts, r.batch,
 		    (unsigned long long)r.elapsed_ms);
-	else
+		if (app != NULL)
+			cli_versions_follow(env, app);
+	} else
 		printf("%s\n", r.summary);
 	versions_result_free(&r);
 	config_free(cfg);

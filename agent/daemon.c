@@ -528,7 +528,7 @@ daemon_job_done(struct agent *a, struct job *job)
 	struct app_view		*av;
 	struct json		*rep, *res;
 	const char		*name, *outcome, *reason, *sv;
-	char			*l, *err;
+	char			*l, *err, at[TIME_FORMAT_LEN];
 	double			 secs;
 
 	if (job->fetched != 0) {
@@ -570,8 +570,8 @@ daemon_job_done(struct agent *a, struct job *job)
 			    NULL);
 			json_free(av->rollback);
 			av->rollback = json_dup(res);
-			json_set(av->rollback, "at", json_new_number(
-			    (double)job->finished_ms / 1000.0));
+			time_format(job->finished_ms, at, sizeof at);
+			json_set(av->rollback, "at", json_new_string(at));
 			continue;
 		}
 		daemon_set_string(&av->outcome, outcome);
@@ -884,16 +884,12 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 {
 	struct agent	 a;
 	char		*cause = NULL;
-	int		 rc = EXIT_ERROR, ch;
+	int		 rc = EXIT_ERROR;
 
-	while ((ch = getopt(argc, argv, "")) != -1) {
-		fprintf(stderr, "usage: gitops-agent serve\n");
-		return (EXIT_ERROR);
-	}
-	if (argc > optind) {
-		fprintf(stderr, "usage: gitops-agent serve\n");
-		return (EXIT_ERROR);
-	}
+	/* main.c checked the options: serve takes none. */
+	if (argc > 1)
+		return (cli_usage_error(argv[0], "unexpected argument '%s'",
+		    argv[1]));
 	memset(&a, 0, sizeof a);
 	a.config_file = env->config_file;
 	a.started_ms = time_now_ms();

@@ -230,6 +230,7 @@ daemon_note_webhook(struct agent *a, const char *repo,
 	const struct config	*cfg = a->ac->cfg;
 	struct app_view		*av;
 	struct json		*o;
+	char			 at[TIME_FORMAT_LEN];
 	size_t			 i;
 
 	for (i = 0; i < cfg->napps; i++) {
@@ -244,8 +245,8 @@ daemon_note_webhook(struct agent *a, const char *repo,
 			json_set(o, "delivery", json_new_string(ev->delivery));
 		if (ev->after != NULL)
 			json_set(o, "after", json_new_string(ev->after));
-		json_set(o, "receivedAt", json_new_number(
-		    (double)time_now_ms() / 1000.0));
+		time_format(time_now_ms(), at, sizeof at);
+		json_set(o, "receivedAt", json_new_string(at));
 		json_free(av->webhook);
 		av->webhook = o;
 	}

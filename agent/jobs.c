@@ -188,13 +188,14 @@ static void
 job_notify(const struct config *cfg, struct json *event)
 {
 	struct http_response	 resp;
-	char			*body, *cause = NULL;
+	char			*body, *cause = NULL, at[TIME_FORMAT_LEN];
 
 	if (cfg->notify_url == NULL) {
 		json_free(event);
 		return;
 	}
-	json_set(event, "at", json_new_number((double)time_now_ms() / 1000.0));
+	time_format(time_now_ms(), at, sizeof at);
+	json_set(event, "at", json_new_string(at));
 	body = json_print(event, 0);
 	json_free(event);
 	if (http_request("POST", cfg->notify_url, "application/json", body,

@@ -174,7 +174,7 @@ cmd_status(struct cli_env *env, int argc, char **argv)
 	size_t		 len, token_len = 0;
 	int		 ch, rc = EXIT_ERROR;
 
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			address = optarg;
@@ -183,12 +183,16 @@ cmd_status(struct cli_env *env, int argc, char **argv)
 			output = optarg;
 			break;
 		default:
-			goto usage;
+			/* main.c checked them against the command table. */
+			return (cli_usage_error(argv[0], "bad option"));
 		}
 	}
-	if (argc > optind || (strcmp(output, "table") != 0 &&
-	    strcmp(output, "json") != 0))
-		goto usage;
+	if (argc > optind)
+		return (cli_usage_error(argv[0], "unexpected argument '%s'",
+		    argv[optind]));
+	if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0)
+		return (cli_usage_error(argv[0], "unknown output format '%s' "
+		    "(use table or json)", output));
 	if (address == NULL) {
 		if ((cfg = config_load(env->config_file, &cause)) == NULL) {
 			fprintf(stderr, "%s\n", cause);
@@ -250,8 +254,4 @@ out:
 	json_free(apps);
 	config_free(cfg);
 	return (rc);
-usage:
-	fprintf(stderr, "usage: gitops-agent status [--address HOST:PORT] "
-	    "[--output table|json]\n");
-	return (EXIT_ERROR);
 }

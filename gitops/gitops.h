@@ -177,6 +177,9 @@ int		 duration_parse(const char *, uint64_t *, char **);
 char		*duration_format(uint64_t);
 /* Wall-clock and monotonic time in milliseconds. */
 uint64_t	 time_now_ms(void);
+/* Milliseconds since the epoch -> RFC 3339 UTC, to the second. */
+#define TIME_FORMAT_LEN	21
+void		 time_format(uint64_t, char *, size_t);
 /*
  * UTF-8: whether len bytes are valid (no NUL, overlong form, surrogate or
  * code point past U+10FFFF), and a copy (NUL-terminated) with each byte
@@ -1557,6 +1560,8 @@ struct versions_request {
 	const char		*commit;	/* rollback: NULL the newest bump */
 	int			 force;		/* bump a held version */
 	uint64_t		 timeout_ms;	/* 0: versions.timeout */
+	/* An app must deploy it and its images entry be found (the CLI). */
+	int			 require_image;
 };
 enum versions_outcome {
 	VERSIONS_COMMITTED,	/* pushed: commit */

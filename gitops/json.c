@@ -656,10 +656,28 @@ json_parse(const char *text, size_t len, char **cause)
 char *
 json_print(const struct json *j, int pretty)
 {
-	char	*s;
+	struct buf	 b;
+	char		*s, *p;
+	int		 indent = 1;
 
 	s = pretty ? cJSON_Print(CC(j)) : cJSON_PrintUnformatted(CC(j));
 	if (s == NULL)
 		fatalx("json_print: out of memory");
-	return (s);
+	if (!pretty)
+		return (s);
+	/*
+	 * cJSON indents with tabs and puts one after a key's colon; we print
+	 * two spaces a level, and a space there. A string holds no raw tab
+	 * (it is escaped), so every tab is layout.
+	 */
+	buf_init(&b);
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '\t')
+			buf_add(&b, indent ? "  " : " ", indent ? 2 : 1);
+		else
+			buf_addc(&b, *p);
+		indent = *p == '\n' || (indent && *p == '\t');
+	}
+	free(s);
+	return (buf_release(&b));
 }

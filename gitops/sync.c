@@ -610,14 +610,9 @@ sync_result_has_changes(const struct sync_result *res)
 static struct json *
 sync_time_json(uint64_t ms)
 {
-	struct tm	tm;
-	time_t		sec = (time_t)(ms / 1000);
-	char		tbuf[32], out[40];
+	char	out[TIME_FORMAT_LEN];
 
-	if (gmtime_r(&sec, &tm) == NULL)
-		return (json_new_null());
-	strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, sizeof out, "%s.%03uZ", tbuf, (unsigned)(ms % 1000));
+	time_format(ms, out, sizeof out);
 	return (json_new_string(out));
 }
 

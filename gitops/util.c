@@ -831,6 +831,21 @@ time_now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
+/*
+ * A wall-clock time as the CLI and the API print every time: RFC 3339 in
+ * UTC, to the second (2026-12-05T23:10:15Z).
+ */
+void
+time_format(uint64_t ms, char *out, size_t len)
+{
+	struct tm	tm;
+	time_t		sec = (time_t)(ms / 1000);
+
+	if (gmtime_r(&sec, &tm) == NULL ||
+	    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		strlcpy(out, "1970-01-01T00:00:00Z", len);
+}
+
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
 static size_t
 utf8_sequence(const unsigned char *s, size_t n)

@@ -565,6 +565,22 @@ vw_bump_image_fields(const struct versions_request *req, const char **tag,
 		*tag = req->version;
 }
 
+/* Why there is no images entry to set, naming service and environment. */
+static void
+vw_no_image(struct vw *w, const struct vw_values *now, char **cause)
+{
+	const struct versions_request	*req = w->req;
+
+	if (now->kustomization == NULL)
+		xasprintf(cause, "%s in %s: app '%s' has no kustomization in "
+		    "'%s': there is no image to set", req->service,
+		    req->environment, w->app->name, w->app->path);
+	else
+		xasprintf(cause, "%s in %s: %s", req->service,
+		    req->environment, now->image_error != NULL ?
+		    now->image_error : "no images entry to set");
+}
+
 static int
 vw_bump_edit(struct vw *w, struct source *src, const char *tip,
     struct vw_edit *e, char **cause)
@@ -582,13 +598,8 @@ vw_bump_edit(struct vw *w, struct source *src, const char *tip,
 	if (vw_values_read(w, src, req->image, &now, cause) == -1)
 		return (-1);
 	if (w->app != NULL && now.image == NULL &&
-	    (explicit_image || now.has_images)) {
-		if (now.kustomization == NULL)
-			xasprintf(cause, "app '%s' has no kustomization in "
-			    "'%s': there is no image to set", w->app->name,
-			    w->app->path);
-		else
-			*cause = xstrdup(now.image_error);
+	    (explicit_image || now.has_images || req->require_image)) {
+		vw_no_image(w, &now, cause);
 		goto out;
 	}
 	if (vw_held(w, src, req->version, &held, cause) == -1)
@@ -637,7 +648,7 @@ vw_bump_edit(struct vw *w, struct source *src, const char *tip,
 		    held);
 	vw_trailers(&b, w, e);
 	e->message = buf_release(&b);
-	xasprintf(&e->summary, "deployed %s %s to %s", req->service,
+	xasprintf(&e->summary, "committed %s %s to %s", req->service,
 	    req->version, req->environment);
 	rv = VW_COMMIT;
 out:
@@ -934,6 +945,11 @@ vw_rollback_edit(struct vw *w, struct source *src, const char *tip,
 
 	if (vw_values_read(w, src, w->bad.image, &now, cause) == -1)
 		return (-1);
+	if (w->app != NULL && now.image == NULL && req->require_image) {
+		vw_no_image(w, &now, cause);
+		vw_values_free(&now);
+		return (-1);
+	}
 	sbump = vw_short(w->bump);
 	if (vw_values_equal(&now, &w->good)) {
 		xasprintf(&e->summary, "%s in %s is already back at what it "
@@ -1000,7 +1016,8 @@ vw_rollback_edit(struct vw *w, struct source *src, const char *tip,
 		vw_trailer(&b, TRAILER_HELD, w->bad.version);
 	vw_trailer(&b, TRAILER_ROLLBACK_OF, w->bump);
 	e->message = buf_release(&b);
-	xasprintf(&e->summary, "rolled back %s in %s to %s (reverting %s)",
+	xasprintf(&e->summary, "committed the rollback of %s in %s to %s "
+	    "(reverting %s)",
 	    req->service, req->environment, w->good.version != NULL ?
 	    w->good.version : e->image, sbump);
 	rv = VW_COMMIT;
@@ -1518,6 +1535,12 @@ vw_job_new(const struct config *cfg, const struct config_repository *repo,
 			goto fail;
 		}
 		j->w.app = a;
+	}
+	if (j->w.app == NULL && req->require_image) {
+		xasprintf(cause, "no app deploys %s to %s: nothing would "
+		    "change what runs (--versions-only records the version "
+		    "alone)", req->service, req->environment);
+		goto fail;
 	}
 	if (j->w.app != NULL && strcmp(j->w.app->repository, repo->name) != 0) {
 		xasprintf(cause, "app '%s' is in repository '%s' and the "

@@ -86,6 +86,7 @@ vw_request_to_json(const struct versions_request *req, uint64_t deadline,
 			json_set(j, vw_request_keys[i], json_new_string(v));
 	}
 	json_set(j, "force", json_new_bool(req->force));
+	json_set(j, "require_image", json_new_bool(req->require_image));
 	/* Wall clock: another process reads it. */
 	json_set(j, "deadline", json_new_number((double)deadline));
 	json_set(j, "config", json_new_string(fp));
@@ -116,6 +117,7 @@ vw_request_from_json(const char *path, struct versions_request *req,
 		*vw_request_field(req, i) = json_path_string(j,
 		    vw_request_keys[i], NULL);
 	req->force = json_is_true(json_get(j, "force"));
+	req->require_image = json_is_true(json_get(j, "require_image"));
 	*deadline = (uint64_t)json_number(json_get(j, "deadline"));
 	return (j);
 }

@@ -270,7 +270,7 @@ test_expect_success 'a bad manifest is an error: exit 2, live untouched' '
 
 test_expect_success 'usage errors exit 2' '
 	test_expect_code 2 gitops_agent diff --path app 2>err &&
-	test_grep "usage" err &&
+	test_grep "^gitops-agent diff: --path needs --target" err &&
 	test_expect_code 2 gitops_agent diff --path app --target live \
 	    --output yaml 2>err
 '

@@ -266,8 +266,16 @@ test_expect_success 'config mode: sync APP applies and records the result' '
 	test -f state/apps/shop/last-sync.json &&
 	test_grep "\"app\":.*\"shop\"" state/apps/shop/last-sync.json &&
 	test_grep "\"status\":.*\"Succeeded\"" state/apps/shop/last-sync.json &&
-	test_grep "\"finishedAt\":.*\"[0-9-]*T[0-9:.]*Z\"" \
+	grep -E "^  \"finishedAt\": \"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\",$" \
 	    state/apps/shop/last-sync.json
+'
+
+test_expect_success 'sync --output json: two spaces a level, RFC 3339 times' '
+	gitops_agent -c gitops-agent.yaml sync shop --output json >out &&
+	! grep -q "	" out &&
+	test "$(head -n 1 out)" = "[{" &&
+	grep -q "^    \"app\": \"shop\",\$" out &&
+	grep -E -q "^    \"startedAt\": \"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\",\$" out
 '
 
 test_expect_success 'config mode: a failed sync is recorded with its resource' '

@@ -86,7 +86,7 @@ test_expect_success 'setup: an infra repository pushed over git://' '
 test_expect_success 'bump: one commit, only the two values changed (golden files)' '
 	gitops_agent -c agent.yaml bump --service checkout \
 	    --environment staging --version v1.1.0 >out 2>err &&
-	test_grep "deployed checkout v1.1.0 to staging: commit" out &&
+	test_grep "^committed checkout v1.1.0 to staging: commit" out &&
 	fresh_clone &&
 	test_cmp "$GOLDEN/versions.after.yaml" check/versions.yaml &&
 	test_cmp "$GOLDEN/kustomization.after.yaml" \
@@ -150,15 +150,79 @@ test_expect_success 'bump: bad input is refused, saying what and where' '
 	    2>err &&
 	test_grep "kustomization.yaml: no images entry named .ghcr.io/acme/nope. (it has: ghcr.io/acme/checkout, ghcr.io/acme/migrate)" err &&
 	test_expect_code 2 gitops_agent -c agent.yaml bump --service checkout \
-	    2>err && test_grep "usage: gitops-agent bump" err
+	    2>err && test_grep "^gitops-agent bump: missing --environment" err
+'
+
+test_expect_success 'bump and rollback say committed, and how to follow the deploy' '
+	gitops_agent -c agent.yaml bump --service checkout \
+	    --environment staging --version v1.1.1 >out &&
+	test_grep "^committed checkout v1.1.1 to staging: commit " out &&
+	test_grep "^not deployed yet: a running agent syncs app .checkout-staging. when it next fetches repository .infra.; follow it with .gitops-agent -c agent.yaml status.$" \
+	    out &&
+	! grep -q "deployed checkout" out &&
+	gitops_agent -c agent.yaml rollback --service checkout \
+	    --environment staging >out &&
+	test_grep "^committed the rollback of checkout in staging to v1.2.0 " out &&
+	test_grep "^not deployed yet: a running agent syncs app .checkout-staging." out
+'
+
+test_expect_success 'no app for the service in the environment: exit 1, nothing pushed' '
+	before=$(git ls-remote "$URL" refs/heads/main) &&
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service ghost \
+	    --environment staging --version v1 >out 2>err &&
+	test_grep "no app deploys ghost to staging" err &&
+	test_grep "versions-only" err &&
+	test_expect_code 1 gitops_agent -c agent.yaml bump --service checkout \
+	    --environment production --version v1 2>err &&
+	test_grep "no app deploys checkout to production" err &&
+	test_expect_code 1 gitops_agent -c agent.yaml rollback --service ghost \
+	    --environment staging 2>err &&
+	test "$(git ls-remote "$URL" refs/heads/main)" = "$before"
+'
+
+test_expect_success '--versions-only records the version of a service with no app' '
+	gitops_agent -c agent.yaml bump --versions-only --service ghost \
+	    --environment staging --version v1 >out &&
+	test_grep "^committed ghost v1 to staging: commit " out &&
+	! grep -q "not deployed yet" out &&
+	fresh_clone && test "$(version_of staging ghost)" = v1
+'
+
+test_expect_success 'an app with no images entry: exit 1 naming it, unless --versions-only' '
+	mkdir -p work/apps/bare/staging &&
+	printf "resources:\n  - cm.yaml\n" \
+	    >work/apps/bare/staging/kustomization.yaml &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n" \
+	    >work/apps/bare/staging/cm.yaml &&
+	git -C work pull -q "$URL" main &&
+	git -C work add -A && git -C work commit -q -m bare &&
+	git -C work push -q "$URL" main &&
+	cat >bare-app <<-\EOF &&
+	  - name: bare-staging
+	    repository: infra
+	    path: apps/bare/staging
+	    target: {type: directory, path: ./live}
+	    service: bare
+	    environment: staging
+	EOF
+	sed "/^apps:/r bare-app" agent.yaml >bare.yaml &&
+	before=$(git ls-remote "$URL" refs/heads/main) &&
+	test_expect_code 1 gitops_agent -c bare.yaml bump --service bare \
+	    --environment staging --version v2 2>err &&
+	test_grep "^bump: bare in staging: .*kustomization.yaml: no images entry to set" err &&
+	test "$(git ls-remote "$URL" refs/heads/main)" = "$before" &&
+	gitops_agent -c bare.yaml bump --versions-only --service bare \
+	    --environment staging --version v2 >out &&
+	test_grep "^committed bare v2 to staging" out &&
+	fresh_clone && test "$(version_of staging bare)" = v2
 '
 
 test_expect_success 'numbers stay text: 1.10 is rolled back to 1.10, not 1.1' '
-	gitops_agent -c agent.yaml bump --service numeric \
+	gitops_agent -c agent.yaml bump --versions-only --service numeric \
 	    --environment staging --version 1.11 &&
-	gitops_agent -c agent.yaml rollback --service numeric \
+	gitops_agent -c agent.yaml rollback --versions-only --service numeric \
 	    --environment staging >out &&
-	test_grep "rolled back numeric in staging to 1.10 " out &&
+	test_grep "rollback of numeric in staging to 1.10 " out &&
 	fresh_clone && test_grep "^  numeric: \"1.10\"\$" check/versions.yaml
 '
 
@@ -195,7 +259,8 @@ test_expect_success 'a value with a line break is refused, never copied into tra
 	sed -i "/^staging:/r $GOLDEN/evil-line.txt" check/versions.yaml &&
 	test_grep "evil" check/versions.yaml &&
 	git -C check commit -q -am evil && git -C check push -q origin main &&
-	test_expect_code 1 gitops_agent -c agent.yaml bump --service evil \
+	test_expect_code 1 gitops_agent -c agent.yaml bump \
+	    --versions-only --service evil \
 	    --environment staging --version v2 2>err &&
 	test_grep "holds a control character" err &&
 	fresh_clone && sed -i "/^  evil:/d" check/versions.yaml &&
@@ -212,7 +277,7 @@ test_expect_success 'rollback where a later bump changed the neighbouring line' 
 	gitops_agent -c agent.yaml bump --service checkout \
 	    --environment staging --version v2.0.0 >out &&
 	bad=$(sed -n "s/.*commit \([0-9a-f]*\) .*/\1/p" out) &&
-	gitops_agent -c agent.yaml bump --service payments \
+	gitops_agent -c agent.yaml bump --versions-only --service payments \
 	    --environment staging --version v2.5.0 &&
 	fresh_clone &&
 	# git revert conflicts here: the lines touch.
@@ -220,7 +285,7 @@ test_expect_success 'rollback where a later bump changed the neighbouring line' 
 	git -C check revert --abort &&
 	gitops_agent -c agent.yaml rollback --service checkout \
 	    --environment staging >out &&
-	test_grep "rolled back checkout in staging to v1.2.0" out &&
+	test_grep "rollback of checkout in staging to v1.2.0" out &&
 	fresh_clone &&
 	test "$(version_of staging checkout)" = v1.2.0 &&
 	test "$(version_of staging payments)" = v2.5.0 &&
@@ -269,7 +334,7 @@ test_expect_success 'an operator git revert counts: the next rollback goes furth
 	git -C check push -q origin main &&
 	gitops_agent -c agent.yaml rollback --service checkout \
 	    --environment staging >out &&
-	test_grep "rolled back checkout in staging to v2.0.0" out
+	test_grep "rollback of checkout in staging to v2.0.0" out
 '
 
 test_expect_success 'a push refused by a pre-receive hook: clear error, two tries, no storm' '
@@ -297,12 +362,12 @@ test_expect_success 'a push whose answer is lost but landed counts as landed' '
 	chmod +x srv/infra.git/hooks/post-receive &&
 	write_config slow.yaml "$URL" &&
 	sed -i "s/timeout: 5s/timeout: 2s/" slow.yaml &&
-	gitops_agent -c slow.yaml bump --service payments \
+	gitops_agent -c slow.yaml bump --versions-only --service payments \
 	    --environment production --version v1.9.5 >out 2>err;
 	rc=$? &&
 	rm -f srv/infra.git/hooks/post-receive &&
 	test $rc -eq 0 &&
-	test_grep "deployed payments v1.9.5 to production: commit" out &&
+	test_grep "committed payments v1.9.5 to production: commit" out &&
 	test_grep "push failed" err &&
 	fresh_clone &&
 	test "$(git -C check log --format=%s -1)" = "Deploy payments v1.9.5 to production"
@@ -322,7 +387,7 @@ test_expect_success 'a remote that never answers: the bump ends at its deadline'
 test_expect_success 'signed commits: git verify-commit accepts them' '
 	ssh-keygen -q -t ed25519 -N "" -C deploy -f signkey &&
 	write_config signed.yaml "$URL" "  signing_key: ./signkey" &&
-	gitops_agent -c signed.yaml bump --service payments \
+	gitops_agent -c signed.yaml bump --versions-only --service payments \
 	    --environment production --version v1.9.1 &&
 	fresh_clone &&
 	echo "deploy@example.com $(cat signkey.pub)" >allowed &&
@@ -335,7 +400,8 @@ test_expect_success 'signed commits: git verify-commit accepts them' '
 test_expect_success 'a missing signing key fails before anything is pushed' '
 	write_config nokey.yaml "$URL" "  signing_key: ./nokey" &&
 	before=$(git ls-remote "$URL" refs/heads/main) &&
-	test_expect_code 1 gitops_agent -c nokey.yaml bump --service payments \
+	test_expect_code 1 gitops_agent -c nokey.yaml bump \
+	    --versions-only --service payments \
 	    --environment production --version v1.9.2 2>err &&
 	test_grep "cannot sign the commit with .*nokey" err &&
 	test "$(git ls-remote "$URL" refs/heads/main)" = "$before"
@@ -361,12 +427,13 @@ spawn_bg() {
 
 test_expect_success 'a writer killed while queued: its request never lands' '
 	hold_queue 30 &&
-	spawn_bg "$GITOPS_AGENT" -c agent.yaml bump --service payments \
+	spawn_bg "$GITOPS_AGENT" -c agent.yaml bump \
+	    --versions-only --service payments \
 	    --environment production --version v-killed >killed.out 2>&1 &&
 	test_wait_for 50 sh -c "ls state/repos/infra.queue/req-*.json" &&
 	kill -9 $bg_pid && { wait $bg_pid; true; } &&
 	release_queue &&
-	gitops_agent -c agent.yaml bump --service payments \
+	gitops_agent -c agent.yaml bump --versions-only --service payments \
 	    --environment production --version v-right >out &&
 	fresh_clone &&
 	test_grep "^  payments: .v-right.\$" check/versions.yaml &&
@@ -377,10 +444,12 @@ test_expect_success 'a writer killed while queued: its request never lands' '
 test_expect_success 'writers with other settings share the queue, never a batch' '
 	write_config other.yaml "$URL" "  held_file: other-held.yaml" &&
 	hold_queue 30 &&
-	spawn_bg gitops_agent -c agent.yaml bump --service catalog \
+	spawn_bg gitops_agent -c agent.yaml bump \
+	    --versions-only --service catalog \
 	    --environment staging --version v0.9.2 >a.out 2>&1 &&
 	a=$bg_pid &&
-	spawn_bg gitops_agent -c other.yaml bump --service catalog \
+	spawn_bg gitops_agent -c other.yaml bump \
+	    --versions-only --service catalog \
 	    --environment staging --version v0.9.3 >b.out 2>&1 &&
 	b=$bg_pid &&
 	test_wait_for 50 sh -c "test \$(ls state/repos/infra.queue/req-*.json | wc -l) -eq 2" &&
@@ -413,7 +482,8 @@ test_expect_success 'a leader that died after pushing: the next one checks, neve
 test_expect_success 'a queued writer past its deadline withdraws, nothing committed' '
 	before=$(git ls-remote "$URL" refs/heads/main) &&
 	hold_queue 30 &&
-	test_expect_code 1 gitops_agent -c agent.yaml bump --service catalog \
+	test_expect_code 1 gitops_agent -c agent.yaml bump \
+	    --versions-only --service catalog \
 	    --environment staging --version v0.9.9 --timeout 1s 2>err;
 	release_queue;
 	test_grep "gave up after 1s waiting for the other writers of .infra. to finish (nothing was committed)" err &&
@@ -445,7 +515,7 @@ run_writers() {
 		(
 			for b in $(seq 1 "$bumps"); do
 				gitops_agent -c "$tag$w.yaml" bump \
-				    --service "$tag$w" --environment staging \
+				    --versions-only --service "$tag$w" --environment staging \
 				    --version "v$b" ||
 				    echo "writer $w bump $b failed" >>failures
 			done >"$tag$w.out" 2>&1

@@ -238,6 +238,8 @@ test_expect_success 'GitHub push: the target converges, the API shows the commit
 	grep -q "replicas: 5" live/staging/shop-staging/Deployment.apps/checkout-service.yaml &&
 	grep -q "replicas: 5" live/production/shop-production/Deployment.apps/checkout-service.yaml &&
 	test "$(app_field checkout-staging lastWebhook.provider)" = github &&
+	app_field checkout-staging lastWebhook.receivedAt >at &&
+	grep -E -q "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\$" at &&
 	test "$(app_field checkout-staging status)" = Succeeded
 '
 

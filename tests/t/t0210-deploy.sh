@@ -153,7 +153,7 @@ D2='{"service": "checkout-service", "environment": "staging", "version": "v3.0.3
 test_expect_success 'a rolled-back (held) version is refused, then allowed with force' '
 	gitops_agent -c agent.yaml rollback --service checkout-service \
 	    --environment staging >rb.out &&
-	test_grep "rolled back checkout-service in staging" rb.out &&
+	test_grep "^committed the rollback of checkout-service in staging" rb.out &&
 	subject_is "Revert \"Deploy checkout-service v3.0.3-5d6e7f8 to staging\"" &&
 	before=$(git --git-dir=srv/infra.git rev-parse main) &&
 	test_deploy_body d2b.json "$D2" &&

@@ -141,7 +141,7 @@ test_expect_success 'deploy a bad version: health fails, the agent reverts it in
 '
 
 test_expect_success 'the rollback is reported: log, metric, API, notification' '
-	test_grep "msg=\"rolled back web in staging" agent.log &&
+	test_grep "msg=\"committed the rollback of web in staging" agent.log &&
 	curl -s "http://$AGENT/metrics" >metrics &&
 	test_grep "^gitops_rollbacks_total{outcome=\"committed\"} 1$" metrics &&
 	test_grep "^gitops_deployments_total{result=\"failed\"} 1$" metrics &&

@@ -343,14 +343,29 @@ test_json_print_compact_and_pretty(void **state)
 	assert_string_equal(s, "{\"a\":[1,2.5,\"x\\ny\"],\"b\":{},\"c\":null}");
 	free(s);
 	s = json_print(j, 1);
-	assert_non_null(strchr(s, '\n'));
-	assert_non_null(strstr(s, "\t\"a\":"));
+	/* Two spaces a level, one after a colon, no tab anywhere. */
+	assert_string_equal(s, "{\n  \"a\": [1, 2.5, \"x\\ny\"],\n  \"b\": {\n"
+	    "  },\n  \"c\": null\n}");
 	json_free(j);
 	/* Pretty output parses back to the same tree. */
 	j = parse(s);
 	free(s);
 	s = json_print(j, 0);
 	assert_string_equal(s, "{\"a\":[1,2.5,\"x\\ny\"],\"b\":{},\"c\":null}");
+	free(s);
+	json_free(j);
+}
+
+static void
+test_json_print_pretty_nested_two_spaces(void **state)
+{
+	struct json	*j;
+	char		*s;
+
+	j = parse("{\"o\": {\"k\": \"a\\tb\", \"l\": [{\"m\": 1}]}}");
+	s = json_print(j, 1);
+	assert_string_equal(s, "{\n  \"o\": {\n    \"k\": \"a\\tb\",\n"
+	    "    \"l\": [{\n        \"m\": 1\n      }]\n  }\n}");
 	free(s);
 	json_free(j);
 }
@@ -572,6 +587,7 @@ main(void)
 		cmocka_unit_test(test_json_intern_threads_agree),
 		/* Last: it fills the intern tables. */
 		cmocka_unit_test(test_json_intern_cap_bounds_table),
+		cmocka_unit_test(test_json_print_pretty_nested_two_spaces),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -216,6 +216,17 @@ test_duration_parse_valid_and_invalid(void **state)
 }
 
 static void
+test_time_format_rfc3339_utc_to_the_second(void **state)
+{
+	char	s[TIME_FORMAT_LEN];
+
+	time_format(1796512215999ULL, s, sizeof s);
+	assert_string_equal(s, "2026-12-05T23:10:15Z");
+	time_format(0, s, sizeof s);
+	assert_string_equal(s, "1970-01-01T00:00:00Z");
+}
+
+static void
 test_name_rules_follow_rfc1123(void **state)
 {
 	assert_true(name_is_dns_label("checkout-staging"));
@@ -455,6 +466,7 @@ main(void)
 		cmocka_unit_test(test_path_normalize_cases),
 		cmocka_unit_test(test_path_join_one_slash),
 		cmocka_unit_test(test_duration_parse_valid_and_invalid),
+		cmocka_unit_test(test_time_format_rfc3339_utc_to_the_second),
 		cmocka_unit_test(test_name_rules_follow_rfc1123),
 		cmocka_unit_test(test_timingsafe_equal_and_sha256),
 		cmocka_unit_test(test_base64_and_hmac_sha1_vectors),
