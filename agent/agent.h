@@ -99,6 +99,19 @@ int		 deploy_request_fresh(const struct json *, int64_t, int64_t,
 struct json	*deploy_request_to_json(const struct deploy_request *);
 void		 deploy_request_free(struct deploy_request *);
 
+/*
+ * webhook_form.c: form-encoded deliveries (the event's JSON in a
+ * "payload" field). webhook_form_is: content_type is
+ * application/x-www-form-urlencoded; webhook_form_is_json: the body is a
+ * JSON object all the same. webhook_form_payload: the decoded
+ * payload (NUL-terminated, its length in outlen), or NULL with cause when
+ * the body is over max bytes, badly encoded or has no single payload.
+ */
+int		 webhook_form_is(const char *);
+int		 webhook_form_is_json(const char *, size_t);
+char		*webhook_form_payload(const char *, size_t, size_t, size_t *,
+		     char **);
+
 /* metrics.c: counters, gauges and histograms in Prometheus text format */
 struct metrics;
 struct metrics	*metrics_new(void);

@@ -261,9 +261,9 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 	struct strv			 matched, queued, current, all;
 	struct repo_view		*rv;
 	const char			*body, *pname = webhook_provider_name(p);
-	const char			*result;
-	char				*cause = NULL, *msg = NULL;
-	size_t				 len, i;
+	const char			*result, *json;
+	char				*cause = NULL, *msg = NULL, *form = NULL;
+	size_t				 len, jlen, i;
 
 	if (!daemon_method_ok(a, req, "webhook", EVHTTP_REQ_POST)) {
 		daemon_count(a, "gitops_webhooks_total", "provider", pname,
@@ -274,9 +274,19 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 	memset(&queued, 0, sizeof queued);
 	memset(&current, 0, sizeof current);
 	memset(&all, 0, sizeof all);
-	body = daemon_body(req, &len);
-	if (webhook_parse(p, daemon_header_cb, req, body, len, &ev,
-	    &cause) == -1) {
+	json = body = daemon_body(req, &len);
+	jlen = len;
+	/*
+	 * Signed as sent: the raw body; parsed: the JSON in "payload". A
+	 * JSON object is read as such whatever its type: curl -d labels
+	 * what it sends a form unless told otherwise.
+	 */
+	if (webhook_form_is(daemon_header_cb(req, "Content-Type")) &&
+	    !webhook_form_is_json(body, len))
+		json = form = webhook_form_payload(body, len,
+		    cfg->http_max_body, &jlen, &cause);
+	if (json == NULL || webhook_parse(p, daemon_header_cb, req, json,
+	    jlen, &ev, &cause) == -1) {
 		result = "malformed";
 		log_event(LOG_LEVEL_WARN, "malformed webhook", "provider",
 		    pname, "error", cause, NULL);
@@ -290,8 +300,13 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		for (i = 0; i < cfg->nrepositories; i++)
 			strv_add(&all, cfg->repositories[i].name);
 	}
-	if ((signer = daemon_signed_by(a, req, p, body, len, matched.n != 0 ?
-	    &matched : &all)) == NULL) {
+	signer = daemon_signed_by(a, req, p, body, len, matched.n != 0 ?
+	    &matched : &all);
+	/* Gitea and Forgejo sign a form delivery's payload, not its body. */
+	if (signer == NULL && form != NULL && p == WEBHOOK_GITEA)
+		signer = daemon_signed_by(a, req, p, json, jlen, matched.n !=
+		    0 ? &matched : &all);
+	if (signer == NULL) {
 		result = "unauthorized";
 		log_event(LOG_LEVEL_WARN, "webhook signature missing or wrong",
 		    "provider", pname, "event", ev.event, "delivery",
@@ -328,7 +343,7 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 			    "no configured repository matches");
 			goto out;
 		}
-		if ((ev.deploy = webhook_deploy_request(body, len,
+		if ((ev.deploy = webhook_deploy_request(json, jlen,
 		    &cause)) == NULL) {
 			result = "malformed";
 			daemon_reply_status(a, req, "webhook", 400, "error",
@@ -388,6 +403,7 @@ out:
 out_nofree:
 	daemon_count(a, "gitops_webhooks_total", "provider", pname, "result",
 	    result);
+	free(form);
 	free(msg);
 	strv_free(&matched);
 	strv_free(&queued);
