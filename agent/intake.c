@@ -72,15 +72,21 @@ daemon_signed_by(struct agent *a, struct evhttp_request *req,
     const struct strv *repos)
 {
 	struct agent_config	*ac = a->ac;
-	size_t			 i;
+	struct secrets		*s;
+	size_t			 i, j;
 	int			 k;
 
 	for (i = 0; i < repos->n; i++) {
 		if ((k = daemon_repo_index(ac->cfg, repos->v[i])) == -1)
 			continue;
-		if (webhook_verify(p, daemon_header_cb, req, body, len,
-		    ac->webhook_secrets[k], ac->webhook_secret_lens[k]))
-			return (&ac->cfg->repositories[k]);
+		s = &ac->webhook_secrets[k];
+		secrets_refresh(s, time_now_ms());
+		/* Several during a rotation: each compared in constant time. */
+		for (j = 0; j < s->n; j++) {
+			if (webhook_verify(p, daemon_header_cb, req, body, len,
+			    s->v[j], s->lens[j]))
+				return (&ac->cfg->repositories[k]);
+		}
 	}
 	return (NULL);
 }

@@ -428,6 +428,51 @@ test_expect_success 'a burst of 500 pushes: a handful of fetches, not 500' '
 	test "$n" -ge 1 && test "$n" -le 3
 '
 
+# signs SECRET CODE: a ping signed with SECRET is answered CODE.
+signs() {
+	test "$(github ping ping.json "$1")" = "$2"
+}
+
+test_expect_success 'webhook secret rotation: old, both, then new, no restart' '
+	NEW="the new secret, rotated in" &&
+	payload github-ping.json ping.json &&
+	test_when_finished "printf \"%s\\n\" \"\$SECRET\" >secret" &&
+	signs "$SECRET" 200 && signs "$NEW" 401 &&
+	# add the new one (and a blank line): both verify
+	printf "%s\n\n%s\n" "$SECRET" "$NEW" >secret &&
+	test_wait_for 100 signs "$NEW" 200 &&
+	signs "$SECRET" 200 &&
+	# remove the old one: only the new one verifies
+	printf "%s\n" "$NEW" >secret &&
+	test_wait_for 100 signs "$SECRET" 401 &&
+	signs "$NEW" 200 &&
+	test_grep "webhook secret file changed" agent.log &&
+	! grep -F "$NEW" agent.log &&
+	! grep -F "$SECRET" agent.log
+'
+
+# pinged_refused: a ping made the agent read a file with no secret.
+pinged_refused() {
+	github ping ping.json "$NEW" >/dev/null &&
+	grep -q "holds no secret" agent.log
+}
+
+test_expect_success 'webhook secret file: SIGHUP reads it again; an empty one is refused' '
+	payload github-ping.json ping.json &&
+	NEW="the new secret, rotated in" &&
+	test_when_finished "printf \"%s\\n\" \"\$SECRET\" >secret" &&
+	printf "%s\n" "$NEW" >secret &&
+	test_wait_for 100 signs "$NEW" 200 &&
+	# a file of blank lines leaves the secrets read before in place
+	printf "\n\n" >secret &&
+	test_wait_for 100 pinged_refused &&
+	signs "$NEW" 200 &&
+	printf "%s\n" "$SECRET" >secret &&
+	kill -HUP "$(cat agent.pid)" &&
+	test_wait_for 100 signs "$SECRET" 200 &&
+	signs "$NEW" 401
+'
+
 test_expect_success 'gitops-agent status prints the apps as a table' '
 	gitops_agent -c agent.yaml status >status.out &&
 	test_grep "^APP " status.out &&
