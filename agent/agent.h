@@ -5,6 +5,9 @@
 #define AGENT_H
 
 #include <sys/queue.h>
+#include <sys/types.h>
+
+#include <time.h>
 
 #include "gitops.h"
 
@@ -99,6 +102,19 @@ int		 deploy_request_fresh(const struct json *, int64_t, int64_t,
 struct json	*deploy_request_to_json(const struct deploy_request *);
 void		 deploy_request_free(struct deploy_request *);
 
+/*
+ * webhook_form.c: form-encoded deliveries (the event's JSON in a
+ * "payload" field). webhook_form_is: content_type is
+ * application/x-www-form-urlencoded; webhook_form_is_json: the body is a
+ * JSON object all the same. webhook_form_payload: the decoded
+ * payload (NUL-terminated, its length in outlen), or NULL with cause when
+ * the body is over max bytes, badly encoded or has no single payload.
+ */
+int		 webhook_form_is(const char *);
+int		 webhook_form_is_json(const char *, size_t);
+char		*webhook_form_payload(const char *, size_t, size_t, size_t *,
+		     char **);
+
 /* metrics.c: counters, gauges and histograms in Prometheus text format */
 struct metrics;
 struct metrics	*metrics_new(void);
@@ -128,6 +144,28 @@ int		 replay_landed(const struct replay *, const char *);
 int		 replay_record(struct replay *, const char *, char **);
 
 /*
+ * secrets.c: a repository's webhook secrets, any of which verifies: the
+ * lines of webhook_secret_file (re-read when it changes, checked at most
+ * once a second by secrets_refresh, loop thread only) or the one secret
+ * of webhook_secret_env. n is 0 when the repository has none.
+ */
+struct secrets {
+	char		 *file;		/* NULL: from the environment */
+	char		**v;
+	size_t		 *lens;
+	size_t		  n;
+	dev_t		  dev;		/* the file as it was read */
+	ino_t		  ino;
+	off_t		  size;
+	struct timespec	  mtime;
+	uint64_t	  checked_ms;
+};
+int		 secrets_load(struct secrets *, const char *, const char *,
+		     char **);
+void		 secrets_refresh(struct secrets *, uint64_t);
+void		 secrets_clear(struct secrets *);
+
+/*
  * agent_config.c: the daemon's configuration as jobs see it: a loaded
  * file and the secrets it names, read once. Shared between the loop and
  * the jobs that started under it; freed by the last to let go (a reload
@@ -135,8 +173,7 @@ int		 replay_record(struct replay *, const char *, char **);
  */
 struct agent_config {
 	struct config	 *cfg;
-	char		**webhook_secrets;	/* per repository, or NULL */
-	size_t		 *webhook_secret_lens;
+	struct secrets	 *webhook_secrets;	/* per repository */
 	char		 *api_token;		/* or NULL */
 	size_t		  api_token_len;
 	int		  refs;

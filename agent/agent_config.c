@@ -5,7 +5,8 @@
  * started under it. A reload loads a new one while jobs may still hold
  * the old; the last to let go frees it and wipes its secrets.
  *
- * Any thread: the count is atomic, nothing else changes once loaded.
+ * Any thread: the count is atomic, nothing else changes once loaded but
+ * the webhook secrets, which only the loop reads and refreshes (secrets.c).
  * Never logs a secret.
  */
 #include "config.h"
@@ -30,16 +31,14 @@ agent_config_load(const char *file, char **cause)
 	ac->refs = 1;
 	ac->webhook_secrets = xcalloc(cfg->nrepositories + 1,
 	    sizeof *ac->webhook_secrets);
-	ac->webhook_secret_lens = xcalloc(cfg->nrepositories + 1,
-	    sizeof *ac->webhook_secret_lens);
 	for (i = 0; i < cfg->nrepositories; i++) {
 		r = &cfg->repositories[i];
 		if (r->webhook_secret_file == NULL &&
 		    r->webhook_secret_env == NULL)
 			continue;
-		if (config_read_secret(r->webhook_secret_file,
-		    r->webhook_secret_env, &ac->webhook_secrets[i],
-		    &ac->webhook_secret_lens[i], cause) == -1)
+		if (secrets_load(&ac->webhook_secrets[i],
+		    r->webhook_secret_file, r->webhook_secret_env,
+		    cause) == -1)
 			goto fail;
 	}
 	if ((cfg->api_token_file != NULL || cfg->api_token_env != NULL) &&
@@ -67,15 +66,9 @@ agent_config_unref(struct agent_config *ac)
 	if (ac == NULL || __atomic_sub_fetch(&ac->refs, 1,
 	    __ATOMIC_ACQ_REL) != 0)
 		return;
-	for (i = 0; i < ac->cfg->nrepositories; i++) {
-		if (ac->webhook_secrets[i] != NULL) {
-			explicit_bzero(ac->webhook_secrets[i],
-			    ac->webhook_secret_lens[i]);
-			free(ac->webhook_secrets[i]);
-		}
-	}
+	for (i = 0; i < ac->cfg->nrepositories; i++)
+		secrets_clear(&ac->webhook_secrets[i]);
 	free(ac->webhook_secrets);
-	free(ac->webhook_secret_lens);
 	if (ac->api_token != NULL) {
 		explicit_bzero(ac->api_token, ac->api_token_len);
 		free(ac->api_token);

@@ -72,15 +72,21 @@ daemon_signed_by(struct agent *a, struct evhttp_request *req,
     const struct strv *repos)
 {
 	struct agent_config	*ac = a->ac;
-	size_t			 i;
+	struct secrets		*s;
+	size_t			 i, j;
 	int			 k;
 
 	for (i = 0; i < repos->n; i++) {
 		if ((k = daemon_repo_index(ac->cfg, repos->v[i])) == -1)
 			continue;
-		if (webhook_verify(p, daemon_header_cb, req, body, len,
-		    ac->webhook_secrets[k], ac->webhook_secret_lens[k]))
-			return (&ac->cfg->repositories[k]);
+		s = &ac->webhook_secrets[k];
+		secrets_refresh(s, time_now_ms());
+		/* Several during a rotation: each compared in constant time. */
+		for (j = 0; j < s->n; j++) {
+			if (webhook_verify(p, daemon_header_cb, req, body, len,
+			    s->v[j], s->lens[j]))
+				return (&ac->cfg->repositories[k]);
+		}
 	}
 	return (NULL);
 }
@@ -262,9 +268,9 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 	struct strv			 matched, queued, current, all;
 	struct repo_view		*rv;
 	const char			*body, *pname = webhook_provider_name(p);
-	const char			*result;
-	char				*cause = NULL, *msg = NULL;
-	size_t				 len, i;
+	const char			*result, *json;
+	char				*cause = NULL, *msg = NULL, *form = NULL;
+	size_t				 len, jlen, i;
 
 	if (!daemon_method_ok(a, req, "webhook", EVHTTP_REQ_POST)) {
 		daemon_count(a, "gitops_webhooks_total", "provider", pname,
@@ -275,9 +281,19 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 	memset(&queued, 0, sizeof queued);
 	memset(&current, 0, sizeof current);
 	memset(&all, 0, sizeof all);
-	body = daemon_body(req, &len);
-	if (webhook_parse(p, daemon_header_cb, req, body, len, &ev,
-	    &cause) == -1) {
+	json = body = daemon_body(req, &len);
+	jlen = len;
+	/*
+	 * Signed as sent: the raw body; parsed: the JSON in "payload". A
+	 * JSON object is read as such whatever its type: curl -d labels
+	 * what it sends a form unless told otherwise.
+	 */
+	if (webhook_form_is(daemon_header_cb(req, "Content-Type")) &&
+	    !webhook_form_is_json(body, len))
+		json = form = webhook_form_payload(body, len,
+		    cfg->http_max_body, &jlen, &cause);
+	if (json == NULL || webhook_parse(p, daemon_header_cb, req, json,
+	    jlen, &ev, &cause) == -1) {
 		result = "malformed";
 		log_event(LOG_LEVEL_WARN, "malformed webhook", "provider",
 		    pname, "error", cause, NULL);
@@ -291,8 +307,13 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		for (i = 0; i < cfg->nrepositories; i++)
 			strv_add(&all, cfg->repositories[i].name);
 	}
-	if ((signer = daemon_signed_by(a, req, p, body, len, matched.n != 0 ?
-	    &matched : &all)) == NULL) {
+	signer = daemon_signed_by(a, req, p, body, len, matched.n != 0 ?
+	    &matched : &all);
+	/* Gitea and Forgejo sign a form delivery's payload, not its body. */
+	if (signer == NULL && form != NULL && p == WEBHOOK_GITEA)
+		signer = daemon_signed_by(a, req, p, json, jlen, matched.n !=
+		    0 ? &matched : &all);
+	if (signer == NULL) {
 		result = "unauthorized";
 		log_event(LOG_LEVEL_WARN, "webhook signature missing or wrong",
 		    "provider", pname, "event", ev.event, "delivery",
@@ -329,7 +350,7 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 			    "no configured repository matches");
 			goto out;
 		}
-		if ((ev.deploy = webhook_deploy_request(body, len,
+		if ((ev.deploy = webhook_deploy_request(json, jlen,
 		    &cause)) == NULL) {
 			result = "malformed";
 			daemon_reply_status(a, req, "webhook", 400, "error",
@@ -389,6 +410,7 @@ out:
 out_nofree:
 	daemon_count(a, "gitops_webhooks_total", "provider", pname, "result",
 	    result);
+	free(form);
 	free(msg);
 	strv_free(&matched);
 	strv_free(&queued);

@@ -234,8 +234,9 @@ static const struct opt opts[] = {
 	{ .section = SECTION_REPOSITORY, .key = "webhook_secret_file",
 	  .type = OPT_PATH,
 	  .offset = offsetof(struct config_repository, webhook_secret_file),
-	  .desc = "file holding the webhook secret (one trailing newline "
-	  "is ignored)" },
+	  .desc = "file holding the webhook secrets, one a line, any of "
+	  "which verifies (blank lines are ignored; read again when it "
+	  "changes)" },
 	{ .section = SECTION_REPOSITORY, .key = "webhook_secret_env",
 	  .type = OPT_STRING,
 	  .offset = offsetof(struct config_repository, webhook_secret_env),

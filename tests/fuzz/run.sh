@@ -35,6 +35,7 @@ mkdir -p "$out/obj" "$out/crashes" || exit 2
 # once with coverage for the fuzzer (two at a time), again only when a
 # source or a header changed.
 srcs=$(ls "$top"/gitops/*.c "$top"/compat/*.c "$top"/agent/webhook.c \
+    "$top"/agent/webhook_form.c \
     "$top"/agent/metrics.c "$top"/tests/fuzz/memsource.c)
 objs=
 for src in $srcs; do

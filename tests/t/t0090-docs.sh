@@ -1,7 +1,8 @@
 #!/bin/sh
 # t0090-docs: the README stays true to the code: its configuration
 # reference is the option table's output, its test command is what CI runs,
-# and every subcommand it documents exists.
+# every subcommand it documents exists, and the GitHub Actions workflow it
+# shows is the one in contrib/ (whose YAML test_yaml parses).
 . "$TEST_SRCDIR/tests/lib.sh"
 
 README="$TEST_SRCDIR/README.md"
@@ -34,6 +35,13 @@ test_expect_success 'every command in the help is documented in the README' '
 	while read -r c; do
 		grep -q "gitops-agent.* $c" "$README" || { echo "undocumented: $c"; exit 1; }
 	done <commands
+'
+
+test_expect_success 'README shows contrib/github/deploy-service.yml verbatim' '
+	sed -n "/^<!-- deploy-service-workflow:begin -->\$/,/^<!-- deploy-service-workflow:end -->\$/p" \
+	    "$README" | sed "1,2d;\$d" | sed "\$d" >actual &&
+	test -s actual &&
+	test_cmp "$TEST_SRCDIR/contrib/github/deploy-service.yml" actual
 '
 
 test_done

@@ -63,10 +63,24 @@ payload() { # FIXTURE OUT [URL]
 
 # post PATH FILE [HEADER...]: the status code; the body in reply.
 post() {
-	p=$1 f=$2
-	shift 2
+	post_as application/json "$@"
+}
+post_as() { # CONTENT-TYPE PATH FILE [HEADER...]
+	t=$1 p=$2 f=$3
+	shift 3
 	curl -s -o reply -w '%{http_code}' -X POST --data-binary "@$f" \
-	    -H 'Content-Type: application/json' "$@" "http://$AGENT$p"
+	    -H "Content-Type: $t" "$@" "http://$AGENT$p"
+}
+post_form() {
+	post_as application/x-www-form-urlencoded "$@"
+}
+
+# form JSON OUT: the body GitHub and Gitea send with the content type
+# application/x-www-form-urlencoded: the JSON in a "payload" field.
+form() {
+	python3 -c 'import sys, urllib.parse
+sys.stdout.write(urllib.parse.urlencode({"payload": open(sys.argv[1]).read()}))' \
+	    "$1" >"$2"
 }
 
 github() { # EVENT FILE [SECRET]
@@ -302,6 +316,61 @@ test_expect_success 'Gogs push on the gitea route: X-Gogs-Signature' '
 	test_wait_for 300 synced_at_head
 '
 
+test_expect_success 'form-encoded GitHub push: signed over the raw form body' '
+	bump_replicas 10 &&
+	payload github-push.json push.json &&
+	form push.json push.form &&
+	test_grep "^payload=%7B%22" push.form &&
+	# the JSON'\''s signature does not sign the form
+	code=$(post_form /webhooks/github push.form -H "X-GitHub-Event: push" \
+	    -H "X-Hub-Signature-256: sha256=$(sign "$SECRET" push.json)") &&
+	test "$code" = 401 &&
+	code=$(post_form /webhooks/github push.form -H "X-GitHub-Event: push" \
+	    -H "X-Hub-Signature-256: sha256=$(sign "$SECRET" push.form)") &&
+	test "$code" = 202 &&
+	test_wait_for 300 synced_at_head &&
+	test "$(app_field checkout-staging lastWebhook.provider)" = github
+'
+
+test_expect_success 'form-encoded Gitea push: the raw body or its payload signed' '
+	bump_replicas 11 &&
+	payload gitea-push.json gt.json &&
+	form gt.json gt.form &&
+	code=$(post_form /webhooks/gitea gt.form -H "X-Gitea-Event: push" \
+	    -H "X-Gitea-Signature: $(sign "not the secret" gt.form)") &&
+	test "$code" = 401 &&
+	code=$(post_form /webhooks/gitea gt.form -H "X-Gitea-Event: push" \
+	    -H "X-Gitea-Signature: $(sign "$SECRET" gt.form)") &&
+	test "$code" = 202 &&
+	test_wait_for 300 synced_at_head &&
+	# what Gitea and Forgejo sign: the JSON they put in the field
+	bump_replicas 12 &&
+	payload gitea-push.json gt.json &&
+	form gt.json gt.form &&
+	code=$(post_form /webhooks/gitea gt.form -H "X-Gitea-Event: push" \
+	    -H "X-Gitea-Signature: $(sign "$SECRET" gt.json)") &&
+	test "$code" = 202 &&
+	test_wait_for 300 synced_at_head
+'
+
+test_expect_success 'a bad form body: 400 saying what is wrong, agent up' '
+	before=$(fetches) &&
+	printf "payload=%%7B%%7" >bad.form &&
+	code=$(post_form /webhooks/github bad.form -H "X-GitHub-Event: push" \
+	    -H "X-Hub-Signature-256: sha256=$(sign "$SECRET" bad.form)") &&
+	test "$code" = 400 && test_grep "two hex digits at byte 12" reply &&
+	printf "json=%%7B%%7D&x" >none.form &&
+	code=$(post_form /webhooks/gitea none.form -H "X-Gitea-Event: push" \
+	    -H "X-Gitea-Signature: $(sign "$SECRET" none.form)") &&
+	test "$code" = 400 && test_grep "no .payload. field" reply &&
+	printf "payload=%%7B%%22ref%%22" >cut.form &&
+	code=$(post_form /webhooks/github cut.form -H "X-GitHub-Event: push" \
+	    -H "X-Hub-Signature-256: sha256=$(sign "$SECRET" cut.form)") &&
+	test "$code" = 400 && test_grep "body is not JSON" reply &&
+	test "$(fetches)" = "$before" &&
+	curl -sf "http://$AGENT/healthz" >/dev/null
+'
+
 test_expect_success 'Bitbucket Server refs_changed: sha256= in X-Hub-Signature' '
 	bump_replicas 10 &&
 	payload bitbucket-server-refs-changed.json bb.json &&
@@ -359,6 +428,51 @@ test_expect_success 'a burst of 500 pushes: a handful of fetches, not 500' '
 	n=$((after - before)) &&
 	echo "fetches for 500 pushes: $n" &&
 	test "$n" -ge 1 && test "$n" -le 3
+'
+
+# signs SECRET CODE: a ping signed with SECRET is answered CODE.
+signs() {
+	test "$(github ping ping.json "$1")" = "$2"
+}
+
+test_expect_success 'webhook secret rotation: old, both, then new, no restart' '
+	NEW="the new secret, rotated in" &&
+	payload github-ping.json ping.json &&
+	test_when_finished "printf \"%s\\n\" \"\$SECRET\" >secret" &&
+	signs "$SECRET" 200 && signs "$NEW" 401 &&
+	# add the new one (and a blank line): both verify
+	printf "%s\n\n%s\n" "$SECRET" "$NEW" >secret &&
+	test_wait_for 100 signs "$NEW" 200 &&
+	signs "$SECRET" 200 &&
+	# remove the old one: only the new one verifies
+	printf "%s\n" "$NEW" >secret &&
+	test_wait_for 100 signs "$SECRET" 401 &&
+	signs "$NEW" 200 &&
+	test_grep "webhook secret file changed" agent.log &&
+	! grep -F "$NEW" agent.log &&
+	! grep -F "$SECRET" agent.log
+'
+
+# pinged_refused: a ping made the agent read a file with no secret.
+pinged_refused() {
+	github ping ping.json "$NEW" >/dev/null &&
+	grep -q "holds no secret" agent.log
+}
+
+test_expect_success 'webhook secret file: SIGHUP reads it again; an empty one is refused' '
+	payload github-ping.json ping.json &&
+	NEW="the new secret, rotated in" &&
+	test_when_finished "printf \"%s\\n\" \"\$SECRET\" >secret" &&
+	printf "%s\n" "$NEW" >secret &&
+	test_wait_for 100 signs "$NEW" 200 &&
+	# a file of blank lines leaves the secrets read before in place
+	printf "\n\n" >secret &&
+	test_wait_for 100 pinged_refused &&
+	signs "$NEW" 200 &&
+	printf "%s\n" "$SECRET" >secret &&
+	kill -HUP "$(cat agent.pid)" &&
+	test_wait_for 100 signs "$SECRET" 200 &&
+	signs "$NEW" 401
 '
 
 test_expect_success 'gitops-agent status prints the apps as a table' '

@@ -643,6 +643,120 @@ test_metrics_render_text_format(void **state)
 	metrics_free(m);
 }
 
+/* form_payload BODY: the decoded payload, or NULL with the cause in why. */
+static char *
+form_payload(const char *body, size_t max, size_t *len, char **why)
+{
+	*why = NULL;
+	return (webhook_form_payload(body, strlen(body), max, len, why));
+}
+
+static void
+test_webhook_form_payload_decodes_percent_and_plus(void **state)
+{
+	char	*p, *why;
+	size_t	 len;
+
+	(void)state;
+	p = form_payload("a=1&payload=%7B%22k%22%3A+%22a%2Bb%20c%25%22%7D&b=",
+	    1024, &len, &why);
+	assert_non_null(p);
+	assert_null(why);
+	assert_string_equal(p, "{\"k\": \"a+b c%\"}");
+	assert_int_equal(len, strlen(p));
+	free(p);
+	/* an encoded name, an empty payload, a NUL byte kept in the length */
+	p = form_payload("pay%6Coad=x%00y", 1024, &len, &why);
+	assert_non_null(p);
+	assert_int_equal(len, 3);
+	assert_memory_equal(p, "x\0y", 3);
+	free(p);
+	p = form_payload("payload", 1024, &len, &why);
+	assert_non_null(p);
+	assert_int_equal(len, 0);
+	free(p);
+}
+
+static void
+test_webhook_form_payload_bad_bodies_say_what(void **state)
+{
+	static const struct {
+		const char	*body;
+		size_t		 max;
+		const char	*why;
+	} bad[] = {
+		{ "payload=%7", 1024, "not followed by two hex digits at "
+		    "byte 9" },
+		{ "payload=%zz", 1024, "malformed" },
+		{ "%=1&payload=x", 1024, "at byte 1" },
+		{ "payloads=x&x=payload", 1024, "no 'payload' field" },
+		{ "", 1024, "no 'payload' field" },
+		{ "payload=1&payload=2", 1024, "more than one 'payload'" },
+		{ "payload=1234", 11, "12 bytes, over the limit of 11" },
+	};
+	char	*p, *why;
+	size_t	 i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		p = form_payload(bad[i].body, bad[i].max, &len, &why);
+		assert_null(p);
+		assert_non_null(why);
+		if (strstr(why, bad[i].why) == NULL)
+			fail_msg("'%s': '%s' lacks '%s'", bad[i].body, why,
+			    bad[i].why);
+		free(why);
+	}
+}
+
+static void
+test_webhook_form_is_content_types_and_json(void **state)
+{
+	(void)state;
+	assert_true(webhook_form_is("application/x-www-form-urlencoded"));
+	assert_true(webhook_form_is("Application/X-WWW-Form-Urlencoded; "
+	    "charset=utf-8"));
+	assert_false(webhook_form_is("application/json"));
+	assert_false(webhook_form_is("application/x-www-form-urlencodedx"));
+	assert_false(webhook_form_is(NULL));
+	assert_true(webhook_form_is_json(" \n{}", 4));
+	assert_false(webhook_form_is_json("payload=%7B%7D", 14));
+	assert_false(webhook_form_is_json("  ", 2));
+}
+
+/* GitHub's form delivery: the fixture's JSON, signed as sent. */
+static void
+test_webhook_form_github_push_parses_as_json(void **state)
+{
+	const char	*h[] = { "X-GitHub-Event", "push", NULL };
+	struct webhook_event ev;
+	struct buf	 b;
+	char		*json, *p, *why = NULL;
+	size_t		 len, plen, i;
+
+	(void)state;
+	json = fixture("github-push.json", &len);
+	buf_init(&b);
+	buf_adds(&b, "payload=");
+	for (i = 0; i < len; i++) {
+		if (json[i] == ' ')
+			buf_adds(&b, "+");
+		else
+			buf_printf(&b, "%%%02X", (unsigned char)json[i]);
+	}
+	p = webhook_form_payload(b.data, b.len, b.len, &plen, &why);
+	assert_non_null(p);
+	assert_int_equal(plen, len);
+	assert_memory_equal(p, json, len);
+	assert_int_equal(webhook_parse(WEBHOOK_GITHUB, hdr_cb, h, p, plen,
+	    &ev, &why), 0);
+	assert_int_equal(ev.kind, WEBHOOK_PUSH);
+	webhook_event_free(&ev);
+	free(p);
+	buf_free(&b);
+	free(json);
+}
+
 int
 main(void)
 {
@@ -664,6 +778,11 @@ main(void)
 		cmocka_unit_test(test_webhook_parse_deep_and_large_bodies),
 		cmocka_unit_test(test_deploy_request_from_json_checks_fields),
 		cmocka_unit_test(test_metrics_render_text_format),
+		cmocka_unit_test(
+		    test_webhook_form_payload_decodes_percent_and_plus),
+		cmocka_unit_test(test_webhook_form_payload_bad_bodies_say_what),
+		cmocka_unit_test(test_webhook_form_is_content_types_and_json),
+		cmocka_unit_test(test_webhook_form_github_push_parses_as_json),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

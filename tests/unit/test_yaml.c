@@ -1158,11 +1158,56 @@ test_yaml_parse_strings_taken_intact(void **state)
 	json_free(j);
 }
 
+/*
+ * contrib/github/deploy-service.yml, the workflow users copy: it parses,
+ * runs on a version tag, and its step sends deploy-service with the
+ * client_payload fields a deploy request reads.
+ */
+static void
+test_yaml_parse_file_contrib_deploy_workflow(void **state)
+{
+	static const char *const fields[] = { "service: $service",
+	    "image: $image", "tag: $tag", "version: $version",
+	    "environment: $environment", "\"deploy-service\"",
+	    "repos/$INFRA/dispatches" };
+	const char		*srcdir = getenv("TEST_SRCDIR"), *run;
+	struct yaml_file	*f = NULL;
+	struct json		*root, *step;
+	char			*path, *cause = NULL;
+	size_t			 i;
+
+	(void)state;
+	xasprintf(&path, "%s/contrib/github/deploy-service.yml",
+	    srcdir != NULL ? srcdir : ".");
+	if (yaml_parse_file(path, NULL, YAML_PLAIN_STRINGS, &f, &cause) == -1)
+		fail_msg("%s", cause);
+	assert_int_equal(f->ndocs, 1);
+	root = f->docs[0].root;
+	assert_string_equal(json_path_string(root, "name", NULL),
+	    "deploy-service");
+	assert_non_null(json_path(root, "on", "push", "tags", NULL));
+	assert_non_null(json_path(root, "on", "workflow_dispatch", "inputs",
+	    "environment", NULL));
+	step = json_array_get(json_path(root, "jobs", "dispatch", "steps",
+	    NULL), 0);
+	assert_non_null(step);
+	assert_non_null(json_path_string(step, "env", "GH_TOKEN", NULL));
+	run = json_path_string(step, "run", NULL);
+	assert_non_null(run);
+	for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		if (strstr(run, fields[i]) == NULL)
+			fail_msg("the step's script lacks '%s'", fields[i]);
+	}
+	yaml_file_free(f);
+	free(path);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_yaml_parse_syntax_error_positioned),
+		cmocka_unit_test(test_yaml_parse_file_contrib_deploy_workflow),
 		cmocka_unit_test(test_yaml_parse_inexact_numbers_refused),
 		cmocka_unit_test(test_yaml_parse_bad_utf8_positioned),
 		cmocka_unit_test(test_yaml_parse_duplicate_key_names_both),
