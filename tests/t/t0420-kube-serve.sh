@@ -63,6 +63,12 @@ synced_at_remote() { # APP
 	    "$(git --git-dir=srv/infra.git rev-parse main)"
 }
 
+# The app was synced at the old tip already: wait for the bump commit
+# first, or a slow agent (valgrind) is seen as done before it pushed.
+remote_subject_is() { # SUBJECT
+	test "$(git --git-dir=srv/infra.git log -1 --format=%s main)" = "$1"
+}
+
 image_is() { # NAMESPACE DEPLOYMENT IMAGE
 	test "$(kc -n "$1" get deployment "$2" \
 	    -o jsonpath="{.spec.template.spec.containers[0].image}")" = "$3"
@@ -103,9 +109,9 @@ test_expect_success KUBE 'a deploy lands a bump commit and reaches the cluster' 
 	dispatch d1.json v3.0.2-1a2b3c4 1a2b3c4 &&
 	code=$(github repository_dispatch d1.json) &&
 	test "$code" = 202 &&
-	test_wait_for 300 synced_at_remote checkout-staging &&
-	test "$(git --git-dir=srv/infra.git log -1 --format=%s main)" = \
+	test_wait_for 300 remote_subject_is \
 	    "Deploy checkout-service v3.0.2-1a2b3c4 to staging" &&
+	test_wait_for 300 synced_at_remote checkout-staging &&
 	test_wait_for 300 image_is shop-staging checkout-service \
 	    ghcr.io/acme/checkout-service:1a2b3c4
 '
