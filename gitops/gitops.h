@@ -1226,6 +1226,7 @@ struct http_req {
 	const char	*bearer;	/* Authorization: Bearer; NULL: none */
 	int		 insecure;	/* no TLS verification (said, logged) */
 	const char	*tls_server_name; /* name the certificate must have */
+	const char	*proxy;		/* proxy URL; NULL: the environment's */
 	const char	*accept;	/* Accept header; NULL: curl's */
 };
 /*
