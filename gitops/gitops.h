@@ -825,6 +825,11 @@ struct target_ops {
 	/* Delete by identity, only what the inventory holds. */
 	int	(*remove)(struct target *, const char *,
 		    enum target_remove_status *, char **);
+	/*
+	 * *h, or -1 with *cause when it cannot be told. With 0 and *h
+	 * not HEALTH_HEALTHY, *cause may say why (allocated): the reason
+	 * the object's status gives.
+	 */
 	int	(*health)(struct target *, const struct resource *,
 		    enum health_status *, char **);
 	/* The inventory, sorted by id; copies the caller frees. */

@@ -1533,7 +1533,6 @@ kt_health(struct target *t, const struct resource *r,
 	struct kube_target	*kt = t->arg;
 	struct json		*live, *c;
 	const char		*type, *status;
-	char			*why = NULL;
 
 	pthread_mutex_lock(&kt->mu);
 	live = strmap_remove(kt->fresh, r->id);
@@ -1557,10 +1556,8 @@ kt_health(struct target *t, const struct resource *r,
 			    strcmp(status, "True") == 0)
 				*h = HEALTH_HEALTHY;
 		}
-	} else {
-		*h = health_of_object(live, &why);
-		free(why);
-	}
+	} else
+		*h = health_of_object(live, cause);	/* the reason */
 	json_free(live);
 	return (0);
 }
