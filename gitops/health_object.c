@@ -5,7 +5,9 @@
  * Reconciling and Stalled conditions; then the rules of the kind
  * (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, Pod,
  * PersistentVolumeClaim, a LoadBalancer Service, CustomResourceDefinition);
- * anything else by its Ready condition if it has one. Failed in kstatus
+ * anything else by its Ready condition if it has one. A configured rule
+ * (health_rules) for the object's group and kind comes before the kind's
+ * own. Failed in kstatus
  * is Degraded here, InProgress is Progressing, Current is Healthy, as
  * Argo CD names them.
  *
@@ -331,8 +333,108 @@ static const struct {
 	{ "CustomResourceDefinition", health_crd },
 };
 
+/* "apps/v1" is group apps; "v1" the core group "". */
+static int
+health_group_is(const struct json *obj, const char *group)
+{
+	const char	*api = json_path_string(obj, "apiVersion", NULL);
+	const char	*slash;
+
+	if (group == NULL)
+		return (1);
+	if (api == NULL || (slash = strchr(api, '/')) == NULL)
+		return (*group == '\0');
+	return (strlen(group) == (size_t)(slash - api) &&
+	    strncmp(api, group, (size_t)(slash - api)) == 0);
+}
+
+/* Does the condition "Type=Status" hold? */
+static int
+health_pair_holds(const struct json *obj, const char *pair,
+    const struct json **c)
+{
+	const char	*eq = strchr(pair, '=');
+	char		*type;
+	const char	*s;
+
+	type = xstrndup(pair, (size_t)(eq - pair));
+	*c = health_condition(obj, type);
+	free(type);
+	s = json_path_string(*c, "status", NULL);
+	return (s != NULL && strcmp(s, eq + 1) == 0);
+}
+
+static enum health_status
+health_by_rule(const struct json *obj, const struct health_rule *r,
+    char **why)
+{
+	const struct json	*c;
+	size_t			 i;
+
+	for (i = 0; i < r->degraded.n; i++) {
+		if (health_pair_holds(obj, r->degraded.v[i], &c))
+			return (health_degraded(why, "%s: %s",
+			    r->degraded.v[i], health_condition_text(c,
+			    "as health_rules say")));
+	}
+	for (i = 0; i < r->healthy.n; i++) {
+		if (!health_pair_holds(obj, r->healthy.v[i], &c))
+			return (health_progressing(why, "waiting for %s%s%s",
+			    r->healthy.v[i], c != NULL ? ": " : "",
+			    c != NULL ? health_condition_text(c, "") : ""));
+	}
+	return (HEALTH_HEALTHY);
+}
+
+void
+health_rules_copy(struct health_rule **dst, size_t *ndst,
+    const struct health_rule *src, size_t n)
+{
+	size_t	 i, j;
+
+	*dst = NULL;
+	*ndst = 0;
+	if (n == 0)
+		return;
+	*dst = xcalloc(n, sizeof **dst);
+	for (i = 0; i < n; i++) {
+		(*dst)[i] = src[i];
+		(*dst)[i].group = src[i].group != NULL ?
+		    xstrdup(src[i].group) : NULL;
+		(*dst)[i].kind = xstrdup(src[i].kind);
+		memset(&(*dst)[i].healthy, 0, sizeof (*dst)[i].healthy);
+		memset(&(*dst)[i].degraded, 0, sizeof (*dst)[i].degraded);
+		for (j = 0; j < src[i].healthy.n; j++)
+			strv_add(&(*dst)[i].healthy, src[i].healthy.v[j]);
+		for (j = 0; j < src[i].degraded.n; j++)
+			strv_add(&(*dst)[i].degraded, src[i].degraded.v[j]);
+	}
+	*ndst = n;
+}
+
+void
+health_rules_free(struct health_rule *v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].group);
+		free(v[i].kind);
+		strv_free(&v[i].healthy);
+		strv_free(&v[i].degraded);
+	}
+	free(v);
+}
+
 enum health_status
 health_of_object(const struct json *obj, char **why)
+{
+	return (health_of_object_ruled(obj, NULL, 0, why));
+}
+
+enum health_status
+health_of_object_ruled(const struct json *obj,
+    const struct health_rule *rules, size_t nrules, char **why)
 {
 	const struct json	*c;
 	const char		*kind = json_path_string(obj, "kind", NULL);
@@ -378,6 +480,11 @@ health_of_object(const struct json *obj, char **why)
 		c = health_condition(obj, "Stalled");
 		return (health_degraded(why, "stalled: %s",
 		    health_condition_text(c, "Stalled")));
+	}
+	for (i = 0; i < nrules; i++) {
+		if (strcmp(rules[i].kind, kind) == 0 &&
+		    health_group_is(obj, rules[i].group))
+			return (health_by_rule(obj, &rules[i], why));
 	}
 	for (i = 0; i < sizeof health_kinds / sizeof health_kinds[0]; i++) {
 		if (strcmp(kind, health_kinds[i].kind) == 0)

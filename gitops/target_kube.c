@@ -91,6 +91,8 @@ struct kube_target {
 	struct strmap		*cmp;	/* id -> struct kt_cmp */
 	struct strmap		*crd_kinds; /* "Kind.group" a desired CRD makes */
 	struct strmap		*fresh;	/* id -> what an apply answered */
+	struct health_rule	*rules;	/* health_rules, a copy */
+	size_t			 nrules;
 	int			 batching;
 	struct resource		**staged;
 	size_t			 nstaged;
@@ -1557,7 +1559,8 @@ kt_health(struct target *t, const struct resource *r,
 				*h = HEALTH_HEALTHY;
 		}
 	} else
-		*h = health_of_object(live, cause);	/* the reason */
+		*h = health_of_object_ruled(live, kt->rules, kt->nrules,
+		    cause);	/* and the reason */
 	json_free(live);
 	return (0);
 }
@@ -1748,6 +1751,7 @@ kt_free(struct target *t)
 	free(kt->parent);
 	free(kt->parent_ns);
 	free(kt->set_id);
+	health_rules_free(kt->rules, kt->nrules);
 	free(kt);
 	t->arg = NULL;
 }
@@ -1780,6 +1784,8 @@ target_kube_new(const char *app, const struct config_target *ct,
 	kt->manager = xstrdup(ct->field_manager != NULL ? ct->field_manager :
 	    "gitops-agent");
 	kt->force = ct->force_conflicts;
+	health_rules_copy(&kt->rules, &kt->nrules, ct->health_rules,
+	    ct->nhealth_rules);
 	kt->prune_max_percent = ct->prune_max_percent;
 	kt->force_prune = ct->force_prune;
 	kt->timeout_ms = ct->request_timeout_ms != 0 ?

@@ -82,4 +82,56 @@ test_expect_success KUBE 'a rolled-out Deployment lets the sync succeed' '
 	test "$(cat v)" = ghcr.io/acme/web:v4
 '
 
+test_expect_success KUBE 'health_rules: a custom resource failing by its own condition fails the wave at once' '
+	cat >app/crd.yaml <<-EOF &&
+	apiVersion: apiextensions.k8s.io/v1
+	kind: CustomResourceDefinition
+	metadata:
+	  name: widgets.example.io
+	  annotations: {argocd.argoproj.io/sync-wave: "-1"}
+	spec:
+	  group: example.io
+	  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+	  scope: Namespaced
+	  versions:
+	  - name: v1
+	    served: true
+	    storage: true
+	    subresources: {status: {}}
+	    schema:
+	      openAPIV3Schema:
+	        type: object
+	        x-kubernetes-preserve-unknown-fields: true
+	EOF
+	cat >app/widget.yaml <<-EOF &&
+	apiVersion: example.io/v1
+	kind: Widget
+	metadata: {name: blue}
+	spec: {size: 1}
+	EOF
+	cat >>gitops-agent.yaml <<-EOF &&
+	health_rules:
+	  - kind: Widget
+	    group: example.io
+	    healthy: [Ready=True]
+	    degraded: [Ready=False]
+	EOF
+	gitops_agent -c gitops-agent.yaml check &&
+	gitops_agent -c gitops-agent.yaml sync web &&
+	kc -n shop patch widget blue --subresource=status --type=merge \
+	    -p "{\"status\": {\"conditions\": [{\"type\": \"Ready\", \"status\": \"False\", \"message\": \"backend unreachable\"}]}}" &&
+	sed -i "s/size: 1/size: 2/" app/widget.yaml &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync web >out 2>err &&
+	cat out err >all &&
+	test_grep "Widget.example.io/shop/blue. is Degraded: Ready=False: backend unreachable" all &&
+	! grep "timed out" all
+'
+
+test_expect_success KUBE 'health_rules: the custom resource healthy by its condition' '
+	kc -n shop patch widget blue --subresource=status --type=merge \
+	    -p "{\"status\": {\"conditions\": [{\"type\": \"Ready\", \"status\": \"True\"}]}}" &&
+	sed -i "s/size: 2/size: 3/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web
+'
+
 test_done

@@ -202,6 +202,69 @@ test_health_of_object_pod_and_friends(void **state)
 }
 
 static void
+expect_ruled(const struct health_rule *r, size_t n, const char *text,
+    enum health_status want, const char *why)
+{
+	struct json	*o = obj(text);
+	char		*got = NULL;
+
+	assert_int_equal(health_of_object_ruled(o, r, n, &got), want);
+	if (why != NULL)
+		assert_string_equal(got, why);
+	else
+		assert_null(got);
+	free(got);
+	json_free(o);
+}
+
+/* health_rules: a custom kind's conditions, before kstatus's rules. */
+static void
+test_health_of_object_ruled(void **state)
+{
+	struct health_rule	 r[2];
+
+	memset(r, 0, sizeof r);
+	r[0].kind = xstrdup("Certificate");
+	r[0].group = xstrdup("cert-manager.io");
+	strv_add(&r[0].healthy, "Ready=True");
+	strv_add(&r[0].healthy, "Issued=True");
+	strv_add(&r[0].degraded, "Ready=False");
+	r[1].kind = xstrdup("Widget");	/* any group */
+	strv_add(&r[1].healthy, "Done=Yes");
+
+	expect_ruled(r, 2, "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":"
+	    "\"Certificate\",\"status\":{\"conditions\":[{\"type\":\"Ready\","
+	    "\"status\":\"True\"},{\"type\":\"Issued\",\"status\":\"True\"}]}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_ruled(r, 2, "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":"
+	    "\"Certificate\",\"status\":{\"conditions\":[{\"type\":\"Ready\","
+	    "\"status\":\"True\"}]}}", HEALTH_PROGRESSING,
+	    "waiting for Issued=True");
+	expect_ruled(r, 2, "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":"
+	    "\"Certificate\",\"status\":{\"conditions\":[{\"type\":\"Ready\","
+	    "\"status\":\"False\",\"message\":\"issuer not found\"}]}}",
+	    HEALTH_DEGRADED, "Ready=False: issuer not found");
+	/* Another group's Certificate: kstatus's rules (Ready False). */
+	expect_ruled(r, 2, "{\"apiVersion\":\"other.io/v1\",\"kind\":"
+	    "\"Certificate\",\"status\":{\"conditions\":[{\"type\":\"Ready\","
+	    "\"status\":\"False\",\"message\":\"issuer not found\"}]}}",
+	    HEALTH_PROGRESSING, "not ready: issuer not found");
+	/* A rule with no group matches any; Stalled still comes first. */
+	expect_ruled(r, 2, "{\"apiVersion\":\"x.io/v2\",\"kind\":\"Widget\","
+	    "\"status\":{\"conditions\":[{\"type\":\"Done\",\"status\":"
+	    "\"Yes\"}]}}", HEALTH_HEALTHY, NULL);
+	expect_ruled(r, 2, "{\"apiVersion\":\"x.io/v2\",\"kind\":\"Widget\","
+	    "\"status\":{\"conditions\":[{\"type\":\"Stalled\",\"status\":"
+	    "\"True\"}]}}", HEALTH_DEGRADED, "stalled: Stalled");
+	free(r[0].kind);
+	free(r[0].group);
+	free(r[1].kind);
+	strv_free(&r[0].healthy);
+	strv_free(&r[0].degraded);
+	strv_free(&r[1].healthy);
+}
+
+static void
 test_health_condition_parse_and_eval(void **state)
 {
 	struct health_condition	 c;
@@ -536,6 +599,7 @@ main(void)
 		cmocka_unit_test(test_health_of_object_other_kinds),
 		cmocka_unit_test(test_health_of_object_kstatus_order),
 		cmocka_unit_test(test_health_of_object_pod_and_friends),
+		cmocka_unit_test(test_health_of_object_ruled),
 		cmocka_unit_test(test_health_condition_parse_and_eval),
 		cmocka_unit_test(test_probe_run_command_exit_status),
 		cmocka_unit_test(test_probe_run_http_successes_in_a_row),
