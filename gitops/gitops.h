@@ -535,8 +535,13 @@ struct resource {
 	enum hook_phase	 phase;
 	int		 is_hook;	/* declared as a hook (any phase) */
 	int		 skip;		/* hook "Skip": never applied */
+	int		 hook_delete;	/* HOOK_DELETE_* (a hook's policy) */
 	long		 wave;
 };
+/* hook-delete-policy; a hook without one has BeforeHookCreation. */
+#define HOOK_DELETE_BEFORE_CREATION	0x1	/* BeforeHookCreation */
+#define HOOK_DELETE_SUCCEEDED		0x2	/* HookSucceeded */
+#define HOOK_DELETE_FAILED		0x4	/* HookFailed */
 struct resource_set {
 	struct resource	**v;	/* in the order added */
 	size_t		  n;
@@ -546,6 +551,8 @@ struct resource_set {
 /* Annotations honoured for phase and wave. */
 #define ANNOTATION_ARGO_HOOK		"argocd.argoproj.io/hook"
 #define ANNOTATION_HOOK			"gitops-agent.io/hook"
+#define ANNOTATION_ARGO_HOOK_DELETE	"argocd.argoproj.io/hook-delete-policy"
+#define ANNOTATION_HOOK_DELETE		"gitops-agent.io/hook-delete-policy"
 #define ANNOTATION_ARGO_WAVE		"argocd.argoproj.io/sync-wave"
 #define ANNOTATION_WAVE			"gitops-agent.io/sync-wave"
 const char	*phase_name(enum hook_phase);
@@ -1018,6 +1025,7 @@ struct sync_result {
 	/* What was done (what would be, in a dry run). */
 	size_t			 created;
 	size_t			 updated;
+	size_t			 hooks_run;	/* of those, hooks (not saved) */
 	size_t			 pruned;
 	size_t			 unchanged;
 	/* Not pruned: changed since the agent wrote them, now untracked. */
