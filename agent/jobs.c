@@ -604,6 +604,8 @@ job_run_deploy(struct job *job, const int *stop)
 	vq.tag = d->tag;
 	vq.digest = d->digest;
 	vq.force = d->force;
+	/* As the CLI's bump: a version that would change nothing live fails. */
+	vq.require_image = 1;
 	job->bumped = 1;
 	if (versions_write(cfg, &vq, &job->bump, &cause) == -1) {
 		log_event(LOG_LEVEL_WARN, "bump failed", "service", d->service,

@@ -2036,6 +2036,14 @@ config_read_secret(const char *file, const char *env, char **out,
 		xasprintf(cause, "secret file '%s' is empty", file);
 		return (-1);
 	}
+	/* No line holds a secret (serve would refuse it: say it now). */
+	if (strspn(data, " \t\r\n") == len) {
+		explicit_bzero(data, len);
+		free(data);
+		xasprintf(cause, "secret file '%s' holds only blank lines",
+		    file);
+		return (-1);
+	}
 	*out = data;
 	*outlen = len;
 	return (0);

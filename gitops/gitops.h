@@ -960,7 +960,8 @@ char		*target_kube_applyset_id(const char *, const char *,
  */
 char		*target_key(const struct config_target *);
 /* What names the lock of app's sync to its target across processes. */
-char		*target_lock_key(const struct config_target *, const char *);
+char		*target_lock_key(const struct config_target *,
+		     const char *);
 int		 target_get(struct target *, const char *, struct json **,
 		     char **);
 int		 target_compare(struct target *, const struct resource *,
