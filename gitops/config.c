@@ -2040,8 +2040,8 @@ config_read_secret(const char *file, const char *env, char **out,
 	if (strspn(data, " \t\r\n") == len) {
 		explicit_bzero(data, len);
 		free(data);
-		xasprintf(cause, "secret file '%s' holds only blank lines",
-		    file);
+		xasprintf(cause, "secret file '%s' holds no secret: only "
+		    "blank lines", file);
 		return (-1);
 	}
 	*out = data;
