@@ -227,7 +227,7 @@ daemon_retry_locked(struct agent *a, struct app_view *av, const char *why)
 	tv.tv_usec = 0;
 	evtimer_add(av->retry_ev, &tv);
 	log_event(LOG_LEVEL_INFO, "sync put off: target locked", "app",
-	    av->name, "reason", why, "retry_in", LOG_UINT(secs), NULL);
+	    av->name, "reason", why, "retry_in_s", LOG_UINT(secs), NULL);
 }
 
 /*

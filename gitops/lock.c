@@ -48,7 +48,7 @@ struct lock {
 	char	*record;	/* the holder's line, removed at release */
 };
 
-/* Who this process says it is in the lock files it holds. */
+/* Who this process says it is in the records of the locks it holds. */
 static char	*lock_owner;
 
 /* Make text from anyone safe to show: printable, no quote or backslash. */

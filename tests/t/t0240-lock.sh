@@ -135,7 +135,7 @@ test_expect_success 'a CLI sync holds the target: the daemon puts its sync off, 
 	test_wait_for 300 test -e holding &&
 	code=$(curl -s -o /dev/null -w "%{http_code}" -X POST \
 	    "http://$AGENT/api/v1/apps/shop/sync") && test "$code" = 202 &&
-	test_wait_for 300 grep -Eq "msg=\"sync put off: target locked\" app=shop reason=\"target of app .shop. is locked by gitops-agent sync \(pid [0-9]+\) since $since\" retry_in=1" agent.log &&
+	test_wait_for 300 grep -Eq "msg=\"sync put off: target locked\" app=shop reason=\"target of app .shop. is locked by gitops-agent sync \(pid [0-9]+\) since $since\" retry_in_s=1" agent.log &&
 	test_wait_for 300 field_is lastCheck Locked &&
 	field_is status Succeeded &&
 	locked=$(metric "gitops_syncs_skipped_total{app=\"shop\",reason=\"locked\"}") &&
