@@ -526,9 +526,13 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		goto out;
 	}
 	/* Two syncs of one target at once lose track of files: one waits. */
-	if (!run->dry_run && (lk = target_lock(run->target,
-	    run->lock_wait_ms, run->stop, cause)) == NULL)
+	if (!run->dry_run && (rc = target_lock(run->name, run->target,
+	    run->state_dir, run->lock_wait_ms, run->stop, &lk, cause)) != 0) {
+		if (rc == 1 && run->locked != NULL)
+			*run->locked = 1;
+		rc = -1;
 		goto out;
+	}
 	if ((t = target_open(run->name, run->target, cause)) == NULL)
 		goto out;
 	/* The render leaves it to the target: its namespace for those left. */
