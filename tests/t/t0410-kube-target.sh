@@ -182,8 +182,30 @@ test_expect_success KUBE 'a second sync sends no apply, and lists instead of get
 	requests_reset &&
 	gitops_agent -c gitops-agent.yaml sync shop >out &&
 	test "$(counts apply)" = 0 &&
+	test "$(counts dryrun)" = 0 &&
 	test "$(counts get)" -le 2 &&
 	test "$(counts list)" -le 4
+'
+
+test_expect_success KUBE 'one changed resource costs one dry-run and one apply, no GET of an object' '
+	sed -i "s/checkout-service:v3.0.1/checkout-service:v3.0.2/" app/deployment.yaml &&
+	requests_reset &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	test_grep "1 updated" out &&
+	test "$(counts dryrun)" = 1 &&
+	test "$(counts apply)" = 2 &&
+	test "$(counts get)" = 1 &&
+	python3 - <<-\PY &&
+	import json
+	c = json.load(open("counts.json"))["requests"]
+	# the Deployment: its dry-run and its apply; then the inventory
+	assert c["PATCH /apis/apps/v1/namespaces/shop/deployments/checkout"] == 2, c
+	assert c["PATCH /api/v1/namespaces/default/configmaps/gitops-agent.shop"] == 1, c
+	# the one GET: the inventory, never a resource of the app
+	assert c["GET /api/v1/namespaces/default/configmaps/gitops-agent.shop"] == 1, c
+	PY
+	kc -n shop get deployment checkout -o jsonpath="{.spec.template.spec.containers[0].image}" >v &&
+	test "$(cat v)" = ghcr.io/acme/checkout-service:v3.0.2
 '
 
 test_expect_success KUBE 'a field removed from Git is removed live' '
@@ -209,7 +231,8 @@ test_expect_success KUBE 'a field another manager owns is kept: no fight with an
 	test "$(cat v)" = 5 &&
 	requests_reset &&
 	gitops_agent -c gitops-agent.yaml sync shop >out &&
-	test "$(counts apply)" = 0
+	test "$(counts apply)" = 0 &&
+	test "$(counts dryrun)" = 0
 '
 
 test_expect_success KUBE 'force_conflicts: false fails naming the other manager' '
