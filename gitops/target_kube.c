@@ -28,6 +28,9 @@
 #include "kube.h"
 
 #define KT_PARALLEL		8
+#define KT_LIST_PARALLEL	4	/* a page each in memory at once */
+/* Desired objects a labelled LIST missed that one unlabelled LIST finds. */
+#define KT_LIST_ALL_MIN		16
 #define KT_LABEL_SET		"applyset.kubernetes.io/id"
 #define KT_LABEL_PART_OF	"applyset.kubernetes.io/part-of"
 #define KT_ANN_TOOLING		"applyset.kubernetes.io/tooling"
@@ -71,6 +74,7 @@ struct kt_cmp {
 	int			 prepared;
 	int			 have_health;
 	int			 claimed;
+	int			 absent; /* a whole LIST did not hold it */
 	int			 done;
 };
 
@@ -79,6 +83,10 @@ struct kt_list {
 	struct target		*t;
 	const struct kube_kind	*kind;
 	char			*ns;
+	const char		*sel;	/* NULL: every object */
+	int			 run;	/* in this round */
+	int			 ok;	/* every page of it was read */
+	size_t			 missing; /* desired, not in the LIST */
 };
 
 struct kube_target {
@@ -1089,7 +1097,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 		c->action = DIFF_CREATE;	/* its CRD comes first */
 		return;
 	}
-	if (c->live == NULL && kube_get(kt->k, c->kind,
+	if (c->live == NULL && !c->absent && kube_get(kt->k, c->kind,
 	    json_path_string(c->send, "metadata", "namespace", NULL),
 	    r->name, &c->live, &err) == -1) {
 		c->error = kt_error(r, err);
@@ -1187,18 +1195,21 @@ kt_list_job(void *arg, size_t i)
 	struct kt_job		*j = arg;
 	struct kube_target	*kt = j->t->arg;
 	struct kt_list		*l = &j->lists[i];
-	char			*sel, *err = NULL;
+	char			*err = NULL;
 
-	xasprintf(&sel, "%s=%s", KT_LABEL_PART_OF, kt->set_id);
-	if (kube_list_each(kt->k, l->kind, l->ns, sel, kt_list_item_cb, l,
-	    &err) == -1) {
+	l->ok = 0;
+	if (!l->run)
+		return;
+	if (kube_list_each(kt->k, l->kind, l->ns, l->sel, kt_list_item_cb,
+	    l, &err) == -1) {
 		/* Then the rest is read by itself: never "nothing is live". */
 		log_event(LOG_LEVEL_DEBUG, "list failed", "app", j->t->app,
 		    "kind", l->kind->kind, "namespace", l->ns, "error", err,
 		    NULL);
 		free(err);
+		return;
 	}
-	free(sel);
+	l->ok = 1;
 }
 
 /*
@@ -1213,13 +1224,13 @@ kt_warm(struct target *t, struct resource *const *v, size_t n)
 	struct kube_target	*kt = t->arg;
 	struct kt_job		 job;
 	struct kt_cmp		*c, **cmps;
-	struct kt_list		*lists;
+	struct kt_list		*lists, *l;
 	const struct kube_kind	*kind;
 	struct strmap		*groups;
 	const struct resource	*r;
 	const char		*group, *ckind, *ns;
-	char			*key, *gk, *err = NULL;
-	size_t			 i, nlists = 0, ncmps = 0, nleft;
+	char			*key, *gk, *sel, *err = NULL;
+	size_t			 i, nlists = 0, ncmps = 0, nleft, *lidx;
 
 	if (kt->cmp == NULL)
 		kt->cmp = strmap_new(n + 1);
@@ -1254,9 +1265,12 @@ kt_warm(struct target *t, struct resource *const *v, size_t n)
 	}
 
 	/* One LIST per resource and namespace of the render. */
+	xasprintf(&sel, "%s=%s", KT_LABEL_PART_OF, kt->set_id);
 	groups = strmap_new(16);
 	lists = xcalloc(ncmps + 1, sizeof *lists);
+	lidx = xcalloc(ncmps + 1, sizeof *lidx);
 	for (i = 0; i < ncmps; i++) {
+		lidx[i] = SIZE_MAX;
 		r = cmps[i]->r;
 		if (kube_kind_lookup(kt->k, r->api_version, r->kind, &kind,
 		    &err) != 0) {
@@ -1267,19 +1281,44 @@ kt_warm(struct target *t, struct resource *const *v, size_t n)
 		ns = !kind->namespaced ? "" : *r->namespace != '\0' ?
 		    r->namespace : t->namespace;
 		xasprintf(&key, "%s/%s/%s", kind->group, kind->resource, ns);
-		if (strmap_get(groups, key) == NULL) {
+		if ((l = strmap_get(groups, key)) == NULL) {
 			lists[nlists].t = t;
 			lists[nlists].kind = kind;
 			lists[nlists].ns = xstrdup(ns);
-			strmap_put(groups, key, &lists[nlists]);
-			nlists++;
+			lists[nlists].sel = sel;
+			lists[nlists].run = 1;
+			l = &lists[nlists++];
+			strmap_put(groups, key, l);
 		}
+		lidx[i] = (size_t)(l - lists);
 		free(key);
 	}
 	memset(&job, 0, sizeof job);
 	job.t = t;
 	job.lists = lists;
-	kube_parallel(nlists, KT_PARALLEL, kt_list_job, &job);
+	kube_parallel(nlists, KT_LIST_PARALLEL, kt_list_job, &job);
+
+	/*
+	 * Many desired objects not in the labelled LIST (a first apply):
+	 * one LIST of every object of that resource and namespace tells
+	 * which exist (unlabelled, or another's) and which do not, rather
+	 * than a GET each. Only a LIST read to its end says "absent".
+	 */
+	for (i = 0; i < ncmps; i++) {
+		if (lidx[i] != SIZE_MAX && !cmps[i]->claimed)
+			lists[lidx[i]].missing++;
+	}
+	for (i = 0; i < nlists; i++) {
+		lists[i].sel = NULL;
+		lists[i].run = lists[i].ok &&
+		    lists[i].missing >= KT_LIST_ALL_MIN;
+	}
+	kube_parallel(nlists, KT_LIST_PARALLEL, kt_list_job, &job);
+	for (i = 0; i < ncmps; i++) {
+		if (lidx[i] != SIZE_MAX && !cmps[i]->claimed &&
+		    lists[lidx[i]].ok)
+			cmps[i]->absent = 1;
+	}
 
 	/* What the LISTs left undecided. */
 	job.cmps = xcalloc(ncmps + 1, sizeof *job.cmps);
@@ -1293,6 +1332,8 @@ kt_warm(struct target *t, struct resource *const *v, size_t n)
 	for (i = 0; i < nlists; i++)
 		free(lists[i].ns);
 	free(lists);
+	free(lidx);
+	free(sel);
 	free(job.cmps);
 	free(cmps);
 	strmap_free(groups);

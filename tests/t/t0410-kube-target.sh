@@ -420,4 +420,36 @@ test_expect_success KUBE 'an object kubectl applied client-side is adopted: late
 	! grep "\"b\"" v
 '
 
+test_expect_success KUBE 'a first sync of many objects lists what exists once, not a GET each' '
+	printf "apiVersion: v1\nkind: Namespace\nmetadata: {name: many}\n" >many-ns.yaml &&
+	kc apply --server-side -f many-ns.yaml &&
+	mkdir -p many &&
+	for i in $(seq 10 29)
+	do
+		printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m-$i, namespace: many}\ndata: {k: v$i}\n" >many/m-$i.yaml ||
+		return 1
+	done &&
+	kc apply -f many/m-13.yaml &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m-15, namespace: many, labels: {applyset.kubernetes.io/part-of: applyset-other-v1}}\ndata: {k: other}\n" >other.yaml &&
+	kc apply --server-side -f other.yaml &&
+	sed "s/name: shop/name: many/; s/path: app/path: many/; s/namespace: shop/namespace: many/" \
+	    gitops-agent.yaml >many.yaml &&
+	requests_reset &&
+	test_must_fail gitops_agent -c many.yaml sync many >out 2>err &&
+	cat out err >all &&
+	test_grep "ConfigMap/many/m-15.*another ApplySet" all &&
+	test "$(counts get)" = 1 &&
+	test_must_fail kc -n many get configmap m-10 &&
+	rm many/m-15.yaml &&
+	requests_reset &&
+	gitops_agent -c many.yaml sync many >out &&
+	test_grep "18 created, 1 updated" out &&
+	test "$(counts get)" = 1 &&
+	test "$(counts list)" = 2 &&
+	kc -n many get configmap m-13 -o yaml >after &&
+	! grep last-applied-configuration after &&
+	kc -n many get configmap m-29 -o jsonpath="{.data.k}" >v &&
+	test "$(cat v)" = v29
+'
+
 test_done
