@@ -106,7 +106,7 @@ struct kube_target {
 	int			 dirty;
 	struct strmap		*cmp;	/* id -> struct kt_cmp */
 	struct strmap		*crd_kinds; /* "Kind.group" a desired CRD makes */
-	struct strmap		*fresh;	/* id -> what an apply answered */
+	struct strmap		*fresh;	/* id -> health its apply answered */
 	int			 batching;
 	struct resource		**staged;
 	size_t			 nstaged;
@@ -309,12 +309,6 @@ static void
 kt_cmp_free_cb(void *v)
 {
 	kt_cmp_free(v);
-}
-
-static void
-kt_json_free_cb(void *v)
-{
-	json_free(v);
 }
 
 /* The error of a resource: where it was declared, then why. */
@@ -1467,14 +1461,18 @@ out:
 	return (rc);
 }
 
-/* Apply one resource now; what it answered is kept for health. */
+/*
+ * Apply one resource now; the health of what it answered is kept (not
+ * the object: a first apply of 10,000 would hold them all).
+ */
 static int
 kt_apply_now(struct target *t, const struct resource *r, char **cause)
 {
 	struct kube_target	*kt = t->arg;
 	const struct kube_kind	*kind;
 	struct kt_cmp		*c;
-	struct json		*send = NULL, *result = NULL, *old;
+	struct json		*send = NULL, *result = NULL;
+	enum health_status	*h;
 	enum kube_why		 why = KUBE_WHY_OTHER;
 	char			*err = NULL, digest[65];
 	int			 rc = -1;
@@ -1492,7 +1490,8 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 	}
 	c = strmap_get(kt->cmp, r->id);
 	if (c != NULL && c->send != NULL && c->r == r) {
-		send = json_dup(c->send);
+		send = c->send;		/* applied once: taken */
+		c->send = NULL;
 		memcpy(digest, c->digest, sizeof digest);
 	} else {
 		send = kt_send(kt, t, r, kind);
@@ -1519,11 +1518,15 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 		}
 	}
 	kt_entry_seen(kt, r, result, digest);
+	h = xmalloc(sizeof *h);
+	*h = kt_live_health(r, result);
 	pthread_mutex_lock(&kt->mu);
-	if ((old = strmap_put(kt->fresh, r->id, result)) != NULL)
-		json_free(old);
+	free(strmap_put(kt->fresh, r->id, h));
 	pthread_mutex_unlock(&kt->mu);
-	result = NULL;
+	if (c != NULL && c->r == r) {
+		json_free(c->live);	/* read by compare, adopted: done */
+		c->live = NULL;
+	}
 	rc = 0;
 out:
 	free(err);
@@ -1662,13 +1665,18 @@ kt_health(struct target *t, const struct resource *r,
 {
 	struct kube_target	*kt = t->arg;
 	struct kt_cmp		*c;
-	struct json		*live;
+	struct json		*live = NULL;
+	enum health_status	*applied;
 	int			 seen = 0;
 
 	pthread_mutex_lock(&kt->mu);
-	live = strmap_remove(kt->fresh, r->id);
+	applied = strmap_remove(kt->fresh, r->id);
 	c = kt->cmp != NULL ? strmap_get(kt->cmp, r->id) : NULL;
-	if (live == NULL && c != NULL && c->r == r && c->have_health) {
+	if (applied != NULL) {
+		*h = *applied;
+		free(applied);
+		seen = 1;
+	} else if (c != NULL && c->r == r && c->have_health) {
 		*h = c->health;
 		c->have_health = 0;
 		seen = 1;
@@ -1676,7 +1684,7 @@ kt_health(struct target *t, const struct resource *r,
 	pthread_mutex_unlock(&kt->mu);
 	if (seen)
 		return (0);
-	if (live == NULL && kt_get(t, r->id, &live, cause) == -1)
+	if (kt_get(t, r->id, &live, cause) == -1)
 		return (-1);
 	if (live == NULL) {
 		*h = HEALTH_MISSING;
@@ -1861,7 +1869,7 @@ kt_free(struct target *t)
 		strmap_free(kt->cmp);
 	}
 	if (kt->fresh != NULL) {
-		kt_map_clear(kt->fresh, kt_json_free_cb);
+		kt_map_clear(kt->fresh, free);
 		strmap_free(kt->fresh);
 	}
 	if (kt->crd_kinds != NULL)
