@@ -204,7 +204,7 @@ echo "first apply, $N1: $agent_first ms vs kubectl $kubectl_first ms:" \
     "(target: at least 3x) $(met "$kubectl_first >= 3 * $agent_first")"
 echo "no-op, $N1: $noop_ms ms (target: under 300 ms) $(met "$noop_ms < 300");" \
     "list=$noop_list get=$noop_get dryrun=$noop_dry apply=$noop_apply for" \
-    "$pairs kinds x namespaces (target: a LIST each, the inventory's GET," \
+    "$pairs (kind, namespace) pairs (target: a LIST each, the inventory's GET," \
     "nothing else) $(met "$noop_list <= $pairs && $noop_get <= 1 && $noop_dry + $noop_apply == 0")"
 echo "one change, $N1: $one_ms ms; dryrun=$one_dry apply=$one_apply" \
     "get=$one_get (target: one dry-run, its apply and the inventory's, no" \
