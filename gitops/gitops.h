@@ -748,6 +748,14 @@ char		*diff_resource_text(const struct resource *,
 		     const struct json *);
 char		*diff_resource_text_mode(const struct resource *,
 		     const struct json *, enum diff_mode);
+/*
+ * kubectl diff --server-side's view: the whole live object ("live/ID",
+ * or "/dev/null" when NULL) against what the server answered a dry-run
+ * apply ("merged/ID"), both without managedFields, keys in byte order,
+ * Secret values masked. NULL when equal.
+ */
+char		*diff_merged_text(const char *, const struct json *,
+		     const struct json *);
 /* A prune: the masked live object against "/dev/null". */
 char		*diff_prune_text(const char *, const struct json *);
 
@@ -804,6 +812,14 @@ struct target_ops {
 	 */
 	int	(*compare)(struct target *, const struct resource *,
 		    enum diff_action *, struct json **, char **);
+	/*
+	 * The text of a change compare found, when the target knows more
+	 * than desired and live (the Kubernetes target shows live against
+	 * the server's dry-run answer, as kubectl diff does). Optional:
+	 * without it, diff_resource_text_mode() with diff_mode.
+	 */
+	char	*(*diff_text)(struct target *, const struct resource *,
+		    const struct json *);
 	/* Create or replace; records the resource in the inventory. */
 	int	(*apply)(struct target *, const struct resource *, char **);
 	/* Delete by identity, only what the inventory holds. */
@@ -871,7 +887,9 @@ struct target	*target_dir_new(const char *, const char *);
  * a part could leave the directory.
  */
 char		*target_dir_path(const char *, const char *);
-enum diff_mode	 target_diff_mode(const struct target *);
+/* The diff text of a changed resource; live as compare gave it. */
+char		*target_diff_text(struct target *, const struct resource *,
+		     const struct json *);
 void		 target_warm(struct target *, struct resource *const *,
 		     size_t);
 /* What a directory target did to make its writes durable (for tests). */
@@ -1208,6 +1226,7 @@ struct http_req {
 	const char	*bearer;	/* Authorization: Bearer; NULL: none */
 	int		 insecure;	/* no TLS verification (said, logged) */
 	const char	*tls_server_name; /* name the certificate must have */
+	const char	*proxy;		/* proxy URL; NULL: the environment's */
 	const char	*accept;	/* Accept header; NULL: curl's */
 };
 /*

@@ -290,8 +290,7 @@ sync_run_syncfail(struct target *t, const struct plan *plan,
 			continue;
 		}
 		sync_add_change(res, r->id, action, r->phase, r->wave,
-		    texts ? diff_resource_text_mode(r, live,
-		    target_diff_mode(t)) : NULL);
+		    texts ? target_diff_text(t, r, live) : NULL);
 		json_free(live);
 		w->applied++;
 		if (action == DIFF_CREATE)
@@ -364,8 +363,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 			last = i;
 			sync_add_change(res, it->r->id, it->action,
 			    it->r->phase, it->r->wave, opts->diff_texts ?
-			    diff_resource_text_mode(it->r, live,
-			    target_diff_mode(t)) : NULL);
+			    target_diff_text(t, it->r, live) : NULL);
 			json_free(live);
 		}
 	}

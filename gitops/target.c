@@ -254,10 +254,13 @@ target_commit(struct target *t, char **id, char **cause)
 	return (t->ops->commit(t, id, cause));
 }
 
-enum diff_mode
-target_diff_mode(const struct target *t)
+char *
+target_diff_text(struct target *t, const struct resource *r,
+    const struct json *live)
 {
-	return (t->ops->diff_mode);
+	if (t->ops->diff_text != NULL)
+		return (t->ops->diff_text(t, r, live));
+	return (diff_resource_text_mode(r, live, t->ops->diff_mode));
 }
 
 void

@@ -68,6 +68,7 @@ struct kt_cmp {
 	struct json		*send;	/* what an apply sends */
 	char			 digest[65];
 	struct json		*live;	/* NULL: absent (or not looked) */
+	struct json		*merged; /* a changed one's dry-run answer */
 	enum diff_action	 action;
 	enum health_status	 health; /* of live, when have_health */
 	char			*error;
@@ -116,6 +117,8 @@ struct kube_target {
 static int	kt_get(struct target *, const char *, struct json **, char **);
 static int	kt_compare(struct target *, const struct resource *,
 		    enum diff_action *, struct json **, char **);
+static char	*kt_diff_text(struct target *, const struct resource *,
+		    const struct json *);
 static int	kt_apply(struct target *, const struct resource *, char **);
 static int	kt_remove(struct target *, const char *,
 		    enum target_remove_status *, char **);
@@ -139,6 +142,7 @@ static const struct target_ops kt_ops = {
 	.validates = 1,		/* compare is a dry-run apply */
 	.get = kt_get,
 	.compare = kt_compare,
+	.diff_text = kt_diff_text,
 	.apply = kt_apply,
 	.remove = kt_remove,
 	.health = kt_health,
@@ -274,6 +278,7 @@ kt_cmp_free(struct kt_cmp *c)
 		return;
 	json_free(c->send);
 	json_free(c->live);
+	json_free(c->merged);
 	free(c->error);
 	free(c);
 }
@@ -1136,9 +1141,11 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	c->action = json_equal(a, b) ? DIFF_UNCHANGED : DIFF_UPDATE;
 	json_free(a);
 	json_free(b);
-	json_free(result);
-	if (c->action != DIFF_UNCHANGED)
+	if (c->action == DIFF_UPDATE) {
+		c->merged = result;	/* for the diff text */
 		return;
+	}
+	json_free(result);
 	/* Unchanged at this resourceVersion: no dry-run next time. */
 	if (known)
 		kt_entry_seen(kt, r, c->live, c->digest);
@@ -1358,6 +1365,28 @@ kt_compare(struct target *t, const struct resource *r,
 	return (0);
 }
 
+/*
+ * What kubectl diff --server-side shows: live against the dry-run's
+ * answer, or, for a creation, nothing against what is sent. A change
+ * found without a dry-run (an adoption, a replacement) shows desired
+ * against live as the directory target does.
+ */
+static char *
+kt_diff_text(struct target *t, const struct resource *r,
+    const struct json *live)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_cmp		*c;
+
+	c = strmap_get(kt->cmp, r->id);
+	if (c != NULL && c->r == r && c->merged != NULL)
+		return (diff_merged_text(r->id, c->live, c->merged));
+	if (c != NULL && c->r == r && c->action == DIFF_CREATE &&
+	    c->send != NULL)
+		return (diff_merged_text(r->id, NULL, c->send));
+	return (diff_resource_text_mode(r, live, DIFF_PROJECT));
+}
+
 /* Wait, within the request timeout, until a CRD is Established. */
 static int
 kt_wait_established(struct kube_target *kt, const struct resource *r,
@@ -1524,8 +1553,10 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 	free(strmap_put(kt->fresh, r->id, h));
 	pthread_mutex_unlock(&kt->mu);
 	if (c != NULL && c->r == r) {
-		json_free(c->live);	/* read by compare, adopted: done */
-		c->live = NULL;
+		/* Read by compare, adopted, shown in the diff: done. */
+		json_free(c->live);
+		json_free(c->merged);
+		c->live = c->merged = NULL;
 	}
 	rc = 0;
 out:
