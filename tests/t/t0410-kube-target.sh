@@ -477,4 +477,46 @@ test_expect_success KUBE 'a first sync of many objects lists what exists once, n
 	test "$(cat v)" = v29
 '
 
+test_expect_success KUBE 'two versions of one kind in a namespace: one LIST, no dry-run when nothing changed' '
+	mkdir -p multi &&
+	cat >multi/crd.yaml <<-EOF &&
+	apiVersion: apiextensions.k8s.io/v1
+	kind: CustomResourceDefinition
+	metadata:
+	  name: gadgets.acme.example
+	spec:
+	  group: acme.example
+	  scope: Namespaced
+	  names: {plural: gadgets, singular: gadget, kind: Gadget}
+	  versions:
+	  - name: v1
+	    served: true
+	    storage: true
+	    schema:
+	      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+	  - name: v2
+	    served: true
+	    storage: false
+	    schema:
+	      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+	EOF
+	printf "apiVersion: acme.example/v1\nkind: Gadget\nmetadata: {name: g1, namespace: many}\nspec: {size: 1}\n" >multi/g1.yaml &&
+	printf "apiVersion: acme.example/v2\nkind: Gadget\nmetadata: {name: g2, namespace: many}\nspec: {size: 2}\n" >multi/g2.yaml &&
+	sed "s/name: shop/name: multi/; s/path: app/path: multi/; s/namespace: shop/namespace: many/" \
+	    gitops-agent.yaml >multi.yaml &&
+	gitops_agent -c multi.yaml sync multi >out &&
+	test_grep "3 created" out &&
+	requests_reset &&
+	gitops_agent -c multi.yaml sync multi >out &&
+	test_grep "3 unchanged" out &&
+	test "$(counts dryrun)" = 0 &&
+	test "$(counts apply)" = 0 &&
+	python3 - <<-\PY
+	import json
+	c = json.load(open("counts.json"))["requests"]
+	lists = [k for k in c if k.startswith("GET /apis/acme.example/") and k.endswith("/namespaces/many/gadgets")]
+	assert sum(c[k] for k in lists) == 1, c
+	PY
+'
+
 test_done
