@@ -825,6 +825,11 @@ struct target_ops {
 	/* Delete by identity, only what the inventory holds. */
 	int	(*remove)(struct target *, const char *,
 		    enum target_remove_status *, char **);
+	/*
+	 * *h, or -1 with *cause when it cannot be told. With 0 and *h
+	 * not HEALTH_HEALTHY, *cause may say why (allocated): the reason
+	 * the object's status gives.
+	 */
 	int	(*health)(struct target *, const struct resource *,
 		    enum health_status *, char **);
 	/* The inventory, sorted by id; copies the caller frees. */
@@ -1095,6 +1100,9 @@ struct config_target {
 	int		 prune_max_percent; /* of the inventory, per sync */
 	int		 force_prune;	/* --force-prune: no such bound */
 	char		*lock_file;	/* STATE_DIR/locks/...: set by config */
+	/* The top level's health_rules, copied here by config. */
+	struct health_rule *health_rules;
+	size_t		 nhealth_rules;
 };
 /* A deep copy of src into dst; config_target_clear frees what it owns. */
 void		 config_target_copy(struct config_target *,
@@ -1168,6 +1176,25 @@ enum probe_verdict probe_run(const struct probe *, char *const *,
 		     uint64_t, const int *, char **);
 /* A live object's health by the rules of its kind; *why if not Healthy. */
 enum health_status health_of_object(const struct json *, char **);
+/*
+ * health_rules[]: what a kind's conditions mean, for custom resources
+ * kstatus knows nothing of. Every healthy "Type=Status" holding is
+ * Healthy; any degraded one holding is Degraded; else Progressing.
+ */
+struct health_rule {
+	char		*group;		/* NULL: any group */
+	char		*kind;
+	struct strv	 healthy;	/* "Type=Status" */
+	struct strv	 degraded;	/* "Type=Status" */
+	int		 line;
+	int		 column;
+};
+/* The same, the first rule of its group and kind before kstatus's. */
+enum health_status health_of_object_ruled(const struct json *,
+		     const struct health_rule *, size_t, char **);
+void		 health_rules_copy(struct health_rule **, size_t *,
+		     const struct health_rule *, size_t);
+void		 health_rules_free(struct health_rule *, size_t);
 struct health_condition {
 	int	 op;
 	double	 value;
@@ -1297,6 +1324,8 @@ struct config {
 	int			  workers;
 	uint64_t		  shutdown_timeout_ms;
 	char			 *notify_url;
+	struct health_rule	 *health_rules;
+	size_t			  nhealth_rules;
 	struct config_repository *repositories;
 	size_t			  nrepositories;
 	struct config_app	 *apps;

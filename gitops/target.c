@@ -183,8 +183,16 @@ int
 target_health(struct target *t, const struct resource *r,
     enum health_status *h, char **cause)
 {
+	int	 rc;
+
 	*h = HEALTH_UNKNOWN;
-	return (t->ops->health(t, r, h, cause));
+	*cause = NULL;
+	rc = t->ops->health(t, r, h, cause);
+	if (rc == 0 && *h == HEALTH_HEALTHY) {
+		free(*cause);
+		*cause = NULL;
+	}
+	return (rc);
 }
 
 int

@@ -57,6 +57,12 @@ struct kt_entry {
 	char		*digest;	/* of the object that apply sent */
 };
 
+/* A health verdict, and why it is not Healthy (the status's reason). */
+struct kt_verdict {
+	enum health_status	 h;
+	char			*why;
+};
+
 /*
  * What a comparison found for one desired resource. A record is claimed
  * (atomically) by the one LIST thread that sees its object; whatever
@@ -70,7 +76,7 @@ struct kt_cmp {
 	struct json		*live;	/* NULL: absent (or not looked) */
 	struct json		*merged; /* a changed one's dry-run answer */
 	enum diff_action	 action;
-	enum health_status	 health; /* of live, when have_health */
+	struct kt_verdict	 health; /* of live, when have_health */
 	char			*error;
 	int			 prepared;
 	int			 have_health;
@@ -107,7 +113,9 @@ struct kube_target {
 	int			 dirty;
 	struct strmap		*cmp;	/* id -> struct kt_cmp */
 	struct strmap		*crd_kinds; /* "Kind.group" a desired CRD makes */
-	struct strmap		*fresh;	/* id -> health its apply answered */
+	struct strmap		*fresh;	/* id -> kt_verdict of its apply */
+	struct health_rule	*rules;	/* health_rules, a copy */
+	size_t			 nrules;
 	int			 batching;
 	struct resource		**staged;
 	size_t			 nstaged;
@@ -279,6 +287,7 @@ kt_cmp_free(struct kt_cmp *c)
 	json_free(c->send);
 	json_free(c->live);
 	json_free(c->merged);
+	free(c->health.why);
 	free(c->error);
 	free(c);
 }
@@ -314,6 +323,17 @@ static void
 kt_cmp_free_cb(void *v)
 {
 	kt_cmp_free(v);
+}
+
+static void
+kt_verdict_free_cb(void *v)
+{
+	struct kt_verdict	*x = v;
+
+	if (x == NULL)
+		return;
+	free(x->why);
+	free(x);
 }
 
 /* The error of a resource: where it was declared, then why. */
@@ -414,24 +434,22 @@ kt_comparable(const struct json *obj)
 }
 
 /*
- * Health of r from its live object: kstatus's first rules, then the
- * kind's own.
+ * Health of r from its live object: the app's health_rules and
+ * kstatus's (*why: the reason, when not Healthy), a CRD's Established.
  */
 static enum health_status
-kt_live_health(const struct resource *r, const struct json *live)
+kt_live_health(struct kube_target *kt, const struct resource *r,
+    const struct json *live, char **why)
 {
 	const struct json	*c;
 	const char		*type, *status;
-	enum health_status	 h;
-	char			*why = NULL;
 
+	*why = NULL;
 	if (json_path(live, "metadata", "deletionTimestamp", NULL) != NULL)
 		return (HEALTH_PROGRESSING);
-	if (strcmp(r->kind, "CustomResourceDefinition") != 0) {
-		h = health_of_object(live, &why);
-		free(why);
-		return (h);
-	}
+	if (strcmp(r->kind, "CustomResourceDefinition") != 0)
+		return (health_of_object_ruled(live, kt->rules, kt->nrules,
+		    why));
 	for (c = json_child(json_path(live, "status", "conditions", NULL));
 	    c != NULL; c = json_next(c)) {
 		type = json_path_string(c, "type", NULL);
@@ -1046,10 +1064,11 @@ kt_entry_same(struct kube_target *kt, const char *id, const char *rv,
 
 /* c is unchanged, as live shows it: keep its health, drop the rest. */
 static void
-kt_compare_unchanged(struct kt_cmp *c, const struct json *live)
+kt_compare_unchanged(struct kube_target *kt, struct kt_cmp *c,
+    const struct json *live)
 {
 	c->action = DIFF_UNCHANGED;
-	c->health = kt_live_health(c->r, live);
+	c->health.h = kt_live_health(kt, c->r, live, &c->health.why);
 	c->have_health = 1;
 	c->done = 1;
 	kt_cmp_trim(c);
@@ -1071,7 +1090,7 @@ kt_compare_known(struct kube_target *kt, struct target *t, struct kt_cmp *c,
 		return;
 	if (kt_entry_same(kt, c->r->id, json_path_string(live, "metadata",
 	    "resourceVersion", NULL), c->digest, &known)) {
-		kt_compare_unchanged(c, live);
+		kt_compare_unchanged(kt, c, live);
 		return;
 	}
 	if (lk == c->kind)
@@ -1118,7 +1137,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	}
 	if (kt_entry_same(kt, r->id, json_path_string(c->live, "metadata",
 	    "resourceVersion", NULL), c->digest, &known)) {
-		kt_compare_unchanged(c, c->live);
+		kt_compare_unchanged(kt, c, c->live);
 		return;
 	}
 	if (kt_needs_adopt(c->live)) {
@@ -1149,7 +1168,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	/* Unchanged at this resourceVersion: no dry-run next time. */
 	if (known)
 		kt_entry_seen(kt, r, c->live, c->digest);
-	kt_compare_unchanged(c, c->live);
+	kt_compare_unchanged(kt, c, c->live);
 }
 
 struct kt_job {
@@ -1501,7 +1520,7 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 	const struct kube_kind	*kind;
 	struct kt_cmp		*c;
 	struct json		*send = NULL, *result = NULL;
-	enum health_status	*h;
+	struct kt_verdict	*v;
 	enum kube_why		 why = KUBE_WHY_OTHER;
 	char			*err = NULL, digest[65];
 	int			 rc = -1;
@@ -1547,10 +1566,10 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 		}
 	}
 	kt_entry_seen(kt, r, result, digest);
-	h = xmalloc(sizeof *h);
-	*h = kt_live_health(r, result);
+	v = xmalloc(sizeof *v);
+	v->h = kt_live_health(kt, r, result, &v->why);
 	pthread_mutex_lock(&kt->mu);
-	free(strmap_put(kt->fresh, r->id, h));
+	kt_verdict_free_cb(strmap_put(kt->fresh, r->id, v));
 	pthread_mutex_unlock(&kt->mu);
 	if (c != NULL && c->r == r) {
 		/* Read by compare, adopted, shown in the diff: done. */
@@ -1697,31 +1716,35 @@ kt_health(struct target *t, const struct resource *r,
 	struct kube_target	*kt = t->arg;
 	struct kt_cmp		*c;
 	struct json		*live = NULL;
-	enum health_status	*applied;
-	int			 seen = 0;
+	struct kt_verdict	*applied, seen = { HEALTH_UNKNOWN, NULL };
+	int			 have = 0;
 
 	pthread_mutex_lock(&kt->mu);
 	applied = strmap_remove(kt->fresh, r->id);
 	c = kt->cmp != NULL ? strmap_get(kt->cmp, r->id) : NULL;
 	if (applied != NULL) {
-		*h = *applied;
+		seen = *applied;
 		free(applied);
-		seen = 1;
+		have = 1;
 	} else if (c != NULL && c->r == r && c->have_health) {
-		*h = c->health;
+		seen = c->health;
+		c->health.why = NULL;
 		c->have_health = 0;
-		seen = 1;
+		have = 1;
 	}
 	pthread_mutex_unlock(&kt->mu);
-	if (seen)
+	if (have) {
+		*h = seen.h;
+		*cause = seen.why;	/* the reason, when not Healthy */
 		return (0);
+	}
 	if (kt_get(t, r->id, &live, cause) == -1)
 		return (-1);
 	if (live == NULL) {
 		*h = HEALTH_MISSING;
 		return (0);
 	}
-	*h = kt_live_health(r, live);
+	*h = kt_live_health(kt, r, live, cause);	/* and the reason */
 	json_free(live);
 	return (0);
 }
@@ -1900,7 +1923,7 @@ kt_free(struct target *t)
 		strmap_free(kt->cmp);
 	}
 	if (kt->fresh != NULL) {
-		kt_map_clear(kt->fresh, free);
+		kt_map_clear(kt->fresh, kt_verdict_free_cb);
 		strmap_free(kt->fresh);
 	}
 	if (kt->crd_kinds != NULL)
@@ -1912,6 +1935,7 @@ kt_free(struct target *t)
 	free(kt->parent);
 	free(kt->parent_ns);
 	free(kt->set_id);
+	health_rules_free(kt->rules, kt->nrules);
 	free(kt);
 	t->arg = NULL;
 }
@@ -1944,6 +1968,8 @@ target_kube_new(const char *app, const struct config_target *ct,
 	kt->manager = xstrdup(ct->field_manager != NULL ? ct->field_manager :
 	    "gitops-agent");
 	kt->force = ct->force_conflicts;
+	health_rules_copy(&kt->rules, &kt->nrules, ct->health_rules,
+	    ct->nhealth_rules);
 	kt->prune_max_percent = ct->prune_max_percent;
 	kt->force_prune = ct->force_prune;
 	kt->timeout_ms = ct->request_timeout_ms != 0 ?

@@ -8,13 +8,7 @@
 # a creation shows the object against /dev/null; Secret values never show.
 . "$TEST_SRCDIR/tests/lib.sh"
 
-test_kube_prereq
-K="$TRASH/kube"
-export KUBECONFIG="$K/kubeconfig"
-test_cleanup_pidfile "$K/pid"
-kc() {
-	kubectl --request-timeout=30s "$@"
-}
+test_kube_env
 
 write_app() { # IMAGE_TAG
 	mkdir -p app
