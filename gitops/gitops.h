@@ -1214,6 +1214,12 @@ enum health_status health_of_object_ruled(const struct json *,
 void		 health_rules_copy(struct health_rule **, size_t *,
 		     const struct health_rule *, size_t);
 void		 health_rules_free(struct health_rule *, size_t);
+/*
+ * A workload's pod that waiting will not fix (failed, a container in
+ * CrashLoopBackOff, ImagePullBackOff, InvalidImageName or
+ * CreateContainerConfigError): 1 and *why ("pod NAME: ...").
+ */
+int		 health_pod_failing(const struct json *, char **);
 struct health_condition {
 	int	 op;
 	double	 value;

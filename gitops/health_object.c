@@ -264,6 +264,41 @@ health_pod(const struct json *obj, char **why)
 	    "Pending", health_is(phase, "Running") ? ", not ready" : ""));
 }
 
+/*
+ * A pod of a workload that will not come up by waiting: failed, or a
+ * container in a back-off or misconfigured (not ErrImagePull alone, which
+ * a registry's hiccup causes and the kubelet retries). 1 and *why if so.
+ */
+int
+health_pod_failing(const struct json *pod, char **why)
+{
+	static const char *const lasting[] = { "CrashLoopBackOff",
+	    "ImagePullBackOff", "InvalidImageName",
+	    "CreateContainerConfigError", NULL };
+	enum health_status	 h;
+	char			*w = NULL;
+	size_t			 i;
+
+	*why = NULL;
+	if ((h = health_pod(pod, &w)) != HEALTH_DEGRADED) {
+		free(w);
+		return (0);
+	}
+	for (i = 0; lasting[i] != NULL; i++) {
+		if (strstr(w, lasting[i]) != NULL)
+			break;
+	}
+	if (lasting[i] == NULL && strncmp(w, "pod failed", 10) != 0) {
+		free(w);
+		return (0);
+	}
+	xasprintf(why, "pod %s: %s", json_path_string(pod, "metadata",
+	    "name", NULL) != NULL ? json_path_string(pod, "metadata", "name",
+	    NULL) : "?", w);
+	free(w);
+	return (1);
+}
+
 static enum health_status
 health_pvc(const struct json *obj, char **why)
 {

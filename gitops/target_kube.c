@@ -1709,6 +1709,55 @@ kt_commit(struct target *t, char **id, char **cause)
  * one left unchanged, what its comparison saw live (each used once: a
  * resource not healthy yet is polled), then GETs.
  */
+/*
+ * A workload still progressing: a pod of it that waiting will not fix
+ * (ImagePullBackOff, CrashLoopBackOff...) makes it Degraded, naming the
+ * pod, as its own status only says replicas are not available. One LIST
+ * of the pods its selector's matchLabels select; on any failure to ask,
+ * the workload's own verdict stands.
+ */
+static void
+kt_pods_health(struct kube_target *kt, const struct json *live,
+    enum health_status *h, char **why)
+{
+	const struct kube_kind	*pods;
+	const struct json	*ml, *m, *p;
+	struct json		*items = NULL;
+	struct buf		 b;
+	char			*sel, *err = NULL, *pw;
+
+	ml = json_path(live, "spec", "selector", "matchLabels", NULL);
+	if (json_type(ml) != JSON_OBJECT || json_child(ml) == NULL ||
+	    json_path(live, "spec", "selector", "matchExpressions",
+	    NULL) != NULL)
+		return;		/* only what matchLabels can say */
+	buf_init(&b);
+	for (m = json_child(ml); m != NULL; m = json_next(m)) {
+		if (json_string(m) == NULL) {
+			buf_free(&b);
+			return;
+		}
+		buf_printf(&b, "%s%s=%s", b.len != 0 ? "," : "", json_key(m),
+		    json_string(m));
+	}
+	sel = buf_release(&b);
+	if (kube_kind_lookup(kt->k, "v1", "Pod", &pods, &err) == 0 &&
+	    kube_list(kt->k, pods, json_path_string(live, "metadata",
+	    "namespace", NULL), sel, &items, &err) == 0) {
+		for (p = json_child(items); p != NULL; p = json_next(p)) {
+			if (health_pod_failing(p, &pw)) {
+				*h = HEALTH_DEGRADED;
+				free(*why);
+				*why = pw;
+				break;
+			}
+		}
+	}
+	free(err);
+	free(sel);
+	json_free(items);
+}
+
 static int
 kt_health(struct target *t, const struct resource *r,
     enum health_status *h, char **cause)
@@ -1745,6 +1794,10 @@ kt_health(struct target *t, const struct resource *r,
 		return (0);
 	}
 	*h = kt_live_health(kt, r, live, cause);	/* and the reason */
+	if (*h == HEALTH_PROGRESSING && (strcmp(r->kind, "Deployment") == 0 ||
+	    strcmp(r->kind, "StatefulSet") == 0 ||
+	    strcmp(r->kind, "DaemonSet") == 0))
+		kt_pods_health(kt, live, h, cause);
 	json_free(live);
 	return (0);
 }

@@ -74,6 +74,33 @@ test_expect_success KUBE 'a rollout still going times out naming what it waits f
 	test_grep "timed out after 2s waiting for .Deployment.apps/shop/web. to be healthy: Progressing (1 of 2 replicas updated)" all
 '
 
+test_expect_success KUBE 'a pod of the Deployment in ImagePullBackOff fails the wave at once, naming it' '
+	set_status "{\"observedGeneration\": 100, \"replicas\": 2, \"updatedReplicas\": 2, \"availableReplicas\": 1, \"conditions\": [{\"type\": \"Progressing\", \"status\": \"True\", \"reason\": \"ReplicaSetUpdated\"}]}" &&
+	cat >pod.yaml <<-EOF &&
+	apiVersion: v1
+	kind: Pod
+	metadata:
+	  name: web-7d9-x2x
+	  namespace: shop
+	  labels: {app: web}
+	spec:
+	  containers:
+	  - name: web
+	    image: ghcr.io/acme/web:nope
+	EOF
+	kc apply --server-side --field-manager=kubelet-double -f pod.yaml &&
+	kc -n shop patch pod web-7d9-x2x --subresource=status --type=merge \
+	    -p "{\"status\": {\"phase\": \"Pending\", \"containerStatuses\": [{\"name\": \"web\", \"state\": {\"waiting\": {\"reason\": \"ImagePullBackOff\", \"message\": \"Back-off pulling image\"}}}]}}" &&
+	write_deployment v3b &&
+	sed -i "s/wave_timeout: 2s/wave_timeout: 30s/" gitops-agent.yaml &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync web >out 2>err &&
+	sed -i "s/wave_timeout: 30s/wave_timeout: 2s/" gitops-agent.yaml &&
+	cat out err >all &&
+	test_grep "Deployment.apps/shop/web. is Degraded: pod web-7d9-x2x: container .web.: ImagePullBackOff: Back-off pulling image" all &&
+	! grep "timed out" all &&
+	kc -n shop delete pod web-7d9-x2x
+'
+
 test_expect_success KUBE 'a rolled-out Deployment lets the sync succeed' '
 	set_status "{\"observedGeneration\": 100, \"replicas\": 2, \"updatedReplicas\": 2, \"availableReplicas\": 2, \"conditions\": [{\"type\": \"Progressing\", \"status\": \"True\", \"reason\": \"NewReplicaSetAvailable\"}]}" &&
 	write_deployment v4 &&

@@ -264,6 +264,53 @@ test_health_of_object_ruled(void **state)
 	strv_free(&r[1].healthy);
 }
 
+/* A workload's pod: only what waiting will not fix fails it. */
+static void
+test_health_pod_failing(void **state)
+{
+	static const struct {
+		const char	*status;
+		const char	*why;
+	} cases[] = {
+		{ "{\"phase\":\"Pending\",\"containerStatuses\":[{\"name\":"
+		    "\"web\",\"state\":{\"waiting\":{\"reason\":"
+		    "\"ImagePullBackOff\",\"message\":\"Back-off pulling\"}}}]}",
+		    "pod web-1: container 'web': ImagePullBackOff: Back-off "
+		    "pulling" },
+		{ "{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":"
+		    "\"web\",\"state\":{\"waiting\":{\"reason\":"
+		    "\"CrashLoopBackOff\"}}}]}",
+		    "pod web-1: container 'web': CrashLoopBackOff" },
+		{ "{\"phase\":\"Failed\",\"reason\":\"Evicted\"}",
+		    "pod web-1: pod failed: Evicted" },
+		/* The kubelet retries a pull that failed once. */
+		{ "{\"phase\":\"Pending\",\"containerStatuses\":[{\"name\":"
+		    "\"web\",\"state\":{\"waiting\":{\"reason\":"
+		    "\"ErrImagePull\"}}}]}", NULL },
+		{ "{\"phase\":\"Pending\"}", NULL },
+		{ "{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\","
+		    "\"status\":\"True\"}]}", NULL },
+	};
+	struct json	*o;
+	char		*text, *why;
+	size_t		 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		xasprintf(&text, "{\"kind\":\"Pod\",\"metadata\":{\"name\":"
+		    "\"web-1\"},\"status\":%s}", cases[i].status);
+		o = obj(text);
+		free(text);
+		assert_int_equal(health_pod_failing(o, &why),
+		    cases[i].why != NULL);
+		if (cases[i].why != NULL)
+			assert_string_equal(why, cases[i].why);
+		else
+			assert_null(why);
+		free(why);
+		json_free(o);
+	}
+}
+
 static void
 test_health_condition_parse_and_eval(void **state)
 {
@@ -600,6 +647,7 @@ main(void)
 		cmocka_unit_test(test_health_of_object_kstatus_order),
 		cmocka_unit_test(test_health_of_object_pod_and_friends),
 		cmocka_unit_test(test_health_of_object_ruled),
+		cmocka_unit_test(test_health_pod_failing),
 		cmocka_unit_test(test_health_condition_parse_and_eval),
 		cmocka_unit_test(test_probe_run_command_exit_status),
 		cmocka_unit_test(test_probe_run_http_successes_in_a_row),
