@@ -679,11 +679,15 @@ daemon_job_done(struct agent *a, struct job *job)
 			av->retries = 0;
 		if (strcmp(outcome, "Unchanged") == 0 ||
 		    strcmp(outcome, "Skipped") == 0 ||
-		    strcmp(outcome, "Locked") == 0) {
+		    strcmp(outcome, "Locked") == 0 ||
+		    strcmp(outcome, "OutOfSync") == 0) {
 			daemon_count(a, "gitops_syncs_skipped_total", "app",
 			    name, "reason", strcmp(outcome, "Unchanged") == 0 ?
 			    "unchanged" : strcmp(outcome, "Locked") == 0 ?
-			    "locked" : "dependency");
+			    "locked" : strcmp(outcome, "OutOfSync") == 0 ?
+			    "out_of_sync" : reason != NULL &&
+			    strcmp(reason, "suspended") == 0 ? "suspended" :
+			    "dependency");
 			daemon_app_gauges(a, av);
 			continue;
 		}

@@ -18,6 +18,10 @@
 
 #include "agent.h"
 
+static const char *job_why_changed(const struct config *,
+    const struct config_repository *, const struct config_app *,
+    const char *);
+
 struct job *
 job_new(enum job_kind kind, struct agent_config *ac, const char *reason)
 {
@@ -89,16 +93,28 @@ static const char *
 job_why_sync(struct job *job, const struct config_repository *repo,
     const struct config_app *app, const char *head)
 {
-	const struct config	*cfg = job->ac->cfg;
+	if (job->all)
+		return (job->reason);
+	if (strv_contains(&job->force, app->name))
+		return ("requested");
+	return (job_why_changed(job->ac->cfg, repo, app, head));
+}
+
+/*
+ * What changed for the app since its last successful sync (its last
+ * sync failed, a new commit changes what it reads...), or NULL when
+ * nothing did: Git still says what it applied.
+ */
+static const char *
+job_why_changed(const struct config *cfg,
+    const struct config_repository *repo, const struct config_app *app,
+    const char *head)
+{
 	struct json		*state = NULL;
 	struct strv		 inputs, changed;
 	const char		*status, *rev, *why = NULL;
 	char			*err = NULL;
 
-	if (job->all)
-		return (job->reason);
-	if (strv_contains(&job->force, app->name))
-		return ("requested");
 	if (state_load_sync(cfg->state_dir, app->name, &state, &err) == -1) {
 		free(err);
 		return ("its last result cannot be read");
@@ -132,6 +148,95 @@ job_why_sync(struct job *job, const struct config_repository *repo,
 	return (why);
 }
 
+/* How the daemon runs an app at commit from src. */
+static void
+job_app_run(struct job *job, const struct config_app *app,
+    struct source *src, const char *commit, const int *stop,
+    struct app_run *run)
+{
+	memset(run, 0, sizeof *run);
+	run->name = app->name;
+	run->source = src;
+	run->path = app->path;
+	run->target = &app->target;
+	run->namespace = app->namespace;
+	run->prune = app->prune;
+	run->timeout_ms = app->sync_timeout_ms;
+	run->wave_timeout_ms = app->wave_timeout_ms;
+	run->revision = commit;
+	run->record_inputs = 1;
+	run->state_dir = job->ac->cfg->state_dir;
+	run->stop = stop;
+	run->cfg = job->ac->cfg;
+	run->app = app;
+}
+
+/*
+ * Only compare an app with Git at head, applying nothing (its policy is
+ * manual, or it does not heal itself and Git has not changed): the
+ * outcome is OutOfSync, naming what differs, or Unchanged.
+ */
+static void
+job_check_app(struct job *job, const struct config_repository *repo,
+    const struct config_app *app, const char *head, const int *stop)
+{
+	struct sync_result	*r = NULL;
+	struct source		*src;
+	struct app_run		 run;
+	struct strv		 ids;
+	struct buf		 b;
+	char			*commit = NULL, *cause = NULL, *msg, *list;
+	uint64_t		 t0 = time_monotonic_ms();
+	size_t			 i;
+
+	memset(&ids, 0, sizeof ids);
+	if ((src = repo_source(job->ac->cfg, repo, head, &commit,
+	    &cause)) == NULL) {
+		job_report(job, app->name, "Skipped", cause, NULL);
+		free(cause);
+		return;
+	}
+	job_app_run(job, app, src, commit, stop, &run);
+	run.dry_run = 1;
+	run.record_inputs = 0;
+	if (app_sync(&run, &r, &cause) == -1 || r == NULL) {
+		job_report(job, app->name, "Skipped", cause, NULL);
+		goto out;
+	}
+	for (i = 0; i < r->nchanges; i++) {
+		if (r->changes[i].action != DIFF_UNCHANGED &&
+		    !strv_contains(&ids, r->changes[i].id))
+			strv_add(&ids, r->changes[i].id);
+	}
+	if (r->status == SYNC_FAILED)
+		job_report(job, app->name, "OutOfSync", r->error, NULL);
+	else if (ids.n == 0)
+		job_report(job, app->name, "Unchanged", "live state matches "
+		    "Git", NULL);
+	else {
+		buf_init(&b);
+		for (i = 0; i < ids.n; i++)
+			buf_printf(&b, "%s%s", i != 0 ? ", " : "", ids.v[i]);
+		list = buf_release(&b);
+		xasprintf(&msg, "%zu resource%s differ%s from Git, not "
+		    "applied (%s): %s", ids.n, ids.n == 1 ? "" : "s",
+		    ids.n == 1 ? "s" : "", app->sync_manual ?
+		    "sync_policy manual" : "self_heal false", list);
+		job_report(job, app->name, "OutOfSync", msg, NULL);
+		log_event(LOG_LEVEL_WARN, "out of sync", "app", app->name,
+		    "commit", commit, "resources", list, NULL);
+		free(list);
+		free(msg);
+	}
+	job_report_seconds(job, t0);
+out:
+	strv_free(&ids);
+	free(cause);
+	free(commit);
+	sync_result_free(r);
+	source_free(src);
+}
+
 /* Sync one app at head (NULL for a directory repository). */
 static int
 job_sync_app(struct job *job, const struct config_repository *repo,
@@ -154,21 +259,7 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 		free(cause);
 		return (0);
 	}
-	memset(&run, 0, sizeof run);
-	run.name = app->name;
-	run.source = src;
-	run.path = app->path;
-	run.target = &app->target;
-	run.namespace = app->namespace;
-	run.prune = app->prune;
-	run.timeout_ms = app->sync_timeout_ms;
-	run.wave_timeout_ms = app->wave_timeout_ms;
-	run.revision = commit;
-	run.record_inputs = 1;
-	run.state_dir = cfg->state_dir;
-	run.stop = stop;
-	run.cfg = cfg;
-	run.app = app;
+	job_app_run(job, app, src, commit, stop, &run);
 	/*
 	 * A deploy waits for a CLI sync of the target (within the same
 	 * sync_timeout): its outcome is awaited. Other syncs are not held
@@ -505,10 +596,23 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 			all_ok = 0;
 			continue;
 		}
+		if (job->kind == JOB_REPO && app->suspend) {
+			job_report(job, app->name, "Skipped", "suspended",
+			    NULL);
+			continue;
+		}
 		if (job->kind == JOB_REPO &&
 		    (why = job_why_sync(job, repo, app, head)) == NULL) {
 			job_report(job, app->name, "Unchanged", "nothing it "
 			    "reads changed", NULL);
+			continue;
+		}
+		/* Not asked for: a manual app, or drift it must not heal. */
+		if (job->kind == JOB_REPO &&
+		    !strv_contains(&job->force, app->name) &&
+		    (app->sync_manual || (!app->self_heal &&
+		    job_why_changed(cfg, repo, app, head) == NULL))) {
+			job_check_app(job, repo, app, head, stop);
 			continue;
 		}
 		failed_rev = NULL;

@@ -40,7 +40,9 @@ static const struct metric_def metric_defs[] = {
 	  "How long each app's sync took, render included." },
 	{ "gitops_syncs_skipped_total", METRIC_COUNTER,
 	  "Apps not synced: nothing they read changed, a dependency "
-	  "failed, or another process held the target (locked)." },
+	  "failed, another process held the target (locked), suspended, "
+	  "or found out of sync and left so (out_of_sync: sync_policy "
+	  "manual or self_heal false)." },
 	{ "gitops_jobs_coalesced_total", METRIC_COUNTER,
 	  "Requests for a repository folded into a fetch already queued "
 	  "or running." },

@@ -97,6 +97,8 @@ static const char *const probe_type_names[] = { "http", "command",
 static const char *const hook_phase_names[] = { "PreSync", "Sync",
     "PostSync", "SyncFail", NULL };
 static const char *const inconclusive_names[] = { "fail", "pass", NULL };
+/* By config_app.sync_manual. */
+static const char *const sync_policy_names[] = { "auto", "manual", NULL };
 
 static const struct section sections[SECTION_COUNT] = {
 	[SECTION_TOP] = { "Top level", sizeof(struct config), 0, 0, 0 },
@@ -330,6 +332,20 @@ static const struct opt opts[] = {
 	  .def = "0s", .min = "0s", .max = "24h",
 	  .desc = "how long one wave may take to become healthy (0s: only "
 	  "sync_timeout bounds it)" },
+	{ .section = SECTION_APP, .key = "sync_policy", .type = OPT_ENUM,
+	  .offset = offsetof(struct config_app, sync_manual),
+	  .def = "auto", .values = sync_policy_names,
+	  .desc = "auto: the daemon applies what Git says; manual: it only "
+	  "reports OutOfSync, and applies on a request (POST .../sync, "
+	  "reconcile, a deploy)" },
+	{ .section = SECTION_APP, .key = "self_heal", .type = OPT_BOOL,
+	  .offset = offsetof(struct config_app, self_heal), .def = "true",
+	  .desc = "a poll that finds live state drifted from an unchanged "
+	  "commit applies it again; false: it reports OutOfSync only" },
+	{ .section = SECTION_APP, .key = "suspend", .type = OPT_BOOL,
+	  .offset = offsetof(struct config_app, suspend), .def = "false",
+	  .desc = "the daemon neither syncs nor checks it (the CLI still "
+	  "can)" },
 	{ .section = SECTION_APP, .key = "service", .type = OPT_STRING,
 	  .offset = offsetof(struct config_app, service),
 	  .desc = "the service it deploys, as named in the versions file "

@@ -1309,6 +1309,9 @@ struct config_app {
 	int		 prune;
 	uint64_t	 sync_timeout_ms;
 	uint64_t	 wave_timeout_ms;
+	int		 self_heal;	/* a poll re-applies what drifted */
+	int		 sync_manual;	/* sync_policy: manual */
+	int		 suspend;	/* the daemon leaves it alone */
 	char		*service;
 	char		*environment;
 	struct probe	*health;
