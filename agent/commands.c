@@ -79,9 +79,14 @@ static const struct cli_option opts_rollback[] = { O_SERVICE,
 	{ 0, "image", "I", "the images entry (default: the deploy's)" },
 	O_TIMEOUT("give up after it (default: versions.timeout)"),
 	O_VERSIONS_ONLY, O_OUTPUT("text or json"), O_END };
-static const struct cli_option opts_status[] = {
-	{ 0, "address", "HOST:PORT", "the agent (default: listen)" },
-	O_OUTPUT("table or json"), O_END };
+#define O_ADDRESS                                                             \
+	{ 0, "address", "HOST:PORT", "the agent (default: listen)" }
+static const struct cli_option opts_status[] = { O_ADDRESS,
+	O_OUTPUT("table, json or yaml"),
+	{ 'w', "watch", NULL, "print again whenever it changes, until "
+	    "interrupted" },
+	{ 0, "interval", "DURATION", "how often --watch asks (default 2s)" },
+	O_END };
 
 static const char *const ex_check[] = { "gitops-agent check",
 	"gitops-agent check -c /etc/gitops-agent.yaml", NULL };
@@ -103,7 +108,14 @@ static const char *const ex_rollback[] = {
 	NULL };
 static const char *const ex_serve[] = {
 	"gitops-agent -c /etc/gitops-agent.yaml serve", NULL };
+static const struct cli_option opts_history[] = {
+	{ 'n', "count", "N", "the last N syncs and deploys (default 10)" },
+	O_OUTPUT("table, json or yaml"), O_END };
+static const char *const ex_history[] = { "gitops-agent history web",
+	"gitops-agent history web -n 3 --output json", NULL };
 static const char *const ex_status[] = { "gitops-agent status",
+	"gitops-agent status web --output yaml",
+	"gitops-agent status --watch --interval 5s",
 	"gitops-agent status --address 127.0.0.1:8080 --output json", NULL };
 static const char *const ex_config_reference[] = {
 	"gitops-agent config-reference >reference.md", NULL };
@@ -137,9 +149,13 @@ static const struct cli_command cli_table[] = {
 	    "push it", opts_rollback, ex_rollback },
 	{ "serve", cmd_serve, "", "run the agent: webhooks, polling, syncs, "
 	    "API and metrics", opts_none, ex_serve },
-	{ "status", cmd_status, "[--address HOST:PORT] [--output table|json]",
-	    "print the apps' state from the running agent", opts_status,
+	{ "status", cmd_status, "[APP] [--watch [--interval D]] [--address "
+	    "HOST:PORT] [--output table|json|yaml]", "print the apps' state "
+	    "from the running agent, or one app's in detail", opts_status,
 	    ex_status },
+	{ "history", cmd_history, "APP [-n N] [--output table|json|yaml]",
+	    "print an app's last syncs (from state_dir) and its service's "
+	    "deploys and rollbacks (from Git)", opts_history, ex_history },
 	{ "config-reference", cmd_config_reference, "", "print the "
 	    "configuration reference (Markdown)", opts_none,
 	    ex_config_reference },
@@ -264,6 +280,36 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "\nTry 'gitops-agent%s%s --help'.\n",
 	    cmd != NULL ? " " : "", cmd != NULL ? cmd : "");
 	return (EXIT_ERROR);
+}
+
+int
+cli_format_parse(const char *cmd, const char *s, enum cli_format *fmt)
+{
+	if (strcmp(s, "table") == 0 || strcmp(s, "text") == 0)
+		*fmt = CLI_FORMAT_TABLE;
+	else if (strcmp(s, "json") == 0)
+		*fmt = CLI_FORMAT_JSON;
+	else if (strcmp(s, "yaml") == 0)
+		*fmt = CLI_FORMAT_YAML;
+	else {
+		cli_usage_error(cmd, "unknown output format '%s' (use table, "
+		    "json or yaml)", s);
+		return (-1);
+	}
+	return (0);
+}
+
+char *
+cli_format_text(const struct json *j, enum cli_format fmt)
+{
+	char	*text, *out;
+
+	if (fmt == CLI_FORMAT_YAML)
+		return (yaml_emit(j));
+	text = json_print(j, 1);
+	xasprintf(&out, "%s\n", text);
+	free(text);
+	return (out);
 }
 
 int

@@ -577,6 +577,7 @@ daemon_job_done(struct agent *a, struct job *job)
 		daemon_set_string(&av->outcome, outcome);
 		daemon_set_string(&av->reason, reason);
 		av->checked_ms = job->finished_ms;
+		av->checks++;
 		if (strcmp(outcome, "Unchanged") == 0 ||
 		    strcmp(outcome, "Skipped") == 0) {
 			daemon_count(a, "gitops_syncs_skipped_total", "app",
