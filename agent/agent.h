@@ -14,6 +14,7 @@
 /* Exit statuses, as diff(1) and `kubectl diff` use them for diff. */
 #define EXIT_OK		0
 #define EXIT_DIFFERENT	1
+#define EXIT_FAILED	1	/* reconcile --wait: the sync did not succeed */
 #define EXIT_ERROR	2
 
 struct cli_env {
@@ -274,6 +275,9 @@ const char	*status_clean(char *, size_t, const char *);
 void		 status_print_sync(FILE *, const struct json *);
 int		 cmd_status(struct cli_env *, int, char **);
 
+/* reconcile.c */
+int	cmd_reconcile(struct cli_env *, int, char **);
+
 /* history.c */
 int	cmd_history(struct cli_env *, int, char **);
 
@@ -325,6 +329,9 @@ enum cli_format {
 /* -1 after a usage error naming the formats. */
 int		 cli_format_parse(const char *, const char *,
 		     enum cli_format *);
+const char	*cli_app_operand(int, char **, int);
+int		 cli_duration_arg(const char *, const char *, const char *,
+		     uint64_t, uint64_t *);
 /* JSON (two-space indent) or YAML text of a document, newline ended. */
 char		*cli_format_text(const struct json *, enum cli_format);
 

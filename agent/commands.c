@@ -113,6 +113,13 @@ static const struct cli_option opts_history[] = {
 	O_OUTPUT("table, json or yaml"), O_END };
 static const char *const ex_history[] = { "gitops-agent history web",
 	"gitops-agent history web -n 3 --output json", NULL };
+static const struct cli_option opts_reconcile[] = { O_ADDRESS,
+	{ 'w', "wait", NULL, "wait for the outcome: exit 0 Succeeded, 1 not" },
+	O_TIMEOUT("how long --wait waits (default 10m)"),
+	O_OUTPUT("table, json or yaml"), O_END };
+static const char *const ex_reconcile[] = {
+	"gitops-agent reconcile web",
+	"gitops-agent reconcile web --wait --timeout 5m", NULL };
 static const char *const ex_status[] = { "gitops-agent status",
 	"gitops-agent status web --output yaml",
 	"gitops-agent status --watch --interval 5s",
@@ -153,6 +160,10 @@ static const struct cli_command cli_table[] = {
 	    "HOST:PORT] [--output table|json|yaml]", "print the apps' state "
 	    "from the running agent, or one app's in detail", opts_status,
 	    ex_status },
+	{ "reconcile", cmd_reconcile, "APP [--wait [--timeout D]] "
+	    "[--address HOST:PORT] [--output table|json|yaml]",
+	    "ask the running agent to fetch and sync an app now", opts_reconcile,
+	    ex_reconcile },
 	{ "history", cmd_history, "APP [-n N] [--output table|json|yaml]",
 	    "print an app's last syncs (from state_dir) and its service's "
 	    "deploys and rollbacks (from Git)", opts_history, ex_history },
@@ -294,6 +305,40 @@ cli_format_parse(const char *cmd, const char *s, enum cli_format *fmt)
 	else {
 		cli_usage_error(cmd, "unknown output format '%s' (use table, "
 		    "json or yaml)", s);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The one APP operand after the options, or NULL after a usage error. */
+const char *
+cli_app_operand(int argc, char **argv, int first)
+{
+	if (argc == first) {
+		cli_usage_error(argv[0], "missing APP");
+		return (NULL);
+	}
+	if (argc > first + 1) {
+		cli_usage_error(argv[0], "one APP only ('%s' is one too many)",
+		    argv[first + 1]);
+		return (NULL);
+	}
+	return (argv[first]);
+}
+
+/* A duration option's value, at least min_ms; -1 after a usage error. */
+int
+cli_duration_arg(const char *cmd, const char *opt, const char *value,
+    uint64_t min_ms, uint64_t *ms)
+{
+	char	*cause = NULL;
+
+	if (duration_parse(value, ms, &cause) == -1 || *ms < min_ms) {
+		if (cause == NULL)
+			cause = duration_format(min_ms);
+		cli_usage_error(cmd, "bad --%s '%s': %s%s", opt, value,
+		    *ms < min_ms ? "at least " : "", cause);
+		free(cause);
 		return (-1);
 	}
 	return (0);

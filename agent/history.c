@@ -97,6 +97,7 @@ cmd_history(struct cli_env *env, int argc, char **argv)
 	struct config		*cfg = NULL;
 	struct json		*syncs = NULL, *h = NULL, *deploys = NULL;
 	enum cli_format		 fmt = CLI_FORMAT_TABLE;
+	const char		*name;
 	char			*cause = NULL, *text, *end;
 	long long		 n = HISTORY_DEFAULT;
 	int			 ch, rc = EXIT_ERROR;
@@ -121,16 +122,15 @@ cmd_history(struct cli_env *env, int argc, char **argv)
 			return (cli_usage_error(argv[0], "bad option"));
 		}
 	}
-	if (argc != optind + 1)
-		return (cli_usage_error(argv[0], argc > optind + 1 ?
-		    "one app at a time" : "which app? (history APP)"));
+	if ((name = cli_app_operand(argc, argv, optind)) == NULL)
+		return (EXIT_ERROR);
 	if ((cfg = config_load(env->config_file, &cause)) == NULL) {
 		fprintf(stderr, "%s\n", cause);
 		goto out;
 	}
-	if ((app = config_find_app(cfg, argv[optind])) == NULL) {
+	if ((app = config_find_app(cfg, name)) == NULL) {
 		fprintf(stderr, "gitops-agent history: no app '%s' in %s\n",
-		    argv[optind], env->config_file);
+		    name, env->config_file);
 		goto out;
 	}
 	if (state_load_history(cfg->state_dir, app->name, (size_t)n, &syncs,

@@ -518,7 +518,7 @@ cmd_status(struct cli_env *env, int argc, char **argv)
 	uint64_t		 interval_ms = 2000;
 	int			 ch, watch = 0, rc = EXIT_ERROR;
 
-	while ((ch = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:w", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			address = optarg;
@@ -531,14 +531,9 @@ cmd_status(struct cli_env *env, int argc, char **argv)
 			watch = 1;
 			break;
 		case 'i':
-			if (duration_parse(optarg, &interval_ms, &cause) ==
-			    -1 || interval_ms < 100) {
-				rc = cli_usage_error(argv[0], "bad --interval "
-				    "'%s': %s", optarg, cause != NULL ? cause :
-				    "at least 100ms");
-				free(cause);
-				return (rc);
-			}
+			if (cli_duration_arg(argv[0], "interval", optarg, 100,
+			    &interval_ms) == -1)
+				return (EXIT_ERROR);
 			break;
 		default:
 			/* main.c checked them against the command table. */

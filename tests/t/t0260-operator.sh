@@ -11,6 +11,14 @@
 SECRET="operator secret"
 test_infra_remote "$SECRET"
 test_web_config
+# A PreSync hook that holds the sync while ./slow exists.
+cat >>agent.yaml <<-\EOF
+    hooks:
+      - name: hold-while-slow
+        phase: PreSync
+        command: [sh, -c, 'echo run >>presync.log; while [ -e slow ]; do sleep 0.05; done']
+        timeout: 5m
+EOF
 test_web_config_versions
 
 test_cleanup_pidfile "$TRASH/agent.pid"
@@ -128,11 +136,68 @@ assert d[1][\"at\"].endswith(\"Z\") and len(d[1][\"at\"]) == 20, d
 
 test_expect_success 'history: usage errors and an unknown app' '
 	test_expect_code 2 gitops_agent -c agent.yaml history 2>err &&
-	test_grep "which app" err &&
+	test_grep "missing APP" err &&
 	test_expect_code 2 gitops_agent -c agent.yaml history web-staging -n 0 2>err &&
 	test_grep "from 1 to 1000" err &&
 	test_expect_code 2 gitops_agent -c agent.yaml history nope 2>err &&
 	test_grep "no app .nope." err
+'
+
+test_expect_success 'reconcile APP: queued, and the agent syncs it' '
+	before=$(test_app_field web-staging checks) &&
+	gitops_agent -c agent.yaml reconcile web-staging >out &&
+	test_grep "^web-staging: Queued$" out &&
+	test_wait_for 300 test_must_fail field_is checks "$before"
+'
+
+test_expect_success 'reconcile --wait: exit 0 on Succeeded, naming it' '
+	test_wait_for 300 field_is syncing False &&
+	before=$(test_app_field web-staging checks) &&
+	gitops_agent -c agent.yaml reconcile web-staging --wait >out &&
+	test_grep "^web-staging: Succeeded" out &&
+	test "$(test_app_field web-staging checks)" -gt "$before" &&
+	gitops_agent -c agent.yaml reconcile web-staging --wait -o json >r.json &&
+	python3 -c "
+import json
+r = json.load(open(\"r.json\"))
+assert r[\"outcome\"] == \"Succeeded\" and r[\"error\"] is None, r
+"
+'
+
+test_expect_success 'reconcile --wait: exit 1 on a failed sync, naming it and why' '
+	git -C work pull -q "$URL" main &&
+	test_when_finished "git -C work revert --no-edit HEAD >/dev/null && git -C work push -q \"$URL\" main" &&
+	printf "kind: [\n" >work/apps/web/staging/deployment.yaml &&
+	git -C work commit -q -am "broken" &&
+	git -C work push -q "$URL" main &&
+	test_expect_code 1 gitops_agent -c agent.yaml reconcile web-staging \
+	    --wait >out &&
+	test_grep "^web-staging: Failed: .*deployment.yaml" out
+'
+
+test_expect_success 'reconcile --wait --timeout: exit 1 when no outcome comes in time' '
+	gitops_agent -c agent.yaml reconcile web-staging --wait >out &&
+	test_grep "^web-staging: Succeeded" out &&
+	sed -i "s/touched: \"yes\"/touched: \"again\"/" \
+	    work/apps/web/staging/deployment.yaml &&
+	git -C work commit -q -am "web: the label again" &&
+	git -C work push -q "$URL" main &&
+	touch slow &&
+	test_when_finished "rm -f slow" &&
+	test_expect_code 1 gitops_agent -c agent.yaml reconcile web-staging \
+	    --wait --timeout 1s >out 2>err &&
+	test_grep "web-staging: no outcome after 1s (the agent is still syncing its repository)" err &&
+	rm slow &&
+	test_wait_for 300 field_is syncing False
+'
+
+test_expect_success 'reconcile: usage errors and an unknown app' '
+	test_expect_code 2 gitops_agent -c agent.yaml reconcile 2>err &&
+	test_grep "missing APP" err &&
+	test_expect_code 2 gitops_agent -c agent.yaml reconcile nope --wait 2>err &&
+	test_grep "answered 404: no such app" err &&
+	test_expect_code 2 gitops_agent -c agent.yaml reconcile web-staging --timeout x 2>err &&
+	test_grep "bad --timeout" err
 '
 
 # A fake agent whose answers carry terminal escapes, at 127.0.0.1:$FAKE.
