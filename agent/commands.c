@@ -51,12 +51,12 @@ static const struct cli_option opts_none[] = { O_END };
 static const struct cli_option opts_render[] = { O_PATH, O_NO_EXTERNAL,
 	O_REVISION, O_END };
 static const struct cli_option opts_plan[] = { O_PATH,
-	O_OUTPUT("table or json"), O_NO_EXTERNAL, O_REVISION, O_END };
+	O_OUTPUT("table, json or yaml"), O_NO_EXTERNAL, O_REVISION, O_END };
 static const struct cli_option opts_diff[] = { O_PATH, O_TARGET, O_APP,
-	O_OUTPUT("text or json"), O_PRUNE, O_NO_PRUNE, O_NO_EXTERNAL,
+	O_OUTPUT("text, json or yaml"), O_PRUNE, O_NO_PRUNE, O_NO_EXTERNAL,
 	O_REVISION, O_END };
 static const struct cli_option opts_sync[] = { O_PATH, O_TARGET, O_APP,
-	O_OUTPUT("text or json"),
+	O_OUTPUT("text, json or yaml"),
 	{ 0, "state-dir", "DIR", "record results there (default: state_dir)" },
 	{ 0, "dry-run", NULL, "compute and print the changes, write nothing" },
 	O_PRUNE, O_NO_PRUNE,
@@ -72,13 +72,13 @@ static const struct cli_option opts_bump[] = { O_SERVICE, O_ENVIRONMENT,
 	{ 0, "digest", "D", "pin the image digest instead of a tag" },
 	{ 0, "force", NULL, "deploy a version that a rollback holds" },
 	O_TIMEOUT("give up after it (default: versions.timeout)"),
-	O_VERSIONS_ONLY, O_OUTPUT("text or json"), O_END };
+	O_VERSIONS_ONLY, O_OUTPUT("text, json or yaml"), O_END };
 static const struct cli_option opts_rollback[] = { O_SERVICE,
 	O_ENVIRONMENT,
 	{ 0, "commit", "SHA", "the deploy to revert (default: the newest)" },
 	{ 0, "image", "I", "the images entry (default: the deploy's)" },
 	O_TIMEOUT("give up after it (default: versions.timeout)"),
-	O_VERSIONS_ONLY, O_OUTPUT("text or json"), O_END };
+	O_VERSIONS_ONLY, O_OUTPUT("text, json or yaml"), O_END };
 #define O_ADDRESS                                                             \
 	{ 0, "address", "HOST:PORT", "the agent (default: listen)" }
 static const struct cli_option opts_status[] = { O_ADDRESS,
@@ -138,11 +138,11 @@ static const struct cli_command cli_table[] = {
 	{ "render", cmd_render, "APP | --path DIR",
 	    "print the rendered resources as YAML, as kubectl kustomize does",
 	    opts_render, ex_render },
-	{ "plan", cmd_plan, "APP | --path DIR [--output table|json]",
+	{ "plan", cmd_plan, "APP | --path DIR [--output table|json|yaml]",
 	    "show the ordered phases and waves of a sync", opts_plan,
 	    ex_plan },
 	{ "diff", cmd_diff, "APP | --path DIR --target DIR [--output "
-	    "text|json]", "show what a sync would change (exit 0 in sync, "
+	    "text|json|yaml]", "show what a sync would change (exit 0 in sync, "
 	    "1 different)", opts_diff, ex_diff },
 	{ "sync", cmd_sync, "[APP...] [--dry-run] | --path DIR --target DIR",
 	    "apply wave by wave, then prune; all apps in order if none given",

@@ -32,6 +32,23 @@ start_agent() {
 	test_wait_for 600 curl -sf "http://$AGENT/readyz"
 }
 
+# same_doc JSON YAML: the YAML (read by PyYAML) is the JSON's document.
+same_doc() {
+	python3 - "$1" "$2" <<-\EOF
+	import json, sys, yaml
+	j = json.load(open(sys.argv[1]))
+	y = yaml.safe_load(open(sys.argv[2]))
+	if j != y:
+	    sys.exit("differ:\n%r\n%r" % (j, y))
+	EOF
+}
+
+# diff exits 1 when there is a difference.
+exit_0_or_1() {
+	"$@"
+	test $? -le 1
+}
+
 field_is() { # FIELD VALUE
 	test "$(test_app_field web-staging "$1")" = "$2"
 }
@@ -208,9 +225,14 @@ app = {"name": "x\u001b[31m", "status": "Failed\u0007",
        "lastSync": {"status": "Failed", "error": "bad\r\nforged",
                     "resources": [{"id": "ConfigMap/x\u001b]0;t",
                                    "sync": "Synced", "health": "Healthy"}]}}
+tricky = {"name": "yes", "n": "1.0", "none": "null", "dash": "- x",
+          "colon": "a: b", "hash": "#c", "lines": "a\nb\n", "empty": "",
+          "space": " x ", "unicode": "caf\u00e9", "list": [], "map": {},
+          "num": 1.5, "t": True, "z": None, "date": "2026-12-06"}
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = json.dumps([app] if self.path == "/api/v1/apps" else app)
+        body = json.dumps([app] if self.path == "/api/v1/apps" else
+                          tricky if self.path.endswith("/tricky") else app)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -232,6 +254,45 @@ test_expect_success 'status: what the agent says reaches the terminal without co
 	test_grep "^app: *x?\[31m$" out &&
 	test_grep "^ConfigMap/x?\]0;t  *Synced" out &&
 	test_grep "bad??forged" out
+'
+
+test_expect_success '--output yaml: the same document as --output json, from the agent' '
+	test_wait_for 300 field_is syncing False &&
+	for args in "status" "status web-staging" "history web-staging" \
+	    "reconcile web-staging --wait"; do
+		gitops_agent -c agent.yaml $args -o json >doc.json &&
+		gitops_agent -c agent.yaml $args --output yaml >doc.yaml &&
+		same_doc doc.json doc.yaml || return 1
+	done &&
+	test_grep "^outcome: Succeeded$" doc.yaml
+'
+
+test_expect_success '--output yaml: plan, diff, sync and bump print YAML too' '
+	app=work/apps/web/staging &&
+	for args in "plan --path $app" "diff --path $app --target y-live" \
+	    "sync --dry-run --path $app --target y-live"; do
+		exit_0_or_1 gitops_agent $args -o json >doc.json &&
+		exit_0_or_1 gitops_agent $args -o yaml >doc.yaml &&
+		same_doc doc.json doc.yaml || return 1
+	done &&
+	gitops_agent -c agent.yaml bump --service web --environment staging \
+	    --version v1 -o yaml >doc.yaml &&
+	python3 -c "
+import yaml
+d = yaml.safe_load(open(\"doc.yaml\"))
+assert d[\"outcome\"] == \"unchanged\" and d[\"app\"] == \"web-staging\", d
+"
+'
+
+test_expect_success '--output yaml: strings YAML would read as something else stay strings' '
+	gitops_agent status --address "127.0.0.1:$FAKE" tricky -o json >doc.json &&
+	gitops_agent status --address "127.0.0.1:$FAKE" tricky -o yaml >doc.yaml &&
+	same_doc doc.json doc.yaml &&
+	python3 -c "
+import json
+d = json.load(open(\"doc.json\"))
+assert d[\"name\"] == \"yes\" and d[\"n\"] == \"1.0\", d
+"
 '
 
 test_expect_success 'stop: SIGTERM exits' '
