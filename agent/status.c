@@ -272,30 +272,39 @@ status_finished(const struct json *app)
 	return ((double)timegm(&tm));
 }
 
+/*
+ * The apps as a table; WHEN is how long ago each last synced, or in a
+ * watch (which redraws only on change) the time it finished.
+ */
 static void
-status_print_apps(FILE *f, const struct json *apps)
+status_print_apps(FILE *f, const struct json *apps, int watch)
 {
 	const struct json	*e;
 	const char		*err;
 	char			 ago[32], name[64], st[32], rev[13], head[13];
 	char			 msg[512];
 
-	fprintf(f, "%-24s %-10s %-12s %-12s %-10s %s\n", "APP", "STATUS",
-	    "SYNCED", "HEAD", "WHEN", "MESSAGE");
+	fprintf(f, "%-24s %-10s %-12s %-12s %-*s %s\n", "APP", "STATUS",
+	    "SYNCED", "HEAD", watch ? 20 : 10, "WHEN", "MESSAGE");
 	for (e = json_child(apps); e != NULL; e = json_next(e)) {
 		err = json_path_string(e, "lastSync", "error", NULL);
 		if (err == NULL)
 			err = json_path_string(e, "fetchError", NULL);
 		if (err == NULL)
 			err = json_path_string(e, "lastCheckReason", NULL);
-		status_ago(ago, sizeof ago, status_finished(e));
-		fprintf(f, "%-24s %-10s %-12s %-12s %-10s %s\n",
+		if (watch)
+			status_clean(ago, sizeof ago, json_path_string(e,
+			    "lastSync", "finishedAt", NULL));
+		else
+			status_ago(ago, sizeof ago, status_finished(e));
+		fprintf(f, "%-24s %-10s %-12s %-12s %-*s %s\n",
 		    status_clean(name, sizeof name, json_path_string(e, "name",
 		    NULL)), status_clean(st, sizeof st, json_path_string(e,
 		    "status", NULL)), status_clean(rev, sizeof rev,
 		    json_path_string(e, "lastSyncedCommit", NULL)),
 		    status_clean(head, sizeof head, json_path_string(e, "head",
-		    NULL)), ago, err != NULL ? status_clean(msg, sizeof msg,
+		    NULL)), watch ? 20 : 10, ago, err != NULL ?
+		    status_clean(msg, sizeof msg,
 		    err) : "");
 	}
 }
@@ -422,7 +431,7 @@ status_sig(int sig)
 
 /* What one look prints, in the format asked for. */
 static char *
-status_text(const struct json *j, int one, enum cli_format fmt)
+status_text(const struct json *j, int one, int watch, enum cli_format fmt)
 {
 	char	*p;
 	size_t	 len;
@@ -435,7 +444,7 @@ status_text(const struct json *j, int one, enum cli_format fmt)
 	if (one)
 		status_print_app(f, j);
 	else
-		status_print_apps(f, j);
+		status_print_apps(f, j, watch);
 	fclose(f);
 	return (p);
 }
@@ -453,8 +462,8 @@ status_pause(uint64_t ms)
 }
 
 /*
- * --watch: print what the agent says whenever it changes (the JSON, not
- * the table, which ages every second); an error is said once while it
+ * --watch: print what the agent says whenever the text changes (a blank
+ * line, or YAML's "---", between two); an error is said once while it
  * lasts. Until SIGINT or SIGTERM.
  */
 static void
@@ -463,8 +472,8 @@ status_watch(struct status_client *c, const char *path, int one,
 {
 	struct sigaction	 sa;
 	struct json		*j;
-	char			*cause = NULL, *now, *prev = NULL, *text;
-	int			 failing = 0;
+	char			*cause = NULL, *prev = NULL, *text;
+	int			 failing = 0, drawn = 0;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = status_sig;
@@ -483,17 +492,18 @@ status_watch(struct status_client *c, const char *path, int one,
 			prev = NULL;
 		} else {
 			failing = 0;
-			now = json_print(j, 0);
-			if (prev == NULL || strcmp(prev, now) != 0) {
-				text = status_text(j, one, fmt);
+			text = status_text(j, one, 1, fmt);
+			json_free(j);
+			if (prev == NULL || strcmp(prev, text) != 0) {
+				if (drawn++ > 0 || fmt == CLI_FORMAT_YAML)
+					fputs(fmt == CLI_FORMAT_YAML ?
+					    "---\n" : fmt == CLI_FORMAT_TABLE ?
+					    "\n" : "", stdout);
 				fputs(text, stdout);
-				fputs("\n", stdout);
 				fflush(stdout);
-				free(text);
 			}
 			free(prev);
-			prev = now;
-			json_free(j);
+			prev = text;
 		}
 		status_pause(interval_ms);
 	}
@@ -559,7 +569,7 @@ cmd_status(struct cli_env *env, int argc, char **argv)
 	    &cause)) == NULL)
 		fprintf(stderr, "gitops-agent status: %s\n", cause);
 	else {
-		text = status_text(j, app != NULL, fmt);
+		text = status_text(j, app != NULL, 0, fmt);
 		fputs(text, stdout);
 		json_free(j);
 		rc = EXIT_OK;

@@ -32,12 +32,23 @@ start_agent() {
 	test_wait_for 600 curl -sf "http://$AGENT/readyz"
 }
 
-# same_doc JSON YAML: the YAML (read by PyYAML) is the JSON's document.
+# same_doc JSON YAML: the YAML (read by PyYAML) is the JSON's document;
+# the times of a sync run twice may differ, but both must be strings.
 same_doc() {
 	python3 - "$1" "$2" <<-\EOF
 	import json, sys, yaml
-	j = json.load(open(sys.argv[1]))
-	y = yaml.safe_load(open(sys.argv[2]))
+	def times(d):
+	    if isinstance(d, list):
+	        return [times(v) for v in d]
+	    if isinstance(d, dict):
+	        for k in ("startedAt", "finishedAt"):
+	            if k in d:
+	                assert isinstance(d[k], str), d
+	                d[k] = "T"
+	        return {k: times(v) for k, v in d.items()}
+	    return d
+	j = times(json.load(open(sys.argv[1])))
+	y = times(yaml.safe_load(open(sys.argv[2])))
 	if j != y:
 	    sys.exit("differ:\n%r\n%r" % (j, y))
 	EOF
@@ -215,6 +226,71 @@ test_expect_success 'reconcile: usage errors and an unknown app' '
 	test_grep "answered 404: no such app" err &&
 	test_expect_code 2 gitops_agent -c agent.yaml reconcile web-staging --timeout x 2>err &&
 	test_grep "bad --timeout" err
+'
+
+# status --watch runs in the background of a test: its pid in watch.pid,
+# its exit status in watch.rc once it exits.
+test_cleanup_pidfile "$TRASH/watch.pid"
+draws() {
+	grep -c "^app:" watch.out
+}
+# The agent's count of answered GETs of one app (each watch poll is one).
+app_gets() {
+	curl -s "http://$AGENT/metrics" |
+	    sed -n "s/^gitops_http_requests_total{route=\"apps\",code=\"200\"} //p"
+}
+
+gets_past() { # N: the agent answered at least N GETs of an app
+	test "$(app_gets)" -ge "$1"
+}
+
+test_expect_success 'status --watch: drawn at once, again when the app changes, not otherwise' '
+	test_wait_for 300 field_is syncing False &&
+	(
+		${VALGRIND:-} "$GITOPS_AGENT" -c agent.yaml status web-staging \
+		    --watch --interval 100ms >watch.out 2>watch.err &
+		echo $! >watch.pid
+		wait $!
+		echo $? >watch.rc
+	) &
+	test_wait_for 50 test -s watch.pid &&
+	test_wait_for 300 grep -q "^app:" watch.out &&
+	git -C work pull -q "$URL" main &&
+	sed -i "s/touched: \"again\"/touched: \"watched\"/" \
+	    work/apps/web/staging/deployment.yaml &&
+	git -C work commit -q -am "web: watched" &&
+	git -C work push -q "$URL" main &&
+	gitops_agent -c agent.yaml reconcile web-staging --wait >out &&
+	test_grep "^web-staging: Succeeded" out &&
+	head=$(git -C work rev-parse HEAD) &&
+	test_wait_for 300 grep -q "^synced: *$head$" watch.out &&
+	n=$(draws) &&
+	test "$n" -ge 2 &&
+	gets=$(app_gets) &&
+	test_wait_for 300 gets_past $((gets + 5)) &&
+	test "$(draws)" = "$n"
+'
+
+test_expect_success 'status --watch: SIGINT ends it with status 0' '
+	kill -INT "$(cat watch.pid)" &&
+	test_wait_for 300 test -f watch.rc &&
+	test "$(cat watch.rc)" = 0 &&
+	test ! -s watch.err
+'
+
+test_expect_success 'status --watch: an unreachable agent is said once, then it draws again' '
+	(
+		${VALGRIND:-} "$GITOPS_AGENT" status --address "127.0.0.1:$(test_free_port)" \
+		    --watch --interval 100ms >w2.out 2>w2.err &
+		echo $! >watch.pid
+		wait $!
+		echo $? >watch2.rc
+	) &
+	test_wait_for 50 test -s watch.pid &&
+	test_wait_for 300 grep -q "cannot connect" w2.err &&
+	kill -TERM "$(cat watch.pid)" &&
+	test_wait_for 300 test -f watch2.rc &&
+	test "$(grep -c "cannot connect" w2.err)" = 1
 '
 
 # A fake agent whose answers carry terminal escapes, at 127.0.0.1:$FAKE.
