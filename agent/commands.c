@@ -165,8 +165,8 @@ static const struct cli_command cli_table[] = {
 	    "ask the running agent to fetch and sync an app now", opts_reconcile,
 	    ex_reconcile },
 	{ "history", cmd_history, "APP [-n N] [--output table|json|yaml]",
-	    "print an app's last syncs (from state_dir) and its service's "
-	    "deploys and rollbacks (from Git)", opts_history, ex_history },
+	    "print an app's last syncs and its service's deploys and "
+	    "rollbacks", opts_history, ex_history },
 	{ "config-reference", cmd_config_reference, "", "print the "
 	    "configuration reference (Markdown)", opts_none,
 	    ex_config_reference },

@@ -278,7 +278,7 @@ test_expect_success 'status --watch: SIGINT ends it with status 0' '
 	test ! -s watch.err
 '
 
-test_expect_success 'status --watch: an unreachable agent is said once, then it draws again' '
+test_expect_success 'status --watch: an unreachable agent is said once while it lasts' '
 	(
 		${VALGRIND:-} "$GITOPS_AGENT" status --address "127.0.0.1:$(test_free_port)" \
 		    --watch --interval 100ms >w2.out 2>w2.err &
