@@ -405,11 +405,15 @@ status_print_app(FILE *f, const struct json *app)
 		fprintf(f, "\n%-56s %-10s %s\n", "RESOURCE", "SYNC", "HEALTH");
 		for (r = json_child(json_get(s, "resources")); r != NULL;
 		    r = json_next(r)) {
-			fprintf(f, "%-56s %-10s %s\n", status_clean(id,
+			fprintf(f, "%-56s %-10s %s%s%s\n", status_clean(id,
 			    sizeof id, json_path_string(r, "id", NULL)),
 			    status_clean(sy, sizeof sy, json_path_string(r,
 			    "sync", NULL)), status_clean(he, sizeof he,
-			    json_path_string(r, "health", NULL)));
+			    json_path_string(r, "health", NULL)),
+			    json_path_string(r, "healthReason", NULL) != NULL ?
+			    ": " : "", json_path_string(r, "healthReason",
+			    NULL) != NULL ? status_clean(line, sizeof line,
+			    json_path_string(r, "healthReason", NULL)) : "");
 		}
 	}
 	if ((s = json_get(app, "recentSyncs")) != NULL &&

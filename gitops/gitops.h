@@ -1012,6 +1012,7 @@ struct sync_resource {
 	long			 wave;
 	const char		*sync;	/* Synced, OutOfSync, Failed, Skipped */
 	enum health_status	 health;	/* Unknown unless its wave was gated */
+	char			*health_reason;	/* what its status said, or NULL */
 };
 struct sync_result {
 	char			*app;

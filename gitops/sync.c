@@ -219,6 +219,9 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 			free(why[i]);
 			why[i] = cause;		/* what its status says */
 			cause = NULL;
+			free(rs[i].health_reason);
+			rs[i].health_reason = why[i] != NULL ?
+			    xstrdup(why[i]) : NULL;
 			if (h == HEALTH_HEALTHY)
 				left--;
 			else if (h == HEALTH_DEGRADED) {
@@ -619,8 +622,10 @@ sync_result_free(struct sync_result *res)
 		free(res->checks[i].detail);
 	}
 	free(res->checks);
-	for (i = 0; i < res->nresources; i++)
+	for (i = 0; i < res->nresources; i++) {
 		free(res->resources[i].id);
+		free(res->resources[i].health_reason);
+	}
 	free(res->resources);
 	free(res->version);
 	free(res->app);
@@ -739,6 +744,9 @@ sync_result_to_json(const struct sync_result *res)
 		json_set(e, "sync", json_new_string(res->resources[i].sync));
 		json_set(e, "health", json_new_string(
 		    health_status_name(res->resources[i].health)));
+		if (res->resources[i].health_reason != NULL)
+			json_set(e, "healthReason", json_new_string(
+			    res->resources[i].health_reason));
 		json_array_append(arr, e);
 	}
 	json_set(o, "resources", arr);

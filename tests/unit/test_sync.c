@@ -890,12 +890,23 @@ test_sync_run_resources_unhealthy_wave_states(void **state)
 	struct resource_set	*set = set_base("v1", 0);
 	struct target		*t = rec_new();
 	struct sync_result	*res;
+	struct json		*j;
 
 	rec.health_id = "Job.batch/shop/migrate";
 	rec.health = HEALTH_PROGRESSING;
+	rec.health_why = "0 of 1 completions";
 	res = run(t, set, 0, 1, 200);
 	assert_int_equal(res->status, SYNC_FAILED);
 	assert_int_equal(res->nresources, 4);
+	assert_string_equal(res->resources[1].health_reason,
+	    "0 of 1 completions");
+	assert_null(res->resources[0].health_reason);
+	j = sync_result_to_json(res);
+	assert_string_equal(json_path_string(json_array_get(json_get(j,
+	    "resources"), 1), "healthReason", NULL), "0 of 1 completions");
+	assert_null(json_get(json_array_get(json_get(j, "resources"), 0),
+	    "healthReason"));
+	json_free(j);
 	assert_string_equal(res->resources[1].id, "Job.batch/shop/migrate");
 	assert_string_equal(res->resources[1].sync, "Synced");
 	assert_int_equal(res->resources[1].health, HEALTH_PROGRESSING);
