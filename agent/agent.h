@@ -14,6 +14,7 @@
 /* Exit statuses, as diff(1) and `kubectl diff` use them for diff. */
 #define EXIT_OK		0
 #define EXIT_DIFFERENT	1
+#define EXIT_FAILED	1	/* reconcile --wait: the sync did not succeed */
 #define EXIT_ERROR	2
 
 struct cli_env {
@@ -253,8 +254,32 @@ const struct config_app *job_deploy_app(const struct config *, const char *,
 /* daemon.c */
 int	cmd_serve(struct cli_env *, int, char **);
 
-/* status.c */
-int	cmd_status(struct cli_env *, int, char **);
+/*
+ * status.c: `status`, and the client of the commands that talk to the
+ * running agent: its address (--address, or listen) and API token.
+ */
+struct status_client {
+	struct config	*cfg;		/* NULL: --address without one */
+	const char	*address;
+	char		*token;		/* or NULL */
+	size_t		 token_len;
+};
+int		 status_client_open(struct status_client *, struct cli_env *,
+		     const char *, char **);
+void		 status_client_close(struct status_client *);
+/* METHOD path: the answer's JSON when its code is want, or NULL, cause. */
+struct json	*status_client_call(struct status_client *, const char *,
+		     const char *, int, char **);
+char		*status_app_path(const char *, const char *);
+const char	*status_clean(char *, size_t, const char *);
+void		 status_print_sync(FILE *, const struct json *);
+int		 cmd_status(struct cli_env *, int, char **);
+
+/* reconcile.c */
+int	cmd_reconcile(struct cli_env *, int, char **);
+
+/* history.c */
+int	cmd_history(struct cli_env *, int, char **);
 
 /* cli.c */
 int	cmd_check(struct cli_env *, int, char **);
@@ -295,5 +320,19 @@ int		 cli_usage_error(const char *, const char *, ...)
 		     __attribute__((__format__(__printf__, 2, 3)));
 int		 cmd_version(struct cli_env *, int, char **);
 int		 cmd_help(struct cli_env *, int, char **);
+/* --output of the commands that print data. */
+enum cli_format {
+	CLI_FORMAT_TABLE,	/* "text" for some commands */
+	CLI_FORMAT_JSON,
+	CLI_FORMAT_YAML,
+};
+/* -1 after a usage error naming the formats. */
+int		 cli_format_parse(const char *, const char *,
+		     enum cli_format *);
+const char	*cli_app_operand(int, char **, int);
+int		 cli_duration_arg(const char *, const char *, const char *,
+		     uint64_t, uint64_t *);
+/* JSON (two-space indent) or YAML text of a document, newline ended. */
+char		*cli_format_text(const struct json *, enum cli_format);
 
 #endif /* AGENT_H */

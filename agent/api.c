@@ -1,6 +1,7 @@
 /*
  * api.c: the JSON API at /api/v1/apps: every app as the loop knows it
- * (GET), one app (GET /api/v1/apps/NAME), and a sync asked for (POST
+ * (GET), one app (GET /api/v1/apps/NAME), its resources (GET
+ * /api/v1/apps/NAME/resources), and a sync asked for (POST
  * /api/v1/apps/NAME/sync). With api_token_file set every route needs the
  * token; without one only loopback clients may ask for a sync.
  *
@@ -15,6 +16,8 @@
 
 #include "daemon_int.h"
 
+#define API_RECENT_SYNCS	5
+
 static struct json *
 daemon_app_json(struct agent *a, const struct config_app *app)
 {
@@ -22,7 +25,7 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	struct repo_view	*rv = daemon_repo(a, app->repository);
 	struct json		*o = json_new_object(), *last;
 	const char		*rev;
-	char			*target;
+	char			*target, at[TIME_FORMAT_LEN];
 
 	json_set(o, "name", json_new_string(app->name));
 	json_set(o, "repository", json_new_string(app->repository));
@@ -46,11 +49,15 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	if (rv != NULL && rv->fetch_error != NULL)
 		json_set(o, "fetchError", json_new_string(rv->fetch_error));
 	json_set(o, "syncing", json_new_bool(rv != NULL && rv->inflight));
+	json_set(o, "checks", json_new_number(av != NULL ?
+	    (double)av->checks : 0));
 	if (av != NULL && av->outcome != NULL) {
 		json_set(o, "lastCheck", json_new_string(av->outcome));
 		if (av->reason != NULL)
 			json_set(o, "lastCheckReason",
 			    json_new_string(av->reason));
+		time_format(av->checked_ms, at, sizeof at);
+		json_set(o, "lastCheckAt", json_new_string(at));
 	}
 	json_set(o, "lastSync", last != NULL ? json_dup(last) :
 	    json_new_null());
@@ -61,6 +68,47 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	if (av != NULL && av->rollback != NULL)
 		json_set(o, "lastRollback", json_dup(av->rollback));
 	return (o);
+}
+
+/*
+ * GET /api/v1/apps/NAME/resources: the resources of its last recorded
+ * sync, each with its sync and health state then ([] before any).
+ */
+static void
+daemon_api_resources(struct agent *a, struct evhttp_request *req,
+    const struct config_app *app)
+{
+	struct app_view		*av = strmap_get(a->apps, app->name);
+	const struct json	*rs = NULL;
+	struct json		*arr;
+
+	if (av != NULL && av->last != NULL)
+		rs = json_get(av->last, "resources");
+	arr = rs != NULL && json_type(rs) == JSON_ARRAY ? json_dup(rs) :
+	    json_new_array();
+	daemon_reply_json(a, req, "apps", 200, arr);
+	json_free(arr);
+}
+
+/*
+ * The app's last few recorded syncs, newest first, from its history in
+ * state_dir (a small file: at most STATE_HISTORY_MAX results without
+ * their resources).
+ */
+static struct json *
+daemon_api_recent(struct agent *a, const struct config_app *app)
+{
+	struct json	*out = NULL;
+	char		*cause = NULL;
+
+	if (state_load_history(a->ac->cfg->state_dir, app->name,
+	    API_RECENT_SYNCS, &out, &cause) == -1) {
+		log_event(LOG_LEVEL_WARN, "cannot read the sync history",
+		    "app", app->name, "error", cause, NULL);
+		free(cause);
+		return (json_new_array());
+	}
+	return (out);
 }
 
 /* The caller may trigger syncs: the token, or a loopback peer. */
@@ -115,7 +163,8 @@ daemon_api_apps(struct agent *a, struct evhttp_request *req, const char *rest)
 	memcpy(name, rest, n);
 	name[n] = '\0';
 	if ((app = config_find_app(cfg, name)) == NULL ||
-	    (slash != NULL && strcmp(slash, "/sync") != 0)) {
+	    (slash != NULL && strcmp(slash, "/sync") != 0 &&
+	    strcmp(slash, "/resources") != 0)) {
 		daemon_reply_status(a, req, "apps", 404, "error", app == NULL ?
 		    "no such app" : "no such route");
 		return;
@@ -124,8 +173,14 @@ daemon_api_apps(struct agent *a, struct evhttp_request *req, const char *rest)
 		if (!daemon_method_ok(a, req, "apps", EVHTTP_REQ_GET))
 			return;
 		arr = daemon_app_json(a, app);
+		json_set(arr, "recentSyncs", daemon_api_recent(a, app));
 		daemon_reply_json(a, req, "apps", 200, arr);
 		json_free(arr);
+		return;
+	}
+	if (strcmp(slash, "/resources") == 0) {
+		if (daemon_method_ok(a, req, "apps", EVHTTP_REQ_GET))
+			daemon_api_resources(a, req, app);
 		return;
 	}
 	if (!daemon_method_ok(a, req, "sync", EVHTTP_REQ_POST))

@@ -229,16 +229,23 @@ cli_parse_opts(int argc, char **argv, struct cli_opts *o)
 	return (0);
 }
 
+/* --output: table (or text) by default, json or yaml. */
 static int
-cli_check_output(const char *cmd, const char *output, const char *a,
-    const char *b)
+cli_check_output(const char *cmd, const char *output, enum cli_format *fmt)
 {
-	if (output == NULL || strcmp(output, a) == 0 ||
-	    strcmp(output, b) == 0)
-		return (0);
-	cli_usage_error(cmd, "unknown output format '%s' (use %s or %s)",
-	    output, a, b);
-	return (-1);
+	*fmt = CLI_FORMAT_TABLE;
+	return (output == NULL ? 0 : cli_format_parse(cmd, output, fmt));
+}
+
+/* A document on stdout as --output asked; it takes j. */
+static void
+cli_print_doc(struct json *j, enum cli_format fmt)
+{
+	char	*text = cli_format_text(j, fmt);
+
+	fputs(text, stdout);
+	free(text);
+	json_free(j);
 }
 
 /* Print every line of a multi-line cause on stderr. */
@@ -706,12 +713,11 @@ cmd_plan(struct cli_env *env, int argc, char **argv)
 	struct cli_app		*a = NULL;
 	struct resource_set	*set = NULL;
 	struct plan		*plan;
-	struct json		*j;
-	char			*text;
+	enum cli_format		 fmt;
 	int			 rc = EXIT_DIFFERENT;
 
 	if (cli_parse_opts(argc, argv, &o) == -1 ||
-	    cli_check_output(argv[0], o.output, "table", "json") == -1)
+	    cli_check_output(argv[0], o.output, &fmt) == -1)
 		return (EXIT_ERROR);
 	if (cli_one_app(argv[0], &o) == -1)
 		return (EXIT_ERROR);
@@ -719,13 +725,9 @@ cmd_plan(struct cli_env *env, int argc, char **argv)
 	    EXIT_OK)
 		goto out;
 	plan = plan_build(set);
-	if (o.output != NULL && strcmp(o.output, "json") == 0) {
-		j = plan_to_json(plan);
-		text = json_print(j, 1);
-		printf("%s\n", text);
-		free(text);
-		json_free(j);
-	} else
+	if (fmt != CLI_FORMAT_TABLE)
+		cli_print_doc(plan_to_json(plan), fmt);
+	else
 		plan_print_table(stdout, plan);
 	plan_free(plan);
 	rc = EXIT_OK;
@@ -775,14 +777,15 @@ cmd_diff(struct cli_env *env, int argc, char **argv)
 	struct cli_app		*a = NULL;
 	struct sync_result	*r = NULL;
 	struct json		*j, *changes, *c;
-	char			*cause = NULL, *text;
+	enum cli_format		 fmt;
+	char			*cause = NULL;
 	size_t			 i;
 	int			 rc = EXIT_ERROR, json;
 
 	if (cli_parse_opts(argc, argv, &o) == -1 ||
-	    cli_check_output(argv[0], o.output, "text", "json") == -1)
+	    cli_check_output(argv[0], o.output, &fmt) == -1)
 		return (EXIT_ERROR);
-	json = o.output != NULL && strcmp(o.output, "json") == 0;
+	json = fmt != CLI_FORMAT_TABLE;
 	if (cli_one_app(argv[0], &o) == -1)
 		return (EXIT_ERROR);
 	if (o.path != NULL && o.target == NULL)
@@ -824,10 +827,7 @@ cmd_diff(struct cli_env *env, int argc, char **argv)
 			json_array_append(changes, c);
 		}
 		json_set(j, "changes", changes);
-		text = json_print(j, 1);
-		printf("%s\n", text);
-		free(text);
-		json_free(j);
+		cli_print_doc(j, fmt);
 	} else {
 		for (i = 0; i < r->nchanges; i++) {
 			if (r->changes[i].action != DIFF_UNCHANGED &&
@@ -892,14 +892,15 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 	struct sync_result	*r;
 	struct json		*all = NULL;
 	const char		*state_dir;
-	char			*cause, *text;
+	enum cli_format		 fmt;
+	char			*cause;
 	size_t			 i;
 	int			 rc, json, locked;
 
 	if (cli_parse_opts(argc, argv, &o) == -1 ||
-	    cli_check_output(argv[0], o.output, "text", "json") == -1)
+	    cli_check_output(argv[0], o.output, &fmt) == -1)
 		return (EXIT_ERROR);
-	json = o.output != NULL && strcmp(o.output, "json") == 0;
+	json = fmt != CLI_FORMAT_TABLE;
 	if (o.path != NULL && o.target == NULL)
 		return (cli_usage_error(argv[0], "--path needs --target"));
 	if ((rc = cli_resolve_apps(env, argc, argv, &o, &cfg,
@@ -944,12 +945,8 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 		sync_result_free(r);
 		cli_app_free(a);
 	}
-	if (json) {
-		text = json_print(all, 1);
-		printf("%s\n", text);
-		free(text);
-		json_free(all);
-	}
+	if (json)
+		cli_print_doc(all, fmt);
 	strv_free(&failed);
 	strv_free(&order);
 	config_free(cfg);
@@ -986,11 +983,12 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 	struct cli_opts		 o;
 	struct config		*cfg;
 	struct json		*j;
-	char			*cause = NULL, *text;
+	enum cli_format		 fmt;
+	char			*cause = NULL;
 	int			 rc;
 
 	if (cli_parse_opts(argc, argv, &o) == -1 ||
-	    cli_check_output(argv[0], o.output, "text", "json") == -1)
+	    cli_check_output(argv[0], o.output, &fmt) == -1)
 		return (EXIT_ERROR);
 	if (o.nargs != 0)
 		return (cli_usage_error(argv[0], "unexpected argument '%s'",
@@ -1022,7 +1020,7 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 	}
 	rc = r.outcome == VERSIONS_REFUSED ? EXIT_DIFFERENT : EXIT_OK;
 	app = job_deploy_app(cfg, o.service, o.environment);
-	if (o.output != NULL && strcmp(o.output, "json") == 0) {
+	if (fmt != CLI_FORMAT_TABLE) {
 		j = json_new_object();
 		json_set(j, "outcome", json_new_string(
 		    r.outcome == VERSIONS_COMMITTED ? "committed" :
@@ -1045,10 +1043,7 @@ cli_versions(struct cli_env *env, int argc, char **argv,
 		json_set(j, "elapsedMs", json_new_number((double)r.elapsed_ms));
 		if (app != NULL)
 			json_set(j, "app", json_new_string(app->name));
-		text = json_print(j, 1);
-		printf("%s\n", text);
-		free(text);
-		json_free(j);
+		cli_print_doc(j, fmt);
 	} else if (r.outcome == VERSIONS_REFUSED)
 		fprintf(stderr, "%s: %s\n", argv[0], r.summary);
 	else if (r.commit != NULL) {

@@ -51,12 +51,12 @@ static const struct cli_option opts_none[] = { O_END };
 static const struct cli_option opts_render[] = { O_PATH, O_NO_EXTERNAL,
 	O_REVISION, O_END };
 static const struct cli_option opts_plan[] = { O_PATH,
-	O_OUTPUT("table or json"), O_NO_EXTERNAL, O_REVISION, O_END };
+	O_OUTPUT("table, json or yaml"), O_NO_EXTERNAL, O_REVISION, O_END };
 static const struct cli_option opts_diff[] = { O_PATH, O_TARGET, O_APP,
-	O_OUTPUT("text or json"), O_PRUNE, O_NO_PRUNE, O_NO_EXTERNAL,
+	O_OUTPUT("text, json or yaml"), O_PRUNE, O_NO_PRUNE, O_NO_EXTERNAL,
 	O_REVISION, O_END };
 static const struct cli_option opts_sync[] = { O_PATH, O_TARGET, O_APP,
-	O_OUTPUT("text or json"),
+	O_OUTPUT("text, json or yaml"),
 	{ 0, "state-dir", "DIR", "record results there (default: state_dir)" },
 	{ 0, "dry-run", NULL, "compute and print the changes, write nothing" },
 	O_PRUNE, O_NO_PRUNE,
@@ -74,16 +74,21 @@ static const struct cli_option opts_bump[] = { O_SERVICE, O_ENVIRONMENT,
 	{ 0, "digest", "D", "pin the image digest instead of a tag" },
 	{ 0, "force", NULL, "deploy a version that a rollback holds" },
 	O_TIMEOUT("give up after it (default: versions.timeout)"),
-	O_VERSIONS_ONLY, O_OUTPUT("text or json"), O_END };
+	O_VERSIONS_ONLY, O_OUTPUT("text, json or yaml"), O_END };
 static const struct cli_option opts_rollback[] = { O_SERVICE,
 	O_ENVIRONMENT,
 	{ 0, "commit", "SHA", "the deploy to revert (default: the newest)" },
 	{ 0, "image", "I", "the images entry (default: the deploy's)" },
 	O_TIMEOUT("give up after it (default: versions.timeout)"),
-	O_VERSIONS_ONLY, O_OUTPUT("text or json"), O_END };
-static const struct cli_option opts_status[] = {
-	{ 0, "address", "HOST:PORT", "the agent (default: listen)" },
-	O_OUTPUT("table or json"), O_END };
+	O_VERSIONS_ONLY, O_OUTPUT("text, json or yaml"), O_END };
+#define O_ADDRESS                                                             \
+	{ 0, "address", "HOST:PORT", "the agent (default: listen)" }
+static const struct cli_option opts_status[] = { O_ADDRESS,
+	O_OUTPUT("table, json or yaml"),
+	{ 'w', "watch", NULL, "print again whenever it changes, until "
+	    "interrupted" },
+	{ 0, "interval", "DURATION", "how often --watch asks (default 2s)" },
+	O_END };
 
 static const char *const ex_check[] = { "gitops-agent check",
 	"gitops-agent check -c /etc/gitops-agent.yaml", NULL };
@@ -105,7 +110,21 @@ static const char *const ex_rollback[] = {
 	NULL };
 static const char *const ex_serve[] = {
 	"gitops-agent -c /etc/gitops-agent.yaml serve", NULL };
+static const struct cli_option opts_history[] = {
+	{ 'n', "count", "N", "the last N syncs and deploys (default 10)" },
+	O_OUTPUT("table, json or yaml"), O_END };
+static const char *const ex_history[] = { "gitops-agent history web",
+	"gitops-agent history web -n 3 --output json", NULL };
+static const struct cli_option opts_reconcile[] = { O_ADDRESS,
+	{ 'w', "wait", NULL, "wait for the outcome: exit 0 Succeeded, 1 not" },
+	O_TIMEOUT("how long --wait waits (default 10m)"),
+	O_OUTPUT("table, json or yaml"), O_END };
+static const char *const ex_reconcile[] = {
+	"gitops-agent reconcile web",
+	"gitops-agent reconcile web --wait --timeout 5m", NULL };
 static const char *const ex_status[] = { "gitops-agent status",
+	"gitops-agent status web --output yaml",
+	"gitops-agent status --watch --interval 5s",
 	"gitops-agent status --address 127.0.0.1:8080 --output json", NULL };
 static const char *const ex_config_reference[] = {
 	"gitops-agent config-reference >reference.md", NULL };
@@ -121,11 +140,11 @@ static const struct cli_command cli_table[] = {
 	{ "render", cmd_render, "APP | --path DIR",
 	    "print the rendered resources as YAML, as kubectl kustomize does",
 	    opts_render, ex_render },
-	{ "plan", cmd_plan, "APP | --path DIR [--output table|json]",
+	{ "plan", cmd_plan, "APP | --path DIR [--output table|json|yaml]",
 	    "show the ordered phases and waves of a sync", opts_plan,
 	    ex_plan },
 	{ "diff", cmd_diff, "APP | --path DIR --target DIR [--output "
-	    "text|json]", "show what a sync would change (exit 0 in sync, "
+	    "text|json|yaml]", "show what a sync would change (exit 0 in sync, "
 	    "1 different)", opts_diff, ex_diff },
 	{ "sync", cmd_sync, "[APP...] [--dry-run] | --path DIR --target DIR",
 	    "apply wave by wave, then prune; all apps in order if none given",
@@ -139,9 +158,17 @@ static const struct cli_command cli_table[] = {
 	    "push it", opts_rollback, ex_rollback },
 	{ "serve", cmd_serve, "", "run the agent: webhooks, polling, syncs, "
 	    "API and metrics", opts_none, ex_serve },
-	{ "status", cmd_status, "[--address HOST:PORT] [--output table|json]",
-	    "print the apps' state from the running agent", opts_status,
+	{ "status", cmd_status, "[APP] [--watch [--interval D]] [--address "
+	    "HOST:PORT] [--output table|json|yaml]", "print the apps' state "
+	    "from the running agent, or one app's in detail", opts_status,
 	    ex_status },
+	{ "reconcile", cmd_reconcile, "APP [--wait [--timeout D]] "
+	    "[--address HOST:PORT] [--output table|json|yaml]",
+	    "ask the running agent to fetch and sync an app now", opts_reconcile,
+	    ex_reconcile },
+	{ "history", cmd_history, "APP [-n N] [--output table|json|yaml]",
+	    "print an app's last syncs and its service's deploys and "
+	    "rollbacks", opts_history, ex_history },
 	{ "config-reference", cmd_config_reference, "", "print the "
 	    "configuration reference (Markdown)", opts_none,
 	    ex_config_reference },
@@ -266,6 +293,70 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "\nTry 'gitops-agent%s%s --help'.\n",
 	    cmd != NULL ? " " : "", cmd != NULL ? cmd : "");
 	return (EXIT_ERROR);
+}
+
+int
+cli_format_parse(const char *cmd, const char *s, enum cli_format *fmt)
+{
+	if (strcmp(s, "table") == 0 || strcmp(s, "text") == 0)
+		*fmt = CLI_FORMAT_TABLE;
+	else if (strcmp(s, "json") == 0)
+		*fmt = CLI_FORMAT_JSON;
+	else if (strcmp(s, "yaml") == 0)
+		*fmt = CLI_FORMAT_YAML;
+	else {
+		cli_usage_error(cmd, "unknown output format '%s' (use table, "
+		    "json or yaml)", s);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The one APP operand after the options, or NULL after a usage error. */
+const char *
+cli_app_operand(int argc, char **argv, int first)
+{
+	if (argc == first) {
+		cli_usage_error(argv[0], "missing APP");
+		return (NULL);
+	}
+	if (argc > first + 1) {
+		cli_usage_error(argv[0], "one APP only ('%s' is one too many)",
+		    argv[first + 1]);
+		return (NULL);
+	}
+	return (argv[first]);
+}
+
+/* A duration option's value, at least min_ms; -1 after a usage error. */
+int
+cli_duration_arg(const char *cmd, const char *opt, const char *value,
+    uint64_t min_ms, uint64_t *ms)
+{
+	char	*cause = NULL;
+
+	if (duration_parse(value, ms, &cause) == -1 || *ms < min_ms) {
+		if (cause == NULL)
+			cause = duration_format(min_ms);
+		cli_usage_error(cmd, "bad --%s '%s': %s%s", opt, value,
+		    *ms < min_ms ? "at least " : "", cause);
+		free(cause);
+		return (-1);
+	}
+	return (0);
+}
+
+char *
+cli_format_text(const struct json *j, enum cli_format fmt)
+{
+	char	*text, *out;
+
+	if (fmt == CLI_FORMAT_YAML)
+		return (yaml_emit(j));
+	text = json_print(j, 1);
+	xasprintf(&out, "%s\n", text);
+	free(text);
+	return (out);
 }
 
 int

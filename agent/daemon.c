@@ -673,6 +673,7 @@ daemon_job_done(struct agent *a, struct job *job)
 		daemon_set_string(&av->outcome, outcome);
 		daemon_set_string(&av->reason, reason);
 		av->checked_ms = job->finished_ms;
+		av->checks++;
 		if (strcmp(outcome, "Locked") == 0)
 			daemon_retry_locked(a, av, reason);
 		else

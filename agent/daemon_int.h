@@ -59,6 +59,7 @@ struct app_view {
 	char		*outcome;	/* of the last job that looked at it */
 	char		*reason;
 	uint64_t	 checked_ms;
+	uint64_t	 checks;	/* jobs that looked at it */
 	struct json	*webhook;	/* last webhook for its repository */
 	struct json	*deploy;	/* last deploy of its service */
 	struct json	*rollback;	/* last automatic rollback */

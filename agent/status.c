@@ -1,10 +1,14 @@
 /*
- * status.c: `gitops-agent status`, the apps' state as the running agent
- * knows it: GET /api/v1/apps from the configured listen address (or
- * --address), printed as a table or passed through as JSON.
+ * status.c: `gitops-agent status [APP]`, the apps' state as the running
+ * agent knows it (GET /api/v1/apps, or /api/v1/apps/APP in detail),
+ * printed as a table, JSON or YAML, once or redrawn on change (--watch);
+ * and the client the commands that talk to the agent share (status,
+ * reconcile): the address, the API token, one request.
  *
- * Runs in the main thread of a one-shot command: a blocking HTTP/1.0
- * request over a socket with a deadline; never touches the state files.
+ * Runs in the main thread of a one-shot command: blocking HTTP/1.0
+ * requests over a socket with a deadline; never touches the state files.
+ * What the agent sends is data: control characters never reach the
+ * terminal from a table.
  */
 #include "config.h"
 
@@ -14,6 +18,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,19 +31,19 @@
 #define STATUS_MAX_REPLY	(64 * 1024 * 1024)
 
 /*
- * GET path from host:port, with the API token if there is one; the body
- * of a 200 answer, or -1 and cause.
+ * A request to host:port, with the API token if there is one: the code
+ * and body of the answer, or -1 and cause when there is no HTTP answer.
  */
 static int
-status_get(const char *address, const char *path, const char *token,
-    char **body, size_t *len, char **cause)
+status_request(const char *address, const char *method, const char *path,
+    const char *token, int *code, char **body, size_t *len, char **cause)
 {
 	struct addrinfo	 hints, *res = NULL, *ai;
 	struct timeval	 tv;
 	struct buf	 b;
 	char		*host, *port, *req, chunk[8192], *sep;
 	ssize_t		 n;
-	int		 fd = -1, code, rc = -1, e;
+	int		 fd = -1, rc = -1, e;
 
 	host = xstrdup(address);
 	if ((port = strrchr(host, ':')) == NULL) {
@@ -80,9 +85,9 @@ status_get(const char *address, const char *path, const char *token,
 		free(host);
 		return (-1);
 	}
-	xasprintf(&req, "GET %s HTTP/1.0\r\nHost: %s\r\nAccept: "
-	    "application/json\r\n%s%s%s\r\n", path, address,
-	    token != NULL ? "Authorization: Bearer " : "",
+	xasprintf(&req, "%s %s HTTP/1.0\r\nHost: %s\r\nAccept: "
+	    "application/json\r\nContent-Length: 0\r\n%s%s%s\r\n", method,
+	    path, address, token != NULL ? "Authorization: Bearer " : "",
 	    token != NULL ? token : "", token != NULL ? "\r\n" : "");
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		xasprintf(cause, "cannot send to %s: %s", address,
@@ -105,14 +110,9 @@ status_get(const char *address, const char *path, const char *token,
 		goto out;
 	}
 	buf_addc(&b, '\0');
-	if (sscanf(b.data, "HTTP/%*d.%*d %d", &code) != 1 ||
+	if (sscanf(b.data, "HTTP/%*d.%*d %d", code) != 1 ||
 	    (sep = strstr(b.data, "\r\n\r\n")) == NULL) {
 		xasprintf(cause, "%s did not answer HTTP", address);
-		buf_free(&b);
-		goto out;
-	}
-	if (code != 200) {
-		xasprintf(cause, "%s answered %d: %s", address, code, sep + 4);
 		buf_free(&b);
 		goto out;
 	}
@@ -127,6 +127,120 @@ out:
 	free(host);
 	close(fd);
 	return (rc);
+}
+
+int
+status_client_open(struct status_client *c, struct cli_env *env,
+    const char *address, char **cause)
+{
+	char	*err = NULL;
+
+	memset(c, 0, sizeof *c);
+	if ((c->cfg = config_load(env->config_file, &err)) == NULL) {
+		/* --address alone needs no configuration. */
+		if (address == NULL) {
+			*cause = err;
+			return (-1);
+		}
+		free(err);
+	}
+	c->address = address != NULL ? address : c->cfg->listen;
+	/* The token the agent reads, when the configuration names one. */
+	if (c->cfg != NULL && (c->cfg->api_token_file != NULL ||
+	    c->cfg->api_token_env != NULL) && config_read_secret(
+	    c->cfg->api_token_file, c->cfg->api_token_env, &c->token,
+	    &c->token_len, cause) == -1) {
+		status_client_close(c);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+status_client_close(struct status_client *c)
+{
+	if (c->token != NULL) {
+		explicit_bzero(c->token, c->token_len);
+		free(c->token);
+	}
+	config_free(c->cfg);
+	memset(c, 0, sizeof *c);
+}
+
+/* The JSON of the agent's answer; anything but want is an error. */
+struct json *
+status_client_call(struct status_client *c, const char *method,
+    const char *path, int want, char **cause)
+{
+	struct json	*j = NULL;
+	const char	*msg;
+	char		*body = NULL, *perr = NULL;
+	size_t		 len;
+	int		 code;
+
+	if (status_request(c->address, method, path, c->token, &code, &body,
+	    &len, cause) == -1)
+		return (NULL);
+	j = json_parse(body, len, &perr);
+	if (code != want) {
+		msg = j != NULL ? json_path_string(j, "message", NULL) : NULL;
+		xasprintf(cause, "the agent at %s answered %d: %s",
+		    c->address, code, msg != NULL ? msg : "(no message)");
+		json_free(j);
+		j = NULL;
+	} else if (j == NULL)
+		xasprintf(cause, "the agent at %s sent bad JSON: %s",
+		    c->address, perr);
+	else if (json_type(j) != JSON_ARRAY && json_type(j) != JSON_OBJECT) {
+		xasprintf(cause, "the agent at %s sent JSON that is not an "
+		    "object or an array", c->address);
+		json_free(j);
+		j = NULL;
+	}
+	free(perr);
+	free(body);
+	return (j);
+}
+
+/* /api/v1/apps/NAME[/rest], the name percent-encoded. */
+char *
+status_app_path(const char *app, const char *rest)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	struct buf		 b;
+	const unsigned char	*p;
+
+	buf_init(&b);
+	buf_adds(&b, "/api/v1/apps/");
+	for (p = (const unsigned char *)app; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p) != NULL)
+			buf_addc(&b, (char)*p);
+		else {
+			buf_addc(&b, '%');
+			buf_addc(&b, hex[*p >> 4]);
+			buf_addc(&b, hex[*p & 15]);
+		}
+	}
+	if (rest != NULL)
+		buf_adds(&b, rest);
+	buf_addc(&b, '\0');
+	return (b.data);
+}
+
+/* A value fit for a terminal: control characters shown as '?'. */
+const char *
+status_clean(char *out, size_t len, const char *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		s = "-";
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' :
+		    s[i];
+	out[i] = '\0';
+	return (out);
 }
 
 static void
@@ -158,100 +272,315 @@ status_finished(const struct json *app)
 	return ((double)timegm(&tm));
 }
 
+/*
+ * The apps as a table; WHEN is how long ago each last synced, or in a
+ * watch (which redraws only on change) the time it finished.
+ */
+static void
+status_print_apps(FILE *f, const struct json *apps, int watch)
+{
+	const struct json	*e;
+	const char		*err;
+	char			 ago[32], name[64], st[32], rev[13], head[13];
+	char			 msg[512];
+
+	fprintf(f, "%-24s %-10s %-12s %-12s %-*s %s\n", "APP", "STATUS",
+	    "SYNCED", "HEAD", watch ? 20 : 10, "WHEN", "MESSAGE");
+	for (e = json_child(apps); e != NULL; e = json_next(e)) {
+		err = json_path_string(e, "lastSync", "error", NULL);
+		if (err == NULL)
+			err = json_path_string(e, "fetchError", NULL);
+		if (err == NULL)
+			err = json_path_string(e, "lastCheckReason", NULL);
+		if (watch)
+			status_clean(ago, sizeof ago, json_path_string(e,
+			    "lastSync", "finishedAt", NULL));
+		else
+			status_ago(ago, sizeof ago, status_finished(e));
+		fprintf(f, "%-24s %-10s %-12s %-12s %-*s %s\n",
+		    status_clean(name, sizeof name, json_path_string(e, "name",
+		    NULL)), status_clean(st, sizeof st, json_path_string(e,
+		    "status", NULL)), status_clean(rev, sizeof rev,
+		    json_path_string(e, "lastSyncedCommit", NULL)),
+		    status_clean(head, sizeof head, json_path_string(e, "head",
+		    NULL)), watch ? 20 : 10, ago, err != NULL ?
+		    status_clean(msg, sizeof msg,
+		    err) : "");
+	}
+}
+
+/* "KEY:  value" when the value is there. */
+static void
+status_line(FILE *f, const char *key, const char *value)
+{
+	char	clean[1024];
+
+	if (value != NULL)
+		fprintf(f, "%-14s %s\n", key, status_clean(clean, sizeof clean,
+		    value));
+}
+
+/*
+ * "KEY:  " and the fields of an object that are there, each after its
+ * prefix: pairs of prefix and field name, to a NULL.
+ */
+static void
+status_fields(FILE *f, const char *key, const struct json *o,
+    const char *const *pairs)
+{
+	struct buf	 b;
+	const char	*v;
+
+	if (o == NULL || json_type(o) != JSON_OBJECT)
+		return;
+	buf_init(&b);
+	for (; pairs[0] != NULL; pairs += 2) {
+		if ((v = json_path_string(o, pairs[1], NULL)) == NULL)
+			continue;
+		buf_adds(&b, b.len != 0 ? pairs[0] : "");
+		buf_adds(&b, v);
+	}
+	buf_addc(&b, '\0');
+	status_line(f, key, b.data);
+	buf_free(&b);
+}
+
+/* One sync result on a line: when, status, revision, counts, error. */
+void
+status_print_sync(FILE *f, const struct json *s)
+{
+	char	at[32], st[32], rev[13], err[512];
+
+	fprintf(f, "%-20s %-10s %-12s %3.0f created %3.0f updated %3.0f "
+	    "pruned%s%s\n", status_clean(at, sizeof at, json_path_string(s,
+	    "finishedAt", NULL)), status_clean(st, sizeof st,
+	    json_path_string(s, "status", NULL)), status_clean(rev,
+	    sizeof rev, json_path_string(s, "revision", NULL)),
+	    json_number(json_get(s, "created")),
+	    json_number(json_get(s, "updated")),
+	    json_number(json_get(s, "pruned")),
+	    json_path_string(s, "error", NULL) != NULL ? "  " : "",
+	    json_path_string(s, "error", NULL) != NULL ? status_clean(err,
+	    sizeof err, json_path_string(s, "error", NULL)) : "");
+}
+
+static void
+status_print_app(FILE *f, const struct json *app)
+{
+	const struct json	*r, *s;
+	char			 id[256], sy[16], he[16], line[512];
+
+	status_line(f, "app:", json_path_string(app, "name", NULL));
+	status_line(f, "repository:", json_path_string(app, "repository",
+	    NULL));
+	status_line(f, "path:", json_path_string(app, "path", NULL));
+	status_line(f, "target:", json_path_string(app, "target", NULL));
+	status_line(f, "service:", json_path_string(app, "service", NULL));
+	status_line(f, "environment:", json_path_string(app, "environment",
+	    NULL));
+	status_line(f, "status:", json_path_string(app, "status", NULL));
+	status_line(f, "synced:", json_path_string(app, "lastSyncedCommit",
+	    NULL));
+	status_line(f, "head:", json_path_string(app, "head", NULL));
+	status_line(f, "fetch error:", json_path_string(app, "fetchError",
+	    NULL));
+	if (json_path_string(app, "lastCheck", NULL) != NULL) {
+		snprintf(line, sizeof line, "%s%s%s", json_path_string(app,
+		    "lastCheck", NULL), json_path_string(app,
+		    "lastCheckReason", NULL) != NULL ? ": " : "",
+		    json_path_string(app, "lastCheckReason", NULL) != NULL ?
+		    json_path_string(app, "lastCheckReason", NULL) : "");
+		status_line(f, "last check:", line);
+	}
+	status_fields(f, "last deploy:", json_get(app, "lastDeploy"),
+	    (const char *const[]){ "", "version", " ", "outcome", " commit ",
+	    "commit", ": ", "error", NULL });
+	status_fields(f, "last rollback:", json_get(app, "lastRollback"),
+	    (const char *const[]){ "", "outcome", " at ", "at", ": ",
+	    "summary", NULL });
+	s = json_get(app, "lastSync");
+	if (s != NULL && json_type(s) == JSON_OBJECT) {
+		fprintf(f, "\nLAST SYNC\n");
+		status_print_sync(f, s);
+		fprintf(f, "\n%-56s %-10s %s\n", "RESOURCE", "SYNC", "HEALTH");
+		for (r = json_child(json_get(s, "resources")); r != NULL;
+		    r = json_next(r)) {
+			fprintf(f, "%-56s %-10s %s%s%s\n", status_clean(id,
+			    sizeof id, json_path_string(r, "id", NULL)),
+			    status_clean(sy, sizeof sy, json_path_string(r,
+			    "sync", NULL)), status_clean(he, sizeof he,
+			    json_path_string(r, "health", NULL)),
+			    json_path_string(r, "healthReason", NULL) != NULL ?
+			    ": " : "", json_path_string(r, "healthReason",
+			    NULL) != NULL ? status_clean(line, sizeof line,
+			    json_path_string(r, "healthReason", NULL)) : "");
+		}
+	}
+	if ((s = json_get(app, "recentSyncs")) != NULL &&
+	    json_count(s) != 0) {
+		fprintf(f, "\nRECENT SYNCS\n");
+		for (r = json_child(s); r != NULL; r = json_next(r))
+			status_print_sync(f, r);
+	}
+}
+
+static volatile sig_atomic_t	status_stop;
+
+static void
+status_sig(int sig)
+{
+	(void)sig;
+	status_stop = 1;
+}
+
+/* What one look prints, in the format asked for. */
+static char *
+status_text(const struct json *j, int one, int watch, enum cli_format fmt)
+{
+	char	*p;
+	size_t	 len;
+	FILE	*f;
+
+	if (fmt != CLI_FORMAT_TABLE)
+		return (cli_format_text(j, fmt));
+	if ((f = open_memstream(&p, &len)) == NULL)
+		fatal("open_memstream");
+	if (one)
+		status_print_app(f, j);
+	else
+		status_print_apps(f, j, watch);
+	fclose(f);
+	return (p);
+}
+
+/* Sleep ms, or less when a signal asked to stop. */
+static void
+status_pause(uint64_t ms)
+{
+	uint64_t	step;
+
+	for (; ms > 0 && !status_stop; ms -= step) {
+		step = ms < 100 ? ms : 100;
+		time_sleep_ms(step);
+	}
+}
+
+/*
+ * --watch: print what the agent says whenever the text changes (a blank
+ * line, or YAML's "---", between two); an error is said once while it
+ * lasts. Until SIGINT or SIGTERM.
+ */
+static void
+status_watch(struct status_client *c, const char *path, int one,
+    enum cli_format fmt, uint64_t interval_ms)
+{
+	struct sigaction	 sa;
+	struct json		*j;
+	char			*cause = NULL, *prev = NULL, *text;
+	int			 failing = 0, drawn = 0;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = status_sig;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!status_stop) {
+		if ((j = status_client_call(c, "GET", path, 200,
+		    &cause)) == NULL) {
+			if (!failing)
+				fprintf(stderr, "gitops-agent status: %s\n",
+				    cause);
+			failing = 1;
+			free(cause);
+			cause = NULL;
+			free(prev);
+			prev = NULL;
+		} else {
+			failing = 0;
+			text = status_text(j, one, 1, fmt);
+			json_free(j);
+			if (prev == NULL || strcmp(prev, text) != 0) {
+				if (drawn++ > 0 || fmt == CLI_FORMAT_YAML)
+					fputs(fmt == CLI_FORMAT_YAML ?
+					    "---\n" : fmt == CLI_FORMAT_TABLE ?
+					    "\n" : "", stdout);
+				fputs(text, stdout);
+				fflush(stdout);
+			}
+			free(prev);
+			prev = text;
+		}
+		status_pause(interval_ms);
+	}
+	free(prev);
+}
+
 int
 cmd_status(struct cli_env *env, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "address", required_argument, NULL, 'a' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct config	*cfg = NULL;
-	struct json	*apps = NULL, *e;
-	const char	*address = NULL, *output = "table", *rev, *err, *head;
-	char		*body = NULL, *cause = NULL, ago[32], shortrev[13];
-	char		*token = NULL;
-	size_t		 len, token_len = 0;
-	int		 ch, rc = EXIT_ERROR;
+	struct status_client	 c;
+	struct json		*j;
+	enum cli_format		 fmt = CLI_FORMAT_TABLE;
+	const char		*address = NULL, *app = NULL;
+	char			*cause = NULL, *text = NULL, *path;
+	uint64_t		 interval_ms = 2000;
+	int			 ch, watch = 0, rc = EXIT_ERROR;
 
-	while ((ch = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:w", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			address = optarg;
 			break;
 		case 'o':
-			output = optarg;
+			if (cli_format_parse(argv[0], optarg, &fmt) == -1)
+				return (EXIT_ERROR);
+			break;
+		case 'w':
+			watch = 1;
+			break;
+		case 'i':
+			if (cli_duration_arg(argv[0], "interval", optarg, 100,
+			    &interval_ms) == -1)
+				return (EXIT_ERROR);
 			break;
 		default:
 			/* main.c checked them against the command table. */
 			return (cli_usage_error(argv[0], "bad option"));
 		}
 	}
-	if (argc > optind)
+	if (argc > optind + 1)
 		return (cli_usage_error(argv[0], "unexpected argument '%s'",
-		    argv[optind]));
-	if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0)
-		return (cli_usage_error(argv[0], "unknown output format '%s' "
-		    "(use table or json)", output));
-	if (address == NULL) {
-		if ((cfg = config_load(env->config_file, &cause)) == NULL) {
-			fprintf(stderr, "%s\n", cause);
-			free(cause);
-			return (EXIT_ERROR);
-		}
-		address = cfg->listen;
-	}
-	/* The token the agent reads, when the configuration names one. */
-	if (cfg == NULL && (cfg = config_load(env->config_file,
-	    &cause)) == NULL) {
+		    argv[optind + 1]));
+	if (argc > optind)
+		app = argv[optind];
+	if (status_client_open(&c, env, address, &cause) == -1) {
+		fprintf(stderr, "gitops-agent status: %s\n", cause);
 		free(cause);
-		cause = NULL;
+		return (EXIT_ERROR);
 	}
-	if (cfg != NULL && (cfg->api_token_file != NULL ||
-	    cfg->api_token_env != NULL) && config_read_secret(
-	    cfg->api_token_file, cfg->api_token_env, &token, &token_len,
-	    &cause) == -1) {
-		fprintf(stderr, "gitops-agent status: %s\n", cause);
-		goto out;
-	}
-	if (status_get(address, "/api/v1/apps", token, &body, &len,
-	    &cause) == -1 ||
-	    (apps = json_parse(body, len, &cause)) == NULL) {
-		fprintf(stderr, "gitops-agent status: %s\n", cause);
-		goto out;
-	}
-	if (strcmp(output, "json") == 0) {
-		printf("%s\n", body);
+	path = app != NULL ? status_app_path(app, NULL) :
+	    xstrdup("/api/v1/apps");
+	if (watch) {
+		status_watch(&c, path, app != NULL, fmt, interval_ms);
 		rc = EXIT_OK;
-		goto out;
+	} else if ((j = status_client_call(&c, "GET", path, 200,
+	    &cause)) == NULL)
+		fprintf(stderr, "gitops-agent status: %s\n", cause);
+	else {
+		text = status_text(j, app != NULL, 0, fmt);
+		fputs(text, stdout);
+		json_free(j);
+		rc = EXIT_OK;
 	}
-	printf("%-24s %-10s %-12s %-12s %-10s %s\n", "APP", "STATUS",
-	    "SYNCED", "HEAD", "WHEN", "MESSAGE");
-	for (e = json_child(apps); e != NULL; e = json_next(e)) {
-		rev = json_path_string(e, "lastSyncedCommit", NULL);
-		head = json_path_string(e, "head", NULL);
-		err = json_path_string(e, "lastSync", "error", NULL);
-		if (err == NULL)
-			err = json_path_string(e, "fetchError", NULL);
-		if (err == NULL)
-			err = json_path_string(e, "lastCheckReason", NULL);
-		status_ago(ago, sizeof ago, status_finished(e));
-		snprintf(shortrev, sizeof shortrev, "%.12s", rev != NULL ?
-		    rev : "-");
-		printf("%-24s %-10s %-12s %-12.12s %-10s %s\n",
-		    json_path_string(e, "name", NULL),
-		    json_path_string(e, "status", NULL), shortrev,
-		    head != NULL ? head : "-", ago, err != NULL ? err : "");
-	}
-	rc = EXIT_OK;
-out:
-	if (token != NULL) {
-		explicit_bzero(token, token_len);
-		free(token);
-	}
+	free(path);
+	free(text);
 	free(cause);
-	free(body);
-	json_free(apps);
-	config_free(cfg);
+	status_client_close(&c);
 	return (rc);
 }

@@ -1107,6 +1107,7 @@ git_log_first_parent(struct git_cache *gc, const char *start, size_t max,
 			info.parent = phex;
 		}
 		info.message = git_commit_message(c);
+		info.time = (int64_t)git_commit_time(c);
 		if (info.message == NULL)
 			info.message = "";
 		rc = cb(&info, arg, cause);

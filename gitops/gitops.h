@@ -1023,6 +1023,15 @@ struct sync_check {
 	char		*detail;	/* what was seen; a hook's output */
 	uint64_t	 ms;
 };
+/* A desired resource after a sync: whether it is as Git says, its health. */
+struct sync_resource {
+	char			*id;
+	enum hook_phase		 phase;
+	long			 wave;
+	const char		*sync;	/* Synced, OutOfSync, Failed, Skipped */
+	enum health_status	 health;	/* Unknown unless its wave was gated */
+	char			*health_reason;	/* what its status said, or NULL */
+};
 struct sync_result {
 	char			*app;
 	enum sync_status	 status;
@@ -1056,6 +1065,9 @@ struct sync_result {
 	 * rollback of a deploy answers.
 	 */
 	int			 failed_after_apply;
+	/* Every desired resource, in plan order. */
+	struct sync_resource	*resources;
+	size_t			 nresources;
 };
 struct sync_opts {
 	int		 dry_run;
@@ -1096,6 +1108,11 @@ int		 state_save_sync(const char *, const struct sync_result *,
 /* The last recorded result of an app as JSON; *out NULL if none. */
 int		 state_load_sync(const char *, const char *, struct json **,
 		     char **);
+/* Results kept in STATE_DIR/apps/APP/history.json, oldest first. */
+#define STATE_HISTORY_MAX	50
+/* The app's last max recorded results, newest first (maybe none). */
+int		 state_load_history(const char *, const char *, size_t,
+		     struct json **, char **);
 
 /* config.c: the configuration file */
 enum config_target_type {
@@ -1594,6 +1611,7 @@ struct git_commit_info {
 	const char	*id;
 	const char	*parent;	/* first parent, NULL for a root */
 	const char	*message;
+	int64_t		 time;		/* committer's, seconds since epoch */
 };
 int		 git_log_first_parent(struct git_cache *, const char *, size_t,
 		     int (*)(const struct git_commit_info *, void *, char **),
@@ -1666,6 +1684,15 @@ int		 versions_write(const struct config *,
 		     const struct versions_request *, struct versions_result *,
 		     char **);
 void		 versions_result_free(struct versions_result *);
+/*
+ * The deploys and rollbacks of a service to an environment, newest first,
+ * read from the trailers of the commits on the versions repository's
+ * branch as its local cache holds it (no fetch here): at most max of
+ * them, in a JSON array of {commit, at, kind ("deploy" or "rollback"),
+ * version, previousVersion, subject, rollbackOf}.
+ */
+int		 versions_history(const struct config *, const char *,
+		     const char *, size_t, struct json **, char **);
 /*
  * What a commit of the versions repository deploys, read from its
  * trailers: a bump (service, environment, versions) or a rollback.

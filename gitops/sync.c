@@ -191,28 +191,29 @@ sync_prune_diff(struct target *t, const char *id)
 
 /*
  * Wait until every resource of a step is healthy, within the deadline
- * (0: none). On failure *id names the resource and *msg says why.
+ * (0: none), each one's last health in rs. On failure *id names the
+ * resource and *msg says why.
  */
 static int
 sync_wait_healthy(struct target *t, const struct plan_step *st,
-    uint64_t deadline, uint64_t timeout_ms, const char **id, char **msg)
+    struct sync_resource *rs, uint64_t deadline, uint64_t timeout_ms,
+    const char **id, char **msg)
 {
-	enum health_status	 h, *last;
+	enum health_status	 h;
 	char			*cause = NULL, *d, **why;
 	uint64_t		 now, delay = 5;
 	size_t			 i, left = st->n;
 	int			 rc = -1;
 
-	last = xcalloc(st->n + 1, sizeof *last);
 	why = xcalloc(st->n + 1, sizeof *why);
 	for (i = 0; i < st->n; i++) {
-		last[i] = st->v[i]->skip ? HEALTH_HEALTHY : HEALTH_UNKNOWN;
+		rs[i].health = HEALTH_UNKNOWN;
 		if (st->v[i]->skip)
 			left--;
 	}
 	for (;;) {
 		for (i = 0; i < st->n; i++) {
-			if (last[i] == HEALTH_HEALTHY)
+			if (st->v[i]->skip || rs[i].health == HEALTH_HEALTHY)
 				continue;
 			if (target_health(t, st->v[i], &h, &cause) == -1) {
 				*id = st->v[i]->id;
@@ -221,10 +222,13 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 				free(cause);
 				goto out;
 			}
-			last[i] = h;
+			rs[i].health = h;
 			free(why[i]);
 			why[i] = cause;		/* what its status says */
 			cause = NULL;
+			free(rs[i].health_reason);
+			rs[i].health_reason = why[i] != NULL ?
+			    xstrdup(why[i]) : NULL;
 			if (h == HEALTH_HEALTHY)
 				left--;
 			else if (h == HEALTH_DEGRADED) {
@@ -242,13 +246,14 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 		}
 		now = time_monotonic_ms();
 		if (deadline != 0 && now >= deadline) {
-			for (i = 0; last[i] == HEALTH_HEALTHY; i++)
+			for (i = 0; st->v[i]->skip ||
+			    rs[i].health == HEALTH_HEALTHY; i++)
 				;
 			*id = st->v[i]->id;
 			d = duration_format(timeout_ms);
 			xasprintf(msg, "timed out after %s waiting for '%s' to "
 			    "be healthy: %s%s%s%s", d, st->v[i]->id,
-			    health_status_name(last[i]),
+			    health_status_name(rs[i].health),
 			    why[i] != NULL ? " (" : "",
 			    why[i] != NULL ? why[i] : "",
 			    why[i] != NULL ? ")" : "");
@@ -264,7 +269,6 @@ out:
 	for (i = 0; i < st->n; i++)
 		free(why[i]);
 	free(why);
-	free(last);
 	return (rc);
 }
 
@@ -508,6 +512,19 @@ sync_run(struct target *t, const struct resource_set *desired,
 		}
 	}
 
+	res->resources = xcalloc(nitems + 1, sizeof *res->resources);
+	res->nresources = nitems;
+	for (k = 0; k < nitems; k++) {
+		it = &items[k];
+		res->resources[k].id = xstrdup(it->r->id);
+		res->resources[k].phase = it->r->phase;
+		res->resources[k].wave = it->r->wave;
+		res->resources[k].sync = it->r->skip ? "Skipped" :
+		    it->error != NULL ? "Failed" : it->action ==
+		    DIFF_UNCHANGED ? "Synced" : "OutOfSync";
+		res->resources[k].health = HEALTH_UNKNOWN;
+	}
+
 	/* What left Git: the inventory minus desired, latest first. */
 	prune = xcalloc(ninv + 1, sizeof *prune);
 	for (i = 0; i < ninv; i++) {
@@ -631,10 +648,12 @@ sync_run(struct target *t, const struct resource_set *desired,
 			if ((it->recreate && sync_hook_delete(t, it->r,
 			    sync_hook_deadline(deadline), &err) == -1) ||
 			    target_apply(t, it->r, &err) == -1) {
+				res->resources[base + j].sync = "Failed";
 				sync_fail(res, w, it->r->id, err);
 				failed = 1;
 				break;
 			}
+			res->resources[base + j].sync = "Synced";
 			w->applied++;
 			if (it->action == DIFF_CREATE)
 				res->created++;
@@ -662,8 +681,8 @@ sync_run(struct target *t, const struct resource_set *desired,
 			    opts->wave_timeout_ms;
 			wave_timeout = opts->wave_timeout_ms;
 		}
-		if (sync_wait_healthy(t, st, wave_deadline, wave_timeout,
-		    &bad_id, &err) == -1) {
+		if (sync_wait_healthy(t, st, &res->resources[base],
+		    wave_deadline, wave_timeout, &bad_id, &err) == -1) {
 			sync_fail_live(res, w, bad_id, err);
 			if (bad_id != NULL)
 				sync_hooks_done(t, &items[base], st->n, res,
@@ -746,6 +765,11 @@ sync_result_free(struct sync_result *res)
 		free(res->checks[i].detail);
 	}
 	free(res->checks);
+	for (i = 0; i < res->nresources; i++) {
+		free(res->resources[i].id);
+		free(res->resources[i].health_reason);
+	}
+	free(res->resources);
 	free(res->version);
 	free(res->app);
 	free(res->failed_resource);
@@ -852,6 +876,23 @@ sync_result_to_json(const struct sync_result *res)
 	}
 	if (res->failed_after_apply)
 		json_set(o, "failedAfterApply", json_new_bool(1));
+	arr = json_new_array();
+	for (i = 0; i < res->nresources; i++) {
+		e = json_new_object();
+		json_set(e, "id", json_new_string(res->resources[i].id));
+		json_set(e, "phase",
+		    json_new_string(phase_name(res->resources[i].phase)));
+		json_set(e, "wave",
+		    json_new_number((double)res->resources[i].wave));
+		json_set(e, "sync", json_new_string(res->resources[i].sync));
+		json_set(e, "health", json_new_string(
+		    health_status_name(res->resources[i].health)));
+		if (res->resources[i].health_reason != NULL)
+			json_set(e, "healthReason", json_new_string(
+			    res->resources[i].health_reason));
+		json_array_append(arr, e);
+	}
+	json_set(o, "resources", arr);
 	if (res->inputs.n != 0) {
 		arr = json_new_array();
 		for (i = 0; i < res->inputs.n; i++)

@@ -698,6 +698,21 @@ vw_subject(const char *msg)
 	return (xstrndup(msg, strcspn(msg, "\n")));
 }
 
+/* The message's trailers name this service and environment. */
+static int
+vw_message_ours(const char *msg, const char *service, const char *environment)
+{
+	char	*svc, *env;
+	int	 ours;
+
+	svc = vw_message_trailer(msg, TRAILER_SERVICE);
+	env = vw_message_trailer(msg, TRAILER_ENVIRONMENT);
+	ours = vw_streq(svc, service) && vw_streq(env, environment);
+	free(svc);
+	free(env);
+	return (ours);
+}
+
 /*
  * Finding the newest bump of the service that was not reverted; with stop
  * (blame), only down to that commit, and the newest bump even if reverted.
@@ -717,8 +732,7 @@ static int
 vw_find_cb(const struct git_commit_info *ci, void *arg, char **cause)
 {
 	struct vw_find	*f = arg;
-	char		*svc, *env, *of;
-	int		 ours;
+	char		*of;
 
 	(void)cause;
 	if (f->stop != NULL && strcmp(ci->id, f->stop) == 0) {
@@ -736,12 +750,7 @@ vw_find_cb(const struct git_commit_info *ci, void *arg, char **cause)
 		free(of);
 		return (0);
 	}
-	svc = vw_message_trailer(ci->message, TRAILER_SERVICE);
-	env = vw_message_trailer(ci->message, TRAILER_ENVIRONMENT);
-	ours = vw_streq(svc, f->service) && vw_streq(env, f->environment);
-	free(svc);
-	free(env);
-	if (!ours)
+	if (!vw_message_ours(ci->message, f->service, f->environment))
 		return (0);
 	if (strv_contains(&f->reverted, ci->id)) {
 		if (f->stop == NULL)
@@ -1670,6 +1679,87 @@ versions_commit_info(const struct config *cfg, const char *commit,
 	}
 	info->bump = info->service != NULL && info->environment != NULL &&
 	    !info->rollback;
+	return (0);
+}
+
+/* Collecting the deploys and rollbacks of a service. */
+struct vw_history {
+	const char	*service;
+	const char	*environment;
+	size_t		 max;
+	struct json	*events;
+};
+
+static void
+vw_json_trailer(struct json *o, const char *key, const char *msg,
+    const char *trailer)
+{
+	char	*v = vw_message_trailer(msg, trailer);
+
+	json_set(o, key, v != NULL ? json_new_string_owned(v) :
+	    json_new_null());
+}
+
+static int
+vw_history_cb(const struct git_commit_info *ci, void *arg, char **cause)
+{
+	struct vw_history	*h = arg;
+	struct json		*o;
+	char			*of, at[TIME_FORMAT_LEN];
+
+	(void)cause;
+	if (!vw_message_ours(ci->message, h->service, h->environment))
+		return (0);
+	of = vw_message_trailer(ci->message, TRAILER_ROLLBACK_OF);
+	o = json_new_object();
+	json_set(o, "commit", json_new_string(ci->id));
+	time_format((uint64_t)(ci->time > 0 ? ci->time : 0) * 1000, at,
+	    sizeof at);
+	json_set(o, "at", json_new_string(at));
+	json_set(o, "kind", json_new_string(of != NULL ? "rollback" :
+	    "deploy"));
+	vw_json_trailer(o, "version", ci->message, TRAILER_VERSION);
+	vw_json_trailer(o, "previousVersion", ci->message,
+	    TRAILER_PREV_VERSION);
+	json_set(o, "subject", json_new_string_owned(vw_subject(
+	    ci->message)));
+	json_set(o, "rollbackOf", of != NULL ? json_new_string_owned(of) :
+	    json_new_null());
+	json_array_append(h->events, o);
+	return (json_count(h->events) >= h->max);
+}
+
+int
+versions_history(const struct config *cfg, const char *service,
+    const char *environment, size_t max, struct json **out, char **cause)
+{
+	const struct config_repository	*repo;
+	struct git_cache		*gc = NULL;
+	struct vw_history		 h;
+	int				 rc = -1;
+
+	*out = NULL;
+	if (vw_versions_cache(cfg, &gc, cause) == -1)
+		return (-1);
+	repo = config_find_repository(cfg, cfg->versions.repository);
+	memset(&h, 0, sizeof h);
+	h.service = service;
+	h.environment = environment;
+	h.max = max;
+	h.events = json_new_array();
+	if (max == 0) {
+		rc = 0;
+		goto out;
+	}
+	rc = git_log_first_parent(gc, repo->branch, VERSIONS_HISTORY_MAX,
+	    vw_history_cb, &h, cause);
+out:
+	git_cache_free(gc);
+	if (rc == -1) {
+		json_free(h.events);
+		return (-1);
+	}
+	*out = h.events;
 	return (0);
 }
 

@@ -272,7 +272,8 @@ test_expect_success 'usage errors exit 2' '
 	test_expect_code 2 gitops_agent diff --path app 2>err &&
 	test_grep "^gitops-agent diff: --path needs --target" err &&
 	test_expect_code 2 gitops_agent diff --path app --target live \
-	    --output yaml 2>err
+	    --output xml 2>err &&
+	test_grep "unknown output format .xml. (use table, json or yaml)" err
 '
 
 test_expect_success 'a live file that cannot be read back makes diff an error (exit 2)' '

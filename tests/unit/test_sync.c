@@ -869,6 +869,67 @@ test_sync_run_unhealthy_wave_times_out_naming_resource(void **state)
 	resource_set_free(set);
 }
 
+/* Each desired resource in plan order: synced and healthy once gated. */
+static void
+test_sync_run_resources_say_sync_and_health(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct json		*j;
+
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->nresources, 4);
+	assert_string_equal(res->resources[0].id, "Namespace/shop");
+	assert_string_equal(res->resources[3].id, "ConfigMap/shop/c");
+	assert_string_equal(res->resources[3].sync, "Synced");
+	assert_int_equal(res->resources[3].health, HEALTH_HEALTHY);
+	j = sync_result_to_json(res);
+	assert_string_equal(json_path_string(json_array_get(json_get(j,
+	    "resources"), 1), "health", NULL), "Healthy");
+	assert_string_equal(json_path_string(json_array_get(json_get(j,
+	    "resources"), 1), "id", NULL), "Job.batch/shop/migrate");
+	json_free(j);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+/* A wave never healthy: its last health; a later wave is not reached. */
+static void
+test_sync_run_resources_unhealthy_wave_states(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct json		*j;
+
+	rec.health_id = "Job.batch/shop/migrate";
+	rec.health = HEALTH_PROGRESSING;
+	rec.health_why = "0 of 1 completions";
+	res = run(t, set, 0, 1, 200);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_int_equal(res->nresources, 4);
+	assert_string_equal(res->resources[1].health_reason,
+	    "0 of 1 completions");
+	assert_null(res->resources[0].health_reason);
+	j = sync_result_to_json(res);
+	assert_string_equal(json_path_string(json_array_get(json_get(j,
+	    "resources"), 1), "healthReason", NULL), "0 of 1 completions");
+	assert_null(json_get(json_array_get(json_get(j, "resources"), 0),
+	    "healthReason"));
+	json_free(j);
+	assert_string_equal(res->resources[1].id, "Job.batch/shop/migrate");
+	assert_string_equal(res->resources[1].sync, "Synced");
+	assert_int_equal(res->resources[1].health, HEALTH_PROGRESSING);
+	assert_int_equal(res->resources[0].health, HEALTH_HEALTHY);
+	assert_string_equal(res->resources[2].sync, "OutOfSync");
+	assert_int_equal(res->resources[2].health, HEALTH_UNKNOWN);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
 /* A sync where the PreSync Job never gets ready, each wave bounded. */
 static struct sync_result *
 run_job_never_ready(struct target *t, const struct resource_set *set,
@@ -1037,6 +1098,62 @@ test_sync_run_hook_failed_deleted(void **state)
 	assert_string_equal(res->failed_resource, "Job.batch/shop/migrate");
 	assert_false(live_exists("shop/Job.batch/migrate.yaml"));
 	assert_false(live_exists("shop/ConfigMap/c.yaml"));
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+/*
+ * Each recorded result joins the history, newest first when read, at
+ * most STATE_HISTORY_MAX kept, without resources; a broken history file
+ * is an error to its reader and started again by the next record.
+ */
+static void
+test_sync_state_history_bounded_newest_first(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	struct json		*h = NULL;
+	char			*sd, *cause = NULL, rev[32];
+	int			 i;
+
+	res = run(t, set, 0, 1, 0);
+	sd = path_join(root, "state");
+	assert_int_equal(state_load_history(sd, "shop", 10, &h, &cause), 0);
+	assert_int_equal(json_count(h), 0);
+	json_free(h);
+	for (i = 0; i < STATE_HISTORY_MAX + 5; i++) {
+		free(res->revision);
+		snprintf(rev, sizeof rev, "rev%d", i);
+		res->revision = xstrdup(rev);
+		assert_int_equal(state_save_sync(sd, res, &cause), 0);
+	}
+	assert_int_equal(state_load_history(sd, "shop", 1000, &h, &cause), 0);
+	assert_int_equal(json_count(h), STATE_HISTORY_MAX);
+	snprintf(rev, sizeof rev, "rev%d", STATE_HISTORY_MAX + 4);
+	assert_string_equal(json_path_string(json_array_get(h, 0),
+	    "revision", NULL), rev);
+	assert_string_equal(json_path_string(json_array_get(h,
+	    STATE_HISTORY_MAX - 1), "revision", NULL), "rev5");
+	assert_null(json_get(json_array_get(h, 0), "resources"));
+	assert_non_null(json_get(json_array_get(h, 0), "changes"));
+	json_free(h);
+	assert_int_equal(state_load_history(sd, "shop", 2, &h, &cause), 0);
+	assert_int_equal(json_count(h), 2);
+	json_free(h);
+
+	unit_write(sd, "apps/shop/history.json", "{not json");
+	assert_int_equal(state_load_history(sd, "shop", 2, &h, &cause), -1);
+	assert_non_null(strstr(cause, "history.json"));
+	free(cause);
+	cause = NULL;
+	res->revision[0] = 'R';
+	assert_int_equal(state_save_sync(sd, res, &cause), 0);
+	assert_int_equal(state_load_history(sd, "shop", 9, &h, &cause), 0);
+	assert_int_equal(json_count(h), 1);
+	json_free(h);
+	free(sd);
 	sync_result_free(res);
 	target_free(t);
 	resource_set_free(set);
@@ -1248,6 +1365,9 @@ main(void)
 		T(test_sync_run_apply_failure_stops_later_waves),
 		T(test_sync_run_validation_failure_applies_nothing),
 		T(test_sync_run_unhealthy_wave_times_out_naming_resource),
+		T(test_sync_run_resources_say_sync_and_health),
+		T(test_sync_state_history_bounded_newest_first),
+		T(test_sync_run_resources_unhealthy_wave_states),
 		T(test_sync_run_wave_timeout_fails_before_sync_timeout),
 		T(test_sync_run_degraded_resource_fails_at_once),
 		T(test_sync_run_unhealthy_unchanged_wave_is_not_after_apply),
