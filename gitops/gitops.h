@@ -772,6 +772,8 @@ enum target_remove_status {
 	TARGET_GONE,		/* already absent; forgotten */
 	TARGET_KEPT,		/* changed since the agent wrote it: kept, */
 				/* and no longer tracked */
+	TARGET_DEFERRED,	/* cannot be looked at now (its kind is not */
+				/* served): kept, and still tracked */
 };
 /*
  * A target owns its inventory: apply records what it writes, remove
@@ -894,11 +896,11 @@ struct lock	*target_dir_lock(const char *, uint64_t, const int *, char **);
 void		 target_free(struct target *);
 /*
  * The target of an app as its configuration describes it, whatever its
- * kind: the only place that chooses one. NULL and *cause if it cannot be
- * opened.
+ * kind: the only place that chooses one. Its requests give up when *stop
+ * (NULL: never) becomes non-zero. NULL and *cause if it cannot be opened.
  */
 struct target	*target_open(const char *, const struct config_target *,
-		     char **);
+		     const int *, char **);
 /*
  * Take the lock two syncs of one target share (waiting up to wait ms or
  * until *stop); NULL and *cause naming the holder.
@@ -916,7 +918,7 @@ struct lock	*target_lock_file(const char *, const char *, uint64_t,
  * configuration names, the inventory an ApplySet (target_kube.c).
  */
 struct target	*target_kube_new(const char *, const struct config_target *,
-		     char **);
+		     const int *, char **);
 /*
  * kubectl's ApplySet id of a parent object (name, namespace, kind,
  * group): "applyset-" base64url(sha256("NAME.NS.KIND.GROUP")) "-v1".
@@ -1077,6 +1079,10 @@ struct config_target {
 	int		 prune_max_percent; /* of the inventory, per sync */
 	int		 force_prune;	/* --force-prune: no such bound */
 	char		*lock_file;	/* STATE_DIR/locks/...: set by config */
+	/* kubernetes: recorded in the inventory (default: set by config, */
+	/* the repository's URL or directory, '#', the app's path) */
+	char		*owner;
+	char		*digest_key;	/* STATE_DIR/kube-digest.key (config) */
 };
 /* A deep copy of src into dst; config_target_clear frees what it owns. */
 void		 config_target_copy(struct config_target *,
