@@ -840,6 +840,11 @@ struct target_ops {
 	void	(*begin)(struct target *);
 	int	(*commit)(struct target *, char **, char **);
 	/*
+	 * Optional: after a failed commit, whether the apply of id in that
+	 * batch took effect (NULL: all did, or none was staged apart).
+	 */
+	int	(*committed)(struct target *, const char *);
+	/*
 	 * Optional: the resources about to be compared, so the target can
 	 * do per-resource work for all of them at once (in parallel).
 	 */
@@ -952,6 +957,8 @@ int		 target_prune_check(struct target *, size_t, size_t, size_t,
 		     char **);
 /* Start staging applies; commit makes them visible and durable. */
 void		 target_begin(struct target *);
+/* After a failed target_commit: the apply of id took effect. */
+int		 target_committed(struct target *, const char *);
 int		 target_commit(struct target *, char **, char **);
 
 /* sync.c: diff, then apply wave by wave, then prune */

@@ -301,6 +301,28 @@ sync_run_syncfail(struct target *t, const struct plan *plan,
 	}
 }
 
+/*
+ * A failed commit: the applies of the wave's first n items that did not
+ * take effect are not counted as created or updated.
+ */
+static void
+sync_uncount(struct target *t, struct sync_result *res,
+    struct sync_wave_result *w, const struct sync_item *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].error != NULL || v[i].action == DIFF_UNCHANGED ||
+		    v[i].r->skip || target_committed(t, v[i].r->id))
+			continue;
+		w->applied--;
+		if (v[i].action == DIFF_CREATE)
+			res->created--;
+		else
+			res->updated--;
+	}
+}
+
 int
 sync_run(struct target *t, const struct resource_set *desired,
     const struct sync_opts *opts, struct sync_result **out, char **cause)
@@ -500,6 +522,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 		if (target_commit(t, &fid, &err) == -1) {
 			sync_fail(res, w, fid, err);
 			failed = 1;
+			sync_uncount(t, res, w, &items[base], j);
 		}
 		free(fid);
 		if (failed)

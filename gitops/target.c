@@ -255,6 +255,14 @@ target_commit(struct target *t, char **id, char **cause)
 	return (t->ops->commit(t, id, cause));
 }
 
+int
+target_committed(struct target *t, const char *id)
+{
+	if (t->ops->committed == NULL)
+		return (1);
+	return (t->ops->committed(t, id));
+}
+
 enum diff_mode
 target_diff_mode(const struct target *t)
 {

@@ -102,6 +102,7 @@ struct kube_target {
 	struct strmap		*crd_kinds; /* "Kind.group" a desired CRD makes */
 	struct strmap		*fresh;	/* id -> what an apply answered */
 	int			 batching;
+	struct strmap		*unapplied;	/* of the last commit */
 	struct resource		**staged;
 	size_t			 nstaged;
 	size_t			 capstaged;
@@ -122,6 +123,7 @@ static int	kt_prepare(struct target *, struct resource *const *, size_t,
 static int	kt_inventory_save(struct target *, char **);
 static void	kt_begin(struct target *);
 static int	kt_commit(struct target *, char **, char **);
+static int	kt_committed(struct target *, const char *);
 static void	kt_warm(struct target *, struct resource *const *, size_t);
 static void	kt_free(struct target *);
 static int	kt_prune_check(struct target *, size_t, size_t, size_t,
@@ -141,6 +143,7 @@ static const struct target_ops kt_ops = {
 	.inventory_save = kt_inventory_save,
 	.begin = kt_begin,
 	.commit = kt_commit,
+	.committed = kt_committed,
 	.warm = kt_warm,
 	.free = kt_free,
 	.prune_check = kt_prune_check,
@@ -1656,6 +1659,28 @@ kt_begin(struct target *t)
 
 	kt->batching = 1;
 	kt->nstaged = 0;
+	strmap_free(kt->unapplied);
+	kt->unapplied = strmap_new(8);
+}
+
+/* The staged applies that did not take effect (errors NULL: none did). */
+static void
+kt_unapplied(struct kube_target *kt, struct resource **v, size_t n,
+    char **errors)
+{
+	size_t	i;
+
+	for (i = 0; i < n && kt->unapplied != NULL; i++)
+		if (errors == NULL || errors[i] != NULL)
+			strmap_put(kt->unapplied, v[i]->id, kt);
+}
+
+static int
+kt_committed(struct target *t, const char *id)
+{
+	struct kube_target	*kt = t->arg;
+
+	return (kt->unapplied == NULL || strmap_get(kt->unapplied, id) == NULL);
 }
 
 struct kt_apply_job {
@@ -1722,6 +1747,7 @@ kt_commit(struct target *t, char **id, char **cause)
 	job.errors = xcalloc(kt->nstaged, sizeof *job.errors);
 	job.v = first;
 	kube_parallel(nfirst, KT_PARALLEL, kt_apply_job, &job);
+	kt_unapplied(kt, first, nfirst, job.errors);
 	for (i = 0; i < nfirst && rc == 0; i++) {
 		if (job.errors[i] != NULL) {
 			*id = xstrdup(first[i]->id);
@@ -1741,10 +1767,13 @@ kt_commit(struct target *t, char **id, char **cause)
 		free(job.errors[i]);
 	if (crds)
 		kube_discovery_invalidate(kt->k);
-	if (rc == 0) {
+	if (rc != 0)
+		kt_unapplied(kt, rest, nrest, NULL);
+	else {
 		memset(job.errors, 0, kt->nstaged * sizeof *job.errors);
 		job.v = rest;
 		kube_parallel(nrest, KT_PARALLEL, kt_apply_job, &job);
+		kt_unapplied(kt, rest, nrest, job.errors);
 		for (i = 0; i < nrest; i++) {
 			if (job.errors[i] != NULL && rc == 0) {
 				*id = xstrdup(rest[i]->id);
@@ -1985,6 +2014,7 @@ kt_free(struct target *t)
 		strmap_free(kt->crd_kinds);
 	if (kt->render_ns != NULL)
 		strmap_free(kt->render_ns);
+	strmap_free(kt->unapplied);
 	strv_free(&kt->managers);
 	free(kt->owner);
 	kube_close(kt->k);

@@ -575,6 +575,9 @@ test_expect_success KUBE 'cluster roles are applied ahead of the rest of their w
 	    "{\"verb\":\"PATCH\",\"path\":\"/apis/rbac.authorization.k8s.io/v1/clusterroles/shop-reader\",\"status\":403,\"skip\":1,\"count\":1}" &&
 	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
 	test_grep "ClusterRole.rbac.authorization.k8s.io/shop-reader" err &&
+	# Neither staged creation took effect: none is counted.
+	python3 -c "import json; r = json.load(open(\"state/apps/shop/last-sync.json\")); print(r[\"created\"], r[\"waves\"][-1][\"applied\"])" >v &&
+	test "$(cat v)" = "0 0" &&
 	test_must_fail kc -n shop get configmap after-role 2>err &&
 	test_grep NotFound err &&
 	gitops_agent -c gitops-agent.yaml sync shop >out &&
