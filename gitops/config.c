@@ -34,8 +34,9 @@ enum opt_section {
 	SECTION_PROBE,
 	SECTION_HOOK,
 	SECTION_VERIFY,
+	SECTION_HEALTH_RULE,
 };
-#define SECTION_COUNT	8
+#define SECTION_COUNT	9
 
 enum opt_type {
 	OPT_STRING,
@@ -83,6 +84,8 @@ static int	check_env_name(const struct opt *, const char *, char **);
 static int	check_host_key(const struct opt *, const char *, char **);
 static int	check_condition(const struct opt *, const char *, char **);
 static int	check_http_url(const struct opt *, const char *, char **);
+static int	check_condition_pair(const struct opt *, const char *,
+		    char **);
 
 static const char *const log_level_names[] = { "debug", "info", "warn",
     NULL };
@@ -116,6 +119,9 @@ static const struct section sections[SECTION_COUNT] = {
 	    offsetof(struct config_hook, column) },
 	[SECTION_VERIFY] = { "repositories[].verify_commits",
 	    sizeof(struct config_verify), 0, 0, 0 },
+	[SECTION_HEALTH_RULE] = { "health_rules[]",
+	    sizeof(struct health_rule), 1, offsetof(struct health_rule, line),
+	    offsetof(struct health_rule, column) },
 };
 
 static const struct opt opts[] = {
@@ -179,6 +185,12 @@ static const struct opt opts[] = {
 	  .check = check_http_url,
 	  .desc = "http:// or https:// URL that gets a JSON POST for every "
 	  "automatic rollback" },
+	{ .section = SECTION_TOP, .key = "health_rules", .type = OPT_LIST,
+	  .offset = offsetof(struct config, health_rules),
+	  .count_offset = offsetof(struct config, nhealth_rules),
+	  .def = "[]", .sub = SECTION_HEALTH_RULE,
+	  .desc = "what the conditions of a kind mean (custom resources), "
+	  "checked before the built-in rules; Kubernetes targets" },
 	{ .section = SECTION_TOP, .key = "workers", .type = OPT_INTEGER,
 	  .offset = offsetof(struct config, workers),
 	  .def = "2", .min = "1", .max = "64",
@@ -500,6 +512,20 @@ static const struct opt opts[] = {
 	  "of the inventory (or all of it) is refused, unless `sync "
 	  "--force-prune`" },
 
+	{ .section = SECTION_HEALTH_RULE, .key = "kind", .type = OPT_STRING,
+	  .offset = offsetof(struct health_rule, kind), .flags = OPT_REQUIRED,
+	  .desc = "the kind the rule is for, such as Certificate" },
+	{ .section = SECTION_HEALTH_RULE, .key = "group", .type = OPT_STRING,
+	  .offset = offsetof(struct health_rule, group),
+	  .desc = "its API group, such as cert-manager.io (default: any)" },
+	{ .section = SECTION_HEALTH_RULE, .key = "healthy",
+	  .type = OPT_STRINGS, .offset = offsetof(struct health_rule, healthy),
+	  .flags = OPT_REQUIRED, .check = check_condition_pair,
+	  .desc = "conditions, each Type=Status, that together mean healthy" },
+	{ .section = SECTION_HEALTH_RULE, .key = "degraded",
+	  .type = OPT_STRINGS, .offset = offsetof(struct health_rule, degraded),
+	  .def = "[]", .check = check_condition_pair,
+	  .desc = "conditions, each Type=Status, any of which means failed" },
 	{ .section = SECTION_VERIFY, .key = "allowed_signers",
 	  .type = OPT_PATH,
 	  .offset = offsetof(struct config_verify, allowed_signers),
@@ -796,6 +822,21 @@ check_env_name(const struct opt *o, const char *s, char **msg)
 	return (-1);
 }
 
+/* "Type=Status" of a health rule: both parts, no spaces. */
+static int
+check_condition_pair(const struct opt *o, const char *s, char **msg)
+{
+	const char	*eq = strchr(s, '=');
+
+	if (eq == NULL || eq == s || eq[1] == '\0' ||
+	    strchr(eq + 1, '=') != NULL || strpbrk(s, " \t") != NULL) {
+		xasprintf(msg, "'%s' items must be Type=Status, like "
+		    "Ready=True, not '%s'", o->key, s);
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 check_http_url(const struct opt *o, const char *v, char **cause)
 {
@@ -1052,6 +1093,7 @@ opt_set_strings(struct config_ctx *ctx, const struct opt *o,
 	struct strv	*sv = p;
 	struct json	*item;
 	const char	*s;
+	char		*msg = NULL;
 
 	if (json_type(v) != JSON_ARRAY) {
 		ctx_error_value(ctx, v, "'%s' must be a list of strings, not "
@@ -1065,7 +1107,10 @@ opt_set_strings(struct config_ctx *ctx, const struct opt *o,
 		else if (*s == '\0')
 			ctx_error(ctx, item, "'%s' items must not be empty",
 			    o->key);
-		else
+		else if (o->check != NULL && o->check(o, s, &msg) == -1) {
+			ctx_error(ctx, item, "%s", msg);
+			free(msg);
+		} else
 			strv_add(sv, s);
 	}
 }
@@ -1309,11 +1354,16 @@ section_free(enum opt_section section, void *base)
 		}
 	}
 	if (section == SECTION_TARGET) {
-		/* Not options: check_target sets them. */
+		/* Not options: check_target and config_check set them. */
 		free(((struct config_app *)base)->target.lock_file);
 		((struct config_app *)base)->target.lock_file = NULL;
 		free(((struct config_app *)base)->target.digest_key);
 		((struct config_app *)base)->target.digest_key = NULL;
+		health_rules_free(((struct config_app *)base)->
+		    target.health_rules,
+		    ((struct config_app *)base)->target.nhealth_rules);
+		((struct config_app *)base)->target.health_rules = NULL;
+		((struct config_app *)base)->target.nhealth_rules = 0;
 	}
 }
 
@@ -1334,6 +1384,8 @@ config_target_copy(struct config_target *dst, const struct config_target *src)
 	dst->owner = src->owner != NULL ? xstrdup(src->owner) : NULL;
 	dst->digest_key = src->digest_key != NULL ?
 	    xstrdup(src->digest_key) : NULL;
+	health_rules_copy(&dst->health_rules, &dst->nhealth_rules,
+	    src->health_rules, src->nhealth_rules);
 }
 
 void
@@ -1347,6 +1399,7 @@ config_target_clear(struct config_target *ct)
 	free(ct->lock_file);
 	free(ct->owner);
 	free(ct->digest_key);
+	health_rules_free(ct->health_rules, ct->nhealth_rules);
 	memset(ct, 0, sizeof *ct);
 }
 
@@ -1712,6 +1765,7 @@ config_check(struct config_ctx *ctx, struct config *cfg,
 {
 	struct strmap	*repos;
 	struct json	*versions;
+	size_t		 i;
 
 	if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL))
 		ctx_error(ctx, json_get(root, cfg->tls_cert_file == NULL ?
@@ -1725,6 +1779,12 @@ config_check(struct config_ctx *ctx, struct config *cfg,
 	repos = strmap_new(cfg->nrepositories);
 	check_repositories(ctx, cfg, json_get(root, "repositories"), repos);
 	check_apps(ctx, cfg, json_get(root, "apps"), repos);
+	for (i = 0; i < cfg->napps; i++) {
+		if (cfg->apps[i].target.type == TARGET_KUBERNETES)
+			health_rules_copy(&cfg->apps[i].target.health_rules,
+			    &cfg->apps[i].target.nhealth_rules,
+			    cfg->health_rules, cfg->nhealth_rules);
+	}
 	versions = json_get(root, "versions");
 	if (cfg->versions.repository != NULL) {
 		const struct config_repository *vr;

@@ -119,6 +119,14 @@ diff_clean(const struct json *obj)
 	return (c);
 }
 
+static int
+diff_key_cmp(const void *a, const void *b)
+{
+	const struct json *const	*x = a, *const *y = b;
+
+	return (strcmp(json_key(*x), json_key(*y)));
+}
+
 static struct json *diff_project_node(const struct json *,
     const struct json *);
 
@@ -1025,6 +1033,84 @@ done:
 	free(lb);
 	json_free(proj);
 	json_free(desired);
+	return (out);
+}
+
+/* A copy with every object's members in byte order of their keys. */
+static struct json *
+diff_sorted(const struct json *j)
+{
+	const struct json	 *c, **v;
+	struct json		 *out;
+	size_t			  i, n;
+
+	switch (json_type(j)) {
+	case JSON_ARRAY:
+		out = json_new_array();
+		for (c = json_child(j); c != NULL; c = json_next(c))
+			json_array_append(out, diff_sorted(c));
+		return (out);
+	case JSON_OBJECT:
+		n = json_count(j);
+		v = xreallocarray(NULL, n + 1, sizeof *v);
+		for (i = 0, c = json_child(j); c != NULL; c = json_next(c))
+			v[i++] = c;
+		qsort(v, n, sizeof *v, diff_key_cmp);
+		out = json_new_object();
+		for (i = 0; i < n; i++)
+			json_append_member(out, json_key(v[i]),
+			    diff_sorted(v[i]));
+		free(v);
+		return (out);
+	default:
+		return (json_dup(j));
+	}
+}
+
+/* What kubectl diff shows of an object: all of it but managedFields. */
+static struct json *
+diff_kubectl_view(const struct json *obj)
+{
+	struct json	*o, *md;
+
+	if (obj == NULL)
+		return (NULL);
+	o = diff_sorted(obj);
+	if ((md = json_get(o, "metadata")) != NULL)
+		json_remove(md, "managedFields");
+	return (o);
+}
+
+char *
+diff_merged_text(const char *id, const struct json *live,
+    const struct json *merged)
+{
+	struct json	*a, *b;
+	char		*ta, *tb, *la, *lb, *out = NULL;
+
+	a = diff_kubectl_view(live);
+	b = diff_kubectl_view(merged);
+	if (a != NULL && b != NULL && json_equal(a, b))
+		goto done;
+	diff_mask_secret_pair(a, b);
+	ta = a != NULL ? yaml_emit(a) : xstrdup("");
+	tb = b != NULL ? yaml_emit(b) : xstrdup("");
+	if (a != NULL)
+		xasprintf(&la, "live/%s", id);
+	else
+		la = xstrdup("/dev/null");
+	if (b != NULL)
+		xasprintf(&lb, "merged/%s", id);
+	else
+		lb = xstrdup("/dev/null");
+	out = diff_unified_text(ta, tb, la, lb);
+	free(ta);
+	free(tb);
+	free(la);
+	free(lb);
+done:
+	json_free(a);
+	json_free(b);
 	return (out);
 }
 

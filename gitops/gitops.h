@@ -748,6 +748,14 @@ char		*diff_resource_text(const struct resource *,
 		     const struct json *);
 char		*diff_resource_text_mode(const struct resource *,
 		     const struct json *, enum diff_mode);
+/*
+ * kubectl diff --server-side's view: the whole live object ("live/ID",
+ * or "/dev/null" when NULL) against what the server answered a dry-run
+ * apply ("merged/ID"), both without managedFields, keys in byte order,
+ * Secret values masked. NULL when equal.
+ */
+char		*diff_merged_text(const char *, const struct json *,
+		     const struct json *);
 /* A prune: the masked live object against "/dev/null". */
 char		*diff_prune_text(const char *, const struct json *);
 
@@ -806,11 +814,24 @@ struct target_ops {
 	 */
 	int	(*compare)(struct target *, const struct resource *,
 		    enum diff_action *, struct json **, char **);
+	/*
+	 * The text of a change compare found, when the target knows more
+	 * than desired and live (the Kubernetes target shows live against
+	 * the server's dry-run answer, as kubectl diff does). Optional:
+	 * without it, diff_resource_text_mode() with diff_mode.
+	 */
+	char	*(*diff_text)(struct target *, const struct resource *,
+		    const struct json *);
 	/* Create or replace; records the resource in the inventory. */
 	int	(*apply)(struct target *, const struct resource *, char **);
 	/* Delete by identity, only what the inventory holds. */
 	int	(*remove)(struct target *, const char *,
 		    enum target_remove_status *, char **);
+	/*
+	 * *h, or -1 with *cause when it cannot be told. With 0 and *h
+	 * not HEALTH_HEALTHY, *cause may say why (allocated): the reason
+	 * the object's status gives.
+	 */
 	int	(*health)(struct target *, const struct resource *,
 		    enum health_status *, char **);
 	/* The inventory, sorted by id; copies the caller frees. */
@@ -878,7 +899,9 @@ struct target	*target_dir_new(const char *, const char *);
  * a part could leave the directory.
  */
 char		*target_dir_path(const char *, const char *);
-enum diff_mode	 target_diff_mode(const struct target *);
+/* The diff text of a changed resource; live as compare gave it. */
+char		*target_diff_text(struct target *, const struct resource *,
+		     const struct json *);
 void		 target_warm(struct target *, struct resource *const *,
 		     size_t);
 /* What a directory target did to make its writes durable (for tests). */
@@ -1090,6 +1113,9 @@ struct config_target {
 	/* the repository's URL or directory, '#', the app's path) */
 	char		*owner;
 	char		*digest_key;	/* STATE_DIR/kube-digest.key (config) */
+	/* The top level's health_rules, copied here by config. */
+	struct health_rule *health_rules;
+	size_t		 nhealth_rules;
 };
 /* A deep copy of src into dst; config_target_clear frees what it owns. */
 void		 config_target_copy(struct config_target *,
@@ -1163,6 +1189,25 @@ enum probe_verdict probe_run(const struct probe *, char *const *,
 		     uint64_t, const int *, char **);
 /* A live object's health by the rules of its kind; *why if not Healthy. */
 enum health_status health_of_object(const struct json *, char **);
+/*
+ * health_rules[]: what a kind's conditions mean, for custom resources
+ * kstatus knows nothing of. Every healthy "Type=Status" holding is
+ * Healthy; any degraded one holding is Degraded; else Progressing.
+ */
+struct health_rule {
+	char		*group;		/* NULL: any group */
+	char		*kind;
+	struct strv	 healthy;	/* "Type=Status" */
+	struct strv	 degraded;	/* "Type=Status" */
+	int		 line;
+	int		 column;
+};
+/* The same, the first rule of its group and kind before kstatus's. */
+enum health_status health_of_object_ruled(const struct json *,
+		     const struct health_rule *, size_t, char **);
+void		 health_rules_copy(struct health_rule **, size_t *,
+		     const struct health_rule *, size_t);
+void		 health_rules_free(struct health_rule *, size_t);
 struct health_condition {
 	int	 op;
 	double	 value;
@@ -1221,6 +1266,7 @@ struct http_req {
 	const char	*bearer;	/* Authorization: Bearer; NULL: none */
 	int		 insecure;	/* no TLS verification (said, logged) */
 	const char	*tls_server_name; /* name the certificate must have */
+	const char	*proxy;		/* proxy URL; NULL: the environment's */
 	const char	*accept;	/* Accept header; NULL: curl's */
 };
 /*
@@ -1291,6 +1337,8 @@ struct config {
 	int			  workers;
 	uint64_t		  shutdown_timeout_ms;
 	char			 *notify_url;
+	struct health_rule	 *health_rules;
+	size_t			  nhealth_rules;
 	struct config_repository *repositories;
 	size_t			  nrepositories;
 	struct config_app	 *apps;

@@ -304,8 +304,13 @@ http_setup(CURL *e, const struct http_req *req, int loopback,
 	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	/* This machine is never reached through a proxy (as in Go). */
-	if (loopback)
+	/*
+	 * A proxy the caller names (a kubeconfig's proxy-url) is always
+	 * used; the environment's never for this machine (as in Go).
+	 */
+	if (req->proxy != NULL)
+		SET(CURLOPT_PROXY, req->proxy);
+	else if (loopback)
 		SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_TIMEOUT_MS, (long)timeout);

@@ -36,6 +36,7 @@ extern char **environ;
 #define KUBE_EXEC_TIMEOUT_MS	30000
 #define KUBE_EXEC_MAX_OUTPUT	(256 * 1024)
 #define KUBE_EXEC_API		"client.authentication.k8s.io/v1"
+#define KUBE_EXEC_EXTENSION	"client.authentication.k8s.io/exec"
 /* A credential expiring this soon is fetched again (as client-go). */
 #define KUBE_EXPIRY_MARGIN_S	10
 
@@ -56,6 +57,7 @@ struct kube_auth {
 	char		*server;
 	char		*namespace;
 	char		*tls_server_name;
+	char		*proxy_url;	/* NULL: the environment's */
 	int		 insecure;
 	char		*ca;		/* PEM; NULL: the system's CAs */
 	size_t		 calen;
@@ -66,6 +68,7 @@ struct kube_auth {
 	off_t		 token_size;
 	struct strv	 exec_argv;
 	struct strv	 exec_env;	/* NAME=VALUE */
+	char		*exec_info;	/* KUBERNETES_EXEC_INFO=... */
 	struct kube_cred *cur;		/* NULL: make one at the next prepare */
 };
 
@@ -264,6 +267,86 @@ kube_exec_load(struct kube_auth *a, const struct json *ex, const char *dir,
 	return (0);
 }
 
+/* cluster.proxy-url: http, https or socks5, as client-go takes. */
+static int
+kube_proxy_load(struct kube_auth *a, const struct json *cl, char **cause)
+{
+	static const char *const schemes[] = { "http://", "https://",
+	    "socks5://", NULL };
+	const char		*url;
+	size_t			 i;
+
+	if (kube_str(cl, "proxy-url", a->where, &url, cause) == -1)
+		return (-1);
+	if (url == NULL)
+		return (0);
+	for (i = 0; schemes[i] != NULL; i++) {
+		if (strncmp(url, schemes[i], strlen(schemes[i])) == 0 &&
+		    url[strlen(schemes[i])] != '\0')
+			break;
+	}
+	if (schemes[i] == NULL) {
+		xasprintf(cause, "%s: proxy-url must be an http://, https:// "
+		    "or socks5:// URL", a->where);
+		return (-1);
+	}
+	a->proxy_url = xstrdup(url);
+	return (0);
+}
+
+/*
+ * KUBERNETES_EXEC_INFO for the plugin: an ExecCredential whose spec says
+ * it is not interactive and, when the kubeconfig asks with
+ * provideClusterInfo, describes the cluster as client-go does (its
+ * server, TLS settings, CA and the exec extension's config).
+ */
+static char *
+kube_exec_info(const struct kube_auth *a, const struct json *cl,
+    int provide)
+{
+	const struct json	*e;
+	struct json		*o, *spec, *c;
+	char			*text, *out;
+
+	o = json_new_object();
+	json_set(o, "apiVersion", json_new_string(KUBE_EXEC_API));
+	json_set(o, "kind", json_new_string("ExecCredential"));
+	spec = json_new_object();
+	if (provide) {
+		c = json_new_object();
+		json_set(c, "server", json_new_string(a->server));
+		if (a->tls_server_name != NULL)
+			json_set(c, "tls-server-name",
+			    json_new_string(a->tls_server_name));
+		if (a->insecure)
+			json_set(c, "insecure-skip-tls-verify",
+			    json_new_bool(1));
+		if (a->ca != NULL)
+			json_set(c, "certificate-authority-data",
+			    json_new_string_owned(base64_encode(a->ca,
+			    a->calen)));
+		if (a->proxy_url != NULL)
+			json_set(c, "proxy-url", json_new_string(a->proxy_url));
+		for (e = json_child(json_get(cl, "extensions")); e != NULL;
+		    e = json_next(e)) {
+			if (json_get(e, "extension") != NULL &&
+			    strcmp(json_path_string(e, "name", NULL) != NULL ?
+			    json_path_string(e, "name", NULL) : "",
+			    KUBE_EXEC_EXTENSION) == 0)
+				json_set(c, "config",
+				    json_dup(json_get(e, "extension")));
+		}
+		json_set(spec, "cluster", c);
+	}
+	json_set(spec, "interactive", json_new_bool(0));
+	json_set(o, "spec", spec);
+	text = json_print(o, 0);
+	json_free(o);
+	xasprintf(&out, "KUBERNETES_EXEC_INFO=%s", text);
+	free(text);
+	return (out);
+}
+
 /* The kubeconfig's user: certificate, key, token, token file, exec. */
 static int
 kube_user_load(struct kube_auth *a, const struct json *user, const char *dir,
@@ -348,6 +431,7 @@ kube_auth_kubeconfig(struct kube_auth *a, const struct kube_auth_opts *o,
 	xasprintf(&a->where, "kubeconfig %s: cluster '%s'", path, cname);
 	if (kube_str(cl, "server", a->where, &server, cause) == -1 ||
 	    kube_str(cl, "tls-server-name", a->where, &tsn, cause) == -1 ||
+	    kube_proxy_load(a, cl, cause) == -1 ||
 	    kube_blob(cl, "certificate-authority", dir, a->where, &a->ca,
 	    &a->calen, cause) == -1)
 		goto fail;
@@ -371,6 +455,10 @@ kube_auth_kubeconfig(struct kube_auth *a, const struct kube_auth_opts *o,
 		}
 		if (kube_user_load(a, user, dir, cause) == -1)
 			goto fail;
+		if (a->exec_argv.n != 0)
+			a->exec_info = kube_exec_info(a, cl,
+			    json_is_true(json_path(user, "exec",
+			    "provideClusterInfo", NULL)));
 	}
 	rc = 0;
 fail:
@@ -574,8 +662,7 @@ kube_exec_run(struct kube_auth *a, const int *stop, char **cause)
 	}
 	for (i = 0; i < a->exec_env.n; i++)
 		strv_add(&env, a->exec_env.v[i]);
-	strv_add(&env, "KUBERNETES_EXEC_INFO={\"apiVersion\":\"" KUBE_EXEC_API
-	    "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
+	strv_add(&env, a->exec_info);
 	memset(&so, 0, sizeof so);
 	so.envp = env.v;
 	so.timeout_ms = KUBE_EXEC_TIMEOUT_MS;
@@ -642,6 +729,7 @@ kube_auth_prepare(struct kube_auth *a, struct http_req *req, void **hold,
 	req->ca_blob_len = a->calen;
 	req->insecure = a->insecure;
 	req->tls_server_name = a->tls_server_name;
+	req->proxy = a->proxy_url;
 	req->cert_blob = c->cert;
 	req->cert_blob_len = c->certlen;
 	req->key_blob = c->key;
@@ -695,6 +783,8 @@ kube_auth_free(struct kube_auth *a)
 	free(a->server);
 	free(a->namespace);
 	free(a->tls_server_name);
+	free(a->proxy_url);
+	freezero_string(a->exec_info);	/* may hold the extension config */
 	free(a->ca);
 	free(a->token_file);
 	strv_free(&a->exec_argv);

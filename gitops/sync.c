@@ -191,12 +191,13 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
     uint64_t deadline, uint64_t timeout_ms, const char **id, char **msg)
 {
 	enum health_status	 h, *last;
-	char			*cause = NULL, *d;
+	char			*cause = NULL, *d, **why;
 	uint64_t		 now, delay = 5;
 	size_t			 i, left = st->n;
 	int			 rc = -1;
 
 	last = xcalloc(st->n + 1, sizeof *last);
+	why = xcalloc(st->n + 1, sizeof *why);
 	for (i = 0; i < st->n; i++) {
 		last[i] = st->v[i]->skip ? HEALTH_HEALTHY : HEALTH_UNKNOWN;
 		if (st->v[i]->skip)
@@ -214,12 +215,17 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 				goto out;
 			}
 			last[i] = h;
+			free(why[i]);
+			why[i] = cause;		/* what its status says */
+			cause = NULL;
 			if (h == HEALTH_HEALTHY)
 				left--;
 			else if (h == HEALTH_DEGRADED) {
 				*id = st->v[i]->id;
-				xasprintf(msg, "'%s' is %s", st->v[i]->id,
-				    health_status_name(h));
+				xasprintf(msg, "'%s' is %s%s%s", st->v[i]->id,
+				    health_status_name(h),
+				    why[i] != NULL ? ": " : "",
+				    why[i] != NULL ? why[i] : "");
 				goto out;
 			}
 		}
@@ -234,8 +240,11 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 			*id = st->v[i]->id;
 			d = duration_format(timeout_ms);
 			xasprintf(msg, "timed out after %s waiting for '%s' to "
-			    "be healthy: %s", d, st->v[i]->id,
-			    health_status_name(last[i]));
+			    "be healthy: %s%s%s%s", d, st->v[i]->id,
+			    health_status_name(last[i]),
+			    why[i] != NULL ? " (" : "",
+			    why[i] != NULL ? why[i] : "",
+			    why[i] != NULL ? ")" : "");
 			free(d);
 			goto out;
 		}
@@ -245,6 +254,9 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 		delay = delay * 2 > 1000 ? 1000 : delay * 2;
 	}
 out:
+	for (i = 0; i < st->n; i++)
+		free(why[i]);
+	free(why);
 	free(last);
 	return (rc);
 }
@@ -290,8 +302,7 @@ sync_run_syncfail(struct target *t, const struct plan *plan,
 			continue;
 		}
 		sync_add_change(res, r->id, action, r->phase, r->wave,
-		    texts ? diff_resource_text_mode(r, live,
-		    target_diff_mode(t)) : NULL);
+		    texts ? target_diff_text(t, r, live) : NULL);
 		json_free(live);
 		w->applied++;
 		if (action == DIFF_CREATE)
@@ -386,8 +397,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 			last = i;
 			sync_add_change(res, it->r->id, it->action,
 			    it->r->phase, it->r->wave, opts->diff_texts ?
-			    diff_resource_text_mode(it->r, live,
-			    target_diff_mode(t)) : NULL);
+			    target_diff_text(t, it->r, live) : NULL);
 			json_free(live);
 		}
 	}

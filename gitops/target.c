@@ -184,8 +184,16 @@ int
 target_health(struct target *t, const struct resource *r,
     enum health_status *h, char **cause)
 {
+	int	 rc;
+
 	*h = HEALTH_UNKNOWN;
-	return (t->ops->health(t, r, h, cause));
+	*cause = NULL;
+	rc = t->ops->health(t, r, h, cause);
+	if (rc == 0 && *h == HEALTH_HEALTHY) {
+		free(*cause);
+		*cause = NULL;
+	}
+	return (rc);
 }
 
 int
@@ -263,10 +271,13 @@ target_committed(struct target *t, const char *id)
 	return (t->ops->committed(t, id));
 }
 
-enum diff_mode
-target_diff_mode(const struct target *t)
+char *
+target_diff_text(struct target *t, const struct resource *r,
+    const struct json *live)
 {
-	return (t->ops->diff_mode);
+	if (t->ops->diff_text != NULL)
+		return (t->ops->diff_text(t, r, live));
+	return (diff_resource_text_mode(r, live, t->ops->diff_mode));
 }
 
 void

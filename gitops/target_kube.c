@@ -64,6 +64,7 @@ struct kt_cmp {
 	struct json		*send;	/* what an apply sends */
 	char			 digest[65];
 	struct json		*live;	/* NULL: absent (or not looked) */
+	struct json		*merged; /* a changed one's dry-run answer */
 	enum diff_action	 action;
 	char			*error;
 	int			 done;
@@ -101,6 +102,8 @@ struct kube_target {
 	struct strmap		*cmp;	/* id -> struct kt_cmp */
 	struct strmap		*crd_kinds; /* "Kind.group" a desired CRD makes */
 	struct strmap		*fresh;	/* id -> what an apply answered */
+	struct health_rule	*rules;	/* health_rules, a copy */
+	size_t			 nrules;
 	int			 batching;
 	struct strmap		*unapplied;	/* of the last commit */
 	struct resource		**staged;
@@ -111,6 +114,8 @@ struct kube_target {
 static int	kt_get(struct target *, const char *, struct json **, char **);
 static int	kt_compare(struct target *, const struct resource *,
 		    enum diff_action *, struct json **, char **);
+static char	*kt_diff_text(struct target *, const struct resource *,
+		    const struct json *);
 static int	kt_apply(struct target *, const struct resource *, char **);
 static int	kt_remove(struct target *, const char *,
 		    enum target_remove_status *, char **);
@@ -135,6 +140,7 @@ static const struct target_ops kt_ops = {
 	.validates = 1,		/* compare is a dry-run apply */
 	.get = kt_get,
 	.compare = kt_compare,
+	.diff_text = kt_diff_text,
 	.apply = kt_apply,
 	.remove = kt_remove,
 	.health = kt_health,
@@ -271,6 +277,7 @@ kt_cmp_free(struct kt_cmp *c)
 		return;
 	json_free(c->send);
 	json_free(c->live);
+	json_free(c->merged);
 	free(c->error);
 	free(c);
 }
@@ -1264,7 +1271,10 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	c->action = json_equal(a, b) ? DIFF_UNCHANGED : DIFF_UPDATE;
 	json_free(a);
 	json_free(b);
-	json_free(result);
+	if (c->action == DIFF_UPDATE)
+		c->merged = result;	/* for the diff text */
+	else
+		json_free(result);
 	/* Unchanged at this resourceVersion: no dry-run next time. */
 	if (c->action == DIFF_UNCHANGED && e != NULL)
 		kt_entry_seen(kt, r, c->live, c->digest);
@@ -1448,6 +1458,28 @@ kt_compare(struct target *t, const struct resource *r,
 	if (live != NULL && c->action == DIFF_UPDATE && c->live != NULL)
 		*live = json_dup(c->live);
 	return (0);
+}
+
+/*
+ * What kubectl diff --server-side shows: live against the dry-run's
+ * answer, or, for a creation, nothing against what is sent. A change
+ * found without a dry-run (an adoption, a replacement) shows desired
+ * against live as the directory target does.
+ */
+static char *
+kt_diff_text(struct target *t, const struct resource *r,
+    const struct json *live)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_cmp		*c;
+
+	c = strmap_get(kt->cmp, r->id);
+	if (c != NULL && c->r == r && c->merged != NULL)
+		return (diff_merged_text(r->id, c->live, c->merged));
+	if (c != NULL && c->r == r && c->action == DIFF_CREATE &&
+	    c->send != NULL)
+		return (diff_merged_text(r->id, NULL, c->send));
+	return (diff_resource_text_mode(r, live, DIFF_PROJECT));
 }
 
 /* Wait, within the request timeout, until a CRD is Established. */
@@ -1802,7 +1834,6 @@ kt_health(struct target *t, const struct resource *r,
 	struct kube_target	*kt = t->arg;
 	struct json		*live, *c;
 	const char		*type, *status;
-	char			*why = NULL;
 
 	pthread_mutex_lock(&kt->mu);
 	live = strmap_remove(kt->fresh, r->id);
@@ -1826,10 +1857,9 @@ kt_health(struct target *t, const struct resource *r,
 			    strcmp(status, "True") == 0)
 				*h = HEALTH_HEALTHY;
 		}
-	} else {
-		*h = health_of_object(live, &why);
-		free(why);
-	}
+	} else
+		*h = health_of_object_ruled(live, kt->rules, kt->nrules,
+		    cause);	/* and the reason */
 	json_free(live);
 	return (0);
 }
@@ -2024,6 +2054,7 @@ kt_free(struct target *t)
 	free(kt->parent);
 	free(kt->parent_ns);
 	free(kt->set_id);
+	health_rules_free(kt->rules, kt->nrules);
 	free(kt);
 	t->arg = NULL;
 }
@@ -2061,6 +2092,8 @@ target_kube_new(const char *app, const struct config_target *ct,
 	kt->owner = xstrdup(ct->owner != NULL ? ct->owner : app);
 	kt_key_load(kt, ct->digest_key);
 	kt->force = ct->force_conflicts;
+	health_rules_copy(&kt->rules, &kt->nrules, ct->health_rules,
+	    ct->nhealth_rules);
 	kt->prune_max_percent = ct->prune_max_percent;
 	kt->force_prune = ct->force_prune;
 	kt->timeout_ms = ct->request_timeout_ms != 0 ?

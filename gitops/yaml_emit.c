@@ -100,6 +100,28 @@ yaml_in_list(const char *s, const char *const *list)
 	return (0);
 }
 
+/*
+ * A string that starts with a digit yet no YAML 1.1 or 1.2 reader takes
+ * for a number or a time: it holds a letter that no number or
+ * timestamp may hold (anything but e, E, t, T, z, Z) and is not 0x, 0o
+ * or 0b of something. Plain as Go's YAML writes it, so a uid such as
+ * 3bb8822e-b4b2-... reads as kubectl prints it.
+ */
+static int
+yaml_digits_word(const char *s)
+{
+	const char	*p;
+
+	if (s[0] == '0' && strchr("xXoObB", s[1]) != NULL && s[1] != '\0')
+		return (0);
+	for (p = s; *p != '\0'; p++) {
+		if (((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) &&
+		    strchr("eEtTzZ", *p) == NULL)
+			return (1);
+	}
+	return (0);
+}
+
 /* Can this string be written as a plain scalar and read back the same? */
 int
 yaml_plain_ok(const char *s)
@@ -116,8 +138,9 @@ yaml_plain_ok(const char *s)
 		return (0);
 	if (strchr("-?:,[]{}#&*!|>'\"%@`+ ", s[0]) != NULL)
 		return (0);
-	if ((s[0] >= '0' && s[0] <= '9') ||
-	    (s[0] == '.' && (s[1] == '.' || (s[1] >= '0' && s[1] <= '9'))))
+	if (s[0] >= '0' && s[0] <= '9' && !yaml_digits_word(s))
+		return (0);
+	if (s[0] == '.' && (s[1] == '.' || (s[1] >= '0' && s[1] <= '9')))
 		return (0);
 	if (s[n - 1] == ' ' || s[n - 1] == ':')
 		return (0);

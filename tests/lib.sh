@@ -439,6 +439,19 @@ test_kube_prereq() {
 	fi
 }
 
+# test_kube_env, at a script's top level: test_kube_prereq, then K (the
+# double's folder, $TRASH/kube), KUBECONFIG pointing at its kubeconfig,
+# the double stopped at the end, and kc: kubectl bounded to 30 s a request.
+test_kube_env() {
+	test_kube_prereq
+	K="$TRASH/kube"
+	export KUBECONFIG="$K/kubeconfig"
+	test_cleanup_pidfile "$K/pid"
+}
+kc() {
+	kubectl --request-timeout=30s "$@"
+}
+
 # test_kube_double DIR [ARG...]: start the double writing into DIR (its
 # pid in DIR/pid) and wait, at most 30 s, for its kubeconfig. Register
 # DIR/pid with test_cleanup_pidfile (top level) or stop it with

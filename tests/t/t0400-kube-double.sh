@@ -7,13 +7,7 @@
 # the knobs tests use (injected failures, dropped connections, counters).
 . "$TEST_SRCDIR/tests/lib.sh"
 
-test_kube_prereq
-K="$TRASH/kube"
-export KUBECONFIG="$K/kubeconfig"
-test_cleanup_pidfile "$K/pid"
-kc() {
-	kubectl --request-timeout=30s "$@"
-}
+test_kube_env
 user_curl() { # [CURL ARG...] PATH
 	test_kube_curl "$K" "$K/token" "$@"
 }

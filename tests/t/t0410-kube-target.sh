@@ -9,13 +9,7 @@
 # transient API failures survived. kubectl checks what is live.
 . "$TEST_SRCDIR/tests/lib.sh"
 
-test_kube_prereq
-K="$TRASH/kube"
-export KUBECONFIG="$K/kubeconfig"
-test_cleanup_pidfile "$K/pid"
-kc() {
-	kubectl --request-timeout=30s "$@"
-}
+test_kube_env
 # counts VERB: how many requests of that verb the double served since
 # the counter was reset (requests_reset).
 requests_reset() {

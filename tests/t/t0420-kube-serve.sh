@@ -8,17 +8,10 @@
 # client of the agent.
 . "$TEST_SRCDIR/tests/lib.sh"
 
-test_kube_prereq
-K="$TRASH/kube"
-export KUBECONFIG="$K/kubeconfig"
-test_cleanup_pidfile "$K/pid"
+test_kube_env
 test_cleanup_pidfile "$TRASH/agent.pid"
 SECRET="kube secret"
 test_infra_remote "$SECRET"
-
-kc() {
-	kubectl --request-timeout=30s "$@"
-}
 
 # The example's configuration with every target the double.
 write_config() {

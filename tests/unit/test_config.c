@@ -273,6 +273,62 @@ test_config_parse_kubernetes_target(void **state)
 	config_free(cfg);
 }
 
+/* health_rules: parsed, checked, and copied into Kubernetes targets. */
+static void
+test_config_parse_health_rules(void **state)
+{
+	static const char text[] =
+	    "health_rules:\n"
+	    "  - kind: Certificate\n"
+	    "    group: cert-manager.io\n"
+	    "    healthy: [Ready=True]\n"
+	    "    degraded: [Ready=False, Issuing=Failed]\n"
+	    "repositories: [{name: infra, directory: .}]\n"
+	    "apps:\n"
+	    "  - name: a\n"
+	    "    repository: infra\n"
+	    "    path: x\n"
+	    "    target: {type: kubernetes, in_cluster: true}\n"
+	    "  - name: b\n"
+	    "    repository: infra\n"
+	    "    path: y\n"
+	    "    target: {path: ./live}\n";
+	struct config		*cfg;
+	struct config_target	 copy;
+	const struct health_rule *r;
+
+	(void)state;
+	cfg = parse_ok(text);
+	assert_int_equal(cfg->nhealth_rules, 1);
+	assert_string_equal(cfg->health_rules[0].kind, "Certificate");
+	assert_string_equal(cfg->health_rules[0].group, "cert-manager.io");
+	assert_int_equal(cfg->health_rules[0].degraded.n, 2);
+	assert_int_equal(cfg->apps[0].target.nhealth_rules, 1);
+	r = &cfg->apps[0].target.health_rules[0];
+	assert_ptr_not_equal(r, &cfg->health_rules[0]);
+	assert_string_equal(r->healthy.v[0], "Ready=True");
+	assert_string_equal(r->degraded.v[1], "Issuing=Failed");
+	assert_int_equal(cfg->apps[1].target.nhealth_rules, 0);
+	config_target_copy(&copy, &cfg->apps[0].target);
+	assert_int_equal(copy.nhealth_rules, 1);
+	assert_ptr_not_equal(copy.health_rules[0].kind, r->kind);
+	assert_string_equal(copy.health_rules[0].kind, "Certificate");
+	config_target_clear(&copy);
+	config_free(cfg);
+
+	parse_fails("health_rules:\n"
+	    "  - kind: Widget\n"
+	    "    healthy: [Ready]\n"
+	    "    degraded: [Ready=False=x]\n"
+	    "  - group: x.io\n"
+	    "    healthy: [Ready=True]\n",
+	    NAME ":3:15: 'healthy' items must be Type=Status, like Ready=True, "
+	    "not 'Ready'\n"
+	    NAME ":4:16: 'degraded' items must be Type=Status, like "
+	    "Ready=True, not 'Ready=False=x'\n"
+	    NAME ":5:5: missing required key 'kind'");
+}
+
 static void
 test_config_parse_relative_paths_resolved_against_file(void **state)
 {
@@ -1148,6 +1204,7 @@ main(void)
 		    test_config_read_secret_loose_mode_warns_without_value),
 		cmocka_unit_test(test_config_read_secret_from_env),
 		cmocka_unit_test(test_config_parse_kubernetes_target),
+		cmocka_unit_test(test_config_parse_health_rules),
 		cmocka_unit_test(
 		    test_config_parse_verify_commits_paths_resolved_and_checked),
 	};

@@ -1049,11 +1049,57 @@ test_diff_resource_text_mode_exact_shows_removed_key(void **state)
 	resource_json_free(r);
 }
 
+/* kubectl diff --server-side's view: whole objects, sorted, no fields. */
+static void
+test_diff_merged_text_kubectl_view(void **state)
+{
+	struct json	*live = parse("{\"kind\":\"ConfigMap\","
+			    "\"apiVersion\":\"v1\",\"metadata\":{\"name\":"
+			    "\"c\",\"managedFields\":[{\"manager\":\"x\"}],"
+			    "\"generation\":1},\"data\":{\"B\":\"2\","
+			    "\"A\":\"1\"}}");
+	struct json	*merged = parse("{\"apiVersion\":\"v1\",\"kind\":"
+			    "\"ConfigMap\",\"data\":{\"A\":\"1\"},\"metadata\":"
+			    "{\"generation\":2,\"name\":\"c\",\"managedFields\":"
+			    "[{\"manager\":\"y\"}]}}");
+	char		*text;
+
+	(void)state;
+	text = diff_merged_text("ConfigMap/shop/c", live, merged);
+	assert_non_null(text);
+	assert_string_equal(text,
+	    "--- live/ConfigMap/shop/c\n"
+	    "+++ merged/ConfigMap/shop/c\n"
+	    "@@ -1,8 +1,7 @@\n"
+	    " apiVersion: v1\n"
+	    " data:\n"
+	    "   A: \"1\"\n"
+	    "-  B: \"2\"\n"
+	    " kind: ConfigMap\n"
+	    " metadata:\n"
+	    "-  generation: 1\n"
+	    "+  generation: 2\n"
+	    "   name: c\n");
+	free(text);
+	/* Equal but for managedFields and member order: nothing. */
+	json_remove(json_get(live, "data"), "B");
+	json_set(json_get(live, "metadata"), "generation",
+	    json_new_number(2));
+	assert_null(diff_merged_text("ConfigMap/shop/c", live, merged));
+	/* A creation: /dev/null against the object. */
+	text = diff_merged_text("ConfigMap/shop/c", NULL, merged);
+	assert_non_null(strstr(text, "--- /dev/null\n+++ merged/"));
+	free(text);
+	json_free(live);
+	json_free(merged);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff_action_name_each_action_named),
+		cmocka_unit_test(test_diff_merged_text_kubectl_view),
 		cmocka_unit_test(test_diff_project_extra_live_fields_ignored),
 		cmocka_unit_test(test_diff_project_nested_change_is_drift),
 		cmocka_unit_test(test_diff_project_missing_live_field_is_drift),

@@ -107,6 +107,163 @@ test_health_of_object_other_kinds(void **state)
 	    NULL);
 }
 
+/* kstatus's order: deletion, generation, Reconciling, Stalled, kind. */
+static void
+test_health_of_object_kstatus_order(void **state)
+{
+	expect_health("{\"kind\":\"Deployment\",\"metadata\":{"
+	    "\"deletionTimestamp\":\"2026-12-06T00:00:00Z\"},\"status\":{}}",
+	    HEALTH_PROGRESSING, "being deleted");
+	/* observedGeneration counts for any kind that reports it. */
+	expect_health("{\"kind\":\"Certificate\",\"metadata\":{\"generation\":"
+	    "3},\"status\":{\"observedGeneration\":2,\"conditions\":[{\"type\":"
+	    "\"Ready\",\"status\":\"True\"}]}}", HEALTH_PROGRESSING,
+	    "the controller has not observed generation 3 yet (it saw 2)");
+	expect_health("{\"kind\":\"Kustomization\",\"status\":{\"conditions\":"
+	    "[{\"type\":\"Reconciling\",\"status\":\"True\",\"reason\":"
+	    "\"Progressing\",\"message\":\"applying revision 7\"},{\"type\":"
+	    "\"Ready\",\"status\":\"True\"}]}}", HEALTH_PROGRESSING,
+	    "reconciling: applying revision 7");
+	expect_health("{\"kind\":\"Kustomization\",\"status\":{\"conditions\":"
+	    "[{\"type\":\"Stalled\",\"status\":\"True\",\"reason\":"
+	    "\"BuildFailed\"}]}}", HEALTH_DEGRADED, "stalled: BuildFailed");
+	/* Anything else: Ready, when it has the condition. */
+	expect_health("{\"kind\":\"Certificate\",\"status\":{\"conditions\":"
+	    "[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"Pending\","
+	    "\"message\":\"Issuing certificate\"}]}}", HEALTH_PROGRESSING,
+	    "not ready: Issuing certificate");
+	expect_health("{\"kind\":\"Certificate\",\"status\":{\"conditions\":"
+	    "[{\"type\":\"Ready\",\"status\":\"True\"}]}}", HEALTH_HEALTHY,
+	    NULL);
+	expect_health("{\"kind\":\"Widget\",\"status\":{\"phase\":\"x\"}}",
+	    HEALTH_HEALTHY, NULL);
+}
+
+/* Pods: a container that cannot start fails, as Argo CD says Degraded. */
+static void
+test_health_of_object_pod_and_friends(void **state)
+{
+	expect_health("{\"kind\":\"Pod\",\"status\":{\"phase\":\"Pending\","
+	    "\"containerStatuses\":[{\"name\":\"app\",\"state\":{\"waiting\":"
+	    "{\"reason\":\"ImagePullBackOff\",\"message\":\"Back-off pulling "
+	    "image \\\"x:nope\\\"\"}}}]}}", HEALTH_DEGRADED,
+	    "container 'app': ImagePullBackOff: Back-off pulling image "
+	    "\"x:nope\"");
+	expect_health("{\"kind\":\"Pod\",\"status\":{\"phase\":\"Running\","
+	    "\"initContainerStatuses\":[{\"name\":\"migrate\",\"state\":{"
+	    "\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}}]}}",
+	    HEALTH_DEGRADED, "container 'migrate': CrashLoopBackOff");
+	expect_health("{\"kind\":\"Pod\",\"status\":{\"phase\":\"Pending\","
+	    "\"containerStatuses\":[{\"name\":\"app\",\"state\":{\"waiting\":"
+	    "{\"reason\":\"ContainerCreating\"}}}]}}", HEALTH_PROGRESSING,
+	    "pod Pending");
+	expect_health("{\"kind\":\"Pod\",\"status\":{\"phase\":\"Running\","
+	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"}]}}",
+	    HEALTH_PROGRESSING, "pod Running, not ready");
+	expect_health("{\"kind\":\"Pod\",\"status\":{\"phase\":\"Running\","
+	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"Pod\",\"status\":{\"phase\":\"Failed\","
+	    "\"reason\":\"Evicted\"}}", HEALTH_DEGRADED, "pod failed: Evicted");
+	expect_health("{\"kind\":\"Pod\",\"status\":{\"phase\":\"Succeeded\"}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"ReplicaSet\",\"spec\":{\"replicas\":2},"
+	    "\"status\":{\"readyReplicas\":1,\"availableReplicas\":1}}",
+	    HEALTH_PROGRESSING, "1 of 2 replicas ready");
+	expect_health("{\"kind\":\"ReplicaSet\",\"spec\":{\"replicas\":2},"
+	    "\"status\":{\"conditions\":[{\"type\":\"ReplicaFailure\","
+	    "\"status\":\"True\",\"message\":\"pods \\\"x\\\" is forbidden: "
+	    "exceeded quota\"}]}}", HEALTH_DEGRADED, "replica failure: pods "
+	    "\"x\" is forbidden: exceeded quota");
+	expect_health("{\"kind\":\"Service\",\"spec\":{\"type\":"
+	    "\"LoadBalancer\"},\"status\":{\"loadBalancer\":{}}}",
+	    HEALTH_PROGRESSING, "waiting for the load balancer's address");
+	expect_health("{\"kind\":\"Service\",\"spec\":{\"type\":"
+	    "\"LoadBalancer\"},\"status\":{\"loadBalancer\":{\"ingress\":"
+	    "[{\"ip\":\"10.0.0.9\"}]}}}", HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"Service\",\"spec\":{\"type\":\"ClusterIP\"},"
+	    "\"status\":{\"loadBalancer\":{}}}", HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"CustomResourceDefinition\",\"status\":{"
+	    "\"conditions\":[{\"type\":\"NamesAccepted\",\"status\":\"False\","
+	    "\"message\":\"\\\"widgets\\\" is already in use\"}]}}",
+	    HEALTH_DEGRADED, "names not accepted: \"widgets\" is already in "
+	    "use");
+	expect_health("{\"kind\":\"CustomResourceDefinition\",\"status\":{"
+	    "\"conditions\":[{\"type\":\"Established\",\"status\":\"True\"}]}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"StatefulSet\",\"spec\":{\"replicas\":4,"
+	    "\"updateStrategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":"
+	    "{\"partition\":3}}},\"status\":{\"updatedReplicas\":1,"
+	    "\"readyReplicas\":4,\"currentRevision\":\"a\",\"updateRevision\":"
+	    "\"b\"}}", HEALTH_HEALTHY, NULL);
+	expect_health("{\"kind\":\"StatefulSet\",\"spec\":{\"replicas\":2,"
+	    "\"updateStrategy\":{\"type\":\"OnDelete\"}},\"status\":{"
+	    "\"updatedReplicas\":0,\"readyReplicas\":2}}", HEALTH_HEALTHY, NULL);
+}
+
+static void
+expect_ruled(const struct health_rule *r, size_t n, const char *text,
+    enum health_status want, const char *why)
+{
+	struct json	*o = obj(text);
+	char		*got = NULL;
+
+	assert_int_equal(health_of_object_ruled(o, r, n, &got), want);
+	if (why != NULL)
+		assert_string_equal(got, why);
+	else
+		assert_null(got);
+	free(got);
+	json_free(o);
+}
+
+/* health_rules: a custom kind's conditions, before kstatus's rules. */
+static void
+test_health_of_object_ruled(void **state)
+{
+	struct health_rule	 r[2];
+
+	memset(r, 0, sizeof r);
+	r[0].kind = xstrdup("Certificate");
+	r[0].group = xstrdup("cert-manager.io");
+	strv_add(&r[0].healthy, "Ready=True");
+	strv_add(&r[0].healthy, "Issued=True");
+	strv_add(&r[0].degraded, "Ready=False");
+	r[1].kind = xstrdup("Widget");	/* any group */
+	strv_add(&r[1].healthy, "Done=Yes");
+
+	expect_ruled(r, 2, "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":"
+	    "\"Certificate\",\"status\":{\"conditions\":[{\"type\":\"Ready\","
+	    "\"status\":\"True\"},{\"type\":\"Issued\",\"status\":\"True\"}]}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_ruled(r, 2, "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":"
+	    "\"Certificate\",\"status\":{\"conditions\":[{\"type\":\"Ready\","
+	    "\"status\":\"True\"}]}}", HEALTH_PROGRESSING,
+	    "waiting for Issued=True");
+	expect_ruled(r, 2, "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":"
+	    "\"Certificate\",\"status\":{\"conditions\":[{\"type\":\"Ready\","
+	    "\"status\":\"False\",\"message\":\"issuer not found\"}]}}",
+	    HEALTH_DEGRADED, "Ready=False: issuer not found");
+	/* Another group's Certificate: kstatus's rules (Ready False). */
+	expect_ruled(r, 2, "{\"apiVersion\":\"other.io/v1\",\"kind\":"
+	    "\"Certificate\",\"status\":{\"conditions\":[{\"type\":\"Ready\","
+	    "\"status\":\"False\",\"message\":\"issuer not found\"}]}}",
+	    HEALTH_PROGRESSING, "not ready: issuer not found");
+	/* A rule with no group matches any; Stalled still comes first. */
+	expect_ruled(r, 2, "{\"apiVersion\":\"x.io/v2\",\"kind\":\"Widget\","
+	    "\"status\":{\"conditions\":[{\"type\":\"Done\",\"status\":"
+	    "\"Yes\"}]}}", HEALTH_HEALTHY, NULL);
+	expect_ruled(r, 2, "{\"apiVersion\":\"x.io/v2\",\"kind\":\"Widget\","
+	    "\"status\":{\"conditions\":[{\"type\":\"Stalled\",\"status\":"
+	    "\"True\"}]}}", HEALTH_DEGRADED, "stalled: Stalled");
+	free(r[0].kind);
+	free(r[0].group);
+	free(r[1].kind);
+	strv_free(&r[0].healthy);
+	strv_free(&r[0].degraded);
+	strv_free(&r[1].healthy);
+}
+
 static void
 test_health_condition_parse_and_eval(void **state)
 {
@@ -440,6 +597,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_health_of_object_deployment_rules),
 		cmocka_unit_test(test_health_of_object_other_kinds),
+		cmocka_unit_test(test_health_of_object_kstatus_order),
+		cmocka_unit_test(test_health_of_object_pod_and_friends),
+		cmocka_unit_test(test_health_of_object_ruled),
 		cmocka_unit_test(test_health_condition_parse_and_eval),
 		cmocka_unit_test(test_probe_run_command_exit_status),
 		cmocka_unit_test(test_probe_run_http_successes_in_a_row),

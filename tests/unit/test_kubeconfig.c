@@ -399,6 +399,124 @@ test_kube_auth_load_in_cluster(void **state)
 	free(sa);
 }
 
+/* A plugin that keeps what KUBERNETES_EXEC_INFO said, in the file info. */
+static const char info_plugin[] =
+    "#!/bin/sh\n"
+    "printf '%s' \"$KUBERNETES_EXEC_INFO\" >\"$(dirname \"$0\")/info.json\"\n"
+    "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+    "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"t\"}}'\n";
+
+static const char info_config[] =
+    "clusters:\n"
+    "- name: c\n"
+    "  cluster:\n"
+    "    server: https://127.0.0.1:1\n"
+    "    certificate-authority-data: " B64_CA "\n"
+    "    tls-server-name: api.example\n"
+    "    proxy-url: http://127.0.0.1:3128\n"
+    "    extensions:\n"
+    "    - name: other\n"
+    "      extension: {x: 1}\n"
+    "    - name: client.authentication.k8s.io/exec\n"
+    "      extension: {audience: shop}\n"
+    "users:\n"
+    "- name: u\n"
+    "  user:\n"
+    "    exec:\n"
+    "      apiVersion: client.authentication.k8s.io/v1\n"
+    "      command: bin/info\n"
+    "      provideClusterInfo: %s\n"
+    "contexts:\n"
+    "- name: c\n"
+    "  context: {cluster: c, user: u}\n"
+    "current-context: c\n";
+
+/* What the plugin was told, as JSON (NULL if it did not run). */
+static struct json *
+exec_info_seen(const char *dir, const char *provide, const char **proxy)
+{
+	struct kube_auth	*a;
+	struct http_req		 req;
+	struct json		*j;
+	void			*hold;
+	char			*text, *cause = NULL;
+
+	xasprintf(&text, info_config, provide);
+	unit_write(dir, "kube/config", text);
+	free(text);
+	unit_write(dir, "kube/bin/info", info_plugin);
+	unit_sh(dir, "chmod +x kube/bin/info");
+	assert_non_null(a = load(dir, "kube/config", NULL, &cause));
+	memset(&req, 0, sizeof req);
+	assert_int_equal(kube_auth_prepare(a, &req, &hold, &cause), 0);
+	*proxy = req.proxy != NULL &&
+	    strcmp(req.proxy, "http://127.0.0.1:3128") == 0 ? "same" : "other";
+	kube_auth_release(a, hold);
+	kube_auth_free(a);
+	text = unit_read(dir, "kube/bin/info.json");
+	assert_non_null(text);
+	j = json_parse(text, strlen(text), &cause);
+	free(text);
+	return (j);
+}
+
+/*
+ * provideClusterInfo: the plugin learns the cluster (server, CA, TLS
+ * name, proxy, the exec extension's config); without it, only that it
+ * is not interactive. The proxy-url reaches every request.
+ */
+static void
+test_kube_auth_exec_provide_cluster_info(void **state)
+{
+	struct json	*j;
+	const char	*proxy;
+
+	j = exec_info_seen(*state, "true", &proxy);
+	assert_non_null(j);
+	assert_string_equal(proxy, "same");
+	assert_string_equal(json_path_string(j, "kind", NULL),
+	    "ExecCredential");
+	assert_string_equal(json_path_string(j, "spec", "cluster", "server",
+	    NULL), "https://127.0.0.1:1");
+	assert_string_equal(json_path_string(j, "spec", "cluster",
+	    "certificate-authority-data", NULL), B64_CA);
+	assert_string_equal(json_path_string(j, "spec", "cluster",
+	    "tls-server-name", NULL), "api.example");
+	assert_string_equal(json_path_string(j, "spec", "cluster",
+	    "proxy-url", NULL), "http://127.0.0.1:3128");
+	assert_string_equal(json_path_string(j, "spec", "cluster", "config",
+	    "audience", NULL), "shop");
+	assert_false(json_is_true(json_path(j, "spec", "interactive", NULL)));
+	json_free(j);
+
+	j = exec_info_seen(*state, "false", &proxy);
+	assert_non_null(j);
+	assert_null(json_path(j, "spec", "cluster", NULL));
+	assert_non_null(json_path(j, "spec", "interactive", NULL));
+	json_free(j);
+}
+
+/* A proxy-url of another scheme is refused, naming the key. */
+static void
+test_kube_auth_proxy_url_scheme(void **state)
+{
+	struct kube_auth	*a;
+	char			*cause = NULL;
+
+	unit_write(*state, "kube/config",
+	    "clusters:\n"
+	    "- name: c\n"
+	    "  cluster: {server: 'https://127.0.0.1:1', "
+	    "proxy-url: 'ftp://127.0.0.1:21'}\n"
+	    "contexts:\n"
+	    "- name: c\n"
+	    "  context: {cluster: c}\n"
+	    "current-context: c\n");
+	assert_null(a = load(*state, "kube/config", NULL, &cause));
+	assert_non_null(strstr(cause, "cluster 'c': proxy-url must be"));
+	free(cause);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, unit_setup_dir, \
 		    unit_teardown_dir)
 
@@ -415,6 +533,8 @@ main(void)
 		T(test_kube_auth_prepare_exec_failure_named),
 		T(test_kube_auth_load_kubeconfig_env_first_file),
 		T(test_kube_auth_load_in_cluster),
+		T(test_kube_auth_exec_provide_cluster_info),
+		T(test_kube_auth_proxy_url_scheme),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -28,6 +28,7 @@ static struct {
 	const char		*block_after_apply;
 	const char		*health_id;	/* its health is forced */
 	enum health_status	 health;
+	const char		*health_why;	/* and the reason it gives */
 	/* applies of an id the inventory on disk did not hold yet */
 	int			 intent_missing;
 } rec;
@@ -111,6 +112,8 @@ rec_health(struct target *t, const struct resource *r,
 {
 	if (rec.health_id != NULL && strcmp(rec.health_id, r->id) == 0) {
 		*h = rec.health;
+		if (rec.health_why != NULL)
+			*cause = xstrdup(rec.health_why);
 		return (0);
 	}
 	return (target_health(rec.inner, r, h, cause));
@@ -187,6 +190,7 @@ rec_new(void)
 	rec.fail_compare = NULL;
 	rec.block_after_apply = NULL;
 	rec.health_id = NULL;
+	rec.health_why = NULL;
 	rec.intent_missing = 0;
 	t->ops = &rec_ops;
 	t->app = xstrdup("shop");
@@ -839,12 +843,13 @@ test_sync_run_unhealthy_wave_times_out_naming_resource(void **state)
 	/* In the first wave, so no earlier wave can use up the time. */
 	rec.health_id = "Job.batch/shop/migrate";
 	rec.health = HEALTH_PROGRESSING;
+	rec.health_why = "job running";
 	res = run(t, set, 0, 1, 200);
 	assert_int_equal(res->status, SYNC_FAILED);
 	assert_non_null(res->failed_resource);
 	assert_string_equal(res->failed_resource, "Job.batch/shop/migrate");
 	assert_non_null(strstr(res->error, "timed out"));
-	assert_non_null(strstr(res->error, "Progressing"));
+	assert_non_null(strstr(res->error, "Progressing (job running)"));
 	for (i = 0; i < rec.log.n; i++)
 		assert_null(strstr(rec.log.v[i], "ConfigMap/shop/a"));
 	sync_result_free(res);
@@ -902,10 +907,13 @@ test_sync_run_degraded_resource_fails_at_once(void **state)
 
 	rec.health_id = "Namespace/shop";
 	rec.health = HEALTH_DEGRADED;
+	rec.health_why = "stalled: quota exceeded";
 	res = run(t, set, 0, 1, 0);	/* no timeout: must not hang */
 	assert_int_equal(res->status, SYNC_FAILED);
 	assert_string_equal(res->failed_resource, "Namespace/shop");
-	assert_non_null(strstr(res->error, "Degraded"));
+	/* The reason its status gives is in the error. */
+	assert_non_null(strstr(res->error,
+	    "'Namespace/shop' is Degraded: stalled: quota exceeded"));
 	assert_false(live_exists("shop/ConfigMap/a.yaml"));
 	assert_true(res->failed_after_apply);
 	sync_result_free(res);

@@ -1,0 +1,137 @@
+#!/bin/sh
+# t0416-kube-health: a wave on a cluster waits for its resources' health
+# as their status tells it (kstatus's rules), and a failure names the
+# resource and the reason its status gives. The double runs no
+# controllers: the test plays the Deployment controller by writing the
+# status subresource with kubectl.
+. "$TEST_SRCDIR/tests/lib.sh"
+
+test_kube_env
+
+write_deployment() { # TAG
+	cat >app/deployment.yaml <<-EOF
+	apiVersion: apps/v1
+	kind: Deployment
+	metadata:
+	  name: web
+	spec:
+	  replicas: 2
+	  selector:
+	    matchLabels: {app: web}
+	  template:
+	    metadata:
+	      labels: {app: web}
+	    spec:
+	      containers:
+	      - name: web
+	        image: ghcr.io/acme/web:$1
+	EOF
+}
+
+# set_status JSON: the Deployment's status, as its controller would.
+set_status() {
+	kc -n shop patch deployment web --subresource=status --type=merge \
+	    -p "{\"status\": $1}" >/dev/null
+}
+
+test_expect_success KUBE 'setup: the double and a Deployment synced to it' '
+	test_kube_double "$K" &&
+	mkdir app &&
+	printf "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: {argocd.argoproj.io/sync-wave: \"-1\"}\n" >app/ns.yaml &&
+	write_deployment v1 &&
+	cat >gitops-agent.yaml <<-EOF &&
+	state_dir: ./state
+	repositories:
+	  - name: local
+	    directory: .
+	apps:
+	  - name: web
+	    repository: local
+	    path: app
+	    target:
+	      type: kubernetes
+	      kubeconfig: $K/kubeconfig
+	      namespace: shop
+	    wave_timeout: 2s
+	    sync_timeout: 60s
+	EOF
+	gitops_agent -c gitops-agent.yaml sync web
+'
+
+test_expect_success KUBE 'a rollout past its deadline fails the wave with the reason' '
+	set_status "{\"observedGeneration\": 100, \"conditions\": [{\"type\": \"Progressing\", \"status\": \"False\", \"reason\": \"ProgressDeadlineExceeded\", \"message\": \"ReplicaSet \\\"web-5d8\\\" has timed out progressing.\"}]}" &&
+	write_deployment v2 &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync web >out 2>err &&
+	cat out err >all &&
+	test_grep "Deployment.apps/shop/web. is Degraded: rollout failed: ReplicaSet \"web-5d8\" has timed out progressing." all
+'
+
+test_expect_success KUBE 'a rollout still going times out naming what it waits for' '
+	set_status "{\"observedGeneration\": 100, \"replicas\": 3, \"updatedReplicas\": 1, \"availableReplicas\": 2, \"conditions\": [{\"type\": \"Progressing\", \"status\": \"True\", \"reason\": \"ReplicaSetUpdated\"}]}" &&
+	write_deployment v3 &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync web >out 2>err &&
+	cat out err >all &&
+	test_grep "timed out after 2s waiting for .Deployment.apps/shop/web. to be healthy: Progressing (1 of 2 replicas updated)" all
+'
+
+test_expect_success KUBE 'a rolled-out Deployment lets the sync succeed' '
+	set_status "{\"observedGeneration\": 100, \"replicas\": 2, \"updatedReplicas\": 2, \"availableReplicas\": 2, \"conditions\": [{\"type\": \"Progressing\", \"status\": \"True\", \"reason\": \"NewReplicaSetAvailable\"}]}" &&
+	write_deployment v4 &&
+	gitops_agent -c gitops-agent.yaml sync web >out &&
+	kc -n shop get deployment web -o jsonpath="{.spec.template.spec.containers[0].image}" >v &&
+	test "$(cat v)" = ghcr.io/acme/web:v4
+'
+
+test_expect_success KUBE 'health_rules: a custom resource failing by its own condition fails the wave at once' '
+	cat >app/crd.yaml <<-EOF &&
+	apiVersion: apiextensions.k8s.io/v1
+	kind: CustomResourceDefinition
+	metadata:
+	  name: widgets.example.io
+	  annotations: {argocd.argoproj.io/sync-wave: "-1"}
+	spec:
+	  group: example.io
+	  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+	  scope: Namespaced
+	  versions:
+	  - name: v1
+	    served: true
+	    storage: true
+	    subresources: {status: {}}
+	    schema:
+	      openAPIV3Schema:
+	        type: object
+	        x-kubernetes-preserve-unknown-fields: true
+	EOF
+	cat >app/widget.yaml <<-EOF &&
+	apiVersion: example.io/v1
+	kind: Widget
+	metadata: {name: blue}
+	spec: {size: 1}
+	EOF
+	cat >>gitops-agent.yaml <<-EOF &&
+	health_rules:
+	  - kind: Widget
+	    group: example.io
+	    healthy: [Ready=True]
+	    degraded: [Ready=False]
+	EOF
+	gitops_agent -c gitops-agent.yaml check &&
+	gitops_agent -c gitops-agent.yaml sync web &&
+	kc -n shop patch widget blue --subresource=status --type=merge \
+	    -p "{\"status\": {\"conditions\": [{\"type\": \"Ready\", \"status\": \"False\", \"message\": \"backend unreachable\"}]}}" &&
+	sed -i "s/size: 1/size: 2/" app/widget.yaml &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync web >out 2>err &&
+	cat out err >all &&
+	test_grep "Widget.example.io/shop/blue. is Degraded: Ready=False: backend unreachable" all &&
+	! grep "timed out" all
+'
+
+test_expect_success KUBE 'health_rules: the custom resource healthy by its condition' '
+	kc -n shop patch widget blue --subresource=status --type=merge \
+	    -p "{\"status\": {\"conditions\": [{\"type\": \"Ready\", \"status\": \"True\"}]}}" &&
+	sed -i "s/size: 2/size: 3/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web
+'
+
+test_done
