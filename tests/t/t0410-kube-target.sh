@@ -579,4 +579,22 @@ test_expect_success KUBE 'cluster roles are applied ahead of the rest of their w
 	kc -n shop get configmap after-role -o name
 '
 
+test_expect_success KUBE 'an object read back without a uid is never deleted' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults" &&
+	cm nouid &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get configmap nouid -o json --show-managed-fields >live.json &&
+	python3 -c "import json; o = json.load(open(\"live.json\")); del o[\"metadata\"][\"uid\"]; json.dump(o, open(\"nouid.json\", \"w\"))" &&
+	rm app/nouid.yaml &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"GET\",\"path\":\"/api/v1/namespaces/shop/configmaps/nouid\",\"body\":$(cat nouid.json),\"count\":100}" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "ConfigMap/shop/nouid.*no uid" err &&
+	kc -n shop get configmap nouid -o name &&
+	test_kube_admin "$K" DELETE faults &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	test_must_fail kc -n shop get configmap nouid 2>err &&
+	test_grep NotFound err
+'
+
 test_done
