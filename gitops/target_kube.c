@@ -402,14 +402,14 @@ kt_digest(struct kube_target *kt, const struct json *obj, char out[65])
 {
 	static const char	 hex[] = "0123456789abcdef";
 	unsigned char		 md[32];
-	const char		*kind;
+	const char		*kind, *av;
 	char			*text;
 	size_t			 i;
 
 	kind = json_path_string(obj, "kind", NULL);
+	av = json_path_string(obj, "apiVersion", NULL);
 	if (!kt->keyed && kind != NULL && strcmp(kind, "Secret") == 0 &&
-	    json_get(obj, "apiVersion") != NULL && strcmp(json_path_string(obj,
-	    "apiVersion", NULL), "v1") == 0) {
+	    av != NULL && strcmp(av, "v1") == 0) {
 		*out = '\0';
 		return;
 	}
