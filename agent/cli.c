@@ -59,6 +59,7 @@ struct cli_opts {
 	int		 dry_run;
 	int		 prune;		/* -1: default */
 	uint64_t	 timeout_ms;	/* 0: default */
+	uint64_t	 wait_lock_ms;	/* sync: wait for a locked one */
 	int		 no_external;
 	int		 force_prune;	/* past a target's prune bound */
 	int		 versions_only;	/* bump, rollback: no app needed */
@@ -86,6 +87,7 @@ enum {
 	OPT_FORCE,
 	OPT_FORCE_PRUNE,
 	OPT_VERSIONS_ONLY,
+	OPT_WAIT_LOCK,
 };
 
 static const struct option cli_long_options[] = {
@@ -110,8 +112,24 @@ static const struct option cli_long_options[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "force-prune", no_argument, NULL, OPT_FORCE_PRUNE },
 	{ "versions-only", no_argument, NULL, OPT_VERSIONS_ONLY },
+	{ "wait-lock", required_argument, NULL, OPT_WAIT_LOCK },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* A duration option's value (optarg), more than zero. */
+static int
+cli_parse_duration(const char *cmd, const char *opt, uint64_t *ms)
+{
+	char	*cause = NULL;
+
+	if (duration_parse(optarg, ms, &cause) == -1 || *ms == 0) {
+		cli_usage_error(cmd, "%s: %s", opt, cause != NULL ? cause :
+		    "must be more than zero");
+		free(cause);
+		return (-1);
+	}
+	return (0);
+}
 
 /*
  * Parse the options of a subcommand; main.c has checked that the command
@@ -120,8 +138,7 @@ static const struct option cli_long_options[] = {
 static int
 cli_parse_opts(int argc, char **argv, struct cli_opts *o)
 {
-	char	*cause = NULL;
-	int	 ch;
+	int	ch;
 
 	memset(o, 0, sizeof *o);
 	o->prune = -1;
@@ -163,14 +180,11 @@ cli_parse_opts(int argc, char **argv, struct cli_opts *o)
 			o->prune = 0;
 			break;
 		case OPT_TIMEOUT:
-			if (duration_parse(optarg, &o->timeout_ms,
-			    &cause) == -1 || o->timeout_ms == 0) {
-				cli_usage_error(argv[0], "--timeout: %s",
-				    cause != NULL ? cause :
-				    "must be more than zero");
-				free(cause);
+		case OPT_WAIT_LOCK:
+			if (cli_parse_duration(argv[0], ch == OPT_TIMEOUT ?
+			    "--timeout" : "--wait-lock", ch == OPT_TIMEOUT ?
+			    &o->timeout_ms : &o->wait_lock_ms) == -1)
 				return (-1);
-			}
 			break;
 		case OPT_NO_EXTERNAL:
 			o->no_external = 1;
@@ -725,8 +739,8 @@ out:
 /* Render an app and compare (or sync) it against its target. */
 static int
 cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
-    int diffs, const char *state_dir, struct sync_result **resultp,
-    char **cause)
+    int diffs, const char *state_dir, int *locked,
+    struct sync_result **resultp, char **cause)
 {
 	struct app_run	run;
 
@@ -748,6 +762,8 @@ cli_sync_app(struct cli_app *a, const struct cli_opts *o, int dry_run,
 	run.state_dir = state_dir;
 	run.cfg = a->cfg;
 	run.app = a->app;
+	run.lock_wait_ms = o->wait_lock_ms;
+	run.locked = locked;
 	return (app_sync(&run, resultp, cause));
 }
 
@@ -774,7 +790,7 @@ cmd_diff(struct cli_env *env, int argc, char **argv)
 	if (o.path == NULL && (cfg = cli_load_config(env)) == NULL)
 		return (EXIT_ERROR);
 	if ((a = cli_app_get(cfg, argv[optind], &o, &cause)) == NULL ||
-	    cli_sync_app(a, &o, 1, 1, NULL, &r, &cause) == -1) {
+	    cli_sync_app(a, &o, 1, 1, NULL, NULL, &r, &cause) == -1) {
 		cli_print_cause(NULL, cause);
 		goto out;
 	}
@@ -878,7 +894,7 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 	const char		*state_dir;
 	char			*cause, *text;
 	size_t			 i;
-	int			 rc, json;
+	int			 rc, json, locked;
 
 	if (cli_parse_opts(argc, argv, &o) == -1 ||
 	    cli_check_output(argv[0], o.output, "text", "json") == -1)
@@ -905,11 +921,13 @@ cmd_sync(struct cli_env *env, int argc, char **argv)
 			rc = EXIT_DIFFERENT;
 			continue;
 		}
+		locked = 0;
 		if ((a = cli_app_get(cfg, order.v[i], &o, &cause)) == NULL ||
-		    cli_sync_app(a, &o, o.dry_run, 0, state_dir, &r,
+		    cli_sync_app(a, &o, o.dry_run, 0, state_dir, &locked, &r,
 		    &cause) == -1) {
-			cli_print_cause(a != NULL ? a->name : order.v[i],
-			    cause);
+			/* The message names the app: said as a usage error. */
+			cli_print_cause(locked ? "gitops-agent sync" :
+			    a != NULL ? a->name : order.v[i], cause);
 			strv_add(&failed, order.v[i]);
 			rc = EXIT_DIFFERENT;
 		} else {

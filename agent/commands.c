@@ -63,6 +63,8 @@ static const struct cli_option opts_sync[] = { O_PATH, O_TARGET, O_APP,
 	O_TIMEOUT("the whole sync's deadline (default: the app's)"),
 	O_NO_EXTERNAL, O_REVISION,
 	{ 0, "force-prune", NULL, "prune past the target's prune bound" },
+	{ 0, "wait-lock", "DURATION", "wait that long for a sync of the same "
+	    "target to end (default: fail at once)" },
 	O_END };
 static const struct cli_option opts_bump[] = { O_SERVICE, O_ENVIRONMENT,
 	{ 0, "version", "V", "the version to deploy" },

@@ -36,6 +36,8 @@
  */
 #define DAEMON_REPLAY_KEEP_MS	(8ULL * 24 * 60 * 60 * 1000)
 #define DAEMON_REPLAY_MAX	20000
+/* The longest wait before a sync put off by a locked target is retried. */
+#define DAEMON_RETRY_MAX_S	30
 
 static void	daemon_poll_schedule(struct repo_view *);
 static void	daemon_poll_cb(int, short, void *);
@@ -75,6 +77,8 @@ app_view_free(struct app_view *av)
 {
 	if (av == NULL)
 		return;
+	if (av->retry_ev != NULL)
+		event_free(av->retry_ev);
 	free(av->name);
 	json_free(av->last);
 	free(av->outcome);
@@ -118,19 +122,112 @@ daemon_count(struct agent *a, const char *metric, const char *k1,
 	free(l);
 }
 
+/* One series per state of a gauge family: 1 for the current one. */
 static void
-daemon_app_synced_gauge(struct agent *a, const struct app_view *av)
+daemon_state_gauge(struct agent *a, const char *metric, const char *app,
+    const char *key, const char *const *states, const char *current)
 {
-	const char	*status;
-	char		*l;
+	char	*l;
+
+	for (; *states != NULL; states++) {
+		l = daemon_labels("app", app, key, *states);
+		metrics_set(a->metrics, metric, l,
+		    strcmp(*states, current) == 0 ? 1 : 0);
+		free(l);
+	}
+}
+
+/*
+ * The app's gauges, from its last recorded sync and what the loop last
+ * did with it, as Argo CD's argocd_app_info says them. Sync state:
+ * Synced when the last sync succeeded and the loop has since found
+ * nothing left to apply; OutOfSync when it failed, or a newer commit is
+ * waiting (its target was locked, a dependency or the fetch failed);
+ * Unknown before the loop first looked. Health: Healthy when the last
+ * sync (its health gates, probes and analysis) succeeded, Degraded when
+ * it failed after applying something, Unknown otherwise (nothing
+ * recorded, or a failure before anything was applied says nothing of
+ * what runs).
+ */
+static void
+daemon_app_gauges(struct agent *a, const struct app_view *av)
+{
+	static const char *const syncs[] = { "Synced", "OutOfSync",
+	    "Unknown", NULL };
+	static const char *const healths[] = { "Healthy", "Degraded",
+	    "Unknown", NULL };
+	const struct json	*w;
+	const char		*status, *sync = "Unknown";
+	const char		*health = "Unknown";
+	char			*l;
+	int			 ok, applied = 0;
 
 	status = json_path_string(av->last, "status", NULL);
-	if (status == NULL)
+	if (status != NULL) {
+		ok = strcmp(status, "Succeeded") == 0;
+		l = daemon_labels("app", av->name, NULL, NULL);
+		metrics_set(a->metrics, "gitops_app_synced", l, ok);
+		free(l);
+		for (w = json_child(json_get(av->last, "waves")); w != NULL;
+		    w = json_next(w))
+			applied |= json_number(json_get(w, "applied")) > 0;
+		if (ok)
+			health = "Healthy";
+		else if (json_get(av->last, "failedAfterApply") != NULL ||
+		    applied)
+			health = "Degraded";
+		if (av->outcome != NULL)
+			sync = ok && (strcmp(av->outcome, "Succeeded") == 0 ||
+			    strcmp(av->outcome, "Unchanged") == 0) ?
+			    "Synced" : "OutOfSync";
+	}
+	daemon_state_gauge(a, "gitops_app_sync_state", av->name, "state",
+	    syncs, sync);
+	daemon_state_gauge(a, "gitops_app_health", av->name, "status",
+	    healths, health);
+}
+
+/* A sync put off by a locked target: ask for it again. */
+static void
+daemon_retry_cb(int fd, short events, void *arg)
+{
+	struct app_view			*av = arg;
+	struct agent			*a = av->agent;
+	const struct config_app		*app;
+	struct repo_view		*rv;
+
+	if ((app = config_find_app(a->ac->cfg, av->name)) == NULL ||
+	    (rv = daemon_repo(a, app->repository)) == NULL)
 		return;
-	l = daemon_labels("app", av->name, NULL, NULL);
-	metrics_set(a->metrics, "gitops_app_synced", l,
-	    strcmp(status, "Succeeded") == 0 ? 1 : 0);
-	free(l);
+	daemon_enqueue_repo(a, rv, "locked target", 0, av->name, NULL);
+}
+
+/*
+ * Another process (a CLI sync) holds the app's target: the sync is not
+ * failed but asked for again, after 1 s doubling to 30 s while it stays
+ * locked.
+ */
+static void
+daemon_retry_locked(struct agent *a, struct app_view *av, const char *why)
+{
+	struct timeval	tv;
+	unsigned int	secs;
+
+	if (a->stopping)
+		return;
+	secs = av->retries < 5 ? 1U << av->retries : DAEMON_RETRY_MAX_S;
+	if (secs > DAEMON_RETRY_MAX_S)
+		secs = DAEMON_RETRY_MAX_S;
+	av->retries++;
+	if (av->retry_ev == NULL) {
+		av->agent = a;
+		av->retry_ev = evtimer_new(a->base, daemon_retry_cb, av);
+	}
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	evtimer_add(av->retry_ev, &tv);
+	log_event(LOG_LEVEL_INFO, "sync put off: target locked", "app",
+	    av->name, "reason", why, "retry_in_s", LOG_UINT(secs), NULL);
 }
 
 /*
@@ -194,7 +291,7 @@ daemon_apply_config(struct agent *a, int first)
 				    av->name, "error", err, NULL);
 				free(err);
 			}
-			daemon_app_synced_gauge(a, av);
+			daemon_app_gauges(a, av);
 		}
 		strmap_put(apps, av->name, av);
 	}
@@ -529,7 +626,6 @@ daemon_job_done(struct agent *a, struct job *job)
 	struct json		*rep, *res;
 	const char		*name, *outcome, *reason, *sv;
 	char			*l, *err, at[TIME_FORMAT_LEN];
-	double			 secs;
 
 	if (job->fetched != 0) {
 		l = daemon_labels("repository", job->repo != NULL ? job->repo :
@@ -577,11 +673,18 @@ daemon_job_done(struct agent *a, struct job *job)
 		daemon_set_string(&av->outcome, outcome);
 		daemon_set_string(&av->reason, reason);
 		av->checked_ms = job->finished_ms;
+		if (strcmp(outcome, "Locked") == 0)
+			daemon_retry_locked(a, av, reason);
+		else
+			av->retries = 0;
 		if (strcmp(outcome, "Unchanged") == 0 ||
-		    strcmp(outcome, "Skipped") == 0) {
+		    strcmp(outcome, "Skipped") == 0 ||
+		    strcmp(outcome, "Locked") == 0) {
 			daemon_count(a, "gitops_syncs_skipped_total", "app",
 			    name, "reason", strcmp(outcome, "Unchanged") == 0 ?
-			    "unchanged" : "dependency");
+			    "unchanged" : strcmp(outcome, "Locked") == 0 ?
+			    "locked" : "dependency");
+			daemon_app_gauges(a, av);
 			continue;
 		}
 		daemon_count(a, "gitops_syncs_total", "app", name, "result",
@@ -598,12 +701,15 @@ daemon_job_done(struct agent *a, struct job *job)
 			    &av->last, &err) == -1)
 				free(err);
 		}
-		daemon_app_synced_gauge(a, av);
-		secs = (double)(job->finished_ms - job->started_ms) / 1000.0;
-		l = daemon_labels("app", name, NULL, NULL);
-		metrics_observe(a->metrics, "gitops_sync_duration_seconds", l,
-		    secs);
-		free(l);
+		daemon_app_gauges(a, av);
+		/* The app's own time, not its job's (which syncs several). */
+		if ((res = json_get(rep, "seconds")) != NULL) {
+			l = daemon_labels("app", name, NULL, NULL);
+			metrics_observe(a->metrics,
+			    "gitops_sync_duration_seconds", l,
+			    json_number(res));
+			free(l);
+		}
 	}
 	if (job->kind == JOB_DEPLOY) {
 		sv = !job->bumped ? "none" : job->bump_failed ? "failed" :

@@ -62,6 +62,9 @@ struct app_view {
 	struct json	*webhook;	/* last webhook for its repository */
 	struct json	*deploy;	/* last deploy of its service */
 	struct json	*rollback;	/* last automatic rollback */
+	struct event	*retry_ev;	/* retry of a sync put off */
+	unsigned int	 retries;	/* in a row, for the backoff */
+	struct agent	*agent;
 };
 
 /*

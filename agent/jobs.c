@@ -68,6 +68,19 @@ job_report(struct job *job, const char *app, const char *outcome,
 	json_array_append(job->reports, o);
 }
 
+/* How long the app of the last report took, from t0 (monotonic ms). */
+static void
+job_report_seconds(struct job *job, uint64_t t0)
+{
+	struct json	*o;
+	size_t		 n = json_count(job->reports);
+
+	if (n == 0 || (o = json_array_get(job->reports, n - 1)) == NULL)
+		return;
+	json_set(o, "seconds", json_new_number((double)(time_monotonic_ms() -
+	    t0) / 1000.0));
+}
+
 /*
  * Why an app of the repository must be synced at commit head, or NULL
  * when nothing it read has changed since its last successful sync.
@@ -131,11 +144,13 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	struct app_run		 run;
 	struct json		*j;
 	char			*commit = NULL, *cause = NULL;
-	int			 ok = 0;
+	uint64_t		 t0 = time_monotonic_ms();
+	int			 ok = 0, locked = 0;
 
 	if ((src = repo_source(cfg, repo, head, &commit, &cause)) == NULL) {
 		app_record_failure(cfg->state_dir, app->name, head, cause);
 		job_report(job, app->name, "Failed", cause, NULL);
+		job_report_seconds(job, t0);
 		free(cause);
 		return (0);
 	}
@@ -154,9 +169,17 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	run.stop = stop;
 	run.cfg = cfg;
 	run.app = app;
-	/* A CLI sync of the target is bounded by the same sync_timeout. */
-	run.lock_wait_ms = app->sync_timeout_ms;
-	if (app_sync(&run, &r, &cause) == -1) {
+	/*
+	 * A deploy waits for a CLI sync of the target (within the same
+	 * sync_timeout): its outcome is awaited. Other syncs are not held
+	 * up: the loop queues them again (outcome Locked).
+	 */
+	run.lock_wait_ms = job->kind == JOB_DEPLOY ? app->sync_timeout_ms : 0;
+	run.locked = &locked;
+	if (app_sync(&run, &r, &cause) == -1 && locked &&
+	    job->kind != JOB_DEPLOY)
+		job_report(job, app->name, "Locked", cause, NULL);
+	else if (r == NULL) {
 		log_event(LOG_LEVEL_WARN, "sync failed", "app", app->name,
 		    "commit", commit, "error", cause, NULL);
 		job_report(job, app->name, "Failed", cause, NULL);
@@ -176,6 +199,7 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 		    LOG_UINT(r->unchanged), "ms",
 		    LOG_UINT(r->finished_ms - r->started_ms), NULL);
 	}
+	job_report_seconds(job, t0);
 	free(cause);
 	free(commit);
 	sync_result_free(r);
@@ -580,6 +604,8 @@ job_run_deploy(struct job *job, const int *stop)
 	vq.tag = d->tag;
 	vq.digest = d->digest;
 	vq.force = d->force;
+	/* As the CLI's bump: a version that would change nothing live fails. */
+	vq.require_image = 1;
 	job->bumped = 1;
 	if (versions_write(cfg, &vq, &job->bump, &cause) == -1) {
 		log_event(LOG_LEVEL_WARN, "bump failed", "service", d->service,

@@ -192,6 +192,7 @@ int
 main(int argc, char **argv)
 {
 	struct main_line	l;
+	char			*owner;
 	int			rc;
 
 	/* A Git network operation, run in a process that can be killed. */
@@ -210,7 +211,12 @@ main(int argc, char **argv)
 		rc = cli_usage_error(NULL, "no command given");
 	else {
 		optind = 1;
+		/* How a sync holding a target is named to whoever waits. */
+		xasprintf(&owner, "gitops-agent %s", l.cmd->name);
+		lock_set_owner(owner);
+		free(owner);
 		rc = l.cmd->fn(&l.env, (int)l.args.n, l.args.v);
+		lock_set_owner(NULL);
 	}
 out:
 	strv_free(&l.args);

@@ -37,10 +37,10 @@ static const struct metric_def metric_defs[] = {
 	{ "gitops_syncs_total", METRIC_COUNTER,
 	  "App syncs by result (Succeeded, Failed)." },
 	{ "gitops_sync_duration_seconds", METRIC_HISTOGRAM,
-	  "How long app syncs took, render included." },
+	  "How long each app's sync took, render included." },
 	{ "gitops_syncs_skipped_total", METRIC_COUNTER,
-	  "Apps not synced: nothing they read changed, or a dependency "
-	  "failed." },
+	  "Apps not synced: nothing they read changed, a dependency "
+	  "failed, or another process held the target (locked)." },
 	{ "gitops_jobs_coalesced_total", METRIC_COUNTER,
 	  "Requests for a repository folded into a fetch already queued "
 	  "or running." },
@@ -69,6 +69,12 @@ static const struct metric_def metric_defs[] = {
 	  "Configuration reloads by result." },
 	{ "gitops_app_synced", METRIC_GAUGE,
 	  "1 when the app's last sync succeeded, 0 when it failed." },
+	{ "gitops_app_sync_state", METRIC_GAUGE,
+	  "1 for the app's sync state (Synced, OutOfSync, Unknown), 0 for "
+	  "the others." },
+	{ "gitops_app_health", METRIC_GAUGE,
+	  "1 for the app's health (Healthy, Degraded, Unknown), 0 for the "
+	  "others." },
 };
 #define METRIC_DEFS	(sizeof metric_defs / sizeof metric_defs[0])
 

@@ -499,7 +499,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	const char		*pstatus, *prev_rev;
 	char			*err = NULL, *why, *version = NULL;
 	uint64_t		 deadline;
-	int			 rc = -1, rendered, extras, changes, verify;
+	int			 rc = -1, lrc, rendered, extras, changes, verify;
 
 	*resultp = NULL;
 	memset(&inputs, 0, sizeof inputs);
@@ -526,9 +526,12 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		goto out;
 	}
 	/* Two syncs of one target at once lose track of files: one waits. */
-	if (!run->dry_run && (lk = target_lock(run->target,
-	    run->lock_wait_ms, run->stop, cause)) == NULL)
+	if (!run->dry_run && (lrc = target_lock(run->name, run->target,
+	    run->state_dir, run->lock_wait_ms, run->stop, &lk, cause)) != 0) {
+		if (lrc == 1 && run->locked != NULL)
+			*run->locked = 1;
 		goto out;
+	}
 	if ((t = target_open(run->name, run->target, run->stop, cause)) == NULL)
 		goto out;
 	/* The render leaves it to the target: its namespace for those left. */

@@ -1600,11 +1600,11 @@ check_probes(struct config_ctx *ctx, const struct json *list,
 /*
  * The keys of a target that its type uses: path for a directory, the
  * rest for kubernetes. A kubernetes target gets its lock file under
- * state_dir, named by its key.
+ * state_dir, named by its app's lock key.
  */
 static void
 check_target(struct config_ctx *ctx, const struct config *cfg,
-    struct config_target *ct, const struct json *node)
+    const char *app, struct config_target *ct, const struct json *node)
 {
 	const struct opt	*o;
 	const struct json	*m;
@@ -1630,9 +1630,9 @@ check_target(struct config_ctx *ctx, const struct config *cfg,
 	if (ct->in_cluster && json_get(node, "kubeconfig") != NULL)
 		ctx_error(ctx, json_get(node, "kubeconfig"), "a target with "
 		    "'in_cluster: true' reads no kubeconfig: choose one");
-	if (cfg->state_dir == NULL)
+	if (cfg->state_dir == NULL || app == NULL)
 		return;
-	key = target_key(ct);
+	key = target_lock_key(ct, app);
 	sha256_hex(key, strlen(key), hex);
 	free(key);
 	free(ct->lock_file);
@@ -1711,7 +1711,7 @@ check_apps(struct config_ctx *ctx, struct config *cfg,
 		a = &cfg->apps[i];
 		item = json_array_get(list, i);
 		if (json_type(item) == JSON_OBJECT)
-			check_target(ctx, cfg, &a->target,
+			check_target(ctx, cfg, a->name, &a->target,
 			    json_get(item, "target"));
 		if (a->name != NULL && json_type(item) == JSON_OBJECT) {
 			check_probes(ctx, json_get(item, "health"), a->health,
@@ -2102,6 +2102,14 @@ config_read_secret(const char *file, const char *env, char **out,
 	if (len == 0) {
 		free(data);
 		xasprintf(cause, "secret file '%s' is empty", file);
+		return (-1);
+	}
+	/* No line holds a secret (serve would refuse it: say it now). */
+	if (strspn(data, " \t\r\n") == len) {
+		explicit_bzero(data, len);
+		free(data);
+		xasprintf(cause, "secret file '%s' holds no secret: only "
+		    "blank lines", file);
 		return (-1);
 	}
 	*out = data;

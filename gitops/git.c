@@ -626,7 +626,7 @@ git_cache_repack(struct git_cache *gc)
 	if ((n = git_pack_count(gc)) <= GIT_REPACK_PACKS)
 		return;
 	lock = path_join(gc->dir, GIT_FETCH_LOCK);
-	if (lock_take(lock, 0, NULL, &l, &holder, &err) != 0) {
+	if (lock_take(lock, NULL, 0, NULL, &l, &holder, &err) != 0) {
 		free(lock);
 		free(holder);
 		free(err);

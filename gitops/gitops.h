@@ -26,6 +26,7 @@
 #define YAML_MAX_ALIAS_NODES	10000
 #define YAML_MAX_DEPTH		128
 
+struct lock;
 struct json;
 struct yaml_file;
 struct source;
@@ -535,8 +536,13 @@ struct resource {
 	enum hook_phase	 phase;
 	int		 is_hook;	/* declared as a hook (any phase) */
 	int		 skip;		/* hook "Skip": never applied */
+	int		 hook_delete;	/* HOOK_DELETE_* (a hook's policy) */
 	long		 wave;
 };
+/* hook-delete-policy; a hook without one has BeforeHookCreation. */
+#define HOOK_DELETE_BEFORE_CREATION	0x1	/* BeforeHookCreation */
+#define HOOK_DELETE_SUCCEEDED		0x2	/* HookSucceeded */
+#define HOOK_DELETE_FAILED		0x4	/* HookFailed */
 struct resource_set {
 	struct resource	**v;	/* in the order added */
 	size_t		  n;
@@ -546,6 +552,8 @@ struct resource_set {
 /* Annotations honoured for phase and wave. */
 #define ANNOTATION_ARGO_HOOK		"argocd.argoproj.io/hook"
 #define ANNOTATION_HOOK			"gitops-agent.io/hook"
+#define ANNOTATION_ARGO_HOOK_DELETE	"argocd.argoproj.io/hook-delete-policy"
+#define ANNOTATION_HOOK_DELETE		"gitops-agent.io/hook-delete-policy"
 #define ANNOTATION_ARGO_WAVE		"argocd.argoproj.io/sync-wave"
 #define ANNOTATION_WAVE			"gitops-agent.io/sync-wave"
 const char	*phase_name(enum hook_phase);
@@ -915,12 +923,13 @@ struct target_dir_counts {
 void		 target_dir_counts(struct target *,
 		     struct target_dir_counts *);
 /*
- * Take the lock of the directory target at path for a sync
- * (PATH/.gitops-agent/lock, waiting up to wait ms or until *stop), then
- * remove the temporary files a crashed sync left there. NULL and *cause
- * naming the holder when another sync holds it.
+ * Take the lock of the directory target at path for a sync of app
+ * (PATH/.gitops-agent/lock, its holder's line in the records folder
+ * when not NULL, waiting up to wait ms or until *stop), then remove the
+ * temporary files a crashed sync left there. As target_lock.
  */
-struct lock	*target_dir_lock(const char *, uint64_t, const int *, char **);
+int		 target_dir_lock(const char *, const char *, const char *,
+		     uint64_t, const int *, struct lock **, char **);
 void		 target_free(struct target *);
 /*
  * The target of an app as its configuration describes it, whatever its
@@ -930,17 +939,23 @@ void		 target_free(struct target *);
 struct target	*target_open(const char *, const struct config_target *,
 		     const int *, char **);
 /*
- * Take the lock two syncs of one target share (waiting up to wait ms or
- * until *stop); NULL and *cause naming the holder.
+ * Take the lock two syncs of app's target share, between threads and
+ * processes (waiting up to wait ms or until *stop); with a state_dir,
+ * the holder says who it is and since when in STATE_DIR/locks. 0 and
+ * *lock; 1 when another sync holds it, *cause "target of app 'APP' is
+ * locked by OWNER (pid N) since TIME"; -1 and *cause on error.
  */
-struct lock	*target_lock(const struct config_target *, uint64_t,
-		     const int *, char **);
+int		 target_lock(const char *, const struct config_target *,
+		     const char *, uint64_t, const int *, struct lock **,
+		     char **);
 /*
- * Take the lock file at path (its folder made if missing) for a sync of
- * the target label names, waiting as target_lock does.
+ * Take the lock file at path (its folder, and the records folder when
+ * not NULL, made if missing) for a sync of app to the target label
+ * names, as target_lock does.
  */
-struct lock	*target_lock_file(const char *, const char *, uint64_t,
-		     const int *, char **);
+int		 target_lock_file(const char *, const char *, const char *,
+		     const char *, uint64_t, const int *, struct lock **,
+		     char **);
 /*
  * A Kubernetes target for app: server-side apply to the cluster the
  * configuration names, the inventory an ApplySet (target_kube.c).
@@ -958,6 +973,9 @@ char		*target_kube_applyset_id(const char *, const char *,
  * serialisation): two apps with the same key share a target. Allocated.
  */
 char		*target_key(const struct config_target *);
+/* What names the lock of app's sync to its target across processes. */
+char		*target_lock_key(const struct config_target *,
+		     const char *);
 int		 target_get(struct target *, const char *, struct json **,
 		     char **);
 int		 target_compare(struct target *, const struct resource *,
@@ -1027,6 +1045,7 @@ struct sync_result {
 	/* What was done (what would be, in a dry run). */
 	size_t			 created;
 	size_t			 updated;
+	size_t			 hooks_run;	/* of those, hooks (not saved) */
 	size_t			 pruned;
 	size_t			 unchanged;
 	/* Not pruned: changed since the agent wrote them, now untracked. */
@@ -1446,6 +1465,8 @@ struct app_run {
 	 * daemon's, a CLI's) to finish; 0: it fails at once naming it.
 	 */
 	uint64_t		 lock_wait_ms;
+	/* Set to 1 when app_sync failed because another sync held it. */
+	int			*locked;
 };
 /*
  * Render the app and sync it against its target directory, recording the
@@ -1695,14 +1716,18 @@ void		 versions_blame_free(struct versions_blame *);
 struct lock;
 /*
  * Lock the file at path (created if missing), trying for up to wait ms
- * (0: once) or until *stop (may be NULL) is set. 0 and *lock when taken;
- * 1 and *holder (allocated, "pid N (COMMAND)") when another open file
+ * (0: once) or until *stop (may be NULL) is set. 0 and *lock when taken
+ * (with a records folder, an existing one, a line there says who holds
+ * it and since when); 1 and *holder (allocated: "OWNER (pid N) since
+ * TIME" from that line, else "COMMAND (pid N)") when another open file
  * holds it; -1 and *cause on error. The kernel drops it when its holder
- * dies.
+ * dies. The lock file is never written.
  */
-int		 lock_take(const char *, uint64_t, const int *, struct lock **,
-		     char **, char **);
+int		 lock_take(const char *, const char *, uint64_t, const int *,
+		     struct lock **, char **, char **);
 void		 lock_release(struct lock *);
+/* What this process calls itself to waiters ("gitops-agent serve"). */
+void		 lock_set_owner(const char *);
 
 /* The worker process's main: argv[1] is GIT_WORKER_ARG. */
 int		 git_worker_main(int, char **);

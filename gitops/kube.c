@@ -904,11 +904,12 @@ kube_get(struct kube *k, const struct kube_kind *kk, const char *ns,
 }
 
 int
-kube_list(struct kube *k, const struct kube_kind *kk, const char *ns,
-    const char *sel, struct json **items, char **cause)
+kube_list_each(struct kube *k, const struct kube_kind *kk, const char *ns,
+    const char *sel, void (*fn)(void *, struct json *), void *arg,
+    char **cause)
 {
 	struct buf		 path;
-	struct json		*page = NULL, *all, *it, *o;
+	struct json		*page = NULL, *it;
 	const struct json	*list;
 	struct strmap		*seen;
 	const char		*cont = NULL;
@@ -917,10 +918,8 @@ kube_list(struct kube *k, const struct kube_kind *kk, const char *ns,
 	size_t			 base, pages = 0;
 	int			 rc = -1, r;
 
-	*items = NULL;
 	deadline = time_monotonic_ms() + k->timeout_ms * KUBE_LIST_TIMEOUTS;
 	seen = strmap_new(8);
-	all = json_new_array();
 	buf_init(&path);
 	kube_path(&path, kk, ns, NULL);
 	buf_printf(&path, "?limit=%d", KUBE_PAGE);
@@ -968,12 +967,11 @@ kube_list(struct kube *k, const struct kube_kind *kk, const char *ns,
 		}
 		/* Items come without apiVersion and kind: given back. */
 		for (it = json_child(list); it != NULL; it = json_next(it)) {
-			o = json_dup(it);
-			if (json_get(o, "apiVersion") == NULL)
-				json_set(o, "apiVersion", json_new_string(av));
-			if (json_get(o, "kind") == NULL)
-				json_set(o, "kind", json_new_string(kk->kind));
-			json_array_append(all, o);
+			if (json_get(it, "apiVersion") == NULL)
+				json_set(it, "apiVersion", json_new_string(av));
+			if (json_get(it, "kind") == NULL)
+				json_set(it, "kind", json_new_string(kk->kind));
+			fn(arg, it);
 		}
 		cont = json_path_string(page, "metadata", "continue", NULL);
 		if (cont == NULL || *cont == '\0')
@@ -987,16 +985,36 @@ kube_list(struct kube *k, const struct kube_kind *kk, const char *ns,
 		}
 		strmap_put(seen, cont, k);
 	}
-	*items = all;
-	all = NULL;
 	rc = 0;
 fail:
 	strmap_free(seen);
 	json_free(page);
-	json_free(all);
 	free(av);
 	buf_free(&path);
 	return (rc);
+}
+
+static void
+kube_list_add_cb(void *arg, struct json *it)
+{
+	json_array_append(arg, json_dup(it));
+}
+
+int
+kube_list(struct kube *k, const struct kube_kind *kk, const char *ns,
+    const char *sel, struct json **items, char **cause)
+{
+	struct json	*all;
+
+	*items = NULL;
+	all = json_new_array();
+	if (kube_list_each(k, kk, ns, sel, kube_list_add_cb, all,
+	    cause) == -1) {
+		json_free(all);
+		return (-1);
+	}
+	*items = all;
+	return (0);
 }
 
 /* obj without what the server owns (kube.h), as JSON text. */

@@ -141,6 +141,15 @@ int		 kube_get(struct kube *, const struct kube_kind *,
 #define KUBE_LIST_MAX_PAGES	2000
 int		 kube_list(struct kube *, const struct kube_kind *,
 		     const char *, const char *, struct json **, char **);
+/*
+ * The same LIST a page at a time: fn(arg, item) for each object as its
+ * page arrives (apiVersion and kind filled in); the item and its page
+ * are freed once fn returns, so memory holds one page, not the list.
+ * Objects of pages before a failure have been given to fn.
+ */
+int		 kube_list_each(struct kube *, const struct kube_kind *,
+		     const char *, const char *,
+		     void (*)(void *, struct json *), void *, char **);
 #define KUBE_FORCE	0x1	/* take fields other managers own */
 #define KUBE_DRY_RUN	0x2	/* dryRun=All: nothing is changed */
 /*

@@ -270,6 +270,72 @@ annotation_pick(const struct doc_pos *dp, const struct json *ann,
 }
 
 /*
+ * The next item of a comma-separated annotation value at *p, blanks
+ * trimmed: its start, and its length in *n. *p moves past it and its
+ * comma; NULL once the list is done.
+ */
+static const char *
+annotation_item(const char **p, size_t *n)
+{
+	const char	*s = *p, *e;
+
+	if (s == NULL)
+		return (NULL);
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = strchr(s, ',');
+	*n = e != NULL ? (size_t)(e - s) : strlen(s);
+	*p = e != NULL ? e + 1 : NULL;
+	while (*n > 0 && (s[*n - 1] == ' ' || s[*n - 1] == '\t'))
+		(*n)--;
+	return (s);
+}
+
+/*
+ * A hook's hook-delete-policy: a comma-separated list of
+ * BeforeHookCreation (the default), HookSucceeded and HookFailed.
+ */
+static int
+hook_delete_parse(const struct doc_pos *dp, const struct json *ann,
+    struct resource *r, char **cause)
+{
+	static const struct {
+		const char	*name;
+		int		 bit;
+	} policies[] = {
+		{ "BeforeHookCreation", HOOK_DELETE_BEFORE_CREATION },
+		{ "HookSucceeded", HOOK_DELETE_SUCCEEDED },
+		{ "HookFailed", HOOK_DELETE_FAILED },
+	};
+	const struct json	*node;
+	const char		*key, *value, *p, *next;
+	size_t			 i, n;
+	int			 rc;
+
+	r->hook_delete = HOOK_DELETE_BEFORE_CREATION;
+	if ((rc = annotation_pick(dp, ann, ANNOTATION_HOOK_DELETE,
+	    ANNOTATION_ARGO_HOOK_DELETE, &key, &node, &value, cause)) != 0)
+		return (rc == 1 ? 0 : -1);
+	r->hook_delete = 0;
+	next = value;
+	while ((p = annotation_item(&next, &n)) != NULL) {
+		for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+			if (strlen(policies[i].name) == n &&
+			    strncmp(p, policies[i].name, n) == 0)
+				break;
+		}
+		if (i == sizeof policies / sizeof policies[0]) {
+			pos_error(dp, node, cause, "invalid policy '%.*s' in "
+			    "annotation '%s': expected BeforeHookCreation, "
+			    "HookSucceeded or HookFailed", (int)n, p, key);
+			return (-1);
+		}
+		r->hook_delete |= policies[i].bit;
+	}
+	return (0);
+}
+
+/*
  * The hook annotation: one phase (case-sensitive, as Argo CD spells
  * them), or "Skip" anywhere in the list for a resource never applied.
  */
@@ -287,7 +353,7 @@ hook_parse(const struct doc_pos *dp, const struct json *ann,
 		{ "SyncFail", PHASE_SYNCFAIL },
 	};
 	const struct json	*node;
-	const char		*key, *value, *p, *e;
+	const char		*key, *value, *p, *next;
 	size_t			 i, n, count = 0;
 	int			 rc, skip = 0;
 	enum hook_phase		 phase = PHASE_SYNC;
@@ -295,14 +361,8 @@ hook_parse(const struct doc_pos *dp, const struct json *ann,
 	if ((rc = annotation_pick(dp, ann, ANNOTATION_HOOK,
 	    ANNOTATION_ARGO_HOOK, &key, &node, &value, cause)) != 0)
 		return (rc == 1 ? 0 : -1);
-	p = value;
-	for (;;) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		e = strchr(p, ',');
-		n = e != NULL ? (size_t)(e - p) : strlen(p);
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
+	next = value;
+	while ((p = annotation_item(&next, &n)) != NULL) {
 		if (n == 4 && strncmp(p, "Skip", 4) == 0)
 			skip = 1;
 		else {
@@ -322,9 +382,6 @@ hook_parse(const struct doc_pos *dp, const struct json *ann,
 			phase = phases[i].phase;
 			count++;
 		}
-		if (e == NULL)
-			break;
-		p = e + 1;
 	}
 	if (count > 1 && !skip) {
 		pos_error(dp, node, cause, "annotation '%s' names %zu phases "
@@ -334,7 +391,7 @@ hook_parse(const struct doc_pos *dp, const struct json *ann,
 	r->phase = phase;
 	r->is_hook = 1;
 	r->skip = skip;
-	return (0);
+	return (hook_delete_parse(dp, ann, r, cause));
 }
 
 /* A base-10 int32 with an optional sign: 0, -1 not an integer, -2 range. */

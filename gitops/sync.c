@@ -5,10 +5,14 @@
  * and say which resource failed and why. Also the result's JSON and text.
  *
  * Choices:
- * - Unchanged resources, hooks included, are not applied again. Argo CD
- *   re-runs hooks every sync because a Job runs once per creation; for
- *   the directory target re-applying identical bytes is a no-op, and a
- *   sync with nothing to change must write nothing.
+ * - Unchanged resources are not applied again, and a sync with nothing
+ *   to change writes nothing. Hooks (resources annotated with a phase)
+ *   run, as in Argo CD, in every sync that changes anything else: a Job
+ *   runs once per creation, so a hook that exists is deleted first
+ *   (hook-delete-policy BeforeHookCreation, the default) and created
+ *   again; HookSucceeded and HookFailed delete it once its wave is
+ *   healthy or has failed. A hook alone (one deleted after it ran) is
+ *   never a change that makes a sync.
  * - Every wave up to the last one with a change is gated on the health of
  *   all its resources (unchanged ones too: a later wave relies on them);
  *   waves after the last change are not waited for.
@@ -40,6 +44,8 @@ struct sync_item {
 	struct resource	*r;
 	enum diff_action action;
 	char		*error;		/* could not compare */
+	size_t		 step;		/* in plan->steps */
+	int		 recreate;	/* a hook that exists: delete first */
 };
 
 struct sync_prune {
@@ -122,7 +128,8 @@ sync_fail_live(struct sync_result *res, struct sync_wave_result *w,
     const char *id, char *msg)
 {
 	sync_fail(res, w, id, msg);
-	if (res->created + res->updated != 0)
+	/* Hooks run in every sync that changes anything: not the cause. */
+	if (res->created + res->updated > res->hooks_run)
 		res->failed_after_apply = 1;
 }
 
@@ -331,6 +338,124 @@ sync_uncount(struct target *t, struct sync_result *res,
 			res->created--;
 		else
 			res->updated--;
+		if (v[i].r->is_hook)
+			res->hooks_run--;
+	}
+}
+
+/*
+ * This sync changes something: every hook runs. One that exists is
+ * applied again, deleted first unless its policy says otherwise; its
+ * step then counts as changed (last: the last step with a change).
+ */
+static int
+sync_hooks_run(struct target *t, struct sync_item *items, size_t n,
+    struct sync_result *res, int texts, size_t *last)
+{
+	struct sync_item	*it;
+	size_t			 k;
+	int			 any = 0;
+
+	for (k = 0; k < n; k++) {
+		it = &items[k];
+		if (!it->r->is_hook || it->r->skip || it->error != NULL)
+			continue;
+		if (it->action != DIFF_CREATE) {
+			it->action = DIFF_UPDATE;
+			it->recreate = (it->r->hook_delete &
+			    HOOK_DELETE_BEFORE_CREATION) != 0;
+		}
+		sync_add_change(res, it->r->id, it->action, it->r->phase,
+		    it->r->wave, texts && it->action == DIFF_CREATE ?
+		    target_diff_text(t, it->r, NULL) : NULL);
+		if (it->step > *last)
+			*last = it->step;
+		any = 1;
+	}
+	return (any);
+}
+
+/* Nothing else changes: no hook runs, whatever state it is in. */
+static void
+sync_hooks_rest(struct sync_item *items, size_t n)
+{
+	size_t	 k;
+
+	for (k = 0; k < n; k++) {
+		if (items[k].r->is_hook && items[k].error == NULL)
+			items[k].action = DIFF_UNCHANGED;
+	}
+}
+
+/* A bound for deleting a hook: the sync's deadline, else a minute. */
+static uint64_t
+sync_hook_deadline(uint64_t deadline)
+{
+	return (deadline != 0 ? deadline : time_monotonic_ms() + 60000);
+}
+
+/* Delete a hook before it is created again, and wait until it is gone. */
+static int
+sync_hook_delete(struct target *t, const struct resource *r,
+    uint64_t deadline, char **cause)
+{
+	enum target_remove_status	 rs;
+	struct json			*live;
+	uint64_t			 delay = 5;
+	char				*err = NULL;
+
+	if (target_remove(t, r->id, &rs, &err) == -1) {
+		xasprintf(cause, "cannot delete hook '%s' before creating it "
+		    "again: %s", r->id, err);
+		free(err);
+		return (-1);
+	}
+	if (rs == TARGET_KEPT)
+		return (0);	/* not ours to delete: applied over */
+	for (;;) {
+		live = NULL;
+		if (target_get(t, r->id, &live, &err) == -1) {
+			xasprintf(cause, "hook '%s': %s", r->id, err);
+			free(err);
+			return (-1);
+		}
+		if (live == NULL)
+			return (0);
+		json_free(live);
+		if (time_monotonic_ms() >= deadline) {
+			xasprintf(cause, "hook '%s' is still being deleted: "
+			    "it cannot be created again", r->id);
+			return (-1);
+		}
+		time_sleep_ms(delay);
+		delay = delay * 2 > 1000 ? 1000 : delay * 2;
+	}
+}
+
+/*
+ * After a hook's wave: delete the hooks whose policy says so (bit), or
+ * only the one named (the hook that failed).
+ */
+static void
+sync_hooks_done(struct target *t, const struct sync_item *items, size_t n,
+    struct sync_result *res, int bit, const char *only)
+{
+	enum target_remove_status	 rs;
+	char				*err;
+	size_t				 k;
+
+	for (k = 0; k < n; k++) {
+		if (!items[k].r->is_hook || items[k].action ==
+		    DIFF_UNCHANGED || (items[k].r->hook_delete & bit) == 0 ||
+		    (only != NULL && strcmp(only, items[k].r->id) != 0))
+			continue;
+		err = NULL;
+		if (target_remove(t, items[k].r->id, &rs, &err) == -1) {
+			log_event(LOG_LEVEL_WARN, "hook not deleted", "app",
+			    res->app, "resource", items[k].r->id, "error", err,
+			    NULL);
+			free(err);
+		}
 	}
 }
 
@@ -379,6 +504,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 		for (j = 0; j < st->n; j++, k++) {
 			it = &items[k];
 			it->r = st->v[j];
+			it->step = i;
 			it->action = DIFF_UNCHANGED;
 			if (it->r->skip)
 				continue;	/* hook "Skip": not applied */
@@ -390,6 +516,10 @@ sync_run(struct target *t, const struct resource_set *desired,
 				any = 1;
 				last = i;
 				continue;
+			}
+			if (it->r->is_hook) {
+				json_free(live);
+				continue;	/* decided below */
 			}
 			if (it->action == DIFF_UNCHANGED)
 				continue;
@@ -414,6 +544,12 @@ sync_run(struct target *t, const struct resource_set *desired,
 	}
 	if (nprune > 1)
 		qsort(prune, nprune, sizeof *prune, sync_prune_cmp);
+	if (any || (opts->prune && nprune != 0)) {
+		if (sync_hooks_run(t, items, nitems, res, opts->diff_texts,
+		    &last))
+			any = 1;
+	} else
+		sync_hooks_rest(items, nitems);
 	for (i = nprune; i-- > 0;) {
 		sync_add_change(res, prune[i].e->id, DIFF_PRUNE,
 		    prune[i].e->phase, prune[i].e->wave,
@@ -516,7 +652,9 @@ sync_run(struct target *t, const struct resource_set *desired,
 				continue;
 			}
 			err = NULL;
-			if (target_apply(t, it->r, &err) == -1) {
+			if ((it->recreate && sync_hook_delete(t, it->r,
+			    sync_hook_deadline(deadline), &err) == -1) ||
+			    target_apply(t, it->r, &err) == -1) {
 				sync_fail(res, w, it->r->id, err);
 				failed = 1;
 				break;
@@ -526,6 +664,8 @@ sync_run(struct target *t, const struct resource_set *desired,
 				res->created++;
 			else
 				res->updated++;
+			if (it->r->is_hook)
+				res->hooks_run++;
 		}
 		/* What was applied before a failure is put in place too. */
 		err = NULL;
@@ -550,9 +690,14 @@ sync_run(struct target *t, const struct resource_set *desired,
 		if (sync_wait_healthy(t, st, wave_deadline, wave_timeout,
 		    &bad_id, &err) == -1) {
 			sync_fail_live(res, w, bad_id, err);
+			if (bad_id != NULL)
+				sync_hooks_done(t, &items[base], st->n, res,
+				    HOOK_DELETE_FAILED, bad_id);
 			failed = 1;
 			break;
 		}
+		sync_hooks_done(t, &items[base], st->n, res,
+		    HOOK_DELETE_SUCCEEDED, NULL);
 		log_event(LOG_LEVEL_INFO, "wave applied", "app", res->app,
 		    "phase", phase_name(st->phase), "wave", LOG_INT(st->wave),
 		    "applied", LOG_UINT(w->applied), "unchanged",

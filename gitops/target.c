@@ -48,55 +48,71 @@ target_open(const char *app, const struct config_target *ct,
 	return (NULL);
 }
 
-struct lock *
-target_lock_file(const char *path, const char *label, uint64_t wait_ms,
-    const int *stop, char **cause)
+int
+target_lock_file(const char *path, const char *records, const char *app,
+    const char *label, uint64_t wait_ms, const int *stop, struct lock **lp,
+    char **cause)
 {
-	struct lock	*l = NULL;
-	char		*dir, *slash, *holder = NULL;
-	int		 rc;
+	char	*dir, *slash, *holder = NULL;
+	int	 rc;
 
+	*lp = NULL;
 	dir = xstrdup(path);
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir)
 		*slash = '\0';
 	rc = slash == NULL || slash == dir ? 0 : file_mkdirs(dir, 0755, cause);
 	free(dir);
-	if (rc == -1)
-		return (NULL);
-	if ((rc = lock_take(path, 0, stop, &l, &holder, cause)) == 1 &&
-	    wait_ms != 0) {
+	if (rc == -1 || (records != NULL && file_mkdirs(records, 0755,
+	    cause) == -1))
+		return (-1);
+	if ((rc = lock_take(path, records, 0, stop, lp, &holder,
+	    cause)) == 1 && wait_ms != 0) {
 		log_event(LOG_LEVEL_INFO,
-		    "waiting for another sync of the target", "target", label,
-		    "holder", holder, NULL);
+		    "waiting for another sync of the target", "app", app,
+		    "target", label, "holder", holder, NULL);
 		free(holder);
 		holder = NULL;
-		rc = lock_take(path, wait_ms, stop, &l, &holder, cause);
+		rc = lock_take(path, records, wait_ms, stop, lp, &holder,
+		    cause);
 	}
 	if (rc == 1)
-		xasprintf(cause, "target '%s' is being synced by %s; try again "
-		    "when it is done", label, holder);
+		xasprintf(cause, "target of app '%s' is locked by %s", app,
+		    holder);
 	free(holder);
-	return (rc == 0 ? l : NULL);
+	return (rc);
 }
 
-struct lock *
-target_lock(const struct config_target *ct, uint64_t wait_ms,
-    const int *stop, char **cause)
+int
+target_lock(const char *app, const struct config_target *ct,
+    const char *state_dir, uint64_t wait_ms, const int *stop,
+    struct lock **lp, char **cause)
 {
+	char	*records = NULL;
+	int	 rc = -1;
+
+	*lp = NULL;
+	if (state_dir != NULL)
+		records = path_join(state_dir, "locks");
 	switch (ct->type) {
 	case TARGET_DIRECTORY:
 		if (ct->path == NULL)
 			break;
-		return (target_dir_lock(ct->path, wait_ms, stop, cause));
+		rc = target_dir_lock(ct->path, records, app, wait_ms, stop,
+		    lp, cause);
+		free(records);
+		return (rc);
 	case TARGET_KUBERNETES:
 		if (ct->lock_file == NULL)
 			break;
-		return (target_lock_file(ct->lock_file, "kubernetes",
-		    wait_ms, stop, cause));
+		rc = target_lock_file(ct->lock_file, records, app,
+		    "kubernetes", wait_ms, stop, lp, cause);
+		free(records);
+		return (rc);
 	}
+	free(records);
 	xasprintf(cause, "the target names no %s", ct->type ==
 	    TARGET_DIRECTORY ? "directory" : "lock file (no state_dir)");
-	return (NULL);
+	return (-1);
 }
 
 /*
@@ -119,6 +135,29 @@ target_key(const struct config_target *ct)
 		return (key);
 	}
 	return (xstrdup(ct->path != NULL ? ct->path : ""));
+}
+
+/*
+ * A cluster target's lock is the app's (each app has its own inventory,
+ * an ApplySet): the key of its target with the kubeconfig's real path,
+ * so the CLI and the daemon agree however the configuration was named
+ * to them, and the app.
+ */
+char *
+target_lock_key(const struct config_target *ct, const char *app)
+{
+	struct config_target	 c = *ct;
+	char			*real = NULL, *key, *out;
+
+	if (ct->kubeconfig != NULL && !ct->in_cluster)
+		c.kubeconfig = real = realpath(ct->kubeconfig, NULL);
+	if (c.kubeconfig == NULL)
+		c.kubeconfig = ct->kubeconfig;
+	key = target_key(&c);
+	free(real);
+	xasprintf(&out, "%s:%s", key, app);
+	free(key);
+	return (out);
 }
 
 void

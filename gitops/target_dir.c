@@ -2008,25 +2008,25 @@ sweep_dir(int dfd, int depth, size_t *removed)
 	closedir(d);
 }
 
-struct lock *
-target_dir_lock(const char *root, uint64_t wait_ms, const int *stop,
-    char **cause)
+int
+target_dir_lock(const char *root, const char *records, const char *app,
+    uint64_t wait_ms, const int *stop, struct lock **lp, char **cause)
 {
-	struct lock	*l;
-	char		*path;
-	size_t		 removed = 0;
-	int		 fd;
+	char	*path;
+	size_t	 removed = 0;
+	int	 fd, rc;
 
 	path = path_join(root, ".gitops-agent/lock");
-	l = target_lock_file(path, root, wait_ms, stop, cause);
+	rc = target_lock_file(path, records, app, root, wait_ms, stop, lp,
+	    cause);
 	free(path);
-	if (l == NULL)
-		return (NULL);
+	if (rc != 0)
+		return (rc);
 	if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
 		sweep_dir(fd, 3, &removed);
 	if (removed != 0)
 		log_event(LOG_LEVEL_INFO,
 		    "temporary files of an interrupted sync removed", "target",
 		    root, "removed", LOG_UINT(removed), NULL);
-	return (l);
+	return (0);
 }

@@ -28,6 +28,9 @@
 #include "kube.h"
 
 #define KT_PARALLEL		8
+#define KT_LIST_PARALLEL	4	/* a page each in memory at once */
+/* Desired objects a labelled LIST missed that one unlabelled LIST finds. */
+#define KT_LIST_ALL_MIN		16
 #define KT_LABEL_SET		"applyset.kubernetes.io/id"
 #define KT_LABEL_PART_OF	"applyset.kubernetes.io/part-of"
 #define KT_ANN_TOOLING		"applyset.kubernetes.io/tooling"
@@ -58,23 +61,43 @@ struct kt_entry {
 	char		*digest;	/* of the object that apply sent */
 };
 
-/* What a comparison found for one desired resource. */
+/* A health verdict, and why it is not Healthy (the status's reason). */
+struct kt_verdict {
+	enum health_status	 h;
+	char			*why;
+};
+
+/*
+ * What a comparison found for one desired resource. A record is claimed
+ * (atomically) by the one LIST thread that sees its object; whatever
+ * that leaves undecided is compared after the LISTs.
+ */
 struct kt_cmp {
 	struct resource		*r;
+	const struct kube_kind	*kind;	/* NULL: its CRD is applied first */
 	struct json		*send;	/* what an apply sends */
 	char			 digest[65];
 	struct json		*live;	/* NULL: absent (or not looked) */
 	struct json		*merged; /* a changed one's dry-run answer */
 	enum diff_action	 action;
+	struct kt_verdict	 health; /* of live, when have_health */
 	char			*error;
+	int			 prepared;
+	int			 have_health;
+	int			 claimed;
+	int			 absent; /* a whole LIST did not hold it */
 	int			 done;
 };
 
-/* One LIST of warm: a kind in a namespace. */
+/* One LIST of warm: a resource (any version) in a namespace. */
 struct kt_list {
+	struct target		*t;
 	const struct kube_kind	*kind;
 	char			*ns;
-	struct json		*items;
+	const char		*sel;	/* NULL: every object */
+	int			 run;	/* in this round */
+	int			 ok;	/* every page of it was read */
+	size_t			 missing; /* desired, not in the LIST */
 };
 
 struct kube_target {
@@ -101,7 +124,7 @@ struct kube_target {
 	int			 dirty;
 	struct strmap		*cmp;	/* id -> struct kt_cmp */
 	struct strmap		*crd_kinds; /* "Kind.group" a desired CRD makes */
-	struct strmap		*fresh;	/* id -> what an apply answered */
+	struct strmap		*fresh;	/* id -> kt_verdict of its apply */
 	struct health_rule	*rules;	/* health_rules, a copy */
 	size_t			 nrules;
 	int			 batching;
@@ -278,6 +301,7 @@ kt_cmp_free(struct kt_cmp *c)
 	json_free(c->send);
 	json_free(c->live);
 	json_free(c->merged);
+	free(c->health.why);
 	free(c->error);
 	free(c);
 }
@@ -316,9 +340,14 @@ kt_cmp_free_cb(void *v)
 }
 
 static void
-kt_json_free_cb(void *v)
+kt_verdict_free_cb(void *v)
 {
-	json_free(v);
+	struct kt_verdict	*x = v;
+
+	if (x == NULL)
+		return;
+	free(x->why);
+	free(x);
 }
 
 /* The error of a resource: where it was declared, then why. */
@@ -495,6 +524,35 @@ kt_comparable(const struct json *obj)
 		json_remove(meta, "generation");
 	}
 	return (o);
+}
+
+/*
+ * Health of r from its live object: the app's health_rules and
+ * kstatus's (*why: the reason, when not Healthy), a CRD's Established.
+ */
+static enum health_status
+kt_live_health(struct kube_target *kt, const struct resource *r,
+    const struct json *live, char **why)
+{
+	const struct json	*c;
+	const char		*type, *status;
+
+	*why = NULL;
+	if (json_path(live, "metadata", "deletionTimestamp", NULL) != NULL)
+		return (HEALTH_PROGRESSING);
+	if (strcmp(r->kind, "CustomResourceDefinition") != 0)
+		return (health_of_object_ruled(live, kt->rules, kt->nrules,
+		    why));
+	for (c = json_child(json_path(live, "status", "conditions", NULL));
+	    c != NULL; c = json_next(c)) {
+		type = json_path_string(c, "type", NULL);
+		status = json_path_string(c, "status", NULL);
+		if (type != NULL && status != NULL &&
+		    strcmp(type, "Established") == 0 &&
+		    strcmp(status, "True") == 0)
+			return (HEALTH_HEALTHY);
+	}
+	return (HEALTH_PROGRESSING);
 }
 
 static struct kt_entry *
@@ -1195,29 +1253,106 @@ kt_compare_create(struct kube_target *kt, const struct kube_kind *kind,
 	free(err);
 }
 
-/* Compare one resource: what warm does for each, on its threads. */
+/*
+ * What any comparison of c needs first: its kind, what an apply sends
+ * and its digest. -1 (and c->error, c done) when it cannot be compared.
+ */
+static int
+kt_compare_prepare(struct kube_target *kt, struct target *t,
+    struct kt_cmp *c)
+{
+	const struct kube_kind	*kind = NULL;
+	int			 rc;
+
+	if (c->prepared)
+		return (c->error != NULL ? -1 : 0);
+	c->prepared = 1;
+	if ((rc = kt_kind(kt, c->r, &kind, &c->error)) == -1) {
+		c->done = 1;
+		return (-1);
+	}
+	c->kind = rc == 0 ? kind : NULL;
+	c->send = kt_send(kt, t, c->r, c->kind);
+	kt_digest(kt, c->send, c->digest);
+	return (0);
+}
+
+/*
+ * Nothing moved since our last apply of this very object: live is at the
+ * resourceVersion that apply answered, and desired has the digest of what
+ * it sent. *known says whether the inventory holds the object.
+ */
+static int
+kt_entry_same(struct kube_target *kt, const char *id, const char *rv,
+    const char *digest, int *known)
+{
+	struct kt_entry	*e;
+	int		 same;
+
+	pthread_mutex_lock(&kt->mu);
+	e = kt_entry_get(kt, id);
+	*known = e != NULL;
+	same = e != NULL && e->rv != NULL && e->digest != NULL &&
+	    rv != NULL && strcmp(e->rv, rv) == 0 &&
+	    strcmp(e->digest, digest) == 0;
+	pthread_mutex_unlock(&kt->mu);
+	return (same);
+}
+
+/* c is unchanged, as live shows it: keep its health, drop the rest. */
+static void
+kt_compare_unchanged(struct kube_target *kt, struct kt_cmp *c,
+    const struct json *live)
+{
+	c->action = DIFF_UNCHANGED;
+	c->health.h = kt_live_health(kt, c->r, live, &c->health.why);
+	c->have_health = 1;
+	c->done = 1;
+	kt_cmp_trim(c);
+}
+
+/*
+ * On a LIST thread: c's object as the LIST of kind lk shows it (the
+ * page's, freed after). Decided here when the shortcut holds; otherwise
+ * kept for a dry-run, when listed at c's own version (another version
+ * is read again by a GET at its own).
+ */
+static void
+kt_compare_known(struct kube_target *kt, struct target *t, struct kt_cmp *c,
+    const struct json *live, const struct kube_kind *lk)
+{
+	int	known;
+
+	if (kt_compare_prepare(kt, t, c) == -1 || c->kind == NULL)
+		return;
+	if (kt_entry_same(kt, c->r->id, json_path_string(live, "metadata",
+	    "resourceVersion", NULL), c->digest, &known)) {
+		kt_compare_unchanged(kt, c, live);
+		return;
+	}
+	if (lk == c->kind)
+		c->live = json_dup(live);
+}
+
+/* Compare one resource the LISTs left undecided, on warm's threads. */
 static void
 kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 {
 	const struct resource	*r = c->r;
-	const struct kube_kind	*kind;
-	struct kt_entry		*e;
 	struct json		*result = NULL, *a, *b;
-	const char		*rv, *other;
+	const char		*other;
 	enum kube_why		 why;
 	char			*err = NULL;
-	int			 rc, same;
+	int			 known;
 
-	c->done = 1;
-	if ((rc = kt_kind(kt, r, &kind, &c->error)) == -1)
+	if (kt_compare_prepare(kt, t, c) == -1)
 		return;
-	c->send = kt_send(kt, t, r, rc == 0 ? kind : NULL);
-	kt_digest(kt, c->send, c->digest);
-	if (rc == 1) {
+	c->done = 1;
+	if (c->kind == NULL) {
 		c->action = DIFF_CREATE;	/* its CRD comes first */
 		return;
 	}
-	if (c->live == NULL && kube_get(kt->k, kind,
+	if (c->live == NULL && !c->absent && kube_get(kt->k, c->kind,
 	    json_path_string(c->send, "metadata", "namespace", NULL),
 	    r->name, &c->live, &err) == -1) {
 		c->error = kt_error(r, err);
@@ -1225,7 +1360,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 		return;
 	}
 	if (c->live == NULL) {
-		kt_compare_create(kt, kind, c);
+		kt_compare_create(kt, c->kind, c);
 		return;
 	}
 	other = json_path_string(c->live, "metadata", "labels",
@@ -1238,24 +1373,16 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 		return;
 	}
 	kt_entry_rebuild(kt, r, c->live);
-	/* Nothing moved since our last apply of this very object. */
-	rv = json_path_string(c->live, "metadata", "resourceVersion", NULL);
-	pthread_mutex_lock(&kt->mu);
-	e = kt_entry_get(kt, r->id);
-	same = e != NULL && e->rv != NULL && e->digest != NULL &&
-	    rv != NULL && strcmp(e->rv, rv) == 0 &&
-	    strcmp(e->digest, c->digest) == 0;
-	pthread_mutex_unlock(&kt->mu);
-	if (same) {
-		c->action = DIFF_UNCHANGED;
-		kt_cmp_trim(c);
+	if (kt_entry_same(kt, r->id, json_path_string(c->live, "metadata",
+	    "resourceVersion", NULL), c->digest, &known)) {
+		kt_compare_unchanged(kt, c, c->live);
 		return;
 	}
 	if (kt_needs_adopt(c->live)) {
 		c->action = DIFF_UPDATE;	/* adopted at its apply */
 		return;
 	}
-	if (kube_apply(kt->k, kind, c->send, kt->manager, KUBE_DRY_RUN |
+	if (kube_apply(kt->k, c->kind, c->send, kt->manager, KUBE_DRY_RUN |
 	    (kt->force ? KUBE_FORCE : 0), &result, &why, &err) == -1) {
 		if (why == KUBE_WHY_IMMUTABLE &&
 		    kt_sync_option(r->obj, "Replace=true"))
@@ -1271,21 +1398,21 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 	c->action = json_equal(a, b) ? DIFF_UNCHANGED : DIFF_UPDATE;
 	json_free(a);
 	json_free(b);
-	if (c->action == DIFF_UPDATE)
+	if (c->action == DIFF_UPDATE) {
 		c->merged = result;	/* for the diff text */
-	else
-		json_free(result);
+		return;
+	}
+	json_free(result);
 	/* Unchanged at this resourceVersion: no dry-run next time. */
-	if (c->action == DIFF_UNCHANGED && e != NULL)
+	if (known)
 		kt_entry_seen(kt, r, c->live, c->digest);
-	kt_cmp_trim(c);
+	kt_compare_unchanged(kt, c, c->live);
 }
 
 struct kt_job {
 	struct target	 *t;
 	struct kt_cmp	**cmps;
 	struct kt_list	 *lists;
-	struct resource	**res;
 };
 
 static void
@@ -1296,45 +1423,72 @@ kt_compare_job(void *arg, size_t i)
 	kt_compare_one(j->t->arg, j->t, j->cmps[i]);
 }
 
+/* One object of a LIST page: the record it is, claimed by one thread. */
+static void
+kt_list_item_cb(void *arg, struct json *it)
+{
+	struct kt_list		*l = arg;
+	struct kube_target	*kt = l->t->arg;
+	struct kt_cmp		*c;
+	const char		*ns, *name;
+	char			*id;
+
+	ns = json_path_string(it, "metadata", "namespace", NULL);
+	name = json_path_string(it, "metadata", "name", NULL);
+	if (name == NULL)
+		return;
+	id = resource_id_make(l->kind->group, l->kind->kind, ns != NULL ?
+	    ns : "", name);
+	c = strmap_get(kt->cmp, id);
+	free(id);
+	if (c == NULL || __atomic_exchange_n(&c->claimed, 1,
+	    __ATOMIC_ACQ_REL) != 0)
+		return;
+	kt_compare_known(kt, l->t, c, it, l->kind);
+}
+
 static void
 kt_list_job(void *arg, size_t i)
 {
 	struct kt_job		*j = arg;
 	struct kube_target	*kt = j->t->arg;
 	struct kt_list		*l = &j->lists[i];
-	char			*sel, *err = NULL;
+	char			*err = NULL;
 
-	xasprintf(&sel, "%s=%s", KT_LABEL_PART_OF, kt->set_id);
-	if (kube_list(kt->k, l->kind, l->ns, sel, &l->items, &err) == -1) {
-		/* Then each is read by itself: never "nothing is live". */
+	l->ok = 0;
+	if (!l->run)
+		return;
+	if (kube_list_each(kt->k, l->kind, l->ns, l->sel, kt_list_item_cb,
+	    l, &err) == -1) {
+		/* Then the rest is read by itself: never "nothing is live". */
 		log_event(LOG_LEVEL_DEBUG, "list failed", "app", j->t->app,
 		    "kind", l->kind->kind, "namespace", l->ns, "error", err,
 		    NULL);
-		l->items = NULL;
 		free(err);
+		return;
 	}
-	free(sel);
+	l->ok = 1;
 }
 
 /*
- * Compare every desired resource at once: one LIST per kind and
- * namespace finds what is live and ours, then each is compared on
- * KT_PARALLEL threads.
+ * Compare every desired resource at once: one LIST per resource and
+ * namespace (whatever the versions of the render) finds what is live and
+ * ours, a page at a time, and decides on its thread each object whose
+ * shortcut holds; the rest are compared on KT_PARALLEL threads.
  */
 static void
 kt_warm(struct target *t, struct resource *const *v, size_t n)
 {
 	struct kube_target	*kt = t->arg;
 	struct kt_job		 job;
-	struct kt_cmp		*c;
-	struct kt_list		*lists;
+	struct kt_cmp		*c, **cmps;
+	struct kt_list		*lists, *l;
 	const struct kube_kind	*kind;
 	struct strmap		*groups;
-	struct json		*it;
-	const char		*group, *ckind, *ns, *name;
-	char			*key, *gk, *id, *err = NULL;
-	size_t			 i, nlists = 0, cur;
-	void			*p;
+	const struct resource	*r;
+	const char		*group, *ckind, *ns;
+	char			*key, *gk, *sel, *err = NULL;
+	size_t			 i, nlists = 0, ncmps = 0, nleft, *lidx;
 
 	if (kt->cmp == NULL)
 		kt->cmp = strmap_new(n + 1);
@@ -1364,74 +1518,89 @@ kt_warm(struct target *t, struct resource *const *v, size_t n)
 	free(err);
 	err = NULL;
 
-	/* One LIST per kind and namespace of the render. */
-	groups = strmap_new(16);
-	lists = xcalloc(n + 1, sizeof *lists);
-	for (i = 0; i < n; i++) {
-		if (v[i]->skip || strmap_get(kt->cmp, v[i]->id) != NULL ||
-		    kube_kind_lookup(kt->k, v[i]->api_version, v[i]->kind,
-		    &kind, &err) != 0) {
-			free(err);
-			err = NULL;
-			continue;
-		}
-		ns = !kind->namespaced ? "" : *v[i]->namespace != '\0' ?
-		    v[i]->namespace : t->namespace;
-		xasprintf(&key, "%s/%s/%s/%s", kind->group, kind->version,
-		    kind->resource, ns);
-		if (strmap_get(groups, key) == NULL) {
-			lists[nlists].kind = kind;
-			lists[nlists].ns = xstrdup(ns);
-			strmap_put(groups, key, &lists[nlists]);
-			nlists++;
-		}
-		free(key);
-	}
-	memset(&job, 0, sizeof job);
-	job.t = t;
-	job.lists = lists;
-	kube_parallel(nlists, KT_PARALLEL, kt_list_job, &job);
-
-	job.cmps = xcalloc(n + 1, sizeof *job.cmps);
+	/* The records first: the LIST threads only look them up. */
+	cmps = xcalloc(n + 1, sizeof *cmps);
 	for (i = 0; i < n; i++) {
 		if (v[i]->skip || strmap_get(kt->cmp, v[i]->id) != NULL)
 			continue;
 		c = xcalloc(1, sizeof *c);
 		c->r = v[i];
 		strmap_put(kt->cmp, v[i]->id, c);
+		cmps[ncmps++] = c;
 	}
-	/* Live objects the LISTs found, by identity. */
-	for (i = 0; i < nlists; i++) {
-		for (it = json_child(lists[i].items); it != NULL;
-		    it = json_next(it)) {
-			ns = json_path_string(it, "metadata", "namespace",
-			    NULL);
-			name = json_path_string(it, "metadata", "name", NULL);
-			if (name == NULL)
-				continue;
-			id = resource_id_make(lists[i].kind->group,
-			    lists[i].kind->kind, ns != NULL ? ns : "", name);
-			if ((c = strmap_get(kt->cmp, id)) != NULL &&
-			    c->live == NULL)
-				c->live = json_dup(it);
-			free(id);
+
+	/* One LIST per resource and namespace of the render. */
+	xasprintf(&sel, "%s=%s", KT_LABEL_PART_OF, kt->set_id);
+	groups = strmap_new(16);
+	lists = xcalloc(ncmps + 1, sizeof *lists);
+	lidx = xcalloc(ncmps + 1, sizeof *lidx);
+	for (i = 0; i < ncmps; i++) {
+		lidx[i] = SIZE_MAX;
+		r = cmps[i]->r;
+		if (kube_kind_lookup(kt->k, r->api_version, r->kind, &kind,
+		    &err) != 0) {
+			free(err);
+			err = NULL;
+			continue;
 		}
-		json_free(lists[i].items);	/* memory: one list at a time */
-		lists[i].items = NULL;
+		ns = !kind->namespaced ? "" : *r->namespace != '\0' ?
+		    r->namespace : t->namespace;
+		xasprintf(&key, "%s/%s/%s", kind->group, kind->resource, ns);
+		if ((l = strmap_get(groups, key)) == NULL) {
+			lists[nlists].t = t;
+			lists[nlists].kind = kind;
+			lists[nlists].ns = xstrdup(ns);
+			lists[nlists].sel = sel;
+			lists[nlists].run = 1;
+			l = &lists[nlists++];
+			strmap_put(groups, key, l);
+		}
+		lidx[i] = (size_t)(l - lists);
+		free(key);
 	}
-	cur = 0;
-	i = 0;
-	while (strmap_next(kt->cmp, &cur, NULL, &p)) {
-		if (!((struct kt_cmp *)p)->done)
-			job.cmps[i++] = p;
+	memset(&job, 0, sizeof job);
+	job.t = t;
+	job.lists = lists;
+	kube_parallel(nlists, KT_LIST_PARALLEL, kt_list_job, &job);
+
+	/*
+	 * Many desired objects not in the labelled LIST (a first apply):
+	 * one LIST of every object of that resource and namespace tells
+	 * which exist (unlabelled, or another's) and which do not, rather
+	 * than a GET each. Only a LIST read to its end says "absent".
+	 */
+	for (i = 0; i < ncmps; i++) {
+		if (lidx[i] != SIZE_MAX && !cmps[i]->claimed)
+			lists[lidx[i]].missing++;
 	}
-	kube_parallel(i, KT_PARALLEL, kt_compare_job, &job);
 	for (i = 0; i < nlists; i++) {
-		free(lists[i].ns);
-		json_free(lists[i].items);
+		lists[i].sel = NULL;
+		lists[i].run = lists[i].ok &&
+		    lists[i].missing >= KT_LIST_ALL_MIN;
 	}
+	kube_parallel(nlists, KT_LIST_PARALLEL, kt_list_job, &job);
+	for (i = 0; i < ncmps; i++) {
+		if (lidx[i] != SIZE_MAX && !cmps[i]->claimed &&
+		    lists[lidx[i]].ok)
+			cmps[i]->absent = 1;
+	}
+
+	/* What the LISTs left undecided. */
+	job.cmps = xcalloc(ncmps + 1, sizeof *job.cmps);
+	for (i = 0, nleft = 0; i < ncmps; i++) {
+		if (!cmps[i]->done)
+			job.cmps[nleft++] = cmps[i];
+		/* A later warm's LISTs claim only their own records. */
+		cmps[i]->claimed = 1;
+	}
+	kube_parallel(nleft, KT_PARALLEL, kt_compare_job, &job);
+	for (i = 0; i < nlists; i++)
+		free(lists[i].ns);
 	free(lists);
+	free(lidx);
+	free(sel);
 	free(job.cmps);
+	free(cmps);
 	strmap_free(groups);
 }
 
@@ -1603,14 +1772,18 @@ out:
 	return (rc);
 }
 
-/* Apply one resource now; what it answered is kept for health. */
+/*
+ * Apply one resource now; the health of what it answered is kept (not
+ * the object: a first apply of 10,000 would hold them all).
+ */
 static int
 kt_apply_now(struct target *t, const struct resource *r, char **cause)
 {
 	struct kube_target	*kt = t->arg;
 	const struct kube_kind	*kind;
 	struct kt_cmp		*c;
-	struct json		*send = NULL, *result = NULL, *old;
+	struct json		*send = NULL, *result = NULL;
+	struct kt_verdict	*v;
 	enum kube_why		 why = KUBE_WHY_OTHER;
 	char			*err = NULL, digest[65];
 	int			 rc = -1;
@@ -1628,7 +1801,8 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 	}
 	c = strmap_get(kt->cmp, r->id);
 	if (c != NULL && c->send != NULL && c->r == r) {
-		send = json_dup(c->send);
+		send = c->send;		/* applied once: taken */
+		c->send = NULL;
 		memcpy(digest, c->digest, sizeof digest);
 	} else {
 		send = kt_send(kt, t, r, kind);
@@ -1655,11 +1829,17 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 		}
 	}
 	kt_entry_seen(kt, r, result, digest);
+	v = xmalloc(sizeof *v);
+	v->h = kt_live_health(kt, r, result, &v->why);
 	pthread_mutex_lock(&kt->mu);
-	if ((old = strmap_put(kt->fresh, r->id, result)) != NULL)
-		json_free(old);
+	kt_verdict_free_cb(strmap_put(kt->fresh, r->id, v));
 	pthread_mutex_unlock(&kt->mu);
-	result = NULL;
+	if (c != NULL && c->r == r) {
+		/* Read by compare, adopted, shown in the diff: done. */
+		json_free(c->live);
+		json_free(c->merged);
+		c->live = c->merged = NULL;
+	}
 	rc = 0;
 out:
 	free(err);
@@ -1824,42 +2004,46 @@ kt_commit(struct target *t, char **id, char **cause)
 }
 
 /*
- * Health from the live object (kstatus's first rules, then the kind's
- * own): what the apply of this wave answered the first time, then GETs.
+ * Health of a resource: what the apply of this sync answered, or, for
+ * one left unchanged, what its comparison saw live (each used once: a
+ * resource not healthy yet is polled), then GETs.
  */
 static int
 kt_health(struct target *t, const struct resource *r,
     enum health_status *h, char **cause)
 {
 	struct kube_target	*kt = t->arg;
-	struct json		*live, *c;
-	const char		*type, *status;
+	struct kt_cmp		*c;
+	struct json		*live = NULL;
+	struct kt_verdict	*applied, seen = { HEALTH_UNKNOWN, NULL };
+	int			 have = 0;
 
 	pthread_mutex_lock(&kt->mu);
-	live = strmap_remove(kt->fresh, r->id);
+	applied = strmap_remove(kt->fresh, r->id);
+	c = kt->cmp != NULL ? strmap_get(kt->cmp, r->id) : NULL;
+	if (applied != NULL) {
+		seen = *applied;
+		free(applied);
+		have = 1;
+	} else if (c != NULL && c->r == r && c->have_health) {
+		seen = c->health;
+		c->health.why = NULL;
+		c->have_health = 0;
+		have = 1;
+	}
 	pthread_mutex_unlock(&kt->mu);
-	if (live == NULL && kt_get(t, r->id, &live, cause) == -1)
+	if (have) {
+		*h = seen.h;
+		*cause = seen.why;	/* the reason, when not Healthy */
+		return (0);
+	}
+	if (kt_get(t, r->id, &live, cause) == -1)
 		return (-1);
 	if (live == NULL) {
 		*h = HEALTH_MISSING;
 		return (0);
 	}
-	if (json_path(live, "metadata", "deletionTimestamp", NULL) != NULL)
-		*h = HEALTH_PROGRESSING;
-	else if (strcmp(r->kind, "CustomResourceDefinition") == 0) {
-		*h = HEALTH_PROGRESSING;
-		for (c = json_child(json_path(live, "status", "conditions",
-		    NULL)); c != NULL; c = json_next(c)) {
-			type = json_path_string(c, "type", NULL);
-			status = json_path_string(c, "status", NULL);
-			if (type != NULL && status != NULL &&
-			    strcmp(type, "Established") == 0 &&
-			    strcmp(status, "True") == 0)
-				*h = HEALTH_HEALTHY;
-		}
-	} else
-		*h = health_of_object_ruled(live, kt->rules, kt->nrules,
-		    cause);	/* and the reason */
+	*h = kt_live_health(kt, r, live, cause);	/* and the reason */
 	json_free(live);
 	return (0);
 }
@@ -2037,7 +2221,7 @@ kt_free(struct target *t)
 		strmap_free(kt->cmp);
 	}
 	if (kt->fresh != NULL) {
-		kt_map_clear(kt->fresh, kt_json_free_cb);
+		kt_map_clear(kt->fresh, kt_verdict_free_cb);
 		strmap_free(kt->fresh);
 	}
 	if (kt->crd_kinds != NULL)

@@ -10,6 +10,8 @@
 #   (2) 10,000 resources: the agent's first apply, no-op reconcile and
 #       peak RSS (kubectl only with BENCH_KUBECTL_10K=1: it takes minutes).
 #
+# It ends by saying whether each target of issue 10 is met.
+#
 # Usage: run-kube.sh GITOPS_AGENT KUBE_DOUBLE BENCH_ENGINE [WORKDIR].
 # Bounded: fixed counts; the doubles are stopped by the exit trap.
 set -eu
@@ -44,12 +46,16 @@ admin() { # DIR METHOD KNOB
 	printf 'header = "Authorization: Bearer %s"\n' "$(cat "$1/admin-token")" |
 	curl -s --max-time 30 -K - --cacert "$1/ca.crt" -X "$2" "$(cat "$1/url")/double/$3"
 }
-verbs() { # DIR: the requests by verb since the last reset, one line
-	admin "$1" GET requests | python3 -c '
+verbs() { # DIR: the requests by verb since the last reset, one line (and $REQ)
+	REQ=$(admin "$1" GET requests | python3 -c '
 import json, sys
 c = json.load(sys.stdin)
-print(" ".join("%s=%d" % kv for kv in sorted(c["verbs"].items())), "total=%d" % c["total"])'
+print(" ".join("%s=%d" % kv for kv in sorted(c["verbs"].items())), "total=%d" % c["total"])')
 	admin "$1" DELETE requests >/dev/null
+	echo "$REQ"
+}
+n() { # VERB: its count in $REQ
+	echo "$REQ" | tr ' ' '\n' | sed -n "s/^$1=//p" | grep . || echo 0
 }
 # generate DIR N: N objects of 10 kinds in namespaces ns1..ns5, a file
 # a kind, and ns.yaml with the namespaces.
@@ -99,6 +105,8 @@ generate() {
 	for k, docs in out.items():
 	    with open(os.path.join(d, k.lower() + ".yaml"), "w") as f:
 	        f.write("---\n".join(docs))
+	with open(d + ".pairs", "w") as f:
+	    f.write("%d\n" % len({(kinds[i % 10], i % 5) for i in range(n)}))
 	with open(os.path.join(d, "..", os.path.basename(d) + "-ns.yaml"), "w") as f:
 	    f.write("---\n".join("apiVersion: v1\nkind: Namespace\nmetadata: {name: ns%d}\n" % j
 	                         for j in range(1, 6)))
@@ -121,7 +129,13 @@ config() {
 peer() { # LABEL -- COMMAND...: time and peak RSS of one run, its output dropped
 	label=$1
 	shift 2
-	"$ENGINE" peer -n 1 "$label" -- sh -c 'exec "$@" >/dev/null' sh "$@"
+	LAST=$("$ENGINE" peer -n 1 "$label" -- sh -c 'exec "$@" >/dev/null' sh "$@")
+	echo "$LAST"
+}
+ms() { echo "$LAST" | awk '{ print $(NF - 3) }'; }	# median ms of $LAST
+mb() { echo "$LAST" | awk '{ print $(NF - 1) }'; }	# its peak RSS, MB
+met() { # CONDITION (awk): "met" or "NOT met"
+	awk "BEGIN { print ($1) ? \"met\" : \"NOT met\" }"
 }
 
 echo "# run-kube: the double with 1 ms latency; $N1 resources of 10 kinds in 5 namespaces"
@@ -138,21 +152,30 @@ config a "$KA"
 
 peer "kubectl apply --server-side (first)" -- \
     kubectl --kubeconfig "$KK" apply --server-side -f a
+kubectl_first=$(ms)
 echo "# requests: $(verbs "$WORK/kk")"
 peer "gitops-agent sync (first apply)" -- \
     "$AGENT" -c a.yaml sync bench
+agent_first=$(ms)
 echo "# requests: $(verbs "$WORK/ka")"
 peer "kubectl apply --server-side (nothing changed)" -- \
     kubectl --kubeconfig "$KK" apply --server-side -f a
 echo "# requests: $(verbs "$WORK/kk")"
 peer "gitops-agent sync (nothing changed)" -- \
     "$AGENT" -c a.yaml sync bench
-echo "# requests: $(verbs "$WORK/ka")"
+noop_ms=$(ms)
+verbs "$WORK/ka" >/dev/null
+echo "# requests: $REQ"
+pairs=$(cat a.pairs)
+noop_list=$(n list) noop_get=$(n get) noop_dry=$(n dryrun) noop_apply=$(n apply)
 sed -i 's/value-0$/value-changed/' a/configmap.yaml
 grep -q value-changed a/configmap.yaml
 peer "gitops-agent sync (one ConfigMap changed)" -- \
     "$AGENT" -c a.yaml sync bench
-echo "# requests: $(verbs "$WORK/ka")"
+one_ms=$(ms)
+verbs "$WORK/ka" >/dev/null
+echo "# requests: $REQ"
+one_get=$(n get) one_dry=$(n dryrun) one_apply=$(n apply)
 
 echo "# run-kube: $N2 resources"
 generate "$WORK/b" "$N2"
@@ -166,6 +189,7 @@ peer "gitops-agent sync ($N2, first apply)" -- \
 echo "# requests: $(verbs "$WORK/kb")"
 peer "gitops-agent sync ($N2, nothing changed)" -- \
     "$AGENT" -c b.yaml sync bench
+big_ms=$(ms) big_mb=$(mb)
 echo "# requests: $(verbs "$WORK/kb")"
 if [ "${BENCH_KUBECTL_10K:-0}" = 1 ]; then
 	start_double "$WORK/kc"
@@ -173,3 +197,17 @@ if [ "${BENCH_KUBECTL_10K:-0}" = 1 ]; then
 	peer "kubectl apply --server-side ($N2, first)" -- \
 	    kubectl --kubeconfig "$WORK/kc/kubeconfig" apply --server-side -f b
 fi
+
+echo "# targets (issue 10):"
+echo "first apply, $N1: $agent_first ms vs kubectl $kubectl_first ms:" \
+    "$(awk "BEGIN { printf \"%.1fx\", $kubectl_first / $agent_first }")" \
+    "(target: at least 3x) $(met "$kubectl_first >= 3 * $agent_first")"
+echo "no-op, $N1: $noop_ms ms (target: under 300 ms) $(met "$noop_ms < 300");" \
+    "list=$noop_list get=$noop_get dryrun=$noop_dry apply=$noop_apply for" \
+    "$pairs (kind, namespace) pairs (target: a LIST each, the inventory's GET," \
+    "nothing else) $(met "$noop_list <= $pairs && $noop_get <= 1 && $noop_dry + $noop_apply == 0")"
+echo "one change, $N1: $one_ms ms; dryrun=$one_dry apply=$one_apply" \
+    "get=$one_get (target: one dry-run, its apply and the inventory's, no" \
+    "GET but the inventory's) $(met "$one_dry == 1 && $one_apply == 2 && $one_get <= 1")"
+echo "no-op, $N2: $big_ms ms (target: under 2000 ms) $(met "$big_ms < 2000");" \
+    "peak RSS $big_mb MB (target: under 64 MB) $(met "$big_mb < 64")"

@@ -269,6 +269,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tg, e := s.store.parsePath(r.URL.Path); e == nil {
 		verb = verbOf(r, tg)
 	}
+	if verb == "apply" && r.URL.Query().Get("dryRun") != "" {
+		// Counted apart: a client's dry-runs are what it compares by.
+		verb = "dryrun"
+	}
 	if s.knobs.before(w, r, verb) {
 		return
 	}

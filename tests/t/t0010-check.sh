@@ -113,6 +113,9 @@ test_expect_success 'check fails on a missing or empty secret, warns on an open 
 	test_expect_code 1 gitops_agent -c sec/gitops-agent.yaml check >out 2>err &&
 	test_grep "webhook secret: secret file .*webhook.secret. is empty" err &&
 	test_grep -v "api_token" err &&
+	printf "\n  \r\n\n" >sec/webhook.secret &&
+	test_expect_code 1 gitops_agent -c sec/gitops-agent.yaml check >out 2>err &&
+	test_grep "webhook secret: secret file .*webhook.secret. holds no secret: only blank lines" err &&
 	printf "s3cr3t\n" >sec/webhook.secret && chmod 644 sec/webhook.secret &&
 	gitops_agent -c sec/gitops-agent.yaml check >out 2>err &&
 	test_grep "configuration OK" out &&

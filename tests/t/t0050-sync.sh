@@ -116,7 +116,8 @@ test_expect_success 'a hand edit keeping size, inode and mtime is seen' '
 	gitops_agent sync --dry-run --path app --target live >out 2>err &&
 	test_grep "update.*ConfigMap/shop/checkout-config" out &&
 	gitops_agent sync --path app --target live >out 2>err &&
-	test_grep "0 created, 1 updated, 0 pruned, 3 unchanged" out &&
+	test_grep "0 created, 2 updated, 0 pruned, 2 unchanged" out &&
+	test_grep "update.*Job.batch/shop/migrate (PreSync" out &&
 	test_grep "LOG_LEVEL: info" $f &&
 	test -z "$(find live -name "*.tmp.*")"
 '
@@ -131,10 +132,11 @@ test_expect_success 'a dry run shows the change and writes nothing' '
 	test_grep "LOG_LEVEL: info" live/shop/ConfigMap/checkout-config.yaml
 '
 
-test_expect_success 'sync applies the update and only it' '
+test_expect_success 'sync applies the update, and runs the hook again' '
 	gitops_agent sync --path app --target live >out 2>err &&
 	test_grep "LOG_LEVEL: debug" live/shop/ConfigMap/checkout-config.yaml &&
-	test_grep "0 created, 1 updated, 0 pruned, 3 unchanged" out
+	test_grep "0 created, 2 updated, 0 pruned, 2 unchanged" out &&
+	test_grep "update.*Job.batch/shop/migrate (PreSync" out
 '
 
 test_expect_success 'sync --output json reports the result' '

@@ -371,6 +371,26 @@ test_expect_success 'a bad form body: 400 saying what is wrong, agent up' '
 	curl -sf "http://$AGENT/healthz" >/dev/null
 '
 
+# The limit is on the raw body, before the form is decoded: a form over
+# it (announced, or chunked so that it is found out while read) is 413
+# and never decoded; one of exactly the limit is read and decoded.
+test_expect_success 'a form body over http_max_body: 413 before it is decoded' '
+	before=$(fetches) &&
+	malformed=$(metric "gitops_webhooks_total{provider=\"github\",result=\"malformed\"}") &&
+	python3 -c "import sys; sys.stdout.write(\"payload=%7B\" + \"a\" * 26214400)" >big.form &&
+	code=$(post_form /webhooks/github big.form -H "X-GitHub-Event: push") &&
+	test "$code" = 413 &&
+	code=$(post_form /webhooks/github big.form -H "X-GitHub-Event: push" \
+	    -H "Transfer-Encoding: chunked") &&
+	test "$code" = 413 &&
+	test "$(metric "gitops_webhooks_total{provider=\"github\",result=\"malformed\"}")" = "$malformed" &&
+	head -c 26214400 big.form >limit.form &&
+	code=$(post_form /webhooks/github limit.form -H "X-GitHub-Event: push") &&
+	test "$code" = 400 && test_grep "body is not JSON" reply &&
+	test "$(fetches)" = "$before" &&
+	curl -sf "http://$AGENT/healthz" >/dev/null
+'
+
 test_expect_success 'Bitbucket Server refs_changed: sha256= in X-Hub-Signature' '
 	bump_replicas 10 &&
 	payload bitbucket-server-refs-changed.json bb.json &&

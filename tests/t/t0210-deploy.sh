@@ -261,6 +261,31 @@ test_expect_success '/api/v1/deployments: a missing, stale or bad timestamp is r
 	test_grep "not an RFC 3339" reply
 '
 
+test_expect_success 'a deploy whose app has no images entry fails, nothing committed' '
+	test_wait_for 300 deploys_done &&
+	git -C work pull -q "$URL" main &&
+	k=work/apps/payments-service/overlays/staging/kustomization.yaml &&
+	sed -i "/^images:/,\$d" $k &&
+	git -C work commit -q -am "payments: no images entry" &&
+	git -C work push -q "$URL" main &&
+	before=$(git --git-dir=srv/infra.git rev-parse main) &&
+	dispatch p1.json v1.9.0-1111111 1111111 &&
+	python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d[\"client_payload\"]
+p[\"service\"] = \"payments-service\"
+p[\"image\"] = None
+p[\"requires\"] = []
+json.dump(d, open(sys.argv[1], \"w\"))" p1.json &&
+	code=$(post_dispatch p1.json delivery-p1) && test "$code" = 202 &&
+	test_wait_for 300 field_is payments-staging lastDeploy.outcome failed &&
+	app_field payments-staging lastDeploy.error >err &&
+	test_grep "^payments-service in staging: .*/payments-service/overlays/staging/kustomization.yaml: no images entry to set$" err &&
+	test_wait_for 300 deploys_done &&
+	test "$(git --git-dir=srv/infra.git rev-parse main)" = "$before"
+'
+
 test_expect_success 'a required service that fails: the service is not synced' '
 	git -C work pull -q "$URL" main &&
 	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [broken\n" \

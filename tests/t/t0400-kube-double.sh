@@ -201,7 +201,7 @@ test_expect_success KUBE 'a LIST is paged with limit and continue' '
 	python3 -c "import json,sys; n=json.load(open(\"counts\"))[\"verbs\"][\"list\"]; sys.exit(0 if n == 3 else 1)"
 '
 
-test_expect_success KUBE 'the request counter counts by verb and path, and resets' '
+test_expect_success KUBE 'the request counter counts by verb (dry-runs apart) and path, and resets' '
 	test_kube_admin "$K" DELETE requests >/dev/null &&
 	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: counted}\ndata: {a: b}\n" >counted.yaml &&
 	kc apply --server-side -f counted.yaml &&
@@ -212,6 +212,13 @@ test_expect_success KUBE 'the request counter counts by verb and path, and reset
 	assert c["requests"]["PATCH /api/v1/namespaces/default/configmaps/counted"] == 1, c
 	assert c["verbs"]["apply"] == 1, c
 	assert c["total"] == sum(c["requests"].values()), c
+	PY
+	kc apply --server-side --dry-run=server -f counted.yaml &&
+	test_kube_admin "$K" GET requests >counts &&
+	python3 - <<-\PY &&
+	import json
+	c = json.load(open("counts"))
+	assert c["verbs"]["dryrun"] == 1 and c["verbs"]["apply"] == 1, c
 	PY
 	test_kube_admin "$K" DELETE requests >/dev/null &&
 	test_kube_admin "$K" GET requests >counts &&

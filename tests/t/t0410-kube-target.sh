@@ -197,8 +197,55 @@ test_expect_success KUBE 'a second sync sends no apply, and lists instead of get
 	requests_reset &&
 	gitops_agent -c gitops-agent.yaml sync shop >out &&
 	test "$(counts apply)" = 0 &&
+	test "$(counts dryrun)" = 0 &&
 	test "$(counts get)" -le 2 &&
 	test "$(counts list)" -le 4
+'
+
+test_expect_success KUBE 'one changed resource costs one dry-run and one apply, no GET of an object' '
+	sed -i "s/checkout-service:v3.0.1/checkout-service:v3.0.2/" app/deployment.yaml &&
+	requests_reset &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	test_grep "1 updated" out &&
+	test "$(counts dryrun)" = 1 &&
+	test "$(counts apply)" = 2 &&
+	test "$(counts get)" = 1 &&
+	python3 - <<-\PY &&
+	import json
+	c = json.load(open("counts.json"))["requests"]
+	# the Deployment: its dry-run and its apply; then the inventory
+	assert c["PATCH /apis/apps/v1/namespaces/shop/deployments/checkout"] == 2, c
+	assert c["PATCH /api/v1/namespaces/default/configmaps/gitops-agent.shop"] == 1, c
+	# the one GET: the inventory, never a resource of the app
+	assert c["GET /api/v1/namespaces/default/configmaps/gitops-agent.shop"] == 1, c
+	PY
+	kc -n shop get deployment checkout -o jsonpath="{.spec.template.spec.containers[0].image}" >v &&
+	test "$(cat v)" = ghcr.io/acme/checkout-service:v3.0.2
+'
+
+# gets_of PATH: how many GETs of PATH the double served since the reset.
+gets_of() {
+	test_kube_admin "$K" GET requests >gets.json &&
+	python3 -c 'import json,sys; print(json.load(open("gets.json"))["requests"].get("GET " + sys.argv[1], 0))' "$1"
+}
+
+test_expect_success KUBE 'an unchanged resource the LIST saw unhealthy is read again until healthy' '
+	kc -n shop patch deployment checkout --subresource=status --type=merge \
+	    -p "{\"status\":{\"observedGeneration\":100,\"replicas\":2,\"updatedReplicas\":0,\"availableReplicas\":0}}" &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n  namespace: shop\n  annotations: {argocd.argoproj.io/sync-wave: \"6\"}\ndata: {k: v}\n" >app/late.yaml &&
+	test_when_finished "rm -f app/late.yaml" &&
+	test_when_finished "kc -n shop patch deployment checkout --subresource=status --type=merge -p {\\\"status\\\":null}" &&
+	requests_reset || return 1
+	gitops_agent -c gitops-agent.yaml sync shop >out 2>err &
+	pid=$!
+	test_when_finished "kill $pid 2>/dev/null; true" &&
+	test_wait_for 600 eval "test \$(gets_of /apis/apps/v1/namespaces/shop/deployments/checkout) -ge 1" &&
+	test_must_fail kc -n shop get configmap late &&
+	kc -n shop patch deployment checkout --subresource=status --type=merge \
+	    -p "{\"status\":{\"updatedReplicas\":2,\"availableReplicas\":2,\"readyReplicas\":2}}" &&
+	wait $pid &&
+	test_grep "1 created, 0 updated" out &&
+	kc -n shop get configmap late -o name
 '
 
 test_expect_success KUBE 'a field removed from Git is removed live' '
@@ -224,7 +271,8 @@ test_expect_success KUBE 'a field another manager owns is kept: no fight with an
 	test "$(cat v)" = 5 &&
 	requests_reset &&
 	gitops_agent -c gitops-agent.yaml sync shop >out &&
-	test "$(counts apply)" = 0
+	test "$(counts apply)" = 0 &&
+	test "$(counts dryrun)" = 0
 '
 
 test_expect_success KUBE 'force_conflicts: false fails naming the other manager' '
@@ -595,6 +643,80 @@ test_expect_success KUBE 'an object read back without a uid is never deleted' '
 	gitops_agent -c gitops-agent.yaml sync shop >out &&
 	test_must_fail kc -n shop get configmap nouid 2>err &&
 	test_grep NotFound err
+'
+
+test_expect_success KUBE 'a first sync of many objects lists what exists once, not a GET each' '
+	printf "apiVersion: v1\nkind: Namespace\nmetadata: {name: many}\n" >many-ns.yaml &&
+	kc apply --server-side -f many-ns.yaml &&
+	mkdir -p many &&
+	for i in $(seq 10 29)
+	do
+		printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m-$i, namespace: many}\ndata: {k: v$i}\n" >many/m-$i.yaml ||
+		return 1
+	done &&
+	kc apply -f many/m-13.yaml &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m-15, namespace: many, labels: {applyset.kubernetes.io/part-of: applyset-other-v1}}\ndata: {k: other}\n" >other.yaml &&
+	kc apply --server-side -f other.yaml &&
+	sed "s/name: shop/name: many/; s/path: app/path: many/; s/namespace: shop/namespace: many/" \
+	    gitops-agent.yaml >many.yaml &&
+	requests_reset &&
+	test_must_fail gitops_agent -c many.yaml sync many >out 2>err &&
+	cat out err >all &&
+	test_grep "ConfigMap/many/m-15.*another ApplySet" all &&
+	test "$(counts get)" = 1 &&
+	test_must_fail kc -n many get configmap m-10 &&
+	rm many/m-15.yaml &&
+	requests_reset &&
+	gitops_agent -c many.yaml sync many >out &&
+	test_grep "18 created, 1 updated" out &&
+	test "$(counts get)" = 1 &&
+	test "$(counts list)" = 2 &&
+	kc -n many get configmap m-13 -o yaml >after &&
+	! grep last-applied-configuration after &&
+	kc -n many get configmap m-29 -o jsonpath="{.data.k}" >v &&
+	test "$(cat v)" = v29
+'
+
+test_expect_success KUBE 'two versions of one kind in a namespace: one LIST, no dry-run when nothing changed' '
+	mkdir -p multi &&
+	cat >multi/crd.yaml <<-EOF &&
+	apiVersion: apiextensions.k8s.io/v1
+	kind: CustomResourceDefinition
+	metadata:
+	  name: gadgets.acme.example
+	spec:
+	  group: acme.example
+	  scope: Namespaced
+	  names: {plural: gadgets, singular: gadget, kind: Gadget}
+	  versions:
+	  - name: v1
+	    served: true
+	    storage: true
+	    schema:
+	      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+	  - name: v2
+	    served: true
+	    storage: false
+	    schema:
+	      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+	EOF
+	printf "apiVersion: acme.example/v1\nkind: Gadget\nmetadata: {name: g1, namespace: many}\nspec: {size: 1}\n" >multi/g1.yaml &&
+	printf "apiVersion: acme.example/v2\nkind: Gadget\nmetadata: {name: g2, namespace: many}\nspec: {size: 2}\n" >multi/g2.yaml &&
+	sed "s/name: shop/name: multi/; s/path: app/path: multi/; s/namespace: shop/namespace: many/" \
+	    gitops-agent.yaml >multi.yaml &&
+	gitops_agent -c multi.yaml sync multi >out &&
+	test_grep "3 created" out &&
+	requests_reset &&
+	gitops_agent -c multi.yaml sync multi >out &&
+	test_grep "3 unchanged" out &&
+	test "$(counts dryrun)" = 0 &&
+	test "$(counts apply)" = 0 &&
+	python3 - <<-\PY
+	import json
+	c = json.load(open("counts.json"))["requests"]
+	lists = [k for k in c if k.startswith("GET /apis/acme.example/") and k.endswith("/namespaces/many/gadgets")]
+	assert sum(c[k] for k in lists) == 1, c
+	PY
 '
 
 test_done

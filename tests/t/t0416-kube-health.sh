@@ -134,4 +134,51 @@ test_expect_success KUBE 'health_rules: the custom resource healthy by its condi
 	gitops_agent -c gitops-agent.yaml sync web
 '
 
+write_hook() { # [POLICY]
+	cat >app/migrate.yaml <<-EOF
+	apiVersion: batch/v1
+	kind: Job
+	metadata:
+	  name: migrate
+	  annotations:
+	    argocd.argoproj.io/hook: PreSync
+	    ${1:+argocd.argoproj.io/hook-delete-policy: $1}
+	spec:
+	  template:
+	    spec:
+	      restartPolicy: Never
+	      containers:
+	      - name: migrate
+	        image: ghcr.io/acme/migrate:v1
+	EOF
+}
+
+job_uid() {
+	kc -n shop get job migrate -o jsonpath="{.metadata.uid}"
+}
+
+test_expect_success KUBE 'a hook Job runs in every sync that changes something, created anew' '
+	write_hook &&
+	sed -i "s/size: 3/size: 4/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web >out &&
+	test_grep "Job.batch/shop/migrate" out &&
+	job_uid >uid1 && test -s uid1 &&
+	gitops_agent -c gitops-agent.yaml sync web >out &&
+	test "$(job_uid)" = "$(cat uid1)" &&
+	sed -i "s/size: 4/size: 5/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web >out &&
+	job_uid >uid2 && test -s uid2 &&
+	test "$(cat uid1)" != "$(cat uid2)"
+'
+
+test_expect_success KUBE 'HookSucceeded: the hook Job is deleted once its wave is healthy' '
+	write_hook HookSucceeded &&
+	sed -i "s/size: 5/size: 6/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web >out &&
+	test_must_fail kc -n shop get job migrate 2>err &&
+	test_grep NotFound err &&
+	gitops_agent -c gitops-agent.yaml sync web >out &&
+	test_must_fail kc -n shop get job migrate
+'
+
 test_done

@@ -329,6 +329,41 @@ test_config_parse_health_rules(void **state)
 	    NAME ":5:5: missing required key 'kind'");
 }
 
+/*
+ * A cluster target's lock is per app, and the same however the
+ * kubeconfig's path is spelled (the CLI and the daemon may name the
+ * configuration differently).
+ */
+static void
+test_target_lock_key_per_app_and_real_kubeconfig_path(void **state)
+{
+	struct config_target	 a = { .type = TARGET_KUBERNETES };
+	struct config_target	 b = { .type = TARGET_KUBERNETES };
+	char			*dir = unit_mkdtemp(), *ka, *kb;
+
+	(void)state;
+	unit_write(dir, "conf/kc", "apiVersion: v1\n");
+	unit_write(dir, "other/x", "\n");
+	a.kubeconfig = path_join(dir, "conf/kc");
+	b.kubeconfig = path_join(dir, "other/../conf/./kc");
+	a.namespace = b.namespace = (char *)"shop";
+	ka = target_lock_key(&a, "web");
+	kb = target_lock_key(&b, "web");
+	assert_string_equal(ka, kb);
+	/* The temporary folder may itself be behind a link: its end. */
+	assert_non_null(strstr(ka, "/conf/kc::shop:web"));
+	assert_null(strstr(ka, "other"));
+	free(kb);
+	kb = target_lock_key(&a, "api");
+	assert_string_not_equal(ka, kb);
+	free(ka);
+	free(kb);
+	free(a.kubeconfig);
+	free(b.kubeconfig);
+	unit_rmtree(dir);
+	free(dir);
+}
+
 static void
 test_config_parse_relative_paths_resolved_against_file(void **state)
 {
@@ -1205,6 +1240,8 @@ main(void)
 		cmocka_unit_test(test_config_read_secret_from_env),
 		cmocka_unit_test(test_config_parse_kubernetes_target),
 		cmocka_unit_test(test_config_parse_health_rules),
+		cmocka_unit_test(
+		    test_target_lock_key_per_app_and_real_kubeconfig_path),
 		cmocka_unit_test(
 		    test_config_parse_verify_commits_paths_resolved_and_checked),
 	};

@@ -447,9 +447,26 @@ paged_apply_cb(void *arg, size_t i)
 	free(text);
 }
 
+struct list_seen {
+	size_t	n;
+	size_t	kinds;		/* items given their kind */
+};
+
+static void
+list_count_cb(void *arg, struct json *it)
+{
+	struct list_seen	*seen = arg;
+	const char		*kind = json_path_string(it, "kind", NULL);
+
+	seen->n++;
+	if (kind != NULL && strcmp(kind, "ConfigMap") == 0)
+		seen->kinds++;
+}
+
 /*
  * More objects than a page, made by kube_parallel: every page of the
- * selected ones; a second page that fails fails the LIST.
+ * selected ones; a second page that fails fails the LIST, and
+ * kube_list_each has given the objects of the first page only.
  */
 static void
 test_kube_list_pages_and_failed_page(void **state)
@@ -458,6 +475,7 @@ test_kube_list_pages_and_failed_page(void **state)
 	struct paged		 p;
 	struct json		*items;
 	struct kube_counts	 c;
+	struct list_seen	 seen;
 	const struct kube_kind	*cm;
 	char			*cause = NULL;
 
@@ -487,6 +505,23 @@ test_kube_list_pages_and_failed_page(void **state)
 	assert_non_null(strstr(cause, "continue="));
 	assert_non_null(strstr(cause, "410"));
 	free(cause);
+	cause = NULL;
+	/* A page at a time: the first page's objects, then the failure. */
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"GET\",\"path\":"
+	    "\"/api/v1/namespaces/t/configmaps\",\"status\":410,\"skip\":1}",
+	    NULL);
+	seen.n = 0;
+	seen.kinds = 0;
+	assert_int_equal(kube_list_each(p.k, cm, "t", NULL, list_count_cb,
+	    &seen, &cause), -1);
+	assert_int_equal(seen.n, 500);
+	assert_int_equal(seen.kinds, 500);
+	free(cause);
+	cause = NULL;
+	seen.n = 0;
+	assert_int_equal(kube_list_each(p.k, cm, "t", "set in (paged)",
+	    list_count_cb, &seen, &cause), 0);
+	assert_int_equal(seen.n, 1080);
 	kube_close(p.k);
 	unit_kube_stop(&d);
 }

@@ -288,6 +288,34 @@ test_resource_new_hook_skip_sets_flag(void **state)
 	resource_free(r);
 }
 
+/* hook-delete-policy: BeforeHookCreation unless it says otherwise. */
+static void
+test_resource_new_hook_delete_policy(void **state)
+{
+	struct resource	*r;
+
+	r = res_ok(ANN("{\"argocd.argoproj.io/hook\":\"PreSync\"}"), NULL);
+	assert_int_equal(r->hook_delete, HOOK_DELETE_BEFORE_CREATION);
+	resource_free(r);
+	r = res_ok(ANN("{\"argocd.argoproj.io/hook\":\"PreSync\","
+	    "\"argocd.argoproj.io/hook-delete-policy\":"
+	    "\"HookSucceeded, HookFailed\"}"), NULL);
+	assert_int_equal(r->hook_delete, HOOK_DELETE_SUCCEEDED |
+	    HOOK_DELETE_FAILED);
+	resource_free(r);
+	r = res_ok(ANN("{\"gitops-agent.io/hook\":\"Sync\","
+	    "\"gitops-agent.io/hook-delete-policy\":\"HookSucceeded\","
+	    "\"argocd.argoproj.io/hook-delete-policy\":\"HookFailed\"}"),
+	    NULL);
+	assert_int_equal(r->hook_delete, HOOK_DELETE_SUCCEEDED);
+	resource_free(r);
+	res_fails(ANN("{\"argocd.argoproj.io/hook\":\"PreSync\","
+	    "\"argocd.argoproj.io/hook-delete-policy\":\"OnSuccess\"}"),
+	    "f.yaml:3:1: invalid policy 'OnSuccess' in annotation "
+	    "'argocd.argoproj.io/hook-delete-policy': expected "
+	    "BeforeHookCreation, HookSucceeded or HookFailed");
+}
+
 static void
 test_resource_new_bad_hook_fails(void **state)
 {
@@ -1257,6 +1285,7 @@ main(void)
 		cmocka_unit_test(test_resource_new_hook_sets_phase),
 		cmocka_unit_test(test_resource_new_hook_skip_sets_flag),
 		cmocka_unit_test(test_resource_new_bad_hook_fails),
+		cmocka_unit_test(test_resource_new_hook_delete_policy),
 		cmocka_unit_test(test_resource_new_wave_parsed),
 		cmocka_unit_test(test_resource_new_bad_wave_fails),
 		cmocka_unit_test(test_resource_refresh_recomputes_identity),

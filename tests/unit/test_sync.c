@@ -473,17 +473,22 @@ test_sync_run_without_diff_texts_makes_none(void **state)
 	set2 = set_base("v2", 0);
 	t = rec_new();
 	res = run_texts(t, set2, 1, 1, 0, 0);
-	assert_int_equal(res->updated, 1);
-	assert_int_equal(res->nchanges, 1);
+	assert_int_equal(res->updated, 2);	/* c, and the hook re-runs */
+	assert_int_equal(res->nchanges, 2);
 	assert_null(res->changes[0].diff);
+	assert_null(res->changes[1].diff);
 	sync_result_free(res);
 	target_free(t);
 	resource_set_free(set);
 	resource_set_free(set2);
 }
 
+/*
+ * A change applies what changed, and runs the hooks again as Argo CD
+ * does: the PreSync Job is deleted first (BeforeHookCreation).
+ */
 static void
-test_sync_run_changed_resource_updates_only_it(void **state)
+test_sync_run_changed_resource_updates_it_and_reruns_hooks(void **state)
 {
 	struct resource_set	*set = set_base("v1", 0), *set2;
 	struct target		*t = rec_new();
@@ -498,12 +503,16 @@ test_sync_run_changed_resource_updates_only_it(void **state)
 	t = rec_new();
 	res = run(t, set2, 0, 1, 0);
 	assert_int_equal(res->status, SYNC_SUCCEEDED);
-	assert_int_equal(res->updated, 1);
+	assert_int_equal(res->updated, 2);
 	assert_int_equal(res->created, 0);
-	assert_int_equal(res->unchanged, 3);
-	assert_int_equal(rec.log.n, 1);
-	assert_string_equal(rec.log.v[0], "apply ConfigMap/shop/c");
-	assert_int_equal(res->nchanges, 1);
+	assert_int_equal(res->unchanged, 2);
+	assert_int_equal(rec.log.n, 3);
+	assert_string_equal(rec.log.v[0], "remove Job.batch/shop/migrate");
+	assert_string_equal(rec.log.v[1], "apply Job.batch/shop/migrate");
+	assert_string_equal(rec.log.v[2], "apply ConfigMap/shop/c");
+	assert_true(live_exists("shop/Job.batch/migrate.yaml"));
+	assert_int_equal(res->nchanges, 2);
+	assert_string_equal(res->changes[1].id, "Job.batch/shop/migrate");
 	assert_int_equal(res->changes[0].action, DIFF_UPDATE);
 	assert_non_null(res->changes[0].diff);
 	assert_non_null(strstr(res->changes[0].diff, "+  key: v2"));
@@ -537,12 +546,15 @@ test_sync_run_prune_removes_in_reverse_wave_order(void **state)
 	res = run(t, set2, 0, 1, 0);
 	assert_int_equal(res->status, SYNC_SUCCEEDED);
 	assert_int_equal(res->pruned, 3);
-	assert_int_equal(rec.log.n, 3);
-	assert_string_equal(rec.log.v[0], "remove ConfigMap/shop/c");
-	assert_string_equal(rec.log.v[1], "remove ConfigMap/shop/a");
-	assert_string_equal(rec.log.v[2], "remove Namespace/shop");
-	assert_int_equal(res->changes[0].action, DIFF_PRUNE);
-	assert_string_equal(res->changes[0].id, "ConfigMap/shop/c");
+	/* A prune is a change: the hook runs first. */
+	assert_int_equal(rec.log.n, 5);
+	assert_string_equal(rec.log.v[0], "remove Job.batch/shop/migrate");
+	assert_string_equal(rec.log.v[1], "apply Job.batch/shop/migrate");
+	assert_string_equal(rec.log.v[2], "remove ConfigMap/shop/c");
+	assert_string_equal(rec.log.v[3], "remove ConfigMap/shop/a");
+	assert_string_equal(rec.log.v[4], "remove Namespace/shop");
+	assert_int_equal(res->changes[1].action, DIFF_PRUNE);
+	assert_string_equal(res->changes[1].id, "ConfigMap/shop/c");
 	assert_false(live_exists("shop/ConfigMap"));
 	assert_false(live_exists("_cluster"));
 	assert_true(live_exists("shop/Job.batch/migrate.yaml"));
@@ -694,7 +706,7 @@ test_sync_run_dry_run_writes_nothing(void **state)
 	t = rec_new();
 	res = run(t, set2, 1, 1, 0);
 	after = snapshot();
-	assert_int_equal(res->updated, 1);
+	assert_int_equal(res->updated, 2);	/* c and the hook */
 	assert_non_null(strstr(res->changes[0].diff, "-  key: v1"));
 	assert_string_equal(before, after);
 	free(before);
@@ -933,13 +945,98 @@ test_sync_run_unhealthy_unchanged_wave_is_not_after_apply(void **state)
 	assert_int_equal(res->status, SYNC_SUCCEEDED);
 	sync_result_free(res);
 	resource_set_free(set);
-	/* Only wave 5 changes; the PreSync Job, unchanged, never gets ready. */
+	/* Only wave 5 changes (and the hook runs); a, unchanged, never gets
+	 * ready. */
 	set = set_base("v2", 0);
-	res = run_job_never_ready(t, set, 100);
+	rec.health_id = "ConfigMap/shop/a";
+	rec.health = HEALTH_PROGRESSING;
+	res = run(t, set, 0, 1, 100);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_string_equal(res->failed_resource, "ConfigMap/shop/a");
+	assert_int_equal(res->created + res->updated, 1);	/* the hook */
+	assert_false(res->failed_after_apply);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+/* The base set, its hook with this hook-delete-policy. */
+static struct resource_set *
+set_policy(const char *cvalue, const char *policy)
+{
+	struct resource_set	*set;
+	char			*text, *p, *with;
+
+	xasprintf(&text, base_yaml, cvalue);
+	p = strstr(text, "    argocd.argoproj.io/hook: PreSync\n");
+	assert_non_null(p);
+	p += strlen("    argocd.argoproj.io/hook: PreSync\n");
+	xasprintf(&with, "%.*s    argocd.argoproj.io/hook-delete-policy: "
+	    "%s\n%s", (int)(p - text), text, policy, p);
+	set = set_yaml(with);
+	free(with);
+	free(text);
+	return (set);
+}
+
+/*
+ * HookSucceeded: deleted once its wave is healthy; its absence is no
+ * change, so a sync with nothing else to do runs nothing; the next
+ * change creates it again (nothing to delete first).
+ */
+static void
+test_sync_run_hook_succeeded_deleted_and_not_a_change(void **state)
+{
+	struct resource_set	*set = set_policy("v1", "HookSucceeded");
+	struct resource_set	*set2 = set_policy("v2", "HookSucceeded");
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_false(live_exists("shop/Job.batch/migrate.yaml"));
+	/* Created, then deleted once its (PreSync) wave was healthy. */
+	assert_string_equal(rec.log.v[0], "apply Namespace/shop");
+	assert_string_equal(rec.log.v[1], "apply Job.batch/shop/migrate");
+	assert_string_equal(rec.log.v[2], "remove Job.batch/shop/migrate");
+	sync_result_free(res);
+	target_free(t);
+
+	t = rec_new();
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->nchanges, 0);
+	assert_int_equal(rec.log.n, 0);
+	assert_false(live_exists("shop/Job.batch/migrate.yaml"));
+	sync_result_free(res);
+	target_free(t);
+
+	t = rec_new();
+	res = run(t, set2, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_int_equal(res->created, 1);	/* the hook, absent */
+	assert_int_equal(res->updated, 1);	/* c */
+	assert_string_equal(rec.log.v[0], "apply Job.batch/shop/migrate");
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(set2);
+}
+
+/* HookFailed: the hook that failed is deleted, the sync still fails. */
+static void
+test_sync_run_hook_failed_deleted(void **state)
+{
+	struct resource_set	*set = set_policy("v1", "HookFailed");
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	rec.health_id = "Job.batch/shop/migrate";
+	rec.health = HEALTH_DEGRADED;
+	res = run(t, set, 0, 1, 0);
 	assert_int_equal(res->status, SYNC_FAILED);
 	assert_string_equal(res->failed_resource, "Job.batch/shop/migrate");
-	assert_int_equal(res->created + res->updated, 0);
-	assert_false(res->failed_after_apply);
+	assert_false(live_exists("shop/Job.batch/migrate.yaml"));
+	assert_false(live_exists("shop/ConfigMap/c.yaml"));
 	sync_result_free(res);
 	target_free(t);
 	resource_set_free(set);
@@ -1140,7 +1237,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_sync_run_first_sync_creates_in_plan_order),
 		T(test_sync_run_nothing_to_change_writes_nothing),
-		T(test_sync_run_changed_resource_updates_only_it),
+		T(test_sync_run_changed_resource_updates_it_and_reruns_hooks),
 		T(test_sync_run_without_diff_texts_makes_none),
 		T(test_sync_run_prune_removes_in_reverse_wave_order),
 		T(test_sync_run_prune_namespace_goes_after_its_contents),
@@ -1154,6 +1251,8 @@ main(void)
 		T(test_sync_run_wave_timeout_fails_before_sync_timeout),
 		T(test_sync_run_degraded_resource_fails_at_once),
 		T(test_sync_run_unhealthy_unchanged_wave_is_not_after_apply),
+		T(test_sync_run_hook_succeeded_deleted_and_not_a_change),
+		T(test_sync_run_hook_failed_deleted),
 		T(test_sync_state_save_then_load_round_trips),
 		T(test_sync_run_each_wave_made_durable_once),
 		T(test_sync_run_commit_failure_stops_at_its_wave),

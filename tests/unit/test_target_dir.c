@@ -1279,7 +1279,8 @@ test_target_open_directory_from_config(void **state)
 	key = target_key(&ct);
 	assert_string_equal(key, root);
 	free(key);
-	lk = target_lock(&ct, 0, NULL, &cause);
+	assert_int_equal(target_lock("shop", &ct, NULL, 0, NULL, &lk,
+	    &cause), 0);
 	assert_non_null(lk);
 	t = target_open("shop", &ct, NULL, &cause);
 	assert_non_null(t);
