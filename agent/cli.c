@@ -469,7 +469,7 @@ cli_render(struct cli_app *a, const struct cli_opts *o,
 	if (a->target.path == NULL)
 		return (resource_set_default_namespace(*set, "default",
 		    cause));
-	if ((t = target_open(a->name, &a->target, cause)) == NULL)
+	if ((t = target_open(a->name, &a->target, NULL, cause)) == NULL)
 		return (-1);
 	rv = resource_set_default_namespace(*set, t->namespace, cause);
 	target_free(t);

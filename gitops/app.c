@@ -532,7 +532,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 			*run->locked = 1;
 		goto out;
 	}
-	if ((t = target_open(run->name, run->target, cause)) == NULL)
+	if ((t = target_open(run->name, run->target, run->stop, cause)) == NULL)
 		goto out;
 	/* The render leaves it to the target: its namespace for those left. */
 	if (resource_set_default_namespace(set, t->namespace, cause) == -1)
@@ -563,7 +563,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	changes = sync_result_has_changes(dry);
 	sync_result_free(dry);
 	target_free(t);
-	if ((t = target_open(run->name, run->target, cause)) == NULL)
+	if ((t = target_open(run->name, run->target, run->stop, cause)) == NULL)
 		goto out;
 	so.dry_run = 0;
 	if (run->state_dir != NULL && state_load_sync(run->state_dir,

@@ -496,6 +496,11 @@ static const struct opt opts[] = {
 	  .offset = offsetof(struct config_app, target.field_manager),
 	  .def = "gitops-agent",
 	  .desc = "kubernetes: the field manager of server-side apply" },
+	{ .section = SECTION_TARGET, .key = "owner", .type = OPT_STRING,
+	  .offset = offsetof(struct config_app, target.owner),
+	  .desc = "kubernetes: who the app's inventory belongs to, recorded "
+	  "in it; an inventory of another owner is refused (default: the "
+	  "repository's URL or directory, '#', the app's path)" },
 	{ .section = SECTION_TARGET, .key = "force_conflicts",
 	  .type = OPT_BOOL,
 	  .offset = offsetof(struct config_app, target.force_conflicts),
@@ -1368,6 +1373,8 @@ section_free(enum opt_section section, void *base)
 		/* Not options: check_target and config_check set them. */
 		free(((struct config_app *)base)->target.lock_file);
 		((struct config_app *)base)->target.lock_file = NULL;
+		free(((struct config_app *)base)->target.digest_key);
+		((struct config_app *)base)->target.digest_key = NULL;
 		health_rules_free(((struct config_app *)base)->
 		    target.health_rules,
 		    ((struct config_app *)base)->target.nhealth_rules);
@@ -1390,6 +1397,9 @@ config_target_copy(struct config_target *dst, const struct config_target *src)
 	    xstrdup(src->field_manager) : NULL;
 	dst->lock_file = src->lock_file != NULL ? xstrdup(src->lock_file) :
 	    NULL;
+	dst->owner = src->owner != NULL ? xstrdup(src->owner) : NULL;
+	dst->digest_key = src->digest_key != NULL ?
+	    xstrdup(src->digest_key) : NULL;
 	health_rules_copy(&dst->health_rules, &dst->nhealth_rules,
 	    src->health_rules, src->nhealth_rules);
 }
@@ -1403,6 +1413,8 @@ config_target_clear(struct config_target *ct)
 	free(ct->namespace);
 	free(ct->field_manager);
 	free(ct->lock_file);
+	free(ct->owner);
+	free(ct->digest_key);
 	health_rules_free(ct->health_rules, ct->nhealth_rules);
 	memset(ct, 0, sizeof *ct);
 }
@@ -1642,6 +1654,61 @@ check_target(struct config_ctx *ctx, const struct config *cfg,
 	free(ct->lock_file);
 	xasprintf(&ct->lock_file, "%s/locks/kubernetes-%.16s.lock",
 	    cfg->state_dir, hex);
+	free(ct->digest_key);
+	xasprintf(&ct->digest_key, "%s/kube-digest.key", cfg->state_dir);
+}
+
+/*
+ * A URL without what a user may have put before the host (a token in
+ * https://user:TOKEN@host/...): the owner is shown in the cluster.
+ */
+static char *
+owner_url(const char *url)
+{
+	const char	*scheme, *at, *host;
+	char		*s;
+
+	if ((scheme = strstr(url, "://")) == NULL)
+		return (xstrdup(url));
+	host = scheme + 3;
+	at = memchr(host, '@', strcspn(host, "/"));
+	if (at == NULL)
+		return (xstrdup(url));
+	xasprintf(&s, "%.*s%s", (int)(host - url), url, at + 1);
+	return (s);
+}
+
+/*
+ * A kubernetes app's default owner: where its manifests come from (the
+ * repository's URL, or its directory) and the app's path there, so that
+ * two agents or two configurations that give one app name to different
+ * manifests never share an inventory.
+ */
+static void
+check_owner(struct config *cfg, struct config_app *a)
+{
+	const struct config_repository	*r;
+	char				*real = NULL;
+	size_t				 i;
+
+	if (a->target.type != TARGET_KUBERNETES || a->target.owner != NULL ||
+	    a->repository == NULL)
+		return;
+	for (i = 0; i < cfg->nrepositories; i++) {
+		r = &cfg->repositories[i];
+		if (r->name == NULL || strcmp(r->name, a->repository) != 0)
+			continue;
+		/* Two configurations' "directory: ." are not one place. */
+		if (r->url != NULL)
+			real = owner_url(r->url);
+		else if (r->directory != NULL)
+			real = realpath(r->directory, NULL);
+		xasprintf(&a->target.owner, "%s#%s", real != NULL ? real :
+		    r->directory != NULL ? r->directory : r->name,
+		    a->path != NULL ? a->path : "");
+		free(real);
+		return;
+	}
 }
 
 static void
@@ -1690,6 +1757,7 @@ check_apps(struct config_ctx *ctx, struct config *cfg,
 		if (a->repository != NULL)
 			check_reference(ctx, json_get(item, "repository"),
 			    "repository", a->repository, repos);
+		check_owner(cfg, a);
 		deps = json_get(item, "depends_on");
 		if (json_type(deps) != JSON_ARRAY)
 			continue;

@@ -788,6 +788,8 @@ enum target_remove_status {
 	TARGET_GONE,		/* already absent; forgotten */
 	TARGET_KEPT,		/* changed since the agent wrote it: kept, */
 				/* and no longer tracked */
+	TARGET_DEFERRED,	/* cannot be looked at now (its kind is not */
+				/* served): kept, and still tracked */
 };
 /*
  * A target owns its inventory: apply records what it writes, remove
@@ -867,6 +869,11 @@ struct target_ops {
 	void	(*begin)(struct target *);
 	int	(*commit)(struct target *, char **, char **);
 	/*
+	 * Optional: after a failed commit, whether the apply of id in that
+	 * batch took effect (NULL: all did, or none was staged apart).
+	 */
+	int	(*committed)(struct target *, const char *);
+	/*
 	 * Optional: the resources about to be compared, so the target can
 	 * do per-resource work for all of them at once (in parallel).
 	 */
@@ -926,11 +933,11 @@ int		 target_dir_lock(const char *, const char *, const char *,
 void		 target_free(struct target *);
 /*
  * The target of an app as its configuration describes it, whatever its
- * kind: the only place that chooses one. NULL and *cause if it cannot be
- * opened.
+ * kind: the only place that chooses one. Its requests give up when *stop
+ * (NULL: never) becomes non-zero. NULL and *cause if it cannot be opened.
  */
 struct target	*target_open(const char *, const struct config_target *,
-		     char **);
+		     const int *, char **);
 /*
  * Take the lock two syncs of app's target share, between threads and
  * processes (waiting up to wait ms or until *stop); with a state_dir,
@@ -954,7 +961,7 @@ int		 target_lock_file(const char *, const char *, const char *,
  * configuration names, the inventory an ApplySet (target_kube.c).
  */
 struct target	*target_kube_new(const char *, const struct config_target *,
-		     char **);
+		     const int *, char **);
 /*
  * kubectl's ApplySet id of a parent object (name, namespace, kind,
  * group): "applyset-" base64url(sha256("NAME.NS.KIND.GROUP")) "-v1".
@@ -991,6 +998,8 @@ int		 target_prune_check(struct target *, size_t, size_t, size_t,
 		     char **);
 /* Start staging applies; commit makes them visible and durable. */
 void		 target_begin(struct target *);
+/* After a failed target_commit: the apply of id took effect. */
+int		 target_committed(struct target *, const char *);
 int		 target_commit(struct target *, char **, char **);
 
 /* sync.c: diff, then apply wave by wave, then prune */
@@ -1136,6 +1145,10 @@ struct config_target {
 	int		 prune_max_percent; /* of the inventory, per sync */
 	int		 force_prune;	/* --force-prune: no such bound */
 	char		*lock_file;	/* STATE_DIR/locks/...: set by config */
+	/* kubernetes: recorded in the inventory (default: set by config, */
+	/* the repository's URL or directory, '#', the app's path) */
+	char		*owner;
+	char		*digest_key;	/* STATE_DIR/kube-digest.key (config) */
 	/* The top level's health_rules, copied here by config. */
 	struct health_rule *health_rules;
 	size_t		 nhealth_rules;

@@ -59,6 +59,7 @@ struct kube {
 	struct kube_kind_ent	**kinds;
 	size_t			 nkinds;
 	int			 disc_valid;
+	struct strmap		*down;	/* group -> why its discovery failed */
 
 	pthread_mutex_t		 rate_mu;
 	double			 qps;
@@ -101,6 +102,7 @@ kube_open(const struct kube_opts *o, char **cause)
 	k->tokens = k->burst;
 	k->refilled = time_monotonic_ms();
 	k->warned = strmap_new(16);
+	k->down = strmap_new(4);
 	if (pthread_mutex_init(&k->disc_mu, NULL) != 0 ||
 	    pthread_mutex_init(&k->rate_mu, NULL) != 0 ||
 	    pthread_mutex_init(&k->warn_mu, NULL) != 0)
@@ -111,6 +113,25 @@ kube_open(const struct kube_opts *o, char **cause)
 		    "is not checked", "server", kube_auth_server(k->auth),
 		    NULL);
 	return (k);
+}
+
+static void
+kube_down_free_cb(void *v)
+{
+	free(v);
+}
+
+/* Forget which groups failed (before discovery is fetched again). */
+static void
+kube_down_clear(struct kube *k)
+{
+	size_t	 cur = 0;
+	void	*v;
+
+	while (strmap_next(k->down, &cur, NULL, &v))
+		kube_down_free_cb(v);
+	strmap_free(k->down);
+	k->down = strmap_new(4);
 }
 
 static void
@@ -133,6 +154,8 @@ kube_close(struct kube *k)
 	for (i = 0; i < k->nkinds; i++)
 		kube_kind_ent_free(k->kinds[i]);
 	free(k->kinds);
+	kube_down_clear(k);
+	strmap_free(k->down);
 	strmap_free(k->warned);
 	kube_auth_free(k->auth);
 	pthread_mutex_destroy(&k->disc_mu);
@@ -215,6 +238,23 @@ kube_rate_wait(struct kube *k, uint64_t deadline)
 	}
 }
 
+/* Text that may hold a Secret's data, wiped before it is freed. */
+static void
+kube_wipe(char *s)
+{
+	if (s != NULL)
+		explicit_bzero(s, strlen(s));
+}
+
+/* An answer may be a Secret: its body is wiped before it is freed. */
+static void
+kube_response_free(struct http_response *r)
+{
+	if (r->body != NULL)
+		explicit_bzero(r->body, r->len);
+	http_response_free(r);
+}
+
 /* Each distinct Warning header, logged once. */
 static void
 kube_warnings(struct kube *k, const char *path, const char *warnings)
@@ -239,11 +279,40 @@ kube_warnings(struct kube *k, const char *path, const char *warnings)
 	}
 }
 
+/*
+ * A Status cause's type: the API server writes it as "reason" (StatusCause's
+ * Type field has that JSON name); "type" accepted too.
+ */
+static const char *
+kube_cause_type(const struct json *c)
+{
+	const char	*type = json_path_string(c, "reason", NULL);
+
+	return (type != NULL ? type : json_path_string(c, "type", NULL));
+}
+
+/*
+ * A cause that says a field is immutable, in the API server's words:
+ * FieldValueInvalid ("Invalid value: ...: field is immutable") or
+ * FieldValueForbidden ("Forbidden: field is immutable when ...").
+ */
+static int
+kube_cause_immutable(const struct json *c)
+{
+	const char	*type = kube_cause_type(c);
+	const char	*msg = json_path_string(c, "message", NULL);
+
+	return (type != NULL && msg != NULL &&
+	    (strcmp(type, "FieldValueInvalid") == 0 ||
+	    strcmp(type, "FieldValueForbidden") == 0) &&
+	    strstr(msg, "field is immutable") != NULL);
+}
+
 /* A Status cause as text: "field: message", a conflict "message: field". */
 static char *
 kube_cause_text(const struct json *c)
 {
-	const char	*type = json_path_string(c, "type", NULL);
+	const char	*type = kube_cause_type(c);
 	const char	*msg = json_path_string(c, "message", NULL);
 	const char	*field = json_path_string(c, "field", NULL);
 	char		*s;
@@ -273,7 +342,7 @@ kube_decode_error(const struct kube_call *c, const struct http_response *r,
 	const char		*reason = NULL, *msg = NULL, *type;
 	struct buf		 b;
 	char			*text, *shown;
-	int			 conflict = 0, immutable = 0;
+	int			 conflict = 0, immutable = 0, other = 0;
 
 	*why = KUBE_WHY_OTHER;
 	if (r->body != NULL && (st = json_parse(r->body, r->len, NULL)) !=
@@ -299,12 +368,15 @@ kube_decode_error(const struct kube_call *c, const struct http_response *r,
 	}
 	for (e = json_child(json_path(st, "details", "causes", NULL));
 	    e != NULL; e = json_next(e)) {
-		type = json_path_string(e, "type", NULL);
+		type = kube_cause_type(e);
 		if (type != NULL && strcmp(type, "FieldManagerConflict") == 0)
 			conflict = 1;
-		text = kube_cause_text(e);
-		if (strstr(text, "immutable") != NULL)
+		/* Immutable only if every cause is an immutable field. */
+		if (kube_cause_immutable(e))
 			immutable = 1;
+		else
+			other = 1;
+		text = kube_cause_text(e);
 		if (*text != '\0' && (msg == NULL || strstr(msg, text) == NULL))
 			buf_printf(&b, "; %s", text);
 		free(text);
@@ -320,12 +392,20 @@ kube_decode_error(const struct kube_call *c, const struct http_response *r,
 		*why = KUBE_WHY_NOT_FOUND;
 		break;
 	case 409:
-		*why = conflict ? KUBE_WHY_CONFLICT : KUBE_WHY_MODIFIED;
+		if (conflict)
+			*why = KUBE_WHY_CONFLICT;
+		else if (reason != NULL && strcmp(reason, "AlreadyExists") == 0)
+			*why = KUBE_WHY_EXISTS;
+		else if (msg != NULL && strstr(msg,
+		    "Precondition failed: UID in precondition") != NULL)
+			*why = KUBE_WHY_UID_CHANGED;
+		else
+			*why = KUBE_WHY_MODIFIED;
 		break;
 	case 422:
-		if (msg != NULL && strstr(msg, "immutable") != NULL)
-			immutable = 1;
-		*why = immutable ? KUBE_WHY_IMMUTABLE : KUBE_WHY_INVALID;
+		/* A message alone (a webhook's words) never says immutable. */
+		*why = immutable && !other ? KUBE_WHY_IMMUTABLE :
+		    KUBE_WHY_INVALID;
 		break;
 	}
 	json_free(st);
@@ -398,7 +478,7 @@ kube_call(struct kube *k, const struct kube_call *c,
 		if (rc == 0 && resp->status == 401 && !reauthed &&
 		    kube_auth_invalidate(k->auth)) {
 			reauthed = 1;
-			http_response_free(resp);
+			kube_response_free(resp);
 			rc = -1;
 			continue;
 		}
@@ -425,7 +505,7 @@ kube_call(struct kube *k, const struct kube_call *c,
 		log_event(LOG_LEVEL_DEBUG, "kubernetes request retried",
 		    "path", c->path, "status", LOG_INT(resp->status),
 		    "wait_ms", LOG_UINT(wait), NULL);
-		http_response_free(resp);
+		kube_response_free(resp);
 		if (kube_sleep(k, wait) == -1) {
 			xasprintf(&err, "%s %s: stopped: the agent is shutting "
 			    "down", c->method, c->path);
@@ -440,7 +520,7 @@ kube_call(struct kube *k, const struct kube_call *c,
 	}
 	*cause = err;
 	if (*why != KUBE_WHY_NOT_FOUND)
-		http_response_free(resp);
+		kube_response_free(resp);
 	return (-1);
 }
 
@@ -479,13 +559,13 @@ kube_get_json(struct kube *k, enum kube_verb verb, const char *path,
 	if (kube_call(k, &c, &r, &why, cause) == -1) {
 		if (why != KUBE_WHY_NOT_FOUND)
 			return (-1);
-		http_response_free(&r);
+		kube_response_free(&r);
 		free(*cause);
 		*cause = NULL;
 		return (1);
 	}
 	rc = kube_body(&c, &r, out, cause);
-	http_response_free(&r);
+	kube_response_free(&r);
 	return (rc);
 }
 
@@ -568,24 +648,43 @@ kube_disc_resources(struct kube *k, const char *group, const char *version,
 		    json_is_true(json_get(r, "namespaced")), preferred);
 }
 
-/* The legacy discovery: /api/v1, /apis, then each /apis/G/V. */
+/*
+ * GET a document discovery cannot do without: a 404 is an error too (a
+ * server that answers 404 for /apis does not serve "no groups").
+ */
+static int
+kube_disc_get(struct kube *k, const char *path, const char *accept,
+    struct json **out, char **cause)
+{
+	int	r;
+
+	if ((r = kube_get_json(k, KUBE_VERB_DISCOVERY, path, accept, out,
+	    cause)) == 1)
+		xasprintf(cause, "discovery: GET %s: 404: the API server "
+		    "does not serve it", path);
+	return (r == 0 ? 0 : -1);
+}
+
+/*
+ * The legacy discovery: /api/v1, /apis, then each /apis/G/V. A group
+ * whose document fails is remembered as down (its kinds fail to look
+ * up), not taken as serving nothing, and the other groups still work.
+ */
 static int
 kube_disc_legacy(struct kube *k, char **cause)
 {
 	struct json		*groups = NULL, *list = NULL;
 	const struct json	*g, *v;
 	const char		*name, *gv, *ver, *pref;
-	char			*path;
+	char			*path, *err = NULL;
 	int			 rc = -1, r;
 
-	if (kube_get_json(k, KUBE_VERB_DISCOVERY, "/api/v1", NULL, &list,
-	    cause) == -1)
+	if (kube_disc_get(k, "/api/v1", NULL, &list, cause) == -1)
 		goto fail;
 	kube_disc_resources(k, "", "v1", list, 1);
 	json_free(list);
 	list = NULL;
-	if (kube_get_json(k, KUBE_VERB_DISCOVERY, "/apis", NULL, &groups,
-	    cause) == -1)
+	if (kube_disc_get(k, "/apis", NULL, &groups, cause) == -1)
 		goto fail;
 	for (g = json_child(json_get(groups, "groups")); g != NULL;
 	    g = json_next(g)) {
@@ -598,11 +697,19 @@ kube_disc_legacy(struct kube *k, char **cause)
 			if (name == NULL || gv == NULL || ver == NULL)
 				continue;
 			xasprintf(&path, "/apis/%s", gv);
-			r = kube_get_json(k, KUBE_VERB_DISCOVERY, path, NULL,
-			    &list, cause);
+			r = kube_disc_get(k, path, NULL, &list, &err);
 			free(path);
-			if (r == -1)
-				goto fail;
+			if (r == -1) {
+				log_event(LOG_LEVEL_WARN, "discovery of an API "
+				    "group failed", "server", kube_server(k),
+				    "group", name, "error", err, NULL);
+				if (strmap_get(k->down, name) == NULL)
+					strmap_put(k->down, name, err);
+				else
+					free(err);
+				err = NULL;
+				continue;
+			}
 			kube_disc_resources(k, name, ver, list, pref != NULL &&
 			    strcmp(pref, ver) == 0);
 			json_free(list);
@@ -627,10 +734,10 @@ kube_disc_fetch(struct kube *k, char **cause)
 
 	for (i = 0; i < k->nkinds; i++)
 		k->kinds[i]->served = 0;
-	if (kube_get_json(k, KUBE_VERB_DISCOVERY, "/api",
-	    KUBE_ACCEPT_DISCOVERY, &core, cause) == -1 ||
-	    kube_get_json(k, KUBE_VERB_DISCOVERY, "/apis",
-	    KUBE_ACCEPT_DISCOVERY, &apis, cause) == -1)
+	kube_down_clear(k);
+	if (kube_disc_get(k, "/api", KUBE_ACCEPT_DISCOVERY, &core,
+	    cause) == -1 || kube_disc_get(k, "/apis", KUBE_ACCEPT_DISCOVERY,
+	    &apis, cause) == -1)
 		goto fail;
 	kc = json_path_string(core, "kind", NULL);
 	ka = json_path_string(apis, "kind", NULL);
@@ -658,6 +765,7 @@ kube_kind_find(struct kube *k, const char *group, const char *version,
     const char *kind, const struct kube_kind **out, char **cause)
 {
 	struct kube_kind_ent	*e, *found;
+	const char		*down;
 	size_t			 i;
 	int			 fetched = 0, rc = -1;
 
@@ -686,7 +794,13 @@ kube_kind_find(struct kube *k, const char *group, const char *version,
 			break;
 		}
 		if (fetched) {
-			rc = 1;
+			if ((down = strmap_get(k->down, group)) != NULL) {
+				xasprintf(cause, "kind %s of group %s: the "
+				    "discovery of its group failed: %s", kind,
+				    group, down);
+				rc = -1;
+			} else
+				rc = 1;
 			break;
 		}
 		k->disc_valid = 0;
@@ -797,11 +911,15 @@ kube_list_each(struct kube *k, const struct kube_kind *kk, const char *ns,
 	struct buf		 path;
 	struct json		*page = NULL, *it;
 	const struct json	*list;
+	struct strmap		*seen;
 	const char		*cont = NULL;
 	char			*e, *av;
-	size_t			 base;
+	uint64_t		 deadline;
+	size_t			 base, pages = 0;
 	int			 rc = -1, r;
 
+	deadline = time_monotonic_ms() + k->timeout_ms * KUBE_LIST_TIMEOUTS;
+	seen = strmap_new(8);
 	buf_init(&path);
 	kube_path(&path, kk, ns, NULL);
 	buf_printf(&path, "?limit=%d", KUBE_PAGE);
@@ -825,6 +943,14 @@ kube_list_each(struct kube *k, const struct kube_kind *kk, const char *ns,
 		buf_addc(&path, '\0');
 		json_free(page);
 		page = NULL;
+		if (pages++ == KUBE_LIST_MAX_PAGES ||
+		    time_monotonic_ms() >= deadline) {
+			xasprintf(cause, "LIST %s: cut short after %zu pages "
+			    "(at most %d, within %llu ms)", path.data,
+			    pages - 1, KUBE_LIST_MAX_PAGES, (unsigned long long)
+			    (k->timeout_ms * KUBE_LIST_TIMEOUTS));
+			goto fail;
+		}
 		if ((r = kube_get_json(k, KUBE_VERB_LIST, path.data, NULL,
 		    &page, cause)) != 0) {
 			if (r == 1)
@@ -850,9 +976,18 @@ kube_list_each(struct kube *k, const struct kube_kind *kk, const char *ns,
 		cont = json_path_string(page, "metadata", "continue", NULL);
 		if (cont == NULL || *cont == '\0')
 			break;
+		/* A server that hands a token back again would loop. */
+		if (strmap_get(seen, cont) != NULL) {
+			xasprintf(cause, "LIST %s: the server gave the same "
+			    "continue token again: a list that never ends",
+			    path.data);
+			goto fail;
+		}
+		strmap_put(seen, cont, k);
 	}
 	rc = 0;
 fail:
+	strmap_free(seen);
 	json_free(page);
 	free(av);
 	buf_free(&path);
@@ -933,14 +1068,14 @@ kube_patch_call(struct kube *k, const struct kube_kind *kk, const char *ns,
 	c.bodylen = strlen(body);
 	if (kube_call(k, &c, &r, &w, cause) == -1) {
 		if (w == KUBE_WHY_NOT_FOUND)
-			http_response_free(&r);
+			kube_response_free(&r);
 		goto fail;
 	}
 	if (result != NULL && kube_body(&c, &r, result, cause) == -1) {
-		http_response_free(&r);
+		kube_response_free(&r);
 		goto fail;
 	}
-	http_response_free(&r);
+	kube_response_free(&r);
 	rc = 0;
 fail:
 	if (why != NULL)
@@ -971,6 +1106,7 @@ kube_apply(struct kube *k, const struct kube_kind *kk, const struct json *obj,
 	    json_path_string(obj, "metadata", "namespace", NULL),
 	    json_path_string(obj, "metadata", "name", NULL), &q,
 	    "application/apply-patch+yaml", body, result, why, cause);
+	kube_wipe(body);
 	free(body);
 	buf_free(&q);
 	return (rc);
@@ -999,7 +1135,8 @@ kube_json_patch(struct kube *k, const struct kube_kind *kk, const char *ns,
 
 int
 kube_delete(struct kube *k, const struct kube_kind *kk, const char *ns,
-    const char *name, const char *uid, enum kube_why *why, char **cause)
+    const char *name, const char *uid, int flags, enum kube_why *why,
+    char **cause)
 {
 	struct kube_call	 c;
 	struct http_response	 r;
@@ -1009,23 +1146,28 @@ kube_delete(struct kube *k, const struct kube_kind *kk, const char *ns,
 	char			*body;
 	int			 rc = -1;
 
-	if (kube_where(kk, ns, name, cause) == -1) {
-		if (why != NULL)
-			*why = w;
+	if (why != NULL)
+		*why = w;
+	if (kube_where(kk, ns, name, cause) == -1)
+		return (-1);
+	/* Without a uid a DELETE could remove another object by that name. */
+	if (uid == NULL || *uid == '\0') {
+		xasprintf(cause, "%s %s: no uid to delete it by: not deleted",
+		    kk->kind, name);
 		return (-1);
 	}
 	buf_init(&path);
 	kube_path(&path, kk, ns, name);
+	if (flags & KUBE_DRY_RUN)
+		buf_adds(&path, "?dryRun=All");
 	buf_addc(&path, '\0');
 	opts = json_new_object();
 	json_set(opts, "kind", json_new_string("DeleteOptions"));
 	json_set(opts, "apiVersion", json_new_string("v1"));
 	json_set(opts, "propagationPolicy", json_new_string("Background"));
-	if (uid != NULL) {
-		pre = json_new_object();
-		json_set(pre, "uid", json_new_string(uid));
-		json_set(opts, "preconditions", pre);
-	}
+	pre = json_new_object();
+	json_set(pre, "uid", json_new_string(uid));
+	json_set(opts, "preconditions", pre);
 	body = json_print(opts, 0);
 	json_free(opts);
 	memset(&c, 0, sizeof c);
@@ -1042,9 +1184,61 @@ kube_delete(struct kube *k, const struct kube_kind *kk, const char *ns,
 		*cause = NULL;
 		rc = 0;
 	}
-	http_response_free(&r);
+	kube_response_free(&r);
 	if (why != NULL)
 		*why = w;
+	free(body);
+	buf_free(&path);
+	return (rc);
+}
+
+int
+kube_create_dry_run(struct kube *k, const struct kube_kind *kk,
+    const struct json *obj, const char *mgr, enum kube_why *why,
+    char **cause)
+{
+	struct kube_call	 c;
+	struct http_response	 r;
+	struct buf		 path;
+	enum kube_why		 w = KUBE_WHY_OTHER;
+	const char		*ns, *name;
+	char			*body, *e;
+	int			 rc = -1;
+
+	ns = json_path_string(obj, "metadata", "namespace", NULL);
+	name = json_path_string(obj, "metadata", "name", NULL);
+	if (kube_where(kk, ns, name, cause) == -1) {
+		if (why != NULL)
+			*why = w;
+		return (-1);
+	}
+	buf_init(&path);
+	kube_path(&path, kk, ns, NULL);
+	e = http_query_escape(mgr);
+	buf_printf(&path, "?dryRun=All&fieldValidation=Strict&"
+	    "fieldManager=%s", e);
+	free(e);
+	buf_addc(&path, '\0');
+	body = kube_apply_body(obj);
+	memset(&c, 0, sizeof c);
+	c.verb = KUBE_VERB_APPLY;
+	c.method = "POST";
+	c.path = path.data;
+	c.type = "application/json";
+	c.body = body;
+	c.bodylen = strlen(body);
+	if (kube_call(k, &c, &r, &w, cause) == 0)
+		rc = 0;
+	else if (w == KUBE_WHY_EXISTS) {
+		/* Validated and admitted: only its name is taken. */
+		free(*cause);
+		*cause = NULL;
+		rc = 0;
+	}
+	kube_response_free(&r);
+	if (why != NULL)
+		*why = w;
+	kube_wipe(body);
 	free(body);
 	buf_free(&path);
 	return (rc);

@@ -89,7 +89,10 @@ struct kube_kind {
  * kind in the server's preferred version (kube_kind_by_group). Discovery
  * (aggregated, the legacy one as fallback) is cached and fetched again
  * once when the kind is not in it. 0 and *k (valid until kube_close), 1
- * when the server does not serve it, -1 and *cause.
+ * when the server does not serve it, -1 and *cause. A discovery that
+ * failed is -1, never "not served": /api, /apis or /api/v1 answering 404
+ * fails every lookup; a group whose legacy document failed fails the
+ * lookups of that group only.
  */
 int		 kube_kind_lookup(struct kube *, const char *, const char *,
 		     const struct kube_kind **, char **);
@@ -103,8 +106,13 @@ enum kube_why {
 	KUBE_WHY_OTHER,
 	KUBE_WHY_NOT_FOUND,	/* 404 */
 	KUBE_WHY_CONFLICT,	/* 409 with field manager conflicts */
-	KUBE_WHY_MODIFIED,	/* 409 otherwise (a precondition failed) */
-	KUBE_WHY_IMMUTABLE,	/* 422 naming an immutable field */
+	KUBE_WHY_MODIFIED,	/* 409 otherwise ("the object has been */
+				/* modified", a resourceVersion) */
+	KUBE_WHY_UID_CHANGED,	/* 409: the uid precondition failed */
+	KUBE_WHY_EXISTS,	/* 409 AlreadyExists (a create) */
+	KUBE_WHY_IMMUTABLE,	/* 422 whose every cause is an immutable */
+				/* field (FieldValueInvalid/Forbidden, */
+				/* "field is immutable") */
 	KUBE_WHY_INVALID,	/* 422 otherwise */
 	KUBE_WHY_FORBIDDEN,	/* 403 */
 	KUBE_WHY_UNAUTHORIZED,	/* 401, after one refresh */
@@ -125,8 +133,12 @@ int		 kube_get(struct kube *, const struct kube_kind *,
  * Every page of a LIST of kind in namespace ns ("" or NULL: all of them,
  * or cluster-scoped) matching labelSelector sel (NULL: all). *items is a
  * JSON array of the objects; a failure on any page, or a list cut short,
- * is -1, never a shorter list.
+ * is -1, never a shorter list. Bounded: all pages within
+ * KUBE_LIST_TIMEOUTS request timeouts, at most KUBE_LIST_MAX_PAGES pages,
+ * and a continue token the server gave before fails it.
  */
+#define KUBE_LIST_TIMEOUTS	4
+#define KUBE_LIST_MAX_PAGES	2000
 int		 kube_list(struct kube *, const struct kube_kind *,
 		     const char *, const char *, struct json **, char **);
 /*
@@ -159,12 +171,22 @@ int		 kube_json_patch(struct kube *, const struct kube_kind *,
 		     const char *, struct json **, enum kube_why *,
 		     char **);
 /*
- * DELETE with propagationPolicy Background and, when uid is not NULL,
- * preconditions.uid. A 404 is success with *why KUBE_WHY_NOT_FOUND.
+ * DELETE with propagationPolicy Background and preconditions.uid (a uid
+ * is required: -1 without one, nothing sent); flags KUBE_DRY_RUN only. A
+ * 404 is success with *why KUBE_WHY_NOT_FOUND.
  */
 int		 kube_delete(struct kube *, const struct kube_kind *,
-		     const char *, const char *, const char *,
+		     const char *, const char *, const char *, int,
 		     enum kube_why *, char **);
+/*
+ * A create (POST) of obj as mgr with dryRun=All and fieldValidation=
+ * Strict: whether the server would accept obj as a new object. While an
+ * object of that name exists the server validates and admits obj, then
+ * answers 409 AlreadyExists: that is 0 too, *why KUBE_WHY_EXISTS.
+ */
+int		 kube_create_dry_run(struct kube *, const struct kube_kind *,
+		     const struct json *, const char *, enum kube_why *,
+		     char **);
 /*
  * fn(arg, i) for each i below n, on up to par threads at once (the
  * caller's among them); returns when all are done.

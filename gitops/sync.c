@@ -324,6 +324,30 @@ sync_run_syncfail(struct target *t, const struct plan *plan,
 }
 
 /*
+ * A failed commit: the applies of the wave's first n items that did not
+ * take effect are not counted as created or updated.
+ */
+static void
+sync_uncount(struct target *t, struct sync_result *res,
+    struct sync_wave_result *w, const struct sync_item *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].error != NULL || v[i].action == DIFF_UNCHANGED ||
+		    v[i].r->skip || target_committed(t, v[i].r->id))
+			continue;
+		w->applied--;
+		if (v[i].action == DIFF_CREATE)
+			res->created--;
+		else
+			res->updated--;
+		if (v[i].r->is_hook)
+			res->hooks_run--;
+	}
+}
+
+/*
  * This sync changes something: every hook runs. One that exists is
  * applied again, deleted first unless its policy says otherwise; its
  * step then counts as changed (last: the last step with a change).
@@ -667,6 +691,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 		if (target_commit(t, &fid, &err) == -1) {
 			sync_fail(res, w, fid, err);
 			failed = 1;
+			sync_uncount(t, res, w, &items[base], j);
 		}
 		free(fid);
 		if (failed)

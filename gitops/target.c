@@ -33,7 +33,8 @@ health_status_name(enum health_status h)
 }
 
 struct target *
-target_open(const char *app, const struct config_target *ct, char **cause)
+target_open(const char *app, const struct config_target *ct,
+    const int *stop, char **cause)
 {
 	switch (ct->type) {
 	case TARGET_DIRECTORY:
@@ -41,7 +42,7 @@ target_open(const char *app, const struct config_target *ct, char **cause)
 			break;
 		return (target_dir_new(app, ct->path));
 	case TARGET_KUBERNETES:
-		return (target_kube_new(app, ct, cause));
+		return (target_kube_new(app, ct, stop, cause));
 	}
 	xasprintf(cause, "app '%s': its target names no directory", app);
 	return (NULL);
@@ -299,6 +300,14 @@ target_commit(struct target *t, char **id, char **cause)
 	if (t->ops->commit == NULL)
 		return (0);
 	return (t->ops->commit(t, id, cause));
+}
+
+int
+target_committed(struct target *t, const char *id)
+{
+	if (t->ops->committed == NULL)
+		return (1);
+	return (t->ops->committed(t, id));
 }
 
 char *

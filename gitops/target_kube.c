@@ -41,6 +41,10 @@
 #define KT_ANN_OPTIONS		"gitops-agent.io/sync-options"
 #define KT_ANN_ARGO_OPTIONS	"argocd.argoproj.io/sync-options"
 #define KT_ANN_LAST_APPLIED	"kubectl.kubernetes.io/last-applied-configuration"
+#define KT_ANN_OWNER		"gitops-agent.io/owner"
+#define KT_ANN_MANAGERS		"gitops-agent.io/field-managers"
+#define KT_MAX_MANAGERS		8	/* recorded in the parent */
+#define KT_DIGEST_KEY_LEN	32
 #define KT_TOOLING_NAME		"gitops-agent"
 #define KT_TOOLING		KT_TOOLING_NAME "/" GITOPS_VERSION
 #define KT_INVENTORY_KEY	"inventory"
@@ -106,6 +110,13 @@ struct kube_target {
 	char			*parent;	/* the parent ConfigMap's name */
 	char			*parent_ns;	/* and namespace: the agent's */
 	char			*set_id;
+	char			*owner;		/* recorded in the parent */
+	struct strv		 managers;	/* ours: manager, then the */
+						/* parent's recorded ones */
+	unsigned char		 key[KT_DIGEST_KEY_LEN];
+	int			 keyed;		/* digests are HMACs by key */
+	struct strmap		*render_ns;	/* Namespaces of the render */
+	int			 manager_recorded; /* in the parent already */
 	const struct kube_kind	*configmap;
 	pthread_mutex_t		 mu;	/* inv, dirty and fresh */
 	struct strmap		*inv;	/* id -> struct kt_entry */
@@ -117,6 +128,7 @@ struct kube_target {
 	struct health_rule	*rules;	/* health_rules, a copy */
 	size_t			 nrules;
 	int			 batching;
+	struct strmap		*unapplied;	/* of the last commit */
 	struct resource		**staged;
 	size_t			 nstaged;
 	size_t			 capstaged;
@@ -139,6 +151,7 @@ static int	kt_prepare(struct target *, struct resource *const *, size_t,
 static int	kt_inventory_save(struct target *, char **);
 static void	kt_begin(struct target *);
 static int	kt_commit(struct target *, char **, char **);
+static int	kt_committed(struct target *, const char *);
 static void	kt_warm(struct target *, struct resource *const *, size_t);
 static void	kt_free(struct target *);
 static int	kt_prune_check(struct target *, size_t, size_t, size_t,
@@ -159,6 +172,7 @@ static const struct target_ops kt_ops = {
 	.inventory_save = kt_inventory_save,
 	.begin = kt_begin,
 	.commit = kt_commit,
+	.committed = kt_committed,
 	.warm = kt_warm,
 	.free = kt_free,
 	.prune_check = kt_prune_check,
@@ -406,15 +420,94 @@ kt_send(struct kube_target *kt, struct target *t, const struct resource *r,
 	return (obj);
 }
 
+/*
+ * The digest of what an apply sends, kept in the inventory (which anyone
+ * who reads ConfigMaps sees): an HMAC by the agent's key in state_dir, so
+ * it tells nothing of a Secret's data. Without a key, Secrets get none ("",
+ * compared by a dry-run each time) and the rest a plain SHA-256.
+ */
 static void
-kt_digest(const struct json *obj, char out[65])
+kt_digest(struct kube_target *kt, const struct json *obj, char out[65])
 {
-	char	*text;
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 md[32];
+	const char		*kind, *av;
+	char			*text;
+	size_t			 i;
 
+	kind = json_path_string(obj, "kind", NULL);
+	av = json_path_string(obj, "apiVersion", NULL);
+	if (!kt->keyed && kind != NULL && strcmp(kind, "Secret") == 0 &&
+	    av != NULL && strcmp(av, "v1") == 0) {
+		*out = '\0';
+		return;
+	}
 	text = json_print(obj, 0);
-	sha256_hex(text, strlen(text), out);
-	out[KT_DIGEST_LEN] = '\0';	/* to detect a change, not to sign */
+	if (kt->keyed)
+		hmac_sha256(kt->key, sizeof kt->key, text, strlen(text), md);
+	else
+		sha256(text, strlen(text), md);
+	explicit_bzero(text, strlen(text));
 	free(text);
+	for (i = 0; i < sizeof md; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[KT_DIGEST_LEN] = '\0';	/* to detect a change, not to sign */
+}
+
+/*
+ * The agent's digest key (hex in a 0600 file of state_dir), made when
+ * missing; without one (no state_dir, a file that cannot be written)
+ * digests are unkeyed.
+ */
+static void
+kt_key_load(struct kube_target *kt, const char *path)
+{
+	unsigned char	 key[KT_DIGEST_KEY_LEN];
+	char		*data = NULL, *err = NULL;
+	char		 hex[2 * KT_DIGEST_KEY_LEN + 2];
+	size_t		 len, i;
+	unsigned int	 byte;
+	int		 tries;
+
+	if (path == NULL)
+		return;
+	for (tries = 0; tries < 2 && !kt->keyed; tries++) {
+		if (file_read(path, 1024, &data, &len, &err) == 0 &&
+		    len >= 2 * KT_DIGEST_KEY_LEN) {
+			for (i = 0; i < KT_DIGEST_KEY_LEN; i++) {
+				if (sscanf(data + 2 * i, "%2x", &byte) != 1)
+					break;
+				kt->key[i] = (unsigned char)byte;
+			}
+			kt->keyed = i == KT_DIGEST_KEY_LEN;
+		}
+		if (data != NULL)
+			explicit_bzero(data, len);
+		free(data);
+		data = NULL;
+		free(err);
+		err = NULL;
+		if (kt->keyed || tries != 0)
+			break;
+		/* None yet: make one, then read back what is on disk. */
+		arc4random_buf(key, sizeof key);
+		for (i = 0; i < sizeof key; i++)
+			snprintf(hex + 2 * i, 3, "%02x", key[i]);
+		hex[2 * KT_DIGEST_KEY_LEN] = '\n';
+		hex[2 * KT_DIGEST_KEY_LEN + 1] = '\0';
+		if (file_write_atomic(path, hex, 2 * KT_DIGEST_KEY_LEN + 1,
+		    0600, &err) == -1) {
+			log_event(LOG_LEVEL_WARN, "cannot write the digest "
+			    "key: Secrets are compared by a dry-run each sync",
+			    "path", path, "error", err, NULL);
+			free(err);
+			err = NULL;
+		}
+		explicit_bzero(hex, sizeof hex);
+		explicit_bzero(key, sizeof key);
+	}
 }
 
 /* A copy of an object without what the server owns, to compare. */
@@ -503,7 +596,13 @@ kt_entry_seen(struct kube_target *kt, const struct resource *r,
 		e->rv = xstrdup(rv);
 		kt->dirty = 1;
 	}
-	if (e->digest == NULL || strcmp(e->digest, digest) != 0) {
+	if (*digest == '\0') {
+		/* None shown (an unkeyed Secret): compared by dry-run. */
+		if (e->digest != NULL)
+			kt->dirty = 1;
+		free(e->digest);
+		e->digest = NULL;
+	} else if (e->digest == NULL || strcmp(e->digest, digest) != 0) {
 		free(e->digest);
 		e->digest = xstrdup(digest);
 		kt->dirty = 1;
@@ -560,6 +659,54 @@ kt_parse(struct kube_target *kt, const char *text)
 	return (first ? -1 : 0);
 }
 
+/*
+ * The field managers the parent records (every one that applied this
+ * set, newest first): ours stays first, the others are accepted by prune
+ * (a renamed field_manager still proves an object is ours).
+ */
+static void
+kt_managers_parse(struct kube_target *kt, const char *list)
+{
+	const char	*p, *e;
+	char		*m;
+	size_t		 i;
+	int		 have;
+
+	for (p = list; p != NULL && *p != '\0'; p = *e != '\0' ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		if (e == p)
+			continue;
+		m = xstrndup(p, (size_t)(e - p));
+		if (strcmp(m, kt->manager) == 0)
+			kt->manager_recorded = 1;
+		for (i = 0, have = 0; i < kt->managers.n; i++)
+			if (strcmp(kt->managers.v[i], m) == 0)
+				have = 1;
+		if (!have && kt->managers.n < KT_MAX_MANAGERS)
+			strv_add(&kt->managers, m);
+		free(m);
+	}
+}
+
+/* One of the set's field managers (ours or a recorded one) has live. */
+static int
+kt_managed(struct kube_target *kt, const struct json *live)
+{
+	const struct json	*m;
+	const char		*s;
+	size_t			 i;
+
+	for (m = json_child(json_path(live, "metadata", "managedFields",
+	    NULL)); m != NULL; m = json_next(m)) {
+		if ((s = json_path_string(m, "manager", NULL)) == NULL)
+			continue;
+		for (i = 0; i < kt->managers.n; i++)
+			if (strcmp(kt->managers.v[i], s) == 0)
+				return (1);
+	}
+	return (0);
+}
+
 /* The parent ConfigMap, read once: the inventory it holds. */
 static int
 kt_load(struct target *t, char **cause)
@@ -568,7 +715,7 @@ kt_load(struct target *t, char **cause)
 	struct json		*parent = NULL;
 	const char		*s;
 	char			*err = NULL;
-	int			 rc = -1;
+	int			 rc = -1, recorded;
 
 	if (kt->loaded)
 		return (0);
@@ -602,6 +749,20 @@ kt_load(struct target *t, char **cause)
 		    s != NULL ? s : "(none)", kt->set_id);
 		goto out;
 	}
+	s = json_path_string(parent, "metadata", "annotations",
+	    KT_ANN_OWNER, NULL);
+	if (s != NULL && strcmp(s, kt->owner) != 0) {
+		xasprintf(cause, "ConfigMap %s/%s, the inventory of app '%s', "
+		    "belongs to another owner ('%s'; this app is '%s'): "
+		    "nothing applied or pruned; give one of the apps another "
+		    "name, or, if this app moved there, set its target.owner "
+		    "to '%s'", kt->parent_ns, kt->parent, t->app, s,
+		    kt->owner, s);
+		goto out;
+	}
+	recorded = s != NULL;
+	kt_managers_parse(kt, json_path_string(parent, "metadata",
+	    "annotations", KT_ANN_MANAGERS, NULL));
 	s = json_path_string(parent, "data", KT_INVENTORY_KEY, NULL);
 	if (s != NULL && kt_parse(kt, s) == -1) {
 		xasprintf(cause, "ConfigMap %s/%s: data.%s is not an inventory "
@@ -609,7 +770,8 @@ kt_load(struct target *t, char **cause)
 		    KT_INVENTORY_KEY);
 		goto out;
 	}
-	kt->dirty = 0;
+	/* A parent an older agent wrote gets our owner and manager. */
+	kt->dirty = !recorded || !kt->manager_recorded;
 	kt->loaded = 1;
 	rc = 0;
 out:
@@ -663,6 +825,22 @@ kt_join(struct strv *sv)
 	return (buf_release(&b));
 }
 
+/* "ours,older,..." in order, for the parent. */
+static char *
+kt_managers_text(struct kube_target *kt)
+{
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b);
+	for (i = 0; i < kt->managers.n; i++) {
+		if (i != 0)
+			buf_addc(&b, ',');
+		buf_adds(&b, kt->managers.v[i]);
+	}
+	return (buf_release(&b));
+}
+
 /* The parent ConfigMap for the inventory as it is now. */
 static struct json *
 kt_parent(struct target *t)
@@ -710,6 +888,10 @@ kt_parent(struct target *t)
 	    json_new_string_owned(kt_join(&kinds)));
 	json_set(kt_member(meta, "annotations"), KT_ANN_NAMESPACES,
 	    json_new_string_owned(kt_join(&nss)));
+	json_set(kt_member(meta, "annotations"), KT_ANN_OWNER,
+	    json_new_string(kt->owner));
+	json_set(kt_member(meta, "annotations"), KT_ANN_MANAGERS,
+	    json_new_string_owned(kt_managers_text(kt)));
 	data = kt_member(cm, "data");
 	json_set(data, KT_INVENTORY_KEY, json_new_string_owned(
 	    buf_release(&inv)));
@@ -1017,6 +1199,61 @@ kt_adopt(struct kube_target *kt, const struct kube_kind *kind,
 }
 
 /*
+ * A lost inventory rebuilt: live carries this set's part-of label, an
+ * identity annotation naming r, and one of our managers, so r becomes a
+ * member again (and is pruned when it leaves Git).
+ */
+static void
+kt_entry_rebuild(struct kube_target *kt, const struct resource *r,
+    const struct json *live)
+{
+	const char	*s;
+
+	s = json_path_string(live, "metadata", "labels", KT_LABEL_PART_OF,
+	    NULL);
+	if (!kt->loaded || s == NULL || strcmp(s, kt->set_id) != 0)
+		return;
+	s = json_path_string(live, "metadata", "annotations", KT_ANN_IDENTITY,
+	    NULL);
+	if (s == NULL || strcmp(s, r->id) != 0 || !kt_managed(kt, live))
+		return;
+	pthread_mutex_lock(&kt->mu);
+	if (kt_entry_get(kt, r->id) == NULL) {
+		kt_entry_add(kt, r->id, r->phase, r->wave);
+		log_event(LOG_LEVEL_INFO, "inventory member found again",
+		    "resource", r->id, NULL);
+	}
+	pthread_mutex_unlock(&kt->mu);
+}
+
+/*
+ * A creation asked of the server too (a dry-run), so that a wave is not
+ * applied before a later one fails; a namespace this render makes may be
+ * missing until its wave.
+ */
+static void
+kt_compare_create(struct kube_target *kt, const struct kube_kind *kind,
+    struct kt_cmp *c)
+{
+	struct json	*result = NULL;
+	enum kube_why	 why;
+	const char	*ns;
+	char		*err = NULL;
+
+	c->action = DIFF_CREATE;
+	if (kube_apply(kt->k, kind, c->send, kt->manager, KUBE_DRY_RUN |
+	    (kt->force ? KUBE_FORCE : 0), &result, &why, &err) == 0) {
+		json_free(result);
+		return;
+	}
+	ns = json_path_string(c->send, "metadata", "namespace", NULL);
+	if (why != KUBE_WHY_NOT_FOUND || !kind->namespaced || ns == NULL ||
+	    kt->render_ns == NULL || strmap_get(kt->render_ns, ns) == NULL)
+		c->error = kt_apply_error(c->r, why, err);
+	free(err);
+}
+
+/*
  * What any comparison of c needs first: its kind, what an apply sends
  * and its digest. -1 (and c->error, c done) when it cannot be compared.
  */
@@ -1036,7 +1273,7 @@ kt_compare_prepare(struct kube_target *kt, struct target *t,
 	}
 	c->kind = rc == 0 ? kind : NULL;
 	c->send = kt_send(kt, t, c->r, c->kind);
-	kt_digest(c->send, c->digest);
+	kt_digest(kt, c->send, c->digest);
 	return (0);
 }
 
@@ -1123,7 +1360,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 		return;
 	}
 	if (c->live == NULL) {
-		c->action = DIFF_CREATE;
+		kt_compare_create(kt, c->kind, c);
 		return;
 	}
 	other = json_path_string(c->live, "metadata", "labels",
@@ -1135,6 +1372,7 @@ kt_compare_one(struct kube_target *kt, struct target *t, struct kt_cmp *c)
 		free(err);
 		return;
 	}
+	kt_entry_rebuild(kt, r, c->live);
 	if (kt_entry_same(kt, r->id, json_path_string(c->live, "metadata",
 	    "resourceVersion", NULL), c->digest, &known)) {
 		kt_compare_unchanged(kt, c, c->live);
@@ -1256,6 +1494,13 @@ kt_warm(struct target *t, struct resource *const *v, size_t n)
 		kt->cmp = strmap_new(n + 1);
 	if (kt->crd_kinds == NULL)
 		kt->crd_kinds = strmap_new(8);
+	if (kt->render_ns == NULL)
+		kt->render_ns = strmap_new(8);
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i]->kind, "Namespace") == 0 &&
+		    *v[i]->group == '\0')
+			strmap_put(kt->render_ns, v[i]->name, kt);
+	}
 	for (i = 0; i < n; i++) {
 		if (strcmp(v[i]->kind, "CustomResourceDefinition") != 0 ||
 		    strcmp(v[i]->group, "apiextensions.k8s.io") != 0)
@@ -1482,29 +1727,47 @@ kt_wait_gone(struct kube_target *kt, const struct kube_kind *kind,
 /*
  * An immutable field changed and the resource opts in to Replace=true:
  * delete the live object (only that one, by uid), wait until it is
- * gone, and apply again.
+ * gone, and apply again. Both halves are dry-run first (the DELETE, and
+ * the object as a new one: validation and admission of a create), so a
+ * replacement the server would refuse deletes nothing.
  */
 static int
 kt_replace(struct kube_target *kt, const struct kube_kind *kind,
     const struct json *send, struct json **result, char **cause)
 {
 	struct json	*live = NULL;
-	const char	*ns, *name;
+	const char	*ns, *name, *uid;
+	char		*err = NULL;
 	int		 rc = -1;
 
 	ns = json_path_string(send, "metadata", "namespace", NULL);
 	name = json_path_string(send, "metadata", "name", NULL);
 	if (kube_get(kt->k, kind, ns, name, &live, cause) == -1)
 		return (-1);
-	if (live != NULL && kube_delete(kt->k, kind, ns, name,
-	    json_path_string(live, "metadata", "uid", NULL), NULL,
-	    cause) == -1)
-		goto out;
+	if (live != NULL) {
+		uid = json_path_string(live, "metadata", "uid", NULL);
+		if (kube_delete(kt->k, kind, ns, name, uid, KUBE_DRY_RUN, NULL,
+		    &err) == -1) {
+			xasprintf(cause, "not replaced: a dry-run of its "
+			    "delete failed: %s", err);
+			goto out;
+		}
+		if (kube_create_dry_run(kt->k, kind, send, kt->manager, NULL,
+		    &err) == -1) {
+			xasprintf(cause, "not replaced: the server would not "
+			    "create it again (a dry-run): %s", err);
+			goto out;
+		}
+		if (kube_delete(kt->k, kind, ns, name, uid, 0, NULL,
+		    cause) == -1)
+			goto out;
+	}
 	if (kt_wait_gone(kt, kind, ns, name, cause) == -1)
 		goto out;
 	rc = kube_apply(kt->k, kind, send, kt->manager, kt->force ?
 	    KUBE_FORCE : 0, result, NULL, cause);
 out:
+	free(err);
 	json_free(live);
 	return (rc);
 }
@@ -1543,7 +1806,7 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 		memcpy(digest, c->digest, sizeof digest);
 	} else {
 		send = kt_send(kt, t, r, kind);
-		kt_digest(send, digest);
+		kt_digest(kt, send, digest);
 	}
 	if (c != NULL && c->r == r && c->live != NULL &&
 	    kt_needs_adopt(c->live) &&
@@ -1608,6 +1871,28 @@ kt_begin(struct target *t)
 
 	kt->batching = 1;
 	kt->nstaged = 0;
+	strmap_free(kt->unapplied);
+	kt->unapplied = strmap_new(8);
+}
+
+/* The staged applies that did not take effect (errors NULL: none did). */
+static void
+kt_unapplied(struct kube_target *kt, struct resource **v, size_t n,
+    char **errors)
+{
+	size_t	i;
+
+	for (i = 0; i < n && kt->unapplied != NULL; i++)
+		if (errors == NULL || errors[i] != NULL)
+			strmap_put(kt->unapplied, v[i]->id, kt);
+}
+
+static int
+kt_committed(struct target *t, const char *id)
+{
+	struct kube_target	*kt = t->arg;
+
+	return (kt->unapplied == NULL || strmap_get(kt->unapplied, id) == NULL);
 }
 
 struct kt_apply_job {
@@ -1624,13 +1909,23 @@ kt_apply_job(void *arg, size_t i)
 	(void)kt_apply_now(j->t, j->v[i], &j->errors[i]);
 }
 
-/* Kinds applied ahead of the rest of their wave, as Flux stages them. */
+/*
+ * Kinds applied ahead of the rest of their wave, as Flux stages them:
+ * Namespaces, CRDs, and cluster-scoped roles and their bindings.
+ */
 static int
 kt_first_stage(const struct resource *r)
 {
-	return (strncmp(r->id, "Namespace/", 10) == 0 ||
-	    strncmp(r->id, "CustomResourceDefinition.apiextensions.k8s.io/",
-	    46) == 0);
+	static const char *const first[] = { "Namespace/",
+	    "CustomResourceDefinition.apiextensions.k8s.io/",
+	    "ClusterRole.rbac.authorization.k8s.io/",
+	    "ClusterRoleBinding.rbac.authorization.k8s.io/" };
+	size_t	i;
+
+	for (i = 0; i < sizeof first / sizeof first[0]; i++)
+		if (strncmp(r->id, first[i], strlen(first[i])) == 0)
+			return (1);
+	return (0);
 }
 
 /*
@@ -1664,6 +1959,7 @@ kt_commit(struct target *t, char **id, char **cause)
 	job.errors = xcalloc(kt->nstaged, sizeof *job.errors);
 	job.v = first;
 	kube_parallel(nfirst, KT_PARALLEL, kt_apply_job, &job);
+	kt_unapplied(kt, first, nfirst, job.errors);
 	for (i = 0; i < nfirst && rc == 0; i++) {
 		if (job.errors[i] != NULL) {
 			*id = xstrdup(first[i]->id);
@@ -1683,10 +1979,13 @@ kt_commit(struct target *t, char **id, char **cause)
 		free(job.errors[i]);
 	if (crds)
 		kube_discovery_invalidate(kt->k);
-	if (rc == 0) {
+	if (rc != 0)
+		kt_unapplied(kt, rest, nrest, NULL);
+	else {
 		memset(job.errors, 0, kt->nstaged * sizeof *job.errors);
 		job.v = rest;
 		kube_parallel(nrest, KT_PARALLEL, kt_apply_job, &job);
+		kt_unapplied(kt, rest, nrest, job.errors);
 		for (i = 0; i < nrest; i++) {
 			if (job.errors[i] != NULL && rc == 0) {
 				*id = xstrdup(rest[i]->id);
@@ -1816,9 +2115,7 @@ kt_guarded_kind(const char *id)
 static const char *
 kt_not_ours(struct kube_target *kt, const char *id, const struct json *live)
 {
-	const struct json	*m;
-	const char		*s;
-	int			 managed = 0;
+	const char	*s;
 
 	s = json_path_string(live, "metadata", "labels", KT_LABEL_PART_OF,
 	    NULL);
@@ -1829,14 +2126,9 @@ kt_not_ours(struct kube_target *kt, const char *id, const struct json *live)
 	if (s == NULL || strcmp(s, id) != 0)
 		return ("its " KT_ANN_IDENTITY " annotation names another "
 		    "object");
-	for (m = json_child(json_path(live, "metadata", "managedFields",
-	    NULL)); m != NULL; m = json_next(m)) {
-		s = json_path_string(m, "manager", NULL);
-		if (s != NULL && strcmp(s, kt->manager) == 0)
-			managed = 1;
-	}
-	if (!managed)
-		return ("the agent's field manager manages none of it");
+	if (!kt_managed(kt, live))
+		return ("none of the agent's field managers (field_manager, or "
+		    "one recorded in the inventory) manages any of it");
 	if (json_count(json_path(live, "metadata", "ownerReferences",
 	    NULL)) != 0)
 		return ("it has an owner");
@@ -1890,9 +2182,14 @@ kt_remove(struct target *t, const char *id, enum target_remove_status *st,
 	if ((rc = kt_id_kind(kt, id, &kind, &ns, &name, cause)) == -1)
 		return (-1);
 	if (rc == 1) {
-		/* Its kind is gone (its CRD was deleted): so is it. */
-		*st = TARGET_GONE;
-		kt_forget(kt, id);
+		/*
+		 * Not served now: a CRD deleted, or an API not there for a
+		 * while. Kept in the inventory, pruned when served again.
+		 */
+		log_event(LOG_LEVEL_WARN, "not pruned: its kind is not served "
+		    "now; kept in the inventory", "app", t->app, "resource", id,
+		    NULL);
+		*st = TARGET_DEFERRED;
 		return (0);
 	}
 	rc = -1;
@@ -1915,8 +2212,9 @@ kt_remove(struct target *t, const char *id, enum target_remove_status *st,
 		goto out;
 	}
 	if (kube_delete(kt->k, kind, ns, name, json_path_string(live,
-	    "metadata", "uid", NULL), &why, &err) == -1) {
-		if (why == KUBE_WHY_MODIFIED) {
+	    "metadata", "uid", NULL), 0, &why, &err) == -1) {
+		/* Any other 409 (or none) keeps it in the inventory. */
+		if (why == KUBE_WHY_UID_CHANGED) {
 			/* Replaced by another object since the GET. */
 			*st = TARGET_KEPT;
 			kt_forget(kt, id);
@@ -1981,6 +2279,11 @@ kt_free(struct target *t)
 	}
 	if (kt->crd_kinds != NULL)
 		strmap_free(kt->crd_kinds);
+	if (kt->render_ns != NULL)
+		strmap_free(kt->render_ns);
+	strmap_free(kt->unapplied);
+	strv_free(&kt->managers);
+	free(kt->owner);
 	kube_close(kt->k);
 	pthread_mutex_destroy(&kt->mu);
 	free(kt->staged);
@@ -1995,7 +2298,7 @@ kt_free(struct target *t)
 
 struct target *
 target_kube_new(const char *app, const struct config_target *ct,
-    char **cause)
+    const int *stop, char **cause)
 {
 	struct kube_target	*kt;
 	struct target		*t;
@@ -2011,6 +2314,7 @@ target_kube_new(const char *app, const struct config_target *ct,
 	ko.qps = ct->qps;
 	ko.burst = ct->burst;
 	ko.timeout_ms = ct->request_timeout_ms;
+	ko.stop = stop;
 	if ((k = kube_open(&ko, &err)) == NULL) {
 		xasprintf(cause, "app '%s': %s", app, err);
 		free(err);
@@ -2020,6 +2324,10 @@ target_kube_new(const char *app, const struct config_target *ct,
 	kt->k = k;
 	kt->manager = xstrdup(ct->field_manager != NULL ? ct->field_manager :
 	    "gitops-agent");
+	strv_add(&kt->managers, kt->manager);
+	/* Without one from the configuration: the app's name only. */
+	kt->owner = xstrdup(ct->owner != NULL ? ct->owner : app);
+	kt_key_load(kt, ct->digest_key);
 	kt->force = ct->force_conflicts;
 	health_rules_copy(&kt->rules, &kt->nrules, ct->health_rules,
 	    ct->nhealth_rules);

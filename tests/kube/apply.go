@@ -124,7 +124,7 @@ func conflictError(t *resType, name string, cs merge.Conflicts) *apiError {
 			who += " using " + t.gv()
 		}
 		causes = append(causes, map[string]interface{}{
-			"type": "FieldManagerConflict", "message": who, "field": c.Path.String()})
+			"reason": "FieldManagerConflict", "message": who, "field": c.Path.String()})
 		msgs = append(msgs, who+": "+c.Path.String())
 	}
 	plural := "conflict"
@@ -723,11 +723,9 @@ func (s *store) create(w http.ResponseWriter, r *http.Request, tg *target, body 
 	named.name = name
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.find(tg.t, tg.ns, name) != nil {
-		e := errorf(http.StatusConflict, "AlreadyExists", "%s %q already exists", groupResource(tg.t), name)
-		e.details = map[string]interface{}{"name": name, "group": tg.t.group, "kind": tg.t.plural}
-		return e
-	}
+	// As the API server: admission (a namespace that exists) and
+	// validation come first, the name taken last, so a dry-run create of
+	// an object that exists answers AlreadyExists only if it is valid.
 	if e := s.namespaceExists(&named); e != nil {
 		return e
 	}
@@ -741,6 +739,11 @@ func (s *store) create(w http.ResponseWriter, r *http.Request, tg *target, body 
 	}
 	newTV, e := s.typed(tg.t, obj)
 	if e != nil {
+		return e
+	}
+	if s.find(tg.t, tg.ns, name) != nil {
+		e := errorf(http.StatusConflict, "AlreadyExists", "%s %q already exists", groupResource(tg.t), name)
+		e.details = map[string]interface{}{"name": name, "group": tg.t.group, "kind": tg.t.plural}
 		return e
 	}
 	key := managerKey(mgr, "Update", "")

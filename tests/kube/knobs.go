@@ -30,6 +30,10 @@ type fault struct {
 	// Skip lets the first Skip matching requests through (a LIST whose
 	// second page fails).
 	Skip int `json:"skip"`
+	// Body, a JSON document, is the whole answer (with Status, 200 when
+	// none): a Status with causes, a page that loops, a document of
+	// another shape.
+	Body json.RawMessage `json:"body"`
 }
 
 type knobs struct {
@@ -102,6 +106,16 @@ func (k *knobs) before(w http.ResponseWriter, r *http.Request, verb string) bool
 	if fail == nil {
 		return false
 	}
+	if len(fail.Body) > 0 {
+		code := fail.Status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		w.Write(fail.Body)
+		return true
+	}
 	reasons := map[int]string{409: "Conflict", 422: "Invalid", 429: "TooManyRequests",
 		500: "InternalError", 503: "ServiceUnavailable", 404: "NotFound", 403: "Forbidden"}
 	reason := reasons[fail.Status]
@@ -158,8 +172,10 @@ func (k *knobs) serveAdmin(w http.ResponseWriter, r *http.Request, s *store) {
 			return
 		}
 		if what == "faults" {
-			if f.Status < 400 || f.Status > 599 {
-				writeStatus(w, http.StatusBadRequest, "BadRequest", "status must be 400 to 599", nil)
+			failure := f.Status >= 400 && f.Status <= 599
+			whole := len(f.Body) > 0 && (f.Status == 0 || f.Status >= 200 && f.Status <= 599)
+			if !failure && !whole {
+				writeStatus(w, http.StatusBadRequest, "BadRequest", "status must be 400 to 599 (200 to 599 with a body)", nil)
 				return
 			}
 			k.faults = append(k.faults, f)

@@ -135,7 +135,8 @@ test_expect_success KUBE 'the conflict is a 409 Status with a FieldManagerConfli
 	    --data-binary @hpa.yaml -w "\n%{http_code}\n" \
 	    "$url/apis/apps/v1/namespaces/default/deployments/web?fieldManager=hpa-controller" >out &&
 	test_grep "^409\$" out &&
-	test_grep "\"type\":\"FieldManagerConflict\"" out &&
+	# StatusCause.Type is "reason" on the wire, as the API server writes it.
+	test_grep "\"reason\":\"FieldManagerConflict\"" out &&
 	test_grep "\"field\":\".spec.replicas\"" out &&
 	test_grep "conflict with \\\\\"kubectl\\\\\"" out
 '

@@ -95,6 +95,27 @@ write_config() { # FORCE_CONFLICTS
 	EOF
 }
 
+write_crd() { # FILE SINGULAR KIND: a CRD of acme.example, any fields
+	cat >"$1" <<-EOF
+	apiVersion: apiextensions.k8s.io/v1
+	kind: CustomResourceDefinition
+	metadata:
+	  name: ${2}s.acme.example
+	spec:
+	  group: acme.example
+	  scope: Namespaced
+	  names: {plural: ${2}s, singular: $2, kind: $3}
+	  versions:
+	  - name: v1
+	    served: true
+	    storage: true
+	    schema:
+	      openAPIV3Schema:
+	        type: object
+	        x-kubernetes-preserve-unknown-fields: true
+	EOF
+}
+
 test_expect_success KUBE 'setup: the double, an app and its configuration' '
 	test_kube_double "$K" &&
 	write_app "replicas: 2" info &&
@@ -274,24 +295,7 @@ test_expect_success KUBE 'force_conflicts: true takes the field' '
 '
 
 test_expect_success KUBE 'a CRD and its custom resource in one sync' '
-	cat >app/crd.yaml <<-EOF &&
-	apiVersion: apiextensions.k8s.io/v1
-	kind: CustomResourceDefinition
-	metadata:
-	  name: widgets.acme.example
-	spec:
-	  group: acme.example
-	  scope: Namespaced
-	  names: {plural: widgets, singular: widget, kind: Widget}
-	  versions:
-	  - name: v1
-	    served: true
-	    storage: true
-	    schema:
-	      openAPIV3Schema:
-	        type: object
-	        x-kubernetes-preserve-unknown-fields: true
-	EOF
+	write_crd app/crd.yaml widget Widget &&
 	cat >app/widget.yaml <<-EOF &&
 	apiVersion: acme.example/v1
 	kind: Widget
@@ -355,10 +359,10 @@ test_expect_success KUBE 'a Namespace is pruned only with its opt-in' '
 '
 
 test_expect_success KUBE 'an empty render prunes nothing unless --force-prune' '
-	mkdir -p empty &&
-	sed -i "s#path: app#path: empty#" gitops-agent.yaml &&
-	test_when_finished "sed -i \"s#path: empty#path: app#\" gitops-agent.yaml" &&
-	echo "# nothing" >empty/README.yaml &&
+	mv app app.saved &&
+	test_when_finished "rm -rf app && mv app.saved app" &&
+	mkdir app &&
+	echo "# nothing" >app/README.yaml &&
 	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
 	cat out err >all &&
 	test_grep "empty" all &&
@@ -366,18 +370,37 @@ test_expect_success KUBE 'an empty render prunes nothing unless --force-prune' '
 	kc -n shop get deployment checkout -o name
 '
 
+# served PATH: how many times the double served "GET PATH" since the
+# counter was reset.
+served() {
+	test_kube_admin "$K" GET requests >counts.json &&
+	python3 -c 'import json,sys; print(json.load(open("counts.json"))["requests"].get("GET " + sys.argv[1], 0))' "$1"
+}
+PARENT=/api/v1/namespaces/default/configmaps/gitops-agent.shop
+
 test_expect_success KUBE 'transient failures are survived: 429, 500, a dropped connection' '
 	test_when_finished "test_kube_admin \"$K\" DELETE faults; test_kube_admin \"$K\" DELETE drops" &&
 	sed -i "s/checkout-service:v3.0.1/checkout-service:v3.0.2/" app/deployment.yaml &&
 	test_kube_admin "$K" POST faults \
 	    "{\"verb\":\"PATCH\",\"path\":\"/apis/apps/v1/namespaces/shop/deployments/checkout\",\"status\":429,\"retryAfter\":1,\"count\":1}" &&
 	test_kube_admin "$K" POST faults \
-	    "{\"verb\":\"GET\",\"path\":\"/api/v1/namespaces/shop/configmaps/gitops-agent.shop\",\"status\":500,\"count\":2}" &&
+	    "{\"verb\":\"GET\",\"path\":\"$PARENT\",\"status\":500,\"count\":2}" &&
 	test_kube_admin "$K" POST drops \
 	    "{\"verb\":\"GET\",\"path\":\"/apis/apps/v1/namespaces/shop/deployments\",\"count\":1}" &&
+	requests_reset &&
 	gitops_agent -c gitops-agent.yaml sync shop >out &&
 	kc -n shop get deployment checkout -o jsonpath="{.spec.template.spec.containers[0].image}" >v &&
-	test "$(cat v)" = ghcr.io/acme/checkout-service:v3.0.2
+	test "$(cat v)" = ghcr.io/acme/checkout-service:v3.0.2 &&
+	test "$(served "$PARENT")" -ge 3
+'
+
+test_expect_success KUBE 'a failure reading the inventory (where it lives) fails the sync' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults" &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"GET\",\"path\":\"$PARENT\",\"status\":403,\"count\":100}" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "ConfigMap default/gitops-agent.shop" err &&
+	test_grep "403" err
 '
 
 test_expect_success KUBE 'a copied part-of label is not ours: never pruned' '
@@ -437,6 +460,189 @@ test_expect_success KUBE 'an object kubectl applied client-side is adopted: late
 	kc -n shop get configmap legacy -o jsonpath="{.data}" >v &&
 	test_grep "\"a\":\"1\"" v &&
 	! grep "\"b\"" v
+'
+
+# cm NAME [WAVE]: a ConfigMap of the app in shop.
+cm() {
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: shop\n  annotations: {argocd.argoproj.io/sync-wave: \"%s\"}\ndata: {k: v}\n" \
+	    "$1" "${2:-0}" >"app/$1.yaml"
+}
+# inventory: the parent's inventory text.
+inventory() {
+	kc -n default get configmap gitops-agent.shop -o jsonpath="{.data.inventory}"
+}
+uid_of() { # DEPLOYMENT
+	kc -n shop get deployment "$1" -o jsonpath="{.metadata.uid}"
+}
+
+test_expect_success KUBE 'an inventory of another owner is refused: nothing applied or pruned' '
+	kc -n default get configmap gitops-agent.shop \
+	    -o jsonpath="{.metadata.annotations.gitops-agent\.io/owner}" >v &&
+	test "$(cat v)" = "$(pwd -P)#app" &&
+	mkdir -p other/app &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: intruder, namespace: shop}\ndata: {k: v}\n" >other/app/cm.yaml &&
+	sed "s#state_dir: ./state#state_dir: ./state-other#" gitops-agent.yaml >other/gitops-agent.yaml &&
+	(cd other && test_must_fail gitops_agent -c gitops-agent.yaml sync shop --force-prune >out 2>err) &&
+	test_grep "belongs to another owner" other/err &&
+	test_grep "nothing applied or pruned" other/err &&
+	test_must_fail kc -n shop get configmap intruder &&
+	kc -n shop get deployment checkout -o name &&
+	kc -n shop get configmap legacy -o name
+'
+
+test_expect_success KUBE 'Replace=true wants an immutable field: a message saying immutable deletes nothing' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults" &&
+	grep -q Replace=true app/deployment.yaml &&
+	uid_of checkout >uid1 &&
+	sed -i "s/checkout-service:v3.0.2/checkout-service:v3.0.3/" app/deployment.yaml &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"PATCH\",\"path\":\"/apis/apps/v1/namespaces/shop/deployments/checkout\",\"status\":422,\"message\":\"admission webhook policy.example denied the request: label team is immutable\",\"count\":100}" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "label team is immutable" err &&
+	uid_of checkout >uid2 &&
+	test_cmp uid1 uid2
+'
+
+test_expect_success KUBE 'a replacement the server would not create again deletes nothing' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults" &&
+	uid_of checkout >uid1 &&
+	sed -i "s/app: checkout2$/app: checkout3/" app/deployment.yaml &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"POST\",\"path\":\"/apis/apps/v1/namespaces/shop/deployments\",\"status\":403,\"message\":\"deployments.apps is forbidden: cannot create\",\"count\":100}" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "would not create it again" err &&
+	uid_of checkout >uid2 &&
+	test_cmp uid1 uid2 &&
+	test_kube_admin "$K" DELETE faults &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	uid_of checkout >uid3 &&
+	! test_cmp uid1 uid3 &&
+	kc -n shop get deployment checkout -o jsonpath="{.spec.selector.matchLabels.app}" >v &&
+	test "$(cat v)" = checkout3
+'
+
+test_expect_success KUBE 'a member whose kind is not served is kept in the inventory' '
+	write_crd app/gizmo-crd.yaml gizmo Gizmo &&
+	printf "apiVersion: acme.example/v1\nkind: Gizmo\nmetadata: {name: g1, namespace: shop}\nspec: {size: 1}\n" >app/gizmo.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get gizmos.acme.example g1 -o name &&
+	kc delete crd gizmos.acme.example &&
+	rm app/gizmo-crd.yaml app/gizmo.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop --force-prune >out 2>err &&
+	inventory >inv &&
+	test_grep "^Gizmo.acme.example/shop/g1	" inv &&
+	test_grep "kind is not served" err
+'
+
+test_expect_success KUBE 'a lost inventory is found again from its members: a later removal prunes' '
+	cm found &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc -n default delete configmap gitops-agent.shop &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	inventory >inv &&
+	test_grep "^ConfigMap/shop/found	" inv &&
+	test_grep "^Deployment.apps/shop/checkout	" inv &&
+	rm app/found.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	test_must_fail kc -n shop get configmap found 2>err &&
+	test_grep NotFound err
+'
+
+test_expect_success KUBE 'new objects are dry-run before any wave is applied' '
+	cm early -1 &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad, namespace: shop}\ndata: {k: v}\nbogus: 1\n" >app/bad.yaml &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "app/bad.yaml:[0-9]*:.*bogus" err &&
+	test_must_fail kc -n shop get configmap early 2>err &&
+	test_grep NotFound err &&
+	rm app/bad.yaml &&
+	printf "apiVersion: v1\nkind: Namespace\nmetadata: {name: extra}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: inside, namespace: extra}\ndata: {k: v}\n" >app/extra.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc -n extra get configmap inside -o name &&
+	kc -n shop get configmap early -o name
+'
+
+# digest_of ID: the digest the inventory shows for a member.
+digest_of() {
+	inventory | awk -F "	" -v id="$1" '$1 == id { print $5 }'
+}
+
+test_expect_success KUBE 'the inventory shows no plain digest of a Secret: an HMAC by the agent key' '
+	printf "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: shop}\ndata: {password: aHVudGVyMg==}\n" >app/secret.yaml &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	test "$(stat -c %a state/kube-digest.key)" = 600 &&
+	digest_of Secret/shop/creds >d1 &&
+	test_grep "^[0-9a-f]\{16\}\$" d1 &&
+	sed "s#state_dir: ./state#state_dir: ./state2#" gitops-agent.yaml >keyed2.yaml &&
+	gitops_agent -c keyed2.yaml sync shop >out &&
+	digest_of Secret/shop/creds >d2 &&
+	test_grep "^[0-9a-f]\{16\}\$" d2 &&
+	! test_cmp d1 d2
+'
+
+test_expect_success KUBE 'a renamed field_manager still prunes what the old one applied' '
+	cm old &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	sed "s/force_conflicts: true/force_conflicts: true\n      field_manager: gitops-agent-v2/" gitops-agent.yaml >renamed.yaml &&
+	grep -q gitops-agent-v2 renamed.yaml &&
+	rm app/old.yaml &&
+	gitops_agent -c renamed.yaml sync shop >out &&
+	test_must_fail kc -n shop get configmap old 2>err &&
+	test_grep NotFound err &&
+	kc -n default get configmap gitops-agent.shop \
+	    -o jsonpath="{.metadata.annotations.gitops-agent\.io/field-managers}" >v &&
+	test "$(cat v)" = "gitops-agent-v2,gitops-agent"
+'
+
+test_expect_success KUBE 'a DELETE refused by a 409 keeps the member: a later sync prunes it' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults" &&
+	cm held &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	rm app/held.yaml &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"DELETE\",\"path\":\"/api/v1/namespaces/shop/configmaps/held\",\"status\":409,\"message\":\"Operation cannot be fulfilled on configmaps held: the object has been modified\",\"count\":1}" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "ConfigMap/shop/held" err &&
+	kc -n shop get configmap held -o name &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	test_must_fail kc -n shop get configmap held 2>err &&
+	test_grep NotFound err
+'
+
+test_expect_success KUBE 'cluster roles are applied ahead of the rest of their wave' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults" &&
+	printf "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: shop-reader}\nrules: []\n" >app/role.yaml &&
+	cm after-role &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"PATCH\",\"path\":\"/apis/rbac.authorization.k8s.io/v1/clusterroles/shop-reader\",\"status\":403,\"skip\":1,\"count\":1}" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "ClusterRole.rbac.authorization.k8s.io/shop-reader" err &&
+	# Neither staged creation took effect: none is counted.
+	python3 -c "import json; r = json.load(open(\"state/apps/shop/last-sync.json\")); print(r[\"created\"], r[\"waves\"][-1][\"applied\"])" >v &&
+	test "$(cat v)" = "0 0" &&
+	test_must_fail kc -n shop get configmap after-role 2>err &&
+	test_grep NotFound err &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc get clusterrole shop-reader -o name &&
+	kc -n shop get configmap after-role -o name
+'
+
+test_expect_success KUBE 'an object read back without a uid is never deleted' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults" &&
+	cm nouid &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	kc -n shop get configmap nouid -o json --show-managed-fields >live.json &&
+	python3 -c "import json; o = json.load(open(\"live.json\")); del o[\"metadata\"][\"uid\"]; json.dump(o, open(\"nouid.json\", \"w\"))" &&
+	rm app/nouid.yaml &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"GET\",\"path\":\"/api/v1/namespaces/shop/configmaps/nouid\",\"body\":$(cat nouid.json),\"count\":100}" &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync shop >out 2>err &&
+	test_grep "ConfigMap/shop/nouid.*no uid" err &&
+	kc -n shop get configmap nouid -o name &&
+	test_kube_admin "$K" DELETE faults &&
+	gitops_agent -c gitops-agent.yaml sync shop >out &&
+	test_must_fail kc -n shop get configmap nouid 2>err &&
+	test_grep NotFound err
 '
 
 test_expect_success KUBE 'a first sync of many objects lists what exists once, not a GET each' '

@@ -18,6 +18,7 @@ write_config() {
 	{
 		echo "listen: $AGENT"
 		echo "state_dir: ./state"
+		echo "shutdown_timeout: 20s"
 		echo "repositories:"
 		echo "  - name: shop"
 		echo "    url: $URL"
@@ -25,7 +26,7 @@ write_config() {
 		echo "    timeout: 10s"
 		echo "    webhook_secret_file: secret"
 		sed -n '/^apps:/,$p' "$EXAMPLE/gitops-agent.yaml" |
-		    sed "s|target: {type: directory, path: [^}]*}|target: {type: kubernetes, kubeconfig: $K/kubeconfig}|"
+		    sed "s|target: {type: directory, path: [^}]*}|target: {type: kubernetes, kubeconfig: $K/kubeconfig, request_timeout: 10m}|"
 		echo "  timeout: 30s"
 		echo "  author_name: Deploy Bot"
 		echo "  author_email: deploy@example.com"
@@ -136,6 +137,32 @@ test_expect_success KUBE 'a resource removed in Git is pruned from the cluster' 
 	test_grep NotFound err &&
 	kc -n shop-staging get deployment checkout-service -o name &&
 	kc -n shop-staging get service checkout-service -o name
+'
+
+# patched PATH: how many PATCH requests of PATH the double served.
+patched() {
+	test_kube_admin "$K" GET requests >counts.json &&
+	python3 -c 'import json,sys; print(json.load(open("counts.json"))["requests"].get("PATCH " + sys.argv[1], 0))' "$1"
+}
+retrying() { # PATH: the agent asked at least twice
+	test "$(patched "$1")" -ge 2
+}
+agent_gone() {
+	! kill -0 "$(cat agent.pid)"
+}
+
+test_expect_success KUBE 'SIGTERM stops a sync that is retrying the API server' '
+	d=/apis/apps/v1/namespaces/shop-staging/deployments/checkout-service &&
+	kc -n shop-staging annotate deployment checkout-service poked=yes &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"PATCH\",\"path\":\"$d\",\"status\":500,\"count\":100000}" &&
+	test_kube_admin "$K" DELETE requests &&
+	sync_now checkout-staging &&
+	test_wait_for 600 retrying "$d" &&
+	kill -TERM "$(cat agent.pid)" &&
+	test_wait_for 600 agent_gone &&
+	! grep "shutdown timeout" agent.log &&
+	test_grep "shutting down" agent.log
 '
 
 test_done

@@ -205,7 +205,8 @@ test_config_parse_kubernetes_target(void **state)
 {
 	static const char text[] =
 	    "state_dir: /var/lib/ga\n"
-	    "repositories: [{name: infra, directory: .}]\n"
+	    "repositories: [{name: infra, directory: .},\n"
+	    "  {name: git, url: \"https://bot:s3cret@git.example/infra.git\"}]\n"
 	    "apps:\n"
 	    "  - name: a\n"
 	    "    repository: infra\n"
@@ -213,13 +214,14 @@ test_config_parse_kubernetes_target(void **state)
 	    "    target: {type: kubernetes, kubeconfig: kc, namespace: shop,\n"
 	    "             request_timeout: 5s, force_conflicts: false}\n"
 	    "  - name: b\n"
-	    "    repository: infra\n"
+	    "    repository: git\n"
 	    "    path: y\n"
 	    "    target: {type: kubernetes, in_cluster: true}\n"
 	    "  - name: c\n"
 	    "    repository: infra\n"
 	    "    path: z\n"
-	    "    target: {type: kubernetes, kubeconfig: ~/.kube/config}\n";
+	    "    target: {type: kubernetes, kubeconfig: ~/.kube/config,\n"
+	    "             owner: shop-team}\n";
 	struct config		*cfg;
 	struct config_target	 copy;
 	char			*cause = NULL;
@@ -254,9 +256,19 @@ test_config_parse_kubernetes_target(void **state)
 	key = target_key(&cfg->apps[0].target);
 	assert_string_equal(key, "kubernetes:conf/kc::shop");
 	free(key);
+	/* The owner: the repository (no credentials), '#', the path. */
+	assert_string_equal(cfg->apps[1].target.owner,
+	    "https://git.example/infra.git#y");
+	assert_string_equal(cfg->apps[2].target.owner, "shop-team");
+	assert_non_null(cfg->apps[0].target.owner);
+	assert_non_null(strstr(cfg->apps[0].target.owner, "#x"));
+	assert_string_equal(cfg->apps[0].target.digest_key,
+	    "/var/lib/ga/kube-digest.key");
 	config_target_copy(&copy, &cfg->apps[0].target);
 	assert_string_equal(copy.lock_file, cfg->apps[0].target.lock_file);
 	assert_ptr_not_equal(copy.lock_file, cfg->apps[0].target.lock_file);
+	assert_string_equal(copy.owner, cfg->apps[0].target.owner);
+	assert_ptr_not_equal(copy.owner, cfg->apps[0].target.owner);
 	config_target_clear(&copy);
 	config_free(cfg);
 }

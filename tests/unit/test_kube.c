@@ -280,6 +280,146 @@ test_kube_apply_immutable_field(void **state)
 	free(cause);
 	assert_int_equal(double_count(&d,
 	    "PATCH /api/v1/namespaces/t/services/s"), 1);
+	/* A message alone (a webhook's words) is never IMMUTABLE. */
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"PATCH\",\"status\":"
+	    "422,\"message\":\"admission webhook \\\"policy.example\\\" denied "
+	    "the request: label team is immutable\"}", NULL);
+	assert_int_equal(apply(k, SVC("10.0.0.10"), "gitops-agent", 0, NULL,
+	    &why, &cause), -1);
+	assert_int_equal(why, KUBE_WHY_INVALID);
+	assert_non_null(strstr(cause, "label team is immutable"));
+	free(cause);
+	/* An immutable field beside another cause: INVALID too. */
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"PATCH\",\"status\":"
+	    "422,\"body\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+	    "\"status\":\"Failure\",\"reason\":\"Invalid\",\"code\":422,\"message\":"
+	    "\"Service s is invalid\",\"details\":{\"causes\":[{\"reason\":"
+	    "\"FieldValueInvalid\",\"message\":\"Invalid value: 1: field is "
+	    "immutable\",\"field\":\"spec.clusterIP\"},{\"reason\":"
+	    "\"FieldValueRequired\",\"message\":\"Required value\",\"field\":"
+	    "\"spec.ports\"}]}}}", NULL);
+	assert_int_equal(apply(k, SVC("10.0.0.10"), "gitops-agent", 0, NULL,
+	    &why, &cause), -1);
+	assert_int_equal(why, KUBE_WHY_INVALID);
+	assert_non_null(strstr(cause, "spec.ports: Required value"));
+	free(cause);
+	kube_close(k);
+	unit_kube_stop(&d);
+}
+
+/*
+ * A create's dry-run: a valid object whose name exists is 0 and EXISTS
+ * (validated, admitted, and only the name taken); an invalid one fails;
+ * nothing is ever made or changed.
+ */
+static void
+test_kube_create_dry_run_validates_without_creating(void **state)
+{
+	struct unit_kube	 d;
+	struct kube		*k;
+	struct json		*o, *live;
+	const struct kube_kind	*cm;
+	enum kube_why		 why;
+	char			*cause = NULL;
+
+	k = start(&d, &cm);
+	apply_ok(k, CM("c", "{\"a\":\"1\"}"), "gitops-agent", 0);
+	o = obj(CM("c", "{\"a\":\"2\"}"));
+	assert_int_equal(kube_create_dry_run(k, cm, o, "gitops-agent", &why,
+	    &cause), 0);
+	assert_int_equal(why, KUBE_WHY_EXISTS);
+	json_free(o);
+	o = obj(CM("c", "{\"a\":{\"not\":\"a string\"}}"));
+	assert_int_equal(kube_create_dry_run(k, cm, o, "gitops-agent", &why,
+	    &cause), -1);
+	assert_int_not_equal(why, KUBE_WHY_EXISTS);
+	free(cause);
+	json_free(o);
+	o = obj(CM("n", "{}"));
+	assert_int_equal(kube_create_dry_run(k, cm, o, "gitops-agent", &why,
+	    &cause), 0);
+	assert_int_equal(why, KUBE_WHY_OTHER);
+	json_free(o);
+	assert_int_equal(kube_get(k, cm, "t", "n", &live, &cause), 0);
+	assert_null(live);
+	assert_int_equal(kube_get(k, cm, "t", "c", &live, &cause), 0);
+	assert_string_equal(json_path_string(live, "data", "a", NULL), "1");
+	json_free(live);
+	kube_close(k);
+	unit_kube_stop(&d);
+}
+
+/*
+ * Legacy discovery (a server without the aggregated one): a group whose
+ * document answers 404 fails the lookups of that group only, never "not
+ * served"; /apis answering 404 fails every lookup.
+ */
+static void
+test_kube_kind_lookup_legacy_group_down_fails_it_only(void **state)
+{
+	struct unit_kube	 d;
+	struct kube_opts	 o;
+	struct kube		*k;
+	const struct kube_kind	*kk;
+	char			*cause = NULL;
+
+	unit_kube_start(&d);
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"GET\",\"path\":"
+	    "\"/api\",\"body\":{\"kind\":\"APIVersions\",\"versions\":"
+	    "[\"v1\"]},\"count\":1000}", NULL);
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"GET\",\"path\":"
+	    "\"/apis/apps/v1\",\"status\":404,\"count\":1000}", NULL);
+	k = open_double(&d, "kubeconfig");
+	kk = kind(k, "batch/v1", "Job");
+	assert_string_equal(kk->resource, "jobs");
+	assert_int_equal(kube_kind_lookup(k, "apps/v1", "Deployment", &kk,
+	    &cause), -1);
+	assert_non_null(strstr(cause, "group apps"));
+	assert_non_null(strstr(cause, "404"));
+	free(cause);
+	assert_int_equal(kube_kind_by_group(k, "apps", "Deployment", &kk,
+	    &cause), -1);
+	free(cause);
+	kube_close(k);
+
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"GET\",\"path\":"
+	    "\"/apis\",\"status\":404,\"count\":1000}", NULL);
+	memset(&o, 0, sizeof o);
+	o.auth.kubeconfig = unit_kube_path(&d, "kubeconfig");
+	if ((k = kube_open(&o, &cause)) == NULL)
+		fail_msg("kube_open: %s", cause);
+	free((char *)o.auth.kubeconfig);
+	assert_int_equal(kube_kind_lookup(k, "batch/v1", "Job", &kk, &cause),
+	    -1);
+	assert_non_null(strstr(cause, "/apis"));
+	free(cause);
+	kube_close(k);
+	unit_kube_stop(&d);
+}
+
+/* A server that hands a continue token back again fails the LIST. */
+static void
+test_kube_list_repeated_continue_fails(void **state)
+{
+	struct unit_kube	 d;
+	struct kube		*k;
+	struct json		*items;
+	struct kube_counts	 c0, c;
+	const struct kube_kind	*cm;
+	char			*cause = NULL;
+
+	k = start(&d, &cm);
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"GET\",\"path\":"
+	    "\"/api/v1/namespaces/t/configmaps\",\"body\":{\"kind\":"
+	    "\"ConfigMapList\",\"apiVersion\":\"v1\",\"metadata\":{"
+	    "\"continue\":\"again\"},\"items\":[]},\"count\":50}", NULL);
+	kube_counts(k, &c0);
+	assert_int_equal(kube_list(k, cm, "t", NULL, &items, &cause), -1);
+	assert_null(items);
+	assert_non_null(strstr(cause, "same continue token"));
+	free(cause);
+	kube_counts(k, &c);
+	assert_int_equal(c.list - c0.list, 2);
 	kube_close(k);
 	unit_kube_stop(&d);
 }
@@ -473,7 +613,10 @@ test_kube_get_forbidden_not_retried(void **state)
 	unit_kube_stop(&d);
 }
 
-/* A wrong uid precondition is MODIFIED; a 404 is success, NOT_FOUND. */
+/*
+ * A wrong uid precondition is UID_CHANGED, another 409 MODIFIED; no uid
+ * sends nothing; a dry-run deletes nothing; a 404 is success, NOT_FOUND.
+ */
 static void
 test_kube_delete_precondition_and_not_found(void **state)
 {
@@ -489,18 +632,37 @@ test_kube_delete_precondition_and_not_found(void **state)
 	    &why, &cause), 0);
 	uid = xstrdup(json_path_string(res, "metadata", "uid", NULL));
 	json_free(res);
-	assert_int_equal(kube_delete(k, cm, "t", "del", "not-its-uid", &why,
-	    &cause), -1);
-	assert_int_equal(why, KUBE_WHY_MODIFIED);
+	assert_int_equal(kube_delete(k, cm, "t", "del", "not-its-uid", 0,
+	    &why, &cause), -1);
+	assert_int_equal(why, KUBE_WHY_UID_CHANGED);
 	assert_non_null(strstr(cause, "Precondition failed"));
 	free(cause);
-	assert_int_equal(kube_delete(k, cm, "t", "del", uid, &why, &cause),
+	unit_kube_admin(&d, "DELETE", "requests", NULL, NULL);
+	assert_int_equal(kube_delete(k, cm, "t", "del", NULL, 0, &why,
+	    &cause), -1);
+	assert_non_null(strstr(cause, "no uid"));
+	free(cause);
+	assert_int_equal(double_count(&d,
+	    "DELETE /api/v1/namespaces/t/configmaps/del"), 0);
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"DELETE\","
+	    "\"status\":409,\"message\":\"Operation cannot be fulfilled on "
+	    "configmaps \\\"del\\\": the object has been modified\"}", NULL);
+	assert_int_equal(kube_delete(k, cm, "t", "del", uid, 0, &why,
+	    &cause), -1);
+	assert_int_equal(why, KUBE_WHY_MODIFIED);
+	free(cause);
+	assert_int_equal(kube_delete(k, cm, "t", "del", uid, KUBE_DRY_RUN,
+	    &why, &cause), 0);
+	assert_int_equal(kube_get(k, cm, "t", "del", &live, &cause), 0);
+	assert_non_null(live);
+	json_free(live);
+	assert_int_equal(kube_delete(k, cm, "t", "del", uid, 0, &why, &cause),
 	    0);
 	assert_int_equal(why, KUBE_WHY_OTHER);
 	assert_int_equal(kube_get(k, cm, "t", "del", &live, &cause), 0);
 	assert_null(live);
-	assert_int_equal(kube_delete(k, cm, "t", "del", NULL, &why, &cause),
-	    0);
+	assert_int_equal(kube_delete(k, cm, "t", "del", uid, 0, &why,
+	    &cause), 0);
 	assert_int_equal(why, KUBE_WHY_NOT_FOUND);
 	free(uid);
 	kube_close(k);
@@ -605,6 +767,11 @@ main(void)
 		cmocka_unit_test(
 		    test_kube_apply_conflict_names_manager_force_takes),
 		cmocka_unit_test(test_kube_apply_immutable_field),
+		cmocka_unit_test(
+		    test_kube_create_dry_run_validates_without_creating),
+		cmocka_unit_test(
+		    test_kube_kind_lookup_legacy_group_down_fails_it_only),
+		cmocka_unit_test(test_kube_list_repeated_continue_fails),
 		cmocka_unit_test(test_kube_list_pages_and_failed_page),
 		cmocka_unit_test(test_kube_get_retries_what_may_pass),
 		cmocka_unit_test(test_kube_get_forbidden_not_retried),

@@ -1271,7 +1271,7 @@ test_target_open_directory_from_config(void **state)
 	char			*cause = NULL, *key, *got;
 
 	(void)state;
-	assert_null(target_open("shop", &ct, &cause));
+	assert_null(target_open("shop", &ct, NULL, &cause));
 	assert_string_equal(cause, "app 'shop': its target names no directory");
 	free(cause);
 	cause = NULL;
@@ -1282,7 +1282,7 @@ test_target_open_directory_from_config(void **state)
 	assert_int_equal(target_lock("shop", &ct, NULL, 0, NULL, &lk,
 	    &cause), 0);
 	assert_non_null(lk);
-	t = target_open("shop", &ct, &cause);
+	t = target_open("shop", &ct, NULL, &cause);
 	assert_non_null(t);
 	apply_ok(t, r);
 	assert_int_equal(target_inventory_save(t, &cause), 0);
