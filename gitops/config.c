@@ -1795,7 +1795,8 @@ config_check(struct config_ctx *ctx, struct config *cfg,
 	repos = strmap_new(cfg->nrepositories);
 	check_repositories(ctx, cfg, json_get(root, "repositories"), repos);
 	check_apps(ctx, cfg, json_get(root, "apps"), repos);
-	for (i = 0; i < cfg->napps; i++) {
+	/* Rules with errors (a rule without its kind) are never copied. */
+	for (i = 0; ctx->nerrors == 0 && i < cfg->napps; i++) {
 		if (cfg->apps[i].target.type == TARGET_KUBERNETES)
 			health_rules_copy(&cfg->apps[i].target.health_rules,
 			    &cfg->apps[i].target.nhealth_rules,

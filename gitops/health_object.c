@@ -134,8 +134,9 @@ health_statefulset(const struct json *obj, char **why)
 	    json_number(json_path(obj, "spec", "updateStrategy",
 	    "rollingUpdate", "partition", NULL)) : 0;
 	updated = health_number(obj, "status", "updatedReplicas", 0);
-	if (partition > 0 && partition <= want) {
-		if (updated < want - partition)
+	if (partition > 0) {
+		/* Only the replicas at or above the partition roll. */
+		if (partition < want && updated < want - partition)
 			return (health_progressing(why, "%.0f of %.0f replicas "
 			    "above partition %.0f updated", updated,
 			    want - partition, partition));
@@ -353,19 +354,21 @@ health_generic(const struct json *obj, char **why)
 	    health_condition_text(c, s != NULL ? s : "Unknown")));
 }
 
+/* By group and kind: a Knative Service or a Volcano Job is not ours. */
 static const struct {
+	const char	 *group;
 	const char	 *kind;
 	enum health_status (*fn)(const struct json *, char **);
 } health_kinds[] = {
-	{ "Deployment", health_deployment },
-	{ "StatefulSet", health_statefulset },
-	{ "DaemonSet", health_daemonset },
-	{ "ReplicaSet", health_replicaset },
-	{ "Job", health_job },
-	{ "Pod", health_pod },
-	{ "PersistentVolumeClaim", health_pvc },
-	{ "Service", health_service },
-	{ "CustomResourceDefinition", health_crd },
+	{ "apps", "Deployment", health_deployment },
+	{ "apps", "StatefulSet", health_statefulset },
+	{ "apps", "DaemonSet", health_daemonset },
+	{ "apps", "ReplicaSet", health_replicaset },
+	{ "batch", "Job", health_job },
+	{ "", "Pod", health_pod },
+	{ "", "PersistentVolumeClaim", health_pvc },
+	{ "", "Service", health_service },
+	{ "apiextensions.k8s.io", "CustomResourceDefinition", health_crd },
 };
 
 /* "apps/v1" is group apps; "v1" the core group "". */
@@ -375,9 +378,9 @@ health_group_is(const struct json *obj, const char *group)
 	const char	*api = json_path_string(obj, "apiVersion", NULL);
 	const char	*slash;
 
-	if (group == NULL)
-		return (1);
-	if (api == NULL || (slash = strchr(api, '/')) == NULL)
+	if (group == NULL || api == NULL)
+		return (1);	/* any group; an object that names none */
+	if ((slash = strchr(api, '/')) == NULL)
 		return (*group == '\0');
 	return (strlen(group) == (size_t)(slash - api) &&
 	    strncmp(api, group, (size_t)(slash - api)) == 0);
@@ -522,7 +525,8 @@ health_of_object_ruled(const struct json *obj,
 			return (health_by_rule(obj, &rules[i], why));
 	}
 	for (i = 0; i < sizeof health_kinds / sizeof health_kinds[0]; i++) {
-		if (strcmp(kind, health_kinds[i].kind) == 0)
+		if (strcmp(kind, health_kinds[i].kind) == 0 &&
+		    health_group_is(obj, health_kinds[i].group))
 			return (health_kinds[i].fn(obj, why));
 	}
 	return (health_generic(obj, why));

@@ -278,7 +278,7 @@ http_setup(CURL *e, const struct http_req *req, int loopback,
 	static char	 agent[] = "gitops-agent/" GITOPS_VERSION;
 	CURLcode	 r = CURLE_OK;
 	uint64_t	 timeout;
-	char		*type;
+	char		*type, *proxy;
 
 	timeout = req->timeout_ms != 0 ? req->timeout_ms :
 	    HTTP_DEFAULT_TIMEOUT_MS;
@@ -308,8 +308,16 @@ http_setup(CURL *e, const struct http_req *req, int loopback,
 	 * A proxy the caller names (a kubeconfig's proxy-url) is always
 	 * used; the environment's never for this machine (as in Go).
 	 */
-	if (req->proxy != NULL)
-		SET(CURLOPT_PROXY, req->proxy);
+	if (req->proxy != NULL) {
+		/* socks5: names resolved by the proxy, as client-go does. */
+		if (strncmp(req->proxy, "socks5://", 9) == 0) {
+			xasprintf(&proxy, "socks5h://%s", req->proxy + 9);
+			SET(CURLOPT_PROXY, proxy);	/* curl copies it */
+			free(proxy);
+		} else
+			SET(CURLOPT_PROXY, req->proxy);
+		SET(CURLOPT_NOPROXY, "");	/* NO_PROXY does not apply */
+	}
 	else if (loopback)
 		SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_NOSIGNAL, 1L);

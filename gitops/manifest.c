@@ -319,6 +319,8 @@ hook_delete_parse(const struct doc_pos *dp, const struct json *ann,
 	r->hook_delete = 0;
 	next = value;
 	while ((p = annotation_item(&next, &n)) != NULL) {
+		if (n == 0)
+			continue;	/* "HookSucceeded," as Argo CD reads it */
 		for (i = 0; i < sizeof policies / sizeof policies[0]; i++) {
 			if (strlen(policies[i].name) == n &&
 			    strncmp(p, policies[i].name, n) == 0)
@@ -332,6 +334,8 @@ hook_delete_parse(const struct doc_pos *dp, const struct json *ann,
 		}
 		r->hook_delete |= policies[i].bit;
 	}
+	if (r->hook_delete == 0)
+		r->hook_delete = HOOK_DELETE_BEFORE_CREATION;
 	return (0);
 }
 

@@ -48,6 +48,12 @@ struct sync_item {
 	int		 recreate;	/* a hook that exists: delete first */
 };
 
+static int	sync_hook_state(struct target *, const struct resource *,
+		    enum diff_action *, int *, char **);
+static int	sync_hook_delete(struct target *, const struct resource *,
+		    uint64_t, const int *, char **);
+static uint64_t	sync_hook_deadline(uint64_t, uint64_t);
+
 struct sync_prune {
 	const struct target_entry *e;
 	int		 container;	/* Namespace, CRD: pruned last */
@@ -275,26 +281,29 @@ out:
 /* After a failure: apply the SyncFail hooks, in plan order. */
 static void
 sync_run_syncfail(struct target *t, const struct plan *plan,
-    struct sync_result *res, int texts)
+    struct sync_result *res, int texts, const int *stop)
 {
 	const struct plan_step	*st = &plan->syncfail;
 	struct sync_wave_result	*w = NULL;
 	struct resource		*r;
-	struct json		*live;
 	enum diff_action	 action;
 	char			*cause;
 	size_t			 i;
+	int			 recreate;
 
 	for (i = 0; i < st->n; i++) {
 		r = st->v[i];
+		if (r->skip)
+			continue;
 		if (w == NULL || w->wave != r->wave)
 			w = sync_add_wave(res, PHASE_SYNCFAIL, r->wave);
 		cause = NULL;
-		live = NULL;
-		if (target_compare(t, r, &action, &live, &cause) == -1 ||
-		    (action != DIFF_UNCHANGED &&
-		    (target_prepare(t, &r, 1, &cause) == -1 ||
-		    target_apply(t, r, &cause) == -1))) {
+		/* Every failure runs them all again, as Argo CD does. */
+		if (sync_hook_state(t, r, &action, &recreate, &cause) == -1 ||
+		    target_prepare(t, &r, 1, &cause) == -1 ||
+		    (recreate && sync_hook_delete(t, r,
+		    sync_hook_deadline(0, 0), stop, &cause) == -1) ||
+		    target_apply(t, r, &cause) == -1) {
 			log_event(LOG_LEVEL_WARN, "SyncFail hook failed", "app",
 			    res->app, "phase", "SyncFail", "resource", r->id,
 			    "error", cause, NULL);
@@ -304,18 +313,13 @@ sync_run_syncfail(struct target *t, const struct plan *plan,
 			if (w->error == NULL)
 				w->error = xstrdup(cause);
 			free(cause);
-			json_free(live);
-			continue;
-		}
-		if (action == DIFF_UNCHANGED) {
-			w->unchanged++;
-			json_free(live);
 			continue;
 		}
 		sync_add_change(res, r->id, action, r->phase, r->wave,
-		    texts ? target_diff_text(t, r, live) : NULL);
-		json_free(live);
+		    texts && action == DIFF_CREATE ? target_diff_text(t, r,
+		    NULL) : NULL);
 		w->applied++;
+		res->hooks_run++;
 		if (action == DIFF_CREATE)
 			res->created++;
 		else
@@ -362,12 +366,15 @@ sync_hooks_run(struct target *t, struct sync_item *items, size_t n,
 
 	for (k = 0; k < n; k++) {
 		it = &items[k];
-		if (!it->r->is_hook || it->r->skip || it->error != NULL)
+		if (!it->r->is_hook || it->r->skip)
 			continue;
-		if (it->action != DIFF_CREATE) {
-			it->action = DIFF_UPDATE;
-			it->recreate = (it->r->hook_delete &
-			    HOOK_DELETE_BEFORE_CREATION) != 0;
+		if (sync_hook_state(t, it->r, &it->action, &it->recreate,
+		    &it->error) == -1) {
+			it->action = DIFF_UPDATE;	/* fails at its wave */
+			if (it->step > *last)
+				*last = it->step;
+			any = 1;
+			continue;
 		}
 		sync_add_change(res, it->r->id, it->action, it->r->phase,
 		    it->r->wave, texts && it->action == DIFF_CREATE ?
@@ -386,22 +393,59 @@ sync_hooks_rest(struct sync_item *items, size_t n)
 	size_t	 k;
 
 	for (k = 0; k < n; k++) {
-		if (items[k].r->is_hook && items[k].error == NULL)
+		if (items[k].r->is_hook && items[k].error == NULL) {
 			items[k].action = DIFF_UNCHANGED;
+			items[k].recreate = 0;
+		}
 	}
 }
 
-/* A bound for deleting a hook: the sync's deadline, else a minute. */
+/*
+ * A bound for deleting a hook: the wave's timeout from now within the
+ * sync's deadline, else a minute.
+ */
 static uint64_t
-sync_hook_deadline(uint64_t deadline)
+sync_hook_deadline(uint64_t deadline, uint64_t wave_timeout_ms)
 {
-	return (deadline != 0 ? deadline : time_monotonic_ms() + 60000);
+	uint64_t	 end;
+
+	end = time_monotonic_ms() + (wave_timeout_ms != 0 ? wave_timeout_ms :
+	    60000);
+	return (deadline != 0 && deadline < end ? deadline : end);
+}
+
+/*
+ * A hook is never compared with live (a Job's template cannot change:
+ * the server would refuse the dry-run); what matters is whether it
+ * exists, and so must be deleted first (BeforeHookCreation).
+ */
+static int
+sync_hook_state(struct target *t, const struct resource *r,
+    enum diff_action *action, int *recreate, char **cause)
+{
+	struct json	*live = NULL;
+	char		*err = NULL;
+
+	*recreate = 0;
+	if (target_get(t, r->id, &live, &err) == -1) {
+		xasprintf(cause, "hook '%s': %s", r->id, err);
+		free(err);
+		return (-1);
+	}
+	if (live == NULL)
+		*action = DIFF_CREATE;
+	else {
+		*action = DIFF_UPDATE;
+		*recreate = (r->hook_delete & HOOK_DELETE_BEFORE_CREATION) != 0;
+	}
+	json_free(live);
+	return (0);
 }
 
 /* Delete a hook before it is created again, and wait until it is gone. */
 static int
 sync_hook_delete(struct target *t, const struct resource *r,
-    uint64_t deadline, char **cause)
+    uint64_t deadline, const int *stop, char **cause)
 {
 	enum target_remove_status	 rs;
 	struct json			*live;
@@ -414,8 +458,13 @@ sync_hook_delete(struct target *t, const struct resource *r,
 		free(err);
 		return (-1);
 	}
-	if (rs == TARGET_KEPT)
-		return (0);	/* not ours to delete: applied over */
+	if (rs != TARGET_REMOVED && rs != TARGET_GONE) {
+		/* Applied over, a Job would not run again. */
+		xasprintf(cause, "hook '%s' exists and is not this app's to "
+		    "delete, so it cannot run again: delete it once, and the "
+		    "next sync creates it", r->id);
+		return (-1);
+	}
 	for (;;) {
 		live = NULL;
 		if (target_get(t, r->id, &live, &err) == -1) {
@@ -429,6 +478,11 @@ sync_hook_delete(struct target *t, const struct resource *r,
 		if (time_monotonic_ms() >= deadline) {
 			xasprintf(cause, "hook '%s' is still being deleted: "
 			    "it cannot be created again", r->id);
+			return (-1);
+		}
+		if (stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+			xasprintf(cause, "stopped while hook '%s' was being "
+			    "deleted: the agent is shutting down", r->id);
 			return (-1);
 		}
 		time_sleep_ms(delay);
@@ -512,6 +566,8 @@ sync_run(struct target *t, const struct resource_set *desired,
 			it->action = DIFF_UNCHANGED;
 			if (it->r->skip)
 				continue;	/* hook "Skip": not applied */
+			if (it->r->is_hook)
+				continue;	/* run or not: decided below */
 			live = NULL;
 			if (target_compare(t, it->r, &it->action, &live,
 			    &it->error) == -1) {
@@ -520,10 +576,6 @@ sync_run(struct target *t, const struct resource_set *desired,
 				any = 1;
 				last = i;
 				continue;
-			}
-			if (it->r->is_hook) {
-				json_free(live);
-				continue;	/* decided below */
 			}
 			if (it->action == DIFF_UNCHANGED)
 				continue;
@@ -670,7 +722,8 @@ sync_run(struct target *t, const struct resource_set *desired,
 			}
 			err = NULL;
 			if ((it->recreate && sync_hook_delete(t, it->r,
-			    sync_hook_deadline(deadline), &err) == -1) ||
+			    sync_hook_deadline(deadline,
+			    opts->wave_timeout_ms), opts->stop, &err) == -1) ||
 			    target_apply(t, it->r, &err) == -1) {
 				res->resources[base + j].sync = "Failed";
 				sync_fail(res, w, it->r->id, err);
@@ -745,7 +798,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 		log_event(LOG_LEVEL_WARN, "sync failed", "app", res->app,
 		    "status", "Failed", "resource", res->failed_resource,
 		    "error", res->error, NULL);
-		sync_run_syncfail(t, plan, res, opts->diff_texts);
+		sync_run_syncfail(t, plan, res, opts->diff_texts, opts->stop);
 	} else
 		res->status = SYNC_SUCCEEDED;
 	err = NULL;

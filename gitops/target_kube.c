@@ -1641,6 +1641,9 @@ kt_diff_text(struct target *t, const struct resource *r,
 {
 	struct kube_target	*kt = t->arg;
 	struct kt_cmp		*c;
+	struct json		*adopted;
+	const struct json	*m;
+	char			*text;
 
 	c = strmap_get(kt->cmp, r->id);
 	if (c != NULL && c->r == r && c->merged != NULL)
@@ -1648,7 +1651,28 @@ kt_diff_text(struct target *t, const struct resource *r,
 	if (c != NULL && c->r == r && c->action == DIFF_CREATE &&
 	    c->send != NULL)
 		return (diff_merged_text(r->id, NULL, c->send));
-	return (diff_resource_text_mode(r, live, DIFF_PROJECT));
+	if ((text = diff_resource_text_mode(r, live, DIFF_PROJECT)) != NULL ||
+	    c == NULL || c->r != r || c->live == NULL ||
+	    !kt_needs_adopt(c->live))
+		return (text);
+	/*
+	 * Only the adoption changes it: kubectl's annotation goes, and our
+	 * label and annotations come.
+	 */
+	adopted = json_dup(c->live);
+	json_remove(json_path(adopted, "metadata", "annotations", NULL),
+	    KT_ANN_LAST_APPLIED);
+	for (m = json_child(json_path(c->send, "metadata", "labels", NULL));
+	    m != NULL; m = json_next(m))
+		json_set(kt_member(kt_member(adopted, "metadata"), "labels"),
+		    json_key(m), json_dup(m));
+	for (m = json_child(json_path(c->send, "metadata", "annotations",
+	    NULL)); m != NULL; m = json_next(m))
+		json_set(kt_member(kt_member(adopted, "metadata"),
+		    "annotations"), json_key(m), json_dup(m));
+	text = diff_merged_text(r->id, c->live, adopted);
+	json_free(adopted);
+	return (text);
 }
 
 /* Wait, within the request timeout, until a CRD is Established. */

@@ -180,6 +180,24 @@ test_expect_success KUBE 'a creation: the object against /dev/null' '
 	test_grep "^+  NEW_CHECKOUT: \"on\"" out
 '
 
+test_expect_success KUBE 'an object kubectl apply made: the adoption shows (its annotation goes, ours come)' '
+	cat >app/legacy.yaml <<-EOF &&
+	apiVersion: v1
+	kind: ConfigMap
+	metadata:
+	  name: legacy
+	  namespace: shop
+	data:
+	  OLD: "1"
+	EOF
+	kc create --save-config -f app/legacy.yaml &&
+	test_expect_code 1 gitops_agent -c gitops-agent.yaml diff shop >out &&
+	test_grep "^--- live/ConfigMap/shop/legacy" out &&
+	test_grep "^-    kubectl.kubernetes.io/last-applied-configuration" out &&
+	test_grep "^+    gitops-agent.io/identity: ConfigMap/shop/legacy" out &&
+	test_grep "^+    applyset.kubernetes.io/part-of: " out
+'
+
 test_expect_success KUBE 'a changed Secret shows masked values only' '
 	sed -i "s/first-secret-value/second-secret-value/" app/secret.yaml &&
 	test_expect_code 1 gitops_agent -c gitops-agent.yaml diff shop >out &&

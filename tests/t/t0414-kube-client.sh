@@ -3,7 +3,8 @@
 # double: an exec credential plugin told the cluster (provideClusterInfo)
 # and run again when the server answers 401, and a kubeconfig's proxy-url
 # honoured through a real HTTP CONNECT proxy on loopback (the tunnel the
-# TLS to the API server goes through).
+# TLS to the API server goes through), which the environment's NO_PROXY
+# does not bypass.
 . "$TEST_SRCDIR/tests/lib.sh"
 
 test_kube_prereq
@@ -114,7 +115,7 @@ test_expect_success KUBE 'proxy-url: the API server is reached through the proxy
 	    "proxy-url: http://127.0.0.1:$(cat proxy.port)" &&
 	write_config "$TRASH/proxied.kubeconfig" two &&
 	sed -i "s/\"2\"/\"3\"/" app/cm.yaml &&
-	gitops_agent -c two.yaml sync one &&
+	NO_PROXY="*" no_proxy="*" gitops_agent -c two.yaml sync one &&
 	hostport=$(sed "s|https://||" "$K/url") &&
 	test_grep "^CONNECT $hostport " proxy.log &&
 	kc get configmap settings -o jsonpath="{.data.A}" >v &&

@@ -161,12 +161,12 @@ test_expect_success KUBE 'health_rules: the custom resource healthy by its condi
 	gitops_agent -c gitops-agent.yaml sync web
 '
 
-write_hook() { # [POLICY]
-	cat >app/migrate.yaml <<-EOF
+write_hook() { # [POLICY [TAG [NAME]]]
+	cat >app/${3:-migrate}.yaml <<-EOF
 	apiVersion: batch/v1
 	kind: Job
 	metadata:
-	  name: migrate
+	  name: ${3:-migrate}
 	  annotations:
 	    argocd.argoproj.io/hook: PreSync
 	    ${1:+argocd.argoproj.io/hook-delete-policy: $1}
@@ -176,7 +176,7 @@ write_hook() { # [POLICY]
 	      restartPolicy: Never
 	      containers:
 	      - name: migrate
-	        image: ghcr.io/acme/migrate:v1
+	        image: ghcr.io/acme/migrate:${2:-v1}
 	EOF
 }
 
@@ -206,6 +206,33 @@ test_expect_success KUBE 'HookSucceeded: the hook Job is deleted once its wave i
 	test_grep NotFound err &&
 	gitops_agent -c gitops-agent.yaml sync web >out &&
 	test_must_fail kc -n shop get job migrate
+'
+
+test_expect_success KUBE 'a hook Job whose template changed is created anew, not refused as immutable' '
+	write_hook "" v2 &&
+	sed -i "s/size: 6/size: 7/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web >out &&
+	kc -n shop get job migrate -o jsonpath="{.spec.template.spec.containers[0].image}" >v &&
+	test "$(cat v)" = ghcr.io/acme/migrate:v2 &&
+	write_hook "" v3 &&
+	sed -i "s/size: 7/size: 8/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web >out &&
+	kc -n shop get job migrate -o jsonpath="{.spec.template.spec.containers[0].image}" >v &&
+	test "$(cat v)" = ghcr.io/acme/migrate:v3
+'
+
+test_expect_success KUBE 'a hook that exists and is not of this app is never deleted: the sync says so' '
+	write_hook "" v1 seed &&
+	sed "s/argocd.argoproj.io\/hook: PreSync/owner: someone-else/" app/seed.yaml >foreign.yaml &&
+	kc apply --server-side --field-manager=someone-else -n shop -f foreign.yaml &&
+	uid=$(kc -n shop get job seed -o jsonpath="{.metadata.uid}") &&
+	sed -i "s/size: 8/size: 9/" app/widget.yaml &&
+	test_must_fail gitops_agent -c gitops-agent.yaml sync web >out 2>err &&
+	cat out err >all &&
+	test_grep "Job.batch/shop/seed" all &&
+	test "$(kc -n shop get job seed -o jsonpath="{.metadata.uid}")" = "$uid" &&
+	rm app/seed.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web
 '
 
 test_done

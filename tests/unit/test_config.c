@@ -327,6 +327,15 @@ test_config_parse_health_rules(void **state)
 	    NAME ":4:16: 'degraded' items must be Type=Status, like "
 	    "Ready=True, not 'Ready=False=x'\n"
 	    NAME ":5:5: missing required key 'kind'");
+	/* A rule without its kind, and a Kubernetes app: an error, no crash. */
+	parse_fails("health_rules: [{healthy: [Ready=True]}]\n"
+	    "repositories: [{name: infra, directory: .}]\n"
+	    "apps:\n"
+	    "  - name: a\n"
+	    "    repository: infra\n"
+	    "    path: x\n"
+	    "    target: {type: kubernetes, in_cluster: true}\n",
+	    NAME ":1:16: missing required key 'kind'");
 }
 
 /*

@@ -199,6 +199,22 @@ test_health_of_object_pod_and_friends(void **state)
 	expect_health("{\"kind\":\"StatefulSet\",\"spec\":{\"replicas\":2,"
 	    "\"updateStrategy\":{\"type\":\"OnDelete\"}},\"status\":{"
 	    "\"updatedReplicas\":0,\"readyReplicas\":2}}", HEALTH_HEALTHY, NULL);
+	/* A partition above the replicas: none of them rolls. */
+	expect_health("{\"kind\":\"StatefulSet\",\"spec\":{\"replicas\":3,"
+	    "\"updateStrategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":"
+	    "{\"partition\":5}}},\"status\":{\"updatedReplicas\":0,"
+	    "\"readyReplicas\":3,\"currentRevision\":\"a\",\"updateRevision\":"
+	    "\"b\"}}", HEALTH_HEALTHY, NULL);
+	/* Another group's Service or Job: not the built-in rules. */
+	expect_health("{\"apiVersion\":\"serving.knative.dev/v1\",\"kind\":"
+	    "\"Service\",\"spec\":{},\"status\":{\"conditions\":[{\"type\":"
+	    "\"Ready\",\"status\":\"False\",\"message\":\"revision "
+	    "failed\"}]}}", HEALTH_PROGRESSING, "not ready: revision failed");
+	expect_health("{\"apiVersion\":\"batch.volcano.sh/v1alpha1\",\"kind\":"
+	    "\"Job\",\"status\":{\"state\":{\"phase\":\"Completed\"}}}",
+	    HEALTH_HEALTHY, NULL);
+	expect_health("{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\","
+	    "\"status\":{\"active\":1}}", HEALTH_PROGRESSING, "job running");
 }
 
 static void

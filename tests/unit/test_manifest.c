@@ -309,6 +309,16 @@ test_resource_new_hook_delete_policy(void **state)
 	    NULL);
 	assert_int_equal(r->hook_delete, HOOK_DELETE_SUCCEEDED);
 	resource_free(r);
+	/* Empty items are nothing, as Argo CD reads them. */
+	r = res_ok(ANN("{\"argocd.argoproj.io/hook\":\"PreSync\","
+	    "\"argocd.argoproj.io/hook-delete-policy\":\"HookSucceeded,\"}"),
+	    NULL);
+	assert_int_equal(r->hook_delete, HOOK_DELETE_SUCCEEDED);
+	resource_free(r);
+	r = res_ok(ANN("{\"argocd.argoproj.io/hook\":\"PreSync\","
+	    "\"argocd.argoproj.io/hook-delete-policy\":\"\"}"), NULL);
+	assert_int_equal(r->hook_delete, HOOK_DELETE_BEFORE_CREATION);
+	resource_free(r);
 	res_fails(ANN("{\"argocd.argoproj.io/hook\":\"PreSync\","
 	    "\"argocd.argoproj.io/hook-delete-policy\":\"OnSuccess\"}"),
 	    "f.yaml:3:1: invalid policy 'OnSuccess' in annotation "
