@@ -773,6 +773,16 @@ test_sync_run_unwritable_path_stops_at_its_wave(void **state)
 	assert_true(strv_contains(&ids, "ConfigMap/shop/a"));
 	assert_true(strv_contains(&ids, "ConfigMap/shop/notify"));
 	strv_free(&ids);
+
+	/* Failing again: the SyncFail hook, unchanged, runs again. */
+	t = rec_new();
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_true(log_index("apply ConfigMap/shop/notify") >
+	    log_index("remove ConfigMap/shop/notify"));
+	assert_true(live_exists("shop/ConfigMap/notify.yaml"));
+	sync_result_free(res);
+	target_free(t);
 	resource_set_free(set);
 }
 
