@@ -628,6 +628,11 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 record:
 	(*resultp)->inputs = inputs;
 	memset(&inputs, 0, sizeof inputs);
+	/* The render and the target are done with: not held while saving. */
+	resource_set_free(set);
+	set = NULL;
+	target_free(t);
+	t = NULL;
 	if (!run->dry_run && run->state_dir != NULL &&
 	    state_save_sync(run->state_dir, *resultp, cause) == -1)
 		goto out;
