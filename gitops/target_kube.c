@@ -27,7 +27,7 @@
 #include "gitops.h"
 #include "kube.h"
 
-#define KT_PARALLEL		8
+#define KT_PARALLEL		16	/* requests in flight: dry-runs, applies */
 #define KT_LIST_PARALLEL	4	/* a page each in memory at once */
 /* Desired objects a labelled LIST missed that one unlabelled LIST finds. */
 #define KT_LIST_ALL_MIN		16
