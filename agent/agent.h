@@ -296,4 +296,11 @@ int		 cli_usage_error(const char *, const char *, ...)
 int		 cmd_version(struct cli_env *, int, char **);
 int		 cmd_help(struct cli_env *, int, char **);
 
+/* manpage.c: gitops-agent(8) and gitops-agent.yaml(5) from the tables */
+int		 cmd_manpage(struct cli_env *, int, char **);
+
+/* completion.c: the bash completion from the command table */
+int		 cmd_completion(struct cli_env *, int, char **);
+int		 cmd_list_apps(struct cli_env *, int, char **);
+
 #endif /* AGENT_H */

@@ -11,6 +11,7 @@ packages="build-essential autoconf automake libtool pkg-config
 	openssh-client openssh-server openssl gnupg gpgv
 	wrk webhook prometheus
 	clang libclang-rt-14-dev
+	mandoc
 	golang-go golang-k8s-sigs-structured-merge-diff-dev
 	golang-k8s-kube-openapi-dev golang-k8s-sigs-yaml-dev"
 as_root() {
