@@ -18,19 +18,31 @@
 
 #include "agent.h"
 
+/* How man_escape writes: a text line's words, or a macro's arguments. */
+enum man_mode {
+	MAN_TEXT,	/* wrapped before column 72 */
+	MAN_ARGS,	/* each word a plain argument, never a macro's name */
+};
+
 /*
  * Text of a table as roff input: a backslash is \e, a `code` span is
- * quoted as \(oqcode\(cq, and a leading . or ' is made plain by \&. With
- * wrap, a space before a word that would pass column 72 starts a new line
- * (roff reads it as a space). Written without a newline.
+ * quoted as \(oqcode\(cq, and a leading . or ' is made plain by \&. As
+ * text, a space before a word that would pass column 72 starts a new line
+ * (roff reads it as a space); as arguments, every word starts with \& (a
+ * word such as Fl is not a macro then) and a quote is \(dq. Written
+ * without a newline.
  */
 static void
-man_escape(FILE *f, const char *s, int wrap)
+man_escape(FILE *f, const char *s, enum man_mode mode)
 {
 	int	code = 0, col = 0;
 
 	for (; *s != '\0'; s++) {
-		if (col == 0 && (*s == '.' || *s == '\'')) {
+		if (mode == MAN_ARGS && (col == 0 || s[-1] == ' ') &&
+		    *s != ' ') {
+			fputs("\\&", f);
+			col += 2;
+		} else if (col == 0 && (*s == '.' || *s == '\'')) {
 			fputs("\\&", f);
 			col += 2;
 		}
@@ -41,8 +53,11 @@ man_escape(FILE *f, const char *s, int wrap)
 			fputs(code ? "\\(cq" : "\\(oq", f);
 			code = !code;
 			col += 4;
+		} else if (*s == '"' && mode == MAN_ARGS) {
+			fputs("\\(dq", f);
+			col += 4;
 		} else if (*s == ' ' || *s == '\n') {
-			if (wrap && s[1] != '\0' &&
+			if (mode == MAN_TEXT && s[1] != '\0' &&
 			    col + 1 + strcspn(s + 1, " \n") > 72) {
 				fputc('\n', f);
 				col = 0;
@@ -71,19 +86,19 @@ man_sentence(FILE *f, const char *s, int cap)
 	t = xstrdup(s);
 	if (cap && *t >= 'a' && *t <= 'z')
 		*t = *t - 'a' + 'A';
-	man_escape(f, t, 1);
+	man_escape(f, t, MAN_TEXT);
 	if (t[len - 1] != '.')
 		fputc('.', f);
 	fputc('\n', f);
 	free(t);
 }
 
-/* A word of a table as a macro argument: \& keeps it from being a macro. */
+/* Words of a table as a macro's arguments, after a space. */
 static void
 man_word(FILE *f, const char *s)
 {
-	fputs(" \\&", f);
-	man_escape(f, s, 0);
+	fputc(' ', f);
+	man_escape(f, s, MAN_ARGS);
 }
 
 /* .Dd from SOURCE_DATE_EPOCH when set (reproducible builds), else now. */
@@ -129,7 +144,7 @@ man_option_tag(FILE *f, const struct cli_option *o)
 		fputs(" ,", f);
 	}
 	fputs(" Fl \\-", f);
-	man_escape(f, o->name, 0);
+	man_escape(f, o->name, MAN_TEXT);
 	if (o->arg != NULL) {
 		fputs(" Ar", f);
 		man_word(f, o->arg);
@@ -184,7 +199,7 @@ man_commands(FILE *f)
 		man_word(f, c->name);
 		fputc('\n', f);
 		if (*c->synopsis != '\0') {
-			man_escape(f, c->synopsis, 1);
+			man_escape(f, c->synopsis, MAN_TEXT);
 			fputc('\n', f);
 		}
 		fputs(".Xc\n", f);
@@ -239,7 +254,7 @@ man_page_8(FILE *f)
 	    "as curl reads them.\n"
 	    ".El\n", f);
 	fputs(".Sh FILES\n.Bl -tag -width Ds\n.It Pa ", f);
-	man_escape(f, CLI_DEFAULT_CONFIG, 0);
+	man_escape(f, CLI_DEFAULT_CONFIG, MAN_ARGS);
 	fputs("\nThe configuration when\n.Fl c\nis not given; see\n"
 	    ".Xr gitops-agent.yaml 5 .\n"
 	    ".It Pa STATE_DIR/apps/APP/last-sync.json\n"
@@ -280,7 +295,7 @@ man_option_cb(const struct config_ref *r, void *arg)
 			fputs(".El\n", f);
 		/* \& ends the title: a closing ] is not a delimiter. */
 		fputs(".Ss ", f);
-		man_escape(f, r->section, 0);
+		man_escape(f, r->section, MAN_ARGS);
 		fputs("\\&\n.Bl -tag -width Ds\n", f);
 	}
 	fputs(".It Ic", f);
@@ -288,12 +303,12 @@ man_option_cb(const struct config_ref *r, void *arg)
 	fputc('\n', f);
 	man_sentence(f, r->desc, 0);
 	fputs("Type: ", f);
-	man_escape(f, r->type, 1);
+	man_escape(f, r->type, MAN_TEXT);
 	if (r->required)
 		fputs(";\nrequired", f);
 	else if (r->def != NULL) {
 		fputs(";\ndefault \\(oq", f);
-		man_escape(f, r->def, 0);
+		man_escape(f, r->def, MAN_TEXT);
 		fputs("\\(cq", f);
 	}
 	fputs(".\n", f);
@@ -308,7 +323,7 @@ man_page_5(FILE *f)
 	    ".Sh DESCRIPTION\n"
 	    "The configuration of\n.Xr gitops-agent 8\n"
 	    "is one YAML file,\n.Pa ", f);
-	man_escape(f, CLI_DEFAULT_CONFIG, 0);
+	man_escape(f, CLI_DEFAULT_CONFIG, MAN_ARGS);
 	fputs("\nunless\n.Fl c\nnames another.\n"
 	    "Relative paths in it are resolved against the file's own "
 	    "directory.\n"
