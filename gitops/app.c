@@ -500,6 +500,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	char			*err = NULL, *why, *version = NULL;
 	uint64_t		 deadline;
 	int			 rc = -1, rendered, extras, changes, verify;
+	int			 lrc;
 
 	*resultp = NULL;
 	memset(&inputs, 0, sizeof inputs);
@@ -526,11 +527,11 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		goto out;
 	}
 	/* Two syncs of one target at once lose track of files: one waits. */
-	if (!run->dry_run && (rc = target_lock(run->name, run->target,
+	/* Its own status: rc stays -1 for the failures after it. */
+	if (!run->dry_run && (lrc = target_lock(run->name, run->target,
 	    run->state_dir, run->lock_wait_ms, run->stop, &lk, cause)) != 0) {
-		if (rc == 1 && run->locked != NULL)
+		if (lrc == 1 && run->locked != NULL)
 			*run->locked = 1;
-		rc = -1;
 		goto out;
 	}
 	if ((t = target_open(run->name, run->target, cause)) == NULL)
