@@ -335,4 +335,11 @@ int		 cli_duration_arg(const char *, const char *, const char *,
 /* JSON (two-space indent) or YAML text of a document, newline ended. */
 char		*cli_format_text(const struct json *, enum cli_format);
 
+/* manpage.c: gitops-agent(8) and gitops-agent.yaml(5) from the tables */
+int		 cmd_manpage(struct cli_env *, int, char **);
+
+/* completion.c: the bash completion from the command table */
+int		 cmd_completion(struct cli_env *, int, char **);
+int		 cmd_list_apps(struct cli_env *, int, char **);
+
 #endif /* AGENT_H */

@@ -2,8 +2,9 @@
  * commands.c: the command table (every command's name, synopsis, summary,
  * options and examples) and what reads it: the help, the check of a
  * command's options, usage errors. The one description of the command
- * line: the help, the README's command list, and later the man page and
- * the shell completion come from it. Main thread; prints only.
+ * line: the help, the README's command list, the man page (manpage.c) and
+ * the shell completion (completion.c) come from it. Main thread; prints
+ * only.
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 
 #include "agent.h"
 
+/* The completion offers the formats this help lists: keep it a list. */
 #define O_OUTPUT(formats)                                                     \
 	{ 'o', "output", "FORMAT", "print " formats }
 #define O_PATH                                                                \
@@ -185,6 +187,27 @@ cli_commands(size_t *n)
 	return (cli_table);
 }
 
+/*
+ * Commands the build and the shell completion run, not listed in the
+ * help: the man pages and the completion script are printed from the
+ * table above, so they list whatever it holds.
+ */
+static const char *const ex_manpage[] = { "gitops-agent manpage 8",
+	NULL };
+static const char *const ex_completion[] = {
+	"gitops-agent completion bash >gitops-agent.bash", NULL };
+static const char *const ex_list_apps[] = {
+	"gitops-agent -c /etc/gitops-agent.yaml list-apps", NULL };
+static const struct cli_command cli_hidden[] = {
+	{ "manpage", cmd_manpage, "8 | 5", "print the man page of the "
+	    "command (8) or of its configuration (5), in mdoc", opts_none,
+	    ex_manpage },
+	{ "completion", cmd_completion, "bash", "print the bash completion "
+	    "script", opts_none, ex_completion },
+	{ "list-apps", cmd_list_apps, "", "print the names of the "
+	    "configuration's apps, one a line", opts_none, ex_list_apps },
+};
+
 const struct cli_command *
 cli_command_find(const char *name)
 {
@@ -193,6 +216,10 @@ cli_command_find(const char *name)
 	for (i = 0; i < sizeof cli_table / sizeof cli_table[0]; i++) {
 		if (strcmp(cli_table[i].name, name) == 0)
 			return (&cli_table[i]);
+	}
+	for (i = 0; i < sizeof cli_hidden / sizeof cli_hidden[0]; i++) {
+		if (strcmp(cli_hidden[i].name, name) == 0)
+			return (&cli_hidden[i]);
 	}
 	return (NULL);
 }

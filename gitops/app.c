@@ -526,6 +526,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		goto out;
 	}
 	/* Two syncs of one target at once lose track of files: one waits. */
+	/* Its own status: rc stays -1 for the failures after it. */
 	if (!run->dry_run && (lrc = target_lock(run->name, run->target,
 	    run->state_dir, run->lock_wait_ms, run->stop, &lk, cause)) != 0) {
 		if (lrc == 1 && run->locked != NULL)

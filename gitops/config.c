@@ -2,7 +2,8 @@
  * config.c: the configuration file. One table (opts[] below) lists every
  * option with its type, default, bounds and description; it drives
  * parsing, defaults, checks, freeing, the reference in the README and
- * (later) reload, so an option is added in one place.
+ * the gitops-agent.yaml(5) man page, and (later) reload, so an option is
+ * added in one place.
  *
  * Runs in whichever thread loads the file (the main thread, at start and
  * on reload); writes no globals, so two loads never share state. Never
@@ -1918,84 +1919,121 @@ config_find_repository(const struct config *cfg, const char *name)
 }
 
 static void
-reference_type(FILE *f, const struct opt *o)
+reference_type(struct buf *b, const struct opt *o)
 {
 	size_t	i;
 
 	switch (o->type) {
 	case OPT_STRING:
-		fputs("string", f);
+		buf_adds(b, "string");
 		break;
 	case OPT_PATH:
-		fputs("path (relative to the file's directory)", f);
+		buf_adds(b, "path (relative to the file's directory)");
 		break;
 	case OPT_REPO_PATH:
-		fputs("path in the repository", f);
+		buf_adds(b, "path in the repository");
 		break;
 	case OPT_DURATION:
-		fputs("duration", f);
+		buf_adds(b, "duration");
 		break;
 	case OPT_BOOL:
-		fputs("boolean", f);
+		buf_adds(b, "boolean");
 		break;
 	case OPT_INTEGER:
-		fputs("integer", f);
+		buf_adds(b, "integer");
 		break;
 	case OPT_STRINGS:
-		fputs("list of strings", f);
+		buf_adds(b, "list of strings");
 		break;
 	case OPT_ENUM:
-		fputs("one of", f);
+		buf_adds(b, "one of");
 		for (i = 0; o->values[i] != NULL; i++)
-			fprintf(f, "%s `%s`", i == 0 ? "" : ",", o->values[i]);
+			buf_printf(b, "%s `%s`", i == 0 ? "" : ",",
+			    o->values[i]);
 		break;
 	case OPT_ADDRESS:
-		fputs("address (host:port)", f);
+		buf_adds(b, "address (host:port)");
 		break;
 	case OPT_LIST:
-		fprintf(f, "list of `%s`", sections[o->sub].title);
+		buf_printf(b, "list of `%s`", sections[o->sub].title);
 		break;
 	case OPT_MAPPING:
-		fprintf(f, "mapping `%s`", sections[o->sub].title);
+		buf_printf(b, "mapping `%s`", sections[o->sub].title);
 		break;
 	}
 	if (o->min != NULL && o->max != NULL)
-		fprintf(f, ", %s to %s", o->min, o->max);
+		buf_printf(b, ", %s to %s", o->min, o->max);
 	else if (o->min != NULL)
-		fprintf(f, ", at least %s", o->min);
+		buf_printf(b, ", at least %s", o->min);
 	else if (o->max != NULL)
-		fprintf(f, ", at most %s", o->max);
+		buf_printf(b, ", at most %s", o->max);
+}
+
+/*
+ * Every option, section by section in the table's order, handed to fn:
+ * the one walk of the table that the README's reference and the man page
+ * are printed from.
+ */
+void
+config_reference_walk(void (*fn)(const struct config_ref *, void *),
+    void *arg)
+{
+	struct config_ref	 r;
+	struct buf		 type;
+	const struct opt	*o;
+	size_t			 s, i;
+
+	buf_init(&type);
+	for (s = 0; s < SECTION_COUNT; s++) {
+		r.first = 1;
+		for (i = 0; i < NOPTS; i++) {
+			o = &opts[i];
+			if (o->section != s)
+				continue;
+			type.len = 0;
+			reference_type(&type, o);
+			buf_addc(&type, '\0');
+			r.section = sections[s].title;
+			r.top = s == SECTION_TOP;
+			r.key = o->key;
+			r.type = type.data;
+			r.def = o->def;
+			r.required = (o->flags & OPT_REQUIRED) != 0;
+			r.desc = o->desc;
+			fn(&r, arg);
+			r.first = 0;
+		}
+	}
+	buf_free(&type);
+}
+
+static void
+reference_markdown_cb(const struct config_ref *r, void *arg)
+{
+	FILE	*f = arg;
+
+	if (r->first) {
+		if (r->top)
+			fprintf(f, "### %s\n\n", r->section);
+		else
+			fprintf(f, "\n### `%s`\n\n", r->section);
+		fputs("| key | type | default | description |\n", f);
+		fputs("|-----|------|---------|-------------|\n", f);
+	}
+	fprintf(f, "| `%s` | %s", r->key, r->type);
+	if (r->required)
+		fputs(" | required", f);
+	else if (r->def != NULL)
+		fprintf(f, " | `%s`", r->def);
+	else
+		fputs(" | ", f);
+	fprintf(f, " | %s |\n", r->desc);
 }
 
 void
 config_print_reference(FILE *f)
 {
-	const struct opt	*o;
-	size_t			 s, i;
-
-	for (s = 0; s < SECTION_COUNT; s++) {
-		if (s == SECTION_TOP)
-			fprintf(f, "%s### %s\n\n", s == 0 ? "" : "\n",
-			    sections[s].title);
-		else
-			fprintf(f, "\n### `%s`\n\n", sections[s].title);
-		fputs("| key | type | default | description |\n", f);
-		fputs("|-----|------|---------|-------------|\n", f);
-		for (i = 0; i < NOPTS; i++) {
-			o = &opts[i];
-			if (o->section != s)
-				continue;
-			fprintf(f, "| `%s` | ", o->key);
-			reference_type(f, o);
-			if (o->flags & OPT_REQUIRED)
-				fputs(" | required", f);
-			else if (o->def != NULL)
-				fprintf(f, " | `%s`", o->def);
-			else
-				fputs(" | ", f);
-			fprintf(f, " | %s |\n", o->desc);
-		}
-	}
+	config_reference_walk(reference_markdown_cb, f);
 }
 
 /* One secret of check's list: readable and not empty, then wiped. */

@@ -1405,6 +1405,20 @@ const struct config_app *config_find_app(const struct config *,
 		     const char *);
 const struct config_repository *config_find_repository(
 		     const struct config *, const char *);
+/* One option of the reference, as config_reference_walk hands it over. */
+struct config_ref {
+	const char	*section;	/* "Top level", "apps[]", ... */
+	int		 top;		/* the top level's section */
+	int		 first;		/* first option of its section */
+	const char	*key;
+	const char	*type;		/* "duration, 1s to 24h", `code` */
+	const char	*def;		/* YAML text; NULL: none */
+	int		 required;
+	const char	*desc;		/* may hold `code` spans */
+};
+/* Every option, section by section, in the table's order. */
+void		 config_reference_walk(void (*)(const struct config_ref *,
+		     void *), void *);
 /* The option reference: a Markdown table per section, from the table. */
 void		 config_print_reference(FILE *);
 /*

@@ -420,6 +420,20 @@ test_target_is_inventory() {
 	EOF
 }
 
+# test_command_prereq PREREQ COMMAND WHERE [required]: set PREREQ when
+# COMMAND is installed. Otherwise the tests needing it skip, saying that
+# WHERE (a Debian package) has it; with "required" (contrib/deps.sh
+# installs it) a test fails instead when CI is set.
+test_command_prereq() {
+	if command -v "$2" >/dev/null 2>&1; then
+		test_set_prereq "$1"
+	elif [ "${4:-}" = required ] && [ -n "${CI:-}" ]; then
+		test_expect_success "$2 is installed (Debian package $3)" 'false'
+	else
+		echo "# $1 tests skip: $2 is not installed (Debian package $3)"
+	fi
+}
+
 # The Kubernetes API server double (tests/kube/; the README's testing
 # section). test_kube_prereq, at a script's top level, sets the KUBE
 # prerequisite when the double was built (needs go) and kubectl is
