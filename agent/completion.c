@@ -152,7 +152,7 @@ comp_bash(FILE *f)
 	for (i = 0, c = table; i < n; i++, c++) {
 		fputs("\t", f);
 		comp_quote(f, c->name);
-		fputs(") echo", f);
+		fputs(") printf '%s '", f);	/* echo would take -n */
 		comp_options(f, c->options);
 		fputs(" ;;\n", f);
 	}

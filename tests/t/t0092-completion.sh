@@ -56,12 +56,12 @@ test_expect_success BASH 'it completes each command'"'"'s options and the global
 '
 
 test_expect_success BASH 'the values of --output, folders, files' '
-	printf "%s\n" json table >expect &&
+	printf "%s\n" json table yaml >expect &&
 	comp_words plan -o "" >actual &&
 	test_cmp expect actual &&
 	comp_words status --output "" >actual &&
 	test_cmp expect actual &&
-	printf "%s\n" json text >expect &&
+	printf "%s\n" json text yaml >expect &&
 	comp_words diff web --output "" >actual &&
 	test_cmp expect actual &&
 	mkdir -p live/web && : >live-file &&
