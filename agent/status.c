@@ -486,6 +486,11 @@ status_watch(struct status_client *c, const char *path, int one,
 	while (!status_stop) {
 		if ((j = status_client_call(c, "GET", path, 200,
 		    &cause)) == NULL) {
+			if (status_stop) {
+				/* The signal cut the call short: not an error. */
+				free(cause);
+				break;
+			}
 			if (!failing)
 				fprintf(stderr, "gitops-agent status: %s\n",
 				    cause);
