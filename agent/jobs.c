@@ -607,10 +607,14 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 			    "reads changed", NULL);
 			continue;
 		}
-		/* Not asked for: a manual app, or drift it must not heal. */
+		/*
+		 * Not asked for: a manual app, or drift it must not heal (a
+		 * look at every app that finds Git unchanged for it; without
+		 * job->all, why already says Git changed).
+		 */
 		if (job->kind == JOB_REPO &&
 		    !strv_contains(&job->force, app->name) &&
-		    (app->sync_manual || (!app->self_heal &&
+		    (app->sync_manual || (!app->self_heal && job->all &&
 		    job_why_changed(cfg, repo, app, head) == NULL))) {
 			job_check_app(job, repo, app, head, stop);
 			continue;

@@ -1250,6 +1250,8 @@ void		 health_rules_free(struct health_rule *, size_t);
  * CreateContainerConfigError): 1 and *why ("pod NAME: ...").
  */
 int		 health_pod_failing(const struct json *, char **);
+/* A Deployment, StatefulSet or DaemonSet: its health has pods behind it. */
+int		 health_is_workload(const struct json *);
 struct health_condition {
 	int	 op;
 	double	 value;

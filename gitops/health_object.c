@@ -26,6 +26,17 @@ static const char *const health_bad_waits[] = {
 	"InvalidImageName", "CreateContainerConfigError",
 	"CreateContainerError", "RunContainerError", NULL
 };
+/*
+ * Of those, what a workload is failed by: not ErrImagePull alone (a
+ * registry's hiccup, which the kubelet retries) nor the create errors it
+ * retries too.
+ */
+static const char *const health_lasting_waits[] = {
+	"CrashLoopBackOff", "ImagePullBackOff", "InvalidImageName",
+	"CreateContainerConfigError", NULL
+};
+
+static int	health_group_is(const struct json *, const char *);
 
 static double
 health_number(const struct json *o, const char *a, const char *b,
@@ -210,9 +221,10 @@ health_job(const struct json *obj, char **why)
 	return (HEALTH_PROGRESSING);
 }
 
-/* A container of a list that waits for a reason that will not pass. */
+/* A container of a list waiting for one of reasons: Degraded and why. */
 static enum health_status
-health_containers(const struct json *list, char **why)
+health_containers(const struct json *list, const char *const *reasons,
+    char **why)
 {
 	const struct json	*c;
 	const char		*reason, *msg, *name;
@@ -223,8 +235,8 @@ health_containers(const struct json *list, char **why)
 		    NULL);
 		if (reason == NULL)
 			continue;
-		for (i = 0; health_bad_waits[i] != NULL; i++) {
-			if (strcmp(reason, health_bad_waits[i]) != 0)
+		for (i = 0; reasons[i] != NULL; i++) {
+			if (strcmp(reason, reasons[i]) != 0)
 				continue;
 			name = json_path_string(c, "name", NULL);
 			msg = json_path_string(c, "state", "waiting",
@@ -237,6 +249,28 @@ health_containers(const struct json *list, char **why)
 	return (HEALTH_HEALTHY);
 }
 
+/* A pod Failed, or a container of it waiting for one of reasons. */
+static enum health_status
+health_pod_failed(const struct json *obj, const char *const *reasons,
+    char **why)
+{
+	enum health_status	 h;
+
+	if (health_is(json_path_string(obj, "status", "phase", NULL),
+	    "Failed"))
+		return (health_degraded(why, "pod failed: %s",
+		    json_path_string(obj, "status", "message", NULL) != NULL ?
+		    json_path_string(obj, "status", "message", NULL) :
+		    json_path_string(obj, "status", "reason", NULL) != NULL ?
+		    json_path_string(obj, "status", "reason", NULL) :
+		    "Failed"));
+	if ((h = health_containers(json_path(obj, "status",
+	    "initContainerStatuses", NULL), reasons, why)) != HEALTH_HEALTHY)
+		return (h);
+	return (health_containers(json_path(obj, "status",
+	    "containerStatuses", NULL), reasons, why));
+}
+
 static enum health_status
 health_pod(const struct json *obj, char **why)
 {
@@ -246,17 +280,8 @@ health_pod(const struct json *obj, char **why)
 	phase = json_path_string(obj, "status", "phase", NULL);
 	if (health_is(phase, "Succeeded"))
 		return (HEALTH_HEALTHY);
-	if (health_is(phase, "Failed"))
-		return (health_degraded(why, "pod failed: %s",
-		    json_path_string(obj, "status", "message", NULL) != NULL ?
-		    json_path_string(obj, "status", "message", NULL) :
-		    json_path_string(obj, "status", "reason", NULL) != NULL ?
-		    json_path_string(obj, "status", "reason", NULL) :
-		    "Failed"));
-	if ((h = health_containers(json_path(obj, "status",
-	    "initContainerStatuses", NULL), why)) != HEALTH_HEALTHY ||
-	    (h = health_containers(json_path(obj, "status",
-	    "containerStatuses", NULL), why)) != HEALTH_HEALTHY)
+	if ((h = health_pod_failed(obj, health_bad_waits, why)) !=
+	    HEALTH_HEALTHY)
 		return (h);
 	if (health_is(phase, "Running") &&
 	    health_is(health_condition_status(obj, "Ready"), "True"))
@@ -273,31 +298,29 @@ health_pod(const struct json *obj, char **why)
 int
 health_pod_failing(const struct json *pod, char **why)
 {
-	static const char *const lasting[] = { "CrashLoopBackOff",
-	    "ImagePullBackOff", "InvalidImageName",
-	    "CreateContainerConfigError", NULL };
-	enum health_status	 h;
-	char			*w = NULL;
-	size_t			 i;
+	char	*w = NULL;
 
 	*why = NULL;
-	if ((h = health_pod(pod, &w)) != HEALTH_DEGRADED) {
-		free(w);
+	if (health_pod_failed(pod, health_lasting_waits, &w) ==
+	    HEALTH_HEALTHY)
 		return (0);
-	}
-	for (i = 0; lasting[i] != NULL; i++) {
-		if (strstr(w, lasting[i]) != NULL)
-			break;
-	}
-	if (lasting[i] == NULL && strncmp(w, "pod failed", 10) != 0) {
-		free(w);
-		return (0);
-	}
 	xasprintf(why, "pod %s: %s", json_path_string(pod, "metadata",
 	    "name", NULL) != NULL ? json_path_string(pod, "metadata", "name",
 	    NULL) : "?", w);
 	free(w);
 	return (1);
+}
+
+/* A Deployment, StatefulSet or DaemonSet (group apps, or none named). */
+int
+health_is_workload(const struct json *obj)
+{
+	const char	*kind = json_path_string(obj, "kind", NULL);
+
+	return (kind != NULL && health_group_is(obj, "apps") &&
+	    (strcmp(kind, "Deployment") == 0 ||
+	    strcmp(kind, "StatefulSet") == 0 ||
+	    strcmp(kind, "DaemonSet") == 0));
 }
 
 static enum health_status
@@ -478,7 +501,6 @@ health_of_object_ruled(const struct json *obj,
 	const char		*kind = json_path_string(obj, "kind", NULL);
 	double			 gen, observed;
 	size_t			 i;
-	int			 workload;
 
 	*why = NULL;
 	if (kind == NULL)
@@ -497,10 +519,7 @@ health_of_object_ruled(const struct json *obj,
 	 * other kinds only when they do.
 	 */
 	gen = health_number(obj, "metadata", "generation", 0);
-	workload = strcmp(kind, "Deployment") == 0 ||
-	    strcmp(kind, "StatefulSet") == 0 ||
-	    strcmp(kind, "DaemonSet") == 0;
-	if (workload || json_type(json_path(obj, "status",
+	if (health_is_workload(obj) || json_type(json_path(obj, "status",
 	    "observedGeneration", NULL)) == JSON_NUMBER) {
 		observed = health_number(obj, "status", "observedGeneration",
 		    0);

@@ -369,35 +369,18 @@ sync_hooks_run(struct target *t, struct sync_item *items, size_t n,
 		if (!it->r->is_hook || it->r->skip)
 			continue;
 		if (sync_hook_state(t, it->r, &it->action, &it->recreate,
-		    &it->error) == -1) {
+		    &it->error) == -1)
 			it->action = DIFF_UPDATE;	/* fails at its wave */
-			if (it->step > *last)
-				*last = it->step;
-			any = 1;
-			continue;
-		}
-		sync_add_change(res, it->r->id, it->action, it->r->phase,
-		    it->r->wave, texts && it->action == DIFF_CREATE ?
-		    target_diff_text(t, it->r, NULL) : NULL);
+		else
+			sync_add_change(res, it->r->id, it->action,
+			    it->r->phase, it->r->wave, texts && it->action ==
+			    DIFF_CREATE ? target_diff_text(t, it->r, NULL) :
+			    NULL);
 		if (it->step > *last)
 			*last = it->step;
 		any = 1;
 	}
 	return (any);
-}
-
-/* Nothing else changes: no hook runs, whatever state it is in. */
-static void
-sync_hooks_rest(struct sync_item *items, size_t n)
-{
-	size_t	 k;
-
-	for (k = 0; k < n; k++) {
-		if (items[k].r->is_hook && items[k].error == NULL) {
-			items[k].action = DIFF_UNCHANGED;
-			items[k].recreate = 0;
-		}
-	}
 }
 
 /*
@@ -613,12 +596,10 @@ sync_run(struct target *t, const struct resource_set *desired,
 	}
 	if (nprune > 1)
 		qsort(prune, nprune, sizeof *prune, sync_prune_cmp);
-	if (any || (opts->prune && nprune != 0)) {
-		if (sync_hooks_run(t, items, nitems, res, opts->diff_texts,
-		    &last))
-			any = 1;
-	} else
-		sync_hooks_rest(items, nitems);
+	/* Hooks, never compared, stay unchanged unless something else is. */
+	if ((any || (opts->prune && nprune != 0)) && sync_hooks_run(t, items,
+	    nitems, res, opts->diff_texts, &last))
+		any = 1;
 	for (i = nprune; i-- > 0;) {
 		sync_add_change(res, prune[i].e->id, DIFF_PRUNE,
 		    prune[i].e->phase, prune[i].e->wave,

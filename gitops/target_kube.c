@@ -534,25 +534,14 @@ static enum health_status
 kt_live_health(struct kube_target *kt, const struct resource *r,
     const struct json *live, char **why)
 {
-	const struct json	*c;
-	const char		*type, *status;
-
 	*why = NULL;
-	if (json_path(live, "metadata", "deletionTimestamp", NULL) != NULL)
+	/* A CRD the server has not yet given a status is not Established. */
+	if (strcmp(r->kind, "CustomResourceDefinition") == 0 &&
+	    json_get(live, "status") == NULL) {
+		*why = xstrdup("not established yet");
 		return (HEALTH_PROGRESSING);
-	if (strcmp(r->kind, "CustomResourceDefinition") != 0)
-		return (health_of_object_ruled(live, kt->rules, kt->nrules,
-		    why));
-	for (c = json_child(json_path(live, "status", "conditions", NULL));
-	    c != NULL; c = json_next(c)) {
-		type = json_path_string(c, "type", NULL);
-		status = json_path_string(c, "status", NULL);
-		if (type != NULL && status != NULL &&
-		    strcmp(type, "Established") == 0 &&
-		    strcmp(status, "True") == 0)
-			return (HEALTH_HEALTHY);
 	}
-	return (HEALTH_PROGRESSING);
+	return (health_of_object_ruled(live, kt->rules, kt->nrules, why));
 }
 
 static struct kt_entry *
@@ -2117,9 +2106,7 @@ kt_health(struct target *t, const struct resource *r,
 		return (0);
 	}
 	*h = kt_live_health(kt, r, live, cause);	/* and the reason */
-	if (*h == HEALTH_PROGRESSING && (strcmp(r->kind, "Deployment") == 0 ||
-	    strcmp(r->kind, "StatefulSet") == 0 ||
-	    strcmp(r->kind, "DaemonSet") == 0))
+	if (*h == HEALTH_PROGRESSING && health_is_workload(live))
 		kt_pods_health(kt, live, h, cause);
 	json_free(live);
 	return (0);

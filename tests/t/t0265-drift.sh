@@ -111,6 +111,20 @@ test_expect_success 'a sync asked for applies: self_heal false and manual alike'
 	test_grep "MODE: blue" live/manual/shop/ConfigMap/settings.yaml
 '
 
+test_expect_success 'a new commit: self_heal false applies it, manual only reports it' '
+	stop_agent &&
+	sed -i "s/blue/green/" work/app/cm.yaml &&
+	git -C work commit -q -am green &&
+	git -C work push -q "$URL" main &&
+	start_agent &&
+	test_wait_for 600 checked report Succeeded &&
+	test_wait_for 600 checked manual OutOfSync &&
+	test_wait_for 600 checked heal Succeeded &&
+	test_grep "MODE: green" live/report/shop/ConfigMap/settings.yaml &&
+	test_grep "MODE: green" live/heal/shop/ConfigMap/settings.yaml &&
+	test_grep "MODE: blue" live/manual/shop/ConfigMap/settings.yaml
+'
+
 test_expect_success 'stop: SIGTERM exits' '
 	stop_agent
 '

@@ -303,6 +303,11 @@ test_health_pod_failing(void **state)
 		{ "{\"phase\":\"Pending\",\"containerStatuses\":[{\"name\":"
 		    "\"web\",\"state\":{\"waiting\":{\"reason\":"
 		    "\"ErrImagePull\"}}}]}", NULL },
+		/* Judged by the reason, never by words in the message. */
+		{ "{\"phase\":\"Pending\",\"containerStatuses\":[{\"name\":"
+		    "\"web\",\"state\":{\"waiting\":{\"reason\":"
+		    "\"ErrImagePull\",\"message\":\"not yet ImagePullBackOff\"}}}"
+		    "]}", NULL },
 		{ "{\"phase\":\"Pending\"}", NULL },
 		{ "{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\","
 		    "\"status\":\"True\"}]}", NULL },
