@@ -89,6 +89,7 @@ test_expect_success 'a bad release (50% errors) fails the analysis and is rolled
 	test_wait_for 600 subject_is "Revert \"Deploy web v3-bad to staging\"" &&
 	test_wait_for 300 version_is v2 &&
 	test_grep "analysis .success-ratio. failed" agent.log &&
+	test_wait_for 300 field_is lastRollback.outcome committed &&
 	curl -s "http://$AGENT/metrics" | grep -q "^gitops_rollbacks_total{outcome=\"committed\"} 1$"
 '
 
