@@ -130,6 +130,8 @@ void		 metrics_observe(struct metrics *, const char *, const char *,
 double		 metrics_value(const struct metrics *, const char *,
 		     const char *);
 char		*metrics_render(const struct metrics *);
+/* Forget every series with the label KEY="VALUE" (an app a reload removed). */
+void		 metrics_forget(struct metrics *, const char *, const char *);
 /* A label value escaped for the text format (allocated). */
 char		*metrics_label_escape(const char *);
 

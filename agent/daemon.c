@@ -268,8 +268,12 @@ daemon_apply_config(struct agent *a, int first)
 		}
 		repos[i] = rv;
 	}
-	for (j = 0; j < a->nrepos; j++)
+	for (j = 0; j < a->nrepos; j++) {
+		if (a->repos[j] != NULL)	/* the reload removed it */
+			metrics_forget(a->metrics, "repository",
+			    a->repos[j]->name);
 		repo_view_free(a->repos[j]);
+	}
 	free(a->repos);
 	a->repos = repos;
 	a->nrepos = cfg->nrepositories;
@@ -297,8 +301,13 @@ daemon_apply_config(struct agent *a, int first)
 	}
 	if (a->apps != NULL) {
 		cursor = 0;
-		while (strmap_next(a->apps, &cursor, NULL, &v))
+		while (strmap_next(a->apps, &cursor, NULL, &v)) {
+			/* What is left is what the reload removed. */
+			if (v != NULL)
+				metrics_forget(a->metrics, "app",
+				    ((struct app_view *)v)->name);
 			app_view_free(v);
+		}
 		strmap_free(a->apps);
 	}
 	a->apps = apps;

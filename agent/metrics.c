@@ -196,6 +196,54 @@ metrics_value(const struct metrics *m, const char *name, const char *labels)
 	    s->value);
 }
 
+/* Whether label text has WANT ("key=\"value\"") as one of its labels. */
+static int
+metrics_labels_have(const char *labels, const char *want)
+{
+	const char	*p = labels;
+	size_t		 n = strlen(want);
+
+	/*
+	 * A value's own quotes are escaped, so key=" can only start a label:
+	 * at the start or after a comma.
+	 */
+	while ((p = strstr(p, want)) != NULL) {
+		if ((p == labels || p[-1] == ',') &&
+		    (p[n] == ',' || p[n] == '\0'))
+			return (1);
+		p++;
+	}
+	return (0);
+}
+
+void
+metrics_forget(struct metrics *m, const char *key, const char *value)
+{
+	struct metric_series	*s;
+	struct strv		 gone;
+	const char		*k;
+	char			*esc, *want;
+	size_t			 cursor = 0, i;
+	void			*v;
+
+	memset(&gone, 0, sizeof gone);
+	esc = metrics_label_escape(value);
+	xasprintf(&want, "%s=\"%s\"", key, esc);
+	free(esc);
+	while (strmap_next(m->series, &cursor, &k, &v)) {
+		s = v;
+		if (metrics_labels_have(s->labels, want))
+			strv_add(&gone, k);
+	}
+	for (i = 0; i < gone.n; i++) {
+		s = strmap_remove(m->series, gone.v[i]);
+		free(s->labels);
+		free(s);
+	}
+	strv_free(&gone);
+	free(want);
+}
+
 char *
 metrics_label_escape(const char *v)
 {

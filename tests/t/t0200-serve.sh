@@ -527,8 +527,14 @@ test_expect_success 'SIGHUP that adds an app: it is synced at once' '
 	kill -HUP "$(cat agent.pid)" &&
 	test_wait_for 300 app_succeeded extra-staging &&
 	test -n "$(find live-extra -name "*.yaml")" &&
+	curl -s "http://$AGENT/metrics" | grep -q "app=\"extra-staging\"" &&
 	test_must_fail gitops_agent -c agent.yaml sync extra-staging-nope 2>err &&
 	test_grep "extra-staging-nope" err
+'
+
+test_expect_success 'SIGHUP that removes an app: its series leave /metrics' '
+	test_wait_for 100 sh -c "! curl -s http://$AGENT/metrics | grep -q extra-staging" &&
+	curl -s "http://$AGENT/metrics" | grep -q "app=\"checkout-staging\""
 '
 
 test_expect_success 'SIGTERM: exits 0, and a restart converges from the state' '
