@@ -11,25 +11,8 @@
 test_kube_env
 
 write_deployment() { # TAG [PROGRESS-DEADLINE-SECONDS]
-	cat >deployment.yaml <<-EOF
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata:
-	  name: web
-	  namespace: default
-	spec:
-	  replicas: 2
-	  progressDeadlineSeconds: ${2:-600}
-	  selector:
-	    matchLabels: {app: web}
-	  template:
-	    metadata:
-	      labels: {app: web}
-	    spec:
-	      containers:
-	      - name: web
-	        image: ghcr.io/acme/web:$1
-	EOF
+	test_kube_web_deployment "ghcr.io/acme/web:$1" \
+	    "progressDeadlineSeconds: ${2:-600}" >deployment.yaml
 }
 
 apply() { # FILE

@@ -9,23 +9,7 @@
 test_kube_env
 
 write_deployment() { # TAG
-	cat >app/deployment.yaml <<-EOF
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata:
-	  name: web
-	spec:
-	  replicas: 2
-	  selector:
-	    matchLabels: {app: web}
-	  template:
-	    metadata:
-	      labels: {app: web}
-	    spec:
-	      containers:
-	      - name: web
-	        image: ghcr.io/acme/web:$1
-	EOF
+	test_kube_web_deployment "ghcr.io/acme/web:$1" >app/deployment.yaml
 }
 
 # set_status JSON: the Deployment's status, as its controller would.
