@@ -72,6 +72,7 @@ func newControllers(s *store, cfg ctlConfig) *controllers {
 	c := &controllers{s: s, cfg: cfg, seen: map[string]string{}}
 	c.wake = sync.NewCond(&c.mu)
 	s.watchers.observe = c.observe
+	s.created = c.created
 	go c.run()
 	return c
 }
@@ -85,6 +86,19 @@ func (c *controllers) observe(ev event) {
 	}
 	c.queue = append(c.queue, ctlItem{ev: &ev})
 	c.wake.Signal()
+}
+
+// created gives a new workload or Job an empty status, as the real API
+// server's typed objects have until their controller writes one: a
+// client reading the create's answer sees a generation not observed yet
+// (or a Job not complete), not an object with nothing to wait for.
+// Called under the store's lock.
+func (c *controllers) created(t *resType, obj map[string]interface{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := obj["status"]; !ok && c.cfg.Enabled && controlled(t) != "" {
+		obj["status"] = map[string]interface{}{}
+	}
 }
 
 func (c *controllers) enqueue(it ctlItem) {

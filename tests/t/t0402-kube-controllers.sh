@@ -118,7 +118,7 @@ test_expect_success KUBE 'a good template restarts the rollout and scales the ba
 	test -z "$(kc get pods -l app=web -o name)"
 '
 
-test_expect_success KUBE 'Jobs complete, or fail when their image is bad' '
+test_expect_success KUBE 'Jobs: created with an empty status, then complete, or fail on a bad image' '
 	for j in ok:v1 nok:bad; do
 		cat >>jobs.yaml <<-EOF || exit 1
 		---
@@ -133,7 +133,12 @@ test_expect_success KUBE 'Jobs complete, or fail when their image is bad' '
 		      containers: [{name: m, image: "ghcr.io/acme/migrate:${j#*:}"}]
 		EOF
 	done &&
-	apply jobs.yaml &&
+	kc apply --server-side --field-manager=tester -o json -f jobs.yaml >created.json &&
+	python3 -c "
+import json, sys
+d = json.load(open(\"created.json\"))
+sys.exit(any(\"status\" not in i for i in d[\"items\"]))
+" &&
 	test_wait_for 100 field_is job ok .status.succeeded 1 &&
 	field_is job ok ".status.conditions[?(@.type==\"Complete\")].status" True &&
 	test_wait_for 100 field_is job nok .status.failed 3 &&
