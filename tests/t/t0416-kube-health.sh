@@ -219,4 +219,21 @@ test_expect_success KUBE 'a hook that exists and is not of this app is never del
 	gitops_agent -c gitops-agent.yaml sync web
 '
 
+# With the double's controllers on, a Job takes a second to complete:
+# the old Job, Complete, must not pass the new one before it has run.
+test_expect_success KUBE 'a hook Job created again is waited on, not judged by the one it replaced' '
+	test_kube_admin "$K" PUT controllers "{\"enabled\": true, \"rolloutMs\": 1000}" &&
+	sed -i "s/size: 9/size: 10/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web &&
+	job_uid >uid1 && test -s uid1 &&
+	kc -n shop get job migrate -o jsonpath="{.status.succeeded}" >done1 &&
+	test "$(cat done1)" = 1 &&
+	sed -i "s/size: 10/size: 11/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web &&
+	job_uid >uid2 &&
+	test "$(cat uid1)" != "$(cat uid2)" &&
+	kc -n shop get job migrate -o jsonpath="{.status.succeeded}" >done2 &&
+	test "$(cat done2)" = 1
+'
+
 test_done
