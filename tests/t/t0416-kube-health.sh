@@ -2,8 +2,8 @@
 # t0416-kube-health: a wave on a cluster waits for its resources' health
 # as their status tells it (kstatus's rules), and a failure names the
 # resource and the reason its status gives. The double runs no
-# controllers: the test plays the Deployment controller by writing the
-# status subresource with kubectl.
+# controllers until the last test: the test plays the Deployment
+# controller by writing the status subresource with kubectl.
 . "$TEST_SRCDIR/tests/lib.sh"
 
 test_kube_env
