@@ -1852,6 +1852,19 @@ kt_apply_now(struct target *t, const struct resource *r, char **cause)
 		json_free(c->live);
 		json_free(c->merged);
 		c->live = c->merged = NULL;
+		/*
+		 * What the comparison saw live is not what was applied: a
+		 * hook Job created again (BeforeHookCreation) compared
+		 * unchanged with the one it replaced, whose Complete would
+		 * pass the new one before it ran.
+		 */
+		pthread_mutex_lock(&kt->mu);
+		if (c->have_health) {
+			free(c->health.why);
+			c->health.why = NULL;
+			c->have_health = 0;
+		}
+		pthread_mutex_unlock(&kt->mu);
 	}
 	rc = 0;
 out:

@@ -493,6 +493,31 @@ test_kube_curl() {
 	curl -s --max-time 30 -K - --cacert "$kube_dir/ca.crt" "$@"
 }
 
+# test_kube_web_deployment IMAGE [SPEC-LINE]: on stdout, a Deployment
+# "web" of 2 replicas running IMAGE, its pods labelled app=web as its
+# selector says (how the agent finds a workload's pods); SPEC-LINE, such
+# as "progressDeadlineSeconds: 3", goes into its spec.
+test_kube_web_deployment() {
+	cat <<-EOF
+	apiVersion: apps/v1
+	kind: Deployment
+	metadata:
+	  name: web
+	spec:
+	  replicas: 2
+	  ${2:-}
+	  selector:
+	    matchLabels: {app: web}
+	  template:
+	    metadata:
+	      labels: {app: web}
+	    spec:
+	      containers:
+	      - name: web
+	        image: $1
+	EOF
+}
+
 # test_kube_admin DIR METHOD KNOB [JSON]: a knob of the double's admin
 # endpoint (/double/KNOB); the answer on stdout, failing on an HTTP error.
 test_kube_admin() {

@@ -389,6 +389,9 @@ func (s *store) commit(w http.ResponseWriter, tg *target, live *object, merged m
 		}
 	}
 	s.defaults(tg.t, merged)
+	if live == nil && s.created != nil {
+		s.created(tg.t, merged)
+	}
 	if live != nil {
 		if causes := immutable(tg.t, live.data, merged); len(causes) > 0 {
 			return invalidError(tg.t, tg.name, causes)

@@ -38,6 +38,7 @@ const defaultSwagger = "/usr/share/gocode/src/k8s.io/kube-openapi/pkg/schemaconv
 type server struct {
 	store      *store
 	knobs      *knobs
+	ctl        *controllers
 	token      string
 	adminToken string
 }
@@ -46,9 +47,16 @@ func main() {
 	dir := flag.String("dir", "", "directory for kubeconfig, token.kubeconfig, admin-token, ca.crt and url")
 	latency := flag.Int("latency", 0, "milliseconds of latency added to every request")
 	swagger := flag.String("swagger", defaultSwagger, "Kubernetes OpenAPI v2 document with the built-in kinds' schemas")
+	var cfg ctlConfig
+	flag.BoolVar(&cfg.Enabled, "controllers", false, "simulate the controllers (rollouts, Jobs)")
+	flag.IntVar(&cfg.RolloutMS, "rollout-delay", 300, "milliseconds a simulated rollout or Job takes")
+	flag.IntVar(&cfg.DeadlineScale, "deadline-scale", 1, "milliseconds a second of progressDeadlineSeconds lasts")
+	flag.StringVar(&cfg.BadImage, "bad-image", "bad", "tag prefix of an image that never runs")
+	flag.BoolVar(&cfg.Pods, "bad-pods", true, "a bad rollout makes a Pod in ImagePullBackOff")
 	flag.Parse()
-	if *dir == "" {
-		fmt.Fprintln(os.Stderr, "usage: kube-double --dir DIR [--latency MS] [--swagger FILE]")
+	if *dir == "" || cfg.RolloutMS < 0 || cfg.DeadlineScale < 0 {
+		fmt.Fprintln(os.Stderr, "usage: kube-double --dir DIR [--latency MS] [--swagger FILE] [--controllers]\n"+
+			"\t[--rollout-delay MS] [--deadline-scale MS] [--bad-image PREFIX] [--bad-pods=false]")
 		os.Exit(2)
 	}
 	log.SetPrefix("kube-double: ")
@@ -61,6 +69,7 @@ func main() {
 	s := &server{
 		store:      st,
 		knobs:      newKnobs(time.Duration(*latency) * time.Millisecond),
+		ctl:        newControllers(st, cfg),
 		token:      randomHex(24),
 		adminToken: randomHex(24),
 	}
@@ -260,6 +269,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, adminPrefix) {
 		if !tokenIs(bearer(r), s.adminToken) {
 			writeStatus(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized", nil)
+			return
+		}
+		if r.URL.Path == adminPrefix+"controllers" {
+			s.ctl.serveAdmin(w, r)
 			return
 		}
 		s.knobs.serveAdmin(w, r, s.store)

@@ -40,6 +40,10 @@ type store struct {
 	updater  merge.Updater
 	nextIP   int
 	watchers watchHub
+	// created, when set, completes an object being created as the
+	// simulated controllers' cluster would; under the lock, it must
+	// not take it.
+	created func(t *resType, obj map[string]interface{})
 }
 
 func newStore(swagger string) (*store, error) {

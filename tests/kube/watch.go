@@ -34,6 +34,9 @@ type watchHub struct {
 	compacted uint64 // events at or below this resourceVersion are forgotten
 	subs      map[*watcher]bool
 	mu        sync.Mutex // guards subs against the watchers' goroutines
+	// observe, when set, is told every event (the simulated
+	// controllers); it must not block nor take the store's lock.
+	observe func(event)
 }
 
 func (h *watchHub) init() { h.subs = map[*watcher]bool{} }
@@ -55,6 +58,9 @@ func (h *watchHub) send(s *store, typ string, o *object) {
 	if len(h.history) > historySize {
 		h.compacted = h.history[0].rv
 		h.history = h.history[1:]
+	}
+	if h.observe != nil {
+		h.observe(ev)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -2,30 +2,14 @@
 # t0416-kube-health: a wave on a cluster waits for its resources' health
 # as their status tells it (kstatus's rules), and a failure names the
 # resource and the reason its status gives. The double runs no
-# controllers: the test plays the Deployment controller by writing the
-# status subresource with kubectl.
+# controllers until the last test: the test plays the Deployment
+# controller by writing the status subresource with kubectl.
 . "$TEST_SRCDIR/tests/lib.sh"
 
 test_kube_env
 
 write_deployment() { # TAG
-	cat >app/deployment.yaml <<-EOF
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata:
-	  name: web
-	spec:
-	  replicas: 2
-	  selector:
-	    matchLabels: {app: web}
-	  template:
-	    metadata:
-	      labels: {app: web}
-	    spec:
-	      containers:
-	      - name: web
-	        image: ghcr.io/acme/web:$1
-	EOF
+	test_kube_web_deployment "ghcr.io/acme/web:$1" >app/deployment.yaml
 }
 
 # set_status JSON: the Deployment's status, as its controller would.
@@ -233,6 +217,23 @@ test_expect_success KUBE 'a hook that exists and is not of this app is never del
 	test "$(kc -n shop get job seed -o jsonpath="{.metadata.uid}")" = "$uid" &&
 	rm app/seed.yaml &&
 	gitops_agent -c gitops-agent.yaml sync web
+'
+
+# With the double's controllers on, a Job takes a second to complete:
+# the old Job, Complete, must not pass the new one before it has run.
+test_expect_success KUBE 'a hook Job created again is waited on, not judged by the one it replaced' '
+	test_kube_admin "$K" PUT controllers "{\"enabled\": true, \"rolloutMs\": 1000}" &&
+	sed -i "s/size: 9/size: 10/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web &&
+	job_uid >uid1 && test -s uid1 &&
+	kc -n shop get job migrate -o jsonpath="{.status.succeeded}" >done1 &&
+	test "$(cat done1)" = 1 &&
+	sed -i "s/size: 10/size: 11/" app/widget.yaml &&
+	gitops_agent -c gitops-agent.yaml sync web &&
+	job_uid >uid2 &&
+	test "$(cat uid1)" != "$(cat uid2)" &&
+	kc -n shop get job migrate -o jsonpath="{.status.succeeded}" >done2 &&
+	test "$(cat done2)" = 1
 '
 
 test_done

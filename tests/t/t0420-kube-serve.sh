@@ -4,8 +4,10 @@
 # of it to the API server double (tests/kube/) in dependency order, a
 # GitHub repository_dispatch deploy lands a bump commit that reaches the
 # cluster, an operator's `git revert` of it rolls the cluster back, and a
-# pushed removal is pruned. kubectl checks what is live; curl is the
-# client of the agent.
+# pushed removal is pruned. The double runs its simulated controllers:
+# every Deployment really rolls out and checkout's PreSync migration Job
+# really completes before the sync goes on. kubectl checks what is live;
+# curl is the client of the agent.
 . "$TEST_SRCDIR/tests/lib.sh"
 
 test_kube_env
@@ -68,8 +70,17 @@ image_is() { # NAMESPACE DEPLOYMENT IMAGE
 	    -o jsonpath="{.spec.template.spec.containers[0].image}")" = "$3"
 }
 
+# The Deployment rolled out its generation, available.
+rolled_out() { # NAMESPACE DEPLOYMENT
+	test "$(kc -n "$1" get deployment "$2" -o jsonpath="{.status.observedGeneration}")" = \
+	    "$(kc -n "$1" get deployment "$2" -o jsonpath="{.metadata.generation}")" &&
+	test "$(kc -n "$1" get deployment "$2" \
+	    -o jsonpath="{.status.conditions[?(@.type==\"Progressing\")].reason}")" = \
+	    NewReplicaSetAvailable
+}
+
 test_expect_success KUBE 'setup: the shop on the git daemon, the agent serving it to the double' '
-	test_kube_double "$K" &&
+	test_kube_double "$K" --controllers &&
 	git init -q -b main work &&
 	cp -R "$EXAMPLE/." work/ &&
 	rm work/gitops-agent.yaml &&
@@ -94,6 +105,11 @@ test_expect_success KUBE 'every app is synced to the cluster, in dependency orde
 	    -o jsonpath="{.spec.template.spec.containers[0].image}" >orig.image &&
 	test_grep "ghcr.io/acme/checkout-service@sha256:" orig.image &&
 	kc -n default get configmap gitops-agent.checkout-staging -o name &&
+	rolled_out shop-staging checkout-service &&
+	kc -n shop-staging get job checkout-db-migrate \
+	    -o jsonpath="{.status.succeeded} {.status.conditions[?(@.type==\"Complete\")].status}" >job &&
+	test "$(cat job)" = "1 True" &&
+	test_grep "Job shop-staging/checkout-db-migrate generation 1: complete" "$K/log" &&
 	awk "/app=platform-staging .*status=Succeeded/ { p = NR }
 	    /app=checkout-staging .*status=Succeeded/ { c = NR }
 	    END { exit !(p && c && p < c) }" agent.log
@@ -107,7 +123,8 @@ test_expect_success KUBE 'a deploy lands a bump commit and reaches the cluster' 
 	    "Deploy checkout-service v3.0.2-1a2b3c4 to staging" &&
 	test_wait_for 300 synced_at_remote checkout-staging &&
 	test_wait_for 300 image_is shop-staging checkout-service \
-	    ghcr.io/acme/checkout-service:1a2b3c4
+	    ghcr.io/acme/checkout-service:1a2b3c4 &&
+	test_wait_for 300 rolled_out shop-staging checkout-service
 '
 
 sync_now() { # APP
