@@ -5,7 +5,8 @@
  * CAs, a given file or CAs in memory, unless the caller says insecure; a
  * client certificate and key from memory, never written to a file). A
  * deadline bounds the whole exchange, a stop flag is honoured within
- * STOP_POLL_MS, the answer is bounded, redirects are not followed, and
+ * STOP_POLL_MS, the answer is bounded (or streamed to the caller as it
+ * arrives, for a Kubernetes watch), redirects are not followed, and
  * proxies come from the environment as curl reads them (http_proxy,
  * https_proxy, no_proxy), as the Go clients of peers do (and, like them,
  * never for a loopback host).

@@ -1,7 +1,8 @@
 /*
  * kube.c: the Kubernetes API client of kube.h, over http.c: discovery
  * (aggregated, the legacy documents as fallback), GET, LIST page by page,
- * server-side apply, DELETE; errors decoded from the server's Status;
+ * watches (an event a line, read as the stream arrives), server-side
+ * apply, DELETE; errors decoded from the server's Status;
  * retries (429 after Retry-After, 5xx and broken connections with
  * backoff, 401 once with fresh credentials) within a request's timeout;
  * a client-side token bucket (qps, burst) shared by every thread; and

@@ -5,8 +5,8 @@
  * kubeconfig.c reads where the API server is and how to prove who we are
  * (a kubeconfig's clusters, users and contexts, or a pod's service
  * account); kube.c speaks the API over http.c: discovery, GET, LIST,
- * server-side apply, DELETE, errors as the server's Status says them,
- * retries, and a client-side rate limit.
+ * watches, server-side apply, DELETE, errors as the server's Status says
+ * them, retries, and a client-side rate limit.
  *
  * Everything here is thread-safe: a sync applies a wave from several
  * threads over one struct kube. Nothing here logs a credential or an

@@ -13,7 +13,9 @@
  * requests. Anything else is asked of the server (a dryRun=All apply)
  * and compared with live, server-owned fields left out, so defaults the
  * server fills in are never drift. Comparisons and the applies of a
- * wave run on several threads over one client.
+ * wave run on several threads over one client. Waiting for a wave's
+ * health watches its objects' kinds and namespaces (kt_wait), with a LIST
+ * fallback, rather than polling each object.
  *
  * Runs in the thread of a sync (and the threads kube_parallel starts
  * from it). Never logs an object's content.
