@@ -1512,8 +1512,8 @@ kube_stream_cb(void *arg, const char *data, size_t len)
 
 int
 kube_watch(struct kube *k, const struct kube_kind *kk, const char *ns,
-    const struct kube_watch_opts *o, int (*fn)(void *, const struct kube_event *),
-    void *arg, char **cause)
+    const struct kube_watch_opts *o,
+    int (*fn)(void *, const struct kube_event *), void *arg, char **cause)
 {
 	struct kube_call	 c;
 	struct kube_stream	*ks;

@@ -2311,13 +2311,19 @@ kt_watch_list(struct kt_watch *w, const char *app)
 	return (0);
 }
 
-/* One of the resources the wait is for changed and was not judged. */
+/*
+ * One of the resources the wait is for changed and was not judged. None
+ * when what w keeps is not to be trusted (health then GETs each, and
+ * never marks them judged: a wait that returned at once would spin).
+ */
 static int
 kt_watch_pending(const struct kt_watch *w)
 {
 	const struct kt_seen	*x;
 	size_t			 i;
 
+	if (w->rv == NULL)
+		return (0);
 	for (i = 0; i < w->tracked.n; i++) {
 		x = strmap_get(w->objs, w->tracked.v[i]);
 		if (x != NULL && !x->judged)

@@ -215,6 +215,25 @@ test_expect_success KUBE 'a watch refused falls back to LIST polling: the wave s
 	test "$(gets_of $DEPLOY/web)" = 0
 '
 
+test_expect_success KUBE 'a watch and its LIST both refused fall back to a GET of each resource: the wave succeeds' '
+	progressing 0 &&
+	write_deployment w5 &&
+	requests_reset || return 1
+	test_when_finished "test_kube_admin \"$K\" DELETE faults >/dev/null" &&
+	gitops_agent -c long.yaml sync web >out 2>errget &
+	pid=$!
+	test_when_finished "kill $pid 2>/dev/null; true" &&
+	test_wait_for 600 eval "test \$(verb watch) -ge 2" &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"GET\",\"path\":\"$DEPLOY\",\"status\":403,\"count\":100000}" >/dev/null &&
+	progressing 1 &&
+	test_wait_for 600 eval "test \$(gets_of $DEPLOY/web) -ge 1" &&
+	rolled_out &&
+	wait $pid &&
+	test_grep "0 created, 1 updated" out &&
+	test_grep "watch failed: polling with LIST instead" errget
+'
+
 test_expect_success KUBE 'health_rules: a custom resource failing by its own condition fails the wave at once' '
 	cat >app/crd.yaml <<-EOF &&
 	apiVersion: apiextensions.k8s.io/v1
