@@ -59,6 +59,18 @@ gets_of() {
 	python3 -c 'import json,sys; print(json.load(open("counts.json"))["requests"].get("GET " + sys.argv[1], 0))' "$1"
 }
 DEPLOY=/apis/apps/v1/namespaces/shop/deployments
+# sync_waiting TAG ERR [OPTION]: a sync of image TAG in the background
+# (its pid in pid, stderr in ERR, killed when the test is finished) while
+# the Deployment progresses, once it watches the Deployment and its pods.
+sync_waiting() {
+	progressing 0 &&
+	write_deployment "$1" &&
+	requests_reset || return 1
+	gitops_agent ${3:-} -c long.yaml sync web >out 2>"$2" &
+	pid=$!
+	test_when_finished "kill $pid 2>/dev/null; true" &&
+	test_wait_for 600 eval "test \$(verb watch) -ge 2"
+}
 
 test_expect_success KUBE 'setup: the double and a Deployment synced to it' '
 	test_kube_double "$K" &&
@@ -137,14 +149,8 @@ test_expect_success KUBE 'a rolled-out Deployment lets the sync succeed' '
 
 test_expect_success KUBE 'a rollout of seconds is watched: no GET of the Deployment, a watch of it and of its pods' '
 	sed "s/wave_timeout: 2s/wave_timeout: 60s/" gitops-agent.yaml >long.yaml &&
-	progressing 0 &&
-	write_deployment w2 &&
-	requests_reset &&
-	start=$(date +%s) || return 1
-	gitops_agent -c long.yaml sync web >out 2>err &
-	pid=$!
-	test_when_finished "kill $pid 2>/dev/null; true" &&
-	test_wait_for 600 eval "test \$(verb watch) -ge 2" &&
+	start=$(date +%s) &&
+	sync_waiting w2 err &&
 	sleep 1 &&
 	progressing 1 &&
 	sleep 1 &&
@@ -162,13 +168,7 @@ test_expect_success KUBE 'a rollout of seconds is watched: no GET of the Deploym
 test -f figures && echo "# $(cat figures)"
 
 test_expect_success KUBE 'a 410 Expired while waiting lists again and watches on: the wave succeeds' '
-	progressing 0 &&
-	write_deployment w3 &&
-	requests_reset || return 1
-	gitops_agent -v -c long.yaml sync web >out 2>err410 &
-	pid=$!
-	test_when_finished "kill $pid 2>/dev/null; true" &&
-	test_wait_for 600 eval "test \$(verb watch) -ge 2" &&
+	sync_waiting w3 err410 -v &&
 	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated, namespace: default}\n" >unrelated.yaml &&
 	kc apply --server-side -f unrelated.yaml >/dev/null &&
 	test_kube_admin "$K" POST compact >/dev/null &&
@@ -194,14 +194,8 @@ test_expect_success KUBE 'a 410 Expired while waiting lists again and watches on
 '
 
 test_expect_success KUBE 'a watch refused falls back to LIST polling: the wave succeeds' '
-	progressing 0 &&
-	write_deployment w4 &&
-	requests_reset || return 1
 	test_when_finished "test_kube_admin \"$K\" DELETE faults >/dev/null" &&
-	gitops_agent -c long.yaml sync web >out 2>err403 &
-	pid=$!
-	test_when_finished "kill $pid 2>/dev/null; true" &&
-	test_wait_for 600 eval "test \$(verb watch) -ge 2" &&
+	sync_waiting w4 err403 &&
 	lists=$(verb list) &&
 	test_kube_admin "$K" POST faults \
 	    "{\"verb\":\"GET\",\"path\":\"$DEPLOY\",\"status\":403,\"message\":\"watch is forbidden\"}" >/dev/null &&
@@ -216,14 +210,8 @@ test_expect_success KUBE 'a watch refused falls back to LIST polling: the wave s
 '
 
 test_expect_success KUBE 'a watch and its LIST both refused fall back to a GET of each resource: the wave succeeds' '
-	progressing 0 &&
-	write_deployment w5 &&
-	requests_reset || return 1
 	test_when_finished "test_kube_admin \"$K\" DELETE faults >/dev/null" &&
-	gitops_agent -c long.yaml sync web >out 2>errget &
-	pid=$!
-	test_when_finished "kill $pid 2>/dev/null; true" &&
-	test_wait_for 600 eval "test \$(verb watch) -ge 2" &&
+	sync_waiting w5 errget &&
 	test_kube_admin "$K" POST faults \
 	    "{\"verb\":\"GET\",\"path\":\"$DEPLOY\",\"status\":403,\"count\":100000}" >/dev/null &&
 	progressing 1 &&
