@@ -842,6 +842,15 @@ struct target_ops {
 	 */
 	int	(*health)(struct target *, const struct resource *,
 		    enum health_status *, char **);
+	/*
+	 * Optional: block until one of these resources (not yet healthy)
+	 * may have changed, so health is worth asking again, or the
+	 * monotonic deadline (0: none, the target's own bound) passes.
+	 * 0 either way; -1 and *cause when it cannot wait (stopped).
+	 * Without it, target_wait() sleeps for the caller's pause.
+	 */
+	int	(*wait)(struct target *, struct resource *const *, size_t,
+		    uint64_t, char **);
 	/* The inventory, sorted by id; copies the caller frees. */
 	int	(*inventory)(struct target *, struct target_entry **,
 		    size_t *, char **);
@@ -984,6 +993,13 @@ int		 target_apply(struct target *, const struct resource *,
 		     char **);
 int		 target_remove(struct target *, const char *,
 		     enum target_remove_status *, char **);
+/*
+ * Until one of v may have changed or deadline (monotonic ms, 0: none):
+ * the target's wait, or a sleep of pause_ms (bounded by the deadline,
+ * ended by *stop). 0, or -1 and *cause when stopped.
+ */
+int		 target_wait(struct target *, struct resource *const *, size_t,
+		     uint64_t, uint64_t, const int *, char **);
 int		 target_health(struct target *, const struct resource *,
 		     enum health_status *, char **);
 int		 target_inventory_entries(struct target *,
@@ -1312,6 +1328,18 @@ struct http_req {
 	const char	*tls_server_name; /* name the certificate must have */
 	const char	*proxy;		/* proxy URL; NULL: the environment's */
 	const char	*accept;	/* Accept header; NULL: curl's */
+	/*
+	 * A streamed answer (a watch): the body of a 2xx answer goes to
+	 * stream as it arrives, never into resp->body; stream returns 0 to
+	 * read on, -1 to end the answer there. Once a 2xx status came, the
+	 * answer ending by stream, by *cancel or at timeout_ms is a normal
+	 * end (0, resp->status), and a broken connection is not worth a
+	 * retry (it would replay from the start). Answers of another
+	 * status are read whole, as without stream.
+	 */
+	int		(*stream)(void *, const char *, size_t);
+	void		*stream_arg;
+	const int	*cancel;	/* NULL: never; ends a stream */
 };
 /*
  * Send req, answer in *resp. A connection is kept per thread and reused

@@ -5,7 +5,8 @@
  * CAs, a given file or CAs in memory, unless the caller says insecure; a
  * client certificate and key from memory, never written to a file). A
  * deadline bounds the whole exchange, a stop flag is honoured within
- * STOP_POLL_MS, the answer is bounded, redirects are not followed, and
+ * STOP_POLL_MS, the answer is bounded (or streamed to the caller as it
+ * arrives, for a Kubernetes watch), redirects are not followed, and
  * proxies come from the environment as curl reads them (http_proxy,
  * https_proxy, no_proxy), as the Go clients of peers do (and, like them,
  * never for a loopback host).
@@ -47,6 +48,11 @@ struct http_sink {
 	int		 too_big;
 	struct buf	 warnings;	/* texts, a line each */
 	size_t		 nwarnings;
+	const struct http_req *req;
+	CURL		*easy;
+	int		 streaming;	/* a 2xx answer goes to req->stream */
+	int		 streamed;	/* some of it did */
+	int		 ended;		/* req->stream said enough */
 };
 
 /* What a request's options point at, freed when it is done. */
@@ -115,6 +121,14 @@ http_write_cb(char *data, size_t size, size_t n, void *arg)
 	struct http_sink	*s = arg;
 	size_t			 len = size * n;
 
+	if (s->streaming) {
+		s->streamed = 1;
+		if (s->req->stream(s->req->stream_arg, data, len) == -1) {
+			s->ended = 1;
+			return (0);	/* curl stops with CURLE_WRITE_ERROR */
+		}
+		return (len);
+	}
 	if (len > s->max - s->body.len) {
 		s->too_big = 1;
 		return (0);	/* curl stops with CURLE_WRITE_ERROR */
@@ -161,10 +175,16 @@ http_header_cb(char *data, size_t size, size_t n, void *arg)
 {
 	struct http_sink	*s = arg;
 	size_t			 len = size * n, skip = 8;
+	long			 status = 0;
 
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		s->warnings.len = 0;
 		s->nwarnings = 0;
+	} else if (len <= 2 && (*data == '\r' || *data == '\n')) {
+		/* The end of the headers: a streamed 2xx answer starts. */
+		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+		s->streaming = s->req->stream != NULL && status >= 200 &&
+		    status < 300;
 	} else if (len > skip && strncasecmp(data, "Warning:", skip) == 0) {
 		while (len > skip && (data[len - 1] == '\n' ||
 		    data[len - 1] == '\r'))
@@ -442,6 +462,7 @@ http_send(const struct http_req *req, struct http_response *resp,
 	memset(&x, 0, sizeof x);
 	buf_init(&sink.body);
 	buf_init(&sink.warnings);
+	sink.req = req;
 	sink.max = req->max_body != 0 ? req->max_body : HTTP_DEFAULT_MAX_BODY;
 	timeout = req->timeout_ms != 0 ? req->timeout_ms :
 	    HTTP_DEFAULT_TIMEOUT_MS;
@@ -449,6 +470,7 @@ http_send(const struct http_req *req, struct http_response *resp,
 	if (http_url_check(req->url, &loopback, cause) == -1)
 		goto out;
 	c = http_conn_get();
+	sink.easy = c->easy;
 	if (http_setup(c->easy, req, loopback, &sink, &x, errbuf) == -1) {
 		xasprintf(cause, "%s %s: libcurl refused an option: %s",
 		    req->method, req->url, errbuf);
@@ -477,13 +499,23 @@ http_send(const struct http_req *req, struct http_response *resp,
 			    "shutting down", req->url);
 			goto out;
 		}
+		if (http_stopped(req->cancel)) {
+			if (sink.streaming)
+				break;
+			xasprintf(cause, "%s %s: cancelled", req->method,
+			    req->url);
+			goto out;
+		}
 		if ((now = time_monotonic_ms()) >= deadline) {
 			r = CURLE_OPERATION_TIMEDOUT;
 			break;
 		}
 		wait = deadline - now;
-		if (wait > (req->stop != NULL ? STOP_POLL_MS : 60000))
-			wait = req->stop != NULL ? STOP_POLL_MS : 60000;
+		if (req->stop != NULL || req->cancel != NULL) {
+			if (wait > STOP_POLL_MS)
+				wait = STOP_POLL_MS;
+		} else if (wait > 60000)
+			wait = 60000;
 		curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
 	}
 	if (running == 0) {
@@ -493,11 +525,17 @@ http_send(const struct http_req *req, struct http_response *resp,
 				r = msg->data.result;
 		}
 	}
+	/* A stream that ended as its reader or caller wanted, or in time. */
+	if (sink.streaming && (sink.ended || r == CURLE_OPERATION_TIMEDOUT ||
+	    running != 0))
+		r = CURLE_OK;
 	if (r != CURLE_OK) {
 		http_error(req, r, errbuf, &sink, timeout, cause);
 		resp->broken = r == CURLE_GOT_NOTHING ||
 		    r == CURLE_SEND_ERROR || r == CURLE_RECV_ERROR ||
 		    r == CURLE_PARTIAL_FILE || r == CURLE_COULDNT_CONNECT;
+		if (sink.streamed)
+			resp->broken = 0;
 		goto out;
 	}
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);

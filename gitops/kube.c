@@ -1,7 +1,8 @@
 /*
  * kube.c: the Kubernetes API client of kube.h, over http.c: discovery
  * (aggregated, the legacy documents as fallback), GET, LIST page by page,
- * server-side apply, DELETE; errors decoded from the server's Status;
+ * watches (an event a line, read as the stream arrives), server-side
+ * apply, DELETE; errors decoded from the server's Status;
  * retries (429 after Retry-After, 5xx and broken connections with
  * backoff, 401 once with fresh credentials) within a request's timeout;
  * a client-side token bucket (qps, burst) shared by every thread; and
@@ -41,6 +42,7 @@ enum kube_verb {
 	KUBE_VERB_APPLY,
 	KUBE_VERB_DELETE,
 	KUBE_VERB_DISCOVERY,
+	KUBE_VERB_WATCH,
 };
 
 /* A kind as discovery last said; kept (never freed) until kube_close. */
@@ -70,7 +72,7 @@ struct kube {
 	pthread_mutex_t		 warn_mu;
 	struct strmap		*warned;
 
-	size_t			 counts[KUBE_VERB_DISCOVERY + 1];
+	size_t			 counts[KUBE_VERB_WATCH + 1];
 };
 
 /* One request of the client. */
@@ -82,6 +84,12 @@ struct kube_call {
 	const char	*body;
 	size_t		 bodylen;
 	const char	*accept;
+	uint64_t	 timeout_ms;	/* 0: the client's */
+	int		 once;		/* no retry (but for a 401) */
+	/* A streamed answer: http_req's stream, stream_arg and cancel. */
+	int		(*stream)(void *, const char *, size_t);
+	void		*stream_arg;
+	const int	*cancel;
 };
 
 struct kube *
@@ -185,6 +193,7 @@ kube_counts(const struct kube *k, struct kube_counts *c)
 	c->apply = COUNT(KUBE_VERB_APPLY);
 	c->delete = COUNT(KUBE_VERB_DELETE);
 	c->discovery = COUNT(KUBE_VERB_DISCOVERY);
+	c->watch = COUNT(KUBE_VERB_WATCH);
 #undef COUNT
 }
 
@@ -391,6 +400,9 @@ kube_decode_error(const struct kube_call *c, const struct http_response *r,
 	case 404:
 		*why = KUBE_WHY_NOT_FOUND;
 		break;
+	case 410:
+		*why = KUBE_WHY_GONE;
+		break;
 	case 409:
 		if (conflict)
 			*why = KUBE_WHY_CONFLICT;
@@ -443,7 +455,8 @@ kube_call(struct kube *k, const struct kube_call *c,
 	*why = KUBE_WHY_OTHER;
 	*cause = NULL;
 	xasprintf(&url, "%s%s", kube_server(k), c->path);
-	deadline = time_monotonic_ms() + k->timeout_ms;
+	deadline = time_monotonic_ms() + (c->timeout_ms != 0 ? c->timeout_ms :
+	    k->timeout_ms);
 	for (;;) {
 		free(err);
 		err = NULL;
@@ -464,6 +477,9 @@ kube_call(struct kube *k, const struct kube_call *c,
 		    "application/json";
 		req.max_body = KUBE_MAX_BODY;
 		req.stop = k->stop;
+		req.stream = c->stream;
+		req.stream_arg = c->stream_arg;
+		req.cancel = c->cancel;
 		if (kube_auth_prepare(k->auth, &req, &hold, &err) == -1)
 			break;
 		now = time_monotonic_ms();
@@ -483,10 +499,11 @@ kube_call(struct kube *k, const struct kube_call *c,
 			continue;
 		}
 		if (rc == -1) {
-			if (!resp->broken || kube_stopped(k))
+			if (!resp->broken || kube_stopped(k) || c->once)
 				break;
 			wait = kube_backoff(tries);
-		} else if (resp->status == 429 || resp->status >= 500) {
+		} else if ((resp->status == 429 || resp->status >= 500) &&
+		    !c->once) {
 			kube_decode_error(c, resp, why, &err);
 			wait = resp->retry_after_ms != 0 ?
 			    resp->retry_after_ms : kube_backoff(tries);
@@ -908,16 +925,26 @@ kube_list_each(struct kube *k, const struct kube_kind *kk, const char *ns,
     const char *sel, void (*fn)(void *, struct json *), void *arg,
     char **cause)
 {
+	return (kube_list_each_rv(k, kk, ns, sel, fn, arg, NULL, cause));
+}
+
+int
+kube_list_each_rv(struct kube *k, const struct kube_kind *kk, const char *ns,
+    const char *sel, void (*fn)(void *, struct json *), void *arg,
+    char **rv, char **cause)
+{
 	struct buf		 path;
 	struct json		*page = NULL, *it;
 	const struct json	*list;
 	struct strmap		*seen;
-	const char		*cont = NULL;
+	const char		*cont = NULL, *prv;
 	char			*e, *av;
 	uint64_t		 deadline;
 	size_t			 base, pages = 0;
 	int			 rc = -1, r;
 
+	if (rv != NULL)
+		*rv = NULL;
 	deadline = time_monotonic_ms() + k->timeout_ms * KUBE_LIST_TIMEOUTS;
 	seen = strmap_new(8);
 	buf_init(&path);
@@ -973,6 +1000,10 @@ kube_list_each(struct kube *k, const struct kube_kind *kk, const char *ns,
 				json_set(it, "kind", json_new_string(kk->kind));
 			fn(arg, it);
 		}
+		/* The list is of its first page's resourceVersion. */
+		if (rv != NULL && pages == 1 && (prv = json_path_string(page,
+		    "metadata", "resourceVersion", NULL)) != NULL)
+			*rv = xstrdup(prv);
 		cont = json_path_string(page, "metadata", "continue", NULL);
 		if (cont == NULL || *cont == '\0')
 			break;
@@ -987,6 +1018,10 @@ kube_list_each(struct kube *k, const struct kube_kind *kk, const char *ns,
 	}
 	rc = 0;
 fail:
+	if (rc == -1 && rv != NULL) {
+		free(*rv);
+		*rv = NULL;
+	}
 	strmap_free(seen);
 	json_free(page);
 	free(av);
@@ -1240,6 +1275,308 @@ kube_create_dry_run(struct kube *k, const struct kube_kind *kk,
 		*why = w;
 	kube_wipe(body);
 	free(body);
+	buf_free(&path);
+	return (rc);
+}
+
+static const char *const kube_event_names[] = {
+	"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR",
+};
+
+/*
+ * Where the JSON value that starts line ends: strings skipped, brackets
+ * counted (json_parse reads one value and ignores what follows, which
+ * here would be an event lost).
+ */
+static size_t
+kube_event_end(const char *line, size_t len)
+{
+	size_t	i, depth = 0;
+	int	instr = 0;
+
+	for (i = 0; i < len; i++) {
+		if (instr) {
+			if (line[i] == '\\')
+				i++;
+			else if (line[i] == '"')
+				instr = 0;
+			continue;
+		}
+		if (line[i] == '"')
+			instr = 1;
+		else if (line[i] == '{' || line[i] == '[')
+			depth++;
+		else if ((line[i] == '}' || line[i] == ']') && depth > 0 &&
+		    --depth == 0)
+			return (i + 1);
+	}
+	return (len);
+}
+
+void
+kube_event_clear(struct kube_event *ev)
+{
+	json_free(ev->object);
+	memset(ev, 0, sizeof *ev);
+}
+
+int
+kube_event_parse(const char *line, size_t len, struct kube_event *ev,
+    char **cause)
+{
+	struct json		*j, *md;
+	const struct json	*code;
+	const char		*type;
+	char			*why = NULL;
+	size_t			 i, n = sizeof kube_event_names /
+			    sizeof kube_event_names[0];
+
+	memset(ev, 0, sizeof *ev);
+	for (i = kube_event_end(line, len); i < len; i++) {
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r') {
+			xasprintf(cause, "a watch event followed by more "
+			    "than it on its line");
+			return (-1);
+		}
+	}
+	if ((j = json_parse(line, len, &why)) == NULL) {
+		xasprintf(cause, "a watch event is not JSON: %s", why);
+		free(why);
+		return (-1);
+	}
+	if (json_type(j) != JSON_OBJECT ||
+	    (type = json_path_string(j, "type", NULL)) == NULL) {
+		xasprintf(cause, "a watch event has no type");
+		goto fail;
+	}
+	for (i = 0; i < n && strcmp(type, kube_event_names[i]) != 0; i++)
+		;
+	if (i == n) {
+		xasprintf(cause, "a watch event of unknown type");
+		goto fail;
+	}
+	ev->type = (enum kube_event_type)i;
+	if ((ev->object = json_detach(j, "object")) == NULL ||
+	    json_type(ev->object) != JSON_OBJECT) {
+		xasprintf(cause, "a watch event (%s) without an object",
+		    kube_event_names[i]);
+		goto fail;
+	}
+	json_free(j);
+	j = NULL;
+	if (ev->type == KUBE_EVENT_ERROR) {
+		code = json_get(ev->object, "code");
+		if (json_type(code) == JSON_NUMBER &&
+		    json_number(code) >= 0 && json_number(code) < 1000)
+			ev->code = (int)json_number(code);
+		return (0);
+	}
+	md = json_get(ev->object, "metadata");
+	if (json_type(md) != JSON_OBJECT) {
+		xasprintf(cause, "a watch event (%s) of an object without "
+		    "metadata", kube_event_names[i]);
+		goto fail;
+	}
+	ev->rv = json_path_string(md, "resourceVersion", NULL);
+	ev->ns = json_path_string(md, "namespace", NULL);
+	ev->name = json_path_string(md, "name", NULL);
+	if (ev->type != KUBE_EVENT_BOOKMARK &&
+	    (ev->name == NULL || *ev->name == '\0')) {
+		xasprintf(cause, "a watch event (%s) of an object without a "
+		    "name", kube_event_names[i]);
+		goto fail;
+	}
+	return (0);
+fail:
+	json_free(j);
+	kube_event_clear(ev);
+	return (-1);
+}
+
+/* A watch's stream: lines gathered across chunks, an event each. */
+struct kube_stream {
+	struct buf	 line;
+	int		(*fn)(void *, const struct kube_event *);
+	void		*arg;
+	int		 expired;
+	int		 ended;
+	char		*error;		/* why the stream was ended */
+};
+
+struct kube_stream *
+kube_stream_new(int (*fn)(void *, const struct kube_event *), void *arg)
+{
+	struct kube_stream	*ks;
+
+	ks = xcalloc(1, sizeof *ks);
+	buf_init(&ks->line);
+	ks->fn = fn;
+	ks->arg = arg;
+	return (ks);
+}
+
+void
+kube_stream_free(struct kube_stream *ks)
+{
+	if (ks == NULL)
+		return;
+	buf_free(&ks->line);
+	free(ks->error);
+	free(ks);
+}
+
+int
+kube_stream_expired(const struct kube_stream *ks)
+{
+	return (ks->expired);
+}
+
+const char *
+kube_stream_error(const struct kube_stream *ks)
+{
+	return (ks->error);
+}
+
+/* One whole line: 0 to read on, -1 to end the watch. */
+static int
+kube_stream_line(struct kube_stream *ks, const char *line, size_t len)
+{
+	struct kube_event	 ev;
+	const char		*msg;
+	int			 rc = 0;
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+	    line[len - 1] == '\t'))
+		len--;
+	if (len == 0)
+		return (0);
+	if (kube_event_parse(line, len, &ev, &ks->error) == -1)
+		return (-1);
+	if (ev.type == KUBE_EVENT_ERROR) {
+		if (ev.code == 410)
+			ks->expired = 1;
+		else {
+			msg = json_path_string(ev.object, "message", NULL);
+			xasprintf(&ks->error, "the watch ended with an error "
+			    "(%d): %s", ev.code, msg != NULL ? msg : "");
+		}
+		rc = -1;
+	} else if (ks->fn(ks->arg, &ev) != 0)
+		rc = -1;
+	kube_event_clear(&ev);
+	return (rc);
+}
+
+int
+kube_stream_feed(struct kube_stream *ks, const char *data, size_t len)
+{
+	const char	*nl;
+	size_t		 n;
+
+	if (ks->ended)
+		return (-1);
+	while (len > 0) {
+		nl = memchr(data, '\n', len);
+		n = nl != NULL ? (size_t)(nl - data) : len;
+		if (ks->line.len + n > KUBE_WATCH_MAX_LINE) {
+			xasprintf(&ks->error, "a watch event longer than %d "
+			    "bytes", KUBE_WATCH_MAX_LINE);
+			ks->ended = 1;
+			return (-1);
+		}
+		if (nl == NULL) {
+			buf_add(&ks->line, data, n);
+			return (0);
+		}
+		if (ks->line.len != 0) {
+			buf_add(&ks->line, data, n);
+			n = ks->line.len;
+			ks->line.len = 0;
+			if (kube_stream_line(ks, ks->line.data, n) == -1)
+				ks->ended = 1;
+		} else if (kube_stream_line(ks, data, n) == -1)
+			ks->ended = 1;
+		if (ks->ended)
+			return (-1);
+		len -= (size_t)(nl - data) + 1;
+		data = nl + 1;
+	}
+	return (0);
+}
+
+static int
+kube_stream_cb(void *arg, const char *data, size_t len)
+{
+	return (kube_stream_feed(arg, data, len));
+}
+
+int
+kube_watch(struct kube *k, const struct kube_kind *kk, const char *ns,
+    const struct kube_watch_opts *o,
+    int (*fn)(void *, const struct kube_event *), void *arg, char **cause)
+{
+	struct kube_call	 c;
+	struct kube_stream	*ks;
+	struct http_response	 r;
+	struct buf		 path;
+	enum kube_why		 why;
+	uint64_t		 timeout, start;
+	char			*e, *err = NULL;
+	int			 rc;
+
+	*cause = NULL;
+	timeout = o->timeout_ms != 0 ? o->timeout_ms : k->timeout_ms;
+	buf_init(&path);
+	kube_path(&path, kk, ns, NULL);
+	e = http_query_escape(o->rv);
+	/* The server ends it a little before the client would. */
+	buf_printf(&path, "?watch=1&allowWatchBookmarks=true&"
+	    "resourceVersion=%s&timeoutSeconds=%llu", e,
+	    (unsigned long long)(timeout / 1000 > 1 ? timeout / 1000 : 1));
+	free(e);
+	if (o->labels != NULL && *o->labels != '\0') {
+		e = http_query_escape(o->labels);
+		buf_printf(&path, "&labelSelector=%s", e);
+		free(e);
+	}
+	if (o->fields != NULL && *o->fields != '\0') {
+		e = http_query_escape(o->fields);
+		buf_printf(&path, "&fieldSelector=%s", e);
+		free(e);
+	}
+	buf_addc(&path, '\0');
+	ks = kube_stream_new(fn, arg);
+	memset(&c, 0, sizeof c);
+	c.verb = KUBE_VERB_WATCH;
+	c.method = "GET";
+	c.path = path.data;
+	c.timeout_ms = timeout;
+	c.once = 1;
+	c.stream = kube_stream_cb;
+	c.stream_arg = ks;
+	c.cancel = o->cancel;
+	start = time_monotonic_ms();
+	rc = kube_call(k, &c, &r, &why, &err);
+	if (rc == 0)
+		kube_response_free(&r);
+	else if (why == KUBE_WHY_NOT_FOUND)
+		kube_response_free(&r);
+	if (ks->expired || (rc == -1 && why == KUBE_WHY_GONE))
+		rc = KUBE_WATCH_EXPIRED;
+	else if (ks->error != NULL) {
+		xasprintf(cause, "watch %s: %s", path.data, ks->error);
+		rc = -1;
+	} else if (rc == -1 && !kube_stopped(k) && why == KUBE_WHY_OTHER &&
+	    ((o->cancel != NULL && __atomic_load_n(o->cancel,
+	    __ATOMIC_ACQUIRE) != 0) || time_monotonic_ms() >= start +
+	    timeout))
+		rc = 0;	/* cancelled, or its time is up, before it began */
+	else if (rc == -1) {
+		*cause = err;
+		err = NULL;
+	}
+	free(err);
+	kube_stream_free(ks);
 	buf_free(&path);
 	return (rc);
 }

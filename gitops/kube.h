@@ -5,8 +5,8 @@
  * kubeconfig.c reads where the API server is and how to prove who we are
  * (a kubeconfig's clusters, users and contexts, or a pod's service
  * account); kube.c speaks the API over http.c: discovery, GET, LIST,
- * server-side apply, DELETE, errors as the server's Status says them,
- * retries, and a client-side rate limit.
+ * watches, server-side apply, DELETE, errors as the server's Status says
+ * them, retries, and a client-side rate limit.
  *
  * Everything here is thread-safe: a sync applies a wave from several
  * threads over one struct kube. Nothing here logs a credential or an
@@ -72,7 +72,7 @@ const char	*kube_server(const struct kube *);
 const char	*kube_namespace(const struct kube *);
 /* Requests sent, by verb (for tests and the benchmark). */
 struct kube_counts {
-	size_t		 get, list, apply, delete, discovery;
+	size_t		 get, list, apply, delete, discovery, watch;
 };
 void		 kube_counts(const struct kube *, struct kube_counts *);
 
@@ -116,6 +116,7 @@ enum kube_why {
 	KUBE_WHY_INVALID,	/* 422 otherwise */
 	KUBE_WHY_FORBIDDEN,	/* 403 */
 	KUBE_WHY_UNAUTHORIZED,	/* 401, after one refresh */
+	KUBE_WHY_GONE,		/* 410 (a watch's resourceVersion expired) */
 };
 
 /*
@@ -150,6 +151,11 @@ int		 kube_list(struct kube *, const struct kube_kind *,
 int		 kube_list_each(struct kube *, const struct kube_kind *,
 		     const char *, const char *,
 		     void (*)(void *, struct json *), void *, char **);
+/* The same, and *rv the list's resourceVersion (NULL: none given). */
+int		 kube_list_each_rv(struct kube *, const struct kube_kind *,
+		     const char *, const char *,
+		     void (*)(void *, struct json *), void *, char **,
+		     char **);
 #define KUBE_FORCE	0x1	/* take fields other managers own */
 #define KUBE_DRY_RUN	0x2	/* dryRun=All: nothing is changed */
 /*
@@ -186,6 +192,68 @@ int		 kube_delete(struct kube *, const struct kube_kind *,
  */
 int		 kube_create_dry_run(struct kube *, const struct kube_kind *,
 		     const struct json *, const char *, enum kube_why *,
+		     char **);
+/* A watch's event, one line of its stream. */
+enum kube_event_type {
+	KUBE_EVENT_ADDED,
+	KUBE_EVENT_MODIFIED,
+	KUBE_EVENT_DELETED,
+	KUBE_EVENT_BOOKMARK,
+	KUBE_EVENT_ERROR,
+};
+struct kube_event {
+	enum kube_event_type type;
+	struct json	*object;	/* ERROR: the Status */
+	const char	*rv;		/* object's resourceVersion, or NULL */
+	const char	*name;		/* object's name (not BOOKMARK, ERROR) */
+	const char	*ns;		/* and namespace, or NULL */
+	int		 code;		/* ERROR: the Status's code */
+};
+/*
+ * Parse one line of a watch's stream (untrusted): a JSON object with a
+ * known type and an object, whose metadata names it (but for BOOKMARK and
+ * ERROR). 0 and *ev (kube_event_clear frees it), -1 and *cause.
+ */
+int		 kube_event_parse(const char *, size_t, struct kube_event *,
+		     char **);
+void		 kube_event_clear(struct kube_event *);
+#define KUBE_WATCH_MAX_LINE	(16 * 1024 * 1024)	/* bytes an event */
+/*
+ * A watch's stream read as it arrives, in chunks of any size: each line
+ * (blank ones skipped, at most KUBE_WATCH_MAX_LINE bytes) an event given
+ * to fn(arg, ev), which returns non-zero to end the stream. feed is 0 to
+ * read on, -1 once the stream has ended: fn asked, an ERROR event
+ * (kube_stream_expired for a 410, else kube_stream_error), or a line
+ * that is not an event or too long (kube_stream_error).
+ */
+struct kube_stream;
+struct kube_stream *kube_stream_new(int (*)(void *, const struct kube_event *),
+		     void *);
+int		 kube_stream_feed(struct kube_stream *, const char *, size_t);
+int		 kube_stream_expired(const struct kube_stream *);
+const char	*kube_stream_error(const struct kube_stream *);
+void		 kube_stream_free(struct kube_stream *);
+#define KUBE_WATCH_EXPIRED	1
+struct kube_watch_opts {
+	const char	*labels;	/* labelSelector; NULL: none */
+	const char	*fields;	/* fieldSelector; NULL: none */
+	const char	*rv;		/* from this resourceVersion (required) */
+	uint64_t	 timeout_ms;	/* how long to watch; 0: the client's */
+	const int	*cancel;	/* NULL: never; non-zero ends it */
+};
+/*
+ * Watch kind in ns ("" or NULL: all namespaces, or cluster-scoped) from
+ * o->rv with bookmarks: fn(arg, ev) for each event until fn returns
+ * non-zero, the server ends the watch, o->timeout_ms passes or *o->cancel
+ * is set: 0. KUBE_WATCH_EXPIRED when the server says 410 Expired (as its
+ * answer or an ERROR event): the caller lists again. -1 and *cause when
+ * the watch is refused (not retried, but for a 401) or broken, an ERROR
+ * event of another code, or a line is not an event or longer than
+ * KUBE_WATCH_MAX_LINE. The agent's stop flag ends it with -1.
+ */
+int		 kube_watch(struct kube *, const struct kube_kind *,
+		     const char *, const struct kube_watch_opts *,
+		     int (*)(void *, const struct kube_event *), void *,
 		     char **);
 /*
  * fn(arg, i) for each i below n, on up to par threads at once (the

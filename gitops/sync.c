@@ -203,15 +203,17 @@ sync_prune_diff(struct target *t, const char *id)
 static int
 sync_wait_healthy(struct target *t, const struct plan_step *st,
     struct sync_resource *rs, uint64_t deadline, uint64_t timeout_ms,
-    const char **id, char **msg)
+    const int *stop, const char **id, char **msg)
 {
 	enum health_status	 h;
+	struct resource		**pending;
 	char			*cause = NULL, *d, **why;
 	uint64_t		 now, delay = 5;
-	size_t			 i, left = st->n;
+	size_t			 i, left = st->n, npending;
 	int			 rc = -1;
 
 	why = xcalloc(st->n + 1, sizeof *why);
+	pending = xcalloc(st->n + 1, sizeof *pending);
 	for (i = 0; i < st->n; i++) {
 		rs[i].health = HEALTH_UNKNOWN;
 		if (st->v[i]->skip)
@@ -266,15 +268,26 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 			free(d);
 			goto out;
 		}
-		if (deadline != 0 && delay > deadline - now)
-			delay = deadline - now;
-		time_sleep_ms(delay);
+		/* Until one of them may have changed (a watch), or a pause. */
+		for (i = 0, npending = 0; i < st->n; i++) {
+			if (!st->v[i]->skip && rs[i].health != HEALTH_HEALTHY)
+				pending[npending++] = st->v[i];
+		}
+		if (target_wait(t, pending, npending, deadline, delay, stop,
+		    &cause) == -1) {
+			*id = pending[0]->id;
+			xasprintf(msg, "waiting for '%s' to be healthy: %s",
+			    pending[0]->id, cause);
+			free(cause);
+			goto out;
+		}
 		delay = delay * 2 > 1000 ? 1000 : delay * 2;
 	}
 out:
 	for (i = 0; i < st->n; i++)
 		free(why[i]);
 	free(why);
+	free(pending);
 	return (rc);
 }
 
@@ -741,7 +754,8 @@ sync_run(struct target *t, const struct resource_set *desired,
 			wave_timeout = opts->wave_timeout_ms;
 		}
 		if (sync_wait_healthy(t, st, &res->resources[base],
-		    wave_deadline, wave_timeout, &bad_id, &err) == -1) {
+		    wave_deadline, wave_timeout, opts->stop, &bad_id,
+		    &err) == -1) {
 			sync_fail_live(res, w, bad_id, err);
 			if (bad_id != NULL)
 				sync_hooks_done(t, &items[base], st->n, res,

@@ -236,6 +236,28 @@ target_health(struct target *t, const struct resource *r,
 }
 
 int
+target_wait(struct target *t, struct resource *const *v, size_t n,
+    uint64_t deadline, uint64_t pause_ms, const int *stop, char **cause)
+{
+	uint64_t	end, now;
+
+	if (t->ops->wait != NULL)
+		return (t->ops->wait(t, v, n, deadline, cause));
+	end = time_monotonic_ms() + pause_ms;
+	if (deadline != 0 && end > deadline)
+		end = deadline;
+	while ((now = time_monotonic_ms()) < end) {
+		if (stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+			xasprintf(cause, "stopped: the agent is shutting down");
+			return (-1);
+		}
+		time_sleep_ms(end - now < STOP_POLL_MS ? end - now :
+		    STOP_POLL_MS);
+	}
+	return (0);
+}
+
+int
 target_inventory_entries(struct target *t, struct target_entry **v,
     size_t *n, char **cause)
 {

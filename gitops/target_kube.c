@@ -13,7 +13,9 @@
  * requests. Anything else is asked of the server (a dryRun=All apply)
  * and compared with live, server-owned fields left out, so defaults the
  * server fills in are never drift. Comparisons and the applies of a
- * wave run on several threads over one client.
+ * wave run on several threads over one client. Waiting for a wave's
+ * health watches its objects' kinds and namespaces (kt_wait), with a LIST
+ * fallback, rather than polling each object.
  *
  * Runs in the thread of a sync (and the threads kube_parallel starts
  * from it). Never logs an object's content.
@@ -100,8 +102,41 @@ struct kt_list {
 	size_t			 missing; /* desired, not in the LIST */
 };
 
+/* An object a watch keeps: its last state, and whether health read it. */
+struct kt_seen {
+	struct json		*obj;	/* NULL: absent or deleted */
+	int			 judged;
+	int			 tracked; /* the wait is for it */
+};
+
+/*
+ * A watched kind in a namespace: the app's objects (its part-of label),
+ * or the pods of a workload (its selector's matchLabels). Seeded by a
+ * LIST, then watched from that list's resourceVersion; kept for the
+ * target's life (a sync), so a later wave watches on from where the
+ * last one stopped. A watch job alone touches it while kt_wait runs;
+ * kt_health reads it between waits, on the same thread as kt_wait.
+ */
+struct kt_watch {
+	struct kube_target	*kt;
+	const struct kube_kind	*kind;
+	char			*ns;
+	char			*sel;
+	int			 pods;	/* any event of one counts */
+	char			*rv;	/* NULL: to be listed (again) */
+	int			 polling; /* its watch failed: LIST a pause */
+	uint64_t		 pause;	/* between LISTs when polling */
+	int			 used;	/* by this wait */
+	struct strmap		*objs;	/* "ns/name" -> struct kt_seen */
+	struct strv		 tracked; /* keys of objs this wait is for */
+};
+
 struct kube_target {
 	struct kube		*k;
+	const int		*stop;
+	struct strmap		*watches; /* key -> struct kt_watch */
+	int			 changed; /* a wait's jobs: one saw a change */
+	uint64_t		 wait_deadline;
 	char			*manager;
 	int			 force;
 	int			 prune_max_percent;
@@ -144,6 +179,8 @@ static int	kt_remove(struct target *, const char *,
 		    enum target_remove_status *, char **);
 static int	kt_health(struct target *, const struct resource *,
 		    enum health_status *, char **);
+static int	kt_wait(struct target *, struct resource *const *, size_t,
+		    uint64_t, char **);
 static int	kt_inventory(struct target *, struct target_entry **,
 		    size_t *, char **);
 static int	kt_prepare(struct target *, struct resource *const *, size_t,
@@ -167,6 +204,7 @@ static const struct target_ops kt_ops = {
 	.apply = kt_apply,
 	.remove = kt_remove,
 	.health = kt_health,
+	.wait = kt_wait,
 	.inventory = kt_inventory,
 	.prepare = kt_prepare,
 	.inventory_save = kt_inventory_save,
@@ -2035,6 +2073,33 @@ kt_commit(struct target *t, char **id, char **cause)
  * resource not healthy yet is polled), then GETs.
  */
 /*
+ * The label selector of a workload's pods, from its selector's
+ * matchLabels; NULL when that cannot say it (matchExpressions).
+ */
+static char *
+kt_pod_selector(const struct json *live)
+{
+	const struct json	*ml, *m;
+	struct buf		 b;
+
+	ml = json_path(live, "spec", "selector", "matchLabels", NULL);
+	if (json_type(ml) != JSON_OBJECT || json_child(ml) == NULL ||
+	    json_path(live, "spec", "selector", "matchExpressions",
+	    NULL) != NULL)
+		return (NULL);
+	buf_init(&b);
+	for (m = json_child(ml); m != NULL; m = json_next(m)) {
+		if (json_string(m) == NULL) {
+			buf_free(&b);
+			return (NULL);
+		}
+		buf_printf(&b, "%s%s=%s", b.len != 0 ? "," : "", json_key(m),
+		    json_string(m));
+	}
+	return (buf_release(&b));
+}
+
+/*
  * A workload still progressing: a pod of it that waiting will not fix
  * (ImagePullBackOff, CrashLoopBackOff...) makes it Degraded, naming the
  * pod, as its own status only says replicas are not available. One LIST
@@ -2046,26 +2111,12 @@ kt_pods_health(struct kube_target *kt, const struct json *live,
     enum health_status *h, char **why)
 {
 	const struct kube_kind	*pods;
-	const struct json	*ml, *m, *p;
+	const struct json	*p;
 	struct json		*items = NULL;
-	struct buf		 b;
 	char			*sel, *err = NULL, *pw;
 
-	ml = json_path(live, "spec", "selector", "matchLabels", NULL);
-	if (json_type(ml) != JSON_OBJECT || json_child(ml) == NULL ||
-	    json_path(live, "spec", "selector", "matchExpressions",
-	    NULL) != NULL)
-		return;		/* only what matchLabels can say */
-	buf_init(&b);
-	for (m = json_child(ml); m != NULL; m = json_next(m)) {
-		if (json_string(m) == NULL) {
-			buf_free(&b);
-			return;
-		}
-		buf_printf(&b, "%s%s=%s", b.len != 0 ? "," : "", json_key(m),
-		    json_string(m));
-	}
-	sel = buf_release(&b);
+	if ((sel = kt_pod_selector(live)) == NULL)
+		return;
 	if (kube_kind_lookup(kt->k, "v1", "Pod", &pods, &err) == 0 &&
 	    kube_list(kt->k, pods, json_path_string(live, "metadata",
 	    "namespace", NULL), sel, &items, &err) == 0) {
@@ -2081,6 +2132,463 @@ kt_pods_health(struct kube_target *kt, const struct json *live,
 	free(err);
 	free(sel);
 	json_free(items);
+}
+
+/*
+ * Waiting for health by watches: one per kind and namespace of the
+ * resources waited for (the app's part-of label, so only its objects
+ * are streamed), and one per progressing workload's pods (its selector),
+ * on a thread each. A wait ends when an event for one of them arrives:
+ * health is then judged again from what the watch kept, with no GET. A
+ * watch the server refuses or breaks falls back to a LIST a pause; a
+ * LIST failing too leaves health to GET each object, as before watches.
+ * A 410 (the resourceVersion expired) lists again and watches on.
+ */
+#define KT_WATCH_MAX_MS		(5 * 60 * 1000)	/* a watch with no deadline */
+#define KT_POLL_MIN_MS		100
+#define KT_POLL_MAX_MS		1000
+#define KT_WATCH_PARALLEL	16	/* watches of one wait at once */
+
+static void
+kt_seen_free_cb(void *v)
+{
+	struct kt_seen	*x = v;
+
+	if (x == NULL)
+		return;
+	json_free(x->obj);
+	free(x);
+}
+
+static void
+kt_watch_free_cb(void *v)
+{
+	struct kt_watch	*w = v;
+
+	if (w == NULL)
+		return;
+	kt_map_clear(w->objs, kt_seen_free_cb);
+	strmap_free(w->objs);
+	strv_free(&w->tracked);
+	free(w->ns);
+	free(w->sel);
+	free(w->rv);
+	free(w);
+}
+
+static char *
+kt_seen_key(const char *ns, const char *name)
+{
+	char	*key;
+
+	xasprintf(&key, "%s/%s", ns != NULL ? ns : "", name);
+	return (key);
+}
+
+/* The watch of kind in ns by sel, made when new. */
+static struct kt_watch *
+kt_watch_get(struct kube_target *kt, const struct kube_kind *kind,
+    const char *ns, const char *sel, int pods)
+{
+	struct kt_watch	*w;
+	char		*key;
+
+	xasprintf(&key, "%s/%s/%s/%s", kind->group, kind->resource, ns, sel);
+	if ((w = strmap_get(kt->watches, key)) == NULL) {
+		w = xcalloc(1, sizeof *w);
+		w->kt = kt;
+		w->kind = kind;
+		w->ns = xstrdup(ns);
+		w->sel = xstrdup(sel);
+		w->pods = pods;
+		w->pause = KT_POLL_MIN_MS;
+		w->objs = strmap_new(8);
+		strmap_put(kt->watches, key, w);
+	}
+	free(key);
+	return (w);
+}
+
+/* Where r's object is kept, and its key there; NULL when not watched. */
+static struct kt_watch *
+kt_watch_of(struct kube_target *kt, struct target *t,
+    const struct resource *r, int make, char **key)
+{
+	const struct kube_kind	*kind;
+	struct kt_watch		*w;
+	const char		*ns;
+	char			*sel, *err = NULL;
+
+	*key = NULL;
+	if (kube_kind_lookup(kt->k, r->api_version, r->kind, &kind,
+	    &err) != 0) {
+		free(err);
+		return (NULL);
+	}
+	ns = !kind->namespaced ? "" : *r->namespace != '\0' ?
+	    r->namespace : t->namespace;
+	xasprintf(&sel, "%s=%s", KT_LABEL_PART_OF, kt->set_id);
+	if (make)
+		w = kt_watch_get(kt, kind, ns, sel, 0);
+	else {
+		xasprintf(key, "%s/%s/%s/%s", kind->group, kind->resource, ns,
+		    sel);
+		w = strmap_get(kt->watches, *key);
+		free(*key);
+	}
+	free(sel);
+	*key = kt_seen_key(ns, r->name);
+	return (w);
+}
+
+/* An object's new state (NULL: gone); 1 when the wait is for it. */
+static int
+kt_watch_saw(struct kt_watch *w, const char *key, const struct json *obj)
+{
+	struct kt_seen	*x;
+	const char	*rv0, *rv1;
+
+	if ((x = strmap_get(w->objs, key)) == NULL) {
+		x = xcalloc(1, sizeof *x);
+		strmap_put(w->objs, key, x);
+	} else {
+		/* The same version again (a LIST after a watch): no news. */
+		rv0 = json_path_string(x->obj, "metadata", "resourceVersion",
+		    NULL);
+		rv1 = json_path_string(obj, "metadata", "resourceVersion",
+		    NULL);
+		if ((x->obj == NULL && obj == NULL) || (rv0 != NULL &&
+		    rv1 != NULL && strcmp(rv0, rv1) == 0))
+			return (0);
+	}
+	json_free(x->obj);
+	x->obj = obj != NULL ? json_dup(obj) : NULL;
+	x->judged = 0;
+	return (x->tracked);
+}
+
+struct kt_list_seen {
+	struct kt_watch	*w;
+	struct strmap	*listed;
+};
+
+static void
+kt_watch_list_cb(void *arg, struct json *it)
+{
+	struct kt_list_seen	*ls = arg;
+	char			*key;
+
+	if (ls->w->pods)
+		return;
+	key = kt_seen_key(json_path_string(it, "metadata", "namespace", NULL),
+	    json_path_string(it, "metadata", "name", NULL));
+	strmap_put(ls->listed, key, ls);
+	kt_watch_saw(ls->w, key, it);
+	free(key);
+}
+
+/*
+ * LIST what w watches: its objects as they are now, the deleted ones
+ * gone, w->rv where to watch from. 0, or -1 (w->rv NULL: the objects
+ * kept are not to be trusted).
+ */
+static int
+kt_watch_list(struct kt_watch *w, const char *app)
+{
+	struct kt_list_seen	 ls;
+	const char		*key;
+	char			*err = NULL;
+	size_t			 cur = 0;
+	void			*v;
+
+	free(w->rv);
+	w->rv = NULL;
+	ls.w = w;
+	ls.listed = strmap_new(8);
+	if (kube_list_each_rv(w->kt->k, w->kind, w->ns, w->sel,
+	    kt_watch_list_cb, &ls, &w->rv, &err) == -1 || w->rv == NULL) {
+		log_event(LOG_LEVEL_DEBUG, "list for a watch failed", "app",
+		    app, "kind", w->kind->kind, "namespace", w->ns, "error",
+		    err != NULL ? err : "no resourceVersion", NULL);
+		free(err);
+		free(w->rv);
+		w->rv = NULL;
+		strmap_free(ls.listed);
+		return (-1);
+	}
+	while (strmap_next(w->objs, &cur, &key, &v)) {
+		if (strmap_get(ls.listed, key) == NULL)
+			kt_watch_saw(w, key, NULL);
+	}
+	strmap_free(ls.listed);
+	return (0);
+}
+
+/*
+ * One of the resources the wait is for changed and was not judged. None
+ * when what w keeps is not to be trusted (health then GETs each, and
+ * never marks them judged: a wait that returned at once would spin).
+ */
+static int
+kt_watch_pending(const struct kt_watch *w)
+{
+	const struct kt_seen	*x;
+	size_t			 i;
+
+	if (w->rv == NULL)
+		return (0);
+	for (i = 0; i < w->tracked.n; i++) {
+		x = strmap_get(w->objs, w->tracked.v[i]);
+		if (x != NULL && !x->judged)
+			return (1);
+	}
+	return (0);
+}
+
+static int
+kt_watch_event_cb(void *arg, const struct kube_event *ev)
+{
+	struct kt_watch	*w = arg;
+	char		*key;
+	int		 hit;
+
+	if (ev->rv != NULL && *ev->rv != '\0') {
+		free(w->rv);
+		w->rv = xstrdup(ev->rv);
+	}
+	if (ev->type == KUBE_EVENT_BOOKMARK)
+		return (0);
+	if (w->pods)
+		hit = 1;
+	else {
+		key = kt_seen_key(ev->ns, ev->name);
+		hit = kt_watch_saw(w, key, ev->type == KUBE_EVENT_DELETED ?
+		    NULL : ev->object);
+		free(key);
+	}
+	if (hit)
+		__atomic_store_n(&w->kt->changed, 1, __ATOMIC_RELEASE);
+	return (hit);
+}
+
+static int
+kt_watch_over(struct kube_target *kt)
+{
+	return (__atomic_load_n(&kt->changed, __ATOMIC_ACQUIRE) ||
+	    (kt->stop != NULL && __atomic_load_n(kt->stop,
+	    __ATOMIC_ACQUIRE)) || (kt->wait_deadline != 0 &&
+	    time_monotonic_ms() >= kt->wait_deadline));
+}
+
+/* Sleep ms unless the wait is over first. */
+static void
+kt_watch_sleep(struct kube_target *kt, uint64_t ms)
+{
+	uint64_t	end = time_monotonic_ms() + ms, now;
+
+	while (!kt_watch_over(kt) && (now = time_monotonic_ms()) < end)
+		time_sleep_ms(end - now < STOP_POLL_MS ? end - now :
+		    STOP_POLL_MS);
+}
+
+struct kt_wait_job {
+	struct target	 *t;
+	struct kt_watch	**v;
+};
+
+/* One watch of a wait, on its own thread, until the wait is over. */
+static void
+kt_watch_job(void *arg, size_t i)
+{
+	struct kt_wait_job	*j = arg;
+	struct kt_watch		*w = j->v[i];
+	struct kube_target	*kt = w->kt;
+	struct kube_watch_opts	 o;
+	uint64_t		 now;
+	char			*err = NULL;
+	int			 rc;
+
+	while (!kt_watch_over(kt)) {
+		if (w->polling) {
+			/* Polling: news is what a LIST a pause finds. */
+			kt_watch_sleep(kt, w->pause);
+			if (kt_watch_over(kt))
+				break;
+			w->pause = w->pause * 2 > KT_POLL_MAX_MS ?
+			    KT_POLL_MAX_MS : w->pause * 2;
+			if (kt_watch_list(w, j->t->app) == -1 || w->pods ||
+			    kt_watch_pending(w))
+				/* Health asks itself (a GET, a pods LIST). */
+				__atomic_store_n(&kt->changed, 1,
+				    __ATOMIC_RELEASE);
+			continue;
+		}
+		if (w->rv == NULL) {
+			if (kt_watch_list(w, j->t->app) == -1) {
+				w->polling = 1;
+				continue;
+			}
+			if (kt_watch_pending(w)) {
+				__atomic_store_n(&kt->changed, 1,
+				    __ATOMIC_RELEASE);
+				break;
+			}
+		}
+		memset(&o, 0, sizeof o);
+		o.labels = w->sel;
+		o.rv = w->rv;
+		o.cancel = &kt->changed;
+		now = time_monotonic_ms();
+		o.timeout_ms = kt->wait_deadline != 0 ? kt->wait_deadline -
+		    now : KT_WATCH_MAX_MS;
+		if (o.timeout_ms > KT_WATCH_MAX_MS)
+			o.timeout_ms = KT_WATCH_MAX_MS;
+		log_event(LOG_LEVEL_DEBUG, "watching", "app", j->t->app,
+		    "kind", w->kind->kind, "namespace", w->ns, "selector",
+		    w->sel, "from", w->rv, NULL);
+		rc = kube_watch(kt->k, w->kind, w->ns, &o, kt_watch_event_cb,
+		    w, &err);
+		if (rc == KUBE_WATCH_EXPIRED) {
+			log_event(LOG_LEVEL_INFO, "watch expired: listing again",
+			    "app", j->t->app, "kind", w->kind->kind,
+			    "namespace", w->ns, NULL);
+			free(w->rv);
+			w->rv = NULL;
+		} else if (rc == -1) {
+			if (kt->stop != NULL && __atomic_load_n(kt->stop,
+			    __ATOMIC_ACQUIRE)) {
+				free(err);
+				break;
+			}
+			log_event(LOG_LEVEL_WARN, "watch failed: polling with "
+			    "LIST instead", "app", j->t->app, "kind",
+			    w->kind->kind, "namespace", w->ns, "error", err,
+			    NULL);
+			free(err);
+			err = NULL;
+			w->polling = 1;
+		}
+	}
+}
+
+/*
+ * Add the watches of what v waits for: its objects' kind and namespace,
+ * and the pods of each workload among them.
+ */
+static void
+kt_wait_watches(struct kube_target *kt, struct target *t,
+    struct resource *const *v, size_t n)
+{
+	const struct kube_kind	*pods;
+	struct kt_watch		*w, *pw;
+	struct kt_seen		*x;
+	char			*key, *sel, *err = NULL;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		if ((w = kt_watch_of(kt, t, v[i], 1, &key)) == NULL)
+			continue;
+		w->used = 1;
+		strv_add(&w->tracked, key);
+		if ((x = strmap_get(w->objs, key)) == NULL) {
+			x = xcalloc(1, sizeof *x);
+			x->judged = 1;
+			strmap_put(w->objs, key, x);
+		}
+		x->tracked = 1;
+		free(key);
+		/* A pod failing says more than the workload's status. */
+		if (x->obj == NULL || !health_is_workload(x->obj) ||
+		    (sel = kt_pod_selector(x->obj)) == NULL)
+			continue;
+		if (kube_kind_lookup(kt->k, "v1", "Pod", &pods, &err) == 0) {
+			pw = kt_watch_get(kt, pods, json_path_string(x->obj,
+			    "metadata", "namespace", NULL) != NULL ?
+			    json_path_string(x->obj, "metadata", "namespace",
+			    NULL) : "", sel, 1);
+			pw->used = 1;
+		}
+		free(err);
+		err = NULL;
+		free(sel);
+	}
+}
+
+static int
+kt_wait(struct target *t, struct resource *const *v, size_t n,
+    uint64_t deadline, char **cause)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_wait_job	 job;
+	struct kt_watch		*w;
+	struct kt_seen		*x;
+	size_t			 cur, ncur, nw = 0, i;
+	void			*p, *q;
+
+	cur = 0;
+	while (strmap_next(kt->watches, &cur, NULL, &p)) {
+		w = p;
+		w->used = 0;
+		strv_free(&w->tracked);
+		ncur = 0;
+		while (strmap_next(w->objs, &ncur, NULL, &q)) {
+			x = q;
+			x->tracked = 0;
+		}
+	}
+	kt_wait_watches(kt, t, v, n);
+	job.t = t;
+	job.v = xcalloc(strmap_count(kt->watches) + 1, sizeof *job.v);
+	cur = 0;
+	while (strmap_next(kt->watches, &cur, NULL, &p)) {
+		w = p;
+		if (w->used)
+			job.v[nw++] = w;
+	}
+	kt->changed = 0;
+	kt->wait_deadline = deadline;
+	if (nw == 0)
+		kt_watch_sleep(kt, KT_POLL_MAX_MS);	/* nothing to watch */
+	else {
+		for (i = 0; i < nw && !kt_watch_pending(job.v[i]); i++)
+			;
+		/* Something not judged yet: no need to wait. */
+		if (i == nw)
+			kube_parallel(nw, KT_WATCH_PARALLEL, kt_watch_job,
+			    &job);
+	}
+	free(job.v);
+	if (kt->stop != NULL && __atomic_load_n(kt->stop, __ATOMIC_ACQUIRE)) {
+		xasprintf(cause, "stopped: the agent is shutting down");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * r's object as its watch keeps it: 1 and *live (NULL: absent; the
+ * caller's), marked judged; 0 when not watched or not to be trusted.
+ */
+static int
+kt_watch_live(struct kube_target *kt, struct target *t,
+    const struct resource *r, struct json **live)
+{
+	struct kt_watch	*w;
+	struct kt_seen	*x;
+	char		*key;
+
+	*live = NULL;
+	if ((w = kt_watch_of(kt, t, r, 0, &key)) == NULL || w->rv == NULL) {
+		free(key);
+		return (0);
+	}
+	if ((x = strmap_get(w->objs, key)) != NULL) {
+		x->judged = 1;
+		if (x->obj != NULL)
+			*live = json_dup(x->obj);
+	}
+	free(key);
+	return (1);
 }
 
 static int
@@ -2112,7 +2620,8 @@ kt_health(struct target *t, const struct resource *r,
 		*cause = seen.why;	/* the reason, when not Healthy */
 		return (0);
 	}
-	if (kt_get(t, r->id, &live, cause) == -1)
+	if (!kt_watch_live(kt, t, r, &live) &&
+	    kt_get(t, r->id, &live, cause) == -1)
 		return (-1);
 	if (live == NULL) {
 		*h = HEALTH_MISSING;
@@ -2301,6 +2810,8 @@ kt_free(struct target *t)
 		kt_map_clear(kt->fresh, kt_verdict_free_cb);
 		strmap_free(kt->fresh);
 	}
+	kt_map_clear(kt->watches, kt_watch_free_cb);
+	strmap_free(kt->watches);
 	if (kt->crd_kinds != NULL)
 		strmap_free(kt->crd_kinds);
 	if (kt->render_ns != NULL)
@@ -2362,6 +2873,8 @@ target_kube_new(const char *app, const struct config_target *ct,
 	pthread_mutex_init(&kt->mu, NULL);
 	kt->inv = strmap_new(64);
 	kt->fresh = strmap_new(64);
+	kt->watches = strmap_new(8);
+	kt->stop = stop;
 	t = xcalloc(1, sizeof *t);
 	t->ops = &kt_ops;
 	t->app = xstrdup(app);

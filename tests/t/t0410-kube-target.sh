@@ -229,7 +229,7 @@ gets_of() {
 	python3 -c 'import json,sys; print(json.load(open("gets.json"))["requests"].get("GET " + sys.argv[1], 0))' "$1"
 }
 
-test_expect_success KUBE 'an unchanged resource the LIST saw unhealthy is read again until healthy' '
+test_expect_success KUBE 'an unchanged resource the LIST saw unhealthy is watched until healthy, never read by GET' '
 	kc -n shop patch deployment checkout --subresource=status --type=merge \
 	    -p "{\"status\":{\"observedGeneration\":100,\"replicas\":2,\"updatedReplicas\":0,\"availableReplicas\":0}}" &&
 	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n  namespace: shop\n  annotations: {argocd.argoproj.io/sync-wave: \"6\"}\ndata: {k: v}\n" >app/late.yaml &&
@@ -239,12 +239,13 @@ test_expect_success KUBE 'an unchanged resource the LIST saw unhealthy is read a
 	gitops_agent -c gitops-agent.yaml sync shop >out 2>err &
 	pid=$!
 	test_when_finished "kill $pid 2>/dev/null; true" &&
-	test_wait_for 600 eval "test \$(gets_of /apis/apps/v1/namespaces/shop/deployments/checkout) -ge 1" &&
+	test_wait_for 600 eval "test \$(counts watch) -ge 1" &&
 	test_must_fail kc -n shop get configmap late &&
 	kc -n shop patch deployment checkout --subresource=status --type=merge \
 	    -p "{\"status\":{\"updatedReplicas\":2,\"availableReplicas\":2,\"readyReplicas\":2}}" &&
 	wait $pid &&
 	test_grep "1 created, 0 updated" out &&
+	test "$(gets_of /apis/apps/v1/namespaces/shop/deployments/checkout)" = 0 &&
 	kc -n shop get configmap late -o name
 '
 

@@ -1,9 +1,11 @@
 #!/bin/sh
 # t0416-kube-health: a wave on a cluster waits for its resources' health
 # as their status tells it (kstatus's rules), and a failure names the
-# resource and the reason its status gives. The double runs no
+# resource and the reason its status gives; the wait watches, falling
+# back to LIST polling, and survives a 410. The double runs no
 # controllers until the last test: the test plays the Deployment
-# controller by writing the status subresource with kubectl.
+# controller by writing the status subresource with kubectl, also while
+# the agent waits.
 . "$TEST_SRCDIR/tests/lib.sh"
 
 test_kube_env
@@ -16,6 +18,43 @@ write_deployment() { # TAG
 set_status() {
 	kc -n shop patch deployment web --subresource=status --type=merge \
 	    -p "{\"status\": $1}" >/dev/null
+}
+
+# While the agent waits, a wave's health is watched (one watch per kind and
+# namespace by the app's label, and the pods of a progressing workload),
+# not polled with GETs: the double's request counter shows it.
+progressing() { # UPDATED
+	set_status "{\"observedGeneration\": 100, \"replicas\": 2, \"updatedReplicas\": $1, \"availableReplicas\": 1, \"conditions\": [{\"type\": \"Progressing\", \"status\": \"True\", \"reason\": \"ReplicaSetUpdated\"}]}"
+}
+rolled_out() {
+	set_status "{\"observedGeneration\": 100, \"replicas\": 2, \"updatedReplicas\": 2, \"availableReplicas\": 2, \"conditions\": [{\"type\": \"Progressing\", \"status\": \"True\", \"reason\": \"NewReplicaSetAvailable\"}]}"
+}
+
+requests_reset() {
+	test_kube_admin "$K" DELETE requests >/dev/null
+}
+# verb VERB: requests of that verb (get, list, watch) since the reset.
+verb() {
+	test_kube_admin "$K" GET requests >counts.json &&
+	python3 -c 'import json,sys; print(json.load(open("counts.json"))["verbs"].get(sys.argv[1], 0))' "$1"
+}
+# gets_of PATH: GETs of PATH (a watch or LIST of a collection counts too).
+gets_of() {
+	test_kube_admin "$K" GET requests >counts.json &&
+	python3 -c 'import json,sys; print(json.load(open("counts.json"))["requests"].get("GET " + sys.argv[1], 0))' "$1"
+}
+DEPLOY=/apis/apps/v1/namespaces/shop/deployments
+# sync_waiting TAG ERR [OPTION]: a sync of image TAG in the background
+# (its pid in pid, stderr in ERR, killed when the test is finished) while
+# the Deployment progresses, once it watches the Deployment and its pods.
+sync_waiting() {
+	progressing 0 &&
+	write_deployment "$1" &&
+	requests_reset || return 1
+	gitops_agent ${3:-} -c long.yaml sync web >out 2>"$2" &
+	pid=$!
+	test_when_finished "kill $pid 2>/dev/null; true" &&
+	test_wait_for 600 eval "test \$(verb watch) -ge 2"
 }
 
 test_expect_success KUBE 'setup: the double and a Deployment synced to it' '
@@ -91,6 +130,81 @@ test_expect_success KUBE 'a rolled-out Deployment lets the sync succeed' '
 	gitops_agent -c gitops-agent.yaml sync web >out &&
 	kc -n shop get deployment web -o jsonpath="{.spec.template.spec.containers[0].image}" >v &&
 	test "$(cat v)" = ghcr.io/acme/web:v4
+'
+
+test_expect_success KUBE 'a rollout of seconds is watched: no GET of the Deployment, a watch of it and of its pods' '
+	sed "s/wave_timeout: 2s/wave_timeout: 60s/" gitops-agent.yaml >long.yaml &&
+	start=$(date +%s) &&
+	sync_waiting w2 err &&
+	sleep 1 &&
+	progressing 1 &&
+	sleep 1 &&
+	progressing 2 &&
+	sleep 1 &&
+	rolled_out &&
+	wait $pid &&
+	end=$(date +%s) &&
+	test_grep "0 created, 1 updated" out &&
+	test "$(gets_of $DEPLOY/web)" = 0 &&
+	test "$(gets_of $DEPLOY)" -ge 2 &&
+	test "$(gets_of /api/v1/namespaces/shop/pods)" -ge 1 &&
+	echo "a rollout of about $((end - start)) s waited for with $(verb watch) watches, $(verb list) lists and $(verb get) GETs in all" >figures
+'
+test -f figures && echo "# $(cat figures)"
+
+test_expect_success KUBE 'a 410 Expired while waiting lists again and watches on: the wave succeeds' '
+	sync_waiting w3 err410 -v &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated, namespace: default}\n" >unrelated.yaml &&
+	kc apply --server-side -f unrelated.yaml >/dev/null &&
+	test_kube_admin "$K" POST compact >/dev/null &&
+	cat >pod.yaml <<-EOF &&
+	apiVersion: v1
+	kind: Pod
+	metadata:
+	  name: web-new
+	  namespace: shop
+	  labels: {app: web}
+	spec:
+	  containers:
+	  - name: web
+	    image: ghcr.io/acme/web:w3
+	EOF
+	kc apply --server-side --field-manager=kubelet-double -f pod.yaml &&
+	test_wait_for 600 grep "watch expired: listing again" err410 &&
+	rolled_out &&
+	wait $pid &&
+	test_grep "0 created, 1 updated" out &&
+	test "$(gets_of $DEPLOY/web)" = 0 &&
+	kc -n shop delete pod web-new
+'
+
+test_expect_success KUBE 'a watch refused falls back to LIST polling: the wave succeeds' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults >/dev/null" &&
+	sync_waiting w4 err403 &&
+	lists=$(verb list) &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"GET\",\"path\":\"$DEPLOY\",\"status\":403,\"message\":\"watch is forbidden\"}" >/dev/null &&
+	progressing 1 &&
+	test_wait_for 600 grep "watch failed: polling with LIST instead" err403 &&
+	test_grep "watch is forbidden" err403 &&
+	rolled_out &&
+	wait $pid &&
+	test_grep "0 created, 1 updated" out &&
+	test "$(verb list)" -gt "$lists" &&
+	test "$(gets_of $DEPLOY/web)" = 0
+'
+
+test_expect_success KUBE 'a watch and its LIST both refused fall back to a GET of each resource: the wave succeeds' '
+	test_when_finished "test_kube_admin \"$K\" DELETE faults >/dev/null" &&
+	sync_waiting w5 errget &&
+	test_kube_admin "$K" POST faults \
+	    "{\"verb\":\"GET\",\"path\":\"$DEPLOY\",\"status\":403,\"count\":100000}" >/dev/null &&
+	progressing 1 &&
+	test_wait_for 600 eval "test \$(gets_of $DEPLOY/web) -ge 1" &&
+	rolled_out &&
+	wait $pid &&
+	test_grep "0 created, 1 updated" out &&
+	test_grep "watch failed: polling with LIST instead" errget
 '
 
 test_expect_success KUBE 'health_rules: a custom resource failing by its own condition fails the wave at once' '

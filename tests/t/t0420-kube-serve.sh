@@ -182,4 +182,35 @@ test_expect_success KUBE 'SIGTERM stops a sync that is retrying the API server' 
 	test_grep "shutting down" agent.log
 '
 
+watching() { # the double saw a watch since the counter was reset
+	test_kube_admin "$K" GET requests >counts.json &&
+	python3 -c 'import json,sys; sys.exit(0 if json.load(open("counts.json"))["verbs"].get("watch", 0) >= 1 else 1)'
+}
+
+test_expect_success KUBE 'SIGTERM stops a sync waiting on a watch for a rollout, well before sync_timeout' '
+	test_kube_admin "$K" DELETE faults &&
+	(
+		${VALGRIND:-} "$GITOPS_AGENT" -c agent.yaml serve >agent2.log 2>&1 &
+		echo $! >agent.pid
+	) &&
+	test_wait_for 600 curl -sf "http://$AGENT/readyz" &&
+	kc -n shop-staging patch deployment checkout-service --subresource=status --type=merge \
+	    -p "{\"status\": {\"observedGeneration\": 100, \"replicas\": 2, \"updatedReplicas\": 0}}" &&
+	printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n  annotations: {argocd.argoproj.io/sync-wave: \"9\"}\ndata: {k: v}\n" \
+	    >work/apps/checkout-service/overlays/staging/late.yaml &&
+	sed -i "s|  - ../../base|  - ../../base\n  - late.yaml|" \
+	    work/apps/checkout-service/overlays/staging/kustomization.yaml &&
+	git -C work add -A &&
+	git -C work commit -q -m "checkout-service: a late ConfigMap" &&
+	git -C work push -q "$URL" main &&
+	test_kube_admin "$K" DELETE requests &&
+	sync_now checkout-staging &&
+	test_wait_for 600 watching &&
+	kill -TERM "$(cat agent.pid)" &&
+	test_wait_for 600 agent_gone &&
+	! grep "shutdown timeout" agent2.log &&
+	test_grep "shutting down" agent2.log &&
+	test_must_fail kc -n shop-staging get configmap late
+'
+
 test_done

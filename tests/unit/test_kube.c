@@ -758,6 +758,183 @@ test_kube_get_unauthorized_reruns_exec_plugin(void **state)
 	unit_kube_stop(&d);
 }
 
+/* One watch line: its rc, the event kept in *ev. */
+static int
+event(const char *line, struct kube_event *ev)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	rc = kube_event_parse(line, strlen(line), ev, &cause);
+	if (rc == -1) {
+		assert_non_null(cause);
+		free(cause);
+	}
+	return (rc);
+}
+
+static void
+test_kube_event_parse(void **state)
+{
+	static const char *const bad[] = {
+		"", "not json", "[]", "{}", "{\"type\":\"ADDED\"}",
+		"{\"type\":1,\"object\":{}}",
+		"{\"type\":\"RENAMED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}",
+		"{\"type\":\"ADDED\",\"object\":[]}",
+		"{\"type\":\"ADDED\",\"object\":{}}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":[]}}",
+		"{\"type\":\"DELETED\",\"object\":{\"metadata\":{}}}",
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"\"}}}",
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}} x",
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"}\"}}}"
+		    "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"b\"}}}",
+	};
+	struct kube_event	 ev;
+	size_t			 i;
+
+	(void)state;
+	assert_int_equal(event("{\"type\":\"MODIFIED\",\"object\":{\"kind\":"
+	    "\"ConfigMap\",\"metadata\":{\"name\":\"a\",\"namespace\":\"t\","
+	    "\"resourceVersion\":\"42\"}}}", &ev), 0);
+	assert_int_equal(ev.type, KUBE_EVENT_MODIFIED);
+	assert_string_equal(ev.name, "a");
+	assert_string_equal(ev.ns, "t");
+	assert_string_equal(ev.rv, "42");
+	assert_string_equal(json_path_string(ev.object, "kind", NULL),
+	    "ConfigMap");
+	kube_event_clear(&ev);
+	assert_int_equal(event("{\"type\":\"DELETED\",\"object\":{\"metadata\":"
+	    "{\"name\":\"n\"}}}", &ev), 0);
+	assert_int_equal(ev.type, KUBE_EVENT_DELETED);
+	assert_null(ev.ns);		/* cluster-scoped */
+	assert_null(ev.rv);
+	kube_event_clear(&ev);
+	/* A bookmark names no object: its resourceVersion is the news. */
+	assert_int_equal(event("{\"type\":\"BOOKMARK\",\"object\":{\"kind\":"
+	    "\"ConfigMap\",\"metadata\":{\"resourceVersion\":\"7\"}}}", &ev), 0);
+	assert_int_equal(ev.type, KUBE_EVENT_BOOKMARK);
+	assert_string_equal(ev.rv, "7");
+	assert_null(ev.name);
+	kube_event_clear(&ev);
+	assert_int_equal(event("{\"type\":\"ERROR\",\"object\":{\"kind\":"
+	    "\"Status\",\"code\":410,\"reason\":\"Expired\"}}", &ev), 0);
+	assert_int_equal(ev.type, KUBE_EVENT_ERROR);
+	assert_int_equal(ev.code, 410);
+	kube_event_clear(&ev);
+	/* A code that is not one is no code. */
+	assert_int_equal(event("{\"type\":\"ERROR\",\"object\":{\"code\":"
+	    "\"410\"}}", &ev), 0);
+	assert_int_equal(ev.code, 0);
+	kube_event_clear(&ev);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (event(bad[i], &ev) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_null(ev.object);
+	}
+}
+
+static void
+ignore_cb(void *arg, struct json *it)
+{
+	(void)arg;
+	(void)it;
+}
+
+/* What a watch saw: names of events, "*" after a bookmark. */
+struct watched {
+	struct buf	 seen;
+	int		 stop_at;	/* end after this many events */
+	int		 n;
+	char		 rv[32];
+};
+
+static int
+watched_cb(void *arg, const struct kube_event *ev)
+{
+	static const char *const types[] = { "ADDED", "MODIFIED", "DELETED" };
+	struct watched	*w = arg;
+
+	if (ev->rv != NULL)
+		snprintf(w->rv, sizeof w->rv, "%s", ev->rv);
+	if (ev->type == KUBE_EVENT_BOOKMARK)
+		return (0);
+	buf_printf(&w->seen, "%s %s;", types[ev->type], ev->name);
+	return (++w->n == w->stop_at);
+}
+
+static void
+test_kube_watch_events_expired_refused(void **state)
+{
+	struct unit_kube	 d;
+	struct kube		*k;
+	const struct kube_kind	*cm;
+	struct kube_watch_opts	 o;
+	struct kube_counts	 c;
+	struct watched		 w;
+	char			*cause = NULL, *rv0 = NULL;
+	uint64_t		 t0;
+
+	(void)state;
+	k = start(&d, &cm);
+	assert_int_equal(kube_list_each_rv(k, cm, "t", NULL, ignore_cb, NULL,
+	    &rv0, &cause), 0);
+	assert_non_null(rv0);
+	apply_ok(k, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+	    "{\"name\":\"w1\",\"namespace\":\"t\",\"labels\":{\"app\":\"x\"}},"
+	    "\"data\":{\"a\":\"1\"}}", "test", 0);
+	apply_ok(k, CM("other", "{}"), "test", 0);
+	apply_ok(k, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+	    "{\"name\":\"w1\",\"namespace\":\"t\",\"labels\":{\"app\":\"x\"}},"
+	    "\"data\":{\"a\":\"2\"}}", "test", 0);
+	/* From rv0: what happened since, only what the selector picks. */
+	memset(&o, 0, sizeof o);
+	o.labels = "app=x";
+	o.rv = rv0;
+	o.timeout_ms = 20000;
+	memset(&w, 0, sizeof w);
+	buf_init(&w.seen);
+	w.stop_at = 2;
+	assert_int_equal(kube_watch(k, cm, "t", &o, watched_cb, &w, &cause), 0);
+	buf_addc(&w.seen, '\0');
+	assert_string_equal(w.seen.data, "ADDED w1;MODIFIED w1;");
+	buf_free(&w.seen);
+	/* Nothing new: it ends at its timeout, not before, as a success. */
+	memset(&w, 0, sizeof w);
+	buf_init(&w.seen);
+	o.timeout_ms = 1500;
+	t0 = time_monotonic_ms();
+	assert_int_equal(kube_watch(k, cm, "t", &o, watched_cb, &w, &cause), 0);
+	assert_true(time_monotonic_ms() - t0 >= 900);	/* the server's 1 s */
+	assert_int_equal(w.n, 2);	/* the same two, replayed */
+	buf_free(&w.seen);
+	/* The history compacted: 410, told apart. */
+	unit_kube_admin(&d, "POST", "compact", NULL, NULL);
+	o.timeout_ms = 20000;
+	memset(&w, 0, sizeof w);
+	buf_init(&w.seen);
+	assert_int_equal(kube_watch(k, cm, "t", &o, watched_cb, &w, &cause),
+	    KUBE_WATCH_EXPIRED);
+	assert_int_equal(w.n, 0);
+	buf_free(&w.seen);
+	/* A refused watch fails at once, unretried, with the reason. */
+	free(rv0);
+	assert_int_equal(kube_list_each_rv(k, cm, "t", "app=x", ignore_cb,
+	    NULL, &rv0, &cause), 0);
+	unit_kube_admin(&d, "POST", "faults", "{\"verb\":\"GET\",\"path\":"
+	    "\"/api/v1/namespaces/t/configmaps\",\"status\":503}", NULL);
+	o.rv = rv0;
+	assert_int_equal(kube_watch(k, cm, "t", &o, watched_cb, &w, &cause),
+	    -1);
+	assert_non_null(strstr(cause, "503"));
+	free(cause);
+	cause = NULL;
+	kube_counts(k, &c);
+	assert_int_equal(c.watch, 4);
+	free(rv0);
+	kube_close(k);
+	unit_kube_stop(&d);
+}
+
 int
 main(void)
 {
@@ -779,6 +956,8 @@ main(void)
 		cmocka_unit_test(test_kube_open_token_kubeconfig),
 		cmocka_unit_test(
 		    test_kube_get_unauthorized_reruns_exec_plugin),
+		cmocka_unit_test(test_kube_event_parse),
+		cmocka_unit_test(test_kube_watch_events_expired_refused),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
