@@ -773,9 +773,12 @@ enum health_status {
 	HEALTH_PROGRESSING,
 	HEALTH_DEGRADED,
 	HEALTH_MISSING,
+	HEALTH_SUSPENDED,	/* paused on purpose: nothing to wait for */
 	HEALTH_UNKNOWN,
 };
 const char	*health_status_name(enum health_status);
+/* Healthy, or Suspended: a wave has nothing left to wait for. */
+int		 health_settled(enum health_status);
 /* One resource the agent applied for an app, as the target remembers it. */
 struct target_entry {
 	char		*id;

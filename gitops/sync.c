@@ -219,7 +219,7 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 	}
 	for (;;) {
 		for (i = 0; i < st->n; i++) {
-			if (st->v[i]->skip || rs[i].health == HEALTH_HEALTHY)
+			if (st->v[i]->skip || health_settled(rs[i].health))
 				continue;
 			if (target_health(t, st->v[i], &h, &cause) == -1) {
 				*id = st->v[i]->id;
@@ -235,7 +235,7 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 			free(rs[i].health_reason);
 			rs[i].health_reason = why[i] != NULL ?
 			    xstrdup(why[i]) : NULL;
-			if (h == HEALTH_HEALTHY)
+			if (health_settled(h))
 				left--;
 			else if (h == HEALTH_DEGRADED) {
 				*id = st->v[i]->id;
@@ -253,7 +253,7 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 		now = time_monotonic_ms();
 		if (deadline != 0 && now >= deadline) {
 			for (i = 0; st->v[i]->skip ||
-			    rs[i].health == HEALTH_HEALTHY; i++)
+			    health_settled(rs[i].health); i++)
 				;
 			*id = st->v[i]->id;
 			d = duration_format(timeout_ms);

@@ -26,10 +26,18 @@ health_status_name(enum health_status h)
 		return ("Degraded");
 	case HEALTH_MISSING:
 		return ("Missing");
+	case HEALTH_SUSPENDED:
+		return ("Suspended");
 	case HEALTH_UNKNOWN:
 		break;
 	}
 	return ("Unknown");
+}
+
+int
+health_settled(enum health_status h)
+{
+	return (h == HEALTH_HEALTHY || h == HEALTH_SUSPENDED);
 }
 
 struct target *
