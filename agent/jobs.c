@@ -45,6 +45,7 @@ job_free(struct job *job)
 	free(job->reason);
 	strv_free(&job->keys);
 	free(job->repo);
+	free(job->app);
 	strv_free(&job->force);
 	deploy_request_free(job->deploy);
 	free(job->deploy_file);
@@ -765,6 +766,152 @@ out:
 	job_heads_free(heads);
 }
 
+/*
+ * The drift the dry run found: ids (in *ids) of the resources whose own
+ * fields differ from Git; the resources' reports (drift, live health)
+ * into report.
+ */
+static void
+job_drift_found(const struct sync_result *r, struct strv *ids,
+    size_t *others, struct json *report)
+{
+	struct json	*res = sync_result_to_json(r), *arr;
+	size_t		 i;
+
+	for (i = 0; i < r->nchanges; i++) {
+		if (r->changes[i].action != DIFF_UNCHANGED &&
+		    !strv_contains(ids, r->changes[i].id))
+			strv_add(ids, r->changes[i].id);
+	}
+	*others = 0;
+	for (i = 0; i < r->nresources; i++) {
+		if (json_get(r->resources[i].drift, "othersFields") != NULL)
+			(*others)++;
+	}
+	arr = json_get(res, "resources");
+	json_set(report, "resources", arr != NULL ? json_dup(arr) :
+	    json_new_array());
+	json_free(res);
+}
+
+/*
+ * A drift check, between polls: live against the last commit the app
+ * synced, a dry run (the Kubernetes target LISTs by label and dry-runs
+ * only what moved). Drift in our fields is applied again (the same
+ * commit) when the app heals itself and its policy is auto, else
+ * reported OutOfSync; fields only other managers set are reported and
+ * left alone. Skipped while suspended, while its last sync did not
+ * succeed (the next poll syncs it) or while another process syncs its
+ * target (the lock: the daemon's own syncs are kept apart by the
+ * job's keys).
+ */
+static void
+job_run_drift(struct job *job, const int *stop)
+{
+	const struct config		*cfg = job->ac->cfg;
+	const struct config_app		*app;
+	const struct config_repository	*repo;
+	struct sync_result		*r = NULL;
+	struct source			*src = NULL;
+	struct app_run			 run;
+	struct json			*state = NULL, *rep;
+	struct lock			*lk = NULL;
+	struct strv			 ids;
+	struct buf			 b;
+	const char			*status, *rev;
+	char				*commit = NULL, *cause = NULL, *msg;
+	char				*list = NULL;
+	uint64_t			 t0 = time_monotonic_ms();
+	size_t				 i, others;
+
+	memset(&ids, 0, sizeof ids);
+	if ((app = config_find_app(cfg, job->app)) == NULL ||
+	    (repo = config_find_repository(cfg, app->repository)) == NULL ||
+	    app->suspend)
+		return;
+	if (state_load_sync(cfg->state_dir, app->name, &state, &cause) == -1 ||
+	    state == NULL)
+		goto out;
+	status = json_path_string(state, "status", NULL);
+	rev = json_path_string(state, "revision", NULL);
+	if (status == NULL || strcmp(status, "Succeeded") != 0 ||
+	    (repo->directory == NULL && rev == NULL))
+		goto out;
+	if (target_lock(app->name, &app->target, cfg->state_dir, 0, stop, &lk,
+	    &cause) != 0) {
+		log_event(LOG_LEVEL_DEBUG, "drift check put off", "app",
+		    app->name, "reason", cause, NULL);
+		goto out;
+	}
+	if ((src = repo_source(cfg, repo, repo->directory != NULL ? NULL : rev,
+	    &commit, &cause)) == NULL)
+		goto out;
+	job_app_run(job, app, src, commit, stop, &run);
+	run.dry_run = 1;
+	run.drift = 1;
+	run.record_inputs = 0;
+	if (app_sync(&run, &r, &cause) == -1 || r == NULL) {
+		log_event(LOG_LEVEL_WARN, "drift check failed", "app",
+		    app->name, "error", cause, NULL);
+		goto out;
+	}
+	lock_release(lk);
+	lk = NULL;
+	rep = json_new_object();
+	job_drift_found(r, &ids, &others, rep);
+	if (r->status == SYNC_FAILED) {
+		job_report(job, app->name, "OutOfSync", r->error, NULL);
+		goto report;
+	}
+	if (ids.n == 0) {
+		xasprintf(&msg, "live state matches Git%s", others != 0 ?
+		    "; fields other managers set are left alone" : "");
+		job_report(job, app->name, "Unchanged", msg, NULL);
+		free(msg);
+		goto report;
+	}
+	buf_init(&b);
+	for (i = 0; i < ids.n; i++)
+		buf_printf(&b, "%s%s", i != 0 ? ", " : "", ids.v[i]);
+	list = buf_release(&b);
+	if (app->self_heal && !app->sync_manual) {
+		log_event(LOG_LEVEL_INFO, "self-heal: drift applied again",
+		    "app", app->name, "commit", commit, "resources", list,
+		    NULL);
+		json_free(rep);
+		rep = NULL;
+		job_sync_app(job, repo, app, rev, stop, NULL);
+		rep = json_array_get(job->reports, json_count(job->reports) -
+		    1);
+		if (rep != NULL)
+			json_set(rep, "selfHeal", json_new_string(list));
+		rep = NULL;
+		goto out;
+	}
+	xasprintf(&msg, "%zu resource%s drifted from Git, not applied (%s): "
+	    "%s", ids.n, ids.n == 1 ? "" : "s", app->sync_manual ?
+	    "sync_policy manual" : "self_heal false", list);
+	job_report(job, app->name, "OutOfSync", msg, NULL);
+	log_event(LOG_LEVEL_WARN, "drift", "app", app->name, "commit", commit,
+	    "resources", list, NULL);
+	free(msg);
+report:
+	job_report_seconds(job, t0);
+	/* The last report is the drift check's: its resources as found. */
+	json_set(json_array_get(job->reports, json_count(job->reports) - 1),
+	    "drift", rep);
+out:
+	if (cause != NULL)
+		free(cause);
+	lock_release(lk);
+	free(list);
+	strv_free(&ids);
+	free(commit);
+	json_free(state);
+	sync_result_free(r);
+	source_free(src);
+}
+
 void
 job_run(struct job *job, const int *stop)
 {
@@ -774,6 +921,9 @@ job_run(struct job *job, const int *stop)
 		break;
 	case JOB_DEPLOY:
 		job_run_deploy(job, stop);
+		break;
+	case JOB_DRIFT:
+		job_run_drift(job, stop);
 		break;
 	}
 }
