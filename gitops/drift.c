@@ -267,8 +267,11 @@ drift_report(const struct strv *ours, size_t nours,
 		    ours->n)));
 	if (ntheirs != 0) {
 		arr = json_new_array();
+		/* One of ours another manager took is said once, as ours. */
 		for (i = 0; i < theirs->n; i++)
-			json_array_append(arr, json_new_string(theirs->v[i]));
+			if (ours == NULL || !strv_contains(ours, theirs->v[i]))
+				json_array_append(arr,
+				    json_new_string(theirs->v[i]));
 		json_set(o, "othersFields", arr);
 		if (ntheirs > theirs->n)
 			json_set(o, "othersFieldsNotListed",
