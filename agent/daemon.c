@@ -752,7 +752,6 @@ daemon_drift_done(struct agent *a, const struct job *job,
 	const char	*outcome = json_path_string(rep, "outcome", NULL);
 	const char	*reason = json_path_string(rep, "reason", NULL);
 	const char	*rev;
-	const struct json *found;
 	const struct config_app *app;
 	struct repo_view *rv;
 
@@ -763,9 +762,6 @@ daemon_drift_done(struct agent *a, const struct job *job,
 		    "result", "healed");
 		return (0);
 	}
-	found = json_path(rep, "drift", "resources", NULL);
-	json_free(av->live);
-	av->live = found != NULL ? json_dup(found) : NULL;
 	/*
 	 * Live matching the last commit synced says nothing of a newer one
 	 * waiting (a manual app's): what the poll said of that stays.
@@ -831,6 +827,12 @@ daemon_job_done(struct agent *a, struct job *job)
 		if (name == NULL || outcome == NULL ||
 		    (av = strmap_get(a->apps, name)) == NULL)
 			continue;
+		/* A comparison's look at the resources (poll or drift check). */
+		if ((res = json_path(rep, "drift", "resources", NULL)) !=
+		    NULL) {
+			json_free(av->live);
+			av->live = json_dup(res);
+		}
 		if (daemon_drift_done(a, job, av, rep))
 			continue;
 		if (strcmp(outcome, "RolledBack") == 0) {

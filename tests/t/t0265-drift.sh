@@ -94,6 +94,7 @@ test_expect_success 'after a hand edit, self_heal applies Git again; self_heal f
 	test_grep "MODE: red" live/report/shop/ConfigMap/settings.yaml &&
 	test_app_field report lastCheckReason >why &&
 	test_grep "differs from Git, not applied (self_heal false): ConfigMap/shop/settings" why &&
+	test "$(test_app_field report drift.0.fields.0)" = .data.MODE &&
 	grep "msg=\"out of sync\" app=report" agent.log &&
 	curl -sf "http://$AGENT/metrics" >metrics &&
 	test_grep "gitops_app_sync_state{app=\"report\",state=\"OutOfSync\"} 1" metrics &&
