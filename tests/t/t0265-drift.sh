@@ -196,6 +196,18 @@ test_expect_success 'drift_interval: put back by hand, the app is Synced again' 
 	metric_has "gitops_app_sync_state{app=\"report\",state=\"Synced\"} 1"
 '
 
+test_expect_success 'drift_interval: no check while another process holds the target lock' '
+	# -o: the lock stays with flock itself, held for 4 s.
+	{ flock -o live/report/.gitops-agent/lock sleep 4 & } &&
+	test_wait_for 50 sh -c "! flock -n live/report/.gitops-agent/lock true" &&
+	sed -i "s/green/red/" live/report/shop/ConfigMap/settings.yaml &&
+	sleep 3 &&
+	checked report Unchanged &&
+	test_wait_for 600 checked report OutOfSync &&
+	sed -i "s/red/green/" live/report/shop/ConfigMap/settings.yaml &&
+	test_wait_for 600 checked report Unchanged
+'
+
 test_expect_success 'drift_interval: a manual app with a newer commit waiting stays OutOfSync' '
 	n=$(test_app_field manual checks) &&
 	test_wait_for 600 checks_above manual "$n" &&
