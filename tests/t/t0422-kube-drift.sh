@@ -118,12 +118,17 @@ test_expect_success KUBE 'nothing drifted: the checks say Synced and Healthy' '
 '
 
 test_expect_success KUBE 'self_heal true: a field we manage edited by hand is set back within seconds' '
+	date +%s%N >edit.ns &&
 	kc -n heal patch configmap settings --type merge \
 	    -p "{\"data\":{\"MODE\":\"red\"}}" &&
 	test_wait_for 600 mode_is heal blue &&
+	date +%s%N >healed.ns &&
 	test_wait_for 600 metric_has "gitops_drift_checks_total{app=\"heal\",result=\"healed\"}" &&
 	grep "msg=\"self-heal: drift applied again\" app=heal .*resources=ConfigMap/heal/settings" agent.log
 '
+
+test -f healed.ns && echo "# hand edit to healed: $(( ($(cat healed.ns) - \
+    $(cat edit.ns)) / 1000000 )) ms (drift_interval 1s, kubectl polled)"
 
 test_expect_success KUBE 'self_heal false: reported OutOfSync with the field named, left as edited' '
 	kc -n report patch configmap settings --type merge \
