@@ -189,6 +189,7 @@ void		 agent_config_unref(struct agent_config *);
 enum job_kind {
 	JOB_REPO,	/* fetch a repository, sync the apps it changed */
 	JOB_DEPLOY,	/* bump a service's version, sync it after requires */
+	JOB_DRIFT,	/* compare an app's live state with its last commit */
 };
 struct job {
 	TAILQ_ENTRY(job)	 entry;
@@ -201,6 +202,8 @@ struct job {
 	char			*repo;
 	int			 all;		/* sync every app of it */
 	struct strv		 force;		/* apps synced whatever changed */
+	/* JOB_DRIFT (repo: its repository) */
+	char			*app;
 	/* JOB_DEPLOY */
 	struct deploy_request	*deploy;
 	char			*deploy_file;	/* the request, kept until done */

@@ -24,7 +24,7 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	struct app_view		*av = strmap_get(a->apps, app->name);
 	struct repo_view	*rv = daemon_repo(a, app->repository);
 	struct json		*o = json_new_object(), *last;
-	const char		*rev;
+	const char		*rev, *sync = "Unknown", *health = "Unknown";
 	char			*target, at[TIME_FORMAT_LEN];
 
 	json_set(o, "name", json_new_string(app->name));
@@ -41,6 +41,10 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	json_set(o, "status", json_new_string(last != NULL &&
 	    json_path_string(last, "status", NULL) != NULL ?
 	    json_path_string(last, "status", NULL) : "Unknown"));
+	if (av != NULL)
+		daemon_app_columns(av, &sync, &health);
+	json_set(o, "syncState", json_new_string(sync));
+	json_set(o, "health", json_new_string(health));
 	rev = json_path_string(last, "revision", NULL);
 	json_set(o, "lastSyncedCommit", rev != NULL ? json_new_string(rev) :
 	    json_new_null());
@@ -71,8 +75,32 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 }
 
 /*
- * GET /api/v1/apps/NAME/resources: the resources of its last recorded
- * sync, each with its sync and health state then ([] before any).
+ * The resources that drifted, as the last drift check found them: each
+ * one's id, the fields of ours that differ, those only other managers
+ * set.
+ */
+static struct json *
+daemon_api_drift(const struct app_view *av)
+{
+	const struct json	*e, *d;
+	struct json		*arr = json_new_array(), *o;
+
+	for (e = json_child(daemon_app_resources(av)); e != NULL;
+	    e = json_next(e)) {
+		if ((d = json_get(e, "drift")) == NULL)
+			continue;
+		o = json_dup(d);
+		json_set(o, "id", json_new_string(json_path_string(e, "id",
+		    NULL) != NULL ? json_path_string(e, "id", NULL) : "?"));
+		json_array_append(arr, o);
+	}
+	return (arr);
+}
+
+/*
+ * GET /api/v1/apps/NAME/resources: its resources, each with its sync and
+ * health state, as the last drift check found them (and what drifted),
+ * else as its last recorded sync left them ([] before any).
  */
 static void
 daemon_api_resources(struct agent *a, struct evhttp_request *req,
@@ -82,8 +110,8 @@ daemon_api_resources(struct agent *a, struct evhttp_request *req,
 	const struct json	*rs = NULL;
 	struct json		*arr;
 
-	if (av != NULL && av->last != NULL)
-		rs = json_get(av->last, "resources");
+	if (av != NULL)
+		rs = daemon_app_resources(av);
 	arr = rs != NULL && json_type(rs) == JSON_ARRAY ? json_dup(rs) :
 	    json_new_array();
 	daemon_reply_json(a, req, "apps", 200, arr);
@@ -138,6 +166,7 @@ daemon_api_apps(struct agent *a, struct evhttp_request *req, const char *rest)
 	const struct config		*cfg = a->ac->cfg;
 	const struct config_app		*app;
 	struct repo_view		*rv;
+	struct app_view			*av;
 	struct json			*arr;
 	char				 name[128], *msg;
 	const char			*slash;
@@ -174,6 +203,12 @@ daemon_api_apps(struct agent *a, struct evhttp_request *req, const char *rest)
 			return;
 		arr = daemon_app_json(a, app);
 		json_set(arr, "recentSyncs", daemon_api_recent(a, app));
+		av = strmap_get(a->apps, app->name);
+		json_set(arr, "drift", av != NULL ? daemon_api_drift(av) :
+		    json_new_array());
+		json_set(arr, "resources", av != NULL &&
+		    daemon_app_resources(av) != NULL ?
+		    json_dup(daemon_app_resources(av)) : json_new_array());
 		daemon_reply_json(a, req, "apps", 200, arr);
 		json_free(arr);
 		return;

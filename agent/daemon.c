@@ -41,6 +41,11 @@
 
 static void	daemon_poll_schedule(struct repo_view *);
 static void	daemon_poll_cb(int, short, void *);
+static void	daemon_drift_schedule(struct agent *, struct app_view *);
+static void	daemon_push(struct agent *, struct job *);
+static void	daemon_key_add(struct strv *, const char *, const char *);
+static void	daemon_target_key_add(struct strv *,
+		    const struct config_target *);
 
 /* The loop's tables. */
 
@@ -79,6 +84,9 @@ app_view_free(struct app_view *av)
 		return;
 	if (av->retry_ev != NULL)
 		event_free(av->retry_ev);
+	if (av->drift_ev != NULL)
+		event_free(av->drift_ev);
+	json_free(av->live);
 	free(av->name);
 	json_free(av->last);
 	free(av->outcome);
@@ -137,54 +145,172 @@ daemon_state_gauge(struct agent *a, const char *metric, const char *app,
 	}
 }
 
-/*
- * The app's gauges, from its last recorded sync and what the loop last
- * did with it, as Argo CD's argocd_app_info says them. Sync state:
- * Synced when the last sync succeeded and the loop has since found
- * nothing left to apply; OutOfSync when it failed, or a newer commit is
- * waiting (its target was locked, a dependency or the fetch failed);
- * Unknown before the loop first looked. Health: Healthy when the last
- * sync (its health gates, probes and analysis) succeeded, Degraded when
- * it failed after applying something, Unknown otherwise (nothing
- * recorded, or a failure before anything was applied says nothing of
- * what runs).
- */
-static void
-daemon_app_gauges(struct agent *a, const struct app_view *av)
+/* Argo CD's order, best first: an app is as healthy as its worst. */
+static const char *const daemon_healths[] = { "Healthy", "Suspended",
+    "Progressing", "Missing", "Degraded", "Unknown", NULL };
+
+const struct json *
+daemon_app_resources(const struct app_view *av)
 {
-	static const char *const syncs[] = { "Synced", "OutOfSync",
-	    "Unknown", NULL };
-	static const char *const healths[] = { "Healthy", "Degraded",
-	    "Unknown", NULL };
+	if (av->live != NULL)
+		return (av->live);
+	return (json_get(av->last, "resources"));
+}
+
+/* The worst health its resources have, or NULL when none is known. */
+static const char *
+daemon_resources_health(const struct json *resources)
+{
+	const struct json	*e;
+	const char		*h;
+	size_t			 i, worst = 0;
+	int			 known = 0;
+
+	for (e = json_child(resources); e != NULL; e = json_next(e)) {
+		h = json_path_string(e, "health", NULL);
+		for (i = 0; h != NULL && daemon_healths[i + 1] != NULL; i++) {
+			if (strcmp(daemon_healths[i], h) != 0)
+				continue;
+			known = 1;
+			if (i > worst)
+				worst = i;
+			break;
+		}
+	}
+	return (known ? daemon_healths[worst] : NULL);
+}
+
+/*
+ * Sync state: Synced when the last sync succeeded and the loop has since
+ * found nothing left to apply (a poll, a drift check); OutOfSync when it
+ * failed, drift was found and not applied, or a newer commit is waiting
+ * (its target was locked, a dependency or the fetch failed); Unknown
+ * before the loop first looked. Health: the worst of its resources' as
+ * last seen (a drift check looks at them all; a sync at those whose wave
+ * it gated); without any, Healthy when the last sync (its health gates,
+ * probes and analysis) succeeded, Degraded when it failed after applying
+ * something, else Unknown (nothing recorded, or a failure before
+ * anything was applied says nothing of what runs).
+ */
+void
+daemon_app_columns(const struct app_view *av, const char **syncp,
+    const char **healthp)
+{
 	const struct json	*w;
-	const char		*status, *sync = "Unknown";
-	const char		*health = "Unknown";
-	char			*l;
+	const char		*status, *sync = "Unknown", *health = "Unknown";
+	const char		*worst;
 	int			 ok, applied = 0;
 
 	status = json_path_string(av->last, "status", NULL);
 	if (status != NULL) {
 		ok = strcmp(status, "Succeeded") == 0;
-		l = daemon_labels("app", av->name, NULL, NULL);
-		metrics_set(a->metrics, "gitops_app_synced", l, ok);
-		free(l);
 		for (w = json_child(json_get(av->last, "waves")); w != NULL;
 		    w = json_next(w))
 			applied |= json_number(json_get(w, "applied")) > 0;
-		if (ok)
-			health = "Healthy";
-		else if (json_get(av->last, "failedAfterApply") != NULL ||
-		    applied)
+		worst = daemon_resources_health(daemon_app_resources(av));
+		if (!ok && (json_get(av->last, "failedAfterApply") != NULL ||
+		    applied))
 			health = "Degraded";
+		else if (worst != NULL)
+			health = worst;
+		else if (ok)
+			health = "Healthy";
 		if (av->outcome != NULL)
 			sync = ok && (strcmp(av->outcome, "Succeeded") == 0 ||
 			    strcmp(av->outcome, "Unchanged") == 0) ?
 			    "Synced" : "OutOfSync";
 	}
+	*syncp = sync;
+	*healthp = health;
+}
+
+/* The app's gauges, as Argo CD's argocd_app_info says them. */
+static void
+daemon_app_gauges(struct agent *a, const struct app_view *av)
+{
+	static const char *const syncs[] = { "Synced", "OutOfSync",
+	    "Unknown", NULL };
+	const char	*status, *sync, *health;
+	char		*l;
+
+	status = json_path_string(av->last, "status", NULL);
+	if (status != NULL) {
+		l = daemon_labels("app", av->name, NULL, NULL);
+		metrics_set(a->metrics, "gitops_app_synced", l,
+		    strcmp(status, "Succeeded") == 0);
+		free(l);
+	}
+	daemon_app_columns(av, &sync, &health);
 	daemon_state_gauge(a, "gitops_app_sync_state", av->name, "state",
 	    syncs, sync);
 	daemon_state_gauge(a, "gitops_app_health", av->name, "status",
-	    healths, health);
+	    daemon_healths, health);
+}
+
+/* A time in ms, give or take 10% (no thundering herd), as a timeval. */
+static void
+daemon_jitter(uint64_t ms, struct timeval *tv)
+{
+	uint64_t	jitter = ms / 10;
+
+	if (jitter != 0)
+		ms = ms - jitter + arc4random_uniform((uint32_t)(2 * jitter +
+		    1 > UINT32_MAX ? UINT32_MAX : 2 * jitter + 1));
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+/*
+ * Time for an app's drift check: queued unless one is already, or its
+ * repository's job is (that one looks at the app anyway), or the app is
+ * suspended. Its keys keep it apart from any sync of its target and from
+ * other users of its repository's cache.
+ */
+static void
+daemon_drift_cb(int fd, short events, void *arg)
+{
+	struct app_view			*av = arg;
+	struct agent			*a = av->agent;
+	const struct config_app		*app;
+	struct repo_view		*rv;
+	struct job			*job;
+
+	if ((app = config_find_app(a->ac->cfg, av->name)) == NULL ||
+	    (rv = daemon_repo(a, app->repository)) == NULL)
+		return;
+	daemon_drift_schedule(a, av);
+	if (app->suspend || av->drift_inflight || rv->inflight ||
+	    !rv->reconciled || a->stopping)
+		return;
+	job = job_new(JOB_DRIFT, a->ac, "drift");
+	job->repo = xstrdup(rv->name);
+	job->app = xstrdup(av->name);
+	daemon_key_add(&job->keys, "repository", rv->name);
+	daemon_target_key_add(&job->keys, &app->target);
+	av->drift_inflight = 1;
+	daemon_push(a, job);
+}
+
+/* The app's next drift check, drift_interval from now (0: none). */
+static void
+daemon_drift_schedule(struct agent *a, struct app_view *av)
+{
+	const struct config_app	*app;
+	struct timeval		 tv;
+
+	if ((app = config_find_app(a->ac->cfg, av->name)) == NULL ||
+	    a->stopping)
+		return;
+	if (av->drift_ev == NULL) {
+		av->agent = a;
+		av->drift_ev = evtimer_new(a->base, daemon_drift_cb, av);
+	}
+	if (app->drift_interval_ms == 0) {
+		evtimer_del(av->drift_ev);
+		return;
+	}
+	daemon_jitter(app->drift_interval_ms, &tv);
+	evtimer_add(av->drift_ev, &tv);	/* a pending one is rescheduled */
 }
 
 /* A sync put off by a locked target: ask for it again. */
@@ -311,6 +437,10 @@ daemon_apply_config(struct agent *a, int first)
 		strmap_free(a->apps);
 	}
 	a->apps = apps;
+	for (i = 0; i < cfg->napps; i++) {
+		if ((av = strmap_get(a->apps, cfg->apps[i].name)) != NULL)
+			daemon_drift_schedule(a, av);
+	}
 
 	for (i = 0; i < a->nrepos; i++) {
 		rv = a->repos[i];
@@ -518,24 +648,17 @@ daemon_poll_cb(int fd, short events, void *arg)
 	daemon_poll_schedule(rv);
 }
 
-/* Next poll in the interval, give or take 10% (no thundering herd). */
+/* Next poll in the interval, give or take 10%. */
 static void
 daemon_poll_schedule(struct repo_view *rv)
 {
 	const struct config_repository	*r;
 	struct timeval			 tv;
-	uint64_t			 ms, jitter;
 
 	r = config_find_repository(rv->agent->ac->cfg, rv->name);
 	if (r == NULL || rv->agent->stopping)
 		return;
-	ms = r->poll_interval_ms;
-	jitter = ms / 10;
-	if (jitter != 0)
-		ms = ms - jitter + arc4random_uniform((uint32_t)(2 * jitter +
-		    1 > UINT32_MAX ? UINT32_MAX : 2 * jitter + 1));
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	daemon_jitter(r->poll_interval_ms, &tv);
 	evtimer_add(rv->poll_ev, &tv);	/* a pending one is rescheduled */
 }
 
@@ -626,6 +749,49 @@ daemon_deploy_done(struct agent *a, struct job *job)
 		    "file", job->deploy_file, NULL);
 }
 
+/*
+ * A drift check's report: what it found into the app's view and the
+ * metrics. 1 when that is all (nothing was applied); 0 for the sync a
+ * self-heal made, which is taken in as any sync.
+ */
+static int
+daemon_drift_done(struct agent *a, const struct job *job,
+    struct app_view *av, const struct json *rep)
+{
+	const char	*outcome = json_path_string(rep, "outcome", NULL);
+	const char	*reason = json_path_string(rep, "reason", NULL);
+	const char	*rev;
+	const struct config_app *app;
+	struct repo_view *rv;
+
+	if (job->kind != JOB_DRIFT)
+		return (0);
+	if (json_get(rep, "selfHeal") != NULL) {
+		daemon_count(a, "gitops_drift_checks_total", "app", av->name,
+		    "result", "healed");
+		return (0);
+	}
+	/*
+	 * Live matching the last commit synced says nothing of a newer one
+	 * waiting (a manual app's): what the poll said of that stays.
+	 */
+	app = config_find_app(a->ac->cfg, av->name);
+	rv = app != NULL ? daemon_repo(a, app->repository) : NULL;
+	rev = json_path_string(av->last, "revision", NULL);
+	if (strcmp(outcome, "Unchanged") != 0 || rv == NULL ||
+	    rv->head == NULL || rev == NULL || strcmp(rv->head, rev) == 0) {
+		daemon_set_string(&av->outcome, outcome);
+		daemon_set_string(&av->reason, reason);
+	}
+	av->checked_ms = job->finished_ms;
+	av->checks++;
+	daemon_count(a, "gitops_drift_checks_total", "app", av->name,
+	    "result", strcmp(outcome, "Unchanged") == 0 ? "synced" :
+	    "out_of_sync");
+	daemon_app_gauges(a, av);
+	return (1);
+}
+
 /* What a finished job found, into the tables and the metrics. */
 static void
 daemon_job_done(struct agent *a, struct job *job)
@@ -659,6 +825,9 @@ daemon_job_done(struct agent *a, struct job *job)
 		if (job->fetched != 0)
 			rv->fetched_ms = job->finished_ms;
 	}
+	if (job->kind == JOB_DRIFT && (av = strmap_get(a->apps,
+	    job->app)) != NULL)
+		av->drift_inflight = 0;
 	for (rep = json_child(job->reports); rep != NULL;
 	    rep = json_next(rep)) {
 		name = json_path_string(rep, "app", NULL);
@@ -666,6 +835,14 @@ daemon_job_done(struct agent *a, struct job *job)
 		reason = json_path_string(rep, "reason", NULL);
 		if (name == NULL || outcome == NULL ||
 		    (av = strmap_get(a->apps, name)) == NULL)
+			continue;
+		/* A comparison's look at the resources (poll or drift check). */
+		if ((res = json_path(rep, "drift", "resources", NULL)) !=
+		    NULL) {
+			json_free(av->live);
+			av->live = json_dup(res);
+		}
+		if (daemon_drift_done(a, job, av, rep))
 			continue;
 		if (strcmp(outcome, "RolledBack") == 0) {
 			res = json_get(rep, "result");
@@ -703,6 +880,8 @@ daemon_job_done(struct agent *a, struct job *job)
 		}
 		daemon_count(a, "gitops_syncs_total", "app", name, "result",
 		    outcome);
+		json_free(av->live);
+		av->live = NULL;
 		if ((res = json_get(rep, "result")) != NULL) {
 			json_free(av->last);
 			av->last = json_dup(res);

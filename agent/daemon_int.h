@@ -65,6 +65,13 @@ struct app_view {
 	struct json	*rollback;	/* last automatic rollback */
 	struct event	*retry_ev;	/* retry of a sync put off */
 	unsigned int	 retries;	/* in a row, for the backoff */
+	struct event	*drift_ev;	/* its next drift check */
+	int		 drift_inflight; /* a drift check queued or running */
+	/*
+	 * Its resources as the last drift check found them (drift, live
+	 * health), or NULL: newer than last's until a sync replaces them.
+	 */
+	struct json	*live;
 	struct agent	*agent;
 };
 
@@ -123,6 +130,15 @@ struct repo_view *daemon_repo(struct agent *, const char *);
 void		 daemon_count(struct agent *, const char *, const char *,
 		     const char *, const char *, const char *);
 void		 daemon_gauges(struct agent *);
+/*
+ * The app's two columns, as Argo CD shows them: sync state (Synced,
+ * OutOfSync, Unknown) and health (Healthy, Progressing, Degraded,
+ * Missing, Suspended, Unknown).
+ */
+void		 daemon_app_columns(const struct app_view *, const char **,
+		     const char **);
+/* Its resources: the last drift check's, else its last sync's. */
+const struct json *daemon_app_resources(const struct app_view *);
 void		 daemon_enqueue_repo(struct agent *, struct repo_view *,
 		     const char *, int, const char *, const char *);
 void		 daemon_enqueue_deploy(struct agent *, struct deploy_request *,

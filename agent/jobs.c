@@ -45,6 +45,7 @@ job_free(struct job *job)
 	free(job->reason);
 	strv_free(&job->keys);
 	free(job->repo);
+	free(job->app);
 	strv_free(&job->force);
 	deploy_request_free(job->deploy);
 	free(job->deploy_file);
@@ -172,6 +173,60 @@ job_app_run(struct job *job, const struct config_app *app,
 }
 
 /*
+ * What a comparison found: how many resources' own fields differ from
+ * Git (their ids in *list, "A, B", allocated; NULL with none), in
+ * *others how many have fields only other managers set, and each
+ * resource's report (drift, live health) into report.
+ */
+static size_t
+job_drift_found(const struct sync_result *r, char **list, size_t *others,
+    struct json *report)
+{
+	struct json	*res = sync_result_to_json(r), *arr;
+	struct strv	 ids;
+	struct buf	 b;
+	size_t		 i, n;
+
+	memset(&ids, 0, sizeof ids);
+	for (i = 0; i < r->nchanges; i++) {
+		if (r->changes[i].action != DIFF_UNCHANGED &&
+		    !strv_contains(&ids, r->changes[i].id))
+			strv_add(&ids, r->changes[i].id);
+	}
+	*list = NULL;
+	if (ids.n != 0) {
+		buf_init(&b);
+		for (i = 0; i < ids.n; i++)
+			buf_printf(&b, "%s%s", i != 0 ? ", " : "", ids.v[i]);
+		*list = buf_release(&b);
+	}
+	*others = 0;
+	for (i = 0; i < r->nresources; i++) {
+		if (json_get(r->resources[i].drift, "othersFields") != NULL)
+			(*others)++;
+	}
+	arr = json_get(res, "resources");
+	json_set(report, "resources", arr != NULL ? json_dup(arr) :
+	    json_new_array());
+	json_free(res);
+	n = ids.n;
+	strv_free(&ids);
+	return (n);
+}
+
+/* The last report is a comparison's: its resources as found (takes o). */
+static void
+job_report_drift(struct job *job, struct json *o)
+{
+	size_t	n = json_count(job->reports);
+
+	if (n == 0)
+		json_free(o);
+	else
+		json_set(json_array_get(job->reports, n - 1), "drift", o);
+}
+
+/*
  * Only compare an app with Git at head, applying nothing (its policy is
  * manual, or it does not heal itself and Git has not changed): the
  * outcome is OutOfSync, naming what differs, or Unchanged.
@@ -183,13 +238,11 @@ job_check_app(struct job *job, const struct config_repository *repo,
 	struct sync_result	*r = NULL;
 	struct source		*src;
 	struct app_run		 run;
-	struct strv		 ids;
-	struct buf		 b;
+	struct json		*drift;
 	char			*commit = NULL, *cause = NULL, *msg, *list;
 	uint64_t		 t0 = time_monotonic_ms();
-	size_t			 i;
+	size_t			 n, others;
 
-	memset(&ids, 0, sizeof ids);
 	if ((src = repo_source(job->ac->cfg, repo, head, &commit,
 	    &cause)) == NULL) {
 		job_report(job, app->name, "Skipped", cause, NULL);
@@ -198,39 +251,33 @@ job_check_app(struct job *job, const struct config_repository *repo,
 	}
 	job_app_run(job, app, src, commit, stop, &run);
 	run.dry_run = 1;
+	run.drift = 1;
 	run.record_inputs = 0;
 	if (app_sync(&run, &r, &cause) == -1 || r == NULL) {
 		job_report(job, app->name, "Skipped", cause, NULL);
 		goto out;
 	}
-	for (i = 0; i < r->nchanges; i++) {
-		if (r->changes[i].action != DIFF_UNCHANGED &&
-		    !strv_contains(&ids, r->changes[i].id))
-			strv_add(&ids, r->changes[i].id);
-	}
+	drift = json_new_object();
+	n = job_drift_found(r, &list, &others, drift);
 	if (r->status == SYNC_FAILED)
 		job_report(job, app->name, "OutOfSync", r->error, NULL);
-	else if (ids.n == 0)
+	else if (n == 0)
 		job_report(job, app->name, "Unchanged", "live state matches "
 		    "Git", NULL);
 	else {
-		buf_init(&b);
-		for (i = 0; i < ids.n; i++)
-			buf_printf(&b, "%s%s", i != 0 ? ", " : "", ids.v[i]);
-		list = buf_release(&b);
 		xasprintf(&msg, "%zu resource%s differ%s from Git, not "
-		    "applied (%s): %s", ids.n, ids.n == 1 ? "" : "s",
-		    ids.n == 1 ? "s" : "", app->sync_manual ?
+		    "applied (%s): %s", n, n == 1 ? "" : "s",
+		    n == 1 ? "s" : "", app->sync_manual ?
 		    "sync_policy manual" : "self_heal false", list);
 		job_report(job, app->name, "OutOfSync", msg, NULL);
 		log_event(LOG_LEVEL_WARN, "out of sync", "app", app->name,
 		    "commit", commit, "resources", list, NULL);
-		free(list);
 		free(msg);
 	}
+	free(list);
 	job_report_seconds(job, t0);
+	job_report_drift(job, drift);
 out:
-	strv_free(&ids);
 	free(cause);
 	free(commit);
 	sync_result_free(r);
@@ -765,6 +812,112 @@ out:
 	job_heads_free(heads);
 }
 
+/*
+ * A drift check, between polls: live against the last commit the app
+ * synced, a dry run (the Kubernetes target LISTs by label and dry-runs
+ * only what moved). Drift in our fields is applied again (the same
+ * commit) when the app heals itself and its policy is auto, else
+ * reported OutOfSync; fields only other managers set are reported and
+ * left alone. Skipped while suspended, while its last sync did not
+ * succeed (the next poll syncs it) or while another process syncs its
+ * target (the lock: the daemon's own syncs are kept apart by the
+ * job's keys).
+ */
+static void
+job_run_drift(struct job *job, const int *stop)
+{
+	const struct config		*cfg = job->ac->cfg;
+	const struct config_app		*app;
+	const struct config_repository	*repo;
+	struct sync_result		*r = NULL;
+	struct source			*src = NULL;
+	struct app_run			 run;
+	struct json			*state = NULL, *rep;
+	struct lock			*lk = NULL;
+	const char			*status, *rev;
+	char				*commit = NULL, *cause = NULL, *msg;
+	char				*list = NULL;
+	uint64_t			 t0 = time_monotonic_ms();
+	size_t				 n, others;
+
+	if ((app = config_find_app(cfg, job->app)) == NULL ||
+	    (repo = config_find_repository(cfg, app->repository)) == NULL ||
+	    app->suspend)
+		return;
+	if (state_load_sync(cfg->state_dir, app->name, &state, &cause) == -1 ||
+	    state == NULL)
+		goto out;
+	status = json_path_string(state, "status", NULL);
+	rev = json_path_string(state, "revision", NULL);
+	if (status == NULL || strcmp(status, "Succeeded") != 0 ||
+	    (repo->directory == NULL && rev == NULL))
+		goto out;
+	if (target_lock(app->name, &app->target, cfg->state_dir, 0, stop, &lk,
+	    &cause) != 0) {
+		log_event(LOG_LEVEL_DEBUG, "drift check put off", "app",
+		    app->name, "reason", cause, NULL);
+		goto out;
+	}
+	if ((src = repo_source(cfg, repo, repo->directory != NULL ? NULL : rev,
+	    &commit, &cause)) == NULL)
+		goto out;
+	job_app_run(job, app, src, commit, stop, &run);
+	run.dry_run = 1;
+	run.drift = 1;
+	run.record_inputs = 0;
+	if (app_sync(&run, &r, &cause) == -1 || r == NULL) {
+		log_event(LOG_LEVEL_WARN, "drift check failed", "app",
+		    app->name, "error", cause, NULL);
+		goto out;
+	}
+	lock_release(lk);
+	lk = NULL;
+	rep = json_new_object();
+	n = job_drift_found(r, &list, &others, rep);
+	if (r->status == SYNC_FAILED) {
+		job_report(job, app->name, "OutOfSync", r->error, NULL);
+		goto report;
+	}
+	if (n == 0) {
+		xasprintf(&msg, "live state matches Git%s", others != 0 ?
+		    "; fields other managers set are left alone" : "");
+		job_report(job, app->name, "Unchanged", msg, NULL);
+		free(msg);
+		goto report;
+	}
+	if (app->self_heal && !app->sync_manual) {
+		log_event(LOG_LEVEL_INFO, "self-heal: drift applied again",
+		    "app", app->name, "commit", commit, "resources", list,
+		    NULL);
+		json_free(rep);
+		job_sync_app(job, repo, app, repo->directory != NULL ? NULL :
+		    rev, stop, NULL);
+		/* Its report says why it ran (the loop counts it healed). */
+		if ((rep = json_array_get(job->reports,
+		    json_count(job->reports) - 1)) != NULL)
+			json_set(rep, "selfHeal", json_new_string(list));
+		goto out;
+	}
+	xasprintf(&msg, "%zu resource%s drifted from Git, not applied (%s): "
+	    "%s", n, n == 1 ? "" : "s", app->sync_manual ?
+	    "sync_policy manual" : "self_heal false", list);
+	job_report(job, app->name, "OutOfSync", msg, NULL);
+	log_event(LOG_LEVEL_WARN, "drift", "app", app->name, "commit", commit,
+	    "resources", list, NULL);
+	free(msg);
+report:
+	job_report_seconds(job, t0);
+	job_report_drift(job, rep);
+out:
+	free(cause);
+	lock_release(lk);
+	free(list);
+	free(commit);
+	json_free(state);
+	sync_result_free(r);
+	source_free(src);
+}
+
 void
 job_run(struct job *job, const int *stop)
 {
@@ -774,6 +927,9 @@ job_run(struct job *job, const int *stop)
 		break;
 	case JOB_DEPLOY:
 		job_run_deploy(job, stop);
+		break;
+	case JOB_DRIFT:
+		job_run_drift(job, stop);
 		break;
 	}
 }

@@ -75,8 +75,12 @@ static const struct metric_def metric_defs[] = {
 	  "1 for the app's sync state (Synced, OutOfSync, Unknown), 0 for "
 	  "the others." },
 	{ "gitops_app_health", METRIC_GAUGE,
-	  "1 for the app's health (Healthy, Degraded, Unknown), 0 for the "
-	  "others." },
+	  "1 for the app's health (Healthy, Progressing, Degraded, Missing, "
+	  "Suspended, Unknown), 0 for the others." },
+	{ "gitops_drift_checks_total", METRIC_COUNTER,
+	  "Drift checks between polls, by what they found: synced, "
+	  "out_of_sync (reported: sync_policy manual or self_heal false) or "
+	  "healed (self-heal: the last commit applied again)." },
 };
 #define METRIC_DEFS	(sizeof metric_defs / sizeof metric_defs[0])
 

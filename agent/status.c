@@ -282,10 +282,11 @@ status_print_apps(FILE *f, const struct json *apps, int watch)
 	const struct json	*e;
 	const char		*err;
 	char			 ago[32], name[64], st[32], rev[13], head[13];
-	char			 msg[512];
+	char			 msg[512], sy[16], he[16];
 
-	fprintf(f, "%-24s %-10s %-12s %-12s %-*s %s\n", "APP", "STATUS",
-	    "SYNCED", "HEAD", watch ? 20 : 10, "WHEN", "MESSAGE");
+	fprintf(f, "%-24s %-10s %-10s %-12s %-12s %-12s %-*s %s\n", "APP",
+	    "STATUS", "SYNC", "HEALTH", "SYNCED", "HEAD", watch ? 20 : 10,
+	    "WHEN", "MESSAGE");
 	for (e = json_child(apps); e != NULL; e = json_next(e)) {
 		err = json_path_string(e, "lastSync", "error", NULL);
 		if (err == NULL)
@@ -297,10 +298,13 @@ status_print_apps(FILE *f, const struct json *apps, int watch)
 			    "lastSync", "finishedAt", NULL));
 		else
 			status_ago(ago, sizeof ago, status_finished(e));
-		fprintf(f, "%-24s %-10s %-12s %-12s %-*s %s\n",
+		fprintf(f, "%-24s %-10s %-10s %-12s %-12s %-12s %-*s %s\n",
 		    status_clean(name, sizeof name, json_path_string(e, "name",
 		    NULL)), status_clean(st, sizeof st, json_path_string(e,
-		    "status", NULL)), status_clean(rev, sizeof rev,
+		    "status", NULL)), status_clean(sy, sizeof sy,
+		    json_path_string(e, "syncState", NULL)), status_clean(he,
+		    sizeof he, json_path_string(e, "health", NULL)),
+		    status_clean(rev, sizeof rev,
 		    json_path_string(e, "lastSyncedCommit", NULL)),
 		    status_clean(head, sizeof head, json_path_string(e, "head",
 		    NULL)), watch ? 20 : 10, ago, err != NULL ?
@@ -364,10 +368,61 @@ status_print_sync(FILE *f, const struct json *s)
 	    sizeof err, json_path_string(s, "error", NULL)) : "");
 }
 
+/* A list of strings as "a, b, c (and N more)". */
+static void
+status_join(struct buf *b, const struct json *list, const struct json *more)
+{
+	const struct json	*e;
+	size_t			 n = 0;
+
+	for (e = json_child(list); e != NULL; e = json_next(e))
+		if (json_string(e) != NULL)
+			buf_printf(b, "%s%s", n++ != 0 ? ", " : "",
+			    json_string(e));
+	if (json_number(more) > 0)
+		buf_printf(b, " (and %.0f more)", json_number(more));
+}
+
+/*
+ * What the last drift check found drifted: per resource, the fields of
+ * ours (an apply sets them back) and those only other managers set.
+ */
+static void
+status_print_drift(FILE *f, const struct json *drift)
+{
+	const struct json	*d;
+	struct buf		 b;
+	char			 id[256], line[1024];
+
+	if (drift == NULL || json_count(drift) == 0)
+		return;
+	fprintf(f, "\nDRIFT\n");
+	for (d = json_child(drift); d != NULL; d = json_next(d)) {
+		buf_init(&b);
+		if (json_count(json_get(d, "fields")) != 0) {
+			buf_adds(&b, "ours: ");
+			status_join(&b, json_get(d, "fields"),
+			    json_get(d, "fieldsNotListed"));
+		}
+		if (json_count(json_get(d, "othersFields")) != 0) {
+			buf_adds(&b, b.len != 0 ? "; not ours (" : "not ours (");
+			status_join(&b, json_get(d, "managers"), NULL);
+			buf_adds(&b, "): ");
+			status_join(&b, json_get(d, "othersFields"),
+			    json_get(d, "othersFieldsNotListed"));
+		}
+		buf_addc(&b, '\0');
+		fprintf(f, "%-56s %s\n", status_clean(id, sizeof id,
+		    json_path_string(d, "id", NULL)), status_clean(line,
+		    sizeof line, b.data));
+		buf_free(&b);
+	}
+}
+
 static void
 status_print_app(FILE *f, const struct json *app)
 {
-	const struct json	*r, *s;
+	const struct json	*r, *s, *rs;
 	char			 id[256], sy[16], he[16], line[512];
 
 	status_line(f, "app:", json_path_string(app, "name", NULL));
@@ -379,6 +434,9 @@ status_print_app(FILE *f, const struct json *app)
 	status_line(f, "environment:", json_path_string(app, "environment",
 	    NULL));
 	status_line(f, "status:", json_path_string(app, "status", NULL));
+	status_line(f, "sync state:", json_path_string(app, "syncState",
+	    NULL));
+	status_line(f, "health:", json_path_string(app, "health", NULL));
 	status_line(f, "synced:", json_path_string(app, "lastSyncedCommit",
 	    NULL));
 	status_line(f, "head:", json_path_string(app, "head", NULL));
@@ -402,9 +460,12 @@ status_print_app(FILE *f, const struct json *app)
 	if (s != NULL && json_type(s) == JSON_OBJECT) {
 		fprintf(f, "\nLAST SYNC\n");
 		status_print_sync(f, s);
+		/* As the last drift check found them, if one did since. */
+		if ((rs = json_get(app, "resources")) == NULL ||
+		    json_count(rs) == 0)
+			rs = json_get(s, "resources");
 		fprintf(f, "\n%-56s %-10s %s\n", "RESOURCE", "SYNC", "HEALTH");
-		for (r = json_child(json_get(s, "resources")); r != NULL;
-		    r = json_next(r)) {
+		for (r = json_child(rs); r != NULL; r = json_next(r)) {
 			fprintf(f, "%-56s %-10s %s%s%s\n", status_clean(id,
 			    sizeof id, json_path_string(r, "id", NULL)),
 			    status_clean(sy, sizeof sy, json_path_string(r,
@@ -416,6 +477,7 @@ status_print_app(FILE *f, const struct json *app)
 			    json_path_string(r, "healthReason", NULL)) : "");
 		}
 	}
+	status_print_drift(f, json_get(app, "drift"));
 	if ((s = json_get(app, "recentSyncs")) != NULL &&
 	    json_count(s) != 0) {
 		fprintf(f, "\nRECENT SYNCS\n");

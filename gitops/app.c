@@ -540,6 +540,7 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 		goto out;
 	memset(&so, 0, sizeof so);
 	so.dry_run = run->dry_run;
+	so.drift = run->dry_run && run->drift;
 	so.diff_texts = run->diff_texts;
 	so.revision = run->revision;
 	so.prune = run->prune;

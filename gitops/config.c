@@ -341,8 +341,16 @@ static const struct opt opts[] = {
 	  "reconcile, a deploy)" },
 	{ .section = SECTION_APP, .key = "self_heal", .type = OPT_BOOL,
 	  .offset = offsetof(struct config_app, self_heal), .def = "true",
-	  .desc = "a poll that finds live state drifted from an unchanged "
-	  "commit applies it again; false: it reports OutOfSync only" },
+	  .desc = "a poll or drift check that finds live state drifted "
+	  "from an unchanged commit applies it again; false: it reports "
+	  "OutOfSync only" },
+	{ .section = SECTION_APP, .key = "drift_interval",
+	  .type = OPT_DURATION,
+	  .offset = offsetof(struct config_app, drift_interval_ms),
+	  .def = "3m", .min = "0s", .max = "24h",
+	  .desc = "how often the daemon compares live state with the last "
+	  "commit synced, between polls (give or take 10%; 0s: only at "
+	  "polls); drift is healed with self_heal, else reported" },
 	{ .section = SECTION_APP, .key = "suspend", .type = OPT_BOOL,
 	  .offset = offsetof(struct config_app, suspend), .def = "false",
 	  .desc = "the daemon neither syncs nor checks it (the CLI still "

@@ -312,6 +312,14 @@ diff_live_view(const struct json *clean_desired, const struct json *live,
 	return (view);
 }
 
+void
+diff_views(const struct json *desired, const struct json *live,
+    enum diff_mode mode, struct json **want, struct json **got)
+{
+	*want = diff_clean(desired);
+	*got = diff_live_view(*want, live, mode);
+}
+
 int
 diff_equal_mode(const struct json *desired, const struct json *live,
     enum diff_mode mode)

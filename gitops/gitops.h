@@ -726,6 +726,33 @@ enum diff_mode {
 };
 int		 diff_equal_mode(const struct json *, const struct json *,
 		     enum diff_mode);
+/* What diff_equal_mode compares: desired cleaned, and live's view. */
+void		 diff_views(const struct json *, const struct json *,
+		     enum diff_mode, struct json **, struct json **);
+
+/* drift.c: which fields of a live object drifted */
+/* Fields listed per resource; the others are only counted. */
+#define DRIFT_FIELDS_MAX	10
+/*
+ * The paths where live differs from want (both as compared), up to max
+ * of them added to out; returns how many differ.
+ */
+size_t		 drift_fields(const struct json *, const struct json *, size_t,
+		     struct strv *);
+/*
+ * The fields live's managedFields give to managers other than manager
+ * (the status subresource aside) and not to manager too, up to max in
+ * out, those managers' names in managers; returns how many.
+ */
+size_t		 drift_foreign_fields(const struct json *, const char *,
+		     size_t, struct strv *, struct strv *);
+/*
+ * A resource's drift as reports show it: {"fields": [ours...],
+ * "othersFields": [...], "managers": [...]} and the counts of those not
+ * listed; NULL when there is none.
+ */
+struct json	*drift_report(const struct strv *, size_t, const struct strv *,
+		     size_t, const struct strv *);
 /* CREATE (live NULL), PRUNE (desired NULL), UNCHANGED or UPDATE. */
 enum diff_action diff_classify(const struct json *, const struct json *);
 /* kind Secret, apiVersion v1. */
@@ -773,9 +800,12 @@ enum health_status {
 	HEALTH_PROGRESSING,
 	HEALTH_DEGRADED,
 	HEALTH_MISSING,
+	HEALTH_SUSPENDED,	/* paused on purpose: nothing to wait for */
 	HEALTH_UNKNOWN,
 };
 const char	*health_status_name(enum health_status);
+/* Healthy, or Suspended: a wave has nothing left to wait for. */
+int		 health_settled(enum health_status);
 /* One resource the agent applied for an app, as the target remembers it. */
 struct target_entry {
 	char		*id;
@@ -887,6 +917,14 @@ struct target_ops {
 	 * do per-resource work for all of them at once (in parallel).
 	 */
 	void	(*warm)(struct target *, struct resource *const *, size_t);
+	/*
+	 * Optional: after compare, which fields of r drifted (drift.c's
+	 * report, NULL: none); live as compare gave it. Without it,
+	 * target_drift() names the fields where a changed resource's live
+	 * differs from desired.
+	 */
+	struct json *(*drift)(struct target *, const struct resource *,
+		    const struct json *);
 	void	(*free)(struct target *);
 	/*
 	 * Optional: refuse, before anything is applied, a sync that would
@@ -921,6 +959,9 @@ char		*target_diff_text(struct target *, const struct resource *,
 		     const struct json *);
 void		 target_warm(struct target *, struct resource *const *,
 		     size_t);
+/* After compare: the fields of r that drifted (drift_report), or NULL. */
+struct json	*target_drift(struct target *, const struct resource *,
+		     enum diff_action, const struct json *);
 /* What a directory target did to make its writes durable (for tests). */
 struct target_dir_counts {
 	size_t		 syncfs;	/* file system flushes */
@@ -1056,6 +1097,7 @@ struct sync_resource {
 	const char		*sync;	/* Synced, OutOfSync, Failed, Skipped */
 	enum health_status	 health;	/* Unknown unless its wave was gated */
 	char			*health_reason;	/* what its status said, or NULL */
+	struct json		*drift;	/* a drift check's: drift_report */
 };
 struct sync_result {
 	char			*app;
@@ -1096,6 +1138,11 @@ struct sync_result {
 };
 struct sync_opts {
 	int		 dry_run;
+	/*
+	 * A drift check (with dry_run): each resource's drifted fields
+	 * (target_drift) and its health as it runs now.
+	 */
+	int		 drift;
 	int		 prune;
 	/* Make each change's unified diff (costly: YAML and a diff each). */
 	int		 diff_texts;
@@ -1370,6 +1417,7 @@ struct config_app {
 	uint64_t	 sync_timeout_ms;
 	uint64_t	 wave_timeout_ms;
 	int		 self_heal;	/* a poll re-applies what drifted */
+	uint64_t	 drift_interval_ms; /* drift checks between polls */
 	int		 sync_manual;	/* sync_policy: manual */
 	int		 suspend;	/* the daemon leaves it alone */
 	char		*service;
@@ -1519,6 +1567,7 @@ struct app_run {
 	uint64_t	 wave_timeout_ms;
 	const char	*revision;	/* commit id recorded, or NULL */
 	int		 dry_run;
+	int		 drift;		/* see struct sync_opts (dry runs) */
 	int		 diff_texts;
 	int		 no_external;	/* never run kubectl */
 	int		 record_inputs;	/* keep what the render read */

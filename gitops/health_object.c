@@ -1,7 +1,9 @@
 /*
  * health_object.c: a live object's health from its own status, by the
  * rules kstatus (kubernetes-sigs/cli-utils) applies, in its order:
- * being deleted; a generation the controller has not observed; the
+ * being deleted; paused on purpose (a Deployment's spec.paused, a
+ * CronJob's spec.suspend: Suspended, as Argo CD says, before kstatus's
+ * rules); a generation the controller has not observed; the
  * Reconciling and Stalled conditions; then the rules of the kind
  * (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, Pod,
  * PersistentVolumeClaim, a LoadBalancer Service, CustomResourceDefinition);
@@ -377,6 +379,29 @@ health_generic(const struct json *obj, char **why)
 	    health_condition_text(c, s != NULL ? s : "Unknown")));
 }
 
+/*
+ * Paused on purpose, as Argo CD says Suspended: a Deployment with
+ * spec.paused (its rollout waits for a resume) or a CronJob with
+ * spec.suspend (no Job is started). Before the status, which a CronJob
+ * that never ran lacks and a paused Deployment's controller stops
+ * updating.
+ */
+static int
+health_suspended(const struct json *obj, const char *kind, char **why)
+{
+	if (strcmp(kind, "Deployment") == 0 && health_group_is(obj, "apps") &&
+	    json_is_true(json_path(obj, "spec", "paused", NULL))) {
+		*why = xstrdup("deployment is paused");
+		return (1);
+	}
+	if (strcmp(kind, "CronJob") == 0 && health_group_is(obj, "batch") &&
+	    json_is_true(json_path(obj, "spec", "suspend", NULL))) {
+		*why = xstrdup("cronjob is suspended");
+		return (1);
+	}
+	return (0);
+}
+
 /* By group and kind: a Knative Service or a Volcano Job is not ours. */
 static const struct {
 	const char	 *group;
@@ -511,6 +536,8 @@ health_of_object_ruled(const struct json *obj,
 		*why = xstrdup("being deleted");
 		return (HEALTH_PROGRESSING);
 	}
+	if (health_suspended(obj, kind, why))
+		return (HEALTH_SUSPENDED);
 	if (json_get(obj, "status") == NULL)
 		return (HEALTH_HEALTHY);	/* nothing to wait for */
 	/*

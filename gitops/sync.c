@@ -44,6 +44,7 @@ struct sync_item {
 	struct resource	*r;
 	enum diff_action action;
 	char		*error;		/* could not compare */
+	struct json	*drift;		/* opts->drift: its fields */
 	size_t		 step;		/* in plan->steps */
 	int		 recreate;	/* a hook that exists: delete first */
 };
@@ -72,6 +73,30 @@ sync_status_name(enum sync_status s)
 		break;
 	}
 	return ("DryRun");
+}
+
+/*
+ * A drift check's look at what runs now: the health of a resource that
+ * exists (Missing for one to create), as the target tells it.
+ */
+static void
+sync_live_health(struct target *t, const struct sync_item *it,
+    struct sync_resource *rs)
+{
+	char	*why = NULL;
+
+	if (it->r->skip || it->r->is_hook || it->error != NULL)
+		return;
+	if (it->action == DIFF_CREATE) {
+		rs->health = HEALTH_MISSING;
+		return;
+	}
+	if (target_health(t, it->r, &rs->health, &why) == -1) {
+		rs->health = HEALTH_UNKNOWN;
+		free(why);
+		return;
+	}
+	rs->health_reason = why;
 }
 
 static void
@@ -221,7 +246,7 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 	}
 	for (;;) {
 		for (i = 0; i < st->n; i++) {
-			if (st->v[i]->skip || rs[i].health == HEALTH_HEALTHY)
+			if (st->v[i]->skip || health_settled(rs[i].health))
 				continue;
 			if (target_health(t, st->v[i], &h, &cause) == -1) {
 				*id = st->v[i]->id;
@@ -237,7 +262,7 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 			free(rs[i].health_reason);
 			rs[i].health_reason = why[i] != NULL ?
 			    xstrdup(why[i]) : NULL;
-			if (h == HEALTH_HEALTHY)
+			if (health_settled(h))
 				left--;
 			else if (h == HEALTH_DEGRADED) {
 				*id = st->v[i]->id;
@@ -255,7 +280,7 @@ sync_wait_healthy(struct target *t, const struct plan_step *st,
 		now = time_monotonic_ms();
 		if (deadline != 0 && now >= deadline) {
 			for (i = 0; st->v[i]->skip ||
-			    rs[i].health == HEALTH_HEALTHY; i++)
+			    health_settled(rs[i].health); i++)
 				;
 			*id = st->v[i]->id;
 			d = duration_format(timeout_ms);
@@ -573,6 +598,9 @@ sync_run(struct target *t, const struct resource_set *desired,
 				last = i;
 				continue;
 			}
+			if (opts->drift)
+				it->drift = target_drift(t, it->r, it->action,
+				    live);
 			if (it->action == DIFF_UNCHANGED)
 				continue;
 			any = 1;
@@ -595,6 +623,10 @@ sync_run(struct target *t, const struct resource_set *desired,
 		    it->error != NULL ? "Failed" : it->action ==
 		    DIFF_UNCHANGED ? "Synced" : "OutOfSync";
 		res->resources[k].health = HEALTH_UNKNOWN;
+		res->resources[k].drift = it->drift;
+		it->drift = NULL;
+		if (opts->drift)
+			sync_live_health(t, it, &res->resources[k]);
 	}
 
 	/* What left Git: the inventory minus desired, latest first. */
@@ -805,8 +837,10 @@ sync_run(struct target *t, const struct resource_set *desired,
 
 done:
 	res->finished_ms = time_now_ms();
-	for (k = 0; k < nitems; k++)
+	for (k = 0; k < nitems; k++) {
 		free(items[k].error);
+		json_free(items[k].drift);
+	}
 	free(items);
 	free(todo);
 	free(prune);
@@ -841,6 +875,7 @@ sync_result_free(struct sync_result *res)
 	for (i = 0; i < res->nresources; i++) {
 		free(res->resources[i].id);
 		free(res->resources[i].health_reason);
+		json_free(res->resources[i].drift);
 	}
 	free(res->resources);
 	free(res->version);
@@ -963,6 +998,9 @@ sync_result_to_json(const struct sync_result *res)
 		if (res->resources[i].health_reason != NULL)
 			json_set(e, "healthReason", json_new_string(
 			    res->resources[i].health_reason));
+		if (res->resources[i].drift != NULL)
+			json_set(e, "drift",
+			    json_dup(res->resources[i].drift));
 		json_array_append(arr, e);
 	}
 	json_set(o, "resources", arr);

@@ -26,10 +26,18 @@ health_status_name(enum health_status h)
 		return ("Degraded");
 	case HEALTH_MISSING:
 		return ("Missing");
+	case HEALTH_SUSPENDED:
+		return ("Suspended");
 	case HEALTH_UNKNOWN:
 		break;
 	}
 	return ("Unknown");
+}
+
+int
+health_settled(enum health_status h)
+{
+	return (h == HEALTH_HEALTHY || h == HEALTH_SUSPENDED);
 }
 
 struct target *
@@ -346,6 +354,28 @@ target_warm(struct target *t, struct resource *const *v, size_t n)
 {
 	if (t->ops->warm != NULL)
 		t->ops->warm(t, v, n);
+}
+
+struct json *
+target_drift(struct target *t, const struct resource *r,
+    enum diff_action action, const struct json *live)
+{
+	struct json	*want, *got, *rep;
+	struct strv	 fields;
+	size_t		 n;
+
+	if (t->ops->drift != NULL)
+		return (t->ops->drift(t, r, live));
+	if (action != DIFF_UPDATE || live == NULL)
+		return (NULL);
+	memset(&fields, 0, sizeof fields);
+	diff_views(r->obj, live, t->ops->diff_mode, &want, &got);
+	n = drift_fields(want, got, DRIFT_FIELDS_MAX, &fields);
+	rep = drift_report(&fields, n, NULL, 0, NULL);
+	strv_free(&fields);
+	json_free(want);
+	json_free(got);
+	return (rep);
 }
 
 int

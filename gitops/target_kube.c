@@ -83,6 +83,10 @@ struct kt_cmp {
 	struct json		*merged; /* a changed one's dry-run answer */
 	enum diff_action	 action;
 	struct kt_verdict	 health; /* of live, when have_health */
+	/* Of an unchanged one: fields only other managers hold (drift). */
+	struct strv		 others;
+	struct strv		 others_by;	/* those managers */
+	size_t			 nothers;
 	char			*error;
 	int			 prepared;
 	int			 have_health;
@@ -190,6 +194,8 @@ static void	kt_begin(struct target *);
 static int	kt_commit(struct target *, char **, char **);
 static int	kt_committed(struct target *, const char *);
 static void	kt_warm(struct target *, struct resource *const *, size_t);
+static struct json *kt_drift(struct target *, const struct resource *,
+		    const struct json *);
 static void	kt_free(struct target *);
 static int	kt_prune_check(struct target *, size_t, size_t, size_t,
 		    char **);
@@ -212,6 +218,7 @@ static const struct target_ops kt_ops = {
 	.commit = kt_commit,
 	.committed = kt_committed,
 	.warm = kt_warm,
+	.drift = kt_drift,
 	.free = kt_free,
 	.prune_check = kt_prune_check,
 };
@@ -340,6 +347,8 @@ kt_cmp_free(struct kt_cmp *c)
 	json_free(c->live);
 	json_free(c->merged);
 	free(c->health.why);
+	strv_free(&c->others);
+	strv_free(&c->others_by);
 	free(c->error);
 	free(c);
 }
@@ -1326,6 +1335,20 @@ kt_entry_same(struct kube_target *kt, const char *id, const char *rv,
 	return (same);
 }
 
+/*
+ * The fields of live only other managers hold (a label someone added, a
+ * replica count an autoscaler sets): drift that is not ours, which an
+ * apply leaves alone. Kept for a drift check's report.
+ */
+static void
+kt_others(struct kube_target *kt, struct kt_cmp *c, const struct json *live)
+{
+	strv_free(&c->others);
+	strv_free(&c->others_by);
+	c->nothers = drift_foreign_fields(live, kt->manager, DRIFT_FIELDS_MAX,
+	    &c->others, &c->others_by);
+}
+
 /* c is unchanged, as live shows it: keep its health, drop the rest. */
 static void
 kt_compare_unchanged(struct kube_target *kt, struct kt_cmp *c,
@@ -1335,6 +1358,7 @@ kt_compare_unchanged(struct kube_target *kt, struct kt_cmp *c,
 	c->health.h = kt_live_health(kt, c->r, live, &c->health.why);
 	c->have_health = 1;
 	c->done = 1;
+	kt_others(kt, c, live);
 	kt_cmp_trim(c);
 }
 
@@ -1654,6 +1678,41 @@ kt_compare(struct target *t, const struct resource *r,
 	if (live != NULL && c->action == DIFF_UPDATE && c->live != NULL)
 		*live = json_dup(c->live);
 	return (0);
+}
+
+/*
+ * The fields of r that drifted: ours where live differs from the
+ * dry-run's answer (what our apply would set back), others' from live's
+ * managedFields.
+ */
+static struct json *
+kt_drift(struct target *t, const struct resource *r, const struct json *live)
+{
+	struct kube_target	*kt = t->arg;
+	struct kt_cmp		*c;
+	struct json		*a = NULL, *b = NULL, *rep;
+	struct strv		 ours;
+	size_t			 n = 0;
+
+	c = strmap_get(kt->cmp, r->id);
+	if (c == NULL || c->r != r)
+		return (NULL);
+	memset(&ours, 0, sizeof ours);
+	if (c->action == DIFF_UPDATE && c->live != NULL) {
+		if (c->merged != NULL) {
+			a = kt_comparable(c->merged);
+			b = kt_comparable(c->live);
+		} else
+			diff_views(r->obj, live != NULL ? live : c->live,
+			    DIFF_PROJECT, &a, &b);
+		n = drift_fields(a, b, DRIFT_FIELDS_MAX, &ours);
+		kt_others(kt, c, c->live);
+	}
+	rep = drift_report(&ours, n, &c->others, c->nothers, &c->others_by);
+	strv_free(&ours);
+	json_free(a);
+	json_free(b);
+	return (rep);
 }
 
 /*

@@ -76,6 +76,40 @@ test_health_of_object_deployment_rules(void **state)
 	    "out progressing.");
 }
 
+/* Paused on purpose: Suspended, as Argo CD says it, whatever its status. */
+static void
+test_health_of_object_suspended(void **state)
+{
+	(void)state;
+	expect_health("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\","
+	    "\"metadata\":{\"generation\":5},\"spec\":{\"paused\":true,"
+	    "\"replicas\":3},\"status\":{\"observedGeneration\":4,"
+	    "\"updatedReplicas\":1}}", HEALTH_SUSPENDED,
+	    "deployment is paused");
+	expect_health("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\","
+	    "\"spec\":{\"paused\":false,\"replicas\":1},\"status\":{"
+	    "\"replicas\":1,\"updatedReplicas\":1,\"availableReplicas\":1}}",
+	    HEALTH_HEALTHY, NULL);
+	/* A CronJob that never ran has no status. */
+	expect_health("{\"apiVersion\":\"batch/v1\",\"kind\":\"CronJob\","
+	    "\"spec\":{\"suspend\":true,\"schedule\":\"* * * * *\"}}",
+	    HEALTH_SUSPENDED, "cronjob is suspended");
+	expect_health("{\"apiVersion\":\"batch/v1\",\"kind\":\"CronJob\","
+	    "\"spec\":{\"suspend\":false}}", HEALTH_HEALTHY, NULL);
+	/* Another group's kind of that name is not Kubernetes' own. */
+	expect_health("{\"apiVersion\":\"example.com/v1\",\"kind\":"
+	    "\"Deployment\",\"spec\":{\"paused\":true}}", HEALTH_HEALTHY,
+	    NULL);
+	/* Being deleted comes first. */
+	expect_health("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\","
+	    "\"metadata\":{\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"},"
+	    "\"spec\":{\"paused\":true}}", HEALTH_PROGRESSING,
+	    "being deleted");
+	assert_string_equal(health_status_name(HEALTH_SUSPENDED), "Suspended");
+	assert_true(health_settled(HEALTH_SUSPENDED));
+	assert_false(health_settled(HEALTH_PROGRESSING));
+}
+
 static void
 test_health_of_object_other_kinds(void **state)
 {
@@ -664,6 +698,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_health_of_object_deployment_rules),
+		cmocka_unit_test(test_health_of_object_suspended),
 		cmocka_unit_test(test_health_of_object_other_kinds),
 		cmocka_unit_test(test_health_of_object_kstatus_order),
 		cmocka_unit_test(test_health_of_object_pod_and_friends),

@@ -879,6 +879,78 @@ test_sync_run_unhealthy_wave_times_out_naming_resource(void **state)
 	resource_set_free(set);
 }
 
+/* A resource paused on purpose (Suspended) holds up no wave. */
+static void
+test_sync_run_suspended_resource_does_not_hold_its_wave(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+
+	rec.health_id = "ConfigMap/shop/a";
+	rec.health = HEALTH_SUSPENDED;
+	rec.health_why = "paused";
+	res = run(t, set, 0, 1, 2000);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	assert_string_equal(res->resources[2].id, "ConfigMap/shop/a");
+	assert_int_equal(res->resources[2].health, HEALTH_SUSPENDED);
+	assert_string_equal(res->resources[2].health_reason, "paused");
+	assert_true(live_exists("shop/ConfigMap/c.yaml"));
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
+/*
+ * A drift check's dry run: the field a hand edit changed is named on
+ * its resource, every resource has its live health, nothing is written.
+ */
+static void
+test_sync_run_drift_names_fields_and_live_health(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0);
+	struct target		*t = rec_new();
+	struct sync_result	*res = NULL;
+	struct sync_opts	 opts;
+	struct json		*j;
+	char			*live, *at, *cause = NULL;
+
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	sync_result_free(res);
+	target_free(t);
+	live = unit_read(root, "shop/ConfigMap/c.yaml");
+	assert_non_null(at = strstr(live, "key: v1"));
+	at[6] = '2';
+	unit_write(root, "shop/ConfigMap/c.yaml", live);
+
+	t = rec_new();
+	memset(&opts, 0, sizeof opts);
+	opts.dry_run = 1;
+	opts.drift = 1;
+	if (sync_run(t, set, &opts, &res, &cause) == -1)
+		fail_msg("sync_run: %s", cause);
+	assert_int_equal(res->nresources, 4);
+	assert_string_equal(res->resources[3].id, "ConfigMap/shop/c");
+	assert_string_equal(res->resources[3].sync, "OutOfSync");
+	/* The directory target's own rule: a file that differs. */
+	assert_int_equal(res->resources[3].health, HEALTH_DEGRADED);
+	assert_int_equal(res->resources[2].health, HEALTH_HEALTHY);
+	assert_null(res->resources[2].drift);
+	j = sync_result_to_json(res);
+	assert_string_equal(json_path_string(json_array_get(json_path(
+	    json_array_get(json_get(j, "resources"), 3), "drift", "fields",
+	    NULL), 0), NULL), ".data.key");
+	json_free(j);
+	free(live);
+	live = unit_read(root, "shop/ConfigMap/c.yaml");
+	assert_non_null(strstr(live, "key: v2"));
+	free(live);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+}
+
 /* Each desired resource in plan order: synced and healthy once gated. */
 static void
 test_sync_run_resources_say_sync_and_health(void **state)
@@ -1376,6 +1448,8 @@ main(void)
 		T(test_sync_run_apply_failure_stops_later_waves),
 		T(test_sync_run_validation_failure_applies_nothing),
 		T(test_sync_run_unhealthy_wave_times_out_naming_resource),
+		T(test_sync_run_suspended_resource_does_not_hold_its_wave),
+		T(test_sync_run_drift_names_fields_and_live_health),
 		T(test_sync_run_resources_say_sync_and_health),
 		T(test_sync_state_history_bounded_newest_first),
 		T(test_sync_run_resources_unhealthy_wave_states),
