@@ -1,6 +1,6 @@
 /*
- * kube.h: the Kubernetes API client, internal to the library (its one
- * user is the kubernetes target, target_kube.c).
+ * kube.h: the Kubernetes API client, internal to the library (its users
+ * are the kubernetes target, target_kube.c, and the Leases, lease.c).
  *
  * kubeconfig.c reads where the API server is and how to prove who we are
  * (a kubeconfig's clusters, users and contexts, or a pod's service
@@ -161,6 +161,15 @@ int		 kube_list_each(struct kube *, const struct kube_kind *,
  */
 int		 kube_apply(struct kube *, const struct kube_kind *,
 		     const struct json *, const char *, int, struct json **,
+		     enum kube_why *, char **);
+/*
+ * Write obj whole as mgr: with metadata.resourceVersion an update (PUT)
+ * that the server refuses with 409 KUBE_WHY_MODIFIED when the object
+ * changed since that version (optimistic concurrency), without one a
+ * create (POST), 409 KUBE_WHY_EXISTS when the name is taken.
+ */
+int		 kube_write(struct kube *, const struct kube_kind *,
+		     const struct json *, const char *, struct json **,
 		     enum kube_why *, char **);
 /*
  * A JSON patch (RFC 6902) of the object ns/name as field manager mgr: a
