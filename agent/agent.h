@@ -195,6 +195,7 @@ struct job {
 	uint64_t		 id;
 	char			*reason;	/* webhook, poll, startup, api */
 	struct strv		 keys;		/* repositories it works on */
+	struct shards		*shards;	/* NULL: every app is ours */
 	/* JOB_REPO */
 	char			*repo;
 	int			 all;		/* sync every app of it */
@@ -250,6 +251,28 @@ void		 job_run(struct job *, const int *);
 /* The app of a configuration deploying service to environment. */
 const struct config_app *job_deploy_app(const struct config *, const char *,
 		     const char *);
+
+/*
+ * shards.c: coordination in the daemon: the Lease thread, which app this
+ * replica may apply and commit for (fencing), the loop woken when shards
+ * are taken. Every function takes NULL (no coordination: every app is
+ * ours) and is thread-safe.
+ */
+struct shards;
+/* NULL and no *cause without coordination. */
+struct shards	*shards_start(struct event_base *,
+		     const struct config_coordination *,
+		     void (*)(int, short, void *), void *, char **);
+void		 shards_stop(struct shards *);
+void		 shards_free(struct shards *);
+int		 shards_of(const struct shards *, const struct config_app *);
+/* 1 when app's shard is held (with the margin); else 0 and *why. */
+int		 shards_hold(struct shards *, const struct config_app *,
+		     char **);
+char		*shards_holder(struct shards *, const struct config_app *);
+void		 shards_stats(struct shards *, struct lease_stats *);
+int		 shards_count(const struct shards *);
+const char	*shards_identity(const struct shards *);
 
 /* daemon.c */
 int	cmd_serve(struct cli_env *, int, char **);

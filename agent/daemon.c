@@ -328,16 +328,29 @@ daemon_apply_config(struct agent *a, int first)
 void
 daemon_gauges(struct agent *a)
 {
-	size_t	pending, running;
+	size_t			pending, running;
+	struct lease_stats	st;
 
 	sched_counts(a->sched, &pending, &running);
 	metrics_set(a->metrics, "gitops_jobs_queued", NULL, (double)pending);
 	metrics_set(a->metrics, "gitops_jobs_running", NULL, (double)running);
+	if (a->shards == NULL)
+		return;
+	shards_stats(a->shards, &st);
+	metrics_set(a->metrics, "gitops_shards_held", NULL, st.held);
+	metrics_set(a->metrics, "gitops_shards", NULL,
+	    shards_count(a->shards));
+	metrics_set(a->metrics, "gitops_lease_replicas", NULL, st.replicas);
+	metrics_set(a->metrics, "gitops_lease_transitions_total", NULL,
+	    (double)st.transitions);
+	metrics_set(a->metrics, "gitops_lease_renew_seconds", NULL,
+	    (double)st.renew_ms / 1000.0);
 }
 
 static void
 daemon_push(struct agent *a, struct job *job)
 {
+	job->shards = a->shards;
 	sched_push(a->sched, job);
 	daemon_gauges(a);
 }
@@ -763,6 +776,23 @@ daemon_done_cb(int fd, short events, void *arg)
 	daemon_maybe_exit(a);
 }
 
+/*
+ * The Lease thread took shards: sync every repository now (the apps of
+ * other shards are skipped, the ones just taken synced as at a start)
+ * rather than at their next poll.
+ */
+static void
+daemon_shards_gained_cb(int fd, short events, void *arg)
+{
+	struct agent	*a = arg;
+	size_t		 i;
+
+	for (i = 0; i < a->nrepos; i++)
+		daemon_enqueue_repo(a, a->repos[i], "shard taken", 1, NULL,
+		    NULL);
+	daemon_gauges(a);
+}
+
 /* The deploy queue on disk (STATE_DIR/deployments). */
 
 /* Keep a deploy request on disk until it is done; the file's path. */
@@ -1042,6 +1072,14 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 	evsignal_add(a.sig_pipe, NULL);
 	a.sched = sched_new(a.base, a.ac->cfg->workers, &a.stop,
 	    daemon_done_cb, &a);
+	a.shards = shards_start(a.base, &a.ac->cfg->coordination,
+	    daemon_shards_gained_cb, &a, &cause);
+	if (a.shards == NULL && cause != NULL) {
+		fprintf(stderr, "gitops-agent serve: coordination: %s\n",
+		    cause);
+		free(cause);
+		goto out;
+	}
 	daemon_apply_config(&a, 1);
 	daemon_replay_deploys(&a);
 	daemon_listen_update(&a);
@@ -1058,11 +1096,14 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 		fflush(NULL);
 		_exit(0);
 	}
+	/* No job runs any more: a successor may take our shards at once. */
+	shards_stop(a.shards);
 	/* Jobs that finished after the loop stopped: their files go too. */
 	daemon_done_cb(-1, 0, &a);
 	log_event(LOG_LEVEL_INFO, "stopped", NULL);
 	rc = EXIT_OK;
 out:
+	shards_free(a.shards);
 	if (a.sched != NULL)
 		sched_free(a.sched);
 	daemon_free(&a);

@@ -89,6 +89,7 @@ struct agent {
 	struct evconnlistener	*listener;
 	SSL_CTX			*ssl;
 	struct sched		*sched;
+	struct shards		*shards;	/* NULL: no coordination */
 	struct metrics		*metrics;
 	struct agent_config	*ac;
 	const char		*config_file;

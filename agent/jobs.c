@@ -412,7 +412,9 @@ job_rollback(struct job *job, struct strmap *heads,
 	    (double)blame.commits));
 	json_set(rb, "badVersion", info.version != NULL ?
 	    json_new_string(info.version) : json_new_null());
-	if (versions_write(cfg, &req, &vr, &cause) == -1) {
+	/* Fencing: only the holder of the app's shard commits for it. */
+	if (!shards_hold(job->shards, app, &cause) ||
+	    versions_write(cfg, &req, &vr, &cause) == -1) {
 		log_event(LOG_LEVEL_WARN, "rollback failed", "app", app->name,
 		    "commit", blame.commit, "error", cause, NULL);
 		json_set(rb, "outcome", json_new_string("failed"));
@@ -596,6 +598,18 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 			all_ok = 0;
 			continue;
 		}
+		/*
+		 * Fencing: another replica holds its shard, or our Lease may
+		 * run out before the sync could be trusted to be ours.
+		 */
+		if (!shards_hold(job->shards, app, &msg)) {
+			job_report(job, app->name, "Skipped", msg, NULL);
+			log_event(LOG_LEVEL_DEBUG, "not synced here", "app",
+			    app->name, "reason", msg, NULL);
+			free(msg);
+			all_ok = 0;
+			continue;
+		}
 		if (job->kind == JOB_REPO && app->suspend) {
 			job_report(job, app->name, "Skipped", "suspended",
 			    NULL);
@@ -714,6 +728,17 @@ job_run_deploy(struct job *job, const int *stop)
 	vq.force = d->force;
 	/* As the CLI's bump: a version that would change nothing live fails. */
 	vq.require_image = 1;
+	/*
+	 * Fencing: only the holder of the app's shard commits for it (one
+	 * whose shard moved away leaves the request to the next start).
+	 */
+	if ((app = job_deploy_app(cfg, d->service, d->environment)) != NULL &&
+	    !shards_hold(job->shards, app, &job->error)) {
+		log_event(LOG_LEVEL_WARN, "deploy not made here", "service",
+		    d->service, "environment", d->environment, "error",
+		    job->error, NULL);
+		goto out;
+	}
 	job->bumped = 1;
 	if (versions_write(cfg, &vq, &job->bump, &cause) == -1) {
 		log_event(LOG_LEVEL_WARN, "bump failed", "service", d->service,

@@ -1,0 +1,202 @@
+/*
+ * shards.c: the daemon's side of coordination (lease.c): a thread that
+ * runs the Lease rounds every third of lease_duration, the question jobs
+ * ask before they apply or push for an app (does this replica hold its
+ * shard, with fencing's margin), and a wake-up of the loop when shards
+ * are taken so their apps are synced at once.
+ *
+ * The thread blocks on the API server, never the loop: the loop only
+ * reads what lease_set_stats and lease_set_holder say under their lock.
+ * The only libevent call made off the loop is event_active() on the
+ * wake-up event (libevent runs with pthreads).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "agent.h"
+
+struct shards {
+	struct lease_set	*ls;
+	pthread_t		 thread;
+	int			 running;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;	/* a stop, or the next round */
+	int			 stop;
+	struct event		*gained_ev;
+	unsigned char		*held;	/* per shard, as of the last round */
+};
+
+static void *
+shards_main(void *arg)
+{
+	struct shards	*s = arg;
+	struct timespec	 ts;
+	uint64_t	 now, period = lease_set_period_ms(s->ls);
+	char		*cause = NULL;
+	int		 i, n = lease_set_shards(s->ls), gained;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		pthread_mutex_unlock(&s->mu);
+		now = time_monotonic_ms();
+		if (lease_set_round(s->ls, now, &cause) == -1) {
+			log_event(LOG_LEVEL_WARN, "cannot renew the leases",
+			    "namespace", lease_set_namespace(s->ls), "error",
+			    cause, NULL);
+			free(cause);
+			cause = NULL;
+		}
+		for (i = gained = 0; i < n; i++) {
+			if (lease_set_holds(s->ls, i, time_monotonic_ms())) {
+				gained |= !s->held[i];
+				s->held[i] = 1;
+			} else
+				s->held[i] = 0;
+		}
+		if (gained)
+			event_active(s->gained_ev, EV_READ, 0);
+		pthread_mutex_lock(&s->mu);
+		if (s->stop)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(period / 1000);
+		ts.tv_nsec += (long)(period % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu,
+		    &ts) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return (NULL);
+}
+
+struct shards *
+shards_start(struct event_base *base, const struct config_coordination *co,
+    void (*gained_cb)(int, short, void *), void *arg, char **cause)
+{
+	struct shards	*s;
+
+	if (!co->enabled)
+		return (NULL);
+	s = xcalloc(1, sizeof *s);
+	if ((s->ls = lease_set_open(co, cause)) == NULL) {
+		free(s);
+		return (NULL);
+	}
+	s->held = xcalloc(lease_set_shards(s->ls), 1);
+	if (pthread_mutex_init(&s->mu, NULL) != 0 ||
+	    pthread_cond_init(&s->cv, NULL) != 0)
+		fatal("pthread");
+	s->gained_ev = event_new(base, -1, 0, gained_cb, arg);
+	if (pthread_create(&s->thread, NULL, shards_main, s) != 0)
+		fatal("pthread_create");
+	s->running = 1;
+	log_event(LOG_LEVEL_INFO, "coordination", "identity",
+	    lease_set_identity(s->ls), "namespace",
+	    lease_set_namespace(s->ls), "shards",
+	    LOG_INT(lease_set_shards(s->ls)), NULL);
+	return (s);
+}
+
+/*
+ * Stop renewing and give every Lease up: called once no job runs any
+ * more, so nothing is applied after a successor may have taken over.
+ */
+void
+shards_stop(struct shards *s)
+{
+	if (s == NULL || !s->running)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	s->running = 0;
+	lease_set_release(s->ls);
+	log_event(LOG_LEVEL_INFO, "leases released", "identity",
+	    lease_set_identity(s->ls), NULL);
+}
+
+void
+shards_free(struct shards *s)
+{
+	if (s == NULL)
+		return;
+	shards_stop(s);
+	event_free(s->gained_ev);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	lease_set_close(s->ls);
+	free(s->held);
+	free(s);
+}
+
+int
+shards_of(const struct shards *s, const struct config_app *app)
+{
+	if (s == NULL)
+		return (0);
+	return (lease_shard_of(app->name, app->shard,
+	    lease_set_shards(s->ls)));
+}
+
+int
+shards_hold(struct shards *s, const struct config_app *app, char **why)
+{
+	char	*holder;
+	int	 shard;
+
+	if (s == NULL)
+		return (1);
+	shard = shards_of(s, app);
+	if (lease_set_holds(s->ls, shard, time_monotonic_ms()))
+		return (1);
+	if (why != NULL) {
+		holder = lease_set_holder(s->ls, shard);
+		xasprintf(why, "shard %d is not held by this replica (%s)",
+		    shard, holder != NULL ? holder : "no holder yet");
+		free(holder);
+	}
+	return (0);
+}
+
+char *
+shards_holder(struct shards *s, const struct config_app *app)
+{
+	if (s == NULL)
+		return (NULL);
+	return (lease_set_holder(s->ls, shards_of(s, app)));
+}
+
+void
+shards_stats(struct shards *s, struct lease_stats *st)
+{
+	if (s == NULL) {
+		memset(st, 0, sizeof *st);
+		return;
+	}
+	lease_set_stats(s->ls, time_monotonic_ms(), st);
+}
+
+int
+shards_count(const struct shards *s)
+{
+	return (s != NULL ? lease_set_shards(s->ls) : 0);
+}
+
+const char *
+shards_identity(const struct shards *s)
+{
+	return (s != NULL ? lease_set_identity(s->ls) : NULL);
+}
