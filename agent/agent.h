@@ -255,7 +255,7 @@ const struct config_app *job_deploy_app(const struct config *, const char *,
 /*
  * shards.c: coordination in the daemon: the Lease thread, which app this
  * replica may apply and commit for (fencing), the loop woken when shards
- * are taken. Every function takes NULL (no coordination: every app is
+ * are taken or a push elsewhere nudged a repository. Every function takes NULL (no coordination: every app is
  * ours) and is thread-safe.
  */
 struct shards;
@@ -272,6 +272,15 @@ int		 shards_hold(struct shards *, const struct config_app *,
 char		*shards_holder(struct shards *, const struct config_app *);
 void		 shards_stats(struct shards *, struct lease_stats *);
 int		 shards_count(const struct shards *);
+/*
+ * What woke the loop: shards taken (*gained), repositories other
+ * replicas got pushes for (nudged, to free); both cleared.
+ */
+void		 shards_take(struct shards *, int *, struct strv *);
+/* A push for repository arrived here: tell the other shards' holders. */
+void		 shards_nudge(struct shards *, const char *);
+/* Seconds a client should wait before asking again (a lease duration). */
+unsigned int	 shards_retry_after(const struct shards *);
 const char	*shards_identity(const struct shards *);
 
 /* daemon.c */

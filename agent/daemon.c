@@ -779,17 +779,29 @@ daemon_done_cb(int fd, short events, void *arg)
 /*
  * The Lease thread took shards: sync every repository now (the apps of
  * other shards are skipped, the ones just taken synced as at a start)
- * rather than at their next poll.
+ * rather than at their next poll. Or another replica got a push for a
+ * repository and nudged us: fetch it as that webhook would have.
  */
 static void
-daemon_shards_gained_cb(int fd, short events, void *arg)
+daemon_shards_cb(int fd, short events, void *arg)
 {
-	struct agent	*a = arg;
-	size_t		 i;
+	struct agent		*a = arg;
+	struct repo_view	*rv;
+	struct strv		 nudged;
+	size_t			 i;
+	int			 gained;
 
-	for (i = 0; i < a->nrepos; i++)
+	shards_take(a->shards, &gained, &nudged);
+	for (i = 0; gained && i < a->nrepos; i++)
 		daemon_enqueue_repo(a, a->repos[i], "shard taken", 1, NULL,
 		    NULL);
+	for (i = 0; !gained && i < nudged.n; i++) {
+		if ((rv = daemon_repo(a, nudged.v[i])) == NULL)
+			continue;
+		log_event(LOG_LEVEL_INFO, "nudged", "repo", rv->name, NULL);
+		daemon_enqueue_repo(a, rv, "nudge", 0, NULL, NULL);
+	}
+	strv_free(&nudged);
 	daemon_gauges(a);
 }
 
@@ -1073,7 +1085,7 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 	a.sched = sched_new(a.base, a.ac->cfg->workers, &a.stop,
 	    daemon_done_cb, &a);
 	a.shards = shards_start(a.base, &a.ac->cfg->coordination,
-	    daemon_shards_gained_cb, &a, &cause);
+	    daemon_shards_cb, &a, &cause);
 	if (a.shards == NULL && cause != NULL) {
 		fprintf(stderr, "gitops-agent serve: coordination: %s\n",
 		    cause);

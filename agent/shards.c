@@ -3,7 +3,8 @@
  * runs the Lease rounds every third of lease_duration, the question jobs
  * ask before they apply or push for an app (does this replica hold its
  * shard, with fencing's margin), and a wake-up of the loop when shards
- * are taken so their apps are synced at once.
+ * are taken so their apps are synced at once, or when another replica's
+ * push webhook nudged a repository through the Leases.
  *
  * The thread blocks on the API server, never the loop: the loop only
  * reads what lease_set_stats and lease_set_holder say under their lock.
@@ -29,8 +30,11 @@ struct shards {
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;	/* a stop, or the next round */
 	int			 stop;
-	struct event		*gained_ev;
+	struct event		*wake_ev;
 	unsigned char		*held;	/* per shard, as of the last round */
+	/* For the loop, under mu: */
+	int			 gained;
+	struct strv		 nudged;
 };
 
 static void *
@@ -38,9 +42,11 @@ shards_main(void *arg)
 {
 	struct shards	*s = arg;
 	struct timespec	 ts;
+	struct strv	 nudged;
 	uint64_t	 now, period = lease_set_period_ms(s->ls);
 	char		*cause = NULL;
 	int		 i, n = lease_set_shards(s->ls), gained;
+	size_t		 j;
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
@@ -60,9 +66,15 @@ shards_main(void *arg)
 			} else
 				s->held[i] = 0;
 		}
-		if (gained)
-			event_active(s->gained_ev, EV_READ, 0);
+		lease_set_nudged(s->ls, &nudged);
 		pthread_mutex_lock(&s->mu);
+		s->gained |= gained;
+		for (j = 0; j < nudged.n; j++)
+			if (!strv_contains(&s->nudged, nudged.v[j]))
+				strv_add(&s->nudged, nudged.v[j]);
+		if (gained || nudged.n != 0)
+			event_active(s->wake_ev, EV_READ, 0);
+		strv_free(&nudged);
 		if (s->stop)
 			break;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -82,7 +94,7 @@ shards_main(void *arg)
 
 struct shards *
 shards_start(struct event_base *base, const struct config_coordination *co,
-    void (*gained_cb)(int, short, void *), void *arg, char **cause)
+    void (*wake_cb)(int, short, void *), void *arg, char **cause)
 {
 	struct shards	*s;
 
@@ -97,7 +109,7 @@ shards_start(struct event_base *base, const struct config_coordination *co,
 	if (pthread_mutex_init(&s->mu, NULL) != 0 ||
 	    pthread_cond_init(&s->cv, NULL) != 0)
 		fatal("pthread");
-	s->gained_ev = event_new(base, -1, 0, gained_cb, arg);
+	s->wake_ev = event_new(base, -1, 0, wake_cb, arg);
 	if (pthread_create(&s->thread, NULL, shards_main, s) != 0)
 		fatal("pthread_create");
 	s->running = 1;
@@ -134,7 +146,8 @@ shards_free(struct shards *s)
 	if (s == NULL)
 		return;
 	shards_stop(s);
-	event_free(s->gained_ev);
+	event_free(s->wake_ev);
+	strv_free(&s->nudged);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	lease_set_close(s->ls);
@@ -187,6 +200,32 @@ shards_stats(struct shards *s, struct lease_stats *st)
 		return;
 	}
 	lease_set_stats(s->ls, time_monotonic_ms(), st);
+}
+
+void
+shards_take(struct shards *s, int *gained, struct strv *nudged)
+{
+	pthread_mutex_lock(&s->mu);
+	*gained = s->gained;
+	s->gained = 0;
+	*nudged = s->nudged;
+	memset(&s->nudged, 0, sizeof s->nudged);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+shards_nudge(struct shards *s, const char *repo)
+{
+	if (s != NULL)
+		lease_set_nudge(s->ls, repo);
+}
+
+unsigned int
+shards_retry_after(const struct shards *s)
+{
+	/* By then a live holder renewed, or a successor took the shard. */
+	return (s != NULL ? (unsigned int)((lease_set_period_ms(s->ls) * 3 +
+	    999) / 1000) : 1);
 }
 
 int

@@ -1860,6 +1860,15 @@ void		 lease_set_release(struct lease_set *);
  * a push).
  */
 int		 lease_set_holds(struct lease_set *, int, uint64_t);
+/*
+ * A push to repository arrived here: at the next round, annotate the
+ * shard Leases other live replicas hold (gitops-agent.io/push-REPO) so
+ * they fetch it too. lease_set_nudged() hands over (and clears) the
+ * repositories whose nudges appeared on the shards we hold. Both are
+ * thread-safe and never block on the network.
+ */
+void		 lease_set_nudge(struct lease_set *, const char *);
+void		 lease_set_nudged(struct lease_set *, struct strv *);
 /* Who holds shard as last seen (allocated), NULL when nobody. */
 char		*lease_set_holder(struct lease_set *, int);
 void		 lease_set_stats(struct lease_set *, uint64_t,

@@ -37,6 +37,8 @@
 #include "kube.h"
 
 #define LEASE_LABEL		"gitops-agent.io/lease"
+/* A nudge: gitops-agent.io/push-REPOSITORY on another's shard Lease. */
+#define LEASE_PUSH_PREFIX	"gitops-agent.io/push-"
 #define LEASE_MANAGER		"gitops-agent"
 /* A hostname is cut to leave room for the pid in a DNS label. */
 #define LEASE_HOST_MAX		40
@@ -52,7 +54,16 @@ struct lease_shard {
 	int		 transitions;	/* leaseTransitions */
 	int		 held;
 	uint64_t	 renewed;	/* when our last good write was sent */
+	struct json	*annotations;	/* as last listed */
+	struct json	*pushes_seen;	/* its nudges, while we hold it */
 };
+
+/* A repository whose push the holders of other shards should hear of. */
+struct lease_nudge {
+	char		*repo;
+	int		 tries;
+};
+#define LEASE_NUDGE_TRIES	3
 
 /* Another replica's member Lease. */
 struct lease_member {
@@ -86,6 +97,10 @@ struct lease_set {
 	uint64_t		 transitions;
 	uint64_t		 renew_ms;	/* the last round's writes */
 	uint64_t		 rounds;
+	struct lease_nudge	*nudges;	/* to write */
+	size_t			 nnudges;
+	struct strv		 nudged;	/* repositories others pushed */
+	uint64_t		 nudge_seq;
 };
 
 uint64_t
@@ -220,8 +235,14 @@ lease_set_close(struct lease_set *ls)
 		free(ls->shards[i].holder);
 		free(ls->shards[i].rv);
 		free(ls->shards[i].acquire);
+		json_free(ls->shards[i].annotations);
+		json_free(ls->shards[i].pushes_seen);
 	}
 	free(ls->shards);
+	for (j = 0; j < ls->nnudges; j++)
+		free(ls->nudges[j].repo);
+	free(ls->nudges);
+	strv_free(&ls->nudged);
 	for (j = 0; j < ls->nmembers; j++) {
 		free(ls->members[j].name);
 		free(ls->members[j].uid);
@@ -294,15 +315,22 @@ lease_resolve_kind(struct lease_set *ls, char **cause)
 	return (rc == 0 ? 0 : -1);
 }
 
+/* What a write puts in a Lease. */
+struct lease_rec {
+	const char		*holder;	/* "" releases it */
+	const char		*acquire;	/* NULL: now */
+	int			 transitions;
+	const struct json	*annotations;	/* kept (nudges), or NULL */
+};
+
 /*
- * Write the Lease name as held by holder ("" releases it), over the
- * version rv (NULL: create it). The new version goes back in *rv and the
- * uid in *uid (when not NULL).
+ * Write the Lease name as r says, over the version rv (NULL: create it).
+ * The new version goes back in *rv and the uid in *uid (when not NULL).
  */
 static int
 lease_write(struct lease_set *ls, const char *name, const char *role,
-    char **rv, const char *holder, const char *acquire, int transitions,
-    char **uid, enum kube_why *why, char **cause)
+    const struct lease_rec *r, char **rv, char **uid, enum kube_why *why,
+    char **cause)
 {
 	struct json	*obj, *md, *labels, *spec, *res = NULL;
 	char		 now[40];
@@ -320,16 +348,18 @@ lease_write(struct lease_set *ls, const char *name, const char *role,
 	labels = json_new_object();
 	json_set(labels, LEASE_LABEL, json_new_string(role));
 	json_set(md, "labels", labels);
-	json_set(obj, "metadata", md);
+	if (r->annotations != NULL &&
+	    json_type(r->annotations) == JSON_OBJECT)
+		json_set(md, "annotations", json_dup(r->annotations));
 	spec = json_new_object();
-	json_set(spec, "holderIdentity", json_new_string(holder));
+	json_set(spec, "holderIdentity", json_new_string(r->holder));
 	/* A released Lease says 1 s, as client-go's release does. */
-	json_set(spec, "leaseDurationSeconds", json_new_number(*holder ==
+	json_set(spec, "leaseDurationSeconds", json_new_number(*r->holder ==
 	    '\0' ? 1 : (double)((ls->duration_ms + 999) / 1000)));
-	json_set(spec, "acquireTime", json_new_string(acquire != NULL ?
-	    acquire : now));
+	json_set(spec, "acquireTime", json_new_string(r->acquire != NULL ?
+	    r->acquire : now));
 	json_set(spec, "renewTime", json_new_string(now));
-	json_set(spec, "leaseTransitions", json_new_number(transitions));
+	json_set(spec, "leaseTransitions", json_new_number(r->transitions));
 	json_set(obj, "metadata", md);
 	json_set(obj, "spec", spec);
 	rc = kube_write(ls->k, ls->kind, obj, LEASE_MANAGER, &res, why, cause);
@@ -346,18 +376,23 @@ lease_write(struct lease_set *ls, const char *name, const char *role,
 	return (rc);
 }
 
-/* What is compared between rounds: a change means the holder is alive. */
+/*
+ * What is compared between rounds: the holder's own fields, as client-go
+ * compares its LeaderElectionRecord. Not the resourceVersion: a nudge
+ * (an annotation another replica writes) must not pass for a renewal.
+ */
 static char *
 lease_record(const struct json *item)
 {
-	const char	*h, *r, *v;
+	const char	*h, *r, *q;
 	char		*rec;
 
 	h = json_path_string(item, "spec", "holderIdentity", NULL);
 	r = json_path_string(item, "spec", "renewTime", NULL);
-	v = json_path_string(item, "metadata", "resourceVersion", NULL);
-	xasprintf(&rec, "%s\n%s\n%s", h != NULL ? h : "", r != NULL ? r : "",
-	    v != NULL ? v : "");
+	q = json_path_string(item, "spec", "acquireTime", NULL);
+	xasprintf(&rec, "%s\n%s\n%s\n%.0f", h != NULL ? h : "",
+	    r != NULL ? r : "", q != NULL ? q : "", json_number(json_path(item,
+	    "spec", "leaseTransitions", NULL)));
 	return (rec);
 }
 
@@ -397,6 +432,43 @@ lease_members_count(struct lease_set *ls)
 	}
 	ls->nmembers = j;
 	return (n);
+}
+
+/*
+ * A shard we held since the last round: a nudge annotation that appeared
+ * or changed means another replica got a push for that repository.
+ */
+static void
+lease_pushes_read(struct lease_set *ls, struct lease_shard *sh,
+    const char *holder)
+{
+	struct json	*m, *seen;
+	const char	*key, *v, *was;
+	size_t		 plen = strlen(LEASE_PUSH_PREFIX);
+
+	if (strcmp(holder, ls->identity) != 0) {
+		json_free(sh->pushes_seen);
+		sh->pushes_seen = NULL;
+		return;
+	}
+	seen = json_new_object();
+	for (m = json_child(sh->annotations); m != NULL; m = json_next(m)) {
+		key = json_key(m);
+		if (strncmp(key, LEASE_PUSH_PREFIX, plen) != 0 ||
+		    key[plen] == '\0' || (v = json_string(m)) == NULL)
+			continue;
+		json_set(seen, key, json_new_string(v));
+		was = json_string(json_get(sh->pushes_seen, key));
+		if (sh->held && sh->pushes_seen != NULL &&
+		    (was == NULL || strcmp(was, v) != 0)) {
+			pthread_mutex_lock(&ls->mu);
+			if (!strv_contains(&ls->nudged, key + plen))
+				strv_add(&ls->nudged, key + plen);
+			pthread_mutex_unlock(&ls->mu);
+		}
+	}
+	json_free(sh->pushes_seen);
+	sh->pushes_seen = seen;
 }
 
 static void
@@ -448,6 +520,10 @@ lease_list_cb(void *arg, struct json *item)
 		    "resourceVersion", NULL));
 		lease_keep(&sh->acquire, json_path_string(item, "spec",
 		    "acquireTime", NULL));
+		json_free(sh->annotations);
+		sh->annotations = json_dup(json_path(item, "metadata",
+		    "annotations", NULL));
+		lease_pushes_read(ls, sh, holder);
 		sh->transitions = (int)json_number(json_path(item, "spec",
 		    "leaseTransitions", NULL));
 	}
@@ -479,6 +555,44 @@ lease_mark(struct lease_set *ls, int i, int held, uint64_t sent,
 	pthread_mutex_unlock(&ls->mu);
 }
 
+/* Queue n (its repository taken over) unless that one waits already. */
+static void
+lease_set_nudge_again(struct lease_set *ls, struct lease_nudge *n)
+{
+	size_t	i;
+
+	pthread_mutex_lock(&ls->mu);
+	for (i = 0; i < ls->nnudges; i++)
+		if (strcmp(ls->nudges[i].repo, n->repo) == 0)
+			break;
+	if (i == ls->nnudges) {
+		ls->nudges = xreallocarray(ls->nudges, ls->nnudges + 1,
+		    sizeof *ls->nudges);
+		ls->nudges[ls->nnudges++] = *n;
+	} else
+		free(n->repo);
+	pthread_mutex_unlock(&ls->mu);
+}
+
+void
+lease_set_nudge(struct lease_set *ls, const char *repo)
+{
+	struct lease_nudge	n;
+
+	n.repo = xstrdup(repo);
+	n.tries = 0;
+	lease_set_nudge_again(ls, &n);
+}
+
+void
+lease_set_nudged(struct lease_set *ls, struct strv *out)
+{
+	pthread_mutex_lock(&ls->mu);
+	*out = ls->nudged;
+	memset(&ls->nudged, 0, sizeof ls->nudged);
+	pthread_mutex_unlock(&ls->mu);
+}
+
 static char *
 lease_shard_name(int i)
 {
@@ -494,41 +608,54 @@ lease_shard_write(struct lease_set *ls, int i, const char *holder,
     uint64_t sent)
 {
 	struct lease_shard	*sh = &ls->shards[i];
+	struct lease_rec	 r;
 	enum kube_why		 why;
 	char			*name, *cause = NULL, *acquire = NULL;
 	const char		*what;
-	int			 taking, transitions = sh->transitions;
+	int			 taking;
 
 	taking = !sh->held && *holder != '\0';
 	what = *holder == '\0' ? "release" : taking ? "take" : "renew";
+	memset(&r, 0, sizeof r);
+	r.holder = holder;
+	r.transitions = sh->transitions;
+	/* Nudges others wrote stay for the holder to read. */
+	r.annotations = sh->annotations;
 	if (taking) {
 		/* A new holder: a new acquireTime, one more transition. */
 		if (sh->exists)
-			transitions++;
+			r.transitions++;
 	} else if (sh->acquire != NULL)
-		acquire = xstrdup(sh->acquire);
+		r.acquire = acquire = xstrdup(sh->acquire);
 	name = lease_shard_name(i);
-	if (lease_write(ls, name, "shard", &sh->rv,
-	    holder, acquire, transitions, NULL, &why, &cause) == 0) {
-		sh->transitions = transitions;
+	if (lease_write(ls, name, "shard", &r, &sh->rv, NULL, &why,
+	    &cause) == 0) {
+		sh->transitions = r.transitions;
 		if (taking) {
 			free(sh->acquire);
 			sh->acquire = NULL;
+			/* Nudges from before are done by the sync at a take. */
+			json_free(sh->pushes_seen);
+			sh->pushes_seen = sh->annotations != NULL ?
+			    json_dup(sh->annotations) : json_new_object();
 		}
 		lease_mark(ls, i, *holder != '\0', sent, holder);
 		if (taking || *holder == '\0')
-			log_event(LOG_LEVEL_INFO, "lease", "action", what, "lease", name,
-			    "identity", ls->identity, NULL);
+			log_event(LOG_LEVEL_INFO, "lease", "action", what,
+			    "lease", name, "identity", ls->identity, NULL);
 	} else {
 		/*
-		 * 409: another replica wrote it first. Anything else: the
-		 * hold runs out by itself (fencing) unless a renewal works.
+		 * A take that got 409: another replica wrote it first. A
+		 * renewal that got 409 (a nudge came in between) or anything
+		 * else: the next round reads the Lease again, and the hold
+		 * runs out by itself (fencing) unless a renewal works.
 		 */
-		if (why == KUBE_WHY_MODIFIED || why == KUBE_WHY_EXISTS ||
-		    *holder == '\0')
+		if ((taking && (why == KUBE_WHY_MODIFIED ||
+		    why == KUBE_WHY_EXISTS)) || *holder == '\0')
 			lease_mark(ls, i, 0, sent, NULL);
-		log_event(LOG_LEVEL_WARN, "lease", "action", what, "lease", name, "error",
-		    cause, NULL);
+		log_event(why == KUBE_WHY_MODIFIED ? LOG_LEVEL_DEBUG :
+		    LOG_LEVEL_WARN, "lease", "action", what, "lease", name,
+		    "error", cause, NULL);
 		free(cause);
 	}
 	free(acquire);
@@ -547,15 +674,91 @@ lease_member_reap(struct lease_set *ls, struct lease_member *m,
 		return;
 	if (kube_delete(ls->k, ls->kind, ls->ns, m->name, m->uid, 0, NULL,
 	    &cause) == -1) {
-		log_event(LOG_LEVEL_DEBUG, "lease", "action", "reap", "lease", m->name,
-		    "error", cause, NULL);
+		log_event(LOG_LEVEL_DEBUG, "lease", "action", "reap",
+		    "lease", m->name, "error", cause, NULL);
 		free(cause);
 	}
+}
+
+/*
+ * Write a nudge for each repository on every shard another live replica
+ * holds, over the version listed (a "test" of resourceVersion: a renewal
+ * in between fails it, and it is tried again next round).
+ */
+static void
+lease_nudges_write(struct lease_set *ls, uint64_t now)
+{
+	struct lease_nudge	*todo;
+	struct lease_shard	*sh;
+	struct json		*ops, *op, *ann;
+	char			*name, *key, *token, *cause = NULL;
+	size_t			 ntodo, j, k;
+	int			 i, failed;
+
+	pthread_mutex_lock(&ls->mu);
+	todo = ls->nudges;
+	ntodo = ls->nnudges;
+	ls->nudges = NULL;
+	ls->nnudges = 0;
+	pthread_mutex_unlock(&ls->mu);
+	if (ntodo == 0)
+		return;
+	xasprintf(&token, "%s.%llu", ls->identity,
+	    (unsigned long long)++ls->nudge_seq);
+	failed = 0;
+	for (i = 0; i < ls->nshards; i++) {
+		sh = &ls->shards[i];
+		if (!sh->exists || sh->held || sh->rv == NULL ||
+		    *sh->holder == '\0' ||
+		    lease_obs_expired(&sh->obs, now, ls->duration_ms))
+			continue;
+		ann = sh->annotations != NULL &&
+		    json_type(sh->annotations) == JSON_OBJECT ?
+		    json_dup(sh->annotations) : json_new_object();
+		for (j = 0; j < ntodo; j++) {
+			xasprintf(&key, "%s%s", LEASE_PUSH_PREFIX,
+			    todo[j].repo);
+			json_set(ann, key, json_new_string(token));
+			free(key);
+		}
+		ops = json_new_array();
+		op = json_new_object();
+		json_set(op, "op", json_new_string("test"));
+		json_set(op, "path", json_new_string(
+		    "/metadata/resourceVersion"));
+		json_set(op, "value", json_new_string(sh->rv));
+		json_array_append(ops, op);
+		op = json_new_object();
+		json_set(op, "op", json_new_string("add"));
+		json_set(op, "path", json_new_string("/metadata/annotations"));
+		json_set(op, "value", ann);
+		json_array_append(ops, op);
+		name = lease_shard_name(i);
+		if (kube_json_patch(ls->k, ls->kind, ls->ns, name, ops,
+		    LEASE_MANAGER, NULL, NULL, &cause) == -1) {
+			log_event(LOG_LEVEL_DEBUG, "lease", "action", "nudge",
+			    "lease", name, "error", cause, NULL);
+			free(cause);
+			cause = NULL;
+			failed = 1;
+		}
+		free(name);
+		json_free(ops);
+	}
+	free(token);
+	for (k = 0; k < ntodo; k++) {
+		if (failed && ++todo[k].tries < LEASE_NUDGE_TRIES)
+			lease_set_nudge_again(ls, &todo[k]);
+		else
+			free(todo[k].repo);
+	}
+	free(todo);
 }
 
 int
 lease_set_round(struct lease_set *ls, uint64_t now, char **cause)
 {
+	struct lease_rec	 mr;
 	struct lease_shard	*sh;
 	enum kube_why		 why;
 	uint64_t		 t0;
@@ -586,10 +789,12 @@ lease_set_round(struct lease_set *ls, uint64_t now, char **cause)
 	}
 
 	/* Announce ourselves first: the others count us from it. */
-	if (lease_write(ls, ls->member, "member", &ls->member_rv,
-	    ls->identity, NULL, 0, &ls->member_uid, &why, &err) == -1) {
-		log_event(LOG_LEVEL_WARN, "lease", "action", "announce", "lease", ls->member,
-		    "error", err, NULL);
+	memset(&mr, 0, sizeof mr);
+	mr.holder = ls->identity;
+	if (lease_write(ls, ls->member, "member", &mr, &ls->member_rv,
+	    &ls->member_uid, &why, &err) == -1) {
+		log_event(LOG_LEVEL_WARN, "lease", "action", "announce",
+		    "lease", ls->member, "error", err, NULL);
 		free(err);
 		err = NULL;
 		/* A stale version: read it again next round. */
@@ -643,6 +848,7 @@ lease_set_round(struct lease_set *ls, uint64_t now, char **cause)
 		if (sh->held)
 			held++;
 	}
+	lease_nudges_write(ls, now);
 	pthread_mutex_lock(&ls->mu);
 	ls->replicas = replicas;
 	ls->renew_ms = time_monotonic_ms() - t0;
@@ -664,8 +870,8 @@ lease_set_release(struct lease_set *ls)
 			lease_shard_write(ls, i, "", time_monotonic_ms());
 	if (ls->member_uid != NULL && kube_delete(ls->k, ls->kind, ls->ns,
 	    ls->member, ls->member_uid, 0, NULL, &cause) == -1) {
-		log_event(LOG_LEVEL_WARN, "lease", "action", "leave", "lease", ls->member,
-		    "error", cause, NULL);
+		log_event(LOG_LEVEL_WARN, "lease", "action", "leave",
+		    "lease", ls->member, "error", cause, NULL);
 		free(cause);
 	}
 }

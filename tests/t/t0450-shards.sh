@@ -12,7 +12,8 @@
 . "$TEST_SRCDIR/tests/lib.sh"
 
 test_kube_env
-test_infra_remote "shard secret"
+SECRET="shard secret"
+test_infra_remote "$SECRET"
 for r in r1 r2 r3 r4; do
 	test_cleanup_pidfile "$TRASH/$r.pid"
 done
@@ -36,12 +37,34 @@ write_config() {
 	    url: $URL
 	    poll_interval: 10m
 	    timeout: 10s
+	    webhook_secret_file: secret
+	versions:
+	  repository: infra
+	  timeout: 30s
+	  author_name: Deploy Bot
+	  author_email: deploy@example.com
 	apps:
+	  - name: web-staging
+	    repository: infra
+	    path: apps/web/staging
+	    target: {type: directory, path: ./live-$1/web}
+	    service: web
+	    environment: staging
 	EOF
 	for a in $APPS; do
 		printf '  - {name: %s, repository: infra, path: apps/%s, target: {type: directory, path: ./live-%s/%s}}\n' \
 		    "$a" "$a" "$1" "$a" >>"$1.yaml" || return 1
 	done
+}
+
+# A signed GitHub push of main at its head to replica R: the code.
+push_webhook() { # R
+	test_github_push push.json "$(git -C work rev-parse HEAD)" &&
+	curl -s -o reply -w '%{http_code}' -X POST --data-binary @push.json \
+	    -H "Content-Type: application/json" -H "X-GitHub-Event: push" \
+	    -H "X-GitHub-Delivery: $(cat /proc/sys/kernel/random/uuid)" \
+	    -H "X-Hub-Signature-256: sha256=$(test_sign "$SECRET" push.json)" \
+	    "http://$(cat "$1.addr")/webhooks/github"
 }
 
 start() { # R
@@ -146,7 +169,7 @@ same_view() {
 
 test_expect_success KUBE 'setup: two replicas on one double balance four shards' '
 	test_kube_double "$K" &&
-	git init -q -b main work &&
+	test_web_repo 1.0.0 &&
 	commit 1 &&
 	write_config r1 "$K/kubeconfig" &&
 	write_config r2 "$K/token.kubeconfig" &&
@@ -184,6 +207,40 @@ test_expect_success KUBE 'each app of a new commit is applied by exactly one rep
 	done
 '
 
+test_expect_success KUBE 'a push webhook to one replica: it nudges the others, every app syncs once' '
+	commit 7 &&
+	code=$(push_webhook r1) &&
+	test "$code" = 202 &&
+	test_wait_for 300 all_written_once 7 r1 r2 &&
+	test_grep "msg=nudged repo=infra" r2.log &&
+	kc -n default get lease -o yaml >leases.yaml &&
+	test_grep "gitops-agent.io/push-infra: r1\." leases.yaml
+'
+
+# The deploy of web VERSION to replica R: the code, headers in ./headers.
+deploy_to() { # R VERSION
+	test_deploy_body deploy.json "$(printf '{"service": "web", "environment": "staging", "version": "%s", "tag": "%s"}' "$2" "$2")" &&
+	curl -s -D headers -o reply -w '%{http_code}' -X POST \
+	    --data-binary @deploy.json \
+	    -H "X-Signature: sha256=$(test_sign "$SECRET" deploy.json)" \
+	    "http://$(cat "$1.addr")/api/v1/deployments"
+}
+
+test_expect_success KUBE 'a deploy to a replica without its shard: 503 with Retry-After; its holder lands it once' '
+	view=$(app_view r1 web-staging) &&
+	holder=$(echo "$view" | cut -d " " -f 2) &&
+	if [ "$holder" = r1 ]; then other=r2; else other=r1; fi &&
+	code=$(deploy_to $other 2.0.0) &&
+	test "$code" = 503 &&
+	grep -qi "^Retry-After: 3" headers &&
+	test_grep "not held by this replica ($holder)" reply &&
+	code=$(deploy_to $holder 2.0.0) &&
+	test "$code" = 202 &&
+	test_wait_for 300 sh -c "git --git-dir=srv/infra.git log -1 --format=%s main | grep -q \"Deploy web 2.0.0 to staging\"" &&
+	test "$(git --git-dir=srv/infra.git log --format=%s main | grep -c "Deploy web 2.0.0")" = 1 &&
+	git -C work pull -q "$URL" main
+'
+
 test_expect_success KUBE 'kill -9 of a holder: the other takes its shards once they expire' '
 	kill -9 "$(cat r1.pid)" &&
 	t0=$(now_ms) &&
@@ -208,7 +265,7 @@ test_expect_success KUBE 'three replicas: all shards held, none twice, at most t
 	test_wait_for 300 balanced r2 r3 r4 &&
 	held_apps r2 >apps.r2 && held_apps r3 >apps.r3 && held_apps r4 >apps.r4 &&
 	cat apps.r2 apps.r3 apps.r4 | tr " " "\n" | grep . | sort >apps.all &&
-	printf "%s\n" $APPS >apps.want &&
+	printf "%s\n" $APPS web-staging >apps.want &&
 	test_cmp apps.want apps.all &&
 	commit 4 &&
 	sync_all r2 r3 r4 &&
@@ -258,7 +315,7 @@ watch_partition() {
 	        sys.exit(1)
 	    if not cut and lost is None:
 	        lost = now
-	    if len(other) == 6:
+	    if len(other) == 7:
 	        taken = now
 	        break
 	    time.sleep(0.05)

@@ -5,7 +5,9 @@
  * compared with ours), and lease sets against the API server double:
  * two replicas balancing four shards, a silent holder's shards taken
  * once its Leases stayed unchanged for the duration (and its hold lost
- * by fencing before that), a release handing over at once.
+ * by fencing before that), a release handing over at once, and a push
+ * nudged through the Leases to another shard's holder without passing
+ * for a renewal.
  */
 #include "config.h"
 
@@ -179,6 +181,61 @@ test_lease_two_replicas_balance_failover_release(void **state)
 	unit_kube_stop(&d);
 }
 
+static void
+test_lease_nudge_reaches_holder_and_is_no_renewal(void **state)
+{
+	struct unit_kube	 d;
+	struct lease_set	*a, *b;
+	struct strv		 got;
+	uint64_t		 t = T0;
+
+	(void)state;
+	unit_kube_start(&d);
+	a = open_set(&d, "a");
+	b = open_set(&d, "b");
+	round_ok(a, t);
+	round_ok(b, t);
+	round_ok(a, t + 1000);
+	round_ok(b, t + 1000);
+	assert_int_equal(held(a, t + 1000), 2);
+	assert_int_equal(held(b, t + 1000), 2);
+
+	/* A push reached a: b, holding the other shards, hears of it. */
+	lease_set_nudge(a, "infra");
+	round_ok(a, t + 2000);
+	round_ok(b, t + 2000);
+	lease_set_nudged(b, &got);
+	assert_int_equal(got.n, 1);
+	assert_string_equal(got.v[0], "infra");
+	strv_free(&got);
+	/* Heard once: nothing more at the next round. */
+	round_ok(b, t + 3000);
+	lease_set_nudged(b, &got);
+	assert_int_equal(got.n, 0);
+	strv_free(&got);
+	lease_set_nudged(a, &got);
+	assert_int_equal(got.n, 0);
+	strv_free(&got);
+
+	/*
+	 * b falls silent after its renewal at t + 3000; a nudges again. The
+	 * annotation changes b's Leases but not their record: they still
+	 * expire a duration after a last saw b renew.
+	 */
+	round_ok(a, t + 3000);
+	lease_set_nudge(a, "infra");
+	round_ok(a, t + 3500);
+	round_ok(a, t + 3000 + DURATION - 1);
+	assert_int_equal(held(a, t + 3000 + DURATION - 1), 2);
+	round_ok(a, t + 3000 + DURATION);
+	round_ok(a, t + 3000 + DURATION + 1);
+	assert_int_equal(held(a, t + 3000 + DURATION + 1), 4);
+	lease_set_release(a);
+	lease_set_close(a);
+	lease_set_close(b);
+	unit_kube_stop(&d);
+}
+
 int
 main(void)
 {
@@ -189,6 +246,8 @@ main(void)
 		cmocka_unit_test(test_lease_obs_expires_by_our_clock),
 		cmocka_unit_test(
 		    test_lease_two_replicas_balance_failover_release),
+		cmocka_unit_test(
+		    test_lease_nudge_reaches_holder_and_is_no_renewal),
 	};
 
 	log_init(LOG_LEVEL_WARN, stderr);
