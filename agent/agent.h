@@ -216,6 +216,7 @@ struct job {
 	struct versions_result	 bump;
 	int			 deployed;	/* its app synced healthy */
 	int			 interrupted;	/* the shutdown stopped it */
+	int			 not_held;	/* its shard is elsewhere: kept */
 	uint64_t		 started_ms;
 	uint64_t		 finished_ms;
 };

@@ -41,6 +41,7 @@
 
 static void	daemon_poll_schedule(struct repo_view *);
 static void	daemon_poll_cb(int, short, void *);
+static void	daemon_replay_deploys(struct agent *, const char *);
 
 /* The loop's tables. */
 
@@ -594,7 +595,9 @@ daemon_deploy_done(struct agent *a, struct job *job)
 	landed = job->bumped && !job->bump_failed &&
 	    (job->bump.outcome == VERSIONS_COMMITTED ||
 	    job->bump.outcome == VERSIONS_UNCHANGED);
-	if (job->interrupted)
+	if (job->not_held)
+		result = "waiting";
+	else if (job->interrupted)
 		result = "interrupted";
 	else if (job->bumped && !job->bump_failed &&
 	    job->bump.outcome == VERSIONS_REFUSED)
@@ -615,6 +618,9 @@ daemon_deploy_done(struct agent *a, struct job *job)
 			free(cause);
 		}
 	}
+	/* Run again when this replica takes shards (daemon_shards_cb). */
+	if (job->not_held)
+		return;
 	if (job->interrupted) {
 		log_event(LOG_LEVEL_INFO,
 		    "deploy interrupted by the shutdown: it resumes at "
@@ -795,6 +801,9 @@ daemon_shards_cb(int fd, short events, void *arg)
 	for (i = 0; gained && i < a->nrepos; i++)
 		daemon_enqueue_repo(a, a->repos[i], "shard taken", 1, NULL,
 		    NULL);
+	/* Deploys kept for want of their shard: one may be ours now. */
+	if (gained)
+		daemon_replay_deploys(a, "shard taken");
 	for (i = 0; !gained && i < nudged.n; i++) {
 		if ((rv = daemon_repo(a, nudged.v[i])) == NULL)
 			continue;
@@ -868,9 +877,12 @@ daemon_deploy_check(const struct config *cfg, const struct deploy_request *d,
 	return (0);
 }
 
-/* Deploy requests accepted before a restart and not done: again. */
+/*
+ * Deploy requests on disk and not done (accepted before a restart, or
+ * waiting for their shard) that are not queued already: again.
+ */
 static void
-daemon_replay_deploys(struct agent *a)
+daemon_replay_deploys(struct agent *a, const char *reason)
 {
 	struct deploy_request	*d;
 	struct dirent		*de;
@@ -906,12 +918,17 @@ daemon_replay_deploys(struct agent *a)
 			unlink(path);
 			deploy_request_free(d);
 			free(path);
+		} else if (json_path_string(o, "bodyDigest", NULL) != NULL &&
+		    strmap_get(a->deploys_pending, json_path_string(o,
+		    "bodyDigest", NULL)) != NULL) {
+			/* Queued or running. */
+			deploy_request_free(d);
+			free(path);
 		} else {
-			log_event(LOG_LEVEL_INFO,
-			    "deploy request from before the restart", "file",
-			    path, NULL);
+			log_event(LOG_LEVEL_INFO, "deploy request on disk",
+			    "file", path, "reason", reason, NULL);
 			daemon_enqueue_deploy(a, d, path,
-			    json_path_string(o, "bodyDigest", NULL), "restart");
+			    json_path_string(o, "bodyDigest", NULL), reason);
 		}
 		json_free(o);
 		free(data);
@@ -1093,7 +1110,7 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 		goto out;
 	}
 	daemon_apply_config(&a, 1);
-	daemon_replay_deploys(&a);
+	daemon_replay_deploys(&a, "restart");
 	daemon_listen_update(&a);
 	log_event(LOG_LEVEL_INFO, "started", "listen", a.ac->cfg->listen, "tls",
 	    a.ssl != NULL ? "yes" : "no", "workers",

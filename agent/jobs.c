@@ -729,14 +729,17 @@ job_run_deploy(struct job *job, const int *stop)
 	/* As the CLI's bump: a version that would change nothing live fails. */
 	vq.require_image = 1;
 	/*
-	 * Fencing: only the holder of the app's shard commits for it (one
-	 * whose shard moved away leaves the request to the next start).
+	 * Fencing: only the holder of the app's shard commits for it. Not
+	 * held (a start replays deploys before the Leases are taken; the
+	 * shard moved away): the request stays on disk for when it is.
 	 */
 	if ((app = job_deploy_app(cfg, d->service, d->environment)) != NULL &&
-	    !shards_hold(job->shards, app, &job->error)) {
-		log_event(LOG_LEVEL_WARN, "deploy not made here", "service",
-		    d->service, "environment", d->environment, "error",
-		    job->error, NULL);
+	    !shards_hold(job->shards, app, &cause)) {
+		log_event(LOG_LEVEL_INFO, "deploy waits for its shard",
+		    "service", d->service, "environment", d->environment,
+		    "reason", cause, NULL);
+		free(cause);
+		job->not_held = 1;
 		goto out;
 	}
 	job->bumped = 1;

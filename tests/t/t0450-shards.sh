@@ -347,4 +347,26 @@ test_expect_success KUBE 'the partition heals: the replica gets shards again' '
 	test_wait_for 300 balanced r2 "$(cat survivor)"
 '
 
+test_expect_success KUBE 'a deploy kept on disk waits for its shard, then lands once' '
+	s=$(cat survivor) &&
+	kill -TERM "$(cat r2.pid)" &&
+	test_wait_for 300 held_is $s 4 &&
+	test_wait_for 100 sh -c "! kill -0 $(cat r2.pid) 2>/dev/null" &&
+	# As a deploy accepted just before a restart is kept.
+	test_deploy_body deploy.json "{\"service\": \"web\", \"environment\": \"staging\", \"version\": \"3.0.0\", \"tag\": \"3.0.0\"}" &&
+	mkdir -p state-r2/deployments &&
+	python3 -c "import hashlib, json, sys
+body = open(\"deploy.json\", \"rb\").read()
+d = json.loads(body)
+d[\"bodyDigest\"] = hashlib.sha256(body).hexdigest()
+json.dump(d, open(\"state-r2/deployments/0000000000000001-000001.json\", \"w\"))" &&
+	start r2 &&
+	test_wait_for 300 grep -q "msg=\"deploy waits for its shard\" service=web" r2.log &&
+	test -f state-r2/deployments/0000000000000001-000001.json &&
+	kill -TERM "$(cat $s.pid)" &&
+	test_wait_for 300 sh -c "git --git-dir=srv/infra.git log -1 --format=%s main | grep -q \"Deploy web 3.0.0 to staging\"" &&
+	test "$(git --git-dir=srv/infra.git log --format=%s main | grep -c "Deploy web 3.0.0")" = 1 &&
+	test_wait_for 300 test ! -f state-r2/deployments/0000000000000001-000001.json
+'
+
 test_done
