@@ -237,6 +237,20 @@ out:
 	source_free(src);
 }
 
+/* The fence of an app's sync: its shard still held here, with margin. */
+struct job_fence {
+	struct shards		*shards;
+	const struct config_app	*app;
+};
+
+static int
+job_fence_cb(void *arg, char **cause)
+{
+	struct job_fence	*f = arg;
+
+	return (shards_hold(f->shards, f->app, cause));
+}
+
 /* Sync one app at head (NULL for a directory repository). */
 static int
 job_sync_app(struct job *job, const struct config_repository *repo,
@@ -247,6 +261,7 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	struct sync_result	*r = NULL;
 	struct source		*src;
 	struct app_run		 run;
+	struct job_fence	 fence;
 	struct json		*j;
 	char			*commit = NULL, *cause = NULL;
 	uint64_t		 t0 = time_monotonic_ms();
@@ -260,6 +275,12 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 		return (0);
 	}
 	job_app_run(job, app, src, commit, stop, &run);
+	fence.shards = job->shards;
+	fence.app = app;
+	if (job->shards != NULL) {
+		run.fence = job_fence_cb;
+		run.fence_arg = &fence;
+	}
 	/*
 	 * A deploy waits for a CLI sync of the target (within the same
 	 * sync_timeout): its outcome is awaited. Other syncs are not held

@@ -1091,6 +1091,14 @@ struct sync_opts {
 	 * the wave being applied finishes, the sync fails saying why.
 	 */
 	const int	*stop;
+	/*
+	 * Asked before each wave and before pruning (NULL: never): 0 and
+	 * *cause (allocated) when this process may no longer write to the
+	 * target (replicas: another may hold the app's shard). The sync then
+	 * fails before writing more, and runs no SyncFail hook.
+	 */
+	int		(*fence)(void *, char **);
+	void		*fence_arg;
 };
 const char	*sync_status_name(enum sync_status);
 /*
@@ -1509,6 +1517,8 @@ struct app_run {
 	int		 record_inputs;	/* keep what the render read */
 	const char	*state_dir;	/* NULL: the result is not recorded */
 	const int	*stop;		/* see struct sync_opts */
+	int		(*fence)(void *, char **); /* see struct sync_opts */
+	void		*fence_arg;
 	/*
 	 * The app's configuration, for its hooks, health probes, analysis
 	 * and the service's version (NULL in --path mode: none of those).
