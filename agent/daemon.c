@@ -938,6 +938,29 @@ daemon_replay_deploys(struct agent *a, const char *reason)
 	free(dir);
 }
 
+static int
+daemon_same_string(const char *x, const char *y)
+{
+	return (x == NULL || y == NULL ? x == y : strcmp(x, y) == 0);
+}
+
+/*
+ * The Leases, shards and identity are the running process's: a reload
+ * keeps them (an app's shard: the running count with its new pin).
+ */
+static int
+daemon_coordination_same(const struct config_coordination *x,
+    const struct config_coordination *y)
+{
+	return (x->enabled == y->enabled && x->in_cluster == y->in_cluster &&
+	    x->shards == y->shards &&
+	    x->lease_duration_ms == y->lease_duration_ms &&
+	    daemon_same_string(x->kubeconfig, y->kubeconfig) &&
+	    daemon_same_string(x->context, y->context) &&
+	    daemon_same_string(x->namespace, y->namespace) &&
+	    daemon_same_string(x->identity, y->identity));
+}
+
 static void
 daemon_reload(struct agent *a)
 {
@@ -957,6 +980,10 @@ daemon_reload(struct agent *a)
 		log_event(LOG_LEVEL_WARN,
 		    "the listen address changes at the next restart", "listen",
 		    a->ac->cfg->listen, NULL);
+	if (!daemon_coordination_same(&ac->cfg->coordination,
+	    &a->ac->cfg->coordination))
+		log_event(LOG_LEVEL_WARN,
+		    "coordination changes at the next restart", NULL);
 	agent_config_unref(a->ac);
 	a->ac = ac;
 	log_set_level(ac->cfg->log_level);

@@ -369,4 +369,14 @@ json.dump(d, open(\"state-r2/deployments/0000000000000001-000001.json\", \"w\"))
 	test_wait_for 300 test ! -f state-r2/deployments/0000000000000001-000001.json
 '
 
+test_expect_success KUBE 'a reload keeps the running coordination and says so' '
+	sed -i "s/^  shards: 4$/  shards: 8/" r2.yaml &&
+	kill -HUP "$(cat r2.pid)" &&
+	test_wait_for 300 grep -q "msg=\"configuration reloaded\"" r2.log &&
+	test_grep "coordination changes at the next restart" r2.log &&
+	curl -s "http://$(cat r2.addr)/metrics" >metrics &&
+	test_grep "^gitops_shards 4$" metrics &&
+	test_grep "^gitops_shards_held 4$" metrics
+'
+
 test_done
