@@ -275,9 +275,20 @@ void		 shards_stats(struct shards *, struct lease_stats *);
 int		 shards_count(const struct shards *);
 /*
  * What woke the loop: shards taken (*gained), repositories other
- * replicas got pushes for (nudged, to free); both cleared.
+ * replicas got pushes for (nudged), deploys kept by another replica for
+ * a shard now ours (adopted: their requests as kept); to free, cleared.
  */
-void		 shards_take(struct shards *, int *, struct strv *);
+void		 shards_take(struct shards *, int *, struct strv *,
+		     struct strv *);
+/*
+ * A deploy of app accepted (text: the request as kept on disk) and
+ * done: kept on the API server meanwhile, for the next holder of its
+ * shard should this replica die (handoff.c). Written by the lease
+ * thread at once, never on the loop.
+ */
+void		 shards_deploy_keep(struct shards *, const struct config_app *,
+		     const char *, const char *);
+void		 shards_deploy_done(struct shards *, const char *);
 /* A push for repository arrived here: tell the other shards' holders. */
 void		 shards_nudge(struct shards *, const char *);
 /* Seconds a client should wait before asking again (a lease duration). */

@@ -621,6 +621,9 @@ daemon_deploy_done(struct agent *a, struct job *job)
 	/* Run again when this replica takes shards (daemon_shards_cb). */
 	if (job->not_held)
 		return;
+	/* Interrupted: kept for whoever holds its shard next. */
+	if (!job->interrupted)
+		shards_deploy_done(a->shards, job->deploy_digest);
 	if (job->interrupted) {
 		log_event(LOG_LEVEL_INFO,
 		    "deploy interrupted by the shutdown: it resumes at "
@@ -783,6 +786,49 @@ daemon_done_cb(int fd, short events, void *arg)
 }
 
 /*
+ * A deploy another replica accepted and did not finish, kept for the
+ * holder of its shard, now us: on our disk and queued like one of ours,
+ * unless it is queued or landed here already.
+ */
+static void
+daemon_deploy_adopt(struct agent *a, const char *request)
+{
+	struct deploy_request	*d = NULL;
+	struct json		*o;
+	const char		*digest;
+	char			*cause = NULL, *file;
+
+	if ((o = json_parse(request, strlen(request), &cause)) == NULL ||
+	    (d = deploy_request_from_json(o, &cause)) == NULL ||
+	    daemon_deploy_check(a->ac->cfg, d, &cause) == -1 ||
+	    (digest = json_path_string(o, "bodyDigest", NULL)) == NULL) {
+		log_event(LOG_LEVEL_WARN, "kept deploy request dropped",
+		    "error", cause != NULL ? cause : "no bodyDigest", NULL);
+		goto out;
+	}
+	if (strmap_get(a->deploys_pending, digest) != NULL)
+		goto out;
+	if (a->replay != NULL && replay_landed(a->replay, digest)) {
+		shards_deploy_done(a->shards, digest);
+		goto out;
+	}
+	if ((file = daemon_deploy_save(a, d, json_path_string(o, "delivery",
+	    NULL), digest, &cause)) == NULL) {
+		log_event(LOG_LEVEL_WARN, "cannot keep a deploy request",
+		    "error", cause, NULL);
+		goto out;
+	}
+	log_event(LOG_LEVEL_INFO, "deploy taken over", "service", d->service,
+	    "environment", d->environment, "version", d->version, NULL);
+	daemon_enqueue_deploy(a, d, file, digest, "handoff");
+	d = NULL;
+out:
+	deploy_request_free(d);
+	json_free(o);
+	free(cause);
+}
+
+/*
  * The Lease thread took shards: sync every repository now (the apps of
  * other shards are skipped, the ones just taken synced as at a start)
  * rather than at their next poll. Or another replica got a push for a
@@ -793,11 +839,14 @@ daemon_shards_cb(int fd, short events, void *arg)
 {
 	struct agent		*a = arg;
 	struct repo_view	*rv;
-	struct strv		 nudged;
+	struct strv		 nudged, adopted;
 	size_t			 i;
 	int			 gained;
 
-	shards_take(a->shards, &gained, &nudged);
+	shards_take(a->shards, &gained, &nudged, &adopted);
+	for (i = 0; i < adopted.n; i++)
+		daemon_deploy_adopt(a, adopted.v[i]);
+	strv_free(&adopted);
 	for (i = 0; gained && i < a->nrepos; i++)
 		daemon_enqueue_repo(a, a->repos[i], "shard taken", 1, NULL,
 		    NULL);
@@ -816,13 +865,29 @@ daemon_shards_cb(int fd, short events, void *arg)
 
 /* The deploy queue on disk (STATE_DIR/deployments). */
 
+/* A deploy request as it is kept: on disk, and for the next holder. */
+char *
+daemon_deploy_text(const struct deploy_request *d, const char *delivery,
+    const char *digest)
+{
+	struct json	*o;
+	char		*text;
+
+	o = deploy_request_to_json(d);
+	if (delivery != NULL)
+		json_set(o, "delivery", json_new_string(delivery));
+	json_set(o, "bodyDigest", json_new_string(digest));
+	text = json_print(o, 1);
+	json_free(o);
+	return (text);
+}
+
 /* Keep a deploy request on disk until it is done; the file's path. */
 char *
 daemon_deploy_save(struct agent *a, const struct deploy_request *d,
     const char *delivery, const char *digest, char **cause)
 {
 	static uint64_t	 seq;
-	struct json	*o;
 	char		*dir, *name, *path, *text;
 	int		 rc;
 
@@ -832,12 +897,7 @@ daemon_deploy_save(struct agent *a, const struct deploy_request *d,
 	path = path_join(dir, name);
 	free(name);
 	free(dir);
-	o = deploy_request_to_json(d);
-	if (delivery != NULL)
-		json_set(o, "delivery", json_new_string(delivery));
-	json_set(o, "bodyDigest", json_new_string(digest));
-	text = json_print(o, 1);
-	json_free(o);
+	text = daemon_deploy_text(d, delivery, digest);
 	/* A few milliseconds on the loop: deploys are rare, loss is not. */
 	rc = file_write_atomic(path, text, strlen(text), 0600, cause);
 	free(text);

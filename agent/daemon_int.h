@@ -128,6 +128,8 @@ void		 daemon_enqueue_repo(struct agent *, struct repo_view *,
 		     const char *, int, const char *, const char *);
 void		 daemon_enqueue_deploy(struct agent *, struct deploy_request *,
 		     char *, const char *, const char *);
+char		*daemon_deploy_text(const struct deploy_request *,
+		     const char *, const char *);
 char		*daemon_deploy_save(struct agent *,
 		     const struct deploy_request *, const char *, const char *,
 		     char **);

@@ -162,7 +162,8 @@ daemon_deploy_accept(struct agent *a, struct evhttp_request *req,
 {
 	const struct config_app	*app;
 	const char		*result = "invalid";
-	char			*cause = NULL, *file, *msg, digest[65];
+	char			*cause = NULL, *file, *msg, *text;
+	char			 digest[65];
 	int			 code = 422;
 
 	sha256_hex(body, len, digest);
@@ -235,6 +236,12 @@ daemon_deploy_accept(struct agent *a, struct evhttp_request *req,
 	}
 	xasprintf(&msg, "deploy of %s %s to %s queued", d->service,
 	    d->version, d->environment);
+	/* For the next holder of its shard, should this replica die. */
+	if (a->shards != NULL) {
+		text = daemon_deploy_text(d, delivery, digest);
+		shards_deploy_keep(a->shards, app, digest, text);
+		free(text);
+	}
 	daemon_enqueue_deploy(a, d, file, digest, reason);
 	daemon_reply_status(a, req, route, 202, "accepted", msg);
 	free(msg);

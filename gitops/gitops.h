@@ -1879,6 +1879,20 @@ int		 lease_set_holds(struct lease_set *, int, uint64_t);
  */
 void		 lease_set_nudge(struct lease_set *, const char *);
 void		 lease_set_nudged(struct lease_set *, struct strv *);
+/*
+ * handoff.c: deploy requests accepted and not finished, kept on the API
+ * server (a ConfigMap each in the Leases' namespace) so the next holder
+ * of their shard carries them out. Blocking (the lease thread).
+ * handoff_put keeps request (text) under digest for shard; handoff_done
+ * forgets it; handoff_adopt calls fn(arg, digest, request) for each one
+ * kept for a shard held at now.
+ */
+int		 handoff_put(struct lease_set *, const char *, int,
+		     const char *, char **);
+int		 handoff_done(struct lease_set *, const char *, char **);
+int		 handoff_adopt(struct lease_set *, uint64_t,
+		     void (*)(void *, const char *, const char *), void *,
+		     char **);
 /* Who holds shard as last seen (allocated), NULL when nobody. */
 char		*lease_set_holder(struct lease_set *, int);
 void		 lease_set_stats(struct lease_set *, uint64_t,

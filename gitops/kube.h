@@ -1,6 +1,7 @@
 /*
  * kube.h: the Kubernetes API client, internal to the library (its users
- * are the kubernetes target, target_kube.c, and the Leases, lease.c).
+ * are the kubernetes target, target_kube.c, the Leases, lease.c, and the
+ * deploys kept for the next holder, handoff.c).
  *
  * kubeconfig.c reads where the API server is and how to prove who we are
  * (a kubeconfig's clusters, users and contexts, or a pod's service
@@ -196,6 +197,10 @@ int		 kube_delete(struct kube *, const struct kube_kind *,
 int		 kube_create_dry_run(struct kube *, const struct kube_kind *,
 		     const struct json *, const char *, enum kube_why *,
 		     char **);
+/* lease.c: the client of a lease set (its Leases' server). */
+struct lease_set;
+struct kube	*lease_set_kube(struct lease_set *);
+
 /*
  * fn(arg, i) for each i below n, on up to par threads at once (the
  * caller's among them); returns when all are done.

@@ -265,6 +265,12 @@ lease_set_identity(const struct lease_set *ls)
 	return (ls->identity);
 }
 
+struct kube *
+lease_set_kube(struct lease_set *ls)
+{
+	return (ls->k);
+}
+
 const char *
 lease_set_namespace(const struct lease_set *ls)
 {

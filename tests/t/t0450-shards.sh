@@ -50,11 +50,27 @@ write_config() {
 	    target: {type: directory, path: ./live-$1/web}
 	    service: web
 	    environment: staging
+	    shard: 0
+	  - name: slow
+	    repository: infra
+	    path: apps/slow
+	    target: {type: directory, path: ./live-$1/slow}
+	    shard: 0
+	    hooks:
+	      - {name: wait, phase: PreSync, command: [sleep, "8"]}
 	EOF
 	for a in $APPS; do
 		printf '  - {name: %s, repository: infra, path: apps/%s, target: {type: directory, path: ./live-%s/%s}}\n' \
 		    "$a" "$a" "$1" "$a" >>"$1.yaml" || return 1
 	done
+}
+
+# slow N: the slow app (a PreSync hook of 8 s holds its replica's
+# worker) at version N, in work/.
+slow_app() {
+	mkdir -p work/apps/slow &&
+	printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: slow\n  namespace: default\ndata:\n  v: "%s"\n' \
+	    "$1" >work/apps/slow/cm.yaml
 }
 
 # A signed GitHub push of main at its head to replica R: the code.
@@ -170,6 +186,7 @@ same_view() {
 test_expect_success KUBE 'setup: two replicas on one double balance four shards' '
 	test_kube_double "$K" &&
 	test_web_repo 1.0.0 &&
+	slow_app 1 &&
 	commit 1 &&
 	write_config r1 "$K/kubeconfig" &&
 	write_config r2 "$K/token.kubeconfig" &&
@@ -241,11 +258,36 @@ test_expect_success KUBE 'a deploy to a replica without its shard: 503 with Retr
 	git -C work pull -q "$URL" main
 '
 
-test_expect_success KUBE 'kill -9 of a holder: the other takes its shards once they expire' '
+# Deploys kept on the API server for the next holder (handoff.c).
+deploys_kept() {
+	kc -n default get configmap -l gitops-agent.io/deploy-shard -o name |
+	    grep -q .
+}
+no_deploys_kept() {
+	! deploys_kept
+}
+
+test_expect_success KUBE 'kill -9 of a holder with a deploy queued: the other takes its shards and lands it once' '
+	test "$(app_view r1 web-staging)" = "0 r1 True" &&
+	# r1 busy in the slow app hook, the deploy queued behind it.
+	slow_app 2 &&
+	git -C work add -A &&
+	git -C work commit -q -m "slow v2" &&
+	git -C work push -q "$URL" main &&
+	curl -s -o /dev/null -X POST "http://$(cat r1.addr)/api/v1/apps/slow/sync" &&
+	test_wait_for 300 grep -q "msg=fetched repo=infra .*commit=$(git -C work rev-parse HEAD)" r1.log &&
+	code=$(deploy_to r1 4.0.0) &&
+	test "$code" = 202 &&
+	test_wait_for 100 deploys_kept &&
 	kill -9 "$(cat r1.pid)" &&
 	t0=$(now_ms) &&
 	test_wait_for 300 held_is r2 4 &&
 	echo "failover after kill -9: $(($(now_ms) - t0)) ms (lease_duration 3s, renewals every 1s)" >figure.failover &&
+	test_wait_for 300 grep -q "msg=\"deploy taken over\" service=web" r2.log &&
+	test_wait_for 600 sh -c "git --git-dir=srv/infra.git log --format=%s main | grep -q \"Deploy web 4.0.0 to staging\"" &&
+	test "$(git --git-dir=srv/infra.git log --format=%s main | grep -c "Deploy web 4.0.0")" = 1 &&
+	test_wait_for 300 no_deploys_kept &&
+	git -C work pull -q "$URL" main &&
 	commit 3 &&
 	sync_all r2 &&
 	test_wait_for 300 all_written_once 3 r2
@@ -265,7 +307,7 @@ test_expect_success KUBE 'three replicas: all shards held, none twice, at most t
 	test_wait_for 300 balanced r2 r3 r4 &&
 	held_apps r2 >apps.r2 && held_apps r3 >apps.r3 && held_apps r4 >apps.r4 &&
 	cat apps.r2 apps.r3 apps.r4 | tr " " "\n" | grep . | sort >apps.all &&
-	printf "%s\n" $APPS web-staging >apps.want &&
+	printf "%s\n" $APPS slow web-staging | sort >apps.want &&
 	test_cmp apps.want apps.all &&
 	commit 4 &&
 	sync_all r2 r3 r4 &&
@@ -315,7 +357,7 @@ watch_partition() {
 	        sys.exit(1)
 	    if not cut and lost is None:
 	        lost = now
-	    if len(other) == 7:
+	    if len(other) == 8:
 	        taken = now
 	        break
 	    time.sleep(0.05)
