@@ -608,8 +608,11 @@ lease_shard_name(int i)
 	return (name);
 }
 
-/* Renew, release or take shard i; a failure is logged, not fatal. */
-static void
+/*
+ * Renew, release or take shard i; a failure is logged, not fatal. The
+ * server's reason for a failure, KUBE_WHY_OTHER on success.
+ */
+static enum kube_why
 lease_shard_write(struct lease_set *ls, int i, const char *holder,
     uint64_t sent)
 {
@@ -636,6 +639,7 @@ lease_shard_write(struct lease_set *ls, int i, const char *holder,
 	name = lease_shard_name(i);
 	if (lease_write(ls, name, "shard", &r, &sh->rv, NULL, &why,
 	    &cause) == 0) {
+		why = KUBE_WHY_OTHER;
 		sh->transitions = r.transitions;
 		if (taking) {
 			free(sh->acquire);
@@ -666,6 +670,38 @@ lease_shard_write(struct lease_set *ls, int i, const char *holder,
 	}
 	free(acquire);
 	free(name);
+	return (why);
+}
+
+/*
+ * Read shard i's Lease again (a release met a nudge): 1 when we still
+ * hold it, its version and annotations updated for another try.
+ */
+static int
+lease_shard_reread(struct lease_set *ls, int i)
+{
+	struct lease_shard	*sh = &ls->shards[i];
+	struct json		*obj = NULL;
+	const char		*holder;
+	char			*name, *cause = NULL;
+	int			 ours = 0;
+
+	name = lease_shard_name(i);
+	if (kube_get(ls->k, ls->kind, ls->ns, name, &obj, &cause) == -1)
+		free(cause);
+	else if (obj != NULL) {
+		holder = json_path_string(obj, "spec", "holderIdentity",
+		    NULL);
+		ours = holder != NULL && strcmp(holder, ls->identity) == 0;
+		lease_keep(&sh->rv, json_path_string(obj, "metadata",
+		    "resourceVersion", NULL));
+		json_free(sh->annotations);
+		sh->annotations = json_dup(json_path(obj, "metadata",
+		    "annotations", NULL));
+	}
+	json_free(obj);
+	free(name);
+	return (ours);
 }
 
 /* Delete a dead replica's member Lease so the list stays short. */
@@ -871,9 +907,14 @@ lease_set_release(struct lease_set *ls)
 
 	if (ls->kind == NULL)
 		return;
-	for (i = 0; i < ls->nshards; i++)
-		if (ls->shards[i].held)
+	for (i = 0; i < ls->nshards; i++) {
+		if (!ls->shards[i].held)
+			continue;
+		/* Once more over a nudge: a successor need not wait. */
+		if (lease_shard_write(ls, i, "", time_monotonic_ms()) ==
+		    KUBE_WHY_MODIFIED && lease_shard_reread(ls, i))
 			lease_shard_write(ls, i, "", time_monotonic_ms());
+	}
 	if (ls->member_uid != NULL && kube_delete(ls->k, ls->kind, ls->ns,
 	    ls->member, ls->member_uid, 0, NULL, &cause) == -1) {
 		log_event(LOG_LEVEL_WARN, "lease", "action", "leave",

@@ -7,7 +7,7 @@
  * once its Leases stayed unchanged for the duration (and its hold lost
  * by fencing before that), a release handing over at once, and a push
  * nudged through the Leases to another shard's holder without passing
- * for a renewal.
+ * for a renewal, and a release that meets a nudge tried again.
  */
 #include "config.h"
 
@@ -236,6 +236,35 @@ test_lease_nudge_reaches_holder_and_is_no_renewal(void **state)
 	unit_kube_stop(&d);
 }
 
+static void
+test_lease_release_over_a_nudge_hands_over_at_once(void **state)
+{
+	struct unit_kube	 d;
+	struct lease_set	*a, *b;
+	uint64_t		 t = T0;
+
+	(void)state;
+	unit_kube_start(&d);
+	a = open_set(&d, "a");
+	b = open_set(&d, "b");
+	round_ok(a, t);
+	round_ok(b, t);
+	round_ok(a, t + 1000);
+	round_ok(b, t + 1000);
+	assert_int_equal(held(a, t + 1000), 2);
+	/* b nudges a's shards: a's versions of them are stale now. */
+	lease_set_nudge(b, "infra");
+	round_ok(b, t + 1100);
+	/* a leaves all the same: b takes everything at its next round. */
+	lease_set_release(a);
+	round_ok(b, t + 1200);
+	assert_int_equal(held(b, t + 1200), 4);
+	lease_set_release(b);
+	lease_set_close(a);
+	lease_set_close(b);
+	unit_kube_stop(&d);
+}
+
 int
 main(void)
 {
@@ -248,6 +277,8 @@ main(void)
 		    test_lease_two_replicas_balance_failover_release),
 		cmocka_unit_test(
 		    test_lease_nudge_reaches_holder_and_is_no_renewal),
+		cmocka_unit_test(
+		    test_lease_release_over_a_nudge_hands_over_at_once),
 	};
 
 	log_init(LOG_LEVEL_WARN, stderr);
