@@ -113,6 +113,22 @@ held(struct lease_set *ls, uint64_t now)
 	return (st.held);
 }
 
+/* The double, and replicas a and b holding two shards each after t. */
+static void
+open_pair(struct unit_kube *d, struct lease_set **a, struct lease_set **b,
+    uint64_t t)
+{
+	unit_kube_start(d);
+	*a = open_set(d, "a");
+	*b = open_set(d, "b");
+	round_ok(*a, t);
+	round_ok(*b, t);
+	round_ok(*a, t + 1000);
+	round_ok(*b, t + 1000);
+	assert_int_equal(held(*a, t + 1000), 2);
+	assert_int_equal(held(*b, t + 1000), 2);
+}
+
 static void
 test_lease_two_replicas_balance_failover_release(void **state)
 {
@@ -190,15 +206,7 @@ test_lease_nudge_reaches_holder_and_is_no_renewal(void **state)
 	uint64_t		 t = T0;
 
 	(void)state;
-	unit_kube_start(&d);
-	a = open_set(&d, "a");
-	b = open_set(&d, "b");
-	round_ok(a, t);
-	round_ok(b, t);
-	round_ok(a, t + 1000);
-	round_ok(b, t + 1000);
-	assert_int_equal(held(a, t + 1000), 2);
-	assert_int_equal(held(b, t + 1000), 2);
+	open_pair(&d, &a, &b, t);
 
 	/* A push reached a: b, holding the other shards, hears of it. */
 	lease_set_nudge(a, "infra");
@@ -244,14 +252,7 @@ test_lease_release_over_a_nudge_hands_over_at_once(void **state)
 	uint64_t		 t = T0;
 
 	(void)state;
-	unit_kube_start(&d);
-	a = open_set(&d, "a");
-	b = open_set(&d, "b");
-	round_ok(a, t);
-	round_ok(b, t);
-	round_ok(a, t + 1000);
-	round_ok(b, t + 1000);
-	assert_int_equal(held(a, t + 1000), 2);
+	open_pair(&d, &a, &b, t);
 	/* b nudges a's shards: a's versions of them are stale now. */
 	lease_set_nudge(b, "infra");
 	round_ok(b, t + 1100);
