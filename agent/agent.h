@@ -198,6 +198,7 @@ struct job {
 	uint64_t		 id;
 	char			*reason;	/* webhook, poll, startup, api */
 	struct strv		 keys;		/* repositories it works on */
+	struct shards		*shards;	/* NULL: every app is ours */
 	/* JOB_REPO */
 	char			*repo;
 	int			 all;		/* sync every app of it */
@@ -220,6 +221,7 @@ struct job {
 	struct versions_result	 bump;
 	int			 deployed;	/* its app synced healthy */
 	int			 interrupted;	/* the shutdown stopped it */
+	int			 not_held;	/* its shard is elsewhere: kept */
 	uint64_t		 started_ms;
 	uint64_t		 finished_ms;
 };
@@ -255,6 +257,48 @@ void		 job_run(struct job *, const int *);
 /* The app of a configuration deploying service to environment. */
 const struct config_app *job_deploy_app(const struct config *, const char *,
 		     const char *);
+
+/*
+ * shards.c: coordination in the daemon: the Lease thread, which app this
+ * replica may apply and commit for (fencing), the loop woken when shards
+ * are taken or a push elsewhere nudged a repository. Every function takes NULL (no coordination: every app is
+ * ours) and is thread-safe.
+ */
+struct shards;
+/* NULL and no *cause without coordination. */
+struct shards	*shards_start(struct event_base *,
+		     const struct config_coordination *,
+		     void (*)(int, short, void *), void *, char **);
+void		 shards_stop(struct shards *);
+void		 shards_free(struct shards *);
+int		 shards_of(const struct shards *, const struct config_app *);
+/* 1 when app's shard is held (with the margin); else 0 and *why. */
+int		 shards_hold(struct shards *, const struct config_app *,
+		     char **);
+char		*shards_holder(struct shards *, const struct config_app *);
+void		 shards_stats(struct shards *, struct lease_stats *);
+int		 shards_count(const struct shards *);
+/*
+ * What woke the loop: shards taken (*gained), repositories other
+ * replicas got pushes for (nudged), deploys kept by another replica for
+ * a shard now ours (adopted: their requests as kept); to free, cleared.
+ */
+void		 shards_take(struct shards *, int *, struct strv *,
+		     struct strv *);
+/*
+ * A deploy of app accepted (text: the request as kept on disk) and
+ * done: kept on the API server meanwhile, for the next holder of its
+ * shard should this replica die (handoff.c). Written by the lease
+ * thread at once, never on the loop.
+ */
+void		 shards_deploy_keep(struct shards *, const struct config_app *,
+		     const char *, const char *);
+void		 shards_deploy_done(struct shards *, const char *);
+/* A push for repository arrived here: tell the other shards' holders. */
+void		 shards_nudge(struct shards *, const char *);
+/* Seconds a client should wait before asking again (a lease duration). */
+unsigned int	 shards_retry_after(const struct shards *);
+const char	*shards_identity(const struct shards *);
 
 /* daemon.c */
 int	cmd_serve(struct cli_env *, int, char **);

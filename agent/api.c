@@ -24,8 +24,13 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	struct app_view		*av = strmap_get(a->apps, app->name);
 	struct repo_view	*rv = daemon_repo(a, app->repository);
 	struct json		*o = json_new_object(), *last;
+<<<<<<< HEAD
 	const char		*rev, *sync = "Unknown", *health = "Unknown";
 	char			*target, at[TIME_FORMAT_LEN];
+=======
+	const char		*rev;
+	char			*target, *holder, at[TIME_FORMAT_LEN];
+>>>>>>> klease
 
 	json_set(o, "name", json_new_string(app->name));
 	json_set(o, "repository", json_new_string(app->repository));
@@ -53,6 +58,16 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	if (rv != NULL && rv->fetch_error != NULL)
 		json_set(o, "fetchError", json_new_string(rv->fetch_error));
 	json_set(o, "syncing", json_new_bool(rv != NULL && rv->inflight));
+	if (a->shards != NULL) {
+		/* Any replica answers for every app: who syncs it. */
+		json_set(o, "shard", json_new_number(shards_of(a->shards,
+		    app)));
+		holder = shards_holder(a->shards, app);
+		json_set(o, "holder", holder != NULL ?
+		    json_new_string_owned(holder) : json_new_null());
+		json_set(o, "heldHere", json_new_bool(shards_hold(a->shards,
+		    app, NULL)));
+	}
 	json_set(o, "checks", json_new_number(av != NULL ?
 	    (double)av->checks : 0));
 	if (av != NULL && av->outcome != NULL) {

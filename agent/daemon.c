@@ -41,11 +41,15 @@
 
 static void	daemon_poll_schedule(struct repo_view *);
 static void	daemon_poll_cb(int, short, void *);
+<<<<<<< HEAD
 static void	daemon_drift_schedule(struct agent *, struct app_view *);
 static void	daemon_push(struct agent *, struct job *);
 static void	daemon_key_add(struct strv *, const char *, const char *);
 static void	daemon_target_key_add(struct strv *,
 		    const struct config_target *);
+=======
+static void	daemon_replay_deploys(struct agent *, const char *);
+>>>>>>> klease
 
 /* The loop's tables. */
 
@@ -467,16 +471,29 @@ daemon_apply_config(struct agent *a, int first)
 void
 daemon_gauges(struct agent *a)
 {
-	size_t	pending, running;
+	size_t			pending, running;
+	struct lease_stats	st;
 
 	sched_counts(a->sched, &pending, &running);
 	metrics_set(a->metrics, "gitops_jobs_queued", NULL, (double)pending);
 	metrics_set(a->metrics, "gitops_jobs_running", NULL, (double)running);
+	if (a->shards == NULL)
+		return;
+	shards_stats(a->shards, &st);
+	metrics_set(a->metrics, "gitops_shards_held", NULL, st.held);
+	metrics_set(a->metrics, "gitops_shards", NULL,
+	    shards_count(a->shards));
+	metrics_set(a->metrics, "gitops_lease_replicas", NULL, st.replicas);
+	metrics_set(a->metrics, "gitops_lease_transitions_total", NULL,
+	    (double)st.transitions);
+	metrics_set(a->metrics, "gitops_lease_renew_seconds", NULL,
+	    (double)st.renew_ms / 1000.0);
 }
 
 static void
 daemon_push(struct agent *a, struct job *job)
 {
+	job->shards = a->shards;
 	sched_push(a->sched, job);
 	daemon_gauges(a);
 }
@@ -713,7 +730,9 @@ daemon_deploy_done(struct agent *a, struct job *job)
 	landed = job->bumped && !job->bump_failed &&
 	    (job->bump.outcome == VERSIONS_COMMITTED ||
 	    job->bump.outcome == VERSIONS_UNCHANGED);
-	if (job->interrupted)
+	if (job->not_held)
+		result = "waiting";
+	else if (job->interrupted)
 		result = "interrupted";
 	else if (job->bumped && !job->bump_failed &&
 	    job->bump.outcome == VERSIONS_REFUSED)
@@ -734,6 +753,12 @@ daemon_deploy_done(struct agent *a, struct job *job)
 			free(cause);
 		}
 	}
+	/* Run again when this replica takes shards (daemon_shards_cb). */
+	if (job->not_held)
+		return;
+	/* Interrupted: kept for whoever holds its shard next. */
+	if (!job->interrupted)
+		shards_deploy_done(a->shards, job->deploy_digest);
 	if (job->interrupted) {
 		log_event(LOG_LEVEL_INFO,
 		    "deploy interrupted by the shutdown: it resumes at "
@@ -951,7 +976,102 @@ daemon_done_cb(int fd, short events, void *arg)
 	daemon_maybe_exit(a);
 }
 
+/*
+ * A deploy another replica accepted and did not finish, kept for the
+ * holder of its shard, now us: on our disk and queued like one of ours,
+ * unless it is queued or landed here already.
+ */
+static void
+daemon_deploy_adopt(struct agent *a, const char *request)
+{
+	struct deploy_request	*d = NULL;
+	struct json		*o;
+	const char		*digest;
+	char			*cause = NULL, *file;
+
+	if ((o = json_parse(request, strlen(request), &cause)) == NULL ||
+	    (d = deploy_request_from_json(o, &cause)) == NULL ||
+	    daemon_deploy_check(a->ac->cfg, d, &cause) == -1 ||
+	    (digest = json_path_string(o, "bodyDigest", NULL)) == NULL) {
+		log_event(LOG_LEVEL_WARN, "kept deploy request dropped",
+		    "error", cause != NULL ? cause : "no bodyDigest", NULL);
+		goto out;
+	}
+	if (strmap_get(a->deploys_pending, digest) != NULL)
+		goto out;
+	if (a->replay != NULL && replay_landed(a->replay, digest)) {
+		shards_deploy_done(a->shards, digest);
+		goto out;
+	}
+	if ((file = daemon_deploy_save(a, d, json_path_string(o, "delivery",
+	    NULL), digest, &cause)) == NULL) {
+		log_event(LOG_LEVEL_WARN, "cannot keep a deploy request",
+		    "error", cause, NULL);
+		goto out;
+	}
+	log_event(LOG_LEVEL_INFO, "deploy taken over", "service", d->service,
+	    "environment", d->environment, "version", d->version, NULL);
+	daemon_enqueue_deploy(a, d, file, digest, "handoff");
+	d = NULL;
+out:
+	deploy_request_free(d);
+	json_free(o);
+	free(cause);
+}
+
+/*
+ * The Lease thread took shards: sync every repository now (the apps of
+ * other shards are skipped, the ones just taken synced as at a start)
+ * rather than at their next poll. Or another replica got a push for a
+ * repository and nudged us: fetch it as that webhook would have.
+ */
+static void
+daemon_shards_cb(int fd, short events, void *arg)
+{
+	struct agent		*a = arg;
+	struct repo_view	*rv;
+	struct strv		 nudged, adopted;
+	size_t			 i;
+	int			 gained;
+
+	shards_take(a->shards, &gained, &nudged, &adopted);
+	for (i = 0; i < adopted.n; i++)
+		daemon_deploy_adopt(a, adopted.v[i]);
+	strv_free(&adopted);
+	for (i = 0; gained && i < a->nrepos; i++)
+		daemon_enqueue_repo(a, a->repos[i], "shard taken", 1, NULL,
+		    NULL);
+	/* Deploys kept for want of their shard: one may be ours now. */
+	if (gained)
+		daemon_replay_deploys(a, "shard taken");
+	for (i = 0; !gained && i < nudged.n; i++) {
+		if ((rv = daemon_repo(a, nudged.v[i])) == NULL)
+			continue;
+		log_event(LOG_LEVEL_INFO, "nudged", "repo", rv->name, NULL);
+		daemon_enqueue_repo(a, rv, "nudge", 0, NULL, NULL);
+	}
+	strv_free(&nudged);
+	daemon_gauges(a);
+}
+
 /* The deploy queue on disk (STATE_DIR/deployments). */
+
+/* A deploy request as it is kept: on disk, and for the next holder. */
+char *
+daemon_deploy_text(const struct deploy_request *d, const char *delivery,
+    const char *digest)
+{
+	struct json	*o;
+	char		*text;
+
+	o = deploy_request_to_json(d);
+	if (delivery != NULL)
+		json_set(o, "delivery", json_new_string(delivery));
+	json_set(o, "bodyDigest", json_new_string(digest));
+	text = json_print(o, 1);
+	json_free(o);
+	return (text);
+}
 
 /* Keep a deploy request on disk until it is done; the file's path. */
 char *
@@ -959,7 +1079,6 @@ daemon_deploy_save(struct agent *a, const struct deploy_request *d,
     const char *delivery, const char *digest, char **cause)
 {
 	static uint64_t	 seq;
-	struct json	*o;
 	char		*dir, *name, *path, *text;
 	int		 rc;
 
@@ -969,12 +1088,7 @@ daemon_deploy_save(struct agent *a, const struct deploy_request *d,
 	path = path_join(dir, name);
 	free(name);
 	free(dir);
-	o = deploy_request_to_json(d);
-	if (delivery != NULL)
-		json_set(o, "delivery", json_new_string(delivery));
-	json_set(o, "bodyDigest", json_new_string(digest));
-	text = json_print(o, 1);
-	json_free(o);
+	text = daemon_deploy_text(d, delivery, digest);
 	/* A few milliseconds on the loop: deploys are rare, loss is not. */
 	rc = file_write_atomic(path, text, strlen(text), 0600, cause);
 	free(text);
@@ -1014,9 +1128,12 @@ daemon_deploy_check(const struct config *cfg, const struct deploy_request *d,
 	return (0);
 }
 
-/* Deploy requests accepted before a restart and not done: again. */
+/*
+ * Deploy requests on disk and not done (accepted before a restart, or
+ * waiting for their shard) that are not queued already: again.
+ */
 static void
-daemon_replay_deploys(struct agent *a)
+daemon_replay_deploys(struct agent *a, const char *reason)
 {
 	struct deploy_request	*d;
 	struct dirent		*de;
@@ -1052,12 +1169,17 @@ daemon_replay_deploys(struct agent *a)
 			unlink(path);
 			deploy_request_free(d);
 			free(path);
+		} else if (json_path_string(o, "bodyDigest", NULL) != NULL &&
+		    strmap_get(a->deploys_pending, json_path_string(o,
+		    "bodyDigest", NULL)) != NULL) {
+			/* Queued or running. */
+			deploy_request_free(d);
+			free(path);
 		} else {
-			log_event(LOG_LEVEL_INFO,
-			    "deploy request from before the restart", "file",
-			    path, NULL);
+			log_event(LOG_LEVEL_INFO, "deploy request on disk",
+			    "file", path, "reason", reason, NULL);
 			daemon_enqueue_deploy(a, d, path,
-			    json_path_string(o, "bodyDigest", NULL), "restart");
+			    json_path_string(o, "bodyDigest", NULL), reason);
 		}
 		json_free(o);
 		free(data);
@@ -1065,6 +1187,29 @@ daemon_replay_deploys(struct agent *a)
 	}
 	strv_free(&names);
 	free(dir);
+}
+
+static int
+daemon_same_string(const char *x, const char *y)
+{
+	return (x == NULL || y == NULL ? x == y : strcmp(x, y) == 0);
+}
+
+/*
+ * The Leases, shards and identity are the running process's: a reload
+ * keeps them (an app's shard: the running count with its new pin).
+ */
+static int
+daemon_coordination_same(const struct config_coordination *x,
+    const struct config_coordination *y)
+{
+	return (x->enabled == y->enabled && x->in_cluster == y->in_cluster &&
+	    x->shards == y->shards &&
+	    x->lease_duration_ms == y->lease_duration_ms &&
+	    daemon_same_string(x->kubeconfig, y->kubeconfig) &&
+	    daemon_same_string(x->context, y->context) &&
+	    daemon_same_string(x->namespace, y->namespace) &&
+	    daemon_same_string(x->identity, y->identity));
 }
 
 static void
@@ -1086,6 +1231,10 @@ daemon_reload(struct agent *a)
 		log_event(LOG_LEVEL_WARN,
 		    "the listen address changes at the next restart", "listen",
 		    a->ac->cfg->listen, NULL);
+	if (!daemon_coordination_same(&ac->cfg->coordination,
+	    &a->ac->cfg->coordination))
+		log_event(LOG_LEVEL_WARN,
+		    "coordination changes at the next restart", NULL);
 	agent_config_unref(a->ac);
 	a->ac = ac;
 	log_set_level(ac->cfg->log_level);
@@ -1230,8 +1379,16 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 	evsignal_add(a.sig_pipe, NULL);
 	a.sched = sched_new(a.base, a.ac->cfg->workers, &a.stop,
 	    daemon_done_cb, &a);
+	a.shards = shards_start(a.base, &a.ac->cfg->coordination,
+	    daemon_shards_cb, &a, &cause);
+	if (a.shards == NULL && cause != NULL) {
+		fprintf(stderr, "gitops-agent serve: coordination: %s\n",
+		    cause);
+		free(cause);
+		goto out;
+	}
 	daemon_apply_config(&a, 1);
-	daemon_replay_deploys(&a);
+	daemon_replay_deploys(&a, "restart");
 	daemon_listen_update(&a);
 	log_event(LOG_LEVEL_INFO, "started", "listen", a.ac->cfg->listen, "tls",
 	    a.ssl != NULL ? "yes" : "no", "workers",
@@ -1246,11 +1403,14 @@ cmd_serve(struct cli_env *env, int argc, char **argv)
 		fflush(NULL);
 		_exit(0);
 	}
+	/* No job runs any more: a successor may take our shards at once. */
+	shards_stop(a.shards);
 	/* Jobs that finished after the loop stopped: their files go too. */
 	daemon_done_cb(-1, 0, &a);
 	log_event(LOG_LEVEL_INFO, "stopped", NULL);
 	rc = EXIT_OK;
 out:
+	shards_free(a.shards);
 	if (a.sched != NULL)
 		sched_free(a.sched);
 	daemon_free(&a);

@@ -96,6 +96,7 @@ struct agent {
 	struct evconnlistener	*listener;
 	SSL_CTX			*ssl;
 	struct sched		*sched;
+	struct shards		*shards;	/* NULL: no coordination */
 	struct metrics		*metrics;
 	struct agent_config	*ac;
 	const char		*config_file;
@@ -143,6 +144,8 @@ void		 daemon_enqueue_repo(struct agent *, struct repo_view *,
 		     const char *, int, const char *, const char *);
 void		 daemon_enqueue_deploy(struct agent *, struct deploy_request *,
 		     char *, const char *, const char *);
+char		*daemon_deploy_text(const struct deploy_request *,
+		     const char *, const char *);
 char		*daemon_deploy_save(struct agent *,
 		     const struct deploy_request *, const char *, const char *,
 		     char **);

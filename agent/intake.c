@@ -162,7 +162,8 @@ daemon_deploy_accept(struct agent *a, struct evhttp_request *req,
 {
 	const struct config_app	*app;
 	const char		*result = "invalid";
-	char			*cause = NULL, *file, *msg, digest[65];
+	char			*cause = NULL, *file, *msg, *text;
+	char			 digest[65];
 	int			 code = 422;
 
 	sha256_hex(body, len, digest);
@@ -185,6 +186,27 @@ daemon_deploy_accept(struct agent *a, struct evhttp_request *req,
 		    "repository '%s' (set allow_force_deploy: true on it to "
 		    "allow overriding a held version)", signer->name);
 		goto refuse;
+	}
+	/*
+	 * Another replica holds the shard of the service's app: only it may
+	 * commit the bump. 503 with Retry-After rather than a refusal, so a
+	 * client that retries (curl --retry, a CI step, a redelivery) lands
+	 * on the holder or after a failover; nothing is kept here.
+	 */
+	if (!shards_hold(a->shards, app, &cause)) {
+		xasprintf(&msg, "%u", shards_retry_after(a->shards));
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", msg);
+		free(msg);
+		log_event(LOG_LEVEL_INFO, "deploy for another replica",
+		    "service", d->service, "environment", d->environment,
+		    "reason", cause, NULL);
+		daemon_count(a, "gitops_deployments_total", "result",
+		    "not_held", NULL, NULL);
+		daemon_reply_status(a, req, route, 503, "error", cause);
+		free(cause);
+		deploy_request_free(d);
+		return (-1);
 	}
 	if (a->replay != NULL && replay_landed(a->replay, digest)) {
 		code = 409;
@@ -214,6 +236,12 @@ daemon_deploy_accept(struct agent *a, struct evhttp_request *req,
 	}
 	xasprintf(&msg, "deploy of %s %s to %s queued", d->service,
 	    d->version, d->environment);
+	/* For the next holder of its shard, should this replica die. */
+	if (a->shards != NULL) {
+		text = daemon_deploy_text(d, delivery, digest);
+		shards_deploy_keep(a->shards, app, digest, text);
+		free(text);
+	}
 	daemon_enqueue_deploy(a, d, file, digest, reason);
 	daemon_reply_status(a, req, route, 202, "accepted", msg);
 	free(msg);
@@ -374,6 +402,8 @@ daemon_webhook(struct agent *a, struct evhttp_request *req,
 		    (rv = daemon_repo(a, r->name)) == NULL)
 			continue;
 		daemon_note_webhook(a, r->name, &ev);
+		/* Other replicas hold other apps of it: they fetch too. */
+		shards_nudge(a->shards, r->name);
 		if (ev.after != NULL && !rv->inflight && rv->head != NULL &&
 		    strcmp(rv->head, ev.after) == 0) {
 			/* Fetched already (a redelivery, a burst's tail). */

@@ -284,6 +284,20 @@ out:
 	source_free(src);
 }
 
+/* The fence of an app's sync: its shard still held here, with margin. */
+struct job_fence {
+	struct shards		*shards;
+	const struct config_app	*app;
+};
+
+static int
+job_fence_cb(void *arg, char **cause)
+{
+	struct job_fence	*f = arg;
+
+	return (shards_hold(f->shards, f->app, cause));
+}
+
 /* Sync one app at head (NULL for a directory repository). */
 static int
 job_sync_app(struct job *job, const struct config_repository *repo,
@@ -294,6 +308,7 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 	struct sync_result	*r = NULL;
 	struct source		*src;
 	struct app_run		 run;
+	struct job_fence	 fence;
 	struct json		*j;
 	char			*commit = NULL, *cause = NULL;
 	uint64_t		 t0 = time_monotonic_ms();
@@ -307,6 +322,12 @@ job_sync_app(struct job *job, const struct config_repository *repo,
 		return (0);
 	}
 	job_app_run(job, app, src, commit, stop, &run);
+	fence.shards = job->shards;
+	fence.app = app;
+	if (job->shards != NULL) {
+		run.fence = job_fence_cb;
+		run.fence_arg = &fence;
+	}
 	/*
 	 * A deploy waits for a CLI sync of the target (within the same
 	 * sync_timeout): its outcome is awaited. Other syncs are not held
@@ -459,7 +480,9 @@ job_rollback(struct job *job, struct strmap *heads,
 	    (double)blame.commits));
 	json_set(rb, "badVersion", info.version != NULL ?
 	    json_new_string(info.version) : json_new_null());
-	if (versions_write(cfg, &req, &vr, &cause) == -1) {
+	/* Fencing: only the holder of the app's shard commits for it. */
+	if (!shards_hold(job->shards, app, &cause) ||
+	    versions_write(cfg, &req, &vr, &cause) == -1) {
 		log_event(LOG_LEVEL_WARN, "rollback failed", "app", app->name,
 		    "commit", blame.commit, "error", cause, NULL);
 		json_set(rb, "outcome", json_new_string("failed"));
@@ -643,6 +666,18 @@ job_sync_apps(struct job *job, struct strmap *heads, const struct strv *names,
 			all_ok = 0;
 			continue;
 		}
+		/*
+		 * Fencing: another replica holds its shard, or our Lease may
+		 * run out before the sync could be trusted to be ours.
+		 */
+		if (!shards_hold(job->shards, app, &msg)) {
+			job_report(job, app->name, "Skipped", msg, NULL);
+			log_event(LOG_LEVEL_DEBUG, "not synced here", "app",
+			    app->name, "reason", msg, NULL);
+			free(msg);
+			all_ok = 0;
+			continue;
+		}
 		if (job->kind == JOB_REPO && app->suspend) {
 			job_report(job, app->name, "Skipped", "suspended",
 			    NULL);
@@ -761,6 +796,20 @@ job_run_deploy(struct job *job, const int *stop)
 	vq.force = d->force;
 	/* As the CLI's bump: a version that would change nothing live fails. */
 	vq.require_image = 1;
+	/*
+	 * Fencing: only the holder of the app's shard commits for it. Not
+	 * held (a start replays deploys before the Leases are taken; the
+	 * shard moved away): the request stays on disk for when it is.
+	 */
+	if ((app = job_deploy_app(cfg, d->service, d->environment)) != NULL &&
+	    !shards_hold(job->shards, app, &cause)) {
+		log_event(LOG_LEVEL_INFO, "deploy waits for its shard",
+		    "service", d->service, "environment", d->environment,
+		    "reason", cause, NULL);
+		free(cause);
+		job->not_held = 1;
+		goto out;
+	}
 	job->bumped = 1;
 	if (versions_write(cfg, &vq, &job->bump, &cause) == -1) {
 		log_event(LOG_LEVEL_WARN, "bump failed", "service", d->service,

@@ -74,6 +74,16 @@ static const struct metric_def metric_defs[] = {
 	{ "gitops_app_sync_state", METRIC_GAUGE,
 	  "1 for the app's sync state (Synced, OutOfSync, Unknown), 0 for "
 	  "the others." },
+	{ "gitops_shards", METRIC_GAUGE,
+	  "Shards the apps are split into (coordination)." },
+	{ "gitops_shards_held", METRIC_GAUGE,
+	  "Shards this replica holds the Lease of (renewed in time)." },
+	{ "gitops_lease_replicas", METRIC_GAUGE,
+	  "Live replicas as this one counts them (member Leases)." },
+	{ "gitops_lease_transitions_total", METRIC_COUNTER,
+	  "Shards this replica took or lost." },
+	{ "gitops_lease_renew_seconds", METRIC_GAUGE,
+	  "How long the last Lease round took on the API server." },
 	{ "gitops_app_health", METRIC_GAUGE,
 	  "1 for the app's health (Healthy, Progressing, Degraded, Missing, "
 	  "Suspended, Unknown), 0 for the others." },

@@ -99,6 +99,35 @@ daemon_body(struct evhttp_request *req, size_t *len)
 	return ((const char *)evbuffer_pullup(in, -1));
 }
 
+/*
+ * A replica that holds no shard is still ready (webhooks may reach any
+ * replica); the body says which it is, for people and probes that care.
+ */
+static void
+daemon_readyz(struct agent *a, struct evhttp_request *req, int ready)
+{
+	struct lease_stats	 st;
+	char			*text;
+
+	if (!ready || a->shards == NULL) {
+		daemon_reply(a, req, "readyz", ready ? 200 : 503,
+		    "text/plain", ready ? "ready\n" : a->stopping ?
+		    "shutting down\n" : "reconciling\n");
+		return;
+	}
+	shards_stats(a->shards, &st);
+	if (st.held != 0)
+		xasprintf(&text, "ready: holds %d of %d shards as %s\n",
+		    st.held, shards_count(a->shards),
+		    shards_identity(a->shards));
+	else
+		xasprintf(&text, "ready: standby, holds none of %d shards "
+		    "as %s\n", shards_count(a->shards),
+		    shards_identity(a->shards));
+	daemon_reply(a, req, "readyz", 200, "text/plain", text);
+	free(text);
+}
+
 void
 daemon_http_cb(struct evhttp_request *req, void *arg)
 {
@@ -142,9 +171,7 @@ daemon_http_cb(struct evhttp_request *req, void *arg)
 		if (daemon_method_ok(a, req, "readyz", EVHTTP_REQ_GET)) {
 			for (i = 0, ready = !a->stopping; i < a->nrepos; i++)
 				ready &= a->repos[i]->reconciled;
-			daemon_reply(a, req, "readyz", ready ? 200 : 503,
-			    "text/plain", ready ? "ready\n" : a->stopping ?
-			    "shutting down\n" : "reconciling\n");
+			daemon_readyz(a, req, ready);
 		}
 	} else if (strcmp(path, "/metrics") == 0) {
 		if (daemon_method_ok(a, req, "metrics", EVHTTP_REQ_GET)) {

@@ -547,6 +547,8 @@ app_sync(const struct app_run *run, struct sync_result **resultp,
 	so.timeout_ms = run->timeout_ms;
 	so.wave_timeout_ms = run->wave_timeout_ms;
 	so.stop = run->stop;
+	so.fence = run->fence;
+	so.fence_arg = run->fence_arg;
 	extras = run->app != NULL && run->cfg != NULL && !run->dry_run &&
 	    (run->app->nhooks != 0 || run->app->nhealth != 0 ||
 	    run->app->nanalysis != 0);

@@ -36,8 +36,9 @@ enum opt_section {
 	SECTION_HOOK,
 	SECTION_VERIFY,
 	SECTION_HEALTH_RULE,
+	SECTION_COORDINATION,
 };
-#define SECTION_COUNT	9
+#define SECTION_COUNT	10
 
 enum opt_type {
 	OPT_STRING,
@@ -125,6 +126,8 @@ static const struct section sections[SECTION_COUNT] = {
 	[SECTION_HEALTH_RULE] = { "health_rules[]",
 	    sizeof(struct health_rule), 1, offsetof(struct health_rule, line),
 	    offsetof(struct health_rule, column) },
+	[SECTION_COORDINATION] = { "coordination",
+	    sizeof(struct config_coordination), 0, 0, 0 },
 };
 
 static const struct opt opts[] = {
@@ -221,6 +224,11 @@ static const struct opt opts[] = {
 	  .sub = SECTION_VERSIONS,
 	  .desc = "the file recording which version each environment runs "
 	  "(optional)" },
+	{ .section = SECTION_TOP, .key = "coordination", .type = OPT_MAPPING,
+	  .offset = offsetof(struct config, coordination),
+	  .sub = SECTION_COORDINATION,
+	  .desc = "replicas sharing the apps through Kubernetes Leases "
+	  "(optional; without it this process syncs every app)" },
 
 	{ .section = SECTION_REPOSITORY, .key = "name", .type = OPT_STRING,
 	  .offset = offsetof(struct config_repository, name),
@@ -392,6 +400,11 @@ static const struct opt opts[] = {
 	  .def = "[]", .sub = SECTION_HOOK,
 	  .desc = "commands run in a phase of every sync that changes "
 	  "something (a migration before, a restart after)" },
+	{ .section = SECTION_APP, .key = "shard", .type = OPT_INTEGER,
+	  .offset = offsetof(struct config_app, shard),
+	  .min = "0", .max = "255",
+	  .desc = "with coordination: the shard that syncs it, below "
+	  "coordination.shards (default: a hash of its name)" },
 
 	{ .section = SECTION_PROBE, .key = "name", .type = OPT_STRING,
 	  .offset = offsetof(struct probe, name),
@@ -596,6 +609,44 @@ static const struct opt opts[] = {
 	  .offset = offsetof(struct config_versions, max_attempts),
 	  .def = "100", .min = "1", .max = "10000",
 	  .desc = "most pushes a bump or rollback tries before giving up" },
+
+	{ .section = SECTION_COORDINATION, .key = "kubeconfig", .type = OPT_PATH,
+	  .offset = offsetof(struct config_coordination, kubeconfig),
+	  .desc = "the kubeconfig file of the cluster holding the Leases "
+	  "(default: $KUBECONFIG's first file, else ~/.kube/config)" },
+	{ .section = SECTION_COORDINATION, .key = "context", .type = OPT_STRING,
+	  .offset = offsetof(struct config_coordination, context),
+	  .desc = "the kubeconfig context (default: its current-context)" },
+	{ .section = SECTION_COORDINATION, .key = "in_cluster", .type = OPT_BOOL,
+	  .offset = offsetof(struct config_coordination, in_cluster),
+	  .def = "false",
+	  .desc = "use the pod's service account instead of a kubeconfig" },
+	{ .section = SECTION_COORDINATION, .key = "namespace",
+	  .type = OPT_STRING,
+	  .offset = offsetof(struct config_coordination, namespace),
+	  .check = check_dns_label,
+	  .desc = "namespace of the Leases (default: the context's or the "
+	  "pod's namespace, else default)" },
+	{ .section = SECTION_COORDINATION, .key = "shards", .type = OPT_INTEGER,
+	  .offset = offsetof(struct config_coordination, shards),
+	  .def = "1", .min = "1", .max = "256",
+	  .desc = "how many parts the apps are split into, each held by one "
+	  "replica through the Lease gitops-agent-shard-N; every replica "
+	  "must say the same" },
+	{ .section = SECTION_COORDINATION, .key = "lease_duration",
+	  .type = OPT_DURATION,
+	  .offset = offsetof(struct config_coordination, lease_duration_ms),
+	  .def = "15s", .min = "1s", .max = "10m",
+	  .desc = "a Lease not renewed for this long (by the observer's "
+	  "clock) may be taken by another replica; holders renew every "
+	  "third of it" },
+	{ .section = SECTION_COORDINATION, .key = "identity",
+	  .type = OPT_STRING,
+	  .offset = offsetof(struct config_coordination, identity),
+	  .check = check_dns_label,
+	  .desc = "this replica's name in the Leases, unique among the "
+	  "replicas (default: the host name and the process id, "
+	  "HOST-PID)" },
 };
 #define NOPTS	(sizeof opts / sizeof opts[0])
 
@@ -1784,6 +1835,42 @@ check_apps(struct config_ctx *ctx, struct config *cfg,
 	strmap_free(names);
 }
 
+/*
+ * A pinned shard must exist, and means nothing without coordination; an
+ * app without one is -1 (its shard is a hash of its name, lease.c).
+ */
+static void
+check_coordination(struct config_ctx *ctx, struct config *cfg,
+    const struct json *root)
+{
+	struct config_coordination	*co = &cfg->coordination;
+	struct json			*node, *item, *v;
+	size_t				 i;
+
+	node = json_get(root, "coordination");
+	co->enabled = json_type(node) == JSON_OBJECT;
+	if (co->in_cluster && json_get(node, "kubeconfig") != NULL)
+		ctx_error(ctx, json_get(node, "kubeconfig"), "coordination "
+		    "with 'in_cluster: true' reads no kubeconfig: choose one");
+	for (i = 0; i < cfg->napps; i++) {
+		item = json_array_get(json_get(root, "apps"), i);
+		if ((v = json_get(item, "shard")) == NULL) {
+			cfg->apps[i].shard = -1;
+			continue;
+		}
+		if (!co->enabled)
+			ctx_error(ctx, v, "app '%s' is pinned to a shard but "
+			    "the configuration has no 'coordination'",
+			    cfg->apps[i].name != NULL ? cfg->apps[i].name :
+			    "");
+		else if (cfg->apps[i].shard >= co->shards)
+			ctx_error_value(ctx, v, "app '%s' is pinned to shard "
+			    "%d, but shards are numbered 0 to %d",
+			    cfg->apps[i].name != NULL ? cfg->apps[i].name :
+			    "", cfg->apps[i].shard, co->shards - 1);
+	}
+}
+
 static void
 config_check(struct config_ctx *ctx, struct config *cfg,
     const struct json *root)
@@ -1811,6 +1898,7 @@ config_check(struct config_ctx *ctx, struct config *cfg,
 			    &cfg->apps[i].target.nhealth_rules,
 			    cfg->health_rules, cfg->nhealth_rules);
 	}
+	check_coordination(ctx, cfg, root);
 	versions = json_get(root, "versions");
 	if (cfg->versions.repository != NULL) {
 		const struct config_repository *vr;

@@ -1154,6 +1154,14 @@ struct sync_opts {
 	 * the wave being applied finishes, the sync fails saying why.
 	 */
 	const int	*stop;
+	/*
+	 * Asked before each wave and before pruning (NULL: never): 0 and
+	 * *cause (allocated) when this process may no longer write to the
+	 * target (replicas: another may hold the app's shard). The sync then
+	 * fails before writing more, and runs no SyncFail hook.
+	 */
+	int		(*fence)(void *, char **);
+	void		*fence_arg;
 };
 const char	*sync_status_name(enum sync_status);
 /*
@@ -1430,6 +1438,7 @@ struct config_app {
 	uint64_t	 analysis_timeout_ms;
 	struct config_hook *hooks;
 	size_t		 nhooks;
+	int		 shard;		/* pinned shard; -1: by its name's hash */
 	int		 line;
 	int		 column;
 };
@@ -1442,6 +1451,17 @@ struct config_versions {
 	char		*signing_key;
 	uint64_t	 timeout_ms;
 	int		 max_attempts;
+};
+/* Replicas sharing the apps through Leases (lease.c). */
+struct config_coordination {
+	int		 enabled;	/* the file has a coordination: */
+	char		*kubeconfig;	/* NULL: $KUBECONFIG, ~/.kube/config */
+	char		*context;
+	int		 in_cluster;
+	char		*namespace;	/* NULL: the credentials', else default */
+	int		 shards;
+	uint64_t	 lease_duration_ms;
+	char		*identity;	/* NULL: HOSTNAME-PID */
 };
 struct config {
 	char			 *file;		/* as loaded */
@@ -1467,6 +1487,7 @@ struct config {
 	struct config_app	 *apps;
 	size_t			  napps;
 	struct config_versions	  versions;
+	struct config_coordination coordination;
 };
 /*
  * Load and check a configuration file. On failure *cause lists every
@@ -1573,6 +1594,8 @@ struct app_run {
 	int		 record_inputs;	/* keep what the render read */
 	const char	*state_dir;	/* NULL: the result is not recorded */
 	const int	*stop;		/* see struct sync_opts */
+	int		(*fence)(void *, char **); /* see struct sync_opts */
+	void		*fence_arg;
 	/*
 	 * The app's configuration, for its hooks, health probes, analysis
 	 * and the service's version (NULL in --path mode: none of those).
@@ -1860,5 +1883,99 @@ void		 lock_set_owner(const char *);
 
 /* The worker process's main: argv[1] is GIT_WORKER_ARG. */
 int		 git_worker_main(int, char **);
+
+
+/*
+ * lease.c: replicas sharing the apps through coordination.k8s.io/v1
+ * Leases (coordination: in the configuration). Shard N is held through
+ * the Lease gitops-agent-shard-N; each replica announces itself with
+ * gitops-agent-member-IDENTITY.
+ */
+#define LEASE_SHARD_PREFIX	"gitops-agent-shard-"
+#define LEASE_MEMBER_PREFIX	"gitops-agent-member-"
+/* FNV-1a, 64 bits: the same on every replica and every build. */
+uint64_t	 lease_hash(const char *);
+/* An app's shard: pinned (>= 0, below shards) or its name's hash. */
+int		 lease_shard_of(const char *, int, int);
+/* Shards one replica may hold: ceil(shards / replicas). */
+int		 lease_quota(int, int);
+/*
+ * A Lease's record as this process observed it: seen_ms (monotonic) is
+ * when it was first seen with that content. lease_observe() is 1 when the
+ * record changed (seen_ms restarts); lease_obs_expired() is whether it
+ * has stayed the same for a lease duration since (never for a record
+ * not seen yet).
+ */
+struct lease_obs {
+	char		*record;
+	uint64_t	 seen_ms;
+};
+int		 lease_observe(struct lease_obs *, const char *, uint64_t);
+int		 lease_obs_expired(const struct lease_obs *, uint64_t,
+		     uint64_t);
+void		 lease_obs_clear(struct lease_obs *);
+/* HOST-PID, lower case, fit for a Lease name. */
+char		*lease_default_identity(void);
+struct lease_set;
+struct lease_stats {
+	int		 held;		/* shards held, fencing margin applied */
+	int		 replicas;	/* live ones, this one included */
+	uint64_t	 transitions;	/* shards gained or lost */
+	uint64_t	 renew_ms;	/* the last round's time on the server */
+	uint64_t	 rounds;
+};
+struct lease_set *lease_set_open(const struct config_coordination *,
+		     char **);
+void		 lease_set_close(struct lease_set *);
+/*
+ * One round at monotonic time now: list the Leases, renew our member
+ * Lease, count the live replicas, renew the shards we hold up to the
+ * quota and release the rest, take free or expired ones up to it. Blocks
+ * on the API server (a thread of its own); call it every
+ * lease_set_period_ms(). -1 and *cause when the Leases could not be
+ * listed (the holds then run out by themselves).
+ */
+int		 lease_set_round(struct lease_set *, uint64_t, char **);
+uint64_t	 lease_set_period_ms(const struct lease_set *);
+/* Give every shard up and leave (shutdown): successors take at once. */
+void		 lease_set_release(struct lease_set *);
+/*
+ * Whether we hold shard at monotonic time now, with a margin: a hold
+ * counts until a quarter of the Lease duration before another replica
+ * could take it, measured from when our last renewal was sent.
+ * Thread-safe, never blocks on the network (fencing before an apply or
+ * a push).
+ */
+int		 lease_set_holds(struct lease_set *, int, uint64_t);
+/*
+ * A push to repository arrived here: at the next round, annotate the
+ * shard Leases other live replicas hold (gitops-agent.io/push-REPO) so
+ * they fetch it too. lease_set_nudged() hands over (and clears) the
+ * repositories whose nudges appeared on the shards we hold. Both are
+ * thread-safe and never block on the network.
+ */
+void		 lease_set_nudge(struct lease_set *, const char *);
+void		 lease_set_nudged(struct lease_set *, struct strv *);
+/*
+ * handoff.c: deploy requests accepted and not finished, kept on the API
+ * server (a ConfigMap each in the Leases' namespace) so the next holder
+ * of their shard carries them out. Blocking (the lease thread).
+ * handoff_put keeps request (text) under digest for shard; handoff_done
+ * forgets it; handoff_adopt calls fn(arg, digest, request) for each one
+ * kept for a shard held at now.
+ */
+int		 handoff_put(struct lease_set *, const char *, int,
+		     const char *, char **);
+int		 handoff_done(struct lease_set *, const char *, char **);
+int		 handoff_adopt(struct lease_set *, uint64_t,
+		     void (*)(void *, const char *, const char *), void *,
+		     char **);
+/* Who holds shard as last seen (allocated), NULL when nobody. */
+char		*lease_set_holder(struct lease_set *, int);
+void		 lease_set_stats(struct lease_set *, uint64_t,
+		     struct lease_stats *);
+const char	*lease_set_identity(const struct lease_set *);
+const char	*lease_set_namespace(const struct lease_set *);
+int		 lease_set_shards(const struct lease_set *);
 
 #endif /* GITOPS_H */

@@ -1073,12 +1073,15 @@ kube_apply_body(const struct json *obj)
 	return (text);
 }
 
-/* A PATCH of the object at ns/name of type ctype: *result its answer. */
+/*
+ * A write (method) of the object at ns/name, or a POST to the collection
+ * when post: a body of type ctype, *result the answer.
+ */
 static int
-kube_patch_call(struct kube *k, const struct kube_kind *kk, const char *ns,
-    const char *name, struct buf *query, const char *ctype,
-    const char *body, struct json **result, enum kube_why *why,
-    char **cause)
+kube_write_call(struct kube *k, const struct kube_kind *kk, const char *ns,
+    const char *name, const char *method, int post, struct buf *query,
+    const char *ctype, const char *body, struct json **result,
+    enum kube_why *why, char **cause)
 {
 	struct kube_call	 c;
 	struct http_response	 r;
@@ -1091,12 +1094,12 @@ kube_patch_call(struct kube *k, const struct kube_kind *kk, const char *ns,
 	buf_init(&path);
 	if (kube_where(kk, ns, name, cause) == -1)
 		goto fail;
-	kube_path(&path, kk, ns, name);
+	kube_path(&path, kk, ns, post ? NULL : name);
 	buf_add(&path, query->data, query->len);
 	buf_addc(&path, '\0');
 	memset(&c, 0, sizeof c);
 	c.verb = KUBE_VERB_APPLY;
-	c.method = "PATCH";
+	c.method = method;
 	c.path = path.data;
 	c.type = ctype;
 	c.body = body;
@@ -1119,28 +1122,61 @@ fail:
 	return (rc);
 }
 
+/* A query naming the field manager, to which more can be added. */
+static void
+kube_manager_query(struct buf *q, const char *mgr)
+{
+	char	*e;
+
+	buf_init(q);
+	e = http_query_escape(mgr);
+	buf_printf(q, "?fieldManager=%s", e);
+	free(e);
+}
+
 int
 kube_apply(struct kube *k, const struct kube_kind *kk, const struct json *obj,
     const char *mgr, int flags, struct json **result, enum kube_why *why,
     char **cause)
 {
 	struct buf	 q;
-	char		*body, *e;
+	char		*body;
 	int		 rc;
 
-	buf_init(&q);
-	e = http_query_escape(mgr);
-	buf_printf(&q, "?fieldManager=%s&fieldValidation=Strict", e);
-	free(e);
+	kube_manager_query(&q, mgr);
+	buf_adds(&q, "&fieldValidation=Strict");
 	if (flags & KUBE_FORCE)
 		buf_adds(&q, "&force=true");
 	if (flags & KUBE_DRY_RUN)
 		buf_adds(&q, "&dryRun=All");
 	body = kube_apply_body(obj);
-	rc = kube_patch_call(k, kk,
+	rc = kube_write_call(k, kk,
 	    json_path_string(obj, "metadata", "namespace", NULL),
-	    json_path_string(obj, "metadata", "name", NULL), &q,
+	    json_path_string(obj, "metadata", "name", NULL), "PATCH", 0, &q,
 	    "application/apply-patch+yaml", body, result, why, cause);
+	kube_wipe(body);
+	free(body);
+	buf_free(&q);
+	return (rc);
+}
+
+int
+kube_write(struct kube *k, const struct kube_kind *kk, const struct json *obj,
+    const char *mgr, struct json **result, enum kube_why *why, char **cause)
+{
+	struct buf	 q;
+	const char	*rv;
+	char		*body;
+	int		 rc;
+
+	kube_manager_query(&q, mgr);
+	rv = json_path_string(obj, "metadata", "resourceVersion", NULL);
+	body = json_print(obj, 0);
+	rc = kube_write_call(k, kk,
+	    json_path_string(obj, "metadata", "namespace", NULL),
+	    json_path_string(obj, "metadata", "name", NULL),
+	    rv != NULL ? "PUT" : "POST", rv == NULL, &q, "application/json",
+	    body, result, why, cause);
 	kube_wipe(body);
 	free(body);
 	buf_free(&q);
@@ -1153,15 +1189,12 @@ kube_json_patch(struct kube *k, const struct kube_kind *kk, const char *ns,
     struct json **result, enum kube_why *why, char **cause)
 {
 	struct buf	 q;
-	char		*body, *e;
+	char		*body;
 	int		 rc;
 
-	buf_init(&q);
-	e = http_query_escape(mgr);
-	buf_printf(&q, "?fieldManager=%s", e);
-	free(e);
+	kube_manager_query(&q, mgr);
 	body = json_print(ops, 0);
-	rc = kube_patch_call(k, kk, ns, name, &q,
+	rc = kube_write_call(k, kk, ns, name, "PATCH", 0, &q,
 	    "application/json-patch+json", body, result, why, cause);
 	free(body);
 	buf_free(&q);

@@ -1,6 +1,7 @@
 /*
- * kube.h: the Kubernetes API client, internal to the library (its one
- * user is the kubernetes target, target_kube.c).
+ * kube.h: the Kubernetes API client, internal to the library (its users
+ * are the kubernetes target, target_kube.c, the Leases, lease.c, and the
+ * deploys kept for the next holder, handoff.c).
  *
  * kubeconfig.c reads where the API server is and how to prove who we are
  * (a kubeconfig's clusters, users and contexts, or a pod's service
@@ -169,6 +170,15 @@ int		 kube_apply(struct kube *, const struct kube_kind *,
 		     const struct json *, const char *, int, struct json **,
 		     enum kube_why *, char **);
 /*
+ * Write obj whole as mgr: with metadata.resourceVersion an update (PUT)
+ * that the server refuses with 409 KUBE_WHY_MODIFIED when the object
+ * changed since that version (optimistic concurrency), without one a
+ * create (POST), 409 KUBE_WHY_EXISTS when the name is taken.
+ */
+int		 kube_write(struct kube *, const struct kube_kind *,
+		     const struct json *, const char *, struct json **,
+		     enum kube_why *, char **);
+/*
  * A JSON patch (RFC 6902) of the object ns/name as field manager mgr: a
  * failed "test" operation is KUBE_WHY_INVALID (422) or a 409.
  */
@@ -255,6 +265,10 @@ int		 kube_watch(struct kube *, const struct kube_kind *,
 		     const char *, const struct kube_watch_opts *,
 		     int (*)(void *, const struct kube_event *), void *,
 		     char **);
+/* lease.c: the client of a lease set (its Leases' server). */
+struct lease_set;
+struct kube	*lease_set_kube(struct lease_set *);
+
 /*
  * fn(arg, i) for each i below n, on up to par threads at once (the
  * caller's among them); returns when all are done.

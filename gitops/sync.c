@@ -130,6 +130,19 @@ sync_add_wave(struct sync_result *res, enum hook_phase phase, long wave)
 	return (w);
 }
 
+/* Whether the fence says stop (*err then says why). */
+static int
+sync_fenced(const struct sync_opts *opts, char **err)
+{
+	*err = NULL;
+	if (opts->fence == NULL || opts->fence(opts->fence_arg, err) != 0)
+		return (0);
+	if (*err == NULL)
+		*err = xstrdup("this process may no longer write to the "
+		    "target");
+	return (1);
+}
+
 /* Record the first failure; takes ownership of msg. */
 static void
 sync_fail(struct sync_result *res, struct sync_wave_result *w,
@@ -557,7 +570,7 @@ sync_run(struct target *t, const struct resource_set *desired,
 	uint64_t		  deadline = 0, wave_deadline, wave_timeout;
 	size_t			  ninv = 0, nprune = 0, nitems = 0, ntodo;
 	size_t			  i, j, k, last = 0, base;
-	int			  any = 0, failed = 0;
+	int			  any = 0, failed = 0, fenced = 0;
 
 	*out = NULL;
 	if (opts->timeout_ms != 0)
@@ -720,6 +733,11 @@ sync_run(struct target *t, const struct resource_set *desired,
 			failed = 1;
 			break;
 		}
+		if (sync_fenced(opts, &err)) {
+			sync_fail(res, w, NULL, err);
+			failed = fenced = 1;
+			break;
+		}
 		ntodo = 0;
 		for (j = 0; j < st->n; j++) {
 			it = &items[base + j];
@@ -803,6 +821,10 @@ sync_run(struct target *t, const struct resource_set *desired,
 		    LOG_UINT(w->unchanged), NULL);
 	}
 
+	if (!failed && opts->prune && nprune != 0 && sync_fenced(opts, &err)) {
+		sync_fail(res, NULL, NULL, err);
+		failed = fenced = 1;
+	}
 	for (i = nprune; !failed && opts->prune && i-- > 0;) {
 		err = NULL;
 		if (target_remove(t, prune[i].e->id, &rs, &err) == -1) {
@@ -825,7 +847,10 @@ sync_run(struct target *t, const struct resource_set *desired,
 		log_event(LOG_LEVEL_WARN, "sync failed", "app", res->app,
 		    "status", "Failed", "resource", res->failed_resource,
 		    "error", res->error, NULL);
-		sync_run_syncfail(t, plan, res, opts->diff_texts, opts->stop);
+		/* Fenced: SyncFail hooks write too, and that is not ours. */
+		if (!fenced)
+			sync_run_syncfail(t, plan, res, opts->diff_texts,
+			    opts->stop);
 	} else
 		res->status = SYNC_SUCCEEDED;
 	err = NULL;

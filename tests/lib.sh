@@ -270,6 +270,21 @@ test_infra_remote() {
 	printf '%s\n' "$secret" >secret && chmod 600 secret || exit 1
 }
 
+# test_github_push OUT AFTER: ./OUT, a GitHub push of main at commit AFTER
+# to the repository at $URL (the fixture with its clone_url, ref and
+# after set), to sign and post.
+test_github_push() {
+	python3 - "$FIXTURES/webhooks/github-push.json" "$1" "$URL" "$2" <<-'EOF'
+	import json, sys
+	src, out, url, after = sys.argv[1:5]
+	d = json.load(open(src))
+	d["repository"]["clone_url"] = url
+	d["ref"] = "refs/heads/main"
+	d["after"] = after
+	json.dump(d, open(out, "w"))
+	EOF
+}
+
 # test_web_config [LINE...]: ./agent.yaml for an agent at $AGENT serving
 # the shop's web-staging app (service web, environment staging) from the
 # infra repository at $URL into ./live, the webhook secret in ./secret

@@ -30,6 +30,10 @@ type fault struct {
 	// Skip lets the first Skip matching requests through (a LIST whose
 	// second page fails).
 	Skip int `json:"skip"`
+	// Client, when set, limits the rule to one kind of client:
+	// "bearer" (a token, as token.kubeconfig's) or "certificate" (no
+	// token, as kubeconfig's): one replica cut off, the other not.
+	Client string `json:"client"`
 	// Body, a JSON document, is the whole answer (with Status, 200 when
 	// none): a Status with causes, a page that loops, a document of
 	// another shape.
@@ -52,6 +56,9 @@ func newKnobs(latency time.Duration) *knobs {
 
 func (f *fault) matches(r *http.Request) bool {
 	if f.Verb != "" && f.Verb != "*" && !strings.EqualFold(f.Verb, r.Method) {
+		return false
+	}
+	if f.Client != "" && f.Client != map[bool]string{true: "bearer", false: "certificate"}[bearer(r) != ""] {
 		return false
 	}
 	if f.Path == "" {

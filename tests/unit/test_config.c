@@ -201,6 +201,67 @@ test_config_parse_versions_file_default(void **state)
 }
 
 static void
+test_config_parse_coordination_defaults_and_pins(void **state)
+{
+	static const char text[] =
+	    "repositories: [{name: infra, directory: .}]\n"
+	    "coordination: {kubeconfig: kc, namespace: gitops-system,\n"
+	    "  shards: 4}\n"
+	    "apps:\n"
+	    "  - {name: a, repository: infra, path: x, shard: 3,\n"
+	    "     target: {type: directory, path: out}}\n"
+	    "  - {name: b, repository: infra, path: y,\n"
+	    "     target: {type: directory, path: out2}}\n";
+	static const char none[] =
+	    "repositories: [{name: infra, directory: .}]\n"
+	    "apps:\n"
+	    "  - {name: a, repository: infra, path: x, shard: 0,\n"
+	    "     target: {type: directory, path: out}}\n";
+	static const char bad[] =
+	    "repositories: [{name: infra, directory: .}]\n"
+	    "coordination: {in_cluster: true, kubeconfig: kc, shards: 2,\n"
+	    "  lease_duration: 500ms, identity: Not_A_Label}\n"
+	    "apps:\n"
+	    "  - {name: a, repository: infra, path: x, shard: 2,\n"
+	    "     target: {type: directory, path: out}}\n";
+	struct config	*cfg;
+	char		*cause = NULL;
+
+	(void)state;
+	cfg = config_parse("conf/g.yaml", text, strlen(text), &cause);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->coordination.enabled, 1);
+	assert_string_equal(cfg->coordination.kubeconfig, "conf/kc");
+	assert_string_equal(cfg->coordination.namespace, "gitops-system");
+	assert_int_equal(cfg->coordination.shards, 4);
+	assert_int_equal(cfg->coordination.lease_duration_ms, 15000);
+	assert_null(cfg->coordination.identity);
+	assert_int_equal(cfg->apps[0].shard, 3);
+	assert_int_equal(cfg->apps[1].shard, -1);
+	config_free(cfg);
+
+	/* Without coordination: off, and a pin means nothing. */
+	cfg = config_parse("g.yaml", none, strlen(none), &cause);
+	assert_null(cfg);
+	assert_non_null(strstr(cause, "pinned to a shard but the "
+	    "configuration has no 'coordination'"));
+	free(cause);
+	cfg = config_parse("g.yaml", "", 0, &cause);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->coordination.enabled, 0);
+	config_free(cfg);
+
+	cfg = config_parse("g.yaml", bad, strlen(bad), &cause);
+	assert_null(cfg);
+	assert_non_null(strstr(cause, "reads no kubeconfig"));
+	assert_non_null(strstr(cause, "pinned to shard 2, but shards are "
+	    "numbered 0 to 1"));
+	assert_non_null(strstr(cause, "lease_duration"));
+	assert_non_null(strstr(cause, "identity"));
+	free(cause);
+}
+
+static void
 test_config_parse_kubernetes_target(void **state)
 {
 	static const char text[] =
@@ -1248,6 +1309,8 @@ main(void)
 		    test_config_read_secret_loose_mode_warns_without_value),
 		cmocka_unit_test(test_config_read_secret_from_env),
 		cmocka_unit_test(test_config_parse_kubernetes_target),
+		cmocka_unit_test(
+		    test_config_parse_coordination_defaults_and_pins),
 		cmocka_unit_test(test_config_parse_health_rules),
 		cmocka_unit_test(
 		    test_target_lock_key_per_app_and_real_kubeconfig_path),

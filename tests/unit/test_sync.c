@@ -320,6 +320,17 @@ inventory_reopen(struct strv *ids)
 	target_free(t);
 }
 
+/* set_base's PreSync hook alone: what is left when the rest is removed. */
+static struct resource_set *
+set_hook_only(void)
+{
+	return (set_yaml("apiVersion: batch/v1\nkind: Job\nmetadata:\n"
+	    "  name: migrate\n  annotations:\n"
+	    "    argocd.argoproj.io/hook: PreSync\nspec:\n  template:\n"
+	    "    spec:\n      restartPolicy: Never\n      containers:\n"
+	    "      - name: migrate\n        image: ghcr.io/acme/migrate:v1\n"));
+}
+
 static struct sync_result *
 run_texts(struct target *t, const struct resource_set *set, int dry_run,
     int prune, uint64_t timeout_ms, int diff_texts)
@@ -537,11 +548,7 @@ test_sync_run_prune_removes_in_reverse_wave_order(void **state)
 	target_free(t);
 
 	/* Only the hook is left in Git. */
-	set2 = set_yaml("apiVersion: batch/v1\nkind: Job\nmetadata:\n"
-	    "  name: migrate\n  annotations:\n"
-	    "    argocd.argoproj.io/hook: PreSync\nspec:\n  template:\n"
-	    "    spec:\n      restartPolicy: Never\n      containers:\n"
-	    "      - name: migrate\n        image: ghcr.io/acme/migrate:v1\n");
+	set2 = set_hook_only();
 	t = rec_new();
 	res = run(t, set2, 0, 1, 0);
 	assert_int_equal(res->status, SYNC_SUCCEEDED);
@@ -566,6 +573,74 @@ test_sync_run_prune_removes_in_reverse_wave_order(void **state)
 	res = run(t, set2, 0, 1, 0);
 	assert_int_equal(res->nchanges, 0);
 	assert_int_equal(rec.log.n, 0);
+	sync_result_free(res);
+	target_free(t);
+	resource_set_free(set);
+	resource_set_free(set2);
+}
+
+/* A fence that lets the first n waves (or prunes) through. */
+static int
+fence_n_cb(void *arg, char **cause)
+{
+	int	*n = arg;
+
+	if ((*n)-- > 0)
+		return (1);
+	*cause = xstrdup("lost shard 1 to another replica");
+	return (0);
+}
+
+static struct sync_result *
+run_fenced(struct target *t, const struct resource_set *set, int *allow)
+{
+	struct sync_opts	 opts;
+	struct sync_result	*res = NULL;
+	char			*cause = NULL;
+
+	memset(&opts, 0, sizeof opts);
+	opts.prune = 1;
+	opts.revision = "abc123";
+	opts.fence = fence_n_cb;
+	opts.fence_arg = allow;
+	if (sync_run(t, set, &opts, &res, &cause) == -1)
+		fail_msg("sync_run: %s", cause);
+	assert_non_null(res);
+	return (res);
+}
+
+static void
+test_sync_run_fence_stops_before_next_wave_and_prune(void **state)
+{
+	struct resource_set	*set = set_base("v1", 0), *set2;
+	struct target		*t = rec_new();
+	struct sync_result	*res;
+	int			 allow = 1;
+
+	/* The PreSync wave is written; the fence shuts before the next. */
+	res = run_fenced(t, set, &allow);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_non_null(strstr(res->error, "lost shard 1"));
+	assert_int_equal(rec.log.n, 2);
+	assert_string_equal(rec.log.v[1], "apply Job.batch/shop/migrate");
+	assert_false(live_exists("shop/ConfigMap/a.yaml"));
+	sync_result_free(res);
+	target_free(t);
+
+	/* Everything written, then only the hook left: no prune fenced. */
+	t = rec_new();
+	res = run(t, set, 0, 1, 0);
+	assert_int_equal(res->status, SYNC_SUCCEEDED);
+	sync_result_free(res);
+	target_free(t);
+	set2 = set_hook_only();
+	t = rec_new();
+	allow = 1;
+	res = run_fenced(t, set2, &allow);
+	assert_int_equal(res->status, SYNC_FAILED);
+	assert_int_equal(res->pruned, 0);
+	assert_true(live_exists("shop/ConfigMap/a.yaml"));
+	assert_true(live_exists("_cluster/Namespace/shop.yaml"));
 	sync_result_free(res);
 	target_free(t);
 	resource_set_free(set);
@@ -1446,6 +1521,7 @@ main(void)
 		T(test_sync_run_dry_run_writes_nothing),
 		T(test_sync_run_unwritable_path_stops_at_its_wave),
 		T(test_sync_run_apply_failure_stops_later_waves),
+		T(test_sync_run_fence_stops_before_next_wave_and_prune),
 		T(test_sync_run_validation_failure_applies_nothing),
 		T(test_sync_run_unhealthy_wave_times_out_naming_resource),
 		T(test_sync_run_suspended_resource_does_not_hold_its_wave),
