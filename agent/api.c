@@ -24,13 +24,8 @@ daemon_app_json(struct agent *a, const struct config_app *app)
 	struct app_view		*av = strmap_get(a->apps, app->name);
 	struct repo_view	*rv = daemon_repo(a, app->repository);
 	struct json		*o = json_new_object(), *last;
-<<<<<<< HEAD
 	const char		*rev, *sync = "Unknown", *health = "Unknown";
-	char			*target, at[TIME_FORMAT_LEN];
-=======
-	const char		*rev;
 	char			*target, *holder, at[TIME_FORMAT_LEN];
->>>>>>> klease
 
 	json_set(o, "name", json_new_string(app->name));
 	json_set(o, "repository", json_new_string(app->repository));

@@ -41,15 +41,12 @@
 
 static void	daemon_poll_schedule(struct repo_view *);
 static void	daemon_poll_cb(int, short, void *);
-<<<<<<< HEAD
 static void	daemon_drift_schedule(struct agent *, struct app_view *);
 static void	daemon_push(struct agent *, struct job *);
 static void	daemon_key_add(struct strv *, const char *, const char *);
 static void	daemon_target_key_add(struct strv *,
 		    const struct config_target *);
-=======
 static void	daemon_replay_deploys(struct agent *, const char *);
->>>>>>> klease
 
 /* The loop's tables. */
 
