@@ -39,6 +39,12 @@ checked() { # APP OUTCOME
 	test "$(test_app_field "$1" lastCheck)" = "$2"
 }
 
+# The last sync succeeded (lastCheck would not do: a drift check a
+# second later may already have put Unchanged in its place).
+synced() { # APP
+	test "$(test_app_field "$1" status)" = Succeeded
+}
+
 mode_is() { # NAMESPACE MODE
 	test "$(kc -n "$1" get configmap settings \
 	    -o jsonpath="{.data.MODE}")" = "$2"
@@ -103,8 +109,8 @@ test_expect_success KUBE 'setup: two apps on the double, checked every second' '
 		echo $! >agent.pid
 	) &&
 	test_wait_for 600 curl -sf "http://$AGENT/readyz" &&
-	test_wait_for 600 checked heal Succeeded &&
-	test_wait_for 600 checked report Succeeded &&
+	test_wait_for 600 synced heal &&
+	test_wait_for 600 synced report &&
 	mode_is heal blue &&
 	mode_is report blue
 '
