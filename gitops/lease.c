@@ -730,20 +730,20 @@ lease_member_reap(struct lease_set *ls, struct lease_member *m,
 static void
 lease_nudges_write(struct lease_set *ls, uint64_t now)
 {
-	struct lease_nudge	*todo;
+	struct lease_nudge	*pending;	/* taken from the set */
 	struct lease_shard	*sh;
 	struct json		*ops, *op, *ann;
 	char			*name, *key, *token, *cause = NULL;
-	size_t			 ntodo, j, k;
+	size_t			 npending, j, k;
 	int			 i, failed;
 
 	pthread_mutex_lock(&ls->mu);
-	todo = ls->nudges;
-	ntodo = ls->nnudges;
+	pending = ls->nudges;
+	npending = ls->nnudges;
 	ls->nudges = NULL;
 	ls->nnudges = 0;
 	pthread_mutex_unlock(&ls->mu);
-	if (ntodo == 0)
+	if (npending == 0)
 		return;
 	xasprintf(&token, "%s.%llu", ls->identity,
 	    (unsigned long long)++ls->nudge_seq);
@@ -757,9 +757,9 @@ lease_nudges_write(struct lease_set *ls, uint64_t now)
 		ann = sh->annotations != NULL &&
 		    json_type(sh->annotations) == JSON_OBJECT ?
 		    json_dup(sh->annotations) : json_new_object();
-		for (j = 0; j < ntodo; j++) {
+		for (j = 0; j < npending; j++) {
 			xasprintf(&key, "%s%s", LEASE_PUSH_PREFIX,
-			    todo[j].repo);
+			    pending[j].repo);
 			json_set(ann, key, json_new_string(token));
 			free(key);
 		}
@@ -788,13 +788,13 @@ lease_nudges_write(struct lease_set *ls, uint64_t now)
 		json_free(ops);
 	}
 	free(token);
-	for (k = 0; k < ntodo; k++) {
-		if (failed && ++todo[k].tries < LEASE_NUDGE_TRIES)
-			lease_set_nudge_again(ls, &todo[k]);
+	for (k = 0; k < npending; k++) {
+		if (failed && ++pending[k].tries < LEASE_NUDGE_TRIES)
+			lease_set_nudge_again(ls, &pending[k]);
 		else
-			free(todo[k].repo);
+			free(pending[k].repo);
 	}
-	free(todo);
+	free(pending);
 }
 
 int
